@@ -1,0 +1,21 @@
+/*
+ * commands.h - the `yubin` command line: one function per subcommand.
+ *
+ * Every command gets the configuration directory (-c, default /etc/yubin)
+ * and its own argv, with argv[0] the command name. Returns the exit status.
+ */
+#ifndef YUBIN_COMMANDS_H
+#define YUBIN_COMMANDS_H
+
+int cmd_start(const char *confdir, int argc, char **argv);      /* start, start-fg (src/master) */
+int cmd_stop(const char *confdir, int argc, char **argv);
+int cmd_reload(const char *confdir, int argc, char **argv);
+int cmd_status(const char *confdir, int argc, char **argv);
+int cmd_check(const char *confdir, int argc, char **argv);
+int cmd_conf(const char *confdir, int argc, char **argv);       /* src/cmd/conf.c */
+int cmd_map(const char *confdir, int argc, char **argv);        /* src/cmd/map.c */
+int cmd_newaliases(const char *confdir, int argc, char **argv); /* src/cmd/map.c */
+int cmd_queue(const char *confdir, int argc, char **argv);      /* src/cmd/queue.c */
+int cmd_sendmail(const char *confdir, int argc, char **argv);   /* src/cmd/sendmail.c */
+
+#endif

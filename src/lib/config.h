@@ -1,0 +1,109 @@
+/*
+ * config.h - main.cf and master.cf, read the way Postfix reads them.
+ *
+ * Owns: parsing main.cf (comments, continuation lines, name = value),
+ * parameter expansion ($name, ${name}, $(name), ${name?text}, ${name:text},
+ * ${name?{text}:{text}}), the table of Postfix 3.7 defaults for every
+ * parameter yubin implements, the list of Postfix parameters it knows but
+ * does not implement (reported by `yubin check` with file:line), and
+ * master.cf (eight columns, -o overrides applied per service).
+ *
+ * Values returned by cfg_get*() are fully expanded. A struct config is
+ * immutable after load except through cfg_set() (used to apply a
+ * service's -o overrides in the worker that runs that service).
+ */
+#ifndef YUBIN_CONFIG_H
+#define YUBIN_CONFIG_H
+
+#include <stddef.h>
+
+/* Diagnostics collected while loading; errors stop the start, warnings do not. */
+struct cfg_diag {
+    int is_error;
+    char *file;
+    int line;
+    char *text;
+};
+
+struct cfg_diags {
+    struct cfg_diag *v;
+    size_t n;
+};
+
+void cfg_diags_add(struct cfg_diags *d, int is_error, const char *file, int line,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+size_t cfg_diags_errors(const struct cfg_diags *d);
+void cfg_diags_free(struct cfg_diags *d);
+
+enum svc_type { SVC_INET, SVC_UNIX, SVC_UNIX_DGRAM, SVC_FIFO, SVC_PASS };
+
+struct master_service {
+    char *name;          /* column 1, e.g. "smtp", "127.0.0.1:2525", "submission" */
+    enum svc_type type;  /* column 2 */
+    int private_;        /* column 3: y (default) / n */
+    int unpriv;          /* column 4: y (default) / n */
+    int chroot;          /* column 5 */
+    int wakeup;          /* column 6: seconds, 0 = none */
+    int maxproc;         /* column 7: "-" = default_process_limit */
+    char *command;       /* column 8, first word: "smtpd", "qmgr", "virtual" ... */
+    char **args;         /* remaining words of the command, NULL terminated, -o removed */
+    char **overrides;    /* "name=value" pairs from -o, NULL terminated */
+    char *host;          /* inet: listen host or NULL for inet_interfaces */
+    char *port;          /* inet: port or service name */
+    char *file;
+    int line;
+};
+
+struct config;
+
+/*
+ * Load DIR/main.cf and DIR/master.cf. Missing master.cf uses the built-in
+ * default master.cf. Returns NULL only on errors (listed in diags);
+ * warnings (unknown parameters ...) are also listed in diags.
+ */
+struct config *config_load(const char *dir, struct cfg_diags *diags);
+void config_free(struct config *cfg);
+const char *cfg_dir(const struct config *cfg);
+
+/* Expanded value; NULL if the parameter is neither set nor has a default. */
+const char *cfg_get(const struct config *cfg, const char *name);
+/* Raw (unexpanded) value as written in main.cf or the default. */
+const char *cfg_get_raw(const struct config *cfg, const char *name);
+long long cfg_get_int(const struct config *cfg, const char *name);
+int cfg_get_bool(const struct config *cfg, const char *name);      /* yes/no/true/false/1/0 */
+long long cfg_get_time(const struct config *cfg, const char *name); /* seconds; units s m h d w; default unit per Postfix */
+long long cfg_get_time_ms(const struct config *cfg, const char *name); /* milliseconds, e.g. smtpd_error_sleep_time "1s" */
+long long cfg_get_size(const struct config *cfg, const char *name);
+/* Split value on commas/whitespace (Postfix list); caller strv_free()s. */
+char **cfg_get_list(const struct config *cfg, const char *name);
+/* Set a parameter in memory (service -o override, or command line). */
+void cfg_set(struct config *cfg, const char *name, const char *value);
+/* Is the parameter explicitly set in main.cf (or by cfg_set)? */
+int cfg_is_set(const struct config *cfg, const char *name);
+/* Apply a service's -o overrides. Values may reference $main_cf_param. */
+void cfg_apply_service(struct config *cfg, const struct master_service *svc);
+
+/* Expand $name references in an arbitrary string against cfg. Caller frees. */
+char *cfg_expand(const struct config *cfg, const char *text);
+
+/* Iterate all known parameter names (implemented, sorted). */
+size_t cfg_param_count(void);
+const char *cfg_param_name(size_t i);
+const char *cfg_param_default(const struct config *cfg, const char *name); /* expanded default */
+int cfg_param_implemented(const char *name);
+
+/* master.cf */
+size_t cfg_service_count(const struct config *cfg);
+const struct master_service *cfg_service(const struct config *cfg, size_t i);
+const struct master_service *cfg_service_find(const struct config *cfg, const char *name,
+                                              enum svc_type type);
+/* Worker processes the master runs for this service (see ARCHITECTURE.md). */
+int cfg_service_procs(const struct config *cfg, const struct master_service *svc);
+
+/* Paths derived from config: queue_directory and friends; caller frees. */
+char *cfg_path(const struct config *cfg, const char *param_name);
+
+/* Edit main.cf in place: set name = value (conf -e). 0 on success. */
+int config_edit_main(const char *dir, const char *name, const char *value, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * worker.h - the contract between the master and the processes it runs.
+ *
+ * The master forks one process per worker slot of a master.cf service,
+ * after binding the service's sockets. In the child it applies the
+ * service's -o overrides to the configuration, sets the log role, drops
+ * privileges (mail_owner for unprivileged services; delivery agents stay
+ * root and switch to the mailbox owner per delivery), and calls the
+ * role's entry point with the inherited listening descriptors.
+ *
+ * Signals a worker must honour:
+ *   SIGTERM  graceful stop: stop accepting, finish what is in flight
+ *            (smtpd: current sessions, bounded by smtpd_timeout), exit 0.
+ *            Reload is "start a new generation, SIGTERM the old one", so
+ *            sessions are never dropped by `yubin reload`.
+ *   SIGKILL  sent by the master after a grace period.
+ */
+#ifndef YUBIN_WORKER_H
+#define YUBIN_WORKER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct config;
+struct master_service;
+
+struct worker {
+    struct config *cfg;                 /* service overrides already applied */
+    const struct master_service *svc;   /* the master.cf line */
+    int *listen_fds;                    /* inet: one per address; unix: one */
+    size_t nlisten;
+    int foreground;                     /* logs to stderr */
+    int single_user;                    /* not started as root: no uid switching */
+    char *queue_dir;                    /* absolute queue_directory */
+};
+
+/* Entry points, one per role (master.cf command column). */
+int smtpd_main(struct worker *w);    /* "smtpd"; also "pickup" (local submission) */
+int qmgr_main(struct worker *w);     /* "qmgr" */
+int deliver_main(struct worker *w);  /* "local", "virtual" */
+
+#endif

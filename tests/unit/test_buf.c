@@ -1,0 +1,66 @@
+/* Unit tests for buf, util list splitting and the event loop timers. */
+#include "t.h"
+#include "buf.h"
+#include "util.h"
+#include "evloop.h"
+
+#include <stdlib.h>
+
+static void test_buf_limit(void)
+{
+    struct buf b;
+    buf_init(&b, 8);
+    CHECK_INT(buf_puts(&b, "1234"), 0);
+    CHECK_INT(buf_puts(&b, "5678"), 0);
+    CHECK_INT(buf_puts(&b, "9"), -1);   /* over the limit: refused, not grown */
+    CHECK_STR(buf_cstr(&b), "12345678");
+    buf_consume(&b, 3);
+    CHECK_STR(buf_cstr(&b), "45678");
+    CHECK_INT(buf_printf(&b, "%d", 123), 0);
+    CHECK_STR(buf_cstr(&b), "45678123");
+    buf_free(&b);
+}
+
+static void test_split_list(void)
+{
+    size_t n;
+    char **v = str_split_list("  a, b\tc,,d  inline:{ x=1, y=2 } e", &n);
+    CHECK_INT(n, 6);
+    CHECK_STR(v[0], "a");
+    CHECK_STR(v[3], "d");
+    CHECK_STR(v[4], "inline:{ x=1, y=2 }");
+    CHECK_STR(v[5], "e");
+    strv_free(v);
+}
+
+static int fired[3];
+static struct evloop *loop;
+static void tcb(void *arg)
+{
+    int i = (int)(long)arg;
+    fired[i] = 1;
+    if (i == 2)
+        ev_loop_stop(loop);
+}
+
+static void test_timers(void)
+{
+    loop = ev_loop_new();
+    ev_timer_add(loop, 5, tcb, (void *)0L);
+    struct ev_timer *t = ev_timer_add(loop, 1, tcb, (void *)1L);
+    ev_timer_add(loop, 20, tcb, (void *)2L);
+    ev_timer_cancel(loop, t);
+    ev_loop_run(loop);
+    CHECK_INT(fired[0], 1);
+    CHECK_INT(fired[1], 0);
+    CHECK_INT(fired[2], 1);
+    ev_loop_free(loop);
+}
+
+int main(void)
+{
+    T_RUN(test_buf_limit);
+    T_RUN(test_split_list);
+    T_RUN(test_timers);
+    return T_DONE();
+}
