@@ -11,7 +11,17 @@ missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+ensure_users() {
+    # mail_owner (unprivileged daemons) and the owner of virtual mailboxes.
+    [ "$(id -u)" = 0 ] || return 0
+    getent group yubin >/dev/null || groupadd --system yubin
+    getent passwd yubin >/dev/null ||
+        useradd --system -g yubin -d /var/spool/yubin -s /usr/sbin/nologin -c "yubin mail system" yubin
+    getent group vmail >/dev/null || groupadd --system vmail
+    getent passwd vmail >/dev/null ||
+        useradd --system -g vmail -d /var/mail/vhosts -s /usr/sbin/nologin -c "virtual mailboxes" vmail
+}
+if [ -z "$missing" ]; then ensure_users; exit 0; fi
 if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages:$missing (run as root to install them)" >&2
     exit 1
@@ -24,3 +34,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
 # The Debian package may have started a system Postfix on port 25; the tests run their own.
 if command -v postfix >/dev/null 2>&1; then postfix stop >/dev/null 2>&1 || true; fi
+ensure_users

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Run the integration tests (tests/integration) with Debian's pytest against
+# the sanitizer build, so memory errors in real protocol flows fail the run.
+#   YUBIN=path/to/yubin    binary under test (default build-asan/yubin)
+#   PYTEST_ARGS="-k smtp"  extra pytest arguments
+set -e
+cd "$(dirname "$0")/.."
+: "${YUBIN:=$(pwd)/build-asan/yubin}"
+export YUBIN
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration $PYTEST_ARGS

@@ -1,0 +1,231 @@
+"""
+Integration test harness: a yubin instance in a temporary directory on
+loopback high ports, driven by real clients.
+
+Fixtures:
+  yubin_bin   path of the binary under test ($YUBIN, default build-asan/yubin)
+  instance    a factory: instance(main={...}, master_extra="...") -> Instance,
+              not started; call .start(). Stopped (and checked for sanitizer
+              reports) at the end of the test.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+YUBIN = os.environ.get("YUBIN", os.path.join(ROOT, "build-asan", "yubin"))
+IS_ROOT = os.geteuid() == 0
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=15.0, host="127.0.0.1"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def wait_for(pred, timeout=15.0, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+class Instance:
+    """One yubin configuration directory with its queue, mailboxes and log."""
+
+    def __init__(self, base, main=None, master=None, master_extra=""):
+        self.base = str(base)
+        os.chmod(self.base, 0o755)
+        self.dir = os.path.join(self.base, "etc")
+        self.queue = os.path.join(self.base, "queue")
+        self.mail = os.path.join(self.base, "mail")
+        self.logfile = os.path.join(self.base, "yubin.log")
+        for d in (self.dir, self.mail):
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+        self.port = free_port()
+        self.proc = None
+        if IS_ROOT:
+            self.mail_owner = "yubin"
+            vmail = pwd.getpwnam("vmail")
+            self.vuid, self.vgid = vmail.pw_uid, vmail.pw_gid
+            os.chown(self.mail, self.vuid, self.vgid)
+        else:
+            self.mail_owner = pwd.getpwuid(os.getuid()).pw_name
+            self.vuid, self.vgid = os.getuid(), os.getgid()
+        self.params = {
+            "queue_directory": self.queue,
+            "data_directory": os.path.join(self.base, "data"),
+            "mail_owner": self.mail_owner,
+            "myhostname": "mx.example.test",
+            "mydomain": "example.test",
+            "mydestination": "$myhostname, localhost",
+            "mynetworks": "127.0.0.0/8",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "maillog_file": self.logfile,
+            "virtual_mailbox_domains": "example.test",
+            "virtual_mailbox_base": self.mail,
+            "virtual_mailbox_maps": "inline:{ {alice@example.test=example.test/alice/}, "
+                                    "{bob@example.test=example.test/bob/} }",
+            "virtual_uid_maps": "static:%d" % self.vuid,
+            "virtual_gid_maps": "static:%d" % self.vgid,
+            "virtual_minimum_uid": "1" if self.vuid else "0",
+            "smtpd_error_sleep_time": "0",
+        }
+        if main:
+            self.params.update(main)
+        self.master = master
+        self.master_extra = master_extra
+
+    # --- configuration -------------------------------------------------
+    def write_config(self):
+        with open(os.path.join(self.dir, "main.cf"), "w") as f:
+            for k, v in self.params.items():
+                f.write("%s = %s\n" % (k, v))
+        master = self.master
+        if master is None:
+            master = (
+                "127.0.0.1:%d inet n - n - - smtpd\n"
+                "qmgr      unix n - n 300 1 qmgr\n"
+                "virtual   unix - n n - - virtual\n"
+                "local     unix - n n - - local\n"
+                "pickup    unix n - n 60 1 pickup\n" % self.port
+            )
+        with open(os.path.join(self.dir, "master.cf"), "w") as f:
+            f.write(master + self.master_extra)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    # --- running -------------------------------------------------------
+    def cmd(self, *args, check=False, input=None, timeout=60):
+        r = subprocess.run([YUBIN, "-c", self.dir] + list(args), capture_output=True,
+                           text=True, input=input, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("yubin %s failed (%d): %s%s" % (" ".join(args), r.returncode,
+                                                                  r.stdout, r.stderr))
+        return r
+
+    def start(self, wait=True):
+        self.write_config()
+        self.stderr = open(os.path.join(self.base, "stderr.log"), "w")
+        self.proc = subprocess.Popen([YUBIN, "-c", self.dir, "start-fg"],
+                                     stdout=self.stderr, stderr=subprocess.STDOUT)
+        if wait and not wait_port(self.port):
+            self.stop(check=False)
+            raise AssertionError("yubin did not listen on %d:\n%s" % (self.port, self.output()))
+        return self
+
+    def stop(self, check=True):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self.stderr.close()
+        if check:
+            self.assert_clean()
+
+    def kill9(self):
+        """Kill the whole process group hard: the crash case."""
+        subprocess.run(["pkill", "-9", "-f", "-c", self.dir], capture_output=True)
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            self.stderr.close()
+
+    def output(self):
+        text = ""
+        for p in (os.path.join(self.base, "stderr.log"), self.logfile):
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    text += f.read()
+        return text
+
+    def log(self):
+        return self.output()
+
+    def assert_clean(self):
+        out = self.output()
+        for m in SANITIZER_MARKERS:
+            assert m not in out, "sanitizer report in yubin output:\n" + out[-8000:]
+
+    # --- mailboxes -----------------------------------------------------
+    def maildir(self, rel):
+        """Messages in <mail>/<rel>/new, sorted, as bytes."""
+        d = os.path.join(self.mail, rel, "new")
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def wait_maildir(self, rel, n, timeout=15.0):
+        got = wait_for(lambda: len(self.maildir(rel)) >= n, timeout)
+        msgs = self.maildir(rel)
+        assert len(msgs) >= n, "expected %d messages in %s, found %d\n%s" % (
+            n, rel, len(msgs), self.log()[-4000:])
+        return msgs
+
+    def wait_log(self, text, timeout=15.0):
+        ok = wait_for(lambda: text in self.log(), timeout)
+        assert ok, "log never showed %r:\n%s" % (text, self.log()[-4000:])
+
+
+@pytest.fixture
+def yubin_bin():
+    assert os.path.exists(YUBIN), "binary under test missing: " + YUBIN
+    return YUBIN
+
+
+@pytest.fixture
+def instance(tmp_path, yubin_bin):
+    made = []
+
+    def factory(**kw):
+        inst = Instance(tmp_path / ("i%d" % len(made)), **kw)
+        made.append(inst)
+        return inst
+
+    yield factory
+    for inst in made:
+        inst.stop()
