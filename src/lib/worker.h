@@ -35,8 +35,13 @@ struct worker {
 };
 
 /* Entry points, one per role (master.cf command column). */
-int smtpd_main(struct worker *w);    /* "smtpd"; also "pickup" (local submission) */
+int smtpd_main(struct worker *w);    /* "smtpd" */
+int pickup_main(struct worker *w);   /* "pickup": yubin sendmail over public/pickup */
 int qmgr_main(struct worker *w);     /* "qmgr" */
-int deliver_main(struct worker *w);  /* "local", "virtual" */
+int deliver_main(struct worker *w);  /* "local", "virtual" (svc->command says which) */
+int smtp_main(struct worker *w);     /* "smtp": SMTP client for relayed mail */
+
+/* Entry point for a master.cf command name, or NULL if yubin has no such role. */
+int (*worker_entry(const char *command))(struct worker *w);
 
 #endif
