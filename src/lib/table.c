@@ -162,6 +162,14 @@ int table_lookup(struct table *t, const char *key, struct buf *result)
     return t->ops->lookup(t, folded, result);
 }
 
+int table_lookup_exact(struct table *t, const char *key, struct buf *result)
+{
+    buf_reset(result);
+    if (strlen(key) > TABLE_KEY_MAX)
+        return TABLE_NOTFOUND;
+    return t->ops->lookup(t, key, result);
+}
+
 int table_flags(const struct table *t)
 {
     return t->flags;

@@ -101,6 +101,9 @@ int table_build(const char *spec, int fold_case, int is_aliases, char *err, size
  * Everything below was added by the tables module; see table.c.
  */
 
+/* table_lookup without case folding (postmap -f). */
+int table_lookup_exact(struct table *t, const char *key, struct buf *result);
+
 /* Limits: longer keys are never found; longer source lines are errors. */
 #define TABLE_KEY_MAX   4096
 #define TABLE_VALUE_MAX (1024 * 1024)
