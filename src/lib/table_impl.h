@@ -122,6 +122,9 @@ int kvmap_put(struct kvmap *m, const char *key, const char *val);
 const char *kvmap_get(const struct kvmap *m, const char *key);
 void kvmap_free(struct kvmap *m);
 
+/* main.cf parameter PREFIX_NAME if set (sqlite:PREFIX), else NULL; caller frees. */
+char *table_cfg_param(const struct config *cfg, const char *prefix, const char *name);
+
 /* Has the file changed since *st (inode, size, times)? Updates *st.
  * 1 changed, 0 same, -1 stat failed (errno set). */
 int table_file_changed(const char *path, struct stat *st);

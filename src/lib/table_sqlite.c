@@ -11,6 +11,8 @@
  *                    are looked up
  *   expansion_limit  more result rows than this: temporary failure
  *   (legacy) table, select_field, where_field, additional_conditions
+ * sqlite:NAME (no leading / or .) reads NAME_dbpath, NAME_query ... from
+ * main.cf instead.
  * Rows are joined with commas. A query whose key lacks a part the
  * template needs (%d of an unqualified key ...) is not run: not found.
  *
@@ -413,15 +415,21 @@ int table_sqlite_open(struct table *t, const struct config *cfg, char *err, size
     };
     int rc = 0;
     struct sqlite_priv *p = xcalloc(1, sizeof(*p));
-    if (t->name[0] != '/' && t->name[0] != '.')
-        rc = table_err(err, errlen,
-                       "sqlite: parameters in main.cf (\"%s_dbpath\" ...) are not supported; "
-                       "use sqlite:/path/to/file.cf",
-                       t->name);
-    if (rc == 0)
+    if (t->name[0] != '/' && t->name[0] != '.') {
+        /* sqlite_table(5) backwards compatibility: sqlite:NAME takes its
+         * parameters from main.cf as NAME_dbpath, NAME_query ... */
+        if (!cfg)
+            rc = table_err(err, errlen, "sqlite:%s: main.cf parameters (%s_dbpath ...) need "
+                           "the configuration; use sqlite:/path/to/file.cf", t->name, t->name);
+        for (size_t i = 0; rc == 0 && i < P_COUNT; i++)
+            params[i].value = table_cfg_param(cfg, t->name, params[i].name);
+    } else {
         rc = read_cf(t->name, params, P_COUNT, err, errlen);
+    }
+    int in_main_cf = t->name[0] != '/' && t->name[0] != '.';
     if (rc == 0 && (!params[P_DBPATH].value || !*params[P_DBPATH].value))
-        rc = table_err(err, errlen, "%s: missing \"dbpath\" parameter", t->name);
+        rc = table_err(err, errlen, "%s: missing \"%s%sdbpath\" parameter", t->name,
+                       in_main_cf ? t->name : "", in_main_cf ? "_" : "");
     if (rc == 0) {
         p->dbpath = xstrdup(params[P_DBPATH].value);
         if (params[P_QUERY].value && *params[P_QUERY].value) {
@@ -431,7 +439,8 @@ int table_sqlite_open(struct table *t, const struct config *cfg, char *err, size
                                  params[P_TABLE].value, params[P_WHERE].value,
                                  params[P_ADDITIONAL].value ? params[P_ADDITIONAL].value : "");
         } else {
-            rc = table_err(err, errlen, "%s: missing \"query\" parameter", t->name);
+            rc = table_err(err, errlen, "%s: missing \"%s%squery\" parameter", t->name,
+                           in_main_cf ? t->name : "", in_main_cf ? "_" : "");
         }
     }
     if (rc == 0)

@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,6 +483,48 @@ static void test_transport(void)
     resolver_free(r);
 }
 
+/* sqlite:NAME with NAME_dbpath ... in main.cf, and maps_open_param(). */
+static void test_sqlite_maincf(void)
+{
+    sqlite3 *db;
+    CHECK_INT(sqlite3_open(path("users.db"), &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "CREATE TABLE u (email TEXT, maildir TEXT);"
+                               "INSERT INTO u VALUES ('sq@vmbox.example', 'vmbox.example/sq/');",
+                           NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct resolver *r = make("vsql_dbpath = DIR/users.db\n"
+                              "vsql_query = SELECT maildir FROM u WHERE email='%s'\n"
+                              "virtual_mailbox_maps = sqlite:vsql\n");
+    expect_known(r, "sq@vmbox.example", 1, NULL);
+    expect_known(r, "nosq@vmbox.example", 0, "User unknown in virtual mailbox table");
+    resolver_free(r);
+    struct maps *m = maps_open_param(cfgs[ncfg - 1], "virtual_mailbox_maps");
+    CHECK(m != NULL);
+    struct buf res;
+    buf_init(&res, 0);
+    CHECK_INT(maps_lookup(m, "SQ@vmbox.example", &res), TABLE_FOUND);
+    CHECK_STR(buf_cstr(&res), "vmbox.example/sq/");
+    buf_free(&res);
+    maps_close(m);
+    m = maps_open_param(cfgs[ncfg - 1], "relay_domains");   /* a list of names, not tables */
+    CHECK(m == NULL);
+    /* Missing NAME_dbpath. */
+    char sub[300], mp[400];
+    snprintf(sub, sizeof(sub), "%s/cfsql", dir);
+    mkdir(sub, 0755);
+    snprintf(mp, sizeof(mp), "%s/main.cf", sub);
+    FILE *f = fopen(mp, "w");
+    fputs("myhostname = mx.example.test\nalias_maps =\nvirtual_mailbox_maps = sqlite:nothere\n",
+          f);
+    fclose(f);
+    struct cfg_diags d = {0};
+    struct config *cfg = config_load(sub, &d);
+    cfg_diags_free(&d);
+    CHECK(cfg != NULL);
+    CHECK(resolver_new(cfg) == NULL);
+    config_free(cfg);
+}
+
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -503,6 +546,7 @@ int main(void)
     T_RUN(test_virtual_alias);
     T_RUN(test_local_alias);
     T_RUN(test_transport);
+    T_RUN(test_sqlite_maincf);
     for (int i = 0; i < ncfg; i++)
         config_free(cfgs[i]);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -718,7 +718,7 @@ static void test_sqlite(void)
     expect_open_error(spec("sqlite", "bad4.cf"), "bad4.cf:3:", "missing '='");
     write_file("bad5.cf", "dbpath = /nonexistent/yubin.db\nquery = SELECT 1\n");
     expect_open_error(spec("sqlite", "bad5.cf"), "/nonexistent/yubin.db", NULL);
-    expect_open_error("sqlite:relative", "main.cf", NULL);
+    expect_open_error("sqlite:relative", "relative_dbpath", NULL);
 
     /* A database replaced by garbage: temporary failure. */
     table_set_check_interval(0);
