@@ -278,37 +278,39 @@ int resolve_domain_class(struct resolver *r, const char *domain)
     if (strlen(domain) >= sizeof(d))
         return AC_DEFAULT;
     norm_domain(d, sizeof(d), domain);
+    /* First match wins, in Postfix's order; the other lists are only
+     * consulted (errors ignored) to warn about domains listed twice. */
     int loc = resolve_local(r, d);
     if (loc < 0)
         return -1;
+    if (loc) {
+        if (domain_list_match(r->valias_doms, d) > 0)
+            warn_both(r, d, "mydestination", "virtual_alias_domains");
+        if (domain_list_match(r->vmbox_doms, d) > 0)
+            warn_both(r, d, "mydestination", "virtual_mailbox_domains");
+        return AC_LOCAL;
+    }
     int va = list_match(r->valias_doms, "virtual_alias_domains", d);
     if (va < 0)
         return -1;
-    if (loc) {
-        if (va)
-            warn_both(r, d, "mydestination", "virtual_alias_domains");
-        if (list_match(r->vmbox_doms, "virtual_mailbox_domains", d) > 0)
-            warn_both(r, d, "mydestination", "virtual_mailbox_domains");
-        return AC_LOCAL;
+    if (va) {
+        if (domain_list_match(r->vmbox_doms, d) > 0)
+            warn_both(r, d, "virtual_alias_domains", "virtual_mailbox_domains");
+        if (domain_list_match(r->relay_doms, d) > 0)
+            warn_both(r, d, "virtual_alias_domains", "relay_domains");
+        return AC_VIRTUAL_ALIAS;
     }
     int vm = list_match(r->vmbox_doms, "virtual_mailbox_domains", d);
     if (vm < 0)
         return -1;
-    int rl = list_match(r->relay_doms, "relay_domains", d);
-    if (rl < 0)
-        return -1;
-    if (va) {
-        if (vm)
-            warn_both(r, d, "virtual_alias_domains", "virtual_mailbox_domains");
-        if (rl)
-            warn_both(r, d, "virtual_alias_domains", "relay_domains");
-        return AC_VIRTUAL_ALIAS;
-    }
     if (vm) {
-        if (rl)
+        if (domain_list_match(r->relay_doms, d) > 0)
             warn_both(r, d, "virtual_mailbox_domains", "relay_domains");
         return AC_VIRTUAL_MAILBOX;
     }
+    int rl = list_match(r->relay_doms, "relay_domains", d);
+    if (rl < 0)
+        return -1;
     return rl ? AC_RELAY : AC_DEFAULT;
 }
 

@@ -4,6 +4,7 @@
  * a temporary main.cf with config_load(). */
 #include "t.h"
 #include "config.h"
+#include "log.h"
 #include "resolve.h"
 #include "table.h"
 #include "util.h"
@@ -173,9 +174,25 @@ static void test_classes(void)
              "virtual_alias_domains = valias.example, both.example, va-and-vm.example\n"
              "virtual_mailbox_domains = vmbox.example, both.example, va-and-vm.example\n"
              "inet_interfaces = loopback-only\n");
+    log_set_dest(0, path("warnings.log"));
     CHECK_INT(resolve_domain_class(r, "both.example"), AC_LOCAL);
     CHECK_INT(resolve_domain_class(r, "both.example"), AC_LOCAL);   /* warned once */
     CHECK_INT(resolve_domain_class(r, "va-and-vm.example"), AC_VIRTUAL_ALIAS);
+    log_set_dest(1, "");
+    char *logtext = read_file(path("warnings.log"), 1 << 20, NULL);
+    CHECK(logtext != NULL);
+    if (logtext) {
+        const char *w1 = "do not list domain both.example in BOTH mydestination and "
+                         "virtual_alias_domains";
+        const char *first = strstr(logtext, w1);
+        CHECK(first != NULL);
+        CHECK(first && strstr(first + 1, w1) == NULL);
+        CHECK(strstr(logtext, "do not list domain both.example in BOTH mydestination and "
+                              "virtual_mailbox_domains") != NULL);
+        CHECK(strstr(logtext, "do not list domain va-and-vm.example in BOTH "
+                              "virtual_alias_domains and virtual_mailbox_domains") != NULL);
+        free(logtext);
+    }
     CHECK_INT(resolve_domain_class(r, "[127.0.0.1]"), AC_LOCAL);
     CHECK_INT(resolve_domain_class(r, "[::1]"), AC_LOCAL);
     resolver_free(r);
@@ -190,6 +207,7 @@ static void test_classes(void)
     /* A table that cannot be read: -1. */
     r = make("relay_domains = fail:down\n");
     CHECK_INT(resolve_domain_class(r, "mx.example.test"), AC_LOCAL);
+    CHECK_INT(resolve_domain_class(r, "vmbox.example"), AC_VIRTUAL_MAILBOX);
     CHECK_INT(resolve_domain_class(r, "remote.example"), -1);
     resolver_free(r);
 
