@@ -139,6 +139,12 @@ size_t cfg_service_count(const struct config *cfg);
 const struct master_service *cfg_service(const struct config *cfg, size_t i);
 const struct master_service *cfg_service_find(const struct config *cfg, const char *name,
                                               enum svc_type type);
+/*
+ * The UNIX socket of a unix service: $queue_directory/private/NAME, or
+ * public/NAME when its private column is n (Postfix's qmgr and pickup are
+ * public). Services not in master.cf are taken as private. Caller frees.
+ */
+char *cfg_unix_socket_path(const struct config *cfg, const char *service);
 /* Worker processes the master runs for this service (see ARCHITECTURE.md). */
 int cfg_service_procs(const struct config *cfg, const struct master_service *svc);
 

@@ -735,6 +735,15 @@ static void test_master_builtin(void)
     CHECK(cfg_service_find(c, "qmgr", SVC_UNIX)->wakeup == 300);
     CHECK(cfg_service_find(c, "smtp", SVC_UNIX) != cfg_service_find(c, "smtp", SVC_INET));
     CHECK(cfg_service_find(c, "nosuch", SVC_UNIX) == NULL);
+    char *sp = cfg_unix_socket_path(c, "pickup");
+    CHECK_STR(sp, "/var/spool/yubin/public/pickup");
+    free(sp);
+    sp = cfg_unix_socket_path(c, "virtual");
+    CHECK_STR(sp, "/var/spool/yubin/private/virtual");
+    free(sp);
+    sp = cfg_unix_socket_path(c, "not-in-master-cf");
+    CHECK_STR(sp, "/var/spool/yubin/private/not-in-master-cf");
+    free(sp);
     config_free(c);
     cfg_diags_free(&d);
 }
