@@ -13,7 +13,7 @@ summary() {
 yubin instance in $DIR
   SMTP            127.0.0.1:2525   (try: swaks --server 127.0.0.1:2525 --to test@example.test)
   mail for test@example.test lands in $DIR/mail/example.test/test/new/
-  log             $DIR/maillog
+  log             the terminal (set maillog_file in $DIR/main.cf for a file)
   run             ./build/yubin -c $DIR start-fg
 EOF
 }
@@ -48,7 +48,8 @@ myhostname = mail.example.test
 mydomain = example.test
 queue_directory = $DIR/queue
 data_directory = $DIR/data
-maillog_file = $DIR/maillog
+# Logs go to the terminal with start-fg (syslog with start); to use a file:
+#maillog_file = $DIR/maillog
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 

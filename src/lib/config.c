@@ -1456,6 +1456,19 @@ struct config *config_load(const char *dir, struct cfg_diags *diags)
     return cfg;
 }
 
+struct config *config_load_lenient(const char *dir)
+{
+    struct cfg_diags d = {0};
+    struct config *cfg = config_new(dir);
+    read_main(cfg, &d, 0);
+    if (cfg_master_load(cfg, &d, 0) < 0) {
+        cfg_master_free(cfg);
+        cfg_master_load(cfg, NULL, 1);
+    }
+    cfg_diags_free(&d);
+    return cfg;
+}
+
 struct config *config_defaults(const char *dir)
 {
     struct config *cfg = config_new(dir);

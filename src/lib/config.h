@@ -88,6 +88,11 @@ struct config;
  * warnings (unknown parameters ...) are also listed in diags.
  */
 struct config *config_load(const char *dir, struct cfg_diags *diags);
+/*
+ * Whatever can be read, errors ignored (bad lines skipped, no checks):
+ * for `yubin stop` and `status`, which must work with a broken main.cf.
+ */
+struct config *config_load_lenient(const char *dir);
 /* Built-in defaults only (main.cf not read; master.cf if it parses, else the built-in one): `yubin conf -d`. */
 struct config *config_defaults(const char *dir);
 void config_free(struct config *cfg);

@@ -88,15 +88,10 @@ static struct config *load_checked(const char *confdir, int to_terminal)
     return cfg;
 }
 
-/* A configuration for stop/status: errors in main.cf must not prevent stopping. */
+/* The pid file for stop/status: errors in main.cf must not prevent stopping. */
 static char *pid_path_for(const char *confdir)
 {
-    struct cfg_diags d = {0};
-    struct config *cfg = config_load(confdir, &d);
-    cfg_diags_free(&d);
-    if (!cfg)
-        cfg = config_defaults(confdir);
-    /* config_defaults ignores main.cf; try a queue_directory set there anyway. */
+    struct config *cfg = config_load_lenient(confdir);
     char *path = master_pid_path(cfg);
     config_free(cfg);
     return path;
@@ -380,8 +375,12 @@ int cmd_status(const char *confdir, int argc, char **argv)
     char *path = pid_path_for(confdir);
     pid_t pid = master_running_pid(path);
     free(path);
-    if (pid) {
+    if (pid > 0) {
         printf("yubin: the mail system is running: PID: %ld\n", (long)pid);
+        return 0;
+    }
+    if (pid < 0) {
+        printf("yubin: the mail system is running (its pid file does not name it)\n");
         return 0;
     }
     printf("yubin: the mail system is not running\n");

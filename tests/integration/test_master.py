@@ -102,6 +102,18 @@ def test_status_start_stop(instance):
     assert inst.cmd("stop").returncode == 1     # not running any more
 
 
+def test_stop_works_with_a_broken_main_cf(instance):
+    inst = instance()
+    inst.start()
+    with open(inst.path("main.cf"), "a") as f:
+        f.write("this line is broken\nsmtpd_timeout = never\n")
+    r = inst.cmd("status")
+    assert r.returncode == 0 and "PID: %d" % inst.proc.pid in r.stdout
+    r = inst.cmd("stop")
+    assert r.returncode == 0, r.stderr
+    assert inst.proc.wait(timeout=20) == 0
+
+
 def test_sigint_stops_foreground(instance):
     inst = instance()
     inst.start()
