@@ -2,12 +2,12 @@
  * resolve.h - where does an address go? (Postfix's trivial-rewrite role)
  *
  * Owns: domain classes (mydestination / virtual_alias_domains /
- * virtual_mailbox_domains / relay_domains / other), matching of domain
- * lists (literal names, type:table entries, parent-domain rules), the
- * recipient validity check used by reject_unlisted_recipient and
- * reject_unlisted_sender, recursive virtual alias expansion with loop
- * detection and virtual_alias_expansion_limit / recursion limit, and the
- * choice of transport (local, virtual, smtp, error).
+ * virtual_mailbox_domains / relay_domains / other; the lists themselves
+ * are matchlist.h), the recipient validity check used by
+ * reject_unlisted_recipient and reject_unlisted_sender, recursive virtual
+ * alias expansion with loop detection and virtual_alias_expansion_limit /
+ * recursion limit, local alias expansion (aliases(5)), and the choice of
+ * transport (local, virtual, smtp, error) with transport_maps.
  */
 #ifndef YUBIN_RESOLVE_H
 #define YUBIN_RESOLVE_H
