@@ -229,3 +229,59 @@ def instance(tmp_path, yubin_bin):
     yield factory
     for inst in made:
         inst.stop()
+
+
+class RawSMTP:
+    """A byte-exact SMTP client for what smtplib cannot send (pipelining
+    on one write, BDAT, bare LFs, smuggling attempts)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply: (code, [texts])."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed; got %r" % (self.buf,))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            text = line.decode("utf-8", "replace")
+            lines.append(text[4:])
+            if len(text) < 4 or text[3] != "-":
+                return int(text[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection (after any pending replies)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except OSError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def server(instance):
+    """A started default instance (alice and bob have virtual Maildirs)."""
+    return instance().start()
