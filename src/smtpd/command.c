@@ -20,72 +20,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define ESMTP_PARAM_MAX 16
-
-struct esmtp_param {
-    char *name;
-    char *value;    /* NULL when the keyword has no "=value" */
-};
-
-/* ---- small parsers ----------------------------------------------------- */
-
-/* Split "A=1 B C=3" in place. Returns the count, or -1 when there are too many. */
-static int split_params(char *p, struct esmtp_param *out, int max)
-{
-    int n = 0;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        if (!*p)
-            break;
-        if (n == max)
-            return -1;
-        out[n].name = p;
-        out[n].value = NULL;
-        while (*p && *p != ' ' && *p != '=')
-            p++;
-        if (*p == '=') {
-            *p++ = '\0';
-            out[n].value = p;
-            while (*p && *p != ' ')
-                p++;
-        }
-        if (*p)
-            *p++ = '\0';
-        n++;
-    }
-    return n;
-}
-
-/* RFC 3461 xtext: "+XX" hex escapes; printable ASCII otherwise. */
-static int xtext_decode(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (const char *p = in; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '+') {
-            if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
-                return -1;
-            char hex[3] = {p[1], p[2], 0};
-            c = (unsigned char)strtoul(hex, NULL, 16);
-            p += 2;
-        } else if (c < 33 || c > 126 || c == '=') {
-            return -1;
-        }
-        if (c < 32 || c == 127)
-            return -1; /* no controls inside what we store and log */
-        if (o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
 
 static int has_8bit(const char *s)
 {
@@ -317,57 +256,31 @@ static void cmd_helo(struct session *s, char *arg, int esmtp)
 
 /* ---- MAIL ------------------------------------------------------------------ */
 
-static int parse_mail_params(struct session *s, char *params, long long *size)
+/* The ESMTP extensions this session announced, for esmtp_parse_params(). */
+static int allowed_params(struct session *s)
 {
-    struct esmtp_param p[ESMTP_PARAM_MAX];
-    int n = split_params(params, p, ESMTP_PARAM_MAX);
-    if (n < 0) {
-        session_error(s, "555 5.5.4 Too many parameters");
+    int allow = ESMTP_ALLOW_SIZE | ESMTP_ALLOW_8BITMIME | ESMTP_ALLOW_DSN;
+    if (s->srv->smtputf8_enable)
+        allow |= ESMTP_ALLOW_SMTPUTF8;
+    return allow;
+}
+
+static int parse_mail_params(struct session *s, const char *params, long long *size)
+{
+    struct esmtp_params p;
+    char err[256];
+    int code = esmtp_parse_params(params, 0, allowed_params(s), &p, err, sizeof(err));
+    if (code) {
+        session_error(s, "%d %s", code, err);
         return -1;
     }
-    for (int i = 0; i < n; i++) {
-        const char *name = p[i].name, *val = p[i].value;
-        if (strcasecmp(name, "SIZE") == 0 && val) {
-            char *end;
-            errno = 0;
-            long long v = strtoll(val, &end, 10);
-            if (*end || v < 0 || errno) {
-                session_error(s, "501 5.5.4 Bad message size syntax");
-                return -1;
-            }
-            *size = v;
-        } else if (strcasecmp(name, "BODY") == 0 && val) {
-            if (strcasecmp(val, "8BITMIME") == 0)
-                s->body_8bit = 1;
-            else if (strcasecmp(val, "7BIT") != 0) {
-                session_error(s, "501 5.5.4 Unsupported BODY parameter value");
-                return -1;
-            }
-        } else if (strcasecmp(name, "SMTPUTF8") == 0 && !val && s->srv->smtputf8_enable) {
-            s->smtputf8 = 1;
-        } else if (strcasecmp(name, "RET") == 0 && val && s->ret < 0) {
-            if (strcasecmp(val, "FULL") == 0)
-                s->ret = 1;
-            else if (strcasecmp(val, "HDRS") == 0)
-                s->ret = 0;
-            else {
-                session_error(s, "501 5.5.4 Bad RET parameter syntax");
-                return -1;
-            }
-        } else if (strcasecmp(name, "ENVID") == 0 && val && !s->envid) {
-            char dec[101];
-            if (xtext_decode(val, dec, sizeof(dec)) < 0) {
-                session_error(s, "501 5.5.4 Bad ENVID parameter syntax");
-                return -1;
-            }
-            s->envid = xstrdup(dec);
-        } else if (strcasecmp(name, "AUTH") == 0 && val) {
-            /* RFC 4954 AUTH=: accepted and ignored without a trusted AUTH. */
-        } else {
-            session_error(s, "555 5.5.4 Unsupported option: %s", name);
-            return -1;
-        }
-    }
+    if (p.has_size)
+        *size = p.size > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)p.size;
+    s->body_8bit = p.body == ESMTP_BODY_8BITMIME;
+    s->smtputf8 = p.smtputf8;
+    s->ret = p.ret == ESMTP_RET_FULL ? 1 : p.ret == ESMTP_RET_HDRS ? 0 : -1;
+    if (p.has_envid)
+        s->envid = xstrdup(p.envid);
     return 0;
 }
 
@@ -403,12 +316,15 @@ static void cmd_mail(struct session *s, char *arg)
     char addr[ADDR_MAX];
     char *params = NULL;
     const char *why = NULL;
-    if (addr_parse_path(arg + 5, srv->strict_rfc821, 1, addr, sizeof(addr), &params, &why) < 0) {
-        session_error(s, "501 5.1.7 Bad sender address syntax");
+    int err = addr_parse_path(arg + 5, srv->strict_rfc821, 1, addr, sizeof(addr), &params, &why);
+    if (err < 0) {
+        int code;
+        const char *text = addr_path_reply(err, 0, &code);
+        session_error(s, "%d %s", code, text);
         return;
     }
     long long size = 0;
-    if (parse_mail_params(s, params ? params : (char *)"", &size) < 0) {
+    if (parse_mail_params(s, params ? params : "", &size) < 0) {
         session_reset_transaction(s);
         return;
     }
@@ -433,60 +349,22 @@ static void cmd_mail(struct session *s, char *arg)
 
 /* ---- RCPT ------------------------------------------------------------------- */
 
-static int parse_notify(const char *val)
+static int parse_rcpt_params(struct session *s, const char *params, int *notify, char **orcpt)
 {
-    int flags = 0;
-    char tmp[64];
-    if (str_copy(tmp, val, sizeof(tmp)) >= sizeof(tmp))
-        return -1;
-    for (char *tok = strtok(tmp, ","); tok; tok = strtok(NULL, ",")) {
-        if (strcasecmp(tok, "NEVER") == 0)
-            flags |= DSN_NOTIFY_NEVER;
-        else if (strcasecmp(tok, "SUCCESS") == 0)
-            flags |= DSN_NOTIFY_SUCCESS;
-        else if (strcasecmp(tok, "FAILURE") == 0)
-            flags |= DSN_NOTIFY_FAILURE;
-        else if (strcasecmp(tok, "DELAY") == 0)
-            flags |= DSN_NOTIFY_DELAY;
-        else
-            return -1;
-    }
-    if (flags == 0 || ((flags & DSN_NOTIFY_NEVER) && flags != DSN_NOTIFY_NEVER))
-        return -1;
-    return flags;
-}
-
-static int parse_rcpt_params(struct session *s, char *params, int *notify, char **orcpt)
-{
-    struct esmtp_param p[ESMTP_PARAM_MAX];
-    int n = split_params(params, p, ESMTP_PARAM_MAX);
-    if (n < 0) {
-        session_error(s, "555 5.5.4 Too many parameters");
+    struct esmtp_params p;
+    char err[256];
+    int code = esmtp_parse_params(params, 1, allowed_params(s), &p, err, sizeof(err));
+    if (code) {
+        session_error(s, "%d %s", code, err);
         return -1;
     }
-    for (int i = 0; i < n; i++) {
-        const char *name = p[i].name, *val = p[i].value;
-        if (strcasecmp(name, "NOTIFY") == 0 && val && !*notify) {
-            int f = parse_notify(val);
-            if (f < 0) {
-                session_error(s, "501 5.5.4 Error: Bad NOTIFY parameter syntax");
-                return -1;
-            }
-            *notify = f;
-        } else if (strcasecmp(name, "ORCPT") == 0 && val && !*orcpt) {
-            const char *semi = strchr(val, ';');
-            char dec[ADDR_MAX];
-            if (!semi || semi == val || xtext_decode(semi + 1, dec, sizeof(dec)) < 0 ||
-                (semi - val != 6 && semi - val != 5)) {
-                session_error(s, "501 5.5.4 Error: Bad ORCPT parameter syntax");
-                return -1;
-            }
-            *orcpt = xasprintf("%.*s;%s", (int)(semi - val), val, dec);
-        } else {
-            session_error(s, "555 5.5.4 Unsupported option: %s", name);
-            return -1;
-        }
-    }
+    /* ESMTP_NOTIFY_* and DSN_NOTIFY_* are both RFC 3461's bits. */
+    *notify = (p.notify & ESMTP_NOTIFY_NEVER ? DSN_NOTIFY_NEVER : 0) |
+              (p.notify & ESMTP_NOTIFY_SUCCESS ? DSN_NOTIFY_SUCCESS : 0) |
+              (p.notify & ESMTP_NOTIFY_FAILURE ? DSN_NOTIFY_FAILURE : 0) |
+              (p.notify & ESMTP_NOTIFY_DELAY ? DSN_NOTIFY_DELAY : 0);
+    if (p.has_orcpt)
+        *orcpt = xasprintf("%s;%s", p.orcpt_type, p.orcpt);
     return 0;
 }
 
@@ -530,9 +408,11 @@ static void cmd_rcpt(struct session *s, char *arg)
     char addr[ADDR_MAX];
     char *params = NULL;
     const char *why = NULL;
-    if (addr_parse_path(arg + 3, s->srv->strict_rfc821, 1, addr, sizeof(addr), &params, &why) < 0 ||
-        !addr[0]) {
-        session_error(s, "501 5.1.3 Bad recipient address syntax");
+    int err = addr_parse_path(arg + 3, s->srv->strict_rfc821, 1, addr, sizeof(addr), &params, &why);
+    if (err < 0 || !addr[0]) {
+        int code = 501;
+        const char *text = err < 0 ? addr_path_reply(err, 1, &code) : "5.1.3 Bad recipient address syntax";
+        session_error(s, "%d %s", code, text);
         return;
     }
     if (has_8bit(addr) && !s->smtputf8) {
@@ -541,7 +421,7 @@ static void cmd_rcpt(struct session *s, char *arg)
     }
     int notify = 0;
     char *orcpt = NULL;
-    if (parse_rcpt_params(s, params ? params : (char *)"", &notify, &orcpt) < 0) {
+    if (parse_rcpt_params(s, params ? params : "", &notify, &orcpt) < 0) {
         free(orcpt);
         return;
     }
