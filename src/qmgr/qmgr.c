@@ -2,7 +2,7 @@
  * qmgr.c - the queue manager process.
  *
  * Owns: the message index (qid hash + four lists, see qmgr.h), the
- * private/qmgr socket (writers' "N path off len qid" notifications,
+ * qmgr socket, public/qmgr with Postfix's master.cf (writers' "N path off len qid" notifications,
  * `yubin queue` control requests "C verb arg", the master's "W" wakeup),
  * the start-up scan of the queue, the deferred queue's timer, the
  * periodic journal rescan that catches any notification that got lost,
@@ -531,6 +531,16 @@ static void on_accept(int fd, int events, void *arg)
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
             return;
+        /* With Postfix's master.cf the socket is public/qmgr: only the mail system
+         * itself (mail_owner) and root may notify or control the queue. */
+        struct ucred cred;
+        socklen_t cl = sizeof(cred);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+            (cred.uid != 0 && cred.uid != geteuid())) {
+            msg_warn("rejected a qmgr request from uid %ld", cl == sizeof(cred) ? (long)cred.uid : -1L);
+            close(cfd);
+            continue;
+        }
         struct client *c = xcalloc(1, sizeof(*c));
         c->q = q;
         c->fd = cfd;

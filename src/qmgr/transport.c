@@ -40,11 +40,13 @@ struct transport *transport_get(struct qmgr *q, const char *name)
         if (strcmp(t->name, name) == 0)
             return t;
     const struct master_service *svc = cfg_service_find(q->cfg, name, SVC_UNIX);
-    if (!svc)
+    if (!svc || cfg_service_role(svc) != SVC_ROLE_RUN) {
+        msg_warn("transport %s: no such master.cf service that yubin runs", name);
         return NULL;
+    }
     struct transport *t = xcalloc(1, sizeof(*t));
     t->name = xstrdup(name);
-    t->sock = xasprintf("%s/%s/%s", q->queue_dir, svc->private_ ? "private" : "public", name);
+    t->sock = cfg_unix_socket_path(q->cfg, name);
     t->maxconn = cfg_service_procs(q->cfg, svc);
     if (t->maxconn < 1)
         t->maxconn = 1;

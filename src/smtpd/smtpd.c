@@ -225,7 +225,7 @@ static int smtpd_run(struct worker *w, int local)
     signal(SIGPIPE, SIG_IGN);
 
     srv.loop = ev_loop_new();
-    char *notify = xasprintf("%s/private/qmgr", w->queue_dir);
+    char *notify = cfg_unix_socket_path(w->cfg, "qmgr");
     srv.qw = queue_writer_open(w->queue_dir, notify);
     free(notify);
     if (!srv.qw)
