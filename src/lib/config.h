@@ -16,6 +16,7 @@
 #define YUBIN_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Diagnostics collected while loading; errors stop the start, warnings do not. */
 struct cfg_diag {
@@ -33,7 +34,14 @@ struct cfg_diags {
 void cfg_diags_add(struct cfg_diags *d, int is_error, const char *file, int line,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 size_t cfg_diags_errors(const struct cfg_diags *d);
+size_t cfg_diags_warnings(const struct cfg_diags *d);
 void cfg_diags_free(struct cfg_diags *d);
+/* "FILE:LINE: error: text" (or "FILE: warning: text" without a line). */
+void cfg_diag_format(const struct cfg_diag *g, char *out, size_t outlen);
+/* Print every diagnostic, one per line, to f (e.g. stderr). */
+void cfg_diags_print(const struct cfg_diags *d, FILE *f);
+/* Log every diagnostic through msg_error / msg_warn. */
+void cfg_diags_log(const struct cfg_diags *d);
 
 enum svc_type { SVC_INET, SVC_UNIX, SVC_UNIX_DGRAM, SVC_FIFO, SVC_PASS };
 
@@ -52,7 +60,25 @@ struct master_service {
     char *port;          /* inet: port or service name */
     char *file;
     int line;
+    /* yubin additions: the columns as written, for `yubin conf -M` */
+    char private_col;    /* 'y', 'n' or '-' */
+    char unpriv_col;
+    char chroot_col;
+    int wakeup_if_used;  /* wakeup column ends in '?' */
+    int wakeup_default;  /* wakeup column was '-' */
+    int maxproc_default; /* maxproc column was '-' */
 };
+
+/* What yubin does with a master.cf service (by its command, column 8). */
+enum svc_role {
+    SVC_ROLE_RUN,         /* yubin runs it: smtpd pickup qmgr virtual local smtp */
+    SVC_ROLE_BUILTIN,     /* a Postfix internal service whose job yubin does inside
+                             its own processes (cleanup, trivial-rewrite, bounce ...):
+                             accepted silently, not started */
+    SVC_ROLE_UNSUPPORTED, /* pipe, lmtp, postscreen, unknown commands, pass/fifo types */
+};
+enum svc_role cfg_service_role(const struct master_service *svc);
+const char *cfg_svc_type_name(enum svc_type t);
 
 struct config;
 
@@ -62,6 +88,8 @@ struct config;
  * warnings (unknown parameters ...) are also listed in diags.
  */
 struct config *config_load(const char *dir, struct cfg_diags *diags);
+/* Built-in defaults only (main.cf not read; master.cf if it parses, else the built-in one): `yubin conf -d`. */
+struct config *config_defaults(const char *dir);
 void config_free(struct config *cfg);
 const char *cfg_dir(const struct config *cfg);
 
@@ -86,11 +114,25 @@ void cfg_apply_service(struct config *cfg, const struct master_service *svc);
 /* Expand $name references in an arbitrary string against cfg. Caller frees. */
 char *cfg_expand(const struct config *cfg, const char *text);
 
-/* Iterate all known parameter names (implemented, sorted). */
+/* Iterate all known parameter names (implemented or not), sorted. */
 size_t cfg_param_count(void);
 const char *cfg_param_name(size_t i);
 const char *cfg_param_default(const struct config *cfg, const char *name); /* expanded default */
+/* Raw default (as `postconf -d` prints it); NULL if the name has no default. */
+const char *cfg_param_default_raw(const struct config *cfg, const char *name);
 int cfg_param_implemented(const char *name);
+/* Known to yubin: a Postfix 3.7 parameter, or "<service>_<suffix>" of a master.cf service. */
+int cfg_param_known(const struct config *cfg, const char *name);
+/*
+ * Names explicitly set in main.cf (or by cfg_set) that are valid, sorted;
+ * includes user-defined parameters referenced elsewhere. Caller strv_free()s.
+ */
+char **cfg_set_names(const struct config *cfg);
+/* Where a parameter was set: file and line (0 for cfg_set); NULL if not set. */
+const char *cfg_set_where(const struct config *cfg, const char *name, int *line);
+
+/* inet_protocols: which address families to use (IPv6 only if the kernel has it). */
+void cfg_inet_protocols(const struct config *cfg, int *want4, int *want6);
 
 /* master.cf */
 size_t cfg_service_count(const struct config *cfg);
