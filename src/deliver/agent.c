@@ -424,6 +424,7 @@ static int read_line(struct reader *r, char *line, int64_t *deadline, int reques
             return -1;
         if (got == 0)
             return idle ? 0 : -1;
+        r->len += (size_t)got;
         if (idle)
             *deadline = (int64_t)mono_msec() + (int64_t)request_timeout * 1000;
     }

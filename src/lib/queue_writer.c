@@ -68,10 +68,15 @@ struct queue_writer *queue_writer_open(const char *queue_dir, const char *notify
         errno = ENAMETOOLONG;
         return NULL;
     }
-    if (stat(w->journal, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        if (errno == 0 || S_ISDIR(st.st_mode) == 0)
-            errno = ENOTDIR;
+    if (stat(w->journal, &st) < 0) {
+        int saved = errno;
         free(w);
+        errno = saved;
+        return NULL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        free(w);
+        errno = ENOTDIR;
         return NULL;
     }
     w->notify_sock = notify_sock ? xstrdup(notify_sock) : NULL;

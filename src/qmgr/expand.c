@@ -16,8 +16,13 @@
 #include "resolve.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth)
 {
@@ -106,7 +111,7 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
 /* An alias target "|cmd" or "/file": delivered by the local agent with the alias owner's rights. */
 static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const char *target,
                              const char *orig, const char *alias, long uid, long gid, int direct,
-                             int depth)
+                             const char *cls, int depth)
 {
     struct dextra x;
     dproto_extra_init(&x);
@@ -114,6 +119,8 @@ static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const cha
     x.uid = uid;
     x.gid = gid;
     x.direct = direct;
+    if (cls)
+        str_copy(x.cls, cls, sizeof(x.cls));
     char extra[1024];
     if (dproto_extra_format(&x, extra, sizeof(extra)) < 0) {
         struct dlv *d = dlv_new(m, ridx, target, orig, depth);
@@ -133,6 +140,110 @@ static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const cha
     d->nexthop = xstrdup(nexthop);
 }
 
+/* Who owns alias_maps (the first table file that exists): its commands and files run as them. */
+static void alias_owner(struct qmgr *q, long *uid, long *gid)
+{
+    if (q->alias_uid >= 0) {
+        *uid = q->alias_uid;
+        *gid = q->alias_gid;
+        return;
+    }
+    q->alias_uid = 0;
+    q->alias_gid = 0;
+    char **maps = cfg_get_list(q->cfg, "alias_maps");
+    for (char **p = maps; p && *p; p++) {
+        const char *colon = strchr(*p, ':');
+        const char *path = colon ? colon + 1 : *p;
+        if (*path != '/')
+            continue;
+        struct stat st;
+        char *lmdb = xasprintf("%s.lmdb", path);
+        int ok = stat(lmdb, &st) == 0 || stat(path, &st) == 0;
+        free(lmdb);
+        if (ok) {
+            q->alias_uid = (long)st.st_uid;
+            q->alias_gid = (long)st.st_gid;
+            break;
+        }
+    }
+    strv_free(maps);
+    *uid = q->alias_uid;
+    *gid = q->alias_gid;
+}
+
+#define INCLUDE_MAX (1024 * 1024)
+
+static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
+                         struct alias_list *l, const char *cls, long uid, long gid, int depth);
+
+/* ":include:/file": read it here (as mail_owner) and expand it with the file owner's rights. */
+static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
+                           const struct alias_item *it, int depth)
+{
+    struct stat st;
+    size_t len = 0;
+    char *text = NULL;
+    int fd = open(it->value, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        close(fd);
+        text = read_file(it->value, INCLUDE_MAX, &len);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    if (!text) {
+        struct dlv *d = dlv_new(m, ridx, it->alias ? it->alias : it->value, orig, depth);
+        char why[600];
+        str_fmt(why, sizeof(why), "cannot open include file %s: %s", it->value, strerror(errno));
+        dlv_set_final(d, DLV_DEFERRED, "4.3.0", why);
+        return;
+    }
+    struct alias_list l = {0};
+    char why[512] = "";
+    int r = resolve_alias_text(q->resolver, text, it->alias ? it->alias : "", &l, why, sizeof(why));
+    free(text);
+    if (r < 0) {
+        struct dlv *d = dlv_new(m, ridx, it->alias ? it->alias : it->value, orig, depth);
+        dlv_set_final(d, r == -1 ? DLV_DEFERRED : DLV_BOUNCED, r == -1 ? "4.3.0" : "5.4.6", why);
+    } else {
+        expand_items(q, m, ridx, orig, &l, "include", (long)st.st_uid, (long)st.st_gid, depth + 1);
+    }
+    alias_list_free(&l);
+}
+
+static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
+                         struct alias_list *l, const char *cls, long uid, long gid, int depth)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct alias_item *it = &l->v[i];
+        const char *alias = it->alias ? it->alias : "";
+        switch (it->kind) {
+        case ALIAS_ADDRESS:
+            expand_addr(q, m, ridx, it->value, orig, depth + 1);
+            break;
+        case ALIAS_MAILBOX:
+            add_alias_target(q, m, ridx, it->value, orig, alias, -1, -1, 1, NULL, depth);
+            break;
+        case ALIAS_COMMAND: {
+            char *target = xasprintf("|%s", it->value);
+            add_alias_target(q, m, ridx, target, orig, alias, uid, gid, 0, cls, depth);
+            free(target);
+            break;
+        }
+        case ALIAS_FILE:
+            add_alias_target(q, m, ridx, it->value, orig, alias, uid, gid, 0, cls, depth);
+            break;
+        case ALIAS_INCLUDE:
+            if (depth + 1 > QMGR_EXPAND_DEPTH) {
+                struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
+                dlv_set_final(d, DLV_BOUNCED, "5.4.6", "include file nesting too deep");
+            } else {
+                expand_include(q, m, ridx, orig, it, depth + 1);
+            }
+            break;
+        }
+    }
+}
+
 /*
  * aliases(5) for an address in a local domain. Returns 1 if the alias
  * produced units (or a final status), 0 if there is no alias (deliver to
@@ -141,39 +252,25 @@ static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const cha
 static int expand_local_alias(struct qmgr *q, struct qmsg *m, int ridx, const char *addr,
                               const char *orig, int depth)
 {
-    struct alias_item *items = NULL;
-    size_t n = 0;
+    struct alias_list l = {0};
     char why[512] = "";
-    int r = resolve_local_alias(q->resolver, addr, &items, &n, why, sizeof(why));
+    int r = resolve_local_alias(q->resolver, addr, &l, why, sizeof(why));
+    if (r == 0) {
+        alias_list_free(&l);
+        return 0;
+    }
     if (r < 0) {
         struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
-        dlv_set_final(d, DLV_DEFERRED, "4.3.0", why[0] ? why : "alias database unavailable");
-        return 1;
+        if (r == -1)
+            dlv_set_final(d, DLV_DEFERRED, "4.3.0", why[0] ? why : "alias database unavailable");
+        else
+            dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
+    } else {
+        long uid, gid;
+        alias_owner(q, &uid, &gid);
+        expand_items(q, m, ridx, orig, &l, "alias", uid, gid, depth);
     }
-    if (r == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct alias_item *it = &items[i];
-        switch (it->kind) {
-        case ALIAS_ADDRESS:
-            if (strcasecmp(it->value, addr) == 0) {
-                /* "user: user, other" delivers to the user's own mailbox too. */
-                add_alias_target(q, m, ridx, addr, orig, addr, -1, -1, 1, depth);
-            } else {
-                expand_addr(q, m, ridx, it->value, orig, depth + 1);
-            }
-            break;
-        case ALIAS_DIRECT:
-            add_alias_target(q, m, ridx, it->value, orig, addr, -1, -1, 1, depth);
-            break;
-        case ALIAS_COMMAND:
-        case ALIAS_FILE:
-            add_alias_target(q, m, ridx, it->value, orig, addr, (long)it->uid, (long)it->gid, 0,
-                             depth);
-            break;
-        }
-    }
-    resolve_alias_items_free(items, n);
+    alias_list_free(&l);
     return 1;
 }
 

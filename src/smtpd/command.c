@@ -909,6 +909,7 @@ void command_dispatch(struct session *s, char *line)
     case CMD_STARTTLS:
     case CMD_AUTH:
     case CMD_UNKNOWN:
+    case CMD_CONNECT:
     case CMD_COUNT:
         break;
     }

@@ -24,6 +24,21 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+/* Lower case for the "disconnect" counters, upper case in "lost connection after X". */
+static const char *const cmd_upper[CMD_COUNT] = {
+    "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
+    "RSET", "NOOP", "VRFY", "ETRN", "HELP", "QUIT", "UNKNOWN",
+};
+
+static const char *after_what(const struct session *s)
+{
+    if (s->last_cmd == CMD_CONNECT)
+        return "CONNECT";
+    if (s->state == SS_DATA || (s->state == SS_BDAT && s->last_cmd == CMD_BDAT))
+        return s->state == SS_DATA ? "DATA" : "BDAT";
+    return cmd_upper[s->last_cmd];
+}
+
 static const char *const cmd_names[CMD_COUNT] = {
     "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
     "rset", "noop", "vrfy", "etrn", "help", "quit", "unknown",
@@ -44,7 +59,7 @@ static void session_timeout(void *arg)
                                 session_timeout, s);
         return;
     }
-    msg_info("timeout after %s from %s", cmd_names[s->last_cmd], s->namaddr);
+    msg_info("timeout after %s from %s", after_what(s), s->namaddr);
     if (s->state == SS_WAIT && s->srv->restr) {
         /* A stuck check must not hold the client forever; cancel it. */
         restrict_cancel(s->srv->restr, s);
@@ -131,7 +146,7 @@ void session_error(struct session *s, const char *fmt, ...)
 {
     s->errors++;
     if (s->errors >= s->srv->hard_error_limit) {
-        msg_info("too many errors after %s from %s", cmd_names[s->last_cmd], s->namaddr);
+        msg_info("too many errors after %s from %s", after_what(s), s->namaddr);
         session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->myhostname);
         session_close_after_reply(s);
         return;
@@ -182,7 +197,7 @@ void session_destroy(struct session *s, const char *why)
 {
     struct smtpd_server *srv = s->srv;
     if (why && !srv->local)
-        msg_info("%s after %s from %s", why, cmd_names[s->last_cmd], s->namaddr);
+        msg_info("%s after %s from %s", why, after_what(s), s->namaddr);
     if (!srv->local)
         log_disconnect(s);
     if (srv->restr)
@@ -276,6 +291,7 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     s->fd = fd;
     s->uid = uid;
     s->ret = -1;
+    s->last_cmd = CMD_CONNECT;
     buf_init(&s->in, SMTPD_IN_MAX);
     buf_init(&s->out, SMTPD_OUT_MAX);
     buf_init(&s->msg, (size_t)srv->message_size_limit + 64 * 1024);
@@ -314,6 +330,8 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
 static int next_line(struct session *s, char *line, size_t linesz)
 {
     for (;;) {
+        if (s->in.len == 0)
+            return 0;
         char *lf = memchr(s->in.data, '\n', s->in.len);
         if (!lf) {
             if (s->in.len >= SMTPD_LINE_MAX) {

@@ -37,6 +37,7 @@ struct worker;
 
 /* Commands counted for the "disconnect from" log line, in Postfix's order. */
 enum smtpd_cmd {
+    CMD_CONNECT = -1,  /* nothing received yet: "lost connection after CONNECT" */
     CMD_HELO, CMD_EHLO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_BDAT,
     CMD_RSET, CMD_NOOP, CMD_VRFY, CMD_ETRN, CMD_HELP, CMD_QUIT, CMD_UNKNOWN, CMD_COUNT
 };

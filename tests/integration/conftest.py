@@ -59,6 +59,13 @@ class Instance:
 
     def __init__(self, base, main=None, master=None, master_extra=""):
         self.base = str(base)
+        # Workers run as mail_owner: every directory above the instance must be
+        # searchable by it (pytest makes /tmp/pytest-of-root mode 0700).
+        up = os.path.dirname(self.base)
+        while IS_ROOT and up not in ("/", "/tmp", ""):
+            if os.path.isdir(up):
+                os.chmod(up, os.stat(up).st_mode | 0o011)
+            up = os.path.dirname(up)
         os.makedirs(self.base, exist_ok=True)
         os.chmod(self.base, 0o755)
         self.dir = os.path.join(self.base, "etc")
@@ -97,6 +104,8 @@ class Instance:
             "virtual_gid_maps": "static:%d" % self.vgid,
             "virtual_minimum_uid": "1" if self.vuid else "0",
             "smtpd_error_sleep_time": "0",
+            "alias_maps": "texthash:" + os.path.join(self.dir, "aliases"),
+            "alias_database": "texthash:" + os.path.join(self.dir, "aliases"),
         }
         if main:
             self.params.update(main)
@@ -105,6 +114,10 @@ class Instance:
 
     # --- configuration -------------------------------------------------
     def write_config(self):
+        aliases = os.path.join(self.dir, "aliases")
+        if not os.path.exists(aliases):
+            with open(aliases, "w") as f:
+                f.write("postmaster: root\nabuse: postmaster\n")
         with open(os.path.join(self.dir, "main.cf"), "w") as f:
             for k, v in self.params.items():
                 f.write("%s = %s\n" % (k, v))

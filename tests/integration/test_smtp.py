@@ -36,8 +36,8 @@ def test_delivery_to_virtual_maildir(server):
     assert b"by mx.example.test (yubin) with ESMTP id " in m
     assert m.endswith(b"\n\nHello Alice.\n")
     assert b"\r\n" not in m  # Maildir files use LF
-    log = server.log()
-    assert "status=sent" in log and "to=<alice@example.test>" in log
+    server.wait_log("to=<alice@example.test>, relay=virtual")
+    assert "status=sent (delivered to maildir)" in server.log()
 
 
 def test_queued_reply_has_queue_id_that_appears_in_log(server):
