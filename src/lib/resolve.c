@@ -64,11 +64,8 @@ static int open_list(const struct config *cfg, const char *name, struct match_li
 
 static int open_maps(const struct config *cfg, const char *name, struct maps **m)
 {
-    char err[1024];
-    *m = maps_open(cfg_get(cfg, name), cfg, err, sizeof(err));
-    if (!*m)
-        msg_error("%s: %s", name, err);
-    return *m ? 0 : -1;
+    *m = maps_open_tolerant(cfg_get(cfg, name), cfg, name);
+    return 0;
 }
 
 static int in_list(const struct config *cfg, const char *param_name, const char *word)

@@ -224,6 +224,26 @@ struct maps *maps_open(const char *value, const struct config *cfg, char *err, s
     return m;
 }
 
+struct maps *maps_open_tolerant(const char *value, const struct config *cfg, const char *what)
+{
+    size_t n = 0;
+    char **v = str_split_list(value ? value : "", &n);
+    struct maps *m = xcalloc(1, sizeof(*m));
+    m->t = xcalloc(n ? n : 1, sizeof(*m->t));
+    for (size_t i = 0; i < n; i++) {
+        char err[1024];
+        struct table *t = table_open(v[i], cfg, err, sizeof(err));
+        if (!t) {
+            msg_error("%s: %s", what, err);
+            t = table_open("fail:unavailable", NULL, err, sizeof(err));
+        }
+        if (t)
+            m->t[m->n++] = t;
+    }
+    strv_free(v);
+    return m;
+}
+
 void maps_close(struct maps *m)
 {
     if (!m)

@@ -48,6 +48,13 @@ struct maps;
 struct maps *maps_open(const char *value, const struct config *cfg, char *err, size_t errlen);
 /* Convenience: maps_open(cfg_get(cfg, param)). Logs and returns NULL on error. */
 struct maps *maps_open_param(const struct config *cfg, const char *param);
+/*
+ * Like maps_open(), for daemons: a table that cannot be opened is logged
+ * ("what: error") and replaced by one whose every lookup is a temporary
+ * failure, so mail that needs it is deferred and the process keeps
+ * running, as Postfix does. Never NULL. `yubin check` uses maps_open().
+ */
+struct maps *maps_open_tolerant(const char *value, const struct config *cfg, const char *what);
 void maps_close(struct maps *m);
 int maps_empty(const struct maps *m);
 int maps_lookup(struct maps *m, const char *key, struct buf *result);
