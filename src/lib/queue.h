@@ -173,9 +173,14 @@
  * can deliver a message twice, never zero times.
  *
  * ------------------------------------------------------------------------
- * Control protocol (`yubin queue` -> qmgr, over private/qmgr)
+ * Control protocol (`yubin queue` -> qmgr, over qmgr's socket)
  *
- * The same socket carries the writers' "N ..." lines. A control client
+ * qmgr's socket is private/qmgr, or public/qmgr when master.cf's qmgr
+ * line has private = n (Postfix's default master.cf does); clients try
+ * the one master.cf names first, then the other. The same socket carries
+ * the writers' "N ..." lines. qmgr must accept both kinds of line only
+ * from uid 0 or mail_owner (SO_PEERCRED), and accept an "N" path only
+ * when it lies in its own journal/ directory. A control client
  * sends one request line per operation and reads one reply line:
  *     C <verb> <qid|ALL>\n
  *     verb: delete | hold | release | requeue | flush

@@ -421,6 +421,9 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
         return -1;
     }
     if (st->kind == QF_KIND_FILE && idx == -1) {
+        char path[512];
+        str_copy(path, st->path, sizeof(path));
+        state_unlink(st);
         /* A journal record this file superseded must never come back once the file is gone. */
         for (struct dstate *d = states; d; d = d->next) {
             if (d->dirty) {
@@ -429,9 +432,6 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
                 break;
             }
         }
-        char path[512];
-        str_copy(path, st->path, sizeof(path));
-        state_unlink(st);
         if (unlink(path) < 0 && errno != ENOENT) {
             msg_warn("remove %s: %m", path);
             return -1;

@@ -1200,6 +1200,39 @@ static void test_deferred_supersedes(void)
     teardown();
 }
 
+/* Removing a file right after a journal mark in the same batch (the sync in between). */
+static void test_file_done_after_journal_mark(void)
+{
+    setup();
+    struct queue_writer *w = queue_writer_open(qdir, NULL);
+    struct qenvelope a, b;
+    make_env(&a, "MARKA", 1);
+    make_env(&b, "MARKB", 1);
+    struct qref ra, rb, fb;
+    CHECK_INT(queue_writer_add(w, &a, "a\n", 2, &ra), 0);
+    CHECK_INT(queue_writer_add(w, &b, "b\n", 2, &rb), 0);
+    CHECK_INT(queue_writer_commit(w), 0);
+    char ddir[512];
+    path_in(ddir, sizeof(ddir), "deferred");
+    CHECK_INT(queue_copy_to_file(ddir, &b, &rb, &fb), 0);
+    CHECK_INT(queue_mark_done(qdir, &fb, "MARKB", 0), 0);    /* file state cached, dirty */
+    CHECK_INT(queue_mark_done(qdir, &ra, "MARKA", -1), 0);   /* journal dirty */
+    CHECK_INT(queue_mark_done(qdir, &rb, "MARKB", -1), 0);
+    CHECK_INT(queue_mark_done(qdir, &fb, "MARKB", -1), 0);   /* syncs first, then removes */
+    CHECK(!exists(fb.path));
+    char fdone[600];
+    str_fmt(fdone, sizeof(fdone), "%s.done", fb.path);
+    CHECK(!exists(fdone));
+    CHECK_INT(queue_done_sync(qdir), 0);
+    struct seen_list *l = xcalloc(1, sizeof(*l));
+    CHECK_INT(scan_count(0, l), 0);
+    free(l);
+    qenv_free(&a);
+    qenv_free(&b);
+    queue_writer_close(w);
+    teardown();
+}
+
 /* ---- large content, rotation ---- */
 
 static void test_large_from_fd(void)
@@ -1561,6 +1594,7 @@ int main(int argc, char **argv)
     T_RUN(test_gc_only_when_closed);
     T_RUN(test_gc_crashed_segment);
     T_RUN(test_deferred_supersedes);
+    T_RUN(test_file_done_after_journal_mark);
     T_RUN(test_large_from_fd);
     T_RUN(test_rotation);
     T_RUN(test_enospc);
