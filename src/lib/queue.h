@@ -173,6 +173,25 @@
  * can deliver a message twice, never zero times.
  *
  * ------------------------------------------------------------------------
+ * Typical use
+ *
+ * smtpd/pickup: w = queue_writer_open(queue_dir, qmgr socket) once; at
+ *   end of DATA queue_writer_add[v|_fd]() (4xx on -1) and park the
+ *   session; an ev_hook calls queue_writer_commit() once per loop
+ *   iteration and answers every parked session 250 (0) or 451 (-1); a
+ *   60 s timer calls queue_writer_rotate_if_idle(); at exit
+ *   queue_writer_close().
+ * qmgr at start: queue_scan_flags(QUEUE_SCAN_FIX) to learn every pending
+ *   message, queue_done_sync(), queue_gc(); then for each "N" line
+ *   queue_ref_load() (envelope + content location for dproto). For each
+ *   finished recipient queue_mark_done(ref, idx), for a finished message
+ *   queue_mark_done(ref, -1); an ev_hook calls queue_done_sync() when
+ *   something was marked. To defer: queue_copy_to_file(deferred/) (or
+ *   queue_update_file() when it already is a file), then
+ *   queue_mark_done(journal ref, -1). Periodically: a rescan (finds
+ *   records whose notification was lost) and queue_gc().
+ *
+ * ------------------------------------------------------------------------
  * Control protocol (`yubin queue` -> qmgr, over qmgr's socket)
  *
  * qmgr's socket is private/qmgr, or public/qmgr when master.cf's qmgr

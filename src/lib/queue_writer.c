@@ -57,6 +57,7 @@ struct queue_writer {
 struct queue_writer *queue_writer_open(const char *queue_dir, const char *notify_sock)
 {
     struct stat st;
+    errno = 0;
     if (strpbrk(queue_dir, "\t\r\n")) {
         errno = EINVAL;
         return NULL;
@@ -69,9 +70,11 @@ struct queue_writer *queue_writer_open(const char *queue_dir, const char *notify
         return NULL;
     }
     if (stat(w->journal, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        if (errno == 0 || S_ISDIR(st.st_mode) == 0)
-            errno = ENOTDIR;
+        int err = errno;
+        if (err == 0 || (err != ENOENT && err != EACCES))
+            err = ENOTDIR;
         free(w);
+        errno = err;
         return NULL;
     }
     w->notify_sock = notify_sock ? xstrdup(notify_sock) : NULL;
