@@ -186,7 +186,9 @@
  *   queue_ref_load() (envelope + content location for dproto). For each
  *   finished recipient queue_mark_done(ref, idx), for a finished message
  *   queue_mark_done(ref, -1); an ev_hook calls queue_done_sync() when
- *   something was marked. To defer: queue_copy_to_file(deferred/) (or
+ *   something was marked, and a ~10 s timer calls it too. A record can be
+ *   reported by both a notification and a scan: dedupe by (path,
+ *   offset). To defer: queue_copy_to_file(deferred/) (or
  *   queue_update_file() when it already is a file), then
  *   queue_mark_done(journal ref, -1). Periodically: a rescan (finds
  *   records whose notification was lost) and queue_gc().
@@ -482,8 +484,11 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
 /*
  * Make every mark since the last sync durable (fdatasync of each dirty
  * .done file, fsync of directories with new or removed files), then
- * remove the closed segments whose records are all done. 0, or -1 if a
- * sync failed (marks may be lost: at-least-once).
+ * remove the closed segments whose records are all done. A segment that
+ * was still held by its writer is looked at again every few seconds, so
+ * call this also from a timer (every ~10 s; it costs nothing when there
+ * is nothing to do). 0, or -1 if a sync failed (marks may be lost:
+ * at-least-once).
  */
 int queue_done_sync(const char *queue_dir);
 /*

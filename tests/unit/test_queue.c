@@ -1036,6 +1036,30 @@ static void test_gc_only_when_closed(void)
     CHECK_INT(queue_done_sync(qdir), 0);
     CHECK(!exists(seg));
 
+    /* All done while the writer still held it; it closes later, no more marks come:
+       the periodic done_sync notices. */
+    w = queue_writer_open(qdir, NULL);
+    struct qenvelope e1;
+    make_env(&e1, NULL, 1);
+    CHECK_INT(queue_writer_add(w, &e1, "m\n", 2, &refs[0]), 0);
+    qenv_free(&e1);
+    CHECK_INT(queue_writer_commit(w), 0);
+    str_copy(seg, refs[0].path, sizeof(seg));
+    CHECK_INT(queue_mark_done(qdir, &refs[0], NULL, -1), 0);
+    CHECK_INT(queue_done_sync(qdir), 0);
+    CHECK(exists(seg));
+    queue_writer_set_limits(w, 0, 1);
+    usleep(2000);
+    CHECK_INT(queue_writer_rotate_if_idle(w), 1);
+    CHECK_INT(queue_done_sync(qdir), 0);
+    CHECK(exists(seg));               /* not yet: the retry interval has not passed */
+    qdone_gc_retry_ms = 1;
+    usleep(2000);
+    CHECK_INT(queue_done_sync(qdir), 0);
+    CHECK(!exists(seg));
+    qdone_gc_retry_ms = 5000;
+    queue_writer_close(w);
+
     /* A fresh process state (qmgr restart) rebuilds the counts from the .done file. */
     w = queue_writer_open(qdir, NULL);
     for (int i = 0; i < 2; i++) {
