@@ -100,13 +100,15 @@
  * every record added since the previous commit durable, and only then may
  * the sessions waiting for it answer 250. If add fails the message is not
  * queued (answer 4xx); the segment is truncated back to the end of the
- * last good record (if even that fails the segment is abandoned and the
- * next add starts a new one). If commit fails, every message added since
- * the previous commit must be answered 4xx; they are truncated away when
- * possible and the writer moves to a new segment.
+ * last good record and the next add starts a new segment. If commit
+ * fails, every message added since the previous commit must be answered
+ * 4xx; they are truncated away when possible and the writer moves to a
+ * new segment. An offset is never reused within a segment (a scan may
+ * have seen what was there, and done marks are keyed by offset).
  *
  * A segment is created as journal/.J<...> with O_CREAT|O_EXCL|O_APPEND,
- * locked with flock(LOCK_EX), given its file header, then linked to its
+ * locked with flock(LOCK_EX), given its file header (fdatasync'd, so a
+ * bad header is corruption, never a crash artefact), then linked to its
  * final name J<...> (link fails instead of replacing an existing name)
  * and the journal directory is fsync'd before any record in it can be
  * acknowledged. The writer keeps the lock while the segment is current;
@@ -120,8 +122,8 @@
  * segment.
  *
  * Notification: after a successful commit the writer tells qmgr about
- * every committed record over notify_sock (private/qmgr, a UNIX stream
- * socket), one line each:
+ * every committed record over notify_sock (qmgr's UNIX stream socket,
+ * see "Control protocol" for where it is), one line each:
  *     N <path>\t<offset>\t<length>\t<qid>\n
  * <path> is the segment's absolute path, <offset>/<length> locate the
  * record (struct qref). The socket is connected lazily and non-blocking;
@@ -129,8 +131,8 @@
  * next commit or queue_writer_flush_notify(); EPIPE reconnects once. A
  * notification that cannot be delivered is dropped and NEVER fails the
  * commit: qmgr finds every committed record anyway with queue_scan() at
- * start and when it rescans periodically (the lead's qmgr rescans the
- * journal every few minutes). The scan may also report a record a live
+ * start and when it rescans periodically (qmgr should rescan the journal
+ * every few minutes). The scan may also report a record a live
  * writer added but has not committed yet (or whose commit then failed):
  * delivery is at-least-once, such a record is delivered although its
  * client got a 4xx and will probably retry.
