@@ -57,6 +57,7 @@ struct queue_writer {
 struct queue_writer *queue_writer_open(const char *queue_dir, const char *notify_sock)
 {
     struct stat st;
+    errno = 0;
     if (strpbrk(queue_dir, "\t\r\n")) {
         errno = EINVAL;
         return NULL;
@@ -221,14 +222,17 @@ static int seg_ensure(struct queue_writer *w, uint64_t total)
     return seg_create(w);
 }
 
-/* Undo a failed append: cut the segment back to the end of the last good record. */
+/*
+ * Undo a failed append: cut the segment back to the end of the last good
+ * record, and take no more records into it. An offset is never reused
+ * within a segment: a scan may have seen what was there, and qmgr's done
+ * marks are keyed by offset.
+ */
 static void seg_rollback(struct queue_writer *w, uint64_t start)
 {
-    if (ftruncate(w->fd, (off_t)start) < 0) {
-        msg_warn("queue file %s: truncate to %llu: %m; abandoning this file", w->path,
-                 (unsigned long long)start);
-        w->bad = 1;
-    }
+    if (ftruncate(w->fd, (off_t)start) < 0)
+        msg_warn("queue file %s: truncate to %llu: %m", w->path, (unsigned long long)start);
+    w->bad = 1;
 }
 
 /* ---- adding records ---- */
@@ -514,12 +518,11 @@ int queue_writer_commit(struct queue_writer *w)
         w->bad = 1;
     }
     if (err) {
-        /* Nothing pending was acknowledged: drop what is left of it. */
+        /* Nothing pending was acknowledged: drop what is left of it (offsets are not reused). */
         if (w->fd >= 0 && w->size > w->committed) {
             if (ftruncate(w->fd, (off_t)w->committed) == 0)
                 w->size = w->committed;
-            else
-                w->bad = 1;
+            w->bad = 1;
         }
         w->npend = 0;
         w->lost_errno = 0;
