@@ -723,7 +723,10 @@ ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len, int *want)
 
 int tls_pending(struct tls_conn *c)
 {
-    return c && c->ssl ? SSL_pending(c->ssl) : 0;
+    if (!c || !c->ssl || c->state != TLS_ST_OPEN)
+        return 0;
+    int n = SSL_pending(c->ssl);
+    return n > 0 ? n : SSL_has_pending(c->ssl) ? 1 : 0;   /* a record not yet decrypted */
 }
 
 int tls_shutdown(struct tls_conn *c)

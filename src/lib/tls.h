@@ -30,7 +30,9 @@
  * TLS_ERROR. After a TLS_WANT_* from tls_write, call it again with the
  * same bytes (the buffer may have moved). Decrypted bytes can be buffered
  * inside OpenSSL where epoll cannot see them: after a read, loop while
- * tls_pending(c) > 0 before waiting for the fd again.
+ * tls_pending(c) > 0 before waiting for the fd again. After the handshake
+ * completes, try a read at once: a TLS 1.3 client may already have sent
+ * its next command.
  *
  * STARTTLS: the caller must discard (or reject) any plaintext it has
  * already buffered after the STARTTLS command line before calling

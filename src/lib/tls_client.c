@@ -258,11 +258,27 @@ struct tls_conn *tls_connect(struct tls_client *cl, int fd, const struct tls_cli
     return c;
 }
 
+/* Fingerprints compare without case and with the colons optional. */
+static int fpt_equal(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == ':')
+            a++;
+        while (*b == ':')
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        char x = *a++, y = *b++;
+        if ((x | 0x20) != (y | 0x20))
+            return 0;
+    }
+}
+
 static int fpt_matches(const struct tls_conn *c)
 {
     for (size_t i = 0; c->match_fpts && c->match_fpts[i]; i++)
-        if ((c->peer_fpt && str_ieq(c->match_fpts[i], c->peer_fpt)) ||
-            (c->peer_pkey_fpt && str_ieq(c->match_fpts[i], c->peer_pkey_fpt)))
+        if ((c->peer_fpt && fpt_equal(c->match_fpts[i], c->peer_fpt)) ||
+            (c->peer_pkey_fpt && fpt_equal(c->match_fpts[i], c->peer_pkey_fpt)))
             return 1;
     return 0;
 }
@@ -284,9 +300,9 @@ int tls_client_check_peer(struct tls_conn *c)
         c->peer_verified = c->peer_present && fpt_matches(c);
         if (!c->peer_verified) {
             str_copy(c->err, "Server certificate not verified", sizeof(c->err));
-            msg_info("%s: certificate fingerprint %s matches no entry of %s_tls_fingerprint_cert_"
-                     "match", c->namaddr, c->peer_fpt ? c->peer_fpt : "(none)",
-                     c->is_server ? "smtpd" : "smtp");
+            msg_info("server certificate verification failed for %s: fingerprint %s matches "
+                     "none of the configured fingerprints", c->namaddr,
+                     c->peer_fpt ? c->peer_fpt : "(no certificate)");
             return -1;
         }
         return 0;

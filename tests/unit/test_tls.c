@@ -1229,6 +1229,23 @@ static void test_client_certs(void)
     hs_free(&h);
     tls_server_free(s);
 
+    /* with an SNI chain: the same CAs verify the client */
+    {
+        char *spec = xasprintf("inline:{ {mx.example.com = %s} }", casrv_pem);
+        s = server(KV("smtpd_tls_chain_files", rsa_pem, "smtpd_tls_ask_ccert", "yes",
+                      "smtpd_tls_CAfile", ca_pem, "tls_server_sni_maps", spec));
+        free(spec);
+        h = handshake_raw(s, &(struct raw_opts){.cert = client_cert, .key = client_key,
+                                                .sni = "mx.example.com"});
+        CHECK_INT(h.rc, 0);
+        CHECK_STR(tls_conn_sni(h.srv.tc), "mx.example.com");
+        CHECK_STR(peer_cn(h.cli.raw), "mx.example.com");
+        CHECK_INT(tls_conn_peer_trusted(h.srv.tc), 1);
+        names = SSL_get_client_CA_list(h.cli.raw);
+        CHECK(names && sk_X509_NAME_num(names) == 1);
+        hs_free(&h);
+        tls_server_free(s);
+    }
     /* verification depth: 0 allows only the leaf itself */
     s = server(KV("smtpd_tls_chain_files", rsa_pem, "smtpd_tls_ask_ccert", "yes",
                   "smtpd_tls_CAfile", ca_pem, "smtpd_tls_ccert_verifydepth", "0"));
@@ -1530,7 +1547,14 @@ static void test_client(void)
     /* fingerprint level */
     char fpt[200];
     cert_fpt(rsa_cert, EVP_sha256(), fpt, sizeof(fpt));
-    cl = client(KV("smtp_tls_fingerprint_cert_match", fmt("00:11, %s", fpt)));
+    /* colons optional, case-insensitive */
+    char loose[200];
+    size_t lo = 0;
+    for (const char *q = fpt; *q && lo + 1 < sizeof(loose); q++)
+        if (*q != ':')
+            loose[lo++] = (char)(*q | 0x20);
+    loose[lo] = '\0';
+    cl = client(KV("smtp_tls_fingerprint_cert_match", fmt("00:11, %s", loose)));
     p.level = TLS_LEV_FINGERPRINT;
     h = handshake_ours(self, cl, &p);
     CHECK_INT(h.rc, 0);
