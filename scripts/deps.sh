@@ -3,7 +3,7 @@
 #   deps.sh build   compiler and libraries
 #   deps.sh test    the above plus test clients and interop peers
 set -e
-BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev openssl"
+BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev openssl sqlite3"
 TEST_PKGS="python3 python3-pytest swaks postfix postfix-lmdb postfix-pcre"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"

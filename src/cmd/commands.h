@@ -17,5 +17,7 @@ int cmd_map(const char *confdir, int argc, char **argv);        /* src/cmd/map.c
 int cmd_newaliases(const char *confdir, int argc, char **argv); /* src/cmd/map.c */
 int cmd_queue(const char *confdir, int argc, char **argv);      /* src/cmd/queue.c */
 int cmd_sendmail(const char *confdir, int argc, char **argv);   /* src/cmd/sendmail.c */
+/* Hidden: `yubin -c DIR worker SERVICE TYPE`, run by the master only (src/master/worker.c). */
+int cmd_worker(const char *confdir, int argc, char **argv);
 
 #endif

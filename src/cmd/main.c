@@ -79,6 +79,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* Not in the usage: the master starts its workers this way. */
+    if (strcmp(argv[i], "worker") == 0)
+        return cmd_worker(confdir, argc - i, argv + i);
     for (size_t c = 0; c < ARRAY_LEN(commands); c++)
         if (strcmp(argv[i], commands[c].name) == 0)
             return commands[c].fn(confdir, argc - i, argv + i);

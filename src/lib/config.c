@@ -1417,22 +1417,55 @@ static struct config *config_new(const char *dir)
     return cfg;
 }
 
+/* main.cf before master.cf, each by line; stable, so one line's messages keep their order. */
+static void sort_diags(const struct config *cfg, struct cfg_diag *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct cfg_diag g = v[i];
+        size_t j = i;
+        while (j > 0) {
+            const struct cfg_diag *p = &v[j - 1];
+            int rp = !p->file ? 2 : strcmp(p->file, cfg->main_path) == 0 ? 0 : 1;
+            int rg = !g.file ? 2 : strcmp(g.file, cfg->main_path) == 0 ? 0 : 1;
+            if (rp < rg || (rp == rg && p->line <= g.line))
+                break;
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = g;
+    }
+}
+
 struct config *config_load(const char *dir, struct cfg_diags *diags)
 {
     struct cfg_diags local = {0};
     struct cfg_diags *d = diags ? diags : &local;
-    size_t before = cfg_diags_errors(d);
+    size_t before = cfg_diags_errors(d), first = d->n;
     struct config *cfg = config_new(dir);
     if (read_main(cfg, d, 1) == 0) {
         cfg_master_load(cfg, d, 0);
         check_config(cfg, d);
     }
+    sort_diags(cfg, d->v + first, d->n - first);
     if (!diags)
         cfg_diags_free(&local);
     if (cfg_diags_errors(d) > before) {
         config_free(cfg);
         return NULL;
     }
+    return cfg;
+}
+
+struct config *config_load_lenient(const char *dir)
+{
+    struct cfg_diags d = {0};
+    struct config *cfg = config_new(dir);
+    read_main(cfg, &d, 0);
+    if (cfg_master_load(cfg, &d, 0) < 0) {
+        cfg_master_free(cfg);
+        cfg_master_load(cfg, NULL, 1);
+    }
+    cfg_diags_free(&d);
     return cfg;
 }
 

@@ -88,6 +88,11 @@ struct config;
  * warnings (unknown parameters ...) are also listed in diags.
  */
 struct config *config_load(const char *dir, struct cfg_diags *diags);
+/*
+ * Whatever can be read, errors ignored (bad lines skipped, no checks):
+ * for `yubin stop` and `status`, which must work with a broken main.cf.
+ */
+struct config *config_load_lenient(const char *dir);
 /* Built-in defaults only (main.cf not read; master.cf if it parses, else the built-in one): `yubin conf -d`. */
 struct config *config_defaults(const char *dir);
 void config_free(struct config *cfg);
@@ -139,6 +144,12 @@ size_t cfg_service_count(const struct config *cfg);
 const struct master_service *cfg_service(const struct config *cfg, size_t i);
 const struct master_service *cfg_service_find(const struct config *cfg, const char *name,
                                               enum svc_type type);
+/*
+ * The UNIX socket of a unix service: $queue_directory/private/NAME, or
+ * public/NAME when its private column is n (Postfix's qmgr and pickup are
+ * public). Services not in master.cf are taken as private. Caller frees.
+ */
+char *cfg_unix_socket_path(const struct config *cfg, const char *service);
 /* Worker processes the master runs for this service (see ARCHITECTURE.md). */
 int cfg_service_procs(const struct config *cfg, const struct master_service *svc);
 

@@ -127,6 +127,17 @@ const struct svc_param_def *cfg_svc_param(const struct config *cfg, const char *
     return NULL;
 }
 
+char *cfg_unix_socket_path(const struct config *cfg, const char *service)
+{
+    const struct master_service *s = cfg_service_find(cfg, service, SVC_UNIX);
+    char *q = cfg_path(cfg, "queue_directory");
+    if (!q)
+        return NULL;
+    char *p = xasprintf("%s/%s/%s", q, !s || s->private_ ? "private" : "public", service);
+    free(q);
+    return p;
+}
+
 static void service_free(struct master_service *s)
 {
     if (!s)

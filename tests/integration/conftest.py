@@ -59,6 +59,7 @@ class Instance:
 
     def __init__(self, base, main=None, master=None, master_extra=""):
         self.base = str(base)
+        os.makedirs(self.base, exist_ok=True)
         os.chmod(self.base, 0o755)
         self.dir = os.path.join(self.base, "etc")
         self.queue = os.path.join(self.base, "queue")

@@ -735,6 +735,15 @@ static void test_master_builtin(void)
     CHECK(cfg_service_find(c, "qmgr", SVC_UNIX)->wakeup == 300);
     CHECK(cfg_service_find(c, "smtp", SVC_UNIX) != cfg_service_find(c, "smtp", SVC_INET));
     CHECK(cfg_service_find(c, "nosuch", SVC_UNIX) == NULL);
+    char *sp = cfg_unix_socket_path(c, "pickup");
+    CHECK_STR(sp, "/var/spool/yubin/public/pickup");
+    free(sp);
+    sp = cfg_unix_socket_path(c, "virtual");
+    CHECK_STR(sp, "/var/spool/yubin/private/virtual");
+    free(sp);
+    sp = cfg_unix_socket_path(c, "not-in-master-cf");
+    CHECK_STR(sp, "/var/spool/yubin/private/not-in-master-cf");
+    free(sp);
     config_free(c);
     cfg_diags_free(&d);
 }
@@ -837,6 +846,18 @@ static void test_edit_main(void)
     CHECK(system(cmd) != 0);
 }
 
+static void test_lenient_load(void)
+{
+    write_text("main.cf", "queue_directory = /srv/q\nbroken line\nsmtpd_timeout = never\n");
+    write_text("master.cf", "smtp inet n - n\n");
+    struct config *c = config_load_lenient(tmpdir);
+    CHECK(c != NULL);
+    CHECK_STR(cfg_get(c, "queue_directory"), "/srv/q");
+    CHECK_INT(cfg_service_count(c), 7);     /* unusable master.cf: the built-in one */
+    config_free(c);
+    remove_file("master.cf");
+}
+
 static void test_defaults_config(void)
 {
     write_text("main.cf", "this is not valid\n");
@@ -870,6 +891,7 @@ int main(void)
     T_RUN(test_master_builtin);
     T_RUN(test_apply_service);
     T_RUN(test_edit_main);
+    T_RUN(test_lenient_load);
     T_RUN(test_defaults_config);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

@@ -1,0 +1,187 @@
+/*
+ * check.c - `yubin check`, and the system checks `yubin start` shares:
+ * configuration errors and warnings with file:line, the users yubin runs
+ * as, the queue directory, listen addresses, and (when the table module is
+ * linked) every *_maps table. Later checks (TLS certificates ...) go here.
+ */
+#include "commands.h"
+#include "master.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *how_to_create(const char *user, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "create it with: groupadd --system %s && useradd --system -g %s -d /nonexistent "
+             "-s /usr/sbin/nologin %s",
+             user, user, user);
+    return buf;
+}
+
+int master_mail_owner(const struct config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    if (geteuid() != 0) {
+        *uid = getuid();
+        *gid = getgid();
+        return 0;
+    }
+    const char *owner = cfg_get(cfg, "mail_owner");
+    char how[256];
+    if (!owner || !*owner) {
+        snprintf(err, errlen, "mail_owner is empty: set it to an unprivileged user");
+        return -1;
+    }
+    struct passwd *pw = getpwnam(owner);
+    if (!pw) {
+        snprintf(err, errlen, "mail_owner \"%s\": no such user; %s", owner,
+                 how_to_create(owner, how, sizeof(how)));
+        return -1;
+    }
+    if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+        snprintf(err, errlen, "mail_owner \"%s\" has uid or gid 0: it must be an unprivileged "
+                              "user of its own", owner);
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
+}
+
+static void check_users(const struct config *cfg, struct cfg_diags *d, int as_root)
+{
+    const char *main_cf = NULL;
+    char err[512], how[256];
+    uid_t uid;
+    gid_t gid;
+    int line = 0;
+    if (as_root && master_mail_owner(cfg, &uid, &gid, err, sizeof(err)) < 0) {
+        main_cf = cfg_set_where(cfg, "mail_owner", &line);
+        cfg_diags_add(d, 1, main_cf, line, "%s", err);
+    }
+    const char *privs = cfg_get(cfg, "default_privs");
+    struct passwd *pw = privs && *privs ? getpwnam(privs) : NULL;
+    main_cf = cfg_set_where(cfg, "default_privs", &line);
+    if (!pw)
+        cfg_diags_add(d, as_root, main_cf, line, "default_privs \"%s\": no such user; %s",
+                      privs ? privs : "", how_to_create(privs ? privs : "nobody", how, sizeof(how)));
+    else if (pw->pw_uid == 0)
+        cfg_diags_add(d, as_root, main_cf, line, "default_privs \"%s\" is root: use an "
+                      "unprivileged user such as nobody", privs);
+    else if (as_root && strcmp(privs, cfg_get(cfg, "mail_owner")) == 0)
+        cfg_diags_add(d, 1, main_cf, line, "default_privs must not be the mail_owner (%s)", privs);
+    const char *grp = cfg_get(cfg, "setgid_group");
+    if (as_root && grp && *grp && !getgrnam(grp)) {
+        main_cf = cfg_set_where(cfg, "setgid_group", &line);
+        cfg_diags_add(d, 0, main_cf, line, "setgid_group \"%s\": no such group; create it with: "
+                      "groupadd --system %s", grp, grp);
+    }
+}
+
+/* queue_directory exists and is usable, or its nearest existing parent lets us create it. */
+static void check_queue_dir(const struct config *cfg, struct cfg_diags *d)
+{
+    int line = 0;
+    const char *where = cfg_set_where(cfg, "queue_directory", &line);
+    char *q = cfg_path(cfg, "queue_directory");
+    if (!q) {
+        cfg_diags_add(d, 1, where, line, "queue_directory is empty");
+        return;
+    }
+    struct stat st;
+    if (stat(q, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            cfg_diags_add(d, 1, where, line, "queue_directory %s is not a directory", q);
+        else if (access(q, W_OK | X_OK) < 0)
+            cfg_diags_add(d, 1, where, line, "queue_directory %s is not writable: %s", q,
+                          strerror(errno));
+        free(q);
+        return;
+    }
+    char *parent = xstrdup(q);
+    for (;;) {
+        char *slash = strrchr(parent, '/');
+        if (!slash || slash == parent) {
+            str_copy(parent, "/", 2);
+            break;
+        }
+        *slash = '\0';
+        if (stat(parent, &st) == 0)
+            break;
+    }
+    if (access(parent, W_OK | X_OK) < 0)
+        cfg_diags_add(d, 1, where, line, "queue_directory %s does not exist and cannot be "
+                      "created: %s is not writable", q, parent);
+    free(parent);
+    free(q);
+}
+
+/* Every inet service has something to listen on. */
+static void check_listen(const struct config *cfg, struct cfg_diags *d)
+{
+    for (size_t i = 0; i < cfg_service_count(cfg); i++) {
+        const struct master_service *s = cfg_service(cfg, i);
+        if (s->type != SVC_INET || cfg_service_role(s) != SVC_ROLE_RUN)
+            continue;
+        size_t n;
+        char err[512];
+        struct bind_addr *a = master_inet_addrs(cfg, s, &n, err, sizeof(err));
+        if (!a)
+            cfg_diags_add(d, 1, s->file, s->line, "service %s: %s", s->name, err);
+        free(a);
+    }
+}
+
+/*
+ * Lookup tables: every *_maps parameter yubin implements must open.
+ * Added when the table module (src/lib/table.h maps_open) is in main.
+ */
+static void check_tables(const struct config *cfg, struct cfg_diags *d)
+{
+    (void)cfg;
+    (void)d;
+}
+
+void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_root)
+{
+    check_users(cfg, d, as_root);
+    check_queue_dir(cfg, d);
+    check_listen(cfg, d);
+    check_tables(cfg, d);
+}
+
+int cmd_check(const char *confdir, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "usage: yubin [-c DIR] check\n");
+        return 2;
+    }
+    struct cfg_diags d = {0};
+    struct config *cfg = config_load(confdir, &d);
+    int as_root = geteuid() == 0;
+    if (cfg)
+        master_check_system(cfg, &d, as_root);
+    cfg_diags_print(&d, stderr);
+    size_t errors = cfg_diags_errors(&d), warnings = cfg_diags_warnings(&d);
+    if (cfg && !as_root)
+        printf("yubin: note: not running as root: single-user mode, every process runs as "
+               "uid %ld and mail_owner is ignored\n", (long)getuid());
+    if (errors)
+        printf("yubin: %zu error%s, %zu warning%s: the mail system will not start\n", errors,
+               errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+    else if (warnings)
+        printf("yubin: configuration OK (%zu warning%s)\n", warnings, warnings == 1 ? "" : "s");
+    else
+        printf("yubin: configuration OK\n");
+    cfg_diags_free(&d);
+    config_free(cfg);
+    return errors ? 1 : 0;
+}

@@ -1,0 +1,155 @@
+/*
+ * worker.c - the worker side of the master/worker contract (worker.h):
+ * `yubin -c DIR worker SERVICE TYPE`, run by the master only.
+ *
+ * Loads the configuration, finds the master.cf service, applies its -o
+ * overrides, names the log (yubin/smtpd[pid], or e.g.
+ * yubin/submission/smtpd with -o syslog_name=yubin/submission), raises
+ * the descriptor limit, drops privileges to mail_owner for unprivileged
+ * services, and calls the role's entry point with the inherited
+ * listening descriptors (fd 3 .., YUBIN_LISTEN_FDS of them).
+ */
+#include "commands.h"
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+int (*worker_entry(const char *command))(struct worker *w)
+{
+    static const struct { const char *command; int (*fn)(struct worker *); } roles[] = {
+        {"smtpd", smtpd_main},     {"pickup", pickup_main}, {"qmgr", qmgr_main},
+        {"virtual", deliver_main}, {"local", deliver_main}, {"smtp", smtp_main},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(roles); i++)
+        if (strcmp(command, roles[i].command) == 0)
+            return roles[i].fn;
+    return NULL;
+}
+
+static int parse_type(const char *s, enum svc_type *t)
+{
+    static const enum svc_type all[] = {SVC_INET, SVC_UNIX, SVC_UNIX_DGRAM, SVC_FIFO, SVC_PASS};
+    for (size_t i = 0; i < ARRAY_LEN(all); i++)
+        if (strcmp(s, cfg_svc_type_name(all[i])) == 0) {
+            *t = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            msg_warn("raise the open file limit to %llu: %s", (unsigned long long)rl.rlim_max,
+                     strerror(errno));
+    }
+}
+
+/* Root -> mail_owner, for good: groups first, then gid, then uid. */
+static void drop_privileges(const struct config *cfg)
+{
+    const char *owner = cfg_get(cfg, "mail_owner");
+    char err[512];
+    uid_t uid;
+    gid_t gid;
+    if (master_mail_owner(cfg, &uid, &gid, err, sizeof(err)) < 0)
+        msg_fatal("%s", err);
+    if (initgroups(owner, gid) < 0 && setgroups(1, &gid) < 0)
+        msg_fatal("setgroups for %s: %s", owner, strerror(errno));
+    if (setresgid(gid, gid, gid) < 0)
+        msg_fatal("setgid %ld: %s", (long)gid, strerror(errno));
+    if (setresuid(uid, uid, uid) < 0)
+        msg_fatal("setuid %ld: %s", (long)uid, strerror(errno));
+    if (setuid(0) == 0)
+        msg_fatal("privileges were not dropped: still able to become root");
+}
+
+/* The descriptors the master passed: fd 3 .. 3+n-1. */
+static int *inherited_fds(size_t *n)
+{
+    const char *v = getenv("YUBIN_LISTEN_FDS");
+    long count = v ? strtol(v, NULL, 10) : 0;
+    if (count < 0 || count > 64)
+        msg_fatal("bad YUBIN_LISTEN_FDS \"%s\"", v);
+    int *fds = xcalloc((size_t)count + 1, sizeof(*fds));
+    for (long i = 0; i < count; i++) {
+        int fd = 3 + (int)i;
+        if (fcntl(fd, F_GETFD) < 0)
+            msg_fatal("listening descriptor %d is not open", fd);
+        fd_set_cloexec(fd, 1);  /* never leak into commands run by delivery agents */
+        fds[i] = fd;
+    }
+    *n = (size_t)count;
+    unsetenv("YUBIN_LISTEN_FDS");
+    return fds;
+}
+
+int cmd_worker(const char *confdir, int argc, char **argv)
+{
+    enum svc_type type;
+    if (argc != 3 || parse_type(argv[2], &type) < 0) {
+        fprintf(stderr, "yubin: the worker command is run by the master process only\n");
+        return 2;
+    }
+    const char *service = argv[1];
+    int foreground = getenv("YUBIN_FOREGROUND") != NULL;
+    unsetenv("YUBIN_FOREGROUND");
+    size_t nfds;
+    int *fds = inherited_fds(&nfds);
+
+    struct cfg_diags d = {0};
+    struct config *cfg = config_load(confdir, &d);
+    if (!cfg) {
+        log_set_dest(foreground, NULL);
+        cfg_diags_log(&d);
+        msg_fatal("%s: configuration errors; the master will retry", service);
+    }
+    cfg_diags_free(&d);
+    const struct master_service *svc = cfg_service_find(cfg, service, type);
+    if (!svc)
+        msg_fatal("service %s/%s is not in %s/master.cf", service, argv[2], cfg_dir(cfg));
+    cfg_apply_service(cfg, svc);
+
+    log_init(cfg_get(cfg, "syslog_name"), svc->command);
+    const char *maillog = cfg_get(cfg, "maillog_file");
+    log_set_dest(foreground && !(maillog && *maillog), maillog);
+
+    int (*entry)(struct worker *) = worker_entry(svc->command);
+    if (!entry)
+        msg_fatal("service %s: command \"%s\" is not implemented by yubin", svc->name,
+                  svc->command);
+    raise_nofile();
+    int single_user = geteuid() != 0;
+    if (!single_user && svc->unpriv)
+        drop_privileges(cfg);
+
+    struct worker w = {
+        .cfg = cfg,
+        .svc = svc,
+        .listen_fds = fds,
+        .nlisten = nfds,
+        .foreground = foreground,
+        .single_user = single_user,
+        .queue_dir = cfg_path(cfg, "queue_directory"),
+    };
+    int rc = entry(&w);
+    free(w.queue_dir);
+    free(fds);
+    config_free(cfg);
+    return rc;
+}
