@@ -277,7 +277,9 @@ void agent_free(struct agent *a)
 const char *errno_dsn(int err, const char *def)
 {
     if (err == EDQUOT || err == EFBIG)
-        return "5.2.2";
+        return "5.2.2";                /* over quota or size limit: bounce, as Postfix */
+    if (err == ENOSPC || err == EIO)
+        return "4.3.0";                /* the system, not the mailbox: try again later */
     return def;
 }
 
@@ -393,7 +395,8 @@ static int wait_fd(int fd, short events, int64_t deadline_ms, volatile sig_atomi
 
 /*
  * Next line (without "\n") into line. 1 = line, 0 = clean EOF or stop
- * before a request began, -1 = error, timeout, over-long or NUL byte.
+ * before a request began, -1 = error, timeout or EOF inside a request,
+ * -2 = over-long line or NUL byte.
  */
 static int read_line(struct reader *r, char *line, int64_t *deadline, int request_timeout,
                      volatile sig_atomic_t *stop, int in_request)
@@ -403,7 +406,7 @@ static int read_line(struct reader *r, char *line, int64_t *deadline, int reques
         if (nl) {
             size_t n = (size_t)(nl - r->buf);
             if (memchr(r->buf, '\0', n))
-                return -1;
+                return -2;
             memcpy(line, r->buf, n);
             line[n] = '\0';
             memmove(r->buf, nl + 1, r->len - n - 1);
@@ -411,7 +414,7 @@ static int read_line(struct reader *r, char *line, int64_t *deadline, int reques
             return 1;
         }
         if (r->len >= DPROTO_LINE_MAX)
-            return -1;
+            return -2;
         /* idle between requests: no deadline, and SIGTERM ends the wait */
         int idle = !in_request && r->len == 0;
         int w = wait_fd(r->fd, POLLIN, idle ? -1 : *deadline, stop, idle);
@@ -424,6 +427,7 @@ static int read_line(struct reader *r, char *line, int64_t *deadline, int reques
             return -1;
         if (got == 0)
             return idle ? 0 : -1;
+        r->len += (size_t)got;
         if (idle)
             *deadline = (int64_t)mono_msec() + (int64_t)request_timeout * 1000;
     }
@@ -473,6 +477,8 @@ int agent_serve(struct agent *a, int fd, volatile sig_atomic_t *stop)
         if (got < 0 || complete < 0) {
             if (complete < 0)
                 msg_warn("malformed delivery request: %s", req.error);
+            else if (got == -2)
+                msg_warn("malformed delivery request: over-long line or NUL byte");
             else
                 msg_warn("delivery request %s", req.state ? "timed out or was cut off" : "read error");
             dproto_free_request(&req);
