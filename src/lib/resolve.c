@@ -57,8 +57,12 @@ static int open_list(const struct config *cfg, const char *name, struct match_li
     char err[1024];
     *l = domain_list_new(cfg_get(cfg, name), cfg, match_parent_style(cfg, name), err,
                          sizeof(err));
-    if (!*l)
+    if (!*l) {
+        /* Like a table that cannot be opened: every match is a temporary failure,
+         * so mail for these domains is deferred, never misrouted. */
         msg_error("%s: %s", name, err);
+        *l = domain_list_new("fail:unavailable", cfg, 0, err, sizeof(err));
+    }
     return *l ? 0 : -1;
 }
 

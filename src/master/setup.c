@@ -32,7 +32,20 @@ int master_queue_tree(const char *queue_dir, uid_t owner, gid_t group, char *err
     }
     int root = geteuid() == 0;
     if (queue_dir_init(queue_dir, root ? owner : (uid_t)-1, root ? group : (gid_t)-1) < 0) {
-        snprintf(err, errlen, "initialise queue_directory %s: %s", queue_dir, strerror(errno));
+        int saved = errno;
+        /* Name the culprit: usually a file or a symlink where a directory belongs. */
+        static const char *const subs[] = {"journal", "deferred", "hold", "tmp", "maildrop",
+                                           "private", "public", "pid"};
+        for (size_t i = 0; i < ARRAY_LEN(subs); i++) {
+            char path[4096];
+            struct stat st;
+            if (str_fmt(path, sizeof(path), "%s/%s", queue_dir, subs[i]) == 0 &&
+                (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                snprintf(err, errlen, "%s: not a directory (or missing): %s", path, strerror(saved));
+                return -1;
+            }
+        }
+        snprintf(err, errlen, "initialise queue_directory %s: %s", queue_dir, strerror(saved));
         return -1;
     }
     return 0;
