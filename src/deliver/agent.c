@@ -126,20 +126,17 @@ static int class_mask(const struct config *cfg, const char *name)
     return param_mask(cfg, name, "alias, forward", names, bits, ARRAY_LEN(names));
 }
 
-/* Open a maps parameter; an unusable table makes the agent defer everything. */
+/*
+ * Open a maps parameter. A table that cannot be opened is logged and
+ * answers every lookup with a temporary failure, so only the mail that
+ * needs it is deferred (Postfix's behaviour), never bounced.
+ */
 static struct maps *open_maps(struct agent *a, const char *name)
 {
     const char *v = param(a->cfg, name, "");
     if (!*v)
         return NULL;
-    char err[512] = "";
-    struct maps *m = maps_open(v, a->cfg, err, sizeof(err));
-    if (!m) {
-        msg_error("%s: %s", name, err);
-        if (!a->config_error)
-            a->config_error = xasprintf("%s: %s", name, err);
-    }
-    return m;
+    return maps_open_tolerant(v, a->cfg, name);
 }
 
 int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx)
@@ -214,7 +211,7 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
         a->vmin_uid = (long)param_int(cfg, "virtual_minimum_uid", 100);
         a->vlimit = param_int(cfg, "virtual_mailbox_limit", 51200000);
         a->vlocks = lock_mask(cfg, "virtual_mailbox_lock");
-        return a->config_error ? -1 : 0;
+        return 0;
     }
     a->mbox_cmd_maps = open_maps(a, "mailbox_command_maps");
     a->home_mailbox = xstrdup(param(cfg, "home_mailbox", ""));
@@ -250,7 +247,7 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
         a->default_uid = 65534;
         a->default_gid = 65534;
     }
-    return a->config_error ? -1 : 0;
+    return 0;
 }
 
 void agent_free(struct agent *a)
@@ -270,7 +267,6 @@ void agent_free(struct agent *a)
     free(a->fwd_filter);
     free(a->dir_filter);
     strv_free(a->export_env);
-    free(a->config_error);
     memset(a, 0, sizeof(*a));
 }
 
@@ -308,10 +304,6 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
 {
     char text[600];
     all_status(req, st, "4.3.0", "delivery was not attempted");
-    if (a->config_error) {
-        all_status(req, st, "4.3.5", "mail system configuration error");
-        return;
-    }
     if (!path_allowed(a, req->path)) {
         msg_warn("%s: queue file %s is outside %s: request refused", req->qid, req->path,
                  a->queue_dir);

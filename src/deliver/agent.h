@@ -68,7 +68,6 @@ struct agent {
     unsigned lock_delay_ms;
     long stale_lock_time;
     int request_timeout;
-    char *config_error;              /* a table could not be opened: defer, say why */
 
     /* virtual(8) */
     struct maps *vmbox, *vuid, *vgid;
@@ -114,6 +113,7 @@ struct copy_opts {
 };
 
 /* ---- agent.c ---- */
+/* Read the settings and open the tables (an unopenable table defers what needs it). */
 int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
                int single_user, const char *queue_dir);
 void agent_free(struct agent *a);
