@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "dproto.h"
 #include "log.h"
+#include "table.h"
 #include "util.h"
 #include "worker.h"
 
@@ -939,6 +940,172 @@ static void test_forward_file(void)
     agent_free(&a);
 }
 
+/* Reference mbox quoting: ">From " for body lines starting with "From ". */
+static char *quote_from(const char *msg, size_t len, size_t *outlen)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    int bol = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (bol && len - i >= 5 && memcmp(msg + i, "From ", 5) == 0)
+            buf_putc(&b, '>');
+        buf_putc(&b, msg[i]);
+        bol = msg[i] == '\n';
+    }
+    *outlen = b.len;
+    return b.data;
+}
+
+/* A big message whose "From " lines straddle the 64 KB read chunks. */
+static char *big_message(size_t size, size_t *len)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "Subject: big\n\n");
+    size_t k = 0;
+    while (b.len < size) {
+        /* put a "From " line start at, just before and just after each 64 KB boundary */
+        size_t next = (b.len / 65536 + 1) * 65536;
+        size_t pad = next - b.len;
+        size_t shift = (k++ % 7);                    /* 0..6 bytes around the boundary */
+        if (pad > 80 + shift) {
+            size_t fill = pad - shift - 1;
+            while (fill > 0) {
+                size_t line = fill > 70 ? 70 : fill;
+                if (line > 1) {
+                    for (size_t i = 0; i + 1 < line; i++)
+                        buf_putc(&b, (char)('a' + (i + k) % 26));
+                    buf_putc(&b, '\n');
+                } else {
+                    buf_putc(&b, '\n');
+                }
+                fill -= line;
+            }
+            buf_putc(&b, '\n');
+        }
+        buf_puts(&b, "From the boundary line\nFrom\nFro\nFrom x\n");
+    }
+    buf_puts(&b, "From final line without newline");
+    *len = b.len;
+    return b.data;
+}
+
+static void test_big_messages(void)
+{
+    size_t len;
+    char *msg = big_message(11 * 1024 * 1024, &len);   /* more than message_size_limit's 10 MB */
+    off_t off = journal_add(msg);
+    struct agent a;
+    agent_for(&a, AGENT_VIRTUAL);
+    a.vlimit = 0;
+    struct r r = {"a@example.com", NULL, NULL};
+    struct dstatus st[1];
+    /* Maildir: byte for byte, after the prepended headers */
+    CHECK_INT(exchange(&a, "s@x", off, len, &r, 1, st), 1);
+    CHECK_STATUS(st[0], "sent", "2.0.0", "delivered to maildir");
+    char *dir = path_of("vmail/example.com/a");
+    char *text = maildir_message(dir, NULL, 0);
+    const char *prefix = "Return-Path: <s@x>\nX-Original-To: a@example.com\nDelivered-To: a@example.com\n";
+    CHECK(text && strncmp(text, prefix, strlen(prefix)) == 0);
+    CHECK(text && strlen(text) == strlen(prefix) + len && memcmp(text + strlen(prefix), msg, len) == 0);
+    free(text);
+    rm_rf(dir);
+    free(dir);
+    /* mbox: quoting is right across chunk boundaries, final newline added, then an empty line */
+    char *mbox = path_of("vmail/example.com/b");
+    unlink(mbox);
+    r.addr = "b@example.com";
+    CHECK_INT(exchange(&a, "s@x", off, len, &r, 1, st), 1);
+    CHECK_STATUS(st[0], "sent", "2.0.0", "delivered to mailbox");
+    size_t qlen;
+    char *quoted = quote_from(msg, len, &qlen);
+    size_t mlen = 0;
+    text = read_file(mbox, 64 << 20, &mlen);
+    const char *body = text ? strstr(text, "\nDelivered-To: b@example.com\n") : NULL;
+    CHECK(body != NULL);
+    if (body) {
+        body += strlen("\nDelivered-To: b@example.com\n");
+        size_t blen = mlen - (size_t)(body - text);
+        CHECK_INT(blen, qlen + 2);
+        CHECK(blen == qlen + 2 && memcmp(body, quoted, qlen) == 0 && memcmp(body + qlen, "\n\n", 2) == 0);
+    }
+    free(text);
+    free(quoted);
+    unlink(mbox);
+    free(mbox);
+    /* a command reads all of it from its standard input */
+    agent_free(&a);
+    agent_for(&a, AGENT_LOCAL);
+    char *out = path_of("home/dave/big.txt");
+    free(a.mailbox_command);
+    a.mailbox_command = xasprintf("cat > %s", out);
+    r.addr = "dave@mx.example.com";
+    CHECK_INT(exchange(&a, "s@x", off, len, &r, 1, st), 1);
+    CHECK_STATUS(st[0], "sent", "2.0.0", NULL);
+    text = read_file(out, 64 << 20, &mlen);
+    CHECK(text && mlen > len && memcmp(text + mlen - len, msg, len) == 0);
+    free(text);
+    unlink(out);
+    free(out);
+    agent_free(&a);
+    free(msg);
+}
+
+static void test_forward_path_and_command_maps(void)
+{
+    struct agent a;
+    agent_for(&a, AGENT_LOCAL);
+    struct dstatus st[1];
+    free(a.forward_path);
+    a.forward_path = xstrdup("${extension?{$home/.fwd-$extension}:{$home/.fwd-none}}");
+    char *f1 = path_of("home/erin/.fwd-none"), *f2 = path_of("home/erin/.fwd-work");
+    write_text(f1, "none@example.net\n");
+    write_text(f2, "work@example.net\n");
+    if (is_root && (chown(f1, OWNER, OWNER) < 0 || chown(f2, OWNER, OWNER) < 0))
+        perror("chown");
+    CHECK_INT(deliver1(&a, "erin@mx.example.com", NULL, NULL, st), 1);
+    CHECK_STR(st[0].cls, "forward");
+    CHECK_STR(st[0].text, "none@example.net");
+    CHECK_INT(deliver1(&a, "erin+work@mx.example.com", NULL, NULL, st), 1);
+    CHECK_STR(st[0].cls, "forward");
+    CHECK_STR(st[0].text, "work@example.net");
+    /* characters outside forward_expansion_filter become '_' */
+    CHECK_INT(deliver1(&a, "erin+w;o`rk@mx.example.com", NULL, NULL, st), 1);
+    CHECK_STATUS(st[0], "sent", "2.0.0", "delivered to maildir");   /* .fwd-w_o_rk does not exist */
+    char *f3 = path_of("home/erin/.fwd-w_o_rk");
+    write_text(f3, "filtered@example.net\n");
+    if (is_root && chown(f3, OWNER, OWNER) < 0)
+        perror("chown");
+    CHECK_INT(deliver1(&a, "erin+w;o`rk@mx.example.com", NULL, NULL, st), 1);
+    CHECK_STR(st[0].text, "filtered@example.net");
+    unlink(f1);
+    unlink(f2);
+    unlink(f3);
+    free(f1);
+    free(f2);
+    free(f3);
+    char *md = path_of("home/erin/Maildir");
+    rm_rf(md);
+    free(md);
+
+    /* mailbox_command_maps beats home_mailbox; a failing table defers */
+    char *out = path_of("home/erin/by-map.txt");
+    char *spec = xasprintf("inline:{ {erin@mx.example.com=cat > %s} }", out);
+    char err[256];
+    a.mbox_cmd_maps = maps_open(spec, cfg, err, sizeof(err));
+    CHECK(a.mbox_cmd_maps != NULL);
+    CHECK_INT(deliver1(&a, "erin@mx.example.com", NULL, NULL, st), 1);
+    CHECK_STATUS(st[0], "sent", "2.0.0", NULL);
+    CHECK(access(out, F_OK) == 0);
+    maps_close(a.mbox_cmd_maps);
+    a.mbox_cmd_maps = maps_open_tolerant("nosuchtype:/x", cfg, "mailbox_command_maps");
+    CHECK_INT(deliver1(&a, "erin@mx.example.com", NULL, NULL, st), 1);
+    CHECK_STR(st[0].cls, "deferred");
+    free(spec);
+    free(out);
+    agent_free(&a);
+}
+
 /* deliver_main: SIGTERM while a request runs is answered, then exit 0. */
 static void test_process_sigterm(void)
 {
@@ -1042,6 +1209,8 @@ int main(void)
     T_RUN(test_mailbox_command);
     T_RUN(test_alias_targets);
     T_RUN(test_forward_file);
+    T_RUN(test_big_messages);
+    T_RUN(test_forward_path_and_command_maps);
     T_RUN(test_process_sigterm);
     bench_maildir();
     config_free(cfg);
