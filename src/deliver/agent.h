@@ -155,9 +155,9 @@ char *addr_external_form(const char *addr);
 
 /* ---- maildir.c ---- */
 /*
- * Deliver into Maildir dir (path ending in '/'), with the current
- * privileges, creating dir/{tmp,new,cur} (0700) when missing. Returns 0
- * and fills st; why_prefix is used in failure texts.
+ * Deliver into Maildir dir (path ending in '/') with the current (already
+ * switched) privileges, creating dir/{tmp,new,cur} (0700) when missing;
+ * st gets the outcome. limit: largest file allowed (0 = none).
  */
 void maildir_deliver(struct delivery *d, int idx, const char *dir, const struct copy_opts *o,
                      long long limit, uid_t uid, gid_t gid, struct dstatus *st);

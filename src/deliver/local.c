@@ -492,13 +492,14 @@ static char *read_forward_file(struct delivery *d, const struct lrcpt *lr, const
     *missing = 0;
     if (delivery_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
         return NULL;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    /* read with the user's rights, so following a symlink reveals nothing new */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     int err = errno;
     priv_restore(a);
     if (fd < 0) {
         if (err == ENOENT || err == ENOTDIR) {
             *missing = 1;
-        } else if (err == EACCES || err == ELOOP) {
+        } else if (err == EACCES || err == ELOOP || err == ENAMETOOLONG) {
             msg_warn("%s: cannot open %s: %s: ignored", d->req->qid, path, strerror(err));
             *missing = 1;
         } else {
