@@ -100,13 +100,15 @@
  * every record added since the previous commit durable, and only then may
  * the sessions waiting for it answer 250. If add fails the message is not
  * queued (answer 4xx); the segment is truncated back to the end of the
- * last good record (if even that fails the segment is abandoned and the
- * next add starts a new one). If commit fails, every message added since
- * the previous commit must be answered 4xx; they are truncated away when
- * possible and the writer moves to a new segment.
+ * last good record and the next add starts a new segment. If commit
+ * fails, every message added since the previous commit must be answered
+ * 4xx; they are truncated away when possible and the writer moves to a
+ * new segment. An offset is never reused within a segment (a scan may
+ * have seen what was there, and done marks are keyed by offset).
  *
  * A segment is created as journal/.J<...> with O_CREAT|O_EXCL|O_APPEND,
- * locked with flock(LOCK_EX), given its file header, then linked to its
+ * locked with flock(LOCK_EX), given its file header (fdatasync'd, so a
+ * bad header is corruption, never a crash artefact), then linked to its
  * final name J<...> (link fails instead of replacing an existing name)
  * and the journal directory is fsync'd before any record in it can be
  * acknowledged. The writer keeps the lock while the segment is current;
@@ -120,8 +122,8 @@
  * segment.
  *
  * Notification: after a successful commit the writer tells qmgr about
- * every committed record over notify_sock (private/qmgr, a UNIX stream
- * socket), one line each:
+ * every committed record over notify_sock (qmgr's UNIX stream socket,
+ * see "Control protocol" for where it is), one line each:
  *     N <path>\t<offset>\t<length>\t<qid>\n
  * <path> is the segment's absolute path, <offset>/<length> locate the
  * record (struct qref). The socket is connected lazily and non-blocking;
@@ -129,8 +131,8 @@
  * next commit or queue_writer_flush_notify(); EPIPE reconnects once. A
  * notification that cannot be delivered is dropped and NEVER fails the
  * commit: qmgr finds every committed record anyway with queue_scan() at
- * start and when it rescans periodically (the lead's qmgr rescans the
- * journal every few minutes). The scan may also report a record a live
+ * start and when it rescans periodically (qmgr should rescan the journal
+ * every few minutes). The scan may also report a record a live
  * writer added but has not committed yet (or whose commit then failed):
  * delivery is at-least-once, such a record is delivered although its
  * client got a 4xx and will probably retry.
@@ -173,9 +175,35 @@
  * can deliver a message twice, never zero times.
  *
  * ------------------------------------------------------------------------
- * Control protocol (`yubin queue` -> qmgr, over private/qmgr)
+ * Typical use
  *
- * The same socket carries the writers' "N ..." lines. A control client
+ * smtpd/pickup: w = queue_writer_open(queue_dir, qmgr socket) once; at
+ *   end of DATA queue_writer_add[v|_fd]() (4xx on -1) and park the
+ *   session; an ev_hook calls queue_writer_commit() once per loop
+ *   iteration and answers every parked session 250 (0) or 451 (-1); a
+ *   60 s timer calls queue_writer_rotate_if_idle(); at exit
+ *   queue_writer_close().
+ * qmgr at start: queue_scan_flags(QUEUE_SCAN_FIX) to learn every pending
+ *   message, queue_done_sync(), queue_gc(); then for each "N" line
+ *   queue_ref_load() (envelope + content location for dproto). For each
+ *   finished recipient queue_mark_done(ref, idx), for a finished message
+ *   queue_mark_done(ref, -1); an ev_hook calls queue_done_sync() when
+ *   something was marked, and a ~10 s timer calls it too. A record can be
+ *   reported by both a notification and a scan: dedupe by (path,
+ *   offset). To defer: queue_copy_to_file(deferred/) (or
+ *   queue_update_file() when it already is a file), then
+ *   queue_mark_done(journal ref, -1). Periodically: a rescan (finds
+ *   records whose notification was lost) and queue_gc().
+ *
+ * ------------------------------------------------------------------------
+ * Control protocol (`yubin queue` -> qmgr, over qmgr's socket)
+ *
+ * qmgr's socket is private/qmgr, or public/qmgr when master.cf's qmgr
+ * line has private = n (Postfix's default master.cf does); clients try
+ * the one master.cf names first, then the other. The same socket carries
+ * the writers' "N ..." lines. qmgr must accept both kinds of line only
+ * from uid 0 or mail_owner (SO_PEERCRED), and accept an "N" path only
+ * when it lies in its own journal/ directory. A control client
  * sends one request line per operation and reads one reply line:
  *     C <verb> <qid|ALL>\n
  *     verb: delete | hold | release | requeue | flush
@@ -354,6 +382,15 @@ int queue_writer_addv(struct queue_writer *w, const struct qenvelope *env,
 int queue_writer_add_fd(struct queue_writer *w, const struct qenvelope *env,
                         int fd, off_t off, size_t len, const uint32_t *content_crc,
                         struct qref *ref);
+/*
+ * Same, content = prefix[0..plen) followed by len bytes of fd from off:
+ * smtpd's own header lines (Received: ...) in memory, the client's data
+ * spilled to a queue_tmpfile(). fd_crc: CRC32C of the fd part only if known
+ * (used only when plen is 0), else NULL.
+ */
+int queue_writer_add_spill(struct queue_writer *w, const struct qenvelope *env,
+                           const char *prefix, size_t plen, int fd, off_t off, size_t len,
+                           const uint32_t *fd_crc, struct qref *ref);
 /* Number of messages added but not yet committed. */
 size_t queue_writer_pending(const struct queue_writer *w);
 /*
@@ -458,8 +495,11 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
 /*
  * Make every mark since the last sync durable (fdatasync of each dirty
  * .done file, fsync of directories with new or removed files), then
- * remove the closed segments whose records are all done. 0, or -1 if a
- * sync failed (marks may be lost: at-least-once).
+ * remove the closed segments whose records are all done. A segment that
+ * was still held by its writer is looked at again every few seconds, so
+ * call this also from a timer (every ~10 s; it costs nothing when there
+ * is nothing to do). 0, or -1 if a sync failed (marks may be lost:
+ * at-least-once).
  */
 int queue_done_sync(const char *queue_dir);
 /*

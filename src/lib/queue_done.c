@@ -22,6 +22,8 @@
 #define DONE_FDS_MAX 128
 #define TMP_MAX_AGE (24 * 3600)        /* tmp/ leftovers */
 #define FILE_TMP_MAX_AGE 3600          /* deferred/.x.tmp of an interrupted write */
+/* How often to look again at a segment its writer still held (tests shorten it). */
+uint64_t qdone_gc_retry_ms = 5000;
 
 struct dstate {
     struct dstate *next;
@@ -39,7 +41,9 @@ struct dstate {
     int recs_known;
     size_t remaining;        /* records without a -1 entry (when recs_known) */
     uint64_t tail_bad;       /* bytes after the valid records (torn by a crash) */
-    int gc_candidate;
+    int gc_candidate;        /* got a -1 entry since the last sync */
+    int gc_wait;             /* found locked by its writer: retry now and then */
+    uint64_t gc_tried_ms;
 };
 
 static struct dstate *states;
@@ -376,6 +380,9 @@ static int gc_check(struct dstate *st)
             return 0;
         int locked = flock(fd, LOCK_EX | LOCK_NB) < 0;
         close(fd);
+        st->gc_tried_ms = mono_msec();
+        /* Still being written: look again later, even if no more marks come. */
+        st->gc_wait = locked;
         if (locked || load_records(st) < 0)
             return 0;
         st->recs_known = 1;
@@ -421,6 +428,9 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
         return -1;
     }
     if (st->kind == QF_KIND_FILE && idx == -1) {
+        char path[512];
+        str_copy(path, st->path, sizeof(path));
+        state_unlink(st);
         /* A journal record this file superseded must never come back once the file is gone. */
         for (struct dstate *d = states; d; d = d->next) {
             if (d->dirty) {
@@ -429,9 +439,6 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
                 break;
             }
         }
-        char path[512];
-        str_copy(path, st->path, sizeof(path));
-        state_unlink(st);
         if (unlink(path) < 0 && errno != ENOENT) {
             msg_warn("remove %s: %m", path);
             return -1;
@@ -483,9 +490,10 @@ int queue_done_sync(const char *queue_dir)
     if (dirty_dirs_sync() < 0)
         rc = -1;
     int removed = 0;
+    uint64_t now = mono_msec();
     for (struct dstate *st = states, *next; st; st = next) {
         next = st->next;
-        if (st->gc_candidate) {
+        if (st->gc_candidate || (st->gc_wait && now - st->gc_tried_ms >= qdone_gc_retry_ms)) {
             st->gc_candidate = 0;
             removed += gc_check(st);
         }

@@ -140,6 +140,9 @@ const char *q_basename(const char *path);
 /* Does name end with suffix? */
 int q_has_suffix(const char *name, const char *suffix);
 
+/* How often queue_done_sync() looks again at a segment its writer held (ms). */
+extern uint64_t qdone_gc_retry_ms;
+
 /* Internal hook: forget cached done state of a file path (rewritten/removed). */
 void qdone_forget(const char *path);
 

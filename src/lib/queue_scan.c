@@ -47,20 +47,37 @@ static int names_has(const struct names *s, const char *name)
     return s->n && bsearch(&name, s->v, s->n, sizeof(char *), str_cmp) != NULL;
 }
 
-/* Queue files of dir: queue IDs, no dot files, no .done logs; sorted. -1 if unreadable. */
-static int list_files(const char *dir, struct names *out)
+/*
+ * Queue files of dir: queue IDs (no dot files, no .done logs) in out,
+ * and the IDs that have a .done log in dones; both sorted. -1 if unreadable.
+ */
+static int list_files(const char *dir, struct names *out, struct names *dones)
 {
     DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? 0 : -1;
     struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.' && !q_has_suffix(de->d_name, ".done") &&
-            queue_id_valid(de->d_name))
-            names_add(out, de->d_name);
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (n[0] == '.')
+            continue;
+        if (q_has_suffix(n, ".done")) {
+            char base[QUEUE_ID_MAX + 8];
+            size_t len = strlen(n) - 5;
+            if (len < sizeof(base)) {
+                memcpy(base, n, len);
+                base[len] = '\0';
+                names_add(dones, base);
+            }
+        } else if (queue_id_valid(n)) {
+            names_add(out, n);
+        }
+    }
     closedir(d);
     if (out->n > 1)
         qsort(out->v, out->n, sizeof(char *), str_cmp);
+    if (dones->n > 1)
+        qsort(dones->v, dones->n, sizeof(char *), str_cmp);
     return 0;
 }
 
@@ -86,6 +103,7 @@ struct scan {
     queue_scan_cb cb;
     void *arg;
     struct names deferred, hold;
+    struct names deferred_done, hold_done;   /* IDs with a .done log */
     int count;
 };
 
@@ -183,7 +201,8 @@ static void scan_segment(struct scan *s, const char *path)
     qreader_close(&r);
 }
 
-static void scan_file(struct scan *s, const char *dir, const char *name, const char *where)
+static void scan_file(struct scan *s, const char *dir, const char *name, const char *where,
+                      const struct names *dones)
 {
     char path[512], donepath[560];
     if (str_fmt(path, sizeof(path), "%s/%s", dir, name) < 0 ||
@@ -217,7 +236,7 @@ static void scan_file(struct scan *s, const char *dir, const char *name, const c
     size_t ndone = 0;
     if (qenv_decode(envp, h.envlen, &env, &ewhy) < 0) {
         msg_warn("%s: %s: corrupt queue file skipped", path, ewhy);
-    } else if (qdone_load(donepath, r.seed, &done, &ndone) < 0) {
+    } else if (names_has(dones, name) && qdone_load(donepath, r.seed, &done, &ndone) < 0) {
         msg_warn("read %s: %m; skipping %s", donepath, path);
     } else {
         qdone_sort(done, ndone);
@@ -235,6 +254,14 @@ static void scan_file(struct scan *s, const char *dir, const char *name, const c
     qreader_close(&r);
 }
 
+static void scan_free(struct scan *s)
+{
+    names_free(&s->deferred);
+    names_free(&s->hold);
+    names_free(&s->deferred_done);
+    names_free(&s->hold_done);
+}
+
 int queue_scan_flags(const char *queue_dir, int flags, queue_scan_cb cb, void *arg)
 {
     struct scan s = {.queue_dir = queue_dir, .flags = flags, .cb = cb, .arg = arg};
@@ -245,17 +272,16 @@ int queue_scan_flags(const char *queue_dir, int flags, queue_scan_cb cb, void *a
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (list_files(ddir, &s.deferred) < 0 || list_files(hdir, &s.hold) < 0) {
+    if (list_files(ddir, &s.deferred, &s.deferred_done) < 0 ||
+        list_files(hdir, &s.hold, &s.hold_done) < 0) {
         msg_warn("read queue directory %s: %m", queue_dir);
-        names_free(&s.deferred);
-        names_free(&s.hold);
+        scan_free(&s);
         return -1;
     }
     DIR *d = opendir(jdir);
     if (!d) {
         msg_warn("open directory %s: %m", jdir);
-        names_free(&s.deferred);
-        names_free(&s.hold);
+        scan_free(&s);
         return -1;
     }
     struct names segs = {0};
@@ -275,12 +301,11 @@ int queue_scan_flags(const char *queue_dir, int flags, queue_scan_cb cb, void *a
     if (!(flags & QUEUE_SCAN_NOFILES)) {
         for (size_t i = 0; i < s.deferred.n; i++)
             if (!names_has(&s.hold, s.deferred.v[i]))
-                scan_file(&s, ddir, s.deferred.v[i], "deferred");
+                scan_file(&s, ddir, s.deferred.v[i], "deferred", &s.deferred_done);
         for (size_t i = 0; i < s.hold.n; i++)
-            scan_file(&s, hdir, s.hold.v[i], "hold");
+            scan_file(&s, hdir, s.hold.v[i], "hold", &s.hold_done);
     }
-    names_free(&s.deferred);
-    names_free(&s.hold);
+    scan_free(&s);
     return s.count;
 }
 
