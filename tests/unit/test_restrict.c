@@ -28,6 +28,8 @@ static const struct fake_rr zone[] = {
     {"2.0.0.127.bl.test", FAKE_A, "127.0.0.4"},
     {"2.0.0.127.bl.test", FAKE_TXT, "Listed, see http://bl.test/"},
     {"spam.test.rhs.test", FAKE_A, "127.0.0.2"},
+    {"5.0.0.127.bl.test", FAKE_A, "127.0.0.2"},
+    {"5.0.0.127.bl.test", FAKE_TXT, "bad\x01reason \xc3\xa9"},
     {"2.0.0.127.wl.test", FAKE_A, "127.0.0.5"},
     {"3.0.0.127.slow.test", 0, "!DROP"},
 };
@@ -74,6 +76,8 @@ static void ctx_load(struct ctx *c, const char *extra)
     fclose(f);
     struct cfg_diags d = {0};
     c->cfg = config_load(sub, &d);
+    for (size_t i = 0; !c->cfg && i < d.n; i++)
+        fprintf(stderr, "%s:%d: %s\n", d.v[i].file, d.v[i].line, d.v[i].text);
     cfg_diags_free(&d);
     if (!c->cfg) {
         fprintf(stderr, "config_load failed for [%s]\n", extra);
@@ -938,6 +942,9 @@ static void test_rbl(void)
         {"smtpd_client_restrictions = reject_rbl_client bl.test\n"
          "default_rbl_reply = $rbl_code Blocked ${rbl_reason?[$rbl_reason]}\n",
          "127.0.0.2", "localhost", "s@x.test", "554 5.7.1 Blocked [Listed, see http://bl.test/]"},
+        /* smtpd_expansion_filter: what the list says is not trusted */
+        {"smtpd_client_restrictions = reject_rbl_client bl.test\n", "127.0.0.5", "localhost", "s@x.test",
+         "554 5.7.1 Service unavailable; Client host [127.0.0.5] blocked using bl.test; bad_reason __"},
         {"smtpd_client_restrictions = permit_dnswl_client wl.test, reject\n", "127.0.0.2", "localhost", "s@x.test", "OK"},
         {"smtpd_client_restrictions = permit_dnswl_client wl.test, reject\n", "127.0.0.1", "localhost", "s@x.test",
          "554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied"},
