@@ -209,7 +209,7 @@ struct restrictions {
     struct eval *evals;         /* pending asynchronous evaluations */
     /* parameters, read once */
     int delay_reject, reject_unlisted_rcpt, reject_unlisted_sender, relay_first;
-    int soft_bounce, parent_access, percent_hack, bang_path;
+    int soft_bounce, parent_access, percent_hack, bang_path, sasl_enable;
     int reject_code, defer_code, access_reject_code, access_defer_code, relay_code;
     int unknown_addr_code, unknown_client_code, unknown_helo_code, invalid_helo_code;
     int non_fqdn_code, rbl_code, multi_bounce_code, plaintext_code;
@@ -571,6 +571,7 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
     r->reject_unlisted_sender = param_bool(cfg, "smtpd_reject_unlisted_sender", 0);
     r->relay_first = param_bool(cfg, "smtpd_relay_before_recipient_restrictions", 1);
     r->soft_bounce = param_bool(cfg, "soft_bounce", 0);
+    r->sasl_enable = param_bool(cfg, "smtpd_sasl_auth_enable", 0);
     r->percent_hack = param_bool(cfg, "allow_percent_hack", 1);
     r->bang_path = param_bool(cfg, "swap_bangpath", 1);
     r->parent_access = match_parent_style(cfg, "smtpd_access_maps");
@@ -1657,8 +1658,8 @@ static char **sender_owners(struct eval *e, int *tempfail)
 
 static enum nres login_mismatch(struct eval *e, const struct rnode *n, const struct subject *s)
 {
-    if (!e->in.sender || !*e->in.sender)
-        return N_DUNNO;
+    if (!e->r->sasl_enable || !e->in.sender || !*e->in.sender)
+        return N_DUNNO;                       /* Postfix: a no-op without SASL */
     int tempfail;
     char **owners = sender_owners(e, &tempfail);
     enum nres res = N_DUNNO;
@@ -1748,8 +1749,7 @@ static enum nres node_eval(struct eval *e, const struct rnode *n, const struct s
     }
     case OP_PLAINTEXT:
         if (!e->in.encrypted)
-            return reject_subj(e, s, r->plaintext_code, "4.7.1",
-                               "Session encryption is required");
+            return reply(e, r->plaintext_code, "4.7.1", "Session encryption is required");
         return N_DUNNO;
     case OP_POLICY:
         return access_result(e, s, r->policy_default, "smtpd_policy_service_default_action");

@@ -38,6 +38,15 @@
  *    and disconnect.
  *  - After DISCARD, RS_RELAY/RS_RECIPIENT/RS_DATA/RS_END_OF_DATA permit
  *    everything for the rest of the transaction (Postfix does the same).
+ *
+ * Not implemented (accepted in main.cf with a warning at start, then
+ * ignored): reject_unverified_sender/recipient, check_*_a_access,
+ * check_*_mx_access, check_*_ns_access, check_ccert_access,
+ * permit_tls_clientcerts, permit_tls_all_clientcerts. "sleep N" is a no-op.
+ * check_policy_service answers with smtpd_policy_service_default_action.
+ * permit_mx_backup permits only authorized destinations (no MX lookup).
+ * The BCC access action is logged and ignored. smtpd_reject_footer is not
+ * appended.
  */
 #ifndef YUBIN_RESTRICT_H
 #define YUBIN_RESTRICT_H
