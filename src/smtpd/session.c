@@ -249,12 +249,20 @@ void session_reset_transaction(struct session *s)
     s->ret = -1;
     s->sender_ok = 0;
     s->too_big = 0;
+    s->io_error = 0;
     s->bdat_active = s->bdat_last = 0;
     free(s->bdat_fail);
     s->bdat_fail = NULL;
     s->bdat_left = 0;
     restrict_actions_reset(&s->actions);
     buf_reset(&s->msg);
+    if (s->spill_fd >= 0)
+        close(s->spill_fd);
+    s->spill_fd = -1;
+    s->spill_len = 0;
+    free(s->head);
+    s->head = NULL;
+    s->head_len = 0;
     /* A big message's buffer is not kept around for an idle session. */
     if (s->msg.cap > 64 * 1024)
         buf_free(&s->msg);
@@ -292,6 +300,7 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     s->uid = uid;
     s->ret = -1;
     s->last_cmd = CMD_CONNECT;
+    s->spill_fd = -1;
     buf_init(&s->in, SMTPD_IN_MAX);
     buf_init(&s->out, SMTPD_OUT_MAX);
     buf_init(&s->msg, (size_t)srv->message_size_limit + 64 * 1024);

@@ -34,6 +34,7 @@ struct worker;
 #define SMTPD_IN_MAX        (64 * 1024)
 #define SMTPD_OUT_MAX       (256 * 1024)
 #define SMTPD_DATA_HOLD     (8 * 1024) /* partial DATA lines kept for completion */
+#define SMTPD_SPILL_AT      (256 * 1024) /* larger messages go to a queue tmpfile */
 
 /* Commands counted for the "disconnect from" log line, in Postfix's order. */
 enum smtpd_cmd {
@@ -136,7 +137,12 @@ struct session {
     /* Content. */
     struct buf msg;                  /* final content: Received: + data, LF line ends */
     size_t data_start;               /* offset of the client's data in msg */
+    int spill_fd;                    /* -1, or the tmpfile holding the client's data */
+    size_t spill_len;
+    char *head;                      /* spilled: the first SMTPD_SPILL_AT bytes, for header checks */
+    size_t head_len;
     int too_big;
+    int io_error;                    /* the spill file could not be written */
     int bare_lf_reject;
     int bdat_active;                 /* a BDAT transaction is in progress */
     int bdat_last;
