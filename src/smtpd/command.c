@@ -47,6 +47,11 @@ static void fill_input(struct session *s, struct restrict_input *in)
     in->recipient = s->pending_arg;
     in->protocol = s->esmtp ? "ESMTP" : "SMTP";
     in->etrn_domain = s->pending_cmd == CMD_ETRN ? s->pending_arg : NULL;
+    in->reverse_client_name = s->reverse_name;
+    in->client_name_status = s->name_status;
+    in->reverse_name_status = s->reverse_status;
+    in->nrcpt = (int)s->nrcpts;
+    in->queue_id = s->qid[0] ? s->qid : NULL;
 }
 
 static const char *stage_name(enum restrict_stage st, enum smtpd_cmd cmd)
@@ -181,6 +186,9 @@ static void chain_begin(struct session *s, enum smtpd_cmd cmd, const char *arg,
 static void reply_restriction(struct session *s, const struct restrict_result *res)
 {
     session_error(s, "%d %s %s", res->code, res->dsn, res->text);
+    /* An access table may answer 421 or 521: say it, then hang up. */
+    if (res->code == 421 || res->code == 521)
+        session_close_after_reply(s);
 }
 
 /* ---- HELO / EHLO ------------------------------------------------------- */

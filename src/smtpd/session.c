@@ -213,6 +213,7 @@ void session_destroy(struct session *s, const char *why)
         ev_fd_del(srv->loop, s->fd);
     close(s->fd);
     session_reset_transaction(s);
+    restrict_actions_free(&s->actions);
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->msg);
@@ -281,11 +282,23 @@ static void set_namaddr(struct session *s)
     str_fmt(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr);
 }
 
+/*
+ * Postfix's two names: client_name is verified (PTR, then forward lookup
+ * back to the address); reverse_client_name is the PTR name as found.
+ */
 static void reverse_done(int status, const char *result, void *arg)
 {
     struct session *s = arg;
-    if (status == DNS_OK && result && *result)
+    s->name_status = status;
+    s->reverse_status = status;
+    if (status == DNS_OK && result && *result) {
         str_copy(s->name, result, sizeof(s->name));
+        str_copy(s->reverse_name, result, sizeof(s->reverse_name));
+    } else if (result && *result) {
+        /* A PTR name that did not confirm (or whose forward lookup failed). */
+        str_copy(s->reverse_name, result, sizeof(s->reverse_name));
+        s->reverse_status = DNS_OK;
+    }
     set_namaddr(s);
     msg_info("connect from %s", s->namaddr);
     greet(s);
@@ -307,6 +320,8 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     str_copy(s->addr, addr, sizeof(s->addr));
     str_copy(s->port, port, sizeof(s->port));
     str_copy(s->name, "unknown", sizeof(s->name));
+    str_copy(s->reverse_name, "unknown", sizeof(s->reverse_name));
+    s->name_status = s->reverse_status = DNS_NOTFOUND;
     s->next = srv->sessions;
     if (s->next)
         s->next->prev = s;
@@ -317,6 +332,8 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     s->timer = ev_timer_add(srv->loop, (uint64_t)srv->timeout_ms, session_timeout, s);
     if (srv->local) {
         str_copy(s->name, "localhost", sizeof(s->name));
+        str_copy(s->reverse_name, "localhost", sizeof(s->reverse_name));
+        s->name_status = s->reverse_status = DNS_OK;
         set_namaddr(s);
         greet(s);
         return;

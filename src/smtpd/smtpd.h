@@ -112,6 +112,8 @@ struct session {
     char addr[64];                   /* "127.0.0.1", "::1" */
     char port[8];
     char name[256];                  /* verified hostname or "unknown" */
+    char reverse_name[256];          /* PTR name even if unconfirmed, or "unknown" */
+    int name_status, reverse_status; /* DNS_OK / DNS_NOTFOUND / DNS_TEMPFAIL */
     char namaddr[340];               /* "name[addr]" for logs */
     uid_t uid;                       /* pickup: the submitting user */
     char login[64];                  /* pickup: that user's name */
