@@ -493,6 +493,13 @@ int queue_scan_flags(const char *queue_dir, int flags, queue_scan_cb cb, void *a
  */
 int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *qid, int idx);
 /*
+ * Is the journal record at ref finished (it has a -1 entry, or its segment
+ * is gone)? 1 yes, 0 no (also for deferred/hold files), -1 error. qmgr
+ * asks before it activates a record a late notification names: the scan
+ * may have found and finished that record already.
+ */
+int queue_record_done(const struct qref *ref);
+/*
  * Make every mark since the last sync durable (fdatasync of each dirty
  * .done file, fsync of directories with new or removed files), then
  * remove the closed segments whose records are all done. A segment that

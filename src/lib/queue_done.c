@@ -470,6 +470,16 @@ int queue_mark_done(const char *queue_dir, const struct qref *ref, const char *q
     return 0;
 }
 
+int queue_record_done(const struct qref *ref)
+{
+    struct dstate *st = state_get(ref->path);
+    if (!st)
+        return errno == ENOENT ? 1 : -1;
+    if (st->kind != QF_KIND_SEGMENT)
+        return 0;
+    return off_has(st->done, st->ndone, (uint64_t)ref->offset);
+}
+
 int queue_done_sync(const char *queue_dir)
 {
     (void)queue_dir;

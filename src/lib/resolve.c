@@ -1030,5 +1030,18 @@ int resolve_alias_text(struct resolver *r, const char *text, const char *alias,
 {
     set_text(why, whylen, "");
     struct aexp x = {r, out, why, whylen};
-    return expand_text(&x, text, alias, NULL, NULL, 1);
+    /* As local(8) reads :include: and .forward files: line by line, and a
+     * line that starts with '#' is a comment. */
+    int rc = 0;
+    const char *p = text;
+    while (*p && rc == 0) {
+        size_t n = strcspn(p, "\n");
+        if (*p != '#' && n > 0) {
+            char *line = xstrndup(p, n);
+            rc = expand_text(&x, line, alias, NULL, NULL, 1);
+            free(line);
+        }
+        p += n + (p[n] == '\n');
+    }
+    return rc;
 }

@@ -40,6 +40,22 @@ struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig
     return d;
 }
 
+void dlv_free(struct dlv *d)
+{
+    free(d->addr);
+    free(d->rcpt);
+    free(d->orig);
+    free(d->extra);
+    free(d->transport);
+    free(d->nexthop);
+    free(d->text);
+}
+
+const char *dlv_rcpt(const struct dlv *d)
+{
+    return d->rcpt ? d->rcpt : d->addr;
+}
+
 void dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text)
 {
     d->state = st;
@@ -108,7 +124,12 @@ static void route_unit(struct qmgr *q, struct qmsg *m, struct dlv *d)
 static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *addr,
                         const char *orig, int depth);
 
-/* An alias target "|cmd" or "/file": delivered by the local agent with the alias owner's rights. */
+/*
+ * An alias target "|cmd" or "/file" (or a local mailbox, direct): delivered by
+ * the local agent with the alias owner's rights. alias is the alias as an
+ * address (name@domain): the recipient the command or file sees (RECIPIENT,
+ * Delivered-To:) and the one logged, as local(8) does.
+ */
 static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const char *target,
                              const char *orig, const char *alias, long uid, long gid, int direct,
                              const char *cls, int depth)
@@ -131,6 +152,8 @@ static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const cha
         return;
     struct dlv *d = dlv_new(m, ridx, target, orig, depth);
     d->extra = xstrdup(extra);
+    if (!direct && *alias)
+        d->rcpt = xstrdup(alias);
     /* Alias targets always go to the local transport of the alias's domain. */
     char transport[64], nexthop[512], why[256];
     if (resolve_transport(q->resolver, alias, transport, sizeof(transport), nexthop,
@@ -174,15 +197,48 @@ static void alias_owner(struct qmgr *q, long *uid, long *gid)
 #define INCLUDE_MAX (1024 * 1024)
 
 static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
-                         struct alias_list *l, const char *cls, long uid, long gid, int depth);
+                         const char *top, struct alias_list *l, const char *cls, long uid,
+                         long gid, int depth);
+
+/*
+ * The alias an item came from, as an address. The resolver names aliases
+ * by their localpart: the alias looked up for the recipient `top` is top
+ * itself (its domain and any extension, the recipient local(8) would see);
+ * a nested alias was reached as NAME@$myorigin.
+ */
+static char *alias_address(struct qmgr *q, const char *top, const char *name)
+{
+    const char *at = strrchr(top, '@');
+    size_t llen = at ? (size_t)(at - top) : strlen(top);
+    size_t cut = *q->recipient_delimiter ? strcspn(top, q->recipient_delimiter) : llen;
+    if (cut > llen)
+        cut = llen;
+    size_t nlen = strlen(name);
+    if (!*name || (nlen == llen && strncasecmp(top, name, llen) == 0) ||
+        (cut > 0 && nlen == cut && strncasecmp(top, name, cut) == 0))
+        return xstrdup(top);
+    if (strchr(name, '@'))
+        return xstrdup(name);
+    return xasprintf("%s@%s", name, q->myorigin);
+}
+
+/* A unit deferred before its expansion finished: the retry expands it again. */
+static void defer_unexpanded(struct qmsg *m, int ridx, const char *addr, const char *orig,
+                             int depth, const char *text)
+{
+    struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+    d->unexpanded = 1;
+    dlv_set_final(d, DLV_DEFERRED, "4.3.0", text);
+}
 
 /* ":include:/file": read it here (as mail_owner) and expand it with the file owner's rights. */
 static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
-                           const struct alias_item *it, int depth)
+                           const char *top, const struct alias_item *it, int depth)
 {
     struct stat st;
     size_t len = 0;
     char *text = NULL;
+    char *alias = alias_address(q, top, it->alias ? it->alias : "");
     int fd = open(it->value, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         close(fd);
@@ -191,31 +247,36 @@ static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char 
         close(fd);
     }
     if (!text) {
-        struct dlv *d = dlv_new(m, ridx, it->alias ? it->alias : it->value, orig, depth);
         char why[600];
         str_fmt(why, sizeof(why), "cannot open include file %s: %s", it->value, strerror(errno));
-        dlv_set_final(d, DLV_DEFERRED, "4.3.0", why);
+        defer_unexpanded(m, ridx, alias, orig, depth, why);
+        free(alias);
         return;
     }
     struct alias_list l = {0};
     char why[512] = "";
     int r = resolve_alias_text(q->resolver, text, it->alias ? it->alias : "", &l, why, sizeof(why));
     free(text);
-    if (r < 0) {
-        struct dlv *d = dlv_new(m, ridx, it->alias ? it->alias : it->value, orig, depth);
-        dlv_set_final(d, r == -1 ? DLV_DEFERRED : DLV_BOUNCED, r == -1 ? "4.3.0" : "5.4.6", why);
+    if (r == -1) {
+        defer_unexpanded(m, ridx, alias, orig, depth, why);
+    } else if (r < 0) {
+        struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
+        dlv_set_final(d, DLV_BOUNCED, "5.4.6", why);
     } else {
-        expand_items(q, m, ridx, orig, &l, "include", (long)st.st_uid, (long)st.st_gid, depth + 1);
+        expand_items(q, m, ridx, orig, top, &l, "include", (long)st.st_uid, (long)st.st_gid,
+                     depth + 1);
     }
     alias_list_free(&l);
+    free(alias);
 }
 
 static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
-                         struct alias_list *l, const char *cls, long uid, long gid, int depth)
+                         const char *top, struct alias_list *l, const char *cls, long uid,
+                         long gid, int depth)
 {
     for (size_t i = 0; i < l->n; i++) {
         const struct alias_item *it = &l->v[i];
-        const char *alias = it->alias ? it->alias : "";
+        char *alias = alias_address(q, top, it->alias ? it->alias : "");
         switch (it->kind) {
         case ALIAS_ADDRESS:
             expand_addr(q, m, ridx, it->value, orig, depth + 1);
@@ -237,10 +298,11 @@ static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *o
                 struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
                 dlv_set_final(d, DLV_BOUNCED, "5.4.6", "include file nesting too deep");
             } else {
-                expand_include(q, m, ridx, orig, it, depth + 1);
+                expand_include(q, m, ridx, orig, top, it, depth + 1);
             }
             break;
         }
+        free(alias);
     }
 }
 
@@ -259,16 +321,15 @@ static int expand_local_alias(struct qmgr *q, struct qmsg *m, int ridx, const ch
         alias_list_free(&l);
         return 0;
     }
-    if (r < 0) {
+    if (r == -1) {
+        defer_unexpanded(m, ridx, addr, orig, depth, why[0] ? why : "alias database unavailable");
+    } else if (r < 0) {
         struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
-        if (r == -1)
-            dlv_set_final(d, DLV_DEFERRED, "4.3.0", why[0] ? why : "alias database unavailable");
-        else
-            dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
+        dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
     } else {
         long uid, gid;
         alias_owner(q, &uid, &gid);
-        expand_items(q, m, ridx, orig, &l, "alias", uid, gid, depth);
+        expand_items(q, m, ridx, orig, addr, &l, "alias", uid, gid, depth);
     }
     alias_list_free(&l);
     return 1;
@@ -286,8 +347,8 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
     char why[512] = "";
     int r = resolve_virtual_alias(q->resolver, addr, &out, why, sizeof(why));
     if (r == -1) {
-        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
-        dlv_set_final(d, DLV_DEFERRED, "4.3.0", why[0] ? why : "virtual alias table lookup failure");
+        defer_unexpanded(m, ridx, addr, orig, depth,
+                         why[0] ? why : "virtual alias table lookup failure");
         return;
     }
     if (r == -2) {

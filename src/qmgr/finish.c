@@ -78,10 +78,11 @@ void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct
     fmt_delay(sc, sizeof(sc), c);
     fmt_delay(sd, sizeof(sd), dd);
     char orig[600] = "";
-    if (d->orig && strcasecmp(d->orig, d->addr) != 0)
+    const char *to = dlv_rcpt(d);
+    if (d->orig && strcasecmp(d->orig, to) != 0)
         str_fmt(orig, sizeof(orig), " orig_to=<%s>,", d->orig);
     msg_info("%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-             m->qid, d->addr, orig, d->transport ? d->transport : "none", s_total, sa, sb, sc, sd,
+             m->qid, to, orig, d->transport ? d->transport : "none", s_total, sa, sb, sc, sd,
              d->dsn, status_word(d->state), d->text ? d->text : "");
 }
 
@@ -154,7 +155,8 @@ static size_t collect(struct qmsg *m, enum dlv_state st, int notify_flag, struct
             continue;
         const struct qrcpt *r = &m->env.rcpts[d->ridx];
         struct dsn_rcpt *x = &rc[n++];
-        x->final_rcpt = (d->addr[0] == '|' || d->addr[0] == '/') ? d->orig : d->addr;
+        x->final_rcpt = d->rcpt ? d->rcpt
+                      : (d->addr[0] == '|' || d->addr[0] == '/') ? d->orig : d->addr;
         x->orig_rcpt = r->orcpt ? r->orcpt : r->addr;
         x->action = st == DLV_BOUNCED ? DSN_ACTION_FAILED
                   : st == DLV_DEFERRED ? DSN_ACTION_DELAYED
@@ -219,7 +221,7 @@ static void deferred_envelope(struct qmgr *q, struct qmsg *m, struct qenvelope *
         /* Alias targets keep their alias address: their privileges are worked out again. */
         struct dextra_alias { char a[512]; } al;
         const char *addr = d->addr;
-        int expanded = 1;
+        int expanded = !d->unexpanded;
         if (d->extra && strncmp(d->extra, "alias=", 6) == 0) {
             const char *e = d->extra + 6;
             size_t len = strcspn(e, ",");
@@ -250,14 +252,8 @@ static void deferred_envelope(struct qmgr *q, struct qmsg *m, struct qenvelope *
 
 static void unload(struct qmsg *m)
 {
-    for (size_t i = 0; i < m->ndlv; i++) {
-        free(m->dlvs[i].addr);
-        free(m->dlvs[i].orig);
-        free(m->dlvs[i].extra);
-        free(m->dlvs[i].transport);
-        free(m->dlvs[i].nexthop);
-        free(m->dlvs[i].text);
-    }
+    for (size_t i = 0; i < m->ndlv; i++)
+        dlv_free(&m->dlvs[i]);
     free(m->dlvs);
     m->dlvs = NULL;
     m->ndlv = m->capdlv = 0;

@@ -161,6 +161,11 @@ static int hold_on_arrival(struct qmgr *q, struct qmsg *m)
 
 int qmgr_activate(struct qmgr *q, struct qmsg *m)
 {
+    /* A notification can arrive after a scan found and finished the record. */
+    if (!m->in_file && queue_record_done(&m->ref) == 1) {
+        qmgr_forget(q, m);
+        return -1;
+    }
     if (queue_ref_load(&m->ref, &m->env) < 0) {
         msg_warn("%s: cannot read queue file %s: %s", m->qid, m->ref.path, strerror(errno));
         qenv_free(&m->env);
@@ -572,6 +577,7 @@ static uint64_t param_us(struct config *cfg, const char *name)
 static void read_params(struct qmgr *q, struct config *cfg)
 {
     q->myhostname = xstrdup(cfg_get(cfg, "myhostname"));
+    q->myorigin = xstrdup(cfg_get(cfg, "myorigin"));
     q->mail_name = xstrdup(cfg_get(cfg, "mail_name"));
     const char *d = cfg_get(cfg, "recipient_delimiter");
     q->recipient_delimiter = xstrdup(d ? d : "");
@@ -636,14 +642,8 @@ int qmgr_main(struct worker *w)
     for (int l = QL_INCOMING; l <= QL_HOLD; l++)
         while (q.lists[l]) {
             struct qmsg *m = q.lists[l];
-            for (size_t i = 0; i < m->ndlv; i++) {
-                free(m->dlvs[i].addr);
-                free(m->dlvs[i].orig);
-                free(m->dlvs[i].extra);
-                free(m->dlvs[i].transport);
-                free(m->dlvs[i].nexthop);
-                free(m->dlvs[i].text);
-            }
+            for (size_t i = 0; i < m->ndlv; i++)
+                dlv_free(&m->dlvs[i]);
             free(m->dlvs);
             qmgr_forget(&q, m);
         }
@@ -656,6 +656,7 @@ int qmgr_main(struct worker *w)
     free(q.deferred_dir);
     free(q.hold_dir);
     free(q.myhostname);
+    free(q.myorigin);
     free(q.mail_name);
     free(q.recipient_delimiter);
     return rc == 0 ? 0 : 1;

@@ -40,11 +40,14 @@ enum dlv_state { DLV_PENDING, DLV_INFLIGHT, DLV_SENT, DLV_DEFERRED, DLV_BOUNCED,
 struct dlv {
     int ridx;                  /* envelope recipient this unit came from */
     char *addr;                /* final address, or "|command", "/file" */
+    char *rcpt;                /* "|command", "/file": the alias address they came from
+                                  (name@domain), logged as to=<> and reported in DSNs */
     char *orig;                /* original recipient as received, for orig_to= and DSNs */
     char *extra;               /* dproto <extra> or NULL */
     char *transport;           /* master.cf service name */
     char *nexthop;
     int depth;                 /* alias/.forward nesting level */
+    int unexpanded;            /* deferred before its aliases were expanded: expand on retry */
     enum dlv_state state;
     char dsn[16];
     char *text;                /* status text from the agent */
@@ -125,7 +128,7 @@ struct qmgr {
     uint64_t earliest_deferred_usec;
 
     /* Parameters. */
-    char *myhostname, *mail_name, *recipient_delimiter;
+    char *myhostname, *myorigin, *mail_name, *recipient_delimiter;
     uint64_t min_backoff_us, max_backoff_us, max_lifetime_us, bounce_lifetime_us;
     uint64_t queue_run_delay_ms;
     size_t bounce_size_limit;
@@ -147,6 +150,9 @@ void expand_message(struct qmgr *q, struct qmsg *m);
 size_t expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs);
 struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth);
 void dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text);
+void dlv_free(struct dlv *d);
+/* The address a unit is logged and reported as: the alias for "|command" and "/file". */
+const char *dlv_rcpt(const struct dlv *d);
 
 /* transport.c */
 struct transport *transport_get(struct qmgr *q, const char *name);

@@ -1052,9 +1052,19 @@ static void test_done_per_recipient(void)
         qenv_free(&e);
     }
     CHECK_INT(queue_writer_commit(w), 0);
+    CHECK_INT(queue_record_done(&refs[1]), 0);
     CHECK_INT(queue_mark_done(qdir, &refs[0], "DONE0", 1), 0);
     CHECK_INT(queue_mark_done(qdir, &refs[1], "DONE1", -1), 0);
+    /* Only a -1 entry finishes a record; the answer holds before and after the sync. */
+    CHECK_INT(queue_record_done(&refs[0]), 0);
+    CHECK_INT(queue_record_done(&refs[1]), 1);
     CHECK_INT(queue_done_sync(qdir), 0);
+    queue_done_reset();
+    CHECK_INT(queue_record_done(&refs[1]), 1);    /* read back from the .done log */
+    CHECK_INT(queue_record_done(&refs[2]), 0);
+    struct qref gone = refs[2];
+    str_copy(gone.path + strlen(gone.path) - 1, "x", 2);
+    CHECK_INT(queue_record_done(&gone), 1);       /* its segment was removed */
     struct seen_list *l = xcalloc(1, sizeof(*l));
     CHECK_INT(scan_count(0, l), 2);
     CHECK_STR(l->v[0].qid, "DONE0");

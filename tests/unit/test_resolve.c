@@ -419,6 +419,14 @@ static void test_local_alias(void)
         CHECK_STR(l.v[5].value, "b@mx.example.test");
     }
     alias_list_free(&l);
+    /* :include: files: one entry list per line, '#' lines are comments. */
+    CHECK_INT(resolve_alias_text(r, "# members, x@evil.example\nx@remote.example\n\n"
+                                    "y@remote.example, z@remote.example\n#last", "inc", &l,
+                                 why, sizeof(why)), 0);
+    CHECK_INT(l.n, 3);
+    CHECK_STR(l.n ? l.v[0].value : "", "x@remote.example");
+    CHECK_STR(l.n == 3 ? l.v[2].value : "", "z@remote.example");
+    alias_list_free(&l);
     resolver_free(r);
 
     r = make("propagate_unmatched_extensions = alias\nexpand_owner_alias = yes\n");

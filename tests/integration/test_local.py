@@ -1,0 +1,261 @@
+"""Local delivery as a mail administrator sees it: mydestination recipients,
+alias_maps (built with `yubin newaliases`), |command and /file targets with
+the right privileges, :include:, loops, recipient_delimiter and
+local_recipient_maps."""
+import os
+import pwd
+import smtplib
+
+import pytest
+
+from conftest import IS_ROOT, wait_for
+from mailtest import dsn_parts, mbox_messages, open_dir, parse, read, send, wait_file
+
+DEST = "mx.example.test"   # in mydestination ($myhostname)
+
+NOBODY = pwd.getpwnam("nobody").pw_uid
+
+
+def local_instance(instance, aliases, main=None, hashed=True):
+    """An instance whose local users' mailboxes are in <base>/spool (mbox)."""
+    params = {}
+    inst = instance(main=params)
+    spool = open_dir(os.path.join(inst.base, "spool"), 0o1777)
+    out = open_dir(os.path.join(inst.base, "out"))
+    inst.out = out
+    inst.spool = spool
+    aliases = aliases.replace("OUT", out)
+    path = inst.path("aliases")
+    kind = "hash" if hashed else "texthash"
+    inst.params.update({
+        "mail_spool_directory": spool,
+        "alias_maps": "%s:%s" % (kind, path),
+        "alias_database": "%s:%s" % (kind, path),
+    })
+    inst.params.update(main or {})
+    inst.write_config()
+    with open(path, "w") as f:
+        f.write(aliases)
+    if hashed:
+        r = inst.cmd("newaliases")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert os.path.exists(path + ".lmdb")
+    return inst
+
+
+def script(inst, name, body):
+    p = os.path.join(inst.out, name)
+    with open(p, "w") as f:
+        f.write("#!/bin/sh\n" + body.replace("OUT", inst.out))
+    os.chmod(p, 0o755)
+    return p
+
+
+def test_alias_to_virtual_mailboxes(instance):
+    inst = local_instance(instance, "postmaster: root\nsales: alice@example.test\n"
+                                    "team: alice@example.test, bob@example.test\n").start()
+    send(inst, "carol@client.test", ["sales@" + DEST], subject="for sales")
+    send(inst, "carol@client.test", ["team@" + DEST], subject="for the team")
+    a = inst.wait_maildir("example.test/alice", 2)
+    b = inst.wait_maildir("example.test/bob", 1)
+    assert any(b"Subject: for sales" in m for m in a)
+    assert b"Subject: for the team" in b[0]
+    inst.wait_log("to=<bob@example.test>, orig_to=<team@%s>, relay=virtual" % DEST)
+    assert "to=<alice@example.test>, orig_to=<sales@%s>, relay=virtual" % DEST in inst.log()
+
+
+def test_alias_to_command_runs_as_default_privs(instance):
+    inst = local_instance(instance, "pipe: \"|OUT/deliver.sh\"\n")
+    script(inst, "deliver.sh", "id -u > OUT/uid\nenv > OUT/env\ncat > OUT/mail\n")
+    inst.start()
+    send(inst, "carol@client.test", ["pipe@" + DEST], subject="to a pipe")
+    mail = wait_file(os.path.join(inst.out, "mail"))
+    assert b"Subject: to a pipe" in mail
+    assert b"Delivered-To: pipe@%s" % DEST.encode() in mail
+    uid = int(wait_file(os.path.join(inst.out, "uid")))
+    if IS_ROOT:
+        # The alias database belongs to root: commands run as default_privs, never root.
+        assert uid == NOBODY
+    env = wait_file(os.path.join(inst.out, "env")).decode()
+    assert "SENDER=carol@client.test\n" in env
+    assert "RECIPIENT=pipe@%s\n" % DEST in env
+    inst.wait_log("to=<pipe@%s>, relay=local" % DEST)
+    assert "status=sent (delivered to command: %s/deliver.sh)" % inst.out in inst.log()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to own the alias database as another user")
+def test_alias_command_runs_as_alias_database_owner(instance):
+    inst = local_instance(instance, "pipe: \"|OUT/deliver.sh\"\n")
+    script(inst, "deliver.sh", "id -u > OUT/uid\ncat > /dev/null\n")
+    vmail = pwd.getpwnam("vmail")
+    for p in (inst.path("aliases"), inst.path("aliases") + ".lmdb"):
+        os.chown(p, vmail.pw_uid, vmail.pw_gid)
+    inst.start()
+    send(inst, "carol@client.test", ["pipe@" + DEST])
+    assert int(wait_file(os.path.join(inst.out, "uid"))) == vmail.pw_uid
+
+
+def test_alias_command_not_allowed(instance):
+    inst = local_instance(instance, "pipe: \"|OUT/deliver.sh\"\n",
+                          main={"allow_mail_to_commands": "forward"})
+    script(inst, "deliver.sh", "cat > OUT/mail\n")
+    inst.start()
+    send(inst, "bob@example.test", ["pipe@" + DEST])
+    inst.wait_log("status=bounced (mail to command is restricted)")
+    assert not os.path.exists(os.path.join(inst.out, "mail"))
+    # The sender (a virtual mailbox here) gets the bounce.
+    dsn = inst.wait_maildir("example.test/bob", 1)[0]
+    _, text, fields, _ = dsn_parts(dsn)
+    assert fields[1]["status"] == "5.7.1"
+
+
+def test_alias_to_file(instance):
+    inst = local_instance(instance, "archive: OUT/archive.mbox\n")
+    inst.start()
+    send(inst, "carol@client.test", ["archive@" + DEST], subject="one")
+    send(inst, "carol@client.test", ["archive@" + DEST], subject="two", body="From here on\r\n")
+    path = os.path.join(inst.out, "archive.mbox")
+    data = wait_file(path, lambda b: b.count(b"\nSubject: ") == 2)
+    msgs = mbox_messages(data)
+    assert len(msgs) == 2
+    assert data.startswith(b"From carol@client.test ")
+    assert b"\n>From here on\n" in data      # mbox quoting
+    if IS_ROOT:
+        assert os.stat(path).st_uid == NOBODY  # created by default_privs, not root
+    inst.wait_log("status=sent (delivered to file: %s)" % path)
+
+
+def test_alias_to_file_not_allowed(instance):
+    inst = local_instance(instance, "archive: OUT/archive.mbox\n",
+                          main={"allow_mail_to_files": "forward"}).start()
+    send(inst, "carol@client.test", ["archive@" + DEST])
+    inst.wait_log("status=bounced (mail to file is restricted)")
+    assert not os.path.exists(os.path.join(inst.out, "archive.mbox"))
+
+
+def test_include_file(instance):
+    inst = local_instance(instance, "list: :include:OUT/list.inc\n",
+                          main={"allow_mail_to_files": "alias, forward, include"})
+    with open(os.path.join(inst.out, "list.inc"), "w") as f:
+        f.write("# members, not@example.test\nalice@example.test\nbob@example.test, OUT/copy.mbox\n"
+                .replace("OUT", inst.out))
+    inst.start()
+    send(inst, "carol@client.test", ["list@" + DEST], subject="to the list")
+    inst.wait_maildir("example.test/alice", 1)
+    inst.wait_maildir("example.test/bob", 1)
+    path = os.path.join(inst.out, "copy.mbox")
+    data = wait_file(path)
+    assert b"Subject: to the list" in data
+    assert b"Delivered-To: list@%s\n" % DEST.encode() in data
+    if IS_ROOT:
+        assert os.stat(path).st_uid == NOBODY   # the include file's owner is root
+    inst.wait_log("to=<list@%s>, relay=local" % DEST)
+    assert "bounced" not in inst.log()
+
+
+def test_include_file_may_not_write_files_by_default(instance):
+    inst = local_instance(instance, "list: :include:OUT/list.inc\n")
+    with open(os.path.join(inst.out, "list.inc"), "w") as f:
+        f.write("alice@example.test, %s/copy.mbox\n" % inst.out)
+    inst.start()
+    send(inst, "carol@client.test", ["list@" + DEST], subject="to the list")
+    inst.wait_maildir("example.test/alice", 1)
+    inst.wait_log("to=<list@%s>, relay=local" % DEST)
+    assert "status=bounced (mail to file is restricted)" in inst.log()
+    assert not os.path.exists(os.path.join(inst.out, "copy.mbox"))
+
+
+def test_missing_include_file_defers_then_delivers(instance):
+    inst = local_instance(instance, "list: :include:OUT/list.inc\n",
+                          main={"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+                                "queue_run_delay": "1s"}).start()
+    qid = send(inst, "carol@client.test", ["list@" + DEST])
+    inst.wait_log("%s: to=<list@%s>, relay=none" % (qid, DEST))
+    assert "status=deferred (cannot open include file %s/list.inc" % inst.out in inst.log()
+    listing = inst.cmd("queue", "list").stdout
+    assert qid in listing and "list@" + DEST in listing
+    # Once the file is there the retry expands the alias again (not "list" as a user).
+    with open(os.path.join(inst.out, "list.inc"), "w") as f:
+        f.write("alice@example.test\n")
+    inst.wait_maildir("example.test/alice", 1)
+    inst.wait_log("%s: removed" % qid)
+    assert "bounced" not in inst.log()
+
+
+def test_alias_loop_bounces(instance):
+    inst = local_instance(instance, "loop1: loop2\nloop2: loop1@%s\n" % DEST).start()
+    send(inst, "bob@example.test", ["loop1@" + DEST], subject="looping")
+    dsn = inst.wait_maildir("example.test/bob", 1)[0]
+    _, text, fields, _ = dsn_parts(dsn)
+    assert fields[1]["final-recipient"] == "rfc822; loop1@" + DEST
+    assert fields[1]["action"] == "failed"
+    assert fields[1]["status"] == "5.4.6"
+    assert "alias database loop" in fields[1]["diagnostic-code"]
+    assert wait_for(lambda: inst.cmd("queue", "list").stdout.strip() == "Mail queue is empty")
+    # One message, one bounce (the message arrived while qmgr was starting:
+    # its notification came after the start-up scan had finished it).
+    assert len(inst.maildir("example.test/bob")) == 1
+    assert inst.log().count("sender non-delivery notification") == 1
+
+
+def test_local_user_spool_mailbox(instance):
+    inst = local_instance(instance, "postmaster: root\n").start()
+    send(inst, "carol@client.test", ["nobody@" + DEST], subject="to a local user")
+    path = os.path.join(inst.spool, "nobody")
+    data = wait_file(path)
+    assert data.startswith(b"From carol@client.test ")
+    m = parse(mbox_messages(data)[0])
+    assert m["Delivered-To"] == "nobody@" + DEST
+    assert m["Return-Path"] == "<carol@client.test>"
+    if IS_ROOT:
+        assert os.stat(path).st_uid == NOBODY
+    inst.wait_log("to=<nobody@%s>, relay=local" % DEST)
+    assert "status=sent (delivered to mailbox)" in inst.log()
+
+
+def test_recipient_delimiter(instance):
+    inst = local_instance(instance, "sales: alice@example.test\n",
+                          main={"recipient_delimiter": "+"}).start()
+    send(inst, "carol@client.test", ["nobody+lists@" + DEST], subject="with extension")
+    send(inst, "carol@client.test", ["sales+spring@" + DEST], subject="alias with extension")
+    data = wait_file(os.path.join(inst.spool, "nobody"))
+    m = parse(mbox_messages(data)[0])
+    # Like Postfix: the user's mailbox, Delivered-To keeps the extension.
+    assert m["Delivered-To"] == "nobody+lists@" + DEST
+    a = inst.wait_maildir("example.test/alice", 1)[0]
+    assert b"Subject: alias with extension" in a
+    inst.wait_log("to=<nobody+lists@%s>, relay=local" % DEST)
+
+
+def test_unknown_local_user_rejected_at_rcpt(instance):
+    inst = local_instance(instance, "postmaster: root\n").start()
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail("carol@client.test")
+        code, text = s.rcpt("nosuchuser@" + DEST)
+        assert code == 550
+        assert text.decode() == ("5.1.1 <nosuchuser@%s>: Recipient address rejected: "
+                                 "User unknown in local recipient table" % DEST)
+        # Aliases are local recipients too.
+        assert s.rcpt("postmaster@" + DEST)[0] == 250
+    inst.wait_log("NOQUEUE: reject: RCPT from")
+    assert ("550 5.1.1 <nosuchuser@%s>: Recipient address rejected: User unknown in local "
+            "recipient table; from=<carol@client.test> to=<nosuchuser@%s> proto=ESMTP "
+            "helo=<client.test>" % (DEST, DEST)) in inst.log()
+
+
+def test_empty_local_recipient_maps_bounces_later(instance):
+    inst = local_instance(instance, "postmaster: root\n",
+                          main={"local_recipient_maps": ""}).start()
+    qid = send(inst, "bob@example.test", ["nosuchuser@" + DEST], subject="to nobody known")
+    inst.wait_log('%s: to=<nosuchuser@%s>, relay=local' % (qid, DEST))
+    assert 'status=bounced (unknown user: "nosuchuser")' in inst.log()
+    dsn = inst.wait_maildir("example.test/bob", 1)[0]
+    m, text, fields, returned = dsn_parts(dsn)
+    assert m["From"].startswith("MAILER-DAEMON@") or "MAILER-DAEMON" in m["From"]
+    assert fields[1]["final-recipient"] == "rfc822; nosuchuser@" + DEST
+    assert fields[1]["action"] == "failed"
+    assert fields[1]["status"] == "5.1.1"
+    assert 'unknown user: "nosuchuser"' in fields[1]["diagnostic-code"]
+    assert b"Subject: to nobody known" in returned.as_bytes()
+    inst.wait_log("%s: sender non-delivery notification: " % qid)
