@@ -91,7 +91,7 @@ static int conn_open(struct conn *c, const char *path)
 static int conn_reply(struct conn *c, char *last, size_t lastlen)
 {
     for (;;) {
-        char *nl = memchr(c->in.data, '\n', c->in.len);
+        char *nl = c->in.len ? memchr(c->in.data, '\n', c->in.len) : NULL;
         if (nl) {
             size_t n = (size_t)(nl - c->in.data);
             int more = n > 3 && c->in.data[3] == '-';

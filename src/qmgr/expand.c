@@ -7,7 +7,10 @@
  * alias_maps (aliases(5): addresses, "|command", "/file", "\user"),
  * and each final address gets a transport (resolve_transport). Units are
  * de-duplicated per message, as Postfix suppresses duplicate recipients.
- * A table that cannot be read defers the recipient; a loop bounces it.
+ * A table that cannot be read, or a virtual alias expansion over
+ * virtual_alias_expansion_limit / virtual_alias_recursion_limit, defers the
+ * recipient (expanded again on retry, as Postfix's cleanup says "try again
+ * later"); an aliases(5) loop bounces it.
  */
 #include "qmgr.h"
 #include "config.h"
@@ -352,8 +355,14 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
         return;
     }
     if (r == -2) {
+        /* Postfix's cleanup: "message not accepted, try again later" (4.6.0), so the
+         * administrator can fix the table or the limit; the retry expands again. */
+        char text[600];
+        str_fmt(text, sizeof(text), "Alias expansion error: %s",
+                why[0] ? why : "virtual alias expansion failed");
         struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
-        dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "virtual alias expansion failed");
+        d->unexpanded = 1;
+        dlv_set_final(d, DLV_DEFERRED, "4.6.0", text);
         return;
     }
     for (char **p = out; p && *p; p++) {

@@ -257,30 +257,48 @@ static int job_status(struct qmgr *q, struct job *j, const char *line)
     return 1;
 }
 
+static int tconn_alive(const struct transport *t, const struct tconn *c)
+{
+    for (const struct tconn *x = t->conns; x; x = x->next)
+        if (x == c)
+            return 1;
+    return 0;
+}
+
+/*
+ * Read what the agent sent. Status lines that arrived before an EOF or an
+ * error are used first: an agent that answered and then went away must
+ * not have its deliveries deferred (they would be made twice).
+ */
 static void tconn_read(struct qmgr *q, struct tconn *c)
 {
+    struct transport *t = c->t;
+    const char *gone = NULL;
+    char errtext[128];
     for (;;) {
         if (buf_reserve(&c->in, 4096) < 0) {
-            tconn_close(q, c, "reply too long");
-            return;
+            gone = "reply too long";
+            break;
         }
         ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
         if (r == 0) {
-            tconn_close(q, c, "connection closed by agent");
-            return;
+            gone = "connection closed by agent";
+            break;
         }
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                tconn_close(q, c, strerror(errno));
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                str_copy(errtext, strerror(errno), sizeof(errtext));
+                gone = errtext;
+            }
             break;
         }
         c->in.len += (size_t)r;
         c->in.data[c->in.len] = '\0';
     }
     char *nl;
-    while (c->watching && (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+    while (c->in.len && (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
         *nl = '\0';
         struct job *j = c->job;
         int r = j ? job_status(q, j, c->in.data) : -1;
@@ -293,9 +311,19 @@ static void tconn_read(struct qmgr *q, struct tconn *c)
             /* End of the reply: units without a status are deferred. */
             c->job = NULL;
             job_end(q, j, "4.3.0", "delivery agent did not report a status");
-            transport_dispatch(q, c->t);
+            /* Finishing the message can activate more mail, whose new job
+             * may have been given to c and failed on it, closing it. */
+            if (!tconn_alive(t, c))
+                return;
+            if (gone)
+                break;          /* no new job for a connection that is going away */
+            transport_dispatch(q, t);
+            if (!tconn_alive(t, c))
+                return;
         }
     }
+    if (gone)
+        tconn_close(q, c, gone);
 }
 
 static void tconn_io(int fd, int events, void *arg)
