@@ -72,7 +72,8 @@ def dsn_parts(msg_bytes):
     assert parts[0].get_content_type() == "text/plain"
     assert parts[1].get_content_type() == "message/delivery-status"
     groups = parts[1].get_payload()          # list of Message objects, one per field group
-    fields = [dict((k.lower(), v) for k, v in g.items()) for g in groups]
+    fields = [dict((k.lower(), re.sub(r"\s*\n\s*", " ", v)) for k, v in g.items())
+              for g in groups]
     returned = parts[2] if len(parts) > 2 else None
     return m, parts[0].get_payload(decode=True).decode("utf-8", "replace"), fields, returned
 
