@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -452,6 +453,33 @@ static void usage(FILE *f)
             "       yubin queue flush                  retry all deferred mail now\n");
 }
 
+/*
+ * Root works on the queue as the owner of its subdirectories (mail_owner;
+ * the master creates them), as postsuper does: files written while qmgr is down must stay
+ * readable by the mail system. Only the effective ids change, and
+ * cmd_queue() changes them back when it is done.
+ */
+static int become_queue_owner(const char *queue_dir)
+{
+    struct stat sb;
+    char sub[600];
+    if (geteuid() != 0 || str_fmt(sub, sizeof(sub), "%s/deferred", queue_dir) < 0 ||
+        stat(sub, &sb) < 0 || sb.st_uid == 0)
+        return 0;
+    if (setegid(sb.st_gid) < 0 || seteuid(sb.st_uid) < 0) {
+        fprintf(stderr, "yubin queue: cannot switch to the queue owner (uid %ld): %s\n",
+                (long)sb.st_uid, strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
+static void back_to_root(void)
+{
+    if (seteuid(0) < 0 || setegid(0) < 0)
+        fprintf(stderr, "yubin queue: cannot switch back to root: %s\n", strerror(errno));
+}
+
 static char *queue_dir_of(const char *confdir, struct config **cfgp)
 {
     struct cfg_diags d = {0};
@@ -510,6 +538,12 @@ int cmd_queue(const char *confdir, int argc, char **argv)
     char *queue_dir = queue_dir_of(confdir, &cfg);
     if (!queue_dir)
         return 1;
+    int switched = become_queue_owner(queue_dir);
+    if (switched < 0) {
+        free(queue_dir);
+        config_free(cfg);
+        return 1;
+    }
     int rc;
     if (strcmp(verb, "list") == 0) {
         rc = cmd_list(queue_dir);
@@ -540,6 +574,8 @@ int cmd_queue(const char *confdir, int argc, char **argv)
             rc = 1;
         }
     }
+    if (switched)
+        back_to_root();
     free(queue_dir);
     config_free(cfg);
     return rc;

@@ -209,7 +209,7 @@
  *     verb: delete | hold | release | requeue | flush
  *     ("flush" takes "ALL"; requeue = retry now, like postqueue -i)
  * reply:
- *     OK <text>\n       e.g. "OK 3 messages deleted"
+ *     OK <text>\n       e.g. "OK Deleted: 3 messages" (postsuper's words)
  *     ERR <text>\n      e.g. "ERR 4ZxMzF3TQSz9sPg: no such message"
  * Lines are at most QUEUE_CTL_LINE_MAX bytes. Several requests may follow
  * on one connection; qmgr answers them in order.

@@ -225,7 +225,9 @@ static void scan_cb(const struct qref *ref, const struct qenvelope *env, size_t 
     } else {
         struct qmsg *m = qmgr_add(q, ref, env->qid, 1, QL_DEFERRED);
         if (m) {
-            m->next_try_usec = env->next_try_usec;
+            /* 0 (released or requeued while qmgr was down) means now; 0 is also
+             * "no deferred mail" for earliest_deferred_usec, so use 1. */
+            m->next_try_usec = env->next_try_usec ? env->next_try_usec : 1;
             if (!q->earliest_deferred_usec || m->next_try_usec < q->earliest_deferred_usec)
                 q->earliest_deferred_usec = m->next_try_usec;
         }
@@ -293,15 +295,24 @@ static void done_hook(void *arg)
 
 /* ---- control requests ------------------------------------------------------------ */
 
-static int ctl_hold(struct qmgr *q, struct qmsg *m)
+/*
+ * Each operation returns 1 if it changed the message, 0 if it did not
+ * apply (e.g. release of a message that is not on hold), -1 on an error;
+ * *why says what did not apply or failed.
+ */
+static int ctl_hold(struct qmgr *q, struct qmsg *m, const char **why)
 {
     struct qref newref;
+    *why = "cannot move the queue file to hold";
     switch (m->list) {
     case QL_HOLD:
+        *why = "message is already on hold";
         return 0;
     case QL_ACTIVE:
+        /* Deliveries in flight finish; what is left then goes to hold/. */
         m->hold_after = 1;
-        return 0;
+        msg_info("%s: placed on hold", m->qid);
+        return 1;
     case QL_DEFERRED:
         if (!m->in_file || queue_move_file(&m->ref, q->hold_dir, NULL, &newref) < 0)
             return -1;
@@ -329,39 +340,69 @@ static int ctl_hold(struct qmgr *q, struct qmsg *m)
     }
     qmgr_list_move(q, m, QL_HOLD);
     msg_info("%s: placed on hold", m->qid);
-    return 0;
+    return 1;
 }
 
-static int ctl_release(struct qmgr *q, struct qmsg *m)
+static int ctl_release(struct qmgr *q, struct qmsg *m, const char **why)
 {
-    if (m->list != QL_HOLD)
-        return -1;
+    if (m->list != QL_HOLD) {
+        if (m->hold_after) {        /* held while in flight: not in hold/ yet */
+            m->hold_after = 0;
+            msg_info("%s: released from hold", m->qid);
+            return 1;
+        }
+        *why = "message is not on hold";
+        return 0;
+    }
     struct qref newref;
-    if (queue_move_file(&m->ref, q->deferred_dir, NULL, &newref) < 0)
+    if (queue_move_file(&m->ref, q->deferred_dir, NULL, &newref) < 0) {
+        *why = "cannot move the queue file out of hold";
         return -1;
+    }
     m->ref = newref;
     m->next_try_usec = 0;
     qmgr_list_move(q, m, QL_INCOMING);
     msg_info("%s: released from hold", m->qid);
-    return 0;
+    return 1;
 }
 
-static int ctl_one(struct qmgr *q, const char *verb, struct qmsg *m)
+static int ctl_requeue(struct qmgr *q, struct qmsg *m, const char **why)
 {
-    if (strcmp(verb, "delete") == 0)
-        return finish_delete(q, m);
-    if (strcmp(verb, "hold") == 0)
-        return ctl_hold(q, m);
-    if (strcmp(verb, "release") == 0)
-        return ctl_release(q, m);
-    if (strcmp(verb, "requeue") == 0) {
-        if (m->list == QL_DEFERRED) {
-            m->next_try_usec = 0;
-            qmgr_list_move(q, m, QL_INCOMING);
-        }
+    (void)q;
+    if (m->list != QL_DEFERRED) {
+        *why = m->list == QL_HOLD ? "message is on hold" : "message is not deferred";
         return 0;
     }
-    return -1;
+    m->next_try_usec = 0;
+    qmgr_list_move(q, m, QL_INCOMING);
+    msg_info("%s: requeued", m->qid);
+    return 1;
+}
+
+static int ctl_one(struct qmgr *q, const char *verb, struct qmsg *m, const char **why)
+{
+    *why = "";
+    if (strcmp(verb, "delete") == 0) {
+        *why = "cannot remove the message";
+        return finish_delete(q, m) < 0 ? -1 : 1;
+    }
+    if (strcmp(verb, "hold") == 0)
+        return ctl_hold(q, m, why);
+    if (strcmp(verb, "release") == 0)
+        return ctl_release(q, m, why);
+    return ctl_requeue(q, m, why);
+}
+
+/* What postsuper says: "Deleted: 1 message". */
+static const char *ctl_done_word(const char *verb)
+{
+    if (strcmp(verb, "delete") == 0)
+        return "Deleted";
+    if (strcmp(verb, "hold") == 0)
+        return "Placed on hold";
+    if (strcmp(verb, "release") == 0)
+        return "Released from hold";
+    return "Requeued";
 }
 
 static void control(struct qmgr *q, char *line, struct buf *out)
@@ -375,7 +416,7 @@ static void control(struct qmgr *q, char *line, struct buf *out)
     if (strcmp(verb, "flush") == 0) {
         size_t n = q->counts[QL_DEFERRED];
         run_deferred(q, 1);
-        buf_printf(out, "OK %zu deferred messages scheduled\n", n);
+        buf_printf(out, "OK Flushed: %zu deferred message%s\n", n, n == 1 ? "" : "s");
         return;
     }
     if (strcmp(verb, "delete") && strcmp(verb, "hold") && strcmp(verb, "release") &&
@@ -384,6 +425,7 @@ static void control(struct qmgr *q, char *line, struct buf *out)
         return;
     }
     size_t ok = 0, failed = 0;
+    const char *why;
     if (strcmp(arg, "ALL") == 0) {
         /* Collect first: the operations move messages between lists. */
         size_t n = 0;
@@ -391,8 +433,15 @@ static void control(struct qmgr *q, char *line, struct buf *out)
         for (int l = QL_INCOMING; l <= QL_HOLD; l++)
             for (struct qmsg *m = q->lists[l]; m; m = m->next)
                 v[n++] = m;
-        for (size_t i = 0; i < n; i++)
-            (ctl_one(q, verb, v[i]) == 0) ? ok++ : failed++;
+        for (size_t i = 0; i < n; i++) {
+            int r = ctl_one(q, verb, v[i], &why);
+            if (r > 0) {
+                ok++;
+            } else if (r < 0) {
+                msg_warn("%s: %s: %s", v[i]->qid, why, strerror(errno));
+                failed++;
+            }
+        }
         free(v);
     } else {
         struct qmsg *m = qmgr_find(q, arg);
@@ -400,17 +449,21 @@ static void control(struct qmgr *q, char *line, struct buf *out)
             buf_printf(out, "ERR %s: no such message\n", arg);
             return;
         }
-        if (ctl_one(q, verb, m) < 0) {
-            buf_printf(out, "ERR %s: cannot %s message\n", arg, verb);
+        int r = ctl_one(q, verb, m, &why);
+        if (r < 0)
+            msg_warn("%s: %s: %s", arg, why, strerror(errno));
+        if (r <= 0) {
+            buf_printf(out, "ERR %s: %s\n", arg, why);
+            qmgr_activate_more(q);
             return;
         }
         ok = 1;
     }
     qmgr_activate_more(q);
+    buf_printf(out, "OK %s: %zu message%s", ctl_done_word(verb), ok, ok == 1 ? "" : "s");
     if (failed)
-        buf_printf(out, "OK %zu messages: %s; %zu failed\n", ok, verb, failed);
-    else
-        buf_printf(out, "OK %zu messages: %s\n", ok, verb);
+        buf_printf(out, "; %zu failed (see the mail log)", failed);
+    buf_putc(out, '\n');
 }
 
 /* ---- the socket ---------------------------------------------------------------------- */
