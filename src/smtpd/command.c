@@ -552,7 +552,7 @@ static int client_is_local(struct session *s)
 }
 
 /* Local clients get the headers Postfix adds for them (local_header_rewrite_clients). */
-static void add_missing_headers(struct session *s, const struct header_info *hi)
+static void add_missing_headers(struct session *s, struct header_info *hi)
 {
     if (!client_is_local(s) || (hi->has_date && hi->has_message_id && (hi->has_from || !*s->sender)))
         return;
@@ -573,6 +573,12 @@ static void add_missing_headers(struct session *s, const struct header_info *hi)
         s->msg.data[s->msg.len] = '\0';
         if (s->spill_fd >= 0)
             s->data_start += extra.len;
+        if (!hi->message_id[0]) {
+            /* The Message-ID we made is logged, as Postfix's cleanup logs it. */
+            struct header_info added;
+            cleanup_scan_headers(extra.data, extra.len, &added);
+            str_copy(hi->message_id, added.message_id, sizeof(hi->message_id));
+        }
     }
     buf_free(&extra);
 }
