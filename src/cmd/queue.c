@@ -10,6 +10,7 @@
  * postsuper does) and flush reports that the mail system is down.
  */
 #include "commands.h"
+#include "addr.h"
 #include "config.h"
 #include "log.h"
 #include "queue.h"
@@ -450,7 +451,8 @@ static void usage(FILE *f)
             "       yubin queue hold QID...|ALL        put messages on hold\n"
             "       yubin queue release QID...|ALL     release held messages\n"
             "       yubin queue requeue QID...|ALL     retry deferred messages now\n"
-            "       yubin queue flush                  retry all deferred mail now\n");
+            "       yubin queue flush [DOMAIN]         retry all deferred mail now (or only\n"
+            "                                          the mail for DOMAIN, like ETRN)\n");
 }
 
 /*
@@ -524,11 +526,16 @@ int cmd_queue(const char *confdir, int argc, char **argv)
     int nargs = argc - 2;
     char **args = argv + 2;
     int wants_args = strcmp(verb, "list") != 0 && strcmp(verb, "flush") != 0;
-    if (wants_args ? nargs < 1 : nargs > 0) {
+    int is_flush = strcmp(verb, "flush") == 0;
+    if (wants_args ? nargs < 1 : nargs > (is_flush ? 1 : 0)) {
         usage(stderr);
         return 2;
     }
-    for (int i = 0; i < nargs; i++) {
+    if (is_flush && nargs == 1 && !hostname_valid(args[0])) {
+        fprintf(stderr, "yubin queue: invalid domain \"%s\"\n", args[0]);
+        return 2;
+    }
+    for (int i = 0; i < nargs && !is_flush; i++) {
         if (strcmp(args[i], "ALL") != 0 && !queue_id_valid(args[i])) {
             fprintf(stderr, "yubin queue: invalid queue ID \"%s\"\n", args[i]);
             return 2;
@@ -553,8 +560,8 @@ int cmd_queue(const char *confdir, int argc, char **argv)
         int fd = ctl_connect(queue_dir, cfg);
         if (fd >= 0) {
             rc = 0;
-            if (strcmp(verb, "flush") == 0) {
-                rc = ctl_request(fd, verb, "ALL") != 0;
+            if (is_flush) {
+                rc = ctl_request(fd, verb, nargs ? args[0] : "ALL") != 0;
             } else {
                 for (int i = 0; i < nargs; i++)
                     if (ctl_request(fd, verb, args[i]) != 0)

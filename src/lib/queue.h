@@ -207,7 +207,9 @@
  * sends one request line per operation and reads one reply line:
  *     C <verb> <qid|ALL>\n
  *     verb: delete | hold | release | requeue | flush
- *     ("flush" takes "ALL"; requeue = retry now, like postqueue -i)
+ *     ("flush" takes "ALL", or a domain: retry the deferred mail with a
+ *     recipient in that domain, for ETRN and postqueue -s; requeue = retry
+ *     now, like postqueue -i)
  * reply:
  *     OK <text>\n       e.g. "OK Deleted: 3 messages" (postsuper's words)
  *     ERR <text>\n      e.g. "ERR 4ZxMzF3TQSz9sPg: no such message"

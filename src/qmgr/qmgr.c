@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -266,6 +267,42 @@ static void run_deferred(struct qmgr *q, int all)
     qmgr_activate_more(q);
 }
 
+/* Does the message wait for a recipient in domain? (deferred messages are not loaded) */
+static int waits_for_domain(const struct qmsg *m, const char *domain)
+{
+    struct qenvelope env;
+    size_t len;
+    int found = 0;
+    if (queue_read_envelope(&m->ref, &env, &len) == 0) {
+        for (size_t i = 0; i < env.nrcpts && !found; i++) {
+            const char *at = strrchr(env.rcpts[i].addr, '@');
+            found = !env.rcpts[i].done && at && strcasecmp(at + 1, domain) == 0;
+        }
+    }
+    qenv_free(&env);
+    return found;
+}
+
+/* ETRN (smtpd) or `yubin queue flush DOMAIN`: retry now what waits for that domain. */
+static size_t flush_domain(struct qmgr *q, const char *domain)
+{
+    size_t n = 0;
+    struct qmsg *m = q->lists[QL_DEFERRED];
+    while (m) {
+        struct qmsg *next = m->next;
+        if (waits_for_domain(m, domain)) {
+            m->next_try_usec = 0;
+            qmgr_list_move(q, m, QL_INCOMING);
+            n++;
+        }
+        m = next;
+    }
+    if (n)
+        msg_info("flush of deferred mail for %s: %zu message%s", domain, n, n == 1 ? "" : "s");
+    qmgr_activate_more(q);
+    return n;
+}
+
 static void tick(void *arg)
 {
     struct qmgr *q = arg;
@@ -415,7 +452,10 @@ static void control(struct qmgr *q, char *line, struct buf *out)
     }
     if (strcmp(verb, "flush") == 0) {
         size_t n = q->counts[QL_DEFERRED];
-        run_deferred(q, 1);
+        if (strcmp(arg, "ALL") == 0)
+            run_deferred(q, 1);
+        else
+            n = flush_domain(q, arg);
         buf_printf(out, "OK Flushed: %zu deferred message%s\n", n, n == 1 ? "" : "s");
         return;
     }

@@ -896,8 +896,7 @@ static void etrn_done(struct session *s, const struct restrict_result *res)
         reply_restriction(s, res);
         return;
     }
-    s->counts[CMD_ETRN][0]++;
-    session_reply(s, "250 Queuing started");
+    etrn_request(s, s->pending_arg);     /* etrn.c */
 }
 
 static void cmd_etrn(struct session *s, char *arg)
@@ -911,8 +910,14 @@ static void cmd_etrn(struct session *s, char *arg)
         session_error(s, "503 Error: MAIL transaction in progress");
         return;
     }
-    if (!*arg || !hostname_valid(arg[0] == '@' || arg[0] == '#' ? arg + 1 : arg)) {
+    if (!*arg || strchr(arg, ' ')) {
         session_error(s, "500 Syntax: ETRN domain");
+        return;
+    }
+    if (arg[0] == '@' || arg[0] == '#')     /* RFC 1985 queue names: served as the domain */
+        arg++;
+    if (!hostname_valid(arg)) {
+        session_error(s, "501 Error: invalid parameter syntax");
         return;
     }
     chain_begin(s, CMD_ETRN, arg, etrn_done);

@@ -8,8 +8,9 @@
  *
  * Files: smtpd.c (process, listeners, group commit), session.c (I/O,
  * replies, limits, logging), command.c (the SMTP verbs), content.c
- * (DATA/BDAT decoding). pickup uses the same session code with
- * srv->local set: `yubin sendmail` speaks SMTP over public/pickup.
+ * (DATA/BDAT decoding), etrn.c (ETRN: fast_flush_domains, the flush
+ * request to qmgr). pickup uses the same session code with srv->local
+ * set: `yubin sendmail` speaks SMTP over public/pickup.
  */
 #ifndef YUBIN_SMTPD_H
 #define YUBIN_SMTPD_H
@@ -201,6 +202,9 @@ void starttls_begin(struct session *s);
 void starttls_handshake(struct session *s);
 void tls_received_text(const struct session *s, char *out, size_t outlen);
 void session_greet(struct session *s);
+
+/* etrn.c: after smtpd_etrn_restrictions; replies 250, 458 or 459 */
+void etrn_request(struct session *s, const char *domain);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);
