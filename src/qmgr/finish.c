@@ -4,7 +4,8 @@
  * Owns: the delivery log lines in Postfix's format
  *   QID: to=<rcpt>, orig_to=<orig>, relay=virtual, delay=0.02,
  *        delays=0.01/0/0/0.01, dsn=2.0.0, status=sent (delivered to maildir)
- * and the end of an active message: bounces and success notices (RFC 3464,
+ * and the end of an active message: bounces, delay warnings
+ * (delay_warning_time) and success notices (RFC 3464,
  * built by dsn.c and queued by qmgr itself), the deferral of what is left
  * (deferred/QUEUEID with backoff), expiry after maximal_queue_lifetime, and
  * removal ("QID: removed").
@@ -56,20 +57,33 @@ static const char *status_word(enum dlv_state st)
 
 void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct job *job)
 {
-    uint64_t now_us = now_usec(), now_ms = ev_now(q->loop);
+    (void)q;
+    uint64_t now_us = now_usec(), now_ms = mono_msec();
     double total = m->env.arrival_usec && now_us > m->env.arrival_usec
                        ? (double)(now_us - m->env.arrival_usec) / 1e6 : 0;
-    /* delays=a/b/c/d: before the queue manager, in it, connection setup, transmission. */
+    /*
+     * delays=a/b/c/d: before the queue manager, in it, connection setup,
+     * transmission. a is wall clock (arrival was stamped by another
+     * process); b and c are measured here with the monotonic clock, fresh
+     * (not the loop's cached time); d is the rest, so the parts add up to
+     * the total as in Postfix.
+     */
     double a = 0, b = 0, c = 0, dd = 0;
     if (m->env.arrival_usec && m->t_active_usec > m->env.arrival_usec)
         a = (double)(m->t_active_usec - m->env.arrival_usec) / 1e6;
+    if (a > total)
+        a = total;
     if (job) {
         c = (double)job->conn_ms / 1e3;
-        b = job->t_sent_ms > job->t_queued_ms ? (double)(job->t_sent_ms - job->t_queued_ms) / 1e3 : 0;
-        b += job->t_queued_ms > m->t_active_ms ? (double)(job->t_queued_ms - m->t_active_ms) / 1e3 : 0;
-        dd = now_ms > job->t_sent_ms ? (double)(now_ms - job->t_sent_ms) / 1e3 - c : 0;
-        if (dd < 0)
-            dd = 0;
+        uint64_t sent = job->t_sent_ms ? job->t_sent_ms : now_ms;
+        b = sent > m->t_active_ms ? (double)(sent - m->t_active_ms) / 1e3 : 0;
+        if (a + b > total)
+            b = total - a;
+        if (a + b + c > total)
+            c = total - a - b;
+        dd = total - a - b - c;
+    } else {
+        b = total - a;
     }
     char s_total[16], sa[16], sb[16], sc[16], sd[16];
     fmt_delay(s_total, sizeof(s_total), total);
@@ -190,6 +204,26 @@ static int notices(struct qmgr *q, struct qmsg *m)
         send_notice(q, m, DSN_KIND_SUCCESS, rc, n); /* best effort, like Postfix */
     free(rc);
     return rv;
+}
+
+/*
+ * delay_warning_time: once a message has waited that long, the sender
+ * gets one "Delayed Mail (still being retried)" notice for the recipients
+ * that are still deferred (and did not opt out with NOTIFY). The envelope
+ * remembers it was sent (attribute delay_warned), in the deferred file.
+ */
+static void delay_warning(struct qmgr *q, struct qmsg *m)
+{
+    if (!q->delay_warning_us || !m->env.sender || !*m->env.sender ||
+        qenv_attr(&m->env, "delay_warned") || !m->env.arrival_usec ||
+        now_usec() < m->env.arrival_usec + q->delay_warning_us)
+        return;
+    struct dsn_rcpt *rc;
+    size_t n = collect(m, DLV_DEFERRED, DSN_NOTIFY_DELAY, &rc,
+                       m->env.arrival_usec + q->max_lifetime_us);
+    if (n > 0 && send_notice(q, m, DSN_KIND_DELAY, rc, n) == 0)
+        qenv_set_attr(&m->env, "delay_warned", "1");
+    free(rc);
 }
 
 /* ---- deferral ---------------------------------------------------------------- */
@@ -370,6 +404,7 @@ void finish_maybe(struct qmgr *q, struct qmsg *m)
     if (!deferred) {
         remove_message(q, m);
     } else {
+        delay_warning(q, m);
         /* Recipients that are finished are marked so a rescan never repeats them. */
         if (!m->in_file) {
             for (size_t r = 0; r < m->env.nrcpts; r++) {

@@ -183,7 +183,7 @@ int qmgr_activate(struct qmgr *q, struct qmsg *m)
     if (hold_on_arrival(q, m))
         return 0;
     m->size = m->ref.content_length;
-    m->t_active_ms = ev_now(q->loop);
+    m->t_active_ms = mono_msec();
     m->t_active_usec = now_usec();
     msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid, m->env.sender,
              m->size, qenv_pending(&m->env));
@@ -680,6 +680,8 @@ static void read_params(struct qmgr *q, struct config *cfg)
         q->max_backoff_us = q->min_backoff_us;
     q->max_lifetime_us = param_us(cfg, "maximal_queue_lifetime");
     q->bounce_lifetime_us = param_us(cfg, "bounce_queue_lifetime");
+    long long dw = cfg_get_time(cfg, "delay_warning_time");
+    q->delay_warning_us = dw > 0 ? (uint64_t)dw * 1000000u : 0;
     q->queue_run_delay_ms = param_us(cfg, "queue_run_delay") / 1000;
     long long bsl = cfg_get_size(cfg, "bounce_size_limit");
     q->bounce_size_limit = bsl > 0 ? (size_t)bsl : 50000;

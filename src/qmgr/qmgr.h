@@ -130,6 +130,7 @@ struct qmgr {
     /* Parameters. */
     char *myhostname, *myorigin, *mail_name, *recipient_delimiter;
     uint64_t min_backoff_us, max_backoff_us, max_lifetime_us, bounce_lifetime_us;
+    uint64_t delay_warning_us; /* delay_warning_time; 0 = no delay warnings */
     uint64_t queue_run_delay_ms;
     size_t bounce_size_limit;
     int rcpt_limit;            /* default_destination_recipient_limit */

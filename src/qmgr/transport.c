@@ -140,7 +140,7 @@ static struct tconn *tconn_open(struct qmgr *q, struct transport *t)
     c->t = t;
     c->fd = fd;
     c->connecting = connecting;
-    c->t_connect_ms = ev_now(q->loop);
+    c->t_connect_ms = mono_msec();
     buf_init(&c->in, TCONN_IN_MAX);
     buf_init(&c->out, TCONN_OUT_MAX);
     c->next = t->conns;
@@ -213,7 +213,7 @@ static void job_start(struct qmgr *q, struct tconn *c, struct job *j)
         return;
     }
     c->job = j;
-    j->t_sent_ms = ev_now(q->loop);
+    j->t_sent_ms = mono_msec();
     for (size_t i = 0; i < j->nunits; i++)
         j->m->dlvs[j->units[i]].state = DLV_INFLIGHT;
     if (buf_puts(&c->out, req) < 0) {
@@ -342,7 +342,7 @@ static void tconn_io(int fd, int events, void *arg)
         }
         c->connecting = 0;
         if (c->job)
-            c->job->conn_ms = ev_now(q->loop) - c->t_connect_ms;
+            c->job->conn_ms = mono_msec() - c->t_connect_ms;
     }
     if ((events & EV_WRITE) && tconn_flush(c) < 0) {
         tconn_close(q, c, strerror(errno));
@@ -449,7 +449,7 @@ void transport_submit(struct qmgr *q, struct qmsg *m)
         j->m = m;
         j->t = t;
         j->units = xmalloc(sizeof(*j->units) * (m->ndlv - i));
-        j->t_queued_ms = ev_now(q->loop);
+        j->t_queued_ms = mono_msec();
         for (size_t k = i; k < m->ndlv && j->nunits < (size_t)q->rcpt_limit; k++) {
             struct dlv *e = &m->dlvs[k];
             if (e->state == DLV_PENDING && strcmp(e->transport, d->transport) == 0 &&

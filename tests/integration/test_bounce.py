@@ -164,3 +164,29 @@ def test_queue_lifetime_expiry_returns_to_sender(instance):
     assert r["status"] == "4.3.5"
     assert "mail system configuration error" in r["diagnostic-code"]
     assert inst.maildir("example.test/alice") == []
+
+
+def test_delay_warning_is_sent_once(instance):
+    inst = instance(main={"delay_warning_time": "1s", "minimal_backoff_time": "1s",
+                          "maximal_backoff_time": "1s", "queue_run_delay": "1s"})
+    inst.params["virtual_uid_maps"] = "inline:{ {alice@example.test=0}, {bob@example.test=%d} }" % (
+        inst.vuid)
+    inst.params["virtual_minimum_uid"] = "1"
+    inst.start()
+    qid = send(inst, "bob@example.test", ["alice@example.test"], subject="slow one",
+               body="the body\r\n")
+    warning = inst.wait_maildir("example.test/bob", 1, timeout=20)[0]
+    inst.wait_log("%s: sender delay notification: " % qid)
+    m, text, fields, returned = dsn_parts(warning)
+    assert m["Subject"] == "Delayed Mail (still being retried)"
+    r = fields[1]
+    assert r["final-recipient"] == "rfc822; alice@example.test"
+    assert r["action"] == "delayed"
+    assert r["status"] == "4.3.5"
+    assert "will-retry-until" in r
+    assert returned.get_content_type() == "text/rfc822-headers"
+    assert b"the body" not in warning
+    # Later attempts do not warn again.
+    assert wait_for(lambda: inst.log().count("%s: to=<alice@example.test>" % qid) >= 3, 15)
+    assert inst.log().count("sender delay notification") == 1
+    assert len(inst.maildir("example.test/bob")) == 1
