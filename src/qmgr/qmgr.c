@@ -151,11 +151,12 @@ static int hold_on_arrival(struct qmgr *q, struct qmsg *m)
     }
     qenv_free(&env);
     qmgr_mark_done(q, m, -1);
+    /* reason points into the envelope that is freed here. */
+    msg_info("%s: hold: %s", m->qid, *reason ? reason : "message held");
     qenv_free(&m->env);
     m->loaded = 0;
     m->ref = newref;
     m->in_file = 1;
-    msg_info("%s: hold: %s", m->qid, *reason ? reason : "message held");
     qmgr_list_move(q, m, QL_HOLD);
     return 1;
 }

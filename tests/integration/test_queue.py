@@ -213,3 +213,31 @@ def test_qmgr_restart_delivers_pending_mail_once(instance):
     msgs = inst.maildir("example.test/alice")
     subjects = sorted(m.split(b"Subject: ")[1].split(b"\n")[0] for m in msgs)
     assert subjects == [b"before", b"while down 0", b"while down 1", b"while down 2"], subjects
+
+
+def test_access_hold_redirect_discard(instance):
+    """Access table actions that reach the queue: HOLD parks the message in
+    hold/ until released, REDIRECT replaces the recipients, DISCARD drops it."""
+    inst = instance(main={"smtpd_recipient_restrictions":
+                          "check_recipient_access inline:{ {alice@example.test=HOLD held by policy}, "
+                          "{redirect@example.test=REDIRECT bob@example.test}, "
+                          "{discard@example.test=DISCARD thrown away} }, "
+                          "permit_mynetworks, reject_unauth_destination",
+                          # (the implicit unlisted check would reject the made-up names)
+                          "smtpd_reject_unlisted_recipient": "no"}).start()
+    held = send(inst, "carol@client.test", ["alice@example.test"], subject="held")
+    redirected = send(inst, "carol@client.test", ["redirect@example.test"], subject="redirected")
+    discarded = send(inst, "carol@client.test", ["discard@example.test"], subject="discarded")
+    inst.wait_log("%s: hold: <alice@example.test>: Recipient address held by policy" % held)
+    assert wait_for(lambda: queue_ids(inst.cmd("queue", "list").stdout) == {held: "!"})
+    m = inst.wait_maildir("example.test/bob", 1)[0]
+    assert b"Subject: redirected" in m
+    inst.wait_log("%s: to=<bob@example.test>, orig_to=<redirect@example.test>" % redirected)
+    inst.wait_log("%s: discard: END-OF-MESSAGE from localhost[127.0.0.1]: "
+                  "<discard@example.test>: Recipient address thrown away" % discarded)
+    assert inst.maildir("example.test/alice") == []
+    r = inst.cmd("queue", "release", held)
+    assert r.returncode == 0, r.stderr
+    m = inst.wait_maildir("example.test/alice", 1)[0]
+    assert b"Subject: held" in m
+    inst.wait_log("%s: removed" % held)
