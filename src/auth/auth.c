@@ -1252,7 +1252,7 @@ static void conn_read(struct auth_conn *c)
         c->in.len += (size_t)n;
         c->in.data[c->in.len] = '\0';
         char *line;
-        long len;
+        long len = -1;
         while (!c->closing && (len = authproto_getline(&c->in, &line)) >= 0) {
             if (len > 0 && line[len - 1] == '\r')
                 line[len - 1] = '\0';

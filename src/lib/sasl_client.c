@@ -436,7 +436,7 @@ static void client_read(struct sasl_client *c)
         c->in.len += (size_t)n;
         c->in.data[c->in.len] = '\0';
         char *line;
-        long len;
+        long len = -1;
         while (c->fd >= 0 && (len = authproto_getline(&c->in, &line)) >= 0) {
             char *f[AUTHPROTO_FIELDS_MAX];
             int nf = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
