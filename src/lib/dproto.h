@@ -3,23 +3,73 @@
  * agents (local, virtual), over the agent's UNIX socket private/<service>.
  *
  * qmgr keeps connections open and sends one request at a time per
- * connection; an agent process serves one connection. Text, line based,
- * every line at most DPROTO_LINE_MAX bytes, fields separated by TAB,
- * fields xtext-free (addresses contain no TAB/CR/LF; such addresses are
- * rejected at SMTP time).
+ * connection; an agent process serves one connection at a time. Text,
+ * line based, every line (including its "\n") at most DPROTO_LINE_MAX
+ * bytes, fields separated by TAB. No field may contain TAB, CR, LF or
+ * NUL: the encoder refuses such values and the parser rejects the line
+ * (addresses with those bytes are refused at SMTP time anyway).
  *
- * Request:
- *   DELIVER\t<qid>\t<path>\t<offset>\t<length>\n
- *   R\t<idx>\t<recipient>\t<original recipient>\n      (one or more)
+ * Request (qmgr -> agent):
+ *   DELIVER\t<qid>\t<path>\t<content_offset>\t<content_length>\n
+ *   S\t<sender>\n                       exactly once; "" for <>
+ *   A\t<name>\t<value>\n                zero or more attributes
+ *   R\t<idx>\t<recipient>\t<original recipient>\t<extra>\n   one or more
  *   .\n
- * Reply, one line per recipient, then a dot:
+ *
+ *   <path> is the absolute path of the journal segment or deferred/hold
+ *   file; <content_offset>/<content_length> locate the message CONTENT
+ *   (headers + body, LF line endings) inside it, so the agent never
+ *   parses queue records: it preads those bytes and nothing else.
+ *   <qid> is [A-Za-z0-9]{1,31}. <idx> is qmgr's handle for the recipient
+ *   (decimal, 0..INT_MAX), unique within one request; replies quote it.
+ *   <original recipient> is the address as received (before aliasing),
+ *   possibly "" when unknown. At most DPROTO_RCPT_MAX recipients.
+ *
+ *   Attributes (unknown names are ignored by agents):
+ *     arrival          arrival time, seconds since the epoch
+ *     smtputf8         "1" when the message needs SMTPUTF8
+ *     client_name, client_address, helo_name, protocol,
+ *     sasl_method, sasl_username, sasl_sender
+ *                      exported to commands as CLIENT_HOSTNAME,
+ *                      CLIENT_ADDRESS, CLIENT_HELO, CLIENT_PROTOCOL,
+ *                      SASL_METHOD, SASL_USERNAME, SASL_SENDER
+ *
+ *   <extra> is "-" for an ordinary recipient (virtual mailbox, or a
+ *   local user "user@domain"). Otherwise it is a comma-separated list of
+ *   key=value pairs, values xtext-encoded (RFC 3461 "+XX", additionally
+ *   encoding ',' and '='), order free, each key at most once:
+ *     alias=<address>   the local address whose alias expansion produced
+ *                       this recipient; it becomes Delivered-To: and the
+ *                       $RECIPIENT/$LOCAL/... of a command
+ *     uid=<n>, gid=<n>  privileges for a "|command" or "/file" target:
+ *                       the alias database owner, or default_privs when
+ *                       that owner is root (qmgr decides). Required for
+ *                       "|..." and "/..." recipients.
+ *     class=alias|include|forward
+ *                       where the target came from, checked against
+ *                       allow_mail_to_commands / allow_mail_to_files
+ *                       (default alias)
+ *     direct=1          "\user" alias target: deliver to the user's
+ *                       mailbox, do not read ~/.forward
+ *   For alias targets, <recipient> is the target itself:
+ *   "|/usr/bin/procmail -a x", "/var/log/all-mail", "/srv/box/" (maildir),
+ *   or "user@domain" with direct=1.
+ *
+ * Reply (agent -> qmgr), one line per recipient in any order, then a dot:
  *   S\t<idx>\t<class>\t<dsn>\t<text>\n
- *     class: "sent" (2.x.x), "deferred" (4.x.x), "bounced" (5.x.x)
+ *     class: "sent" (dsn 2.x.x), "deferred" (4.x.x), "bounced" (5.x.x),
+ *            "forward" (2.x.x): the recipient's ~/.forward lists other
+ *            addresses; <text> is that list, comma-separated, each
+ *            address xtext-encoded as above (dproto_forward_split()).
+ *            qmgr resolves and delivers to those addresses instead;
+ *            "|command" and "/file" entries of the .forward file have
+ *            already been delivered by the agent.
  *     dsn:   enhanced status, e.g. 2.0.0, 4.2.2, 5.1.1
- *     text:  e.g. "delivered to maildir", "mailbox full"
+ *     text:  e.g. "delivered to maildir", "unknown user: \"x@y\""
  *   .\n
- * The agent reads the message itself from <path> at <offset>/<length>
- * (see queue_read()).
+ * A connection that does not complete a request in time is closed by
+ * the agent; qmgr treats a lost connection as "deferred" for every
+ * recipient of the request that has no status yet.
  */
 #ifndef YUBIN_DPROTO_H
 #define YUBIN_DPROTO_H
@@ -28,36 +78,103 @@
 #include <sys/types.h>
 
 #define DPROTO_LINE_MAX 4096
+#define DPROTO_RCPT_MAX 1000
+#define DPROTO_ATTR_MAX 64
 
 struct dreq_rcpt {
-    int idx;                 /* index of the recipient in the queued envelope */
-    char *addr;
-    char *orig;
+    int idx;                 /* qmgr's handle, unique within the request */
+    char *addr;              /* recipient (alias targets: "|cmd", "/file") */
+    char *orig;              /* original recipient ("" when unknown) */
+    char *extra;             /* "-" or key=value list, see above */
+};
+
+struct dreq_attr {
+    char *name;
+    char *value;
 };
 
 struct dreq {
     char qid[32];
     char path[512];
-    off_t offset;
-    size_t length;
+    off_t offset;            /* content offset within path */
+    size_t length;           /* content length */
+    char *sender;            /* "" for the null sender; NULL until the S line */
+    struct dreq_attr *attrs;
+    size_t nattrs;
     struct dreq_rcpt *rcpts;
     size_t nrcpts;
+    /* parser state */
+    int state;               /* 0 = want DELIVER, 1 = in request, 2 = complete */
+    const char *error;       /* static text after -1 from the parser */
 };
 
 struct dstatus {
     int idx;
-    char cls[16];            /* sent / deferred / bounced */
+    char cls[16];            /* sent / deferred / bounced / forward */
     char dsn[16];
-    char text[512];
+    char text[DPROTO_LINE_MAX];
 };
 
-/* Encode into a malloc'd string (caller frees). */
+/* Parsed <extra> field. */
+struct dextra {
+    char alias[512];         /* "" when absent */
+    long uid, gid;           /* -1 when absent */
+    char cls[16];            /* "alias" (default), "include", "forward" */
+    int direct;
+};
+
+/* ---- requests ---- */
+
+/* Zero a request before parsing into it (or memset it to 0). */
+void dproto_init_request(struct dreq *r);
+/*
+ * Encode into a malloc'd string (caller frees). NULL when a field holds
+ * TAB/CR/LF/NUL, a line would exceed DPROTO_LINE_MAX, the qid is not
+ * alphanumeric, there are no recipients or more than DPROTO_RCPT_MAX.
+ * r->sender NULL is sent as "". NULL/"" extra is sent as "-".
+ */
 char *dproto_encode_request(const struct dreq *r);
-/* Parse one line into r (incremental). Returns 1 when the request is complete ('.'), 0 for more, -1 on error. */
+/*
+ * Parse one line (with or without its trailing "\n") into r. Returns 1
+ * when the request is complete ('.'), 0 for more, -1 on error (r->error
+ * says why; the connection should be dropped).
+ */
 int dproto_parse_request_line(struct dreq *r, const char *line);
 void dproto_free_request(struct dreq *r);
+/* Value of attribute name, or NULL. */
+const char *dproto_attr(const struct dreq *r, const char *name);
+/* Add a recipient / attribute when building a request (strings are copied). */
+void dproto_add_rcpt(struct dreq *r, int idx, const char *addr, const char *orig,
+                     const char *extra);
+void dproto_add_attr(struct dreq *r, const char *name, const char *value);
+
+/* <extra>: parse ("-", NULL and "" give the defaults) / format ("-" when empty). 0 or -1. */
+int dproto_extra_parse(const char *s, struct dextra *x);
+void dproto_extra_init(struct dextra *x);
+int dproto_extra_format(const struct dextra *x, char *out, size_t outlen);
+
+/* ---- replies ---- */
+
+/*
+ * Format "S\t...\n" into out. Control characters in text are replaced
+ * by spaces and an over-long text is truncated (except for class
+ * "forward", which fails instead). 0, or -1 on a bad class/dsn.
+ */
 int dproto_format_status(const struct dstatus *s, char *out, size_t outlen);
 /* Parse "S\t..." line; returns 1 for a status, 0 for the terminating ".", -1 on error. */
 int dproto_parse_status(const char *line, struct dstatus *s);
+/* Fill s (idx, class derived from the dsn's first digit, text printf-style). */
+void dstatus_set(struct dstatus *s, int idx, const char *dsn, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- forward lists and xtext ---- */
+
+/* Join addresses for a "forward" status text. 0, or -1 if it does not fit. */
+int dproto_forward_join(char *const *addrs, size_t n, char *out, size_t outlen);
+/* Split a "forward" text into a NULL-terminated strv (strv_free), NULL if malformed. */
+char **dproto_forward_split(const char *text);
+/* xtext with ',' and '=' also encoded. encode: 0 or -1 (no room); decode: 0 or -1 (malformed). */
+int dproto_xtext_encode(const char *in, char *out, size_t outlen);
+int dproto_xtext_decode(const char *in, char *out, size_t outlen);
 
 #endif

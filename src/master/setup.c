@@ -7,6 +7,7 @@
  * stale pid file left by a crash never blocks a start.
  */
 #include "master.h"
+#include "queue.h"
 #include "util.h"
 
 #include <errno.h>
@@ -25,37 +26,27 @@
  */
 int master_queue_tree(const char *queue_dir, uid_t owner, gid_t group, char *err, size_t errlen)
 {
-    static const struct { const char *name; mode_t mode; int owned; } dirs[] = {
-        {"journal", 0700, 1}, {"deferred", 0700, 1}, {"hold", 0700, 1}, {"maildrop", 0700, 1},
-        {"private", 0700, 1}, {"public", 0755, 1},   {"pid", 0755, 0},
-    };
-    int root = geteuid() == 0;
     if (mkdir_p(queue_dir, 0755) < 0) {
         snprintf(err, errlen, "create queue_directory %s: %s", queue_dir, strerror(errno));
         return -1;
     }
-    for (size_t i = 0; i < ARRAY_LEN(dirs); i++) {
-        char path[4096];
-        if (str_fmt(path, sizeof(path), "%s/%s", queue_dir, dirs[i].name) < 0) {
-            snprintf(err, errlen, "queue_directory path too long: %s", queue_dir);
-            return -1;
+    int root = geteuid() == 0;
+    if (queue_dir_init(queue_dir, root ? owner : (uid_t)-1, root ? group : (gid_t)-1) < 0) {
+        int saved = errno;
+        /* Name the culprit: usually a file or a symlink where a directory belongs. */
+        static const char *const subs[] = {"journal", "deferred", "hold", "tmp", "maildrop",
+                                           "private", "public", "pid"};
+        for (size_t i = 0; i < ARRAY_LEN(subs); i++) {
+            char path[4096];
+            struct stat st;
+            if (str_fmt(path, sizeof(path), "%s/%s", queue_dir, subs[i]) == 0 &&
+                (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                snprintf(err, errlen, "%s: not a directory (or missing): %s", path, strerror(saved));
+                return -1;
+            }
         }
-        if (mkdir(path, dirs[i].mode) < 0 && errno != EEXIST) {
-            snprintf(err, errlen, "create %s: %s", path, strerror(errno));
-            return -1;
-        }
-        struct stat st;
-        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "%s: not a directory", path);
-            return -1;
-        }
-        if (root && dirs[i].owned && (st.st_uid != owner || st.st_gid != group) &&
-            chown(path, owner, group) < 0) {
-            snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-            return -1;
-        }
-        if ((st.st_mode & 07777) != dirs[i].mode)
-            (void)!chmod(path, dirs[i].mode);
+        snprintf(err, errlen, "initialise queue_directory %s: %s", queue_dir, strerror(saved));
+        return -1;
     }
     return 0;
 }

@@ -1,3 +1,662 @@
-/* stub: replaced by the module owner */
+/*
+ * qmgr.c - the queue manager process.
+ *
+ * Owns: the message index (qid hash + four lists, see qmgr.h), the
+ * qmgr socket, public/qmgr with Postfix's master.cf (writers' "N path off len qid" notifications,
+ * `yubin queue` control requests "C verb arg", the master's "W" wakeup),
+ * the start-up scan of the queue, the deferred queue's timer, the
+ * periodic journal rescan that catches any notification that got lost,
+ * and the idle hook that makes done marks durable in groups.
+ */
+#include "qmgr.h"
+#include "config.h"
+#include "evloop.h"
+#include "log.h"
+#include "resolve.h"
+#include "util.h"
 #include "worker.h"
-int qmgr_main(struct worker *w) { (void)w; return 1; }
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CLIENT_IN_MAX (256 * 1024)
+#define QMGR_TICK_MS  1000
+#define QMGR_GC_MS    (3600 * 1000)
+
+/* ---- index ----------------------------------------------------------- */
+
+static size_t qid_hash(const struct qmgr *q, const char *qid)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)qid; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % q->nhash;
+}
+
+struct qmsg *qmgr_find(struct qmgr *q, const char *qid)
+{
+    for (struct qmsg *m = q->hash[qid_hash(q, qid)]; m; m = m->hnext)
+        if (strcmp(m->qid, qid) == 0)
+            return m;
+    return NULL;
+}
+
+static void list_unlink(struct qmgr *q, struct qmsg *m)
+{
+    if (m->list == QL_NONE)
+        return;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        q->lists[m->list] = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    else
+        q->tails[m->list] = m->prev;
+    q->counts[m->list]--;
+    m->next = m->prev = NULL;
+    m->list = QL_NONE;
+}
+
+/* Append at the tail so that lists keep arrival order (FIFO delivery). */
+void qmgr_list_move(struct qmgr *q, struct qmsg *m, enum qlist to)
+{
+    list_unlink(q, m);
+    m->list = to;
+    m->next = NULL;
+    m->prev = q->tails[to];
+    if (m->prev)
+        m->prev->next = m;
+    else
+        q->lists[to] = m;
+    q->tails[to] = m;
+    q->counts[to]++;
+}
+
+static void grow_hash(struct qmgr *q)
+{
+    size_t n = q->nhash * 2;
+    struct qmsg **h = xcalloc(n, sizeof(*h));
+    for (size_t i = 0; i < q->nhash; i++) {
+        struct qmsg *m = q->hash[i];
+        while (m) {
+            struct qmsg *next = m->hnext;
+            uint32_t hv = 2166136261u;
+            for (const unsigned char *p = (const unsigned char *)m->qid; *p; p++)
+                hv = (hv ^ *p) * 16777619u;
+            m->hnext = h[hv % n];
+            h[hv % n] = m;
+            m = next;
+        }
+    }
+    free(q->hash);
+    q->hash = h;
+    q->nhash = n;
+}
+
+struct qmsg *qmgr_add(struct qmgr *q, const struct qref *ref, const char *qid, int in_file,
+                      enum qlist list)
+{
+    if (qmgr_find(q, qid))
+        return NULL;
+    if (q->nmsgs >= q->nhash)
+        grow_hash(q);
+    struct qmsg *m = xcalloc(1, sizeof(*m));
+    str_copy(m->qid, qid, sizeof(m->qid));
+    m->ref = *ref;
+    m->in_file = in_file;
+    size_t h = qid_hash(q, qid);
+    m->hnext = q->hash[h];
+    q->hash[h] = m;
+    q->nmsgs++;
+    qmgr_list_move(q, m, list);
+    return m;
+}
+
+void qmgr_forget(struct qmgr *q, struct qmsg *m)
+{
+    list_unlink(q, m);
+    struct qmsg **pp = &q->hash[qid_hash(q, m->qid)];
+    while (*pp && *pp != m)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = m->hnext;
+    q->nmsgs--;
+    if (m->loaded)
+        qenv_free(&m->env);
+    free(m);
+}
+
+/* ---- activation ------------------------------------------------------------ */
+
+/* A journal message that an access table put on HOLD goes to hold/ first. */
+static int hold_on_arrival(struct qmgr *q, struct qmsg *m)
+{
+    const char *reason = qenv_attr(&m->env, "hold");
+    if (!reason || m->in_file)
+        return 0;
+    struct qenvelope env;
+    qenv_copy(&env, &m->env);
+    qenv_set_attr(&env, "hold", NULL);
+    struct qref newref;
+    if (queue_copy_to_file(q->hold_dir, &env, &m->ref, &newref) < 0) {
+        msg_warn("%s: cannot put message on hold: %s", m->qid, strerror(errno));
+        qenv_free(&env);
+        return 0;
+    }
+    qenv_free(&env);
+    qmgr_mark_done(q, m, -1);
+    qenv_free(&m->env);
+    m->loaded = 0;
+    m->ref = newref;
+    m->in_file = 1;
+    msg_info("%s: hold: %s", m->qid, *reason ? reason : "message held");
+    qmgr_list_move(q, m, QL_HOLD);
+    return 1;
+}
+
+int qmgr_activate(struct qmgr *q, struct qmsg *m)
+{
+    if (queue_ref_load(&m->ref, &m->env) < 0) {
+        msg_warn("%s: cannot read queue file %s: %s", m->qid, m->ref.path, strerror(errno));
+        qenv_free(&m->env);
+        if (m->in_file && errno != ENOENT) {
+            /* Keep it: a file we cannot read now may be readable later. */
+            m->next_try_usec = now_usec() + q->min_backoff_us;
+            qmgr_list_move(q, m, QL_DEFERRED);
+            return -1;
+        }
+        qmgr_forget(q, m);
+        return -1;
+    }
+    m->loaded = 1;
+    if (hold_on_arrival(q, m))
+        return 0;
+    m->size = m->ref.content_length;
+    m->t_active_ms = ev_now(q->loop);
+    m->t_active_usec = now_usec();
+    msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid, m->env.sender,
+             m->size, qenv_pending(&m->env));
+    qmgr_list_move(q, m, QL_ACTIVE);
+    expand_message(q, m);
+    for (size_t i = 0; i < m->ndlv; i++)
+        if (m->dlvs[i].state != DLV_PENDING)
+            finish_log_unit(q, m, &m->dlvs[i], NULL);
+    transport_submit(q, m);
+    return 0;
+}
+
+void qmgr_activate_more(struct qmgr *q)
+{
+    /* Completion can activate more, which can complete: no recursion, one loop. */
+    if (q->activating)
+        return;
+    q->activating = 1;
+    while (q->lists[QL_INCOMING] && q->counts[QL_ACTIVE] < QMGR_ACTIVE_LIMIT && !q->stopping) {
+        struct qmsg *m = q->lists[QL_INCOMING];
+        list_unlink(q, m);
+        qmgr_activate(q, m);
+    }
+    q->activating = 0;
+}
+
+/* ---- scanning ----------------------------------------------------------------- */
+
+static void scan_cb(const struct qref *ref, const struct qenvelope *env, size_t content_len,
+                    const char *where, void *arg)
+{
+    (void)content_len;
+    struct qmgr *q = arg;
+    if (qmgr_find(q, env->qid))
+        return;
+    if (strcmp(where, "journal") == 0) {
+        qmgr_add(q, ref, env->qid, 0, QL_INCOMING);
+    } else if (strcmp(where, "hold") == 0) {
+        qmgr_add(q, ref, env->qid, 1, QL_HOLD);
+    } else {
+        struct qmsg *m = qmgr_add(q, ref, env->qid, 1, QL_DEFERRED);
+        if (m) {
+            m->next_try_usec = env->next_try_usec;
+            if (!q->earliest_deferred_usec || m->next_try_usec < q->earliest_deferred_usec)
+                q->earliest_deferred_usec = m->next_try_usec;
+        }
+    }
+}
+
+static void rescan_journal(struct qmgr *q)
+{
+    size_t before = q->nmsgs;
+    if (queue_scan_flags(q->queue_dir, QUEUE_SCAN_NOFILES, scan_cb, q) < 0)
+        msg_warn("cannot scan the queue journal: %s", strerror(errno));
+    if (q->nmsgs > before)
+        msg_info("queue rescan found %zu message(s) without notification", q->nmsgs - before);
+    qmgr_activate_more(q);
+}
+
+/* Deferred messages whose time has come go back to incoming. */
+static void run_deferred(struct qmgr *q, int all)
+{
+    uint64_t now = now_usec();
+    if (!all && (!q->earliest_deferred_usec || now < q->earliest_deferred_usec))
+        return;
+    uint64_t earliest = 0;
+    struct qmsg *m = q->lists[QL_DEFERRED];
+    while (m) {
+        struct qmsg *next = m->next;
+        if (all || m->next_try_usec <= now) {
+            m->next_try_usec = 0;
+            qmgr_list_move(q, m, QL_INCOMING);
+        } else if (!earliest || m->next_try_usec < earliest) {
+            earliest = m->next_try_usec;
+        }
+        m = next;
+    }
+    q->earliest_deferred_usec = earliest;
+    qmgr_activate_more(q);
+}
+
+static void tick(void *arg)
+{
+    struct qmgr *q = arg;
+    run_deferred(q, 0);
+    uint64_t now = ev_now(q->loop);
+    if (now - q->last_rescan_ms >= q->queue_run_delay_ms) {
+        q->last_rescan_ms = now;
+        rescan_journal(q);
+    }
+    if (now - q->last_gc_ms >= QMGR_GC_MS) {
+        q->last_gc_ms = now;
+        queue_gc(q->queue_dir);
+    }
+    if (!q->stopping)
+        ev_timer_add(q->loop, QMGR_TICK_MS, tick, q);
+}
+
+static void done_hook(void *arg)
+{
+    struct qmgr *q = arg;
+    if (!q->dirty_done)
+        return;
+    q->dirty_done = 0;
+    if (queue_done_sync(q->queue_dir) < 0)
+        msg_warn("cannot sync the queue done logs: %s", strerror(errno));
+}
+
+/* ---- control requests ------------------------------------------------------------ */
+
+static int ctl_hold(struct qmgr *q, struct qmsg *m)
+{
+    struct qref newref;
+    switch (m->list) {
+    case QL_HOLD:
+        return 0;
+    case QL_ACTIVE:
+        m->hold_after = 1;
+        return 0;
+    case QL_DEFERRED:
+        if (!m->in_file || queue_move_file(&m->ref, q->hold_dir, NULL, &newref) < 0)
+            return -1;
+        m->ref = newref;
+        break;
+    case QL_INCOMING: {
+        struct qenvelope env;
+        if (queue_ref_load(&m->ref, &env) < 0) {
+            qenv_free(&env);
+            return -1;
+        }
+        int r = m->in_file ? queue_move_file(&m->ref, q->hold_dir, NULL, &newref)
+                           : queue_copy_to_file(q->hold_dir, &env, &m->ref, &newref);
+        qenv_free(&env);
+        if (r < 0)
+            return -1;
+        if (!m->in_file)
+            qmgr_mark_done(q, m, -1);
+        m->ref = newref;
+        m->in_file = 1;
+        break;
+    }
+    default:
+        return -1;
+    }
+    qmgr_list_move(q, m, QL_HOLD);
+    msg_info("%s: placed on hold", m->qid);
+    return 0;
+}
+
+static int ctl_release(struct qmgr *q, struct qmsg *m)
+{
+    if (m->list != QL_HOLD)
+        return -1;
+    struct qref newref;
+    if (queue_move_file(&m->ref, q->deferred_dir, NULL, &newref) < 0)
+        return -1;
+    m->ref = newref;
+    m->next_try_usec = 0;
+    qmgr_list_move(q, m, QL_INCOMING);
+    msg_info("%s: released from hold", m->qid);
+    return 0;
+}
+
+static int ctl_one(struct qmgr *q, const char *verb, struct qmsg *m)
+{
+    if (strcmp(verb, "delete") == 0)
+        return finish_delete(q, m);
+    if (strcmp(verb, "hold") == 0)
+        return ctl_hold(q, m);
+    if (strcmp(verb, "release") == 0)
+        return ctl_release(q, m);
+    if (strcmp(verb, "requeue") == 0) {
+        if (m->list == QL_DEFERRED) {
+            m->next_try_usec = 0;
+            qmgr_list_move(q, m, QL_INCOMING);
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static void control(struct qmgr *q, char *line, struct buf *out)
+{
+    char *verb = strtok(line, " ");
+    char *arg = strtok(NULL, " ");
+    if (!verb || !arg) {
+        buf_puts(out, "ERR usage: C verb qid|ALL\n");
+        return;
+    }
+    if (strcmp(verb, "flush") == 0) {
+        size_t n = q->counts[QL_DEFERRED];
+        run_deferred(q, 1);
+        buf_printf(out, "OK %zu deferred messages scheduled\n", n);
+        return;
+    }
+    if (strcmp(verb, "delete") && strcmp(verb, "hold") && strcmp(verb, "release") &&
+        strcmp(verb, "requeue")) {
+        buf_printf(out, "ERR unknown request: %s\n", verb);
+        return;
+    }
+    size_t ok = 0, failed = 0;
+    if (strcmp(arg, "ALL") == 0) {
+        /* Collect first: the operations move messages between lists. */
+        size_t n = 0;
+        struct qmsg **v = xcalloc(q->nmsgs + 1, sizeof(*v));
+        for (int l = QL_INCOMING; l <= QL_HOLD; l++)
+            for (struct qmsg *m = q->lists[l]; m; m = m->next)
+                v[n++] = m;
+        for (size_t i = 0; i < n; i++)
+            (ctl_one(q, verb, v[i]) == 0) ? ok++ : failed++;
+        free(v);
+    } else {
+        struct qmsg *m = qmgr_find(q, arg);
+        if (!m) {
+            buf_printf(out, "ERR %s: no such message\n", arg);
+            return;
+        }
+        if (ctl_one(q, verb, m) < 0) {
+            buf_printf(out, "ERR %s: cannot %s message\n", arg, verb);
+            return;
+        }
+        ok = 1;
+    }
+    qmgr_activate_more(q);
+    if (failed)
+        buf_printf(out, "OK %zu messages: %s; %zu failed\n", ok, verb, failed);
+    else
+        buf_printf(out, "OK %zu messages: %s\n", ok, verb);
+}
+
+/* ---- the socket ---------------------------------------------------------------------- */
+
+struct client {
+    struct client *next;
+    struct qmgr *q;
+    int fd;
+    struct buf in, out;
+    int watching;
+};
+
+static struct client *clients;
+
+static void client_close(struct client *c)
+{
+    struct qmgr *q = c->q;
+    if (c->watching)
+        ev_fd_del(q->loop, c->fd);
+    close(c->fd);
+    struct client **pp = &clients;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+}
+
+/* "N <path>\t<offset>\t<length>\t<qid>" from a writer. */
+static int notification(struct qmgr *q, char *line)
+{
+    char *f[4];
+    int n = 0;
+    for (char *p = strtok(line, "\t"); p && n < 4; p = strtok(NULL, "\t"))
+        f[n++] = p;
+    if (n != 4 || !queue_id_valid(f[3]))
+        return -1;
+    size_t dl = strlen(q->queue_dir);
+    if (strncmp(f[0], q->queue_dir, dl) != 0 || strncmp(f[0] + dl, "/journal/", 9) != 0 ||
+        strstr(f[0], "/../"))
+        return -1;
+    struct qref ref;
+    memset(&ref, 0, sizeof(ref));
+    if (str_copy(ref.path, f[0], sizeof(ref.path)) >= sizeof(ref.path))
+        return -1;
+    char *end;
+    ref.offset = (off_t)strtoll(f[1], &end, 10);
+    if (*end || ref.offset < 0)
+        return -1;
+    ref.length = (size_t)strtoull(f[2], &end, 10);
+    if (*end)
+        return -1;
+    qmgr_add(q, &ref, f[3], 0, QL_INCOMING);
+    return 0;
+}
+
+static void client_io(int fd, int events, void *arg)
+{
+    (void)events;
+    struct client *c = arg;
+    struct qmgr *q = c->q;
+    if (events & EV_READ) {
+        if (buf_reserve(&c->in, 4096) < 0) {
+            client_close(c);
+            return;
+        }
+        ssize_t r = recv(fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            client_close(c);
+            return;
+        }
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            c->in.data[c->in.len] = '\0';
+        }
+    }
+    char *nl;
+    int got_new = 0;
+    while ((nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+        *nl = '\0';
+        char *line = c->in.data;
+        int bad = 0;
+        if (line[0] == 'N' && line[1] == ' ') {
+            bad = notification(q, line + 2) < 0;
+            got_new = 1;
+        } else if (line[0] == 'C' && line[1] == ' ') {
+            control(q, line + 2, &c->out);
+        } else if (line[0] == 'W' && line[1] == '\0') {
+            run_deferred(q, 0);
+        } else {
+            bad = 1;
+        }
+        buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+        if (bad) {
+            msg_warn("malformed request on the qmgr socket; closing that connection");
+            client_close(c);
+            if (got_new)
+                qmgr_activate_more(q);
+            return;
+        }
+    }
+    if (got_new)
+        qmgr_activate_more(q);
+    while (c->out.len > 0) {
+        ssize_t w = send(fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        buf_consume(&c->out, (size_t)w);
+    }
+    int ev = EV_READ | (c->out.len ? EV_WRITE : 0);
+    if (ev != c->watching) {
+        ev_fd_mod(q->loop, fd, ev);
+        c->watching = ev;
+    }
+}
+
+static void on_accept(int fd, int events, void *arg)
+{
+    (void)events;
+    struct qmgr *q = arg;
+    for (int i = 0; i < 64; i++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+            return;
+        /* With Postfix's master.cf the socket is public/qmgr: only the mail system
+         * itself (mail_owner) and root may notify or control the queue. */
+        struct ucred cred;
+        socklen_t cl = sizeof(cred);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+            (cred.uid != 0 && cred.uid != geteuid())) {
+            msg_warn("rejected a qmgr request from uid %ld", cl == sizeof(cred) ? (long)cred.uid : -1L);
+            close(cfd);
+            continue;
+        }
+        struct client *c = xcalloc(1, sizeof(*c));
+        c->q = q;
+        c->fd = cfd;
+        buf_init(&c->in, CLIENT_IN_MAX);
+        buf_init(&c->out, CLIENT_IN_MAX);
+        c->next = clients;
+        clients = c;
+        c->watching = EV_READ;
+        ev_fd_add(q->loop, cfd, EV_READ, client_io, c);
+    }
+}
+
+static void on_sigterm(int signo, void *arg)
+{
+    (void)signo;
+    struct qmgr *q = arg;
+    q->stopping = 1;
+    ev_loop_stop(q->loop);
+}
+
+/* ---- start ------------------------------------------------------------------------------ */
+
+static uint64_t param_us(struct config *cfg, const char *name)
+{
+    long long s = cfg_get_time(cfg, name);
+    return s > 0 ? (uint64_t)s * 1000000u : 1000000u;
+}
+
+static void read_params(struct qmgr *q, struct config *cfg)
+{
+    q->myhostname = xstrdup(cfg_get(cfg, "myhostname"));
+    q->mail_name = xstrdup(cfg_get(cfg, "mail_name"));
+    const char *d = cfg_get(cfg, "recipient_delimiter");
+    q->recipient_delimiter = xstrdup(d ? d : "");
+    q->min_backoff_us = param_us(cfg, "minimal_backoff_time");
+    q->max_backoff_us = param_us(cfg, "maximal_backoff_time");
+    if (q->max_backoff_us < q->min_backoff_us)
+        q->max_backoff_us = q->min_backoff_us;
+    q->max_lifetime_us = param_us(cfg, "maximal_queue_lifetime");
+    q->bounce_lifetime_us = param_us(cfg, "bounce_queue_lifetime");
+    q->queue_run_delay_ms = param_us(cfg, "queue_run_delay") / 1000;
+    long long bsl = cfg_get_size(cfg, "bounce_size_limit");
+    q->bounce_size_limit = bsl > 0 ? (size_t)bsl : 50000;
+    long long rl = cfg_get_int(cfg, "default_destination_recipient_limit");
+    q->rcpt_limit = rl > 0 && rl < 1000 ? (int)rl : 50;
+}
+
+int qmgr_main(struct worker *w)
+{
+    struct qmgr q;
+    memset(&q, 0, sizeof(q));
+    q.w = w;
+    q.cfg = w->cfg;
+    q.queue_dir = xstrdup(w->queue_dir);
+    q.deferred_dir = xasprintf("%s/deferred", w->queue_dir);
+    q.hold_dir = xasprintf("%s/hold", w->queue_dir);
+    q.nhash = 1024;
+    q.alias_uid = q.alias_gid = -1;
+    q.hash = xcalloc(q.nhash, sizeof(*q.hash));
+    read_params(&q, w->cfg);
+    signal(SIGPIPE, SIG_IGN);
+    q.loop = ev_loop_new();
+    q.resolver = resolver_new(w->cfg);
+    q.qw = queue_writer_open(w->queue_dir, NULL);
+    if (!q.qw)
+        msg_fatal("cannot open the queue journal in %s: %s", w->queue_dir, strerror(errno));
+    if (w->nlisten < 1)
+        msg_fatal("qmgr: no listening socket");
+    fd_set_nonblock(w->listen_fds[0], 1);
+    ev_fd_add(q.loop, w->listen_fds[0], EV_READ, on_accept, &q);
+    ev_signal_add(q.loop, SIGTERM, on_sigterm, &q);
+    ev_hook_add(q.loop, done_hook, &q);
+
+    int n = queue_scan_flags(q.queue_dir, QUEUE_SCAN_FIX, scan_cb, &q);
+    if (n < 0)
+        msg_fatal("cannot scan the queue in %s: %s", q.queue_dir, strerror(errno));
+    queue_done_sync(q.queue_dir);
+    queue_gc(q.queue_dir);
+    q.last_rescan_ms = q.last_gc_ms = ev_now(q.loop);
+    if (n > 0)
+        msg_info("queue scan: %d message(s) pending", n);
+    qmgr_activate_more(&q);
+    ev_timer_add(q.loop, QMGR_TICK_MS, tick, &q);
+
+    int rc = ev_loop_run(q.loop);
+
+    done_hook(&q);
+    q.dirty_done = 1;
+    done_hook(&q);
+    while (clients)
+        client_close(clients);
+    transport_free_all(&q);
+    for (int l = QL_INCOMING; l <= QL_HOLD; l++)
+        while (q.lists[l]) {
+            struct qmsg *m = q.lists[l];
+            for (size_t i = 0; i < m->ndlv; i++) {
+                free(m->dlvs[i].addr);
+                free(m->dlvs[i].orig);
+                free(m->dlvs[i].extra);
+                free(m->dlvs[i].transport);
+                free(m->dlvs[i].nexthop);
+                free(m->dlvs[i].text);
+            }
+            free(m->dlvs);
+            qmgr_forget(&q, m);
+        }
+    queue_writer_close(q.qw);
+    resolver_free(q.resolver);
+    queue_done_reset();
+    ev_loop_free(q.loop);
+    free(q.hash);
+    free(q.queue_dir);
+    free(q.deferred_dir);
+    free(q.hold_dir);
+    free(q.myhostname);
+    free(q.mail_name);
+    free(q.recipient_delimiter);
+    return rc == 0 ? 0 : 1;
+}

@@ -59,6 +59,13 @@ class Instance:
 
     def __init__(self, base, main=None, master=None, master_extra=""):
         self.base = str(base)
+        # Workers run as mail_owner: every directory above the instance must be
+        # searchable by it (pytest makes /tmp/pytest-of-root mode 0700).
+        up = os.path.dirname(self.base)
+        while IS_ROOT and up not in ("/", "/tmp", ""):
+            if os.path.isdir(up):
+                os.chmod(up, os.stat(up).st_mode | 0o011)
+            up = os.path.dirname(up)
         os.makedirs(self.base, exist_ok=True)
         os.chmod(self.base, 0o755)
         self.dir = os.path.join(self.base, "etc")
@@ -97,6 +104,8 @@ class Instance:
             "virtual_gid_maps": "static:%d" % self.vgid,
             "virtual_minimum_uid": "1" if self.vuid else "0",
             "smtpd_error_sleep_time": "0",
+            "alias_maps": "texthash:" + os.path.join(self.dir, "aliases"),
+            "alias_database": "texthash:" + os.path.join(self.dir, "aliases"),
         }
         if main:
             self.params.update(main)
@@ -105,6 +114,10 @@ class Instance:
 
     # --- configuration -------------------------------------------------
     def write_config(self):
+        aliases = os.path.join(self.dir, "aliases")
+        if not os.path.exists(aliases):
+            with open(aliases, "w") as f:
+                f.write("postmaster: root\nabuse: postmaster\n")
         with open(os.path.join(self.dir, "main.cf"), "w") as f:
             for k, v in self.params.items():
                 f.write("%s = %s\n" % (k, v))
@@ -230,3 +243,59 @@ def instance(tmp_path, yubin_bin):
     yield factory
     for inst in made:
         inst.stop()
+
+
+class RawSMTP:
+    """A byte-exact SMTP client for what smtplib cannot send (pipelining
+    on one write, BDAT, bare LFs, smuggling attempts)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply: (code, [texts])."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed; got %r" % (self.buf,))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            text = line.decode("utf-8", "replace")
+            lines.append(text[4:])
+            if len(text) < 4 or text[3] != "-":
+                return int(text[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True if the server closes the connection (after any pending replies)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except OSError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def server(instance):
+    """A started default instance (alice and bob have virtual Maildirs)."""
+    return instance().start()

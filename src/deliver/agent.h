@@ -1,0 +1,205 @@
+/*
+ * agent.h - internals shared by the local and virtual delivery agents.
+ *
+ * Owns: the agent's settings (read once from main.cf at start), the
+ * per-request state, and the building blocks every delivery uses:
+ * privilege switching (privs.c), the message stream with the prepended
+ * Return-Path/X-Original-To/Delivered-To headers and mbox quoting
+ * (copy.c), Maildir and mbox writers (maildir.c, mbox.c), external
+ * commands (command.c). virtual.c and local.c implement the two
+ * agents on top; deliver.c runs the process and speaks dproto.
+ */
+#ifndef YUBIN_DELIVER_AGENT_H
+#define YUBIN_DELIVER_AGENT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "dproto.h"
+
+struct config;
+struct maps;
+
+enum agent_kind { AGENT_VIRTUAL, AGENT_LOCAL };
+
+/* Mailbox locking methods (virtual_mailbox_lock, mailbox_delivery_lock). */
+#define MBOX_LOCK_FCNTL   0x1
+#define MBOX_LOCK_FLOCK   0x2
+#define MBOX_LOCK_DOTLOCK 0x4
+
+/* allow_mail_to_commands / allow_mail_to_files classes. */
+#define DCLASS_ALIAS   0x1
+#define DCLASS_FORWARD 0x2
+#define DCLASS_INCLUDE 0x4
+
+/* prepend_delivered_header contexts. */
+#define DH_COMMAND 0x1
+#define DH_FILE    0x2
+#define DH_FORWARD 0x4
+
+/* Seconds allowed for reading one complete request. */
+#define AGENT_REQUEST_TIMEOUT 300
+
+struct user_info {
+    char name[256];
+    uid_t uid;
+    gid_t gid;
+    char home[1024];
+    char shell[256];
+};
+
+/*
+ * Password lookups go through a hook so tests can supply users. By name
+ * (name != NULL) or by uid. Returns 1 found, 0 no such user, -1 error.
+ */
+typedef int (*agent_getpw_fn)(const char *name, uid_t uid, struct user_info *out, void *ctx);
+
+struct agent {
+    enum agent_kind kind;
+    const struct config *cfg;
+    int single_user;                 /* no uid switching */
+    const char *queue_dir;           /* content paths must lie below it (NULL: any) */
+    char maildir_host[512];          /* hostname for Maildir names, '/' and ':' escaped */
+    char myorigin[256];
+    char rcpt_delim[32];
+    int enable_orig_rcpt;
+    int lock_attempts;
+    unsigned lock_delay_ms;
+    long stale_lock_time;
+    int request_timeout;
+
+    /* virtual(8) */
+    struct maps *vmbox, *vuid, *vgid;
+    char *vbase;
+    long vmin_uid;
+    long long vlimit;
+    int vlocks;
+
+    /* local(8) */
+    struct maps *mbox_cmd_maps;
+    char *home_mailbox, *mailbox_command, *spool_dir, *forward_path, *exec_dir;
+    char *command_shell, *cmd_filter, *fwd_filter, *dir_filter;
+    char **export_env;
+    long long mbox_limit;
+    long cmd_time_limit;
+    int allow_cmd, allow_file, dh_mask, mlocks, strict_owner, require_home;
+    uid_t default_uid;
+    gid_t default_gid;
+
+    agent_getpw_fn getpw;
+    void *getpw_ctx;
+    unsigned long seq;               /* Maildir Q<n> counter */
+};
+
+/* One request being served. */
+struct delivery {
+    struct agent *a;
+    const struct dreq *req;
+    int fd;                          /* the queue file, opened before any uid switch */
+    char **delivered;                /* Delivered-To: values in the message, lowercased */
+    size_t ndelivered;
+    int scan_error;                  /* errno if the header scan failed */
+};
+
+/* What to put around the content (Postfix's mail_copy flags). */
+struct copy_opts {
+    const char *from_sender;         /* non-NULL: "From <sender> <date>" first line */
+    int quote_from;                  /* ">From " quoting of body lines */
+    int final_blank;                 /* ensure final newline, then an empty line */
+    const char *return_path;         /* NULL: none; "" is <> */
+    const char *orig_to;             /* X-Original-To: or NULL */
+    const char *delivered_to;        /* Delivered-To: or NULL */
+};
+
+/* ---- agent.c ---- */
+/* Read the settings and open the tables (an unopenable table defers what needs it). */
+int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
+               int single_user, const char *queue_dir);
+void agent_free(struct agent *a);
+/* Deliver one parsed request; st[i] receives the status of req->rcpts[i]. */
+void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstatus *st);
+/*
+ * Serve one qmgr connection until EOF, a protocol error, a timeout, or
+ * *stop (checked between requests). Returns 0 on EOF/stop, -1 otherwise.
+ */
+int agent_serve(struct agent *a, int fd, volatile sig_atomic_t *stop);
+int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx);
+
+/* ---- privs.c ---- */
+/* Become uid/gid (effective; real and saved stay root). extra_gid (or -1) is added as a supplementary group. */
+int priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid);
+/* priv_become, logging a failure with the queue ID. */
+int delivery_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid);
+/* Back to root; fatal when impossible. */
+void priv_restore(const struct agent *a);
+/* In a child: give up root for good. */
+int priv_drop_for_good(const struct agent *a, uid_t uid, gid_t gid);
+
+/* ---- copy.c ---- */
+struct msgstream;
+struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opts *o);
+/* Next bytes of the transformed message; 0 at the end, -1 on a read error (errno). */
+ssize_t msgstream_read(struct msgstream *ms, char *buf, size_t cap);
+void msgstream_close(struct msgstream *ms);
+/* Size of the output for a stream without quoting (Maildir S=). */
+size_t copy_output_size(const struct delivery *d, const struct copy_opts *o);
+/* Copy the whole stream to fd. 0, or -1 with errno (read or write error). */
+int copy_to_fd(const struct delivery *d, const struct copy_opts *o, int fd, int *read_error);
+/* Scan the message headers for Delivered-To: (once per request). */
+int delivery_scan_headers(struct delivery *d);
+/* Is addr already in a Delivered-To: header? */
+int delivery_is_loop(const struct delivery *d, const char *addr);
+/* Quote the local part when needed, for Return-Path: and the like. */
+char *addr_external_form(const char *addr);
+
+/* ---- maildir.c ---- */
+/*
+ * Deliver into Maildir dir (path ending in '/') with the current (already
+ * switched) privileges, creating dir/{tmp,new,cur} (0700) when missing;
+ * st gets the outcome. limit: largest file allowed (0 = none).
+ */
+void maildir_deliver(struct delivery *d, int idx, const char *dir, const struct copy_opts *o,
+                     long long limit, uid_t uid, gid_t gid, struct dstatus *st);
+/* Unique file name part "<sec>.M<usec>P<pid>Q<n>.<host>". */
+void maildir_unique(struct agent *a, char *out, size_t outlen);
+
+/* ---- mbox.c ---- */
+struct mbox_target {
+    const char *path;
+    const char *user;                /* for texts: "cannot update mailbox X for user Y" */
+    uid_t uid;
+    gid_t gid;
+    int locks;                       /* MBOX_LOCK_* */
+    long long limit;                 /* 0 = none */
+    int is_file;                     /* alias /file target: "cannot append message to file" */
+    int spool;                       /* in mail_spool_directory: create/lock with the dir's rights */
+    int strict_owner;
+};
+/* Append the message (caller holds root; switches itself). */
+void mbox_deliver(struct delivery *d, int idx, const struct mbox_target *t,
+                  const struct copy_opts *o, struct dstatus *st);
+int dotlock_acquire(const struct delivery *d, const char *path, char *why, size_t whylen);
+void dotlock_release(const char *path);
+
+/* ---- command.c ---- */
+struct command_spec {
+    const char *command;
+    uid_t uid;
+    gid_t gid;
+    const char *cwd;                 /* NULL or "": home or "/" */
+    char **env;                      /* NULL-terminated "NAME=value" */
+    long long fsize_limit;           /* RLIMIT_FSIZE, 0 = none */
+};
+/* Run command (as root: forks and drops privileges in the child). */
+void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
+                     const struct copy_opts *o, struct dstatus *st);
+
+/* ---- virtual.c / local.c ---- */
+void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
+void local_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
+
+/* errno -> enhanced status: quota/size 5.2.2, disk full/EIO 4.3.0, anything else def. */
+const char *errno_dsn(int err, const char *def);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * virtual.c - the virtual(8) delivery agent: mailboxes for
+ * virtual_mailbox_domains, found with virtual_mailbox_maps (virtual(5)
+ * search order: user+ext@domain, user@domain, @domain), under
+ * virtual_mailbox_base, owned by the uid/gid from virtual_uid_maps and
+ * virtual_gid_maps. A result ending in "/" is a Maildir, anything else
+ * an mbox file.
+ */
+#include "agent.h"
+#include "buf.h"
+#include "log.h"
+#include "table.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Strict decimal id: 0 .. INT_MAX. */
+static int parse_id(const char *s, long *out)
+{
+    if (!*s || strlen(s) > 10)
+        return -1;
+    long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    if (v > INT_MAX)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Look up the uid or gid of rcpt in maps. Returns 0, or -1 after
+ * logging why (the caller defers with "mail system configuration error").
+ */
+static int lookup_id(struct delivery *d, struct maps *m, const char *param, const char *rcpt,
+                     const char *what, long *out)
+{
+    const struct agent *a = d->a;
+    if (!m || maps_empty(m)) {
+        msg_warn("%s: recipient %s: %s is empty", d->req->qid, rcpt, param);
+        return -1;
+    }
+    struct buf res;
+    buf_init(&res, 1024);
+    int ext_used = 0;
+    int rc = maps_lookup_addr(m, rcpt, a->rcpt_delim, MAPS_ADDR_DOMAIN, &res, &ext_used);
+    if (rc == TABLE_TEMPFAIL)
+        msg_warn("%s: recipient %s: %s lookup failure", d->req->qid, rcpt, param);
+    else if (rc == TABLE_NOTFOUND)
+        msg_warn("%s: recipient %s: %s not found in %s", d->req->qid, rcpt, what, param);
+    else if (parse_id(buf_cstr(&res), out) < 0) {
+        msg_warn("%s: recipient %s: bad %s %s in %s", d->req->qid, rcpt, what, buf_cstr(&res),
+                 param);
+        rc = TABLE_NOTFOUND;
+    }
+    buf_free(&res);
+    return rc == TABLE_FOUND ? 0 : -1;
+}
+
+void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st)
+{
+    struct agent *a = d->a;
+    int idx = r->idx;
+    char *rcpt = xstrdup(r->addr);
+    str_lower(rcpt);
+
+    if (delivery_is_loop(d, rcpt)) {
+        dstatus_set(st, idx, "5.4.6", "mail forwarding loop for %s", rcpt);
+        free(rcpt);
+        return;
+    }
+    struct buf res;
+    buf_init(&res, 4096);
+    int ext_used = 0;
+    int rc = a->vmbox ? maps_lookup_addr(a->vmbox, rcpt, a->rcpt_delim, MAPS_ADDR_DOMAIN, &res,
+                                         &ext_used)
+                      : TABLE_NOTFOUND;
+    if (rc == TABLE_TEMPFAIL) {
+        msg_warn("%s: recipient %s: virtual_mailbox_maps lookup failure", d->req->qid, rcpt);
+        dstatus_set(st, idx, "4.3.0", "mail system configuration error: virtual_mailbox_maps lookup failure");
+        goto out;
+    }
+    if (rc != TABLE_FOUND || !*buf_cstr(&res)) {
+        dstatus_set(st, idx, "5.1.1", "unknown user: \"%s\"", rcpt);
+        goto out;
+    }
+
+    long uid = (long)getuid(), gid = (long)getgid();
+    if (!a->single_user) {
+        if (lookup_id(d, a->vuid, "virtual_uid_maps", rcpt, "uid", &uid) < 0 ||
+            lookup_id(d, a->vgid, "virtual_gid_maps", rcpt, "gid", &gid) < 0) {
+            dstatus_set(st, idx, "4.3.5", "mail system configuration error");
+            goto out;
+        }
+        if (uid < a->vmin_uid) {
+            msg_warn("%s: recipient %s: uid %ld from virtual_uid_maps is below "
+                     "virtual_minimum_uid %ld: refusing delivery", d->req->qid, rcpt, uid,
+                     a->vmin_uid);
+            dstatus_set(st, idx, "4.3.5", "mail system configuration error");
+            goto out;
+        }
+    }
+    char *path = xasprintf("%s/%s", a->vbase, buf_cstr(&res));
+    const char *orig = a->enable_orig_rcpt ? (*r->orig ? r->orig : r->addr) : NULL;
+    if (path[strlen(path) - 1] == '/') {
+        struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = rcpt};
+        if (delivery_become(d, (uid_t)uid, (gid_t)gid, (gid_t)-1) < 0) {
+            dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", uid, gid);
+        } else {
+            maildir_deliver(d, idx, path, &o, a->vlimit, (uid_t)uid, (gid_t)gid, st);
+            priv_restore(a);
+        }
+    } else {
+        struct copy_opts o = {.from_sender = d->req->sender, .quote_from = 1, .final_blank = 1,
+                              .return_path = d->req->sender, .orig_to = orig, .delivered_to = rcpt};
+        struct mbox_target t = {.path = path, .user = rcpt, .uid = (uid_t)uid, .gid = (gid_t)gid,
+                                .locks = a->vlocks, .limit = a->vlimit,
+                                .strict_owner = a->strict_owner};
+        mbox_deliver(d, idx, &t, &o, st);
+    }
+    free(path);
+out:
+    buf_free(&res);
+    free(rcpt);
+}

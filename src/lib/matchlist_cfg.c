@@ -1,0 +1,24 @@
+/*
+ * matchlist_cfg.c - the configuration side of match lists: which
+ * parameters use "parent domain matches subdomains" semantics. Kept apart
+ * from matchlist.c so that programs using lists without a main.cf do not
+ * need the config module.
+ */
+#include "matchlist.h"
+#include "config.h"
+#include "util.h"
+
+#include <string.h>
+
+int match_parent_style(const struct config *cfg, const char *param)
+{
+    if (!cfg)
+        return 0;
+    char **v = cfg_get_list(cfg, "parent_domain_matches_subdomains");
+    int found = 0;
+    for (size_t i = 0; v && v[i]; i++)
+        if (strcmp(v[i], param) == 0)
+            found = MATCH_F_PARENT;
+    strv_free(v);
+    return found;
+}

@@ -1,0 +1,350 @@
+/*
+ * expand.c - from envelope recipients to delivery units.
+ *
+ * Owns Postfix's address rewriting as qmgr applies it: a REDIRECT
+ * action replaces the recipients, virtual_alias_maps expand recursively
+ * (resolve_virtual_alias), addresses in local domains go through
+ * alias_maps (aliases(5): addresses, "|command", "/file", "\user"),
+ * and each final address gets a transport (resolve_transport). Units are
+ * de-duplicated per message, as Postfix suppresses duplicate recipients.
+ * A table that cannot be read defers the recipient; a loop bounces it.
+ */
+#include "qmgr.h"
+#include "config.h"
+#include "dproto.h"
+#include "log.h"
+#include "resolve.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth)
+{
+    if (m->ndlv == m->capdlv) {
+        m->capdlv = m->capdlv ? m->capdlv * 2 : 4;
+        m->dlvs = xrealloc(m->dlvs, m->capdlv * sizeof(*m->dlvs));
+    }
+    struct dlv *d = &m->dlvs[m->ndlv++];
+    memset(d, 0, sizeof(*d));
+    d->ridx = ridx;
+    d->addr = xstrdup(addr);
+    d->orig = xstrdup(orig ? orig : addr);
+    d->depth = depth;
+    d->state = DLV_PENDING;
+    return d;
+}
+
+void dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text)
+{
+    d->state = st;
+    str_copy(d->dsn, dsn, sizeof(d->dsn));
+    free(d->text);
+    d->text = xstrdup(text ? text : "");
+}
+
+/* The address a recipient was received as (ORCPT when given, for DSNs and orig_to=). */
+static const char *original_of(const struct qrcpt *r)
+{
+    if (r->orcpt) {
+        const char *semi = strchr(r->orcpt, ';');
+        if (semi && semi[1])
+            return semi + 1;
+    }
+    return r->addr;
+}
+
+static int unit_exists(const struct qmsg *m, const char *addr, const char *extra)
+{
+    for (size_t i = 0; i < m->ndlv; i++) {
+        const struct dlv *d = &m->dlvs[i];
+        if (d->state == DLV_FORWARDED)
+            continue;
+        if (strcmp(d->addr, addr) == 0 &&
+            strcmp(d->extra ? d->extra : "-", extra ? extra : "-") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Give a final address its transport; "error" bounces, "discard" is done at once. */
+static void route_unit(struct qmgr *q, struct qmsg *m, struct dlv *d)
+{
+    char transport[64], nexthop[512], why[512] = "";
+    const char *filter = qenv_attr(&m->env, "filter");
+    int r = resolve_transport(q->resolver, d->addr, transport, sizeof(transport), nexthop,
+                              sizeof(nexthop), why, sizeof(why));
+    if (r < 0) {
+        dlv_set_final(d, DLV_DEFERRED, "4.3.0", "address resolver failure");
+        return;
+    }
+    if (filter && *filter && strcmp(transport, "error") != 0) {
+        /* FILTER transport:nexthop from an access table overrides the route. */
+        const char *colon = strchr(filter, ':');
+        size_t tl = colon ? (size_t)(colon - filter) : strlen(filter);
+        if (tl > 0 && tl < sizeof(transport)) {
+            memcpy(transport, filter, tl);
+            transport[tl] = '\0';
+            str_copy(nexthop, colon ? colon + 1 : "", sizeof(nexthop));
+        }
+    }
+    if (strcmp(transport, "error") == 0) {
+        dlv_set_final(d, DLV_BOUNCED, "5.1.1", why[0] ? why : nexthop[0] ? nexthop : "unknown user");
+        return;
+    }
+    if (strcmp(transport, "discard") == 0) {
+        dlv_set_final(d, DLV_SENT, "2.0.0", nexthop[0] ? nexthop : "discarded");
+        return;
+    }
+    d->transport = xstrdup(transport);
+    d->nexthop = xstrdup(nexthop);
+}
+
+static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *addr,
+                        const char *orig, int depth);
+
+/* An alias target "|cmd" or "/file": delivered by the local agent with the alias owner's rights. */
+static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const char *target,
+                             const char *orig, const char *alias, long uid, long gid, int direct,
+                             const char *cls, int depth)
+{
+    struct dextra x;
+    dproto_extra_init(&x);
+    str_copy(x.alias, alias, sizeof(x.alias));
+    x.uid = uid;
+    x.gid = gid;
+    x.direct = direct;
+    if (cls)
+        str_copy(x.cls, cls, sizeof(x.cls));
+    char extra[1024];
+    if (dproto_extra_format(&x, extra, sizeof(extra)) < 0) {
+        struct dlv *d = dlv_new(m, ridx, target, orig, depth);
+        dlv_set_final(d, DLV_BOUNCED, "5.3.0", "alias target too long");
+        return;
+    }
+    if (unit_exists(m, target, extra))
+        return;
+    struct dlv *d = dlv_new(m, ridx, target, orig, depth);
+    d->extra = xstrdup(extra);
+    /* Alias targets always go to the local transport of the alias's domain. */
+    char transport[64], nexthop[512], why[256];
+    if (resolve_transport(q->resolver, alias, transport, sizeof(transport), nexthop,
+                          sizeof(nexthop), why, sizeof(why)) < 0 || strcmp(transport, "error") == 0)
+        str_copy(transport, "local", sizeof(transport));
+    d->transport = xstrdup(transport);
+    d->nexthop = xstrdup(nexthop);
+}
+
+/* Who owns alias_maps (the first table file that exists): its commands and files run as them. */
+static void alias_owner(struct qmgr *q, long *uid, long *gid)
+{
+    if (q->alias_uid >= 0) {
+        *uid = q->alias_uid;
+        *gid = q->alias_gid;
+        return;
+    }
+    q->alias_uid = 0;
+    q->alias_gid = 0;
+    char **maps = cfg_get_list(q->cfg, "alias_maps");
+    for (char **p = maps; p && *p; p++) {
+        const char *colon = strchr(*p, ':');
+        const char *path = colon ? colon + 1 : *p;
+        if (*path != '/')
+            continue;
+        struct stat st;
+        char *lmdb = xasprintf("%s.lmdb", path);
+        int ok = stat(lmdb, &st) == 0 || stat(path, &st) == 0;
+        free(lmdb);
+        if (ok) {
+            q->alias_uid = (long)st.st_uid;
+            q->alias_gid = (long)st.st_gid;
+            break;
+        }
+    }
+    strv_free(maps);
+    *uid = q->alias_uid;
+    *gid = q->alias_gid;
+}
+
+#define INCLUDE_MAX (1024 * 1024)
+
+static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
+                         struct alias_list *l, const char *cls, long uid, long gid, int depth);
+
+/* ":include:/file": read it here (as mail_owner) and expand it with the file owner's rights. */
+static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
+                           const struct alias_item *it, int depth)
+{
+    struct stat st;
+    size_t len = 0;
+    char *text = NULL;
+    int fd = open(it->value, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        close(fd);
+        text = read_file(it->value, INCLUDE_MAX, &len);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    if (!text) {
+        struct dlv *d = dlv_new(m, ridx, it->alias ? it->alias : it->value, orig, depth);
+        char why[600];
+        str_fmt(why, sizeof(why), "cannot open include file %s: %s", it->value, strerror(errno));
+        dlv_set_final(d, DLV_DEFERRED, "4.3.0", why);
+        return;
+    }
+    struct alias_list l = {0};
+    char why[512] = "";
+    int r = resolve_alias_text(q->resolver, text, it->alias ? it->alias : "", &l, why, sizeof(why));
+    free(text);
+    if (r < 0) {
+        struct dlv *d = dlv_new(m, ridx, it->alias ? it->alias : it->value, orig, depth);
+        dlv_set_final(d, r == -1 ? DLV_DEFERRED : DLV_BOUNCED, r == -1 ? "4.3.0" : "5.4.6", why);
+    } else {
+        expand_items(q, m, ridx, orig, &l, "include", (long)st.st_uid, (long)st.st_gid, depth + 1);
+    }
+    alias_list_free(&l);
+}
+
+static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
+                         struct alias_list *l, const char *cls, long uid, long gid, int depth)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct alias_item *it = &l->v[i];
+        const char *alias = it->alias ? it->alias : "";
+        switch (it->kind) {
+        case ALIAS_ADDRESS:
+            expand_addr(q, m, ridx, it->value, orig, depth + 1);
+            break;
+        case ALIAS_MAILBOX:
+            add_alias_target(q, m, ridx, it->value, orig, alias, -1, -1, 1, NULL, depth);
+            break;
+        case ALIAS_COMMAND: {
+            char *target = xasprintf("|%s", it->value);
+            add_alias_target(q, m, ridx, target, orig, alias, uid, gid, 0, cls, depth);
+            free(target);
+            break;
+        }
+        case ALIAS_FILE:
+            add_alias_target(q, m, ridx, it->value, orig, alias, uid, gid, 0, cls, depth);
+            break;
+        case ALIAS_INCLUDE:
+            if (depth + 1 > QMGR_EXPAND_DEPTH) {
+                struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
+                dlv_set_final(d, DLV_BOUNCED, "5.4.6", "include file nesting too deep");
+            } else {
+                expand_include(q, m, ridx, orig, it, depth + 1);
+            }
+            break;
+        }
+    }
+}
+
+/*
+ * aliases(5) for an address in a local domain. Returns 1 if the alias
+ * produced units (or a final status), 0 if there is no alias (deliver to
+ * the local user).
+ */
+static int expand_local_alias(struct qmgr *q, struct qmsg *m, int ridx, const char *addr,
+                              const char *orig, int depth)
+{
+    struct alias_list l = {0};
+    char why[512] = "";
+    int r = resolve_local_alias(q->resolver, addr, &l, why, sizeof(why));
+    if (r == 0) {
+        alias_list_free(&l);
+        return 0;
+    }
+    if (r < 0) {
+        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+        if (r == -1)
+            dlv_set_final(d, DLV_DEFERRED, "4.3.0", why[0] ? why : "alias database unavailable");
+        else
+            dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
+    } else {
+        long uid, gid;
+        alias_owner(q, &uid, &gid);
+        expand_items(q, m, ridx, orig, &l, "alias", uid, gid, depth);
+    }
+    alias_list_free(&l);
+    return 1;
+}
+
+static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *addr,
+                        const char *orig, int depth)
+{
+    if (depth > QMGR_EXPAND_DEPTH) {
+        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+        dlv_set_final(d, DLV_BOUNCED, "5.4.6", "mail forwarding loop");
+        return;
+    }
+    char **out = NULL;
+    char why[512] = "";
+    int r = resolve_virtual_alias(q->resolver, addr, &out, why, sizeof(why));
+    if (r == -1) {
+        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+        dlv_set_final(d, DLV_DEFERRED, "4.3.0", why[0] ? why : "virtual alias table lookup failure");
+        return;
+    }
+    if (r == -2) {
+        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+        dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "virtual alias expansion failed");
+        return;
+    }
+    for (char **p = out; p && *p; p++) {
+        if (resolve_addr_class(q->resolver, *p) == AC_LOCAL &&
+            expand_local_alias(q, m, ridx, *p, orig, depth))
+            continue;
+        if (unit_exists(m, *p, NULL))
+            continue;
+        struct dlv *d = dlv_new(m, ridx, *p, orig, depth);
+        route_unit(q, m, d);
+    }
+    strv_free(out);
+}
+
+void expand_message(struct qmgr *q, struct qmsg *m)
+{
+    const char *redirect = qenv_attr(&m->env, "redirect");
+    for (size_t i = 0; i < m->env.nrcpts; i++) {
+        struct qrcpt *r = &m->env.rcpts[i];
+        if (r->done)
+            continue;
+        const char *orig = original_of(r);
+        if (redirect && *redirect) {
+            expand_addr(q, m, (int)i, redirect, orig, 0);
+        } else if (r->flags & QRCPT_EXPANDED) {
+            /* Already rewritten before it was deferred: route only. */
+            if (unit_exists(m, r->addr, NULL))
+                continue;
+            struct dlv *d = dlv_new(m, (int)i, r->addr, orig, 0);
+            route_unit(q, m, d);
+        } else {
+            expand_addr(q, m, (int)i, r->addr, orig, 0);
+        }
+    }
+}
+
+/* ~/.forward of a local user: the agent answered "forward" with more addresses. */
+size_t expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs)
+{
+    char **list = dproto_forward_split(addrs);
+    size_t before = m->ndlv;
+    struct dlv *d = &m->dlvs[unit];
+    int ridx = d->ridx, depth = d->depth;
+    char *orig = xstrdup(d->orig);
+    dlv_set_final(d, DLV_FORWARDED, "2.0.0", addrs);
+    for (char **p = list; p && *p; p++)
+        expand_addr(q, m, ridx, *p, orig, depth + 1);
+    if (!list) {
+        struct dlv *e = dlv_new(m, ridx, m->dlvs[unit].addr, orig, depth);
+        dlv_set_final(e, DLV_BOUNCED, "5.3.0", "malformed forward list");
+    }
+    strv_free(list);
+    free(orig);
+    return m->ndlv - before;
+}

@@ -1,0 +1,474 @@
+/*
+ * transport.c - qmgr's side of the delivery agents.
+ *
+ * Owns: one struct transport per master.cf service that mail is routed
+ * to (virtual, local, smtp, relay, ...), a FIFO of jobs for it, and up to
+ * `maxconn` UNIX-socket connections to its agent processes (as many as
+ * the master runs). A job is one request in the dproto.h protocol; the
+ * agent answers one status line per unit. Connections stay open and are
+ * reused, so steady-state delivery costs no connect per message.
+ *
+ * Failures never lose mail: an agent that cannot be reached is retried
+ * for a while and then its jobs are deferred; a connection that breaks
+ * mid-request defers every unit that has no status yet.
+ */
+#include "qmgr.h"
+#include "config.h"
+#include "dproto.h"
+#include "evloop.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TCONN_IN_MAX  (1024 * 1024)
+#define TCONN_OUT_MAX (64 * 1024 * 1024)
+#define TRANSPORT_GIVE_UP_MS 30000   /* agent unreachable this long: defer its jobs */
+#define TRANSPORT_RETRY_MS   1000
+
+static void tconn_io(int fd, int events, void *arg);
+static void transport_dispatch(struct qmgr *q, struct transport *t);
+
+struct transport *transport_get(struct qmgr *q, const char *name)
+{
+    for (struct transport *t = q->transports; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    const struct master_service *svc = cfg_service_find(q->cfg, name, SVC_UNIX);
+    if (!svc || cfg_service_role(svc) != SVC_ROLE_RUN) {
+        msg_warn("transport %s: no such master.cf service that yubin runs", name);
+        return NULL;
+    }
+    struct transport *t = xcalloc(1, sizeof(*t));
+    t->name = xstrdup(name);
+    t->sock = cfg_unix_socket_path(q->cfg, name);
+    t->maxconn = cfg_service_procs(q->cfg, svc);
+    if (t->maxconn < 1)
+        t->maxconn = 1;
+    t->qtail = &t->qhead;
+    t->q = q;
+    t->next = q->transports;
+    q->transports = t;
+    return t;
+}
+
+/* ---- job bookkeeping ---------------------------------------------------- */
+
+static void job_free(struct job *j)
+{
+    free(j->units);
+    free(j);
+}
+
+/* The job is over: every unit still without a status gets this one. */
+static void job_end(struct qmgr *q, struct job *j, const char *dsn, const char *text)
+{
+    struct qmsg *m = j->m;
+    for (size_t i = 0; i < j->nunits; i++) {
+        struct dlv *d = &m->dlvs[j->units[i]];
+        if (d->state == DLV_INFLIGHT || d->state == DLV_PENDING) {
+            dlv_set_final(d, DLV_DEFERRED, dsn, text);
+            finish_log_unit(q, m, d, j);
+        }
+    }
+    m->inflight--;
+    job_free(j);
+    finish_maybe(q, m);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void tconn_watch(struct qmgr *q, struct tconn *c)
+{
+    int ev = EV_READ;
+    if (c->connecting || c->out.len > 0)
+        ev |= EV_WRITE;
+    if (c->watching == ev)
+        return;
+    if (!c->watching)
+        ev_fd_add(q->loop, c->fd, ev, tconn_io, c);
+    else
+        ev_fd_mod(q->loop, c->fd, ev);
+    c->watching = ev;
+}
+
+static void tconn_close(struct qmgr *q, struct tconn *c, const char *why)
+{
+    struct transport *t = c->t;
+    if (c->watching)
+        ev_fd_del(q->loop, c->fd);
+    close(c->fd);
+    struct tconn **pp = &t->conns;
+    while (*pp != c)
+        pp = &(*pp)->next;
+    *pp = c->next;
+    t->nconn--;
+    struct job *j = c->job;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+    if (j) {
+        msg_warn("%s: lost connection with %s service: %s", j->m->qid, t->name, why);
+        job_end(q, j, "4.3.0", "lost connection with mail delivery agent");
+    }
+}
+
+static struct tconn *tconn_open(struct qmgr *q, struct transport *t)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (str_copy(sun.sun_path, t->sock, sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
+        return NULL;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int connecting = 0;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        if (errno != EINPROGRESS && errno != EAGAIN) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return NULL;
+        }
+        connecting = 1;
+    }
+    struct tconn *c = xcalloc(1, sizeof(*c));
+    c->t = t;
+    c->fd = fd;
+    c->connecting = connecting;
+    c->t_connect_ms = ev_now(q->loop);
+    buf_init(&c->in, TCONN_IN_MAX);
+    buf_init(&c->out, TCONN_OUT_MAX);
+    c->next = t->conns;
+    t->conns = c;
+    t->nconn++;
+    tconn_watch(q, c);
+    return c;
+}
+
+static int tconn_flush(struct tconn *c)
+{
+    while (c->out.len > 0) {
+        ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+        }
+        buf_consume(&c->out, (size_t)w);
+    }
+    return 0;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static void add_attr(struct dreq *r, const struct qenvelope *env, const char *name)
+{
+    const char *v = qenv_attr(env, name);
+    if (v && *v)
+        dproto_add_attr(r, name, v);
+}
+
+static char *job_encode(struct job *j)
+{
+    struct qmsg *m = j->m;
+    struct dreq r;
+    dproto_init_request(&r);
+    str_copy(r.qid, m->qid, sizeof(r.qid));
+    str_copy(r.path, m->ref.path, sizeof(r.path));
+    r.offset = m->ref.content_offset;
+    r.length = m->ref.content_length;
+    r.sender = xstrdup(m->env.sender ? m->env.sender : "");
+    char arrival[32];
+    str_fmt(arrival, sizeof(arrival), "%llu", (unsigned long long)(m->env.arrival_usec / 1000000));
+    dproto_add_attr(&r, "arrival", arrival);
+    if (m->env.smtputf8)
+        dproto_add_attr(&r, "smtputf8", "1");
+    add_attr(&r, &m->env, "client_name");
+    add_attr(&r, &m->env, "client_address");
+    add_attr(&r, &m->env, "helo_name");
+    add_attr(&r, &m->env, "protocol");
+    add_attr(&r, &m->env, "sasl_method");
+    add_attr(&r, &m->env, "sasl_username");
+    add_attr(&r, &m->env, "sasl_sender");
+    for (size_t i = 0; i < j->nunits; i++) {
+        struct dlv *d = &m->dlvs[j->units[i]];
+        dproto_add_rcpt(&r, (int)j->units[i], d->addr, d->orig, d->extra);
+    }
+    char *text = dproto_encode_request(&r);
+    dproto_free_request(&r);
+    return text;
+}
+
+/* Give the job to connection c. */
+static void job_start(struct qmgr *q, struct tconn *c, struct job *j)
+{
+    char *req = job_encode(j);
+    if (!req) {
+        job_end(q, j, "5.3.0", "delivery request could not be encoded");
+        return;
+    }
+    c->job = j;
+    j->t_sent_ms = ev_now(q->loop);
+    for (size_t i = 0; i < j->nunits; i++)
+        j->m->dlvs[j->units[i]].state = DLV_INFLIGHT;
+    if (buf_puts(&c->out, req) < 0) {
+        free(req);
+        tconn_close(q, c, "request too large");
+        return;
+    }
+    free(req);
+    if (!c->connecting && tconn_flush(c) < 0) {
+        tconn_close(q, c, strerror(errno));
+        return;
+    }
+    tconn_watch(q, c);
+}
+
+/* One status line from the agent. */
+static int job_status(struct qmgr *q, struct job *j, const char *line)
+{
+    struct dstatus st;
+    int r = dproto_parse_status(line, &st);
+    if (r <= 0)
+        return r;
+    struct qmsg *m = j->m;
+    size_t u = (size_t)st.idx;
+    int mine = 0;
+    for (size_t i = 0; i < j->nunits; i++)
+        if (j->units[i] == u)
+            mine = 1;
+    if (!mine || m->dlvs[u].state != DLV_INFLIGHT)
+        return -1;
+    if (strcmp(st.cls, "forward") == 0) {
+        size_t added = expand_forward(q, m, u, st.text);
+        if (added)
+            transport_submit(q, m);
+        return 1;
+    }
+    enum dlv_state s = strcmp(st.cls, "sent") == 0 ? DLV_SENT
+                     : strcmp(st.cls, "bounced") == 0 ? DLV_BOUNCED : DLV_DEFERRED;
+    dlv_set_final(&m->dlvs[u], s, st.dsn, st.text);
+    finish_log_unit(q, m, &m->dlvs[u], j);
+    return 1;
+}
+
+static void tconn_read(struct qmgr *q, struct tconn *c)
+{
+    for (;;) {
+        if (buf_reserve(&c->in, 4096) < 0) {
+            tconn_close(q, c, "reply too long");
+            return;
+        }
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+        if (r == 0) {
+            tconn_close(q, c, "connection closed by agent");
+            return;
+        }
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                tconn_close(q, c, strerror(errno));
+            break;
+        }
+        c->in.len += (size_t)r;
+        c->in.data[c->in.len] = '\0';
+    }
+    char *nl;
+    while (c->watching && (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
+        *nl = '\0';
+        struct job *j = c->job;
+        int r = j ? job_status(q, j, c->in.data) : -1;
+        buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+        if (r < 0) {
+            tconn_close(q, c, "protocol error");
+            return;
+        }
+        if (r == 0) {
+            /* End of the reply: units without a status are deferred. */
+            c->job = NULL;
+            job_end(q, j, "4.3.0", "delivery agent did not report a status");
+            transport_dispatch(q, c->t);
+        }
+    }
+}
+
+static void tconn_io(int fd, int events, void *arg)
+{
+    (void)fd;
+    struct tconn *c = arg;
+    struct transport *t = c->t;
+    struct qmgr *q = t->q;
+    if (c->connecting && (events & (EV_WRITE | EV_READ))) {
+        int err = 0;
+        socklen_t el = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            tconn_close(q, c, strerror(err));
+            return;
+        }
+        c->connecting = 0;
+        if (c->job)
+            c->job->conn_ms = ev_now(q->loop) - c->t_connect_ms;
+    }
+    if ((events & EV_WRITE) && tconn_flush(c) < 0) {
+        tconn_close(q, c, strerror(errno));
+        return;
+    }
+    if (events & EV_READ) {
+        tconn_read(q, c);
+        return; /* c may be gone */
+    }
+    tconn_watch(q, c);
+}
+
+/* ---- dispatching ------------------------------------------------------------ */
+
+static struct tconn *idle_conn(struct transport *t)
+{
+    for (struct tconn *c = t->conns; c; c = c->next)
+        if (!c->job)
+            return c;
+    return NULL;
+}
+
+static void transport_retry(void *arg)
+{
+    struct transport *t = arg;
+    t->retry = NULL;
+    transport_dispatch(t->q, t);
+}
+
+/* The agent cannot be reached: retry for a while, then defer what waits. */
+static void transport_unreachable(struct qmgr *q, struct transport *t, int err)
+{
+    uint64_t now = ev_now(q->loop);
+    if (!t->failing_since_ms) {
+        t->failing_since_ms = now;
+        msg_warn("connect to transport %s: %s", t->sock, strerror(err));
+    }
+    if (now - t->failing_since_ms < TRANSPORT_GIVE_UP_MS) {
+        if (!t->retry)
+            t->retry = ev_timer_add(q->loop, TRANSPORT_RETRY_MS, transport_retry, t);
+        return;
+    }
+    char text[600];
+    str_fmt(text, sizeof(text), "delivery temporarily suspended: connect to transport %s: %s",
+            t->name, strerror(err));
+    while (t->qhead) {
+        struct job *j = t->qhead;
+        t->qhead = j->next;
+        if (!t->qhead)
+            t->qtail = &t->qhead;
+        t->qlen--;
+        job_end(q, j, "4.3.0", text);
+    }
+    t->failing_since_ms = 0;
+}
+
+static void transport_dispatch(struct qmgr *q, struct transport *t)
+{
+    while (t->qhead) {
+        struct tconn *c = idle_conn(t);
+        if (!c) {
+            if (t->nconn >= t->maxconn)
+                return;
+            c = tconn_open(q, t);
+            if (!c) {
+                transport_unreachable(q, t, errno);
+                return;
+            }
+        }
+        t->failing_since_ms = 0;
+        struct job *j = t->qhead;
+        t->qhead = j->next;
+        if (!t->qhead)
+            t->qtail = &t->qhead;
+        t->qlen--;
+        j->next = NULL;
+        job_start(q, c, j);
+    }
+}
+
+void transport_kick(struct qmgr *q)
+{
+    for (struct transport *t = q->transports; t; t = t->next)
+        transport_dispatch(q, t);
+}
+
+/* Queue the message's pending units: one job per transport and next hop, at most rcpt_limit units each. */
+void transport_submit(struct qmgr *q, struct qmsg *m)
+{
+    /* Hold the message: a job can end inside dispatch (an unreachable agent),
+     * and finish_maybe() must not free the message under our feet. */
+    m->inflight++;
+    for (size_t i = 0; i < m->ndlv; i++) {
+        struct dlv *d = &m->dlvs[i];
+        if (d->state != DLV_PENDING)
+            continue;
+        struct transport *t = transport_get(q, d->transport);
+        if (!t) {
+            dlv_set_final(d, DLV_DEFERRED, "4.3.0", "mail transport unavailable");
+            finish_log_unit(q, m, d, NULL);
+            continue;
+        }
+        struct job *j = xcalloc(1, sizeof(*j));
+        j->m = m;
+        j->t = t;
+        j->units = xmalloc(sizeof(*j->units) * (m->ndlv - i));
+        j->t_queued_ms = ev_now(q->loop);
+        for (size_t k = i; k < m->ndlv && j->nunits < (size_t)q->rcpt_limit; k++) {
+            struct dlv *e = &m->dlvs[k];
+            if (e->state == DLV_PENDING && strcmp(e->transport, d->transport) == 0 &&
+                strcmp(e->nexthop ? e->nexthop : "", d->nexthop ? d->nexthop : "") == 0) {
+                j->units[j->nunits++] = k;
+                e->state = DLV_INFLIGHT;
+            }
+        }
+        /* Marked in flight while queued so the loop does not pick them twice. */
+        m->inflight++;
+        *t->qtail = j;
+        t->qtail = &j->next;
+        t->qlen++;
+    }
+    for (struct transport *t = q->transports; t; t = t->next)
+        if (t->qhead)
+            transport_dispatch(q, t);
+    m->inflight--;
+    finish_maybe(q, m);
+}
+
+void transport_free_all(struct qmgr *q)
+{
+    while (q->transports) {
+        struct transport *t = q->transports;
+        q->transports = t->next;
+        while (t->conns) {
+            struct tconn *c = t->conns;
+            t->conns = c->next;
+            if (c->watching)
+                ev_fd_del(q->loop, c->fd);
+            close(c->fd);
+            if (c->job)
+                job_free(c->job);
+            buf_free(&c->in);
+            buf_free(&c->out);
+            free(c);
+        }
+        while (t->qhead) {
+            struct job *j = t->qhead;
+            t->qhead = j->next;
+            job_free(j);
+        }
+        if (t->retry)
+            ev_timer_cancel(q->loop, t->retry);
+        free(t->name);
+        free(t->sock);
+        free(t);
+    }
+}

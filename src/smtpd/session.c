@@ -1,0 +1,496 @@
+/*
+ * session.c - one SMTP client connection: I/O, replies, limits, logging.
+ *
+ * Input is read into s->in and processed as far as it goes: commands one
+ * line at a time (so a pipelining client gets all its replies in one
+ * write), DATA/BDAT content through content.c. Processing stops while an
+ * asynchronous step is pending (a DNS-based restriction, the group
+ * commit) and resumes from session_resume(). Replies are collected in
+ * s->out and written when nothing more can be processed.
+ */
+#include "smtpd.h"
+#include "config.h"
+#include "evloop.h"
+#include "log.h"
+#include "dns.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* Lower case for the "disconnect" counters, upper case in "lost connection after X". */
+static const char *const cmd_upper[CMD_COUNT] = {
+    "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
+    "RSET", "NOOP", "VRFY", "ETRN", "HELP", "QUIT", "UNKNOWN",
+};
+
+static const char *after_what(const struct session *s)
+{
+    if (s->last_cmd == CMD_CONNECT)
+        return "CONNECT";
+    if (s->state == SS_DATA || (s->state == SS_BDAT && s->last_cmd == CMD_BDAT))
+        return s->state == SS_DATA ? "DATA" : "BDAT";
+    return cmd_upper[s->last_cmd];
+}
+
+static const char *const cmd_names[CMD_COUNT] = {
+    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+    "rset", "noop", "vrfy", "etrn", "help", "quit", "unknown",
+};
+
+static void session_io(int fd, int events, void *arg);
+static void session_process(struct session *s);
+
+/* ---- timers ---------------------------------------------------------- */
+
+static void session_timeout(void *arg)
+{
+    struct session *s = arg;
+    s->timer = NULL;
+    uint64_t idle = ev_now(s->srv->loop) - s->last_activity_ms;
+    if (idle + 50 < (uint64_t)s->srv->timeout_ms) {
+        s->timer = ev_timer_add(s->srv->loop, (uint64_t)s->srv->timeout_ms - idle,
+                                session_timeout, s);
+        return;
+    }
+    msg_info("timeout after %s from %s", after_what(s), s->namaddr);
+    if (s->state == SS_WAIT && s->srv->restr) {
+        /* A stuck check must not hold the client forever; cancel it. */
+        restrict_cancel(s->srv->restr, s);
+    }
+    smtpd_commit_forget(s);
+    if (s->sleep_timer)
+        ev_timer_cancel(s->srv->loop, s->sleep_timer);
+    s->sleep_timer = NULL;
+    s->sleeping = 0;
+    session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->myhostname);
+    session_close_after_reply(s);
+    session_resume(s);
+}
+
+/* Activity only records a time; the timer re-arms itself lazily, so a busy
+ * session does not touch the timer heap on every command. */
+static void session_touch(struct session *s)
+{
+    s->last_activity_ms = ev_now(s->srv->loop);
+}
+
+/* ---- registration with the loop -------------------------------------- */
+
+static void session_update_events(struct session *s)
+{
+    int ev = 0;
+    if (s->state != SS_CLOSING && s->state != SS_WAIT && s->state != SS_CONNECT &&
+        s->out.len < SMTPD_OUT_MAX / 2)
+        ev |= EV_READ;
+    if (s->out.len > 0)
+        ev |= EV_WRITE;
+    if (ev == s->watching)
+        return;
+    if (s->watching == 0 && ev != 0)
+        ev_fd_add(s->srv->loop, s->fd, ev, session_io, s);
+    else if (ev == 0)
+        ev_fd_del(s->srv->loop, s->fd);
+    else
+        ev_fd_mod(s->srv->loop, s->fd, ev);
+    s->watching = ev;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static int session_flush(struct session *s)
+{
+    while (s->out.len > 0) {
+        ssize_t w = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        buf_consume(&s->out, (size_t)w);
+    }
+    return 0;
+}
+
+static void vreply(struct session *s, const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    /* Never reflect CR/LF from client input into a reply. */
+    for (char *p = line; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    if (buf_printf(&s->out, "%s\r\n", line) < 0)
+        s->state = SS_CLOSING;
+    if (log_verbose())
+        msg_debug("> %s: %s", s->namaddr, line);
+}
+
+void session_reply(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(s, fmt, ap);
+    va_end(ap);
+}
+
+void session_error(struct session *s, const char *fmt, ...)
+{
+    s->errors++;
+    if (s->errors >= s->srv->hard_error_limit) {
+        msg_info("too many errors after %s from %s", after_what(s), s->namaddr);
+        session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->myhostname);
+        session_close_after_reply(s);
+        return;
+    }
+    /* Past the soft limit Postfix sleeps before each error reply. Sleeping would
+     * stall every session of this process, so only this session pauses: its
+     * reply is held and its input left unread until the timer fires. */
+    if (s->errors > s->srv->soft_error_limit && s->srv->error_sleep_ms > 0)
+        s->sleeping = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(s, fmt, ap);
+    va_end(ap);
+}
+
+void session_close_after_reply(struct session *s)
+{
+    s->state = SS_CLOSING;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void log_disconnect(struct session *s)
+{
+    char line[512];
+    size_t off = 0;
+    int total_ok = 0, total = 0;
+    line[0] = '\0';
+    for (int c = 0; c < CMD_COUNT; c++) {
+        int ok = s->counts[c][0], n = s->counts[c][1];
+        if (n == 0)
+            continue;
+        total_ok += ok;
+        total += n;
+        int r = ok == n ? snprintf(line + off, sizeof(line) - off, " %s=%d", cmd_names[c], n)
+                        : snprintf(line + off, sizeof(line) - off, " %s=%d/%d", cmd_names[c], ok, n);
+        if (r < 0 || (size_t)r >= sizeof(line) - off)
+            break;
+        off += (size_t)r;
+    }
+    if (total_ok == total)
+        msg_info("disconnect from %s%s commands=%d", s->namaddr, line, total);
+    else
+        msg_info("disconnect from %s%s commands=%d/%d", s->namaddr, line, total_ok, total);
+}
+
+void session_destroy(struct session *s, const char *why)
+{
+    struct smtpd_server *srv = s->srv;
+    if (why && !srv->local)
+        msg_info("%s after %s from %s", why, after_what(s), s->namaddr);
+    if (!srv->local)
+        log_disconnect(s);
+    if (srv->restr)
+        restrict_cancel(srv->restr, s);
+    if (srv->dns)
+        dns_cancel(srv->dns, s);
+    smtpd_commit_forget(s);
+    if (s->timer)
+        ev_timer_cancel(srv->loop, s->timer);
+    if (s->sleep_timer)
+        ev_timer_cancel(srv->loop, s->sleep_timer);
+    if (s->watching)
+        ev_fd_del(srv->loop, s->fd);
+    close(s->fd);
+    session_reset_transaction(s);
+    buf_free(&s->in);
+    buf_free(&s->out);
+    buf_free(&s->msg);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    srv->nsessions--;
+    free(s);
+    if (srv->stopping && srv->nsessions == 0)
+        ev_loop_stop(srv->loop);
+}
+
+void session_reset_transaction(struct session *s)
+{
+    free(s->sender);
+    s->sender = NULL;
+    for (size_t i = 0; i < s->nrcpts; i++) {
+        free(s->rcpts[i].addr);
+        free(s->rcpts[i].orcpt);
+    }
+    free(s->rcpts);
+    s->rcpts = NULL;
+    s->nrcpts = s->caprcpts = 0;
+    free(s->envid);
+    s->envid = NULL;
+    free(s->pending_arg);
+    s->pending_arg = NULL;
+    s->in_mail = 0;
+    s->qid[0] = '\0';
+    s->smtputf8 = s->body_8bit = 0;
+    s->ret = -1;
+    s->sender_ok = 0;
+    s->too_big = 0;
+    s->io_error = 0;
+    s->bdat_active = s->bdat_last = 0;
+    free(s->bdat_fail);
+    s->bdat_fail = NULL;
+    s->bdat_left = 0;
+    restrict_actions_reset(&s->actions);
+    buf_reset(&s->msg);
+    if (s->spill_fd >= 0)
+        close(s->spill_fd);
+    s->spill_fd = -1;
+    s->spill_len = 0;
+    free(s->head);
+    s->head = NULL;
+    s->head_len = 0;
+    /* A big message's buffer is not kept around for an idle session. */
+    if (s->msg.cap > 64 * 1024)
+        buf_free(&s->msg);
+}
+
+static void greet(struct session *s)
+{
+    s->state = SS_COMMAND;
+    session_reply(s, "220 %s", s->srv->banner);
+    session_update_events(s);
+    session_process(s);
+}
+
+static void set_namaddr(struct session *s)
+{
+    str_fmt(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr);
+}
+
+static void reverse_done(int status, const char *result, void *arg)
+{
+    struct session *s = arg;
+    if (status == DNS_OK && result && *result)
+        str_copy(s->name, result, sizeof(s->name));
+    set_namaddr(s);
+    msg_info("connect from %s", s->namaddr);
+    greet(s);
+}
+
+void session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
+                   uid_t uid)
+{
+    struct session *s = xcalloc(1, sizeof(*s));
+    s->srv = srv;
+    s->fd = fd;
+    s->uid = uid;
+    s->ret = -1;
+    s->last_cmd = CMD_CONNECT;
+    s->spill_fd = -1;
+    buf_init(&s->in, SMTPD_IN_MAX);
+    buf_init(&s->out, SMTPD_OUT_MAX);
+    buf_init(&s->msg, (size_t)srv->message_size_limit + 64 * 1024);
+    str_copy(s->addr, addr, sizeof(s->addr));
+    str_copy(s->port, port, sizeof(s->port));
+    str_copy(s->name, "unknown", sizeof(s->name));
+    s->next = srv->sessions;
+    if (s->next)
+        s->next->prev = s;
+    srv->sessions = s;
+    srv->nsessions++;
+    s->state = SS_CONNECT;
+    session_touch(s);
+    s->timer = ev_timer_add(srv->loop, (uint64_t)srv->timeout_ms, session_timeout, s);
+    if (srv->local) {
+        str_copy(s->name, "localhost", sizeof(s->name));
+        set_namaddr(s);
+        greet(s);
+        return;
+    }
+    set_namaddr(s);
+    if (srv->peername_lookup && srv->dns) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            dns_reverse(srv->dns, (struct sockaddr *)&ss, sl, reverse_done, s);
+            return;
+        }
+    }
+    reverse_done(DNS_NOTFOUND, NULL, s);
+}
+
+/* ---- input processing -------------------------------------------------------- */
+
+/* Take one command line out of s->in. Returns 1 with *line set, 0 for "need more". */
+static int next_line(struct session *s, char *line, size_t linesz)
+{
+    for (;;) {
+        if (s->in.len == 0)
+            return 0;
+        char *lf = memchr(s->in.data, '\n', s->in.len);
+        if (!lf) {
+            if (s->in.len >= SMTPD_LINE_MAX) {
+                /* Over-long command: drop what we have and the rest of the line. */
+                buf_reset(&s->in);
+                if (!s->skip_long_line) {
+                    s->skip_long_line = 1;
+                    s->last_cmd = CMD_UNKNOWN;
+                    s->counts[CMD_UNKNOWN][1]++;
+                    session_error(s, "500 5.5.0 Error: line too long");
+                }
+            }
+            return 0;
+        }
+        size_t n = (size_t)(lf - s->in.data);
+        int crlf = n > 0 && s->in.data[n - 1] == '\r';
+        if (s->skip_long_line) {
+            buf_consume(&s->in, n + 1);
+            s->skip_long_line = 0;
+            continue;
+        }
+        if (!crlf && s->srv->bare_nl == BARE_NL_REJECT) {
+            msg_info("disconnect: bare <LF> received from %s", s->namaddr);
+            session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
+            session_close_after_reply(s);
+            buf_reset(&s->in);
+            return 0;
+        }
+        size_t len = crlf ? n - 1 : n;
+        if (len >= linesz)
+            len = linesz - 1;
+        memcpy(line, s->in.data, len);
+        line[len] = '\0';
+        buf_consume(&s->in, n + 1);
+        return 1;
+    }
+}
+
+static void session_wake(void *arg)
+{
+    struct session *s = arg;
+    s->sleep_timer = NULL;
+    s->sleeping = 0;
+    session_resume(s);
+}
+
+static void session_process(struct session *s)
+{
+    char line[SMTPD_LINE_MAX + 1];
+    while (!s->sleeping &&
+           (s->state == SS_COMMAND || s->state == SS_DATA || s->state == SS_BDAT)) {
+        if (s->out.len >= SMTPD_OUT_MAX / 2)
+            break; /* the client does not read its replies; wait */
+        if (s->state == SS_DATA || s->state == SS_BDAT) {
+            if (!data_feed(s))
+                break;
+            continue;
+        }
+        if (!next_line(s, line, sizeof(line)))
+            break;
+        /* NUL bytes in a command are an error, not a truncation point. */
+        command_dispatch(s, line);
+    }
+}
+
+void session_resume(struct session *s)
+{
+    session_process(s);
+    if (s->sleeping) {
+        if (!s->sleep_timer)
+            s->sleep_timer = ev_timer_add(s->srv->loop, (uint64_t)s->srv->error_sleep_ms,
+                                          session_wake, s);
+        if (s->watching)
+            ev_fd_del(s->srv->loop, s->fd);
+        s->watching = 0;
+        return;
+    }
+    if (session_flush(s) < 0) {
+        session_destroy(s, "lost connection");
+        return;
+    }
+    if (s->state == SS_CLOSING && s->out.len == 0) {
+        session_destroy(s, NULL);
+        return;
+    }
+    session_update_events(s);
+}
+
+static void session_io(int fd, int events, void *arg)
+{
+    struct session *s = arg;
+    if (events & EV_READ) {
+        if (buf_reserve(&s->in, 4096) < 0) {
+            /* Buffer full of partial input we cannot use yet (long DATA line hold). */
+            session_resume(s);
+            return;
+        }
+        ssize_t r = recv(fd, s->in.data + s->in.len, s->in.cap - s->in.len - 1, 0);
+        if (r == 0) {
+            session_destroy(s, s->state == SS_CLOSING ? NULL : "lost connection");
+            return;
+        }
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK) {
+                session_destroy(s, "lost connection");
+                return;
+            }
+        } else {
+            s->in.len += (size_t)r;
+            s->in.data[s->in.len] = '\0';
+            session_touch(s);
+        }
+    }
+    session_resume(s);
+}
+
+/* ---- helpers used by commands ----------------------------------------------------- */
+
+void session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
+                        const char *rcpt)
+{
+    char to[ 600 ] = "";
+    if (rcpt)
+        str_fmt(to, sizeof(to), " to=<%s>", rcpt);
+    msg_info("%s: %s: %s from %s: %d %s %s; from=<%s>%s proto=%s helo=<%s>",
+             s->qid[0] ? s->qid : "NOQUEUE", res->warn_only ? "reject_warning" : "reject",
+             stage, s->namaddr, res->code, res->dsn, res->text, s->sender ? s->sender : "", to,
+             s->esmtp ? "ESMTP" : "SMTP", s->helo);
+}
+
+/* queue_minfree and room for one message of the maximal size, checked at most once a second. */
+int session_queue_space_ok(struct session *s)
+{
+    struct smtpd_server *srv = s->srv;
+    uint64_t now = ev_now(srv->loop);
+    if (srv->space_checked_ms && now - srv->space_checked_ms < 1000)
+        return srv->space_ok;
+    srv->space_checked_ms = now;
+    struct statvfs vfs;
+    if (statvfs(srv->queue_dir, &vfs) < 0) {
+        srv->space_ok = 1;
+        return 1;
+    }
+    unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    unsigned long long need = (unsigned long long)srv->queue_minfree;
+    unsigned long long one = (unsigned long long)srv->message_size_limit * 3 / 2;
+    if (one > need)
+        need = one;
+    srv->space_ok = avail >= need;
+    if (!srv->space_ok)
+        msg_warn("not enough free space in mail queue: %llu bytes < %llu bytes", avail, need);
+    return srv->space_ok;
+}

@@ -1,0 +1,186 @@
+/*
+ * smtpd.h - the SMTP server's internal structures (not a public API).
+ *
+ * Owns: struct smtpd_server (one per worker process: parameters read once
+ * at start, the event loop, the queue writer shared by every session and
+ * the group-commit list) and struct session (one per client connection:
+ * buffers, the SMTP state machine, the current mail transaction).
+ *
+ * Files: smtpd.c (process, listeners, group commit), session.c (I/O,
+ * replies, limits, logging), command.c (the SMTP verbs), content.c
+ * (DATA/BDAT decoding). pickup uses the same session code with
+ * srv->local set: `yubin sendmail` speaks SMTP over public/pickup.
+ */
+#ifndef YUBIN_SMTPD_H
+#define YUBIN_SMTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "content.h"
+#include "restrict.h"
+
+struct config;
+struct evloop;
+struct ev_timer;
+struct queue_writer;
+struct resolver;
+struct dns;
+struct worker;
+
+#define SMTPD_LINE_MAX      4096    /* command line incl. ESMTP parameters */
+#define SMTPD_IN_MAX        (64 * 1024)
+#define SMTPD_OUT_MAX       (256 * 1024)
+#define SMTPD_DATA_HOLD     (8 * 1024) /* partial DATA lines kept for completion */
+#define SMTPD_SPILL_AT      (256 * 1024) /* larger messages go to a queue tmpfile */
+
+/* Commands counted for the "disconnect from" log line, in Postfix's order. */
+enum smtpd_cmd {
+    CMD_CONNECT = -1,  /* nothing received yet: "lost connection after CONNECT" */
+    CMD_HELO, CMD_EHLO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_BDAT,
+    CMD_RSET, CMD_NOOP, CMD_VRFY, CMD_ETRN, CMD_HELP, CMD_QUIT, CMD_UNKNOWN, CMD_COUNT
+};
+
+enum session_state {
+    SS_CONNECT,     /* waiting for the reverse lookup before the greeting */
+    SS_COMMAND,     /* reading commands */
+    SS_DATA,        /* reading DATA content */
+    SS_BDAT,        /* reading a BDAT chunk */
+    SS_WAIT,        /* an asynchronous check or the group commit is pending */
+    SS_CLOSING      /* flush the output, then close */
+};
+
+struct smtpd_server {
+    struct worker *w;
+    struct config *cfg;
+    struct evloop *loop;
+    struct queue_writer *qw;
+    struct resolver *resolver;
+    struct dns *dns;
+    struct restrictions *restr;
+    int local;                       /* pickup: local submission over a UNIX socket */
+    int stopping;
+    size_t nsessions;
+    struct session *sessions;        /* all sessions (doubly linked) */
+    struct session *commit_head;     /* sessions waiting for the next group commit */
+    struct session **commit_tail;
+    char *service;                   /* master.cf service name, for logs */
+
+    /* Parameters, read once. */
+    char *myhostname, *mail_name, *banner;
+    long long message_size_limit;
+    long long recipient_limit;
+    long long soft_error_limit, hard_error_limit, junk_command_limit;
+    long long error_sleep_ms;
+    long long timeout_ms;
+    long long hopcount_limit, header_size_limit;
+    long long queue_minfree;
+    int helo_required, disable_vrfy, smtputf8_enable, strict_rfc821, delay_reject;
+    int peername_lookup;
+    enum bare_nl_policy bare_nl;
+    char **discard_ehlo;             /* smtpd_discard_ehlo_keywords */
+    char *queue_dir;
+    uint64_t space_checked_ms;       /* last statvfs of the queue file system */
+    int space_ok;
+};
+
+struct smtp_rcpt {
+    char *addr;
+    char *orcpt;                     /* "rfc822;addr" decoded, or NULL */
+    int notify;                      /* DSN_NOTIFY_* */
+};
+
+struct session {
+    struct smtpd_server *srv;
+    struct session *next, *prev;
+    struct session *commit_next;
+    int fd;
+    struct buf in, out;
+    enum session_state state;
+    int want_write;
+    int watching;                    /* events registered with the loop */
+    struct ev_timer *timer;
+    struct ev_timer *sleep_timer;    /* smtpd_error_sleep_time before the next reply */
+    int sleeping;
+    uint64_t last_activity_ms;
+    enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
+    int skip_long_line;              /* discarding the rest of an over-long command */
+
+    /* The client. */
+    char addr[64];                   /* "127.0.0.1", "::1" */
+    char port[8];
+    char name[256];                  /* verified hostname or "unknown" */
+    char namaddr[340];               /* "name[addr]" for logs */
+    uid_t uid;                       /* pickup: the submitting user */
+    char login[64];                  /* pickup: that user's name */
+
+    /* SMTP state. */
+    char helo[256];
+    int esmtp;
+    int errors, junk;
+    int counts[CMD_COUNT][2];        /* [ok, total] per command */
+
+    /* The mail transaction. */
+    int in_mail;
+    char *sender;
+    struct smtp_rcpt *rcpts;
+    size_t nrcpts, caprcpts;
+    char qid[32];
+    int smtputf8, body_8bit;
+    int ret;                         /* -1 unset, 0 HDRS, 1 FULL */
+    char *envid;
+    struct restrict_actions actions;
+    int client_ok, helo_ok, sender_ok; /* delayed checks already passed */
+
+    /* Content. */
+    struct buf msg;                  /* final content: Received: + data, LF line ends */
+    size_t data_start;               /* offset of the client's data in msg */
+    int spill_fd;                    /* -1, or the tmpfile holding the client's data */
+    size_t spill_len;
+    char *head;                      /* spilled: the first SMTPD_SPILL_AT bytes, for header checks */
+    size_t head_len;
+    int too_big;
+    int io_error;                    /* the spill file could not be written */
+    int bare_lf_reject;
+    int bdat_active;                 /* a BDAT transaction is in progress */
+    int bdat_last;
+    char *bdat_fail;                 /* set: discard chunks, answer each with this line */
+    uint64_t bdat_left;
+    struct data_decoder dd;
+    struct bdat_decoder bd;
+
+    /* Asynchronous restriction evaluation. */
+    enum restrict_stage chain[8];
+    int nchain, ichain;
+    void (*chain_done)(struct session *s, const struct restrict_result *res);
+    char *pending_arg;               /* the address/name being checked */
+    enum smtpd_cmd pending_cmd;
+};
+
+/* session.c */
+void session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
+                   uid_t uid);
+void session_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A reply that counts as an error (4xx/5xx): applies the soft/hard error limits. */
+void session_error(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void session_close_after_reply(struct session *s);
+void session_destroy(struct session *s, const char *why);
+void session_resume(struct session *s);
+void session_reset_transaction(struct session *s);
+void session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
+                        const char *rcpt);
+int session_queue_space_ok(struct session *s);
+
+/* command.c */
+void command_dispatch(struct session *s, char *line);
+int data_feed(struct session *s);    /* SS_DATA/SS_BDAT: consume input; 1 = progress */
+void checks_run(struct session *s);  /* continue the restriction chain */
+void session_committed(struct session *s, int ok); /* after the group commit */
+
+/* smtpd.c */
+void smtpd_commit_enqueue(struct session *s);
+void smtpd_commit_forget(struct session *s);
+
+#endif
