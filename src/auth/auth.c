@@ -1261,7 +1261,7 @@ static void conn_read(struct auth_conn *c)
             if (rc < 0)
                 c->closing = 1;
         }
-        if (!c->closing && c->in.len >= AUTHPROTO_LINE_MAX) {
+        if (!c->closing && (len == -2 || c->in.len >= AUTHPROTO_LINE_MAX)) {
             msg_warn("auth client sent an overlong or binary line; disconnecting");
             c->closing = 1;
         }

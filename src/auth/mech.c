@@ -137,6 +137,8 @@ static enum mech_result plain_step(struct mech *m, const unsigned char *d, size_
                                    struct buf *out)
 {
     (void)out;
+    if (m->state >= 2)
+        return fail(m, "unexpected PLAIN message", 1);
     if (!d || len == 0) {
         if (m->state++ > 0)
             return fail(m, "empty PLAIN message", 1);
@@ -162,7 +164,7 @@ static enum mech_result plain_step(struct mech *m, const unsigned char *d, size_
     memcpy(m->password, pw, plen);
     m->password[plen] = '\0';
     m->pwlen = plen;
-    m->state = 1;
+    m->state = 2;
     return MECH_VERIFY;
 }
 

@@ -106,7 +106,7 @@ static int add_fields(char ***v, size_t *n, const char *text, char *err, size_t 
 static int check_control(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < ' ' && s[i] != '\t')
+        if (((unsigned char)s[i] < ' ' && s[i] != '\t') || s[i] == 0x7f)
             return -1;
     return 0;
 }
