@@ -1016,7 +1016,8 @@ static int handle_cont(struct auth_conn *c, char **f, int n)
                      "Invalid base64 data in continued response", 0);
         return 0;
     }
-    r->last_active = mono_msec();
+    /* The failure delay runs from the client's last message, when the credentials are complete. */
+    r->last_active = r->started = mono_msec();
     struct buf out;
     buf_init(&out, AUTHPROTO_LINE_MAX);
     enum mech_result res = mech_step(r->mech, data ? data : (const unsigned char *)"", len, &out);
@@ -1472,6 +1473,22 @@ size_t auth_server_busy(const struct auth_server *s)
 size_t auth_server_shutdown(struct auth_server *s)
 {
     s->shutting_down = 1;
+    /* Answer what only waits for a timer now, so the process can leave soon. */
+    for (struct auth_conn *c = s->conns; c; c = c->next) {
+        struct auth_req *r = c->reqs;
+        while (r) {
+            struct auth_req *next = r->next;
+            if (r->state == REQ_DELAY || r->state == REQ_PENALTY) {
+                ev_timer_cancel(s->loop, r->timer);
+                r->timer = NULL;
+                if (r->state == REQ_DELAY)
+                    delayed_fail(r);
+                else
+                    req_fail_now(r, "shutting down", "Authentication service is restarting", 1);
+            }
+            r = next;
+        }
+    }
     for (size_t i = 0; i < s->nlisteners; i++) {
         if (s->listeners[i].fd >= 0) {
             ev_fd_del(s->loop, s->listeners[i].fd);

@@ -338,6 +338,42 @@ static void test_timing(void)
     sasl_client_free(c);
 }
 
+/* Without a failure delay the hash itself must cost an unknown user what it costs a real one. */
+static void test_dummy_cost(void)
+{
+    char err[128], path[300], spec[320];
+    char *heavy = scheme_generate("BLF-CRYPT", "heavypw", 7, 9, err, sizeof(err));
+    snprintf(path, sizeof(path), "%s/heavy-users", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "heavy:%s\n", heavy);
+    fclose(f);
+    free(heavy);
+    snprintf(spec, sizeof(spec), "passwd-file:%s", path);
+    server_stop();
+    struct auth_settings keep = set;
+    set.passdb = set.userdb = spec;
+    set.failure_delay_ms = 0;
+    set.penalty_limit_ms = 0;
+    server_start();
+    struct sasl_client *c = client_ready();
+    struct attempt t;
+    uint64_t wrong = 0, unknown = 0;
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(auth1(c, "PLAIN", "heavy", "wrong", "10.8.0.1", 0, &t), SASL_FAIL);
+        wrong += t.elapsed;
+        CHECK_INT(auth1(c, "PLAIN", "ghost", "wrong", "10.8.0.1", 0, &t), SASL_FAIL);
+        unknown += t.elapsed;
+    }
+    CHECK_INT(auth1(c, "PLAIN", "heavy", "heavypw", "10.8.0.1", 0, &t), SASL_OK);
+    /* bcrypt cost 9 takes tens of milliseconds; a skipped hash would take none. */
+    CHECK(wrong / 4 >= 10);
+    CHECK(unknown * 2 >= wrong);
+    sasl_client_free(c);
+    server_stop();
+    set = keep;
+    server_start();
+}
+
 static void test_concurrency(void)
 {
     struct sasl_client *c = client_ready();
@@ -417,6 +453,30 @@ static void test_server_restart(void)
     climech_free(t.cm);
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.4.0.6", 0, &t), SASL_OK);
     sasl_client_free(c);
+}
+
+static void test_shutdown(void)
+{
+    struct sasl_client *c = client_ready();
+    struct attempt t, p;
+    /* Build a penalty for one address, then leave one request in each timed state. */
+    auth1(c, "PLAIN", "bob", "wrong", "10.7.0.1", 0, &t);
+    int pending = 2;
+    attempt_start(c, &t, "PLAIN", "bob", "wrong", NULL, "10.7.0.2", 0, &pending);   /* delay */
+    attempt_start(c, &p, "PLAIN", "bob", "bobpw", NULL, "10.7.0.1", 0, &pending);   /* penalty */
+    run_for(30);
+    CHECK(!t.done && !p.done);
+    uint64_t t0 = mono_msec();
+    CHECK_INT(auth_server_shutdown(srv), 0);   /* nothing left that waits */
+    run_for(2000);
+    CHECK(mono_msec() - t0 < DELAY_MS);
+    CHECK(t.done && t.status == SASL_FAIL);
+    CHECK(p.done && p.status == SASL_TEMPFAIL);
+    climech_free(t.cm);
+    climech_free(p.cm);
+    sasl_client_free(c);
+    server_stop();
+    server_start();
 }
 
 /* ------------------------------------------------------------------ */
@@ -701,8 +761,10 @@ int main(void)
     T_RUN(test_mechanisms);
     T_RUN(test_failures);
     T_RUN(test_timing);
+    T_RUN(test_dummy_cost);
     T_RUN(test_concurrency);
     T_RUN(test_server_restart);
+    T_RUN(test_shutdown);
     T_RUN(test_raw_protocol);
     T_RUN(test_userdb);
     T_RUN(test_plaintext_policy);
