@@ -310,9 +310,8 @@ struct auth_req {
     uint64_t last_active;
     struct ev_timer *timer;
     struct hash_job *job;
-    const struct scram_secret *pending_secret;
-    struct scram_secret secret;  /* stored SCRAM credentials while PBKDF2 dummy work runs */
-    int have_secret;
+    struct scram_secret secret;  /* stored SCRAM credentials while the PBKDF2 ballast runs */
+    int have_secret;             /* SCRAM: 0 none (fake), 1 stored (secret), 2 from plaintext (job) */
     int no_password;             /* unknown user or no stored password: never succeeds */
     struct auth_req *next;
 };
@@ -1532,18 +1531,22 @@ struct auth_main_state {
     struct evloop *loop;
     struct auth_server *srv;
     struct ev_timer *grace;
+    uint64_t stop_started;
     int stopping;
 };
 
+#define DRAIN_MAX_MS 10000
+
+/* After SIGTERM: leave when no request is being worked on (hashing), or after DRAIN_MAX_MS. */
 static void check_drained(void *arg)
 {
     struct auth_main_state *st = arg;
     st->grace = NULL;
-    if (auth_server_busy(st->srv) == 0) {
+    if (auth_server_busy(st->srv) == 0 || mono_msec() - st->stop_started > DRAIN_MAX_MS) {
         ev_loop_stop(st->loop);
         return;
     }
-    st->grace = ev_timer_add(st->loop, 100, check_drained, st);
+    st->grace = ev_timer_add(st->loop, 50, check_drained, st);
 }
 
 static void on_term(int signo, void *arg)
@@ -1553,13 +1556,9 @@ static void on_term(int signo, void *arg)
     if (st->stopping)
         return;
     st->stopping = 1;
+    st->stop_started = mono_msec();
     auth_server_shutdown(st->srv);
     check_drained(st);
-}
-
-static void hard_stop(void *arg)
-{
-    ev_loop_stop(((struct auth_main_state *)arg)->loop);
 }
 
 /* The userdb socket: created by the auth process itself next to its own. */
@@ -1619,21 +1618,13 @@ int auth_main(struct worker *w)
              authdb_count(srv->passdb), authdb_count(srv->userdb),
              userdb_path ? ", userdb socket " : "", userdb_path ? userdb_path : "");
     ev_loop_run(loop);
-    if (st.stopping && auth_server_busy(srv)) {
-        /* Not reached normally: check_drained stops only when idle. */
-        struct ev_timer *t = ev_timer_add(loop, 5000, hard_stop, &st);
-        ev_loop_run(loop);
-        ev_timer_cancel(loop, t);
-    }
     if (st.grace)
         ev_timer_cancel(loop, st.grace);
     /* Listening sockets belong to the master (or were closed by shutdown). */
     for (size_t i = 0; i < srv->nlisteners; i++)
         srv->listeners[i].fd = -1;
     auth_server_free(srv);
-    if (userdb_path) {
-        free(userdb_path);
-    }
+    free(userdb_path);
     ev_loop_free(loop);
     return 0;
 }
