@@ -218,9 +218,15 @@ static void disconnect(struct sasl_client *c, const char *why)
     c->nmechs = 0;
     buf_reset(&c->in);
     buf_reset(&c->out);
-    if (why && (was_ready || !c->warned_down))
+    int in_flight = 0;
+    for (struct sasl_auth *a = c->auths; a; a = a->next)
+        in_flight += a->state == A_SENT || a->state == A_WAIT_CLIENT;
+    /* An idle connection closed by a restarting server is routine; anything else is worth a warning. */
+    if (why && was_ready && !in_flight)
+        msg_info("SASL: %s: %s; reconnecting", c->path, why);
+    else if (why && (was_ready || !c->warned_down))
         msg_warn("SASL: %s: %s", c->path, why);
-    c->warned_down = 1;
+    c->warned_down = !was_ready || in_flight;
     /* Requests the server had are lost; queued ones wait for a reconnect. */
     for (struct sasl_auth *a = c->auths; a; a = a->next)
         if (a->state == A_SENT || a->state == A_WAIT_CLIENT)
