@@ -22,6 +22,11 @@
  *   auth_disable_plaintext         refuse PLAIN/LOGIN unless the client
  *                                  says the channel is "secured"
  *
+ * It runs as mail_owner like the other unprivileged services, so passwd-files
+ * and sqlite databases must be readable by that user (e.g. root:yubin 0640).
+ * Network-facing processes never open them: smtpd only relays base64 SASL
+ * data over the socket (sasl_client.h).
+ *
  * Security: unknown users cost a hash of a real-looking stored value, so
  * they answer as slowly as wrong passwords; failures are delayed with
  * timers (never sleep), so other clients are unaffected; a client IP
