@@ -700,6 +700,16 @@ static void test_username_format(void)
     longname[399] = '\0';
     CHECK_INT(auth_username_normalize(&s, longname, out, sizeof(out)), -1);
 
+    char *p = sasl_client_socket_path("/var/spool/yubin", "private/auth");
+    CHECK_STR(p, "/var/spool/yubin/private/auth");
+    free(p);
+    p = sasl_client_socket_path("/var/spool/yubin", "unix:/run/dovecot/auth-client");
+    CHECK_STR(p, "/run/dovecot/auth-client");
+    free(p);
+    p = sasl_client_socket_path("/q", "unix:private/auth");
+    CHECK_STR(p, "/q/private/auth");
+    free(p);
+
     long long ms;
     CHECK_INT(auth_parse_delay("2s", &ms), 0);
     CHECK_INT(ms, 2000);
