@@ -47,6 +47,12 @@ static void fill_input(struct session *s, struct restrict_input *in)
     in->recipient = s->pending_arg;
     in->protocol = s->esmtp ? "ESMTP" : "SMTP";
     in->etrn_domain = s->pending_cmd == CMD_ETRN ? s->pending_arg : NULL;
+    in->reverse_client_name = s->reverse_name;
+    in->client_name_status = s->name_status;
+    in->reverse_name_status = s->reverse_status;
+    in->nrcpt = (int)s->nrcpts;
+    in->queue_id = s->qid[0] ? s->qid : NULL;
+    in->encrypted = s->tls != NULL;
 }
 
 static const char *stage_name(enum restrict_stage st, enum smtpd_cmd cmd)
@@ -181,6 +187,9 @@ static void chain_begin(struct session *s, enum smtpd_cmd cmd, const char *arg,
 static void reply_restriction(struct session *s, const struct restrict_result *res)
 {
     session_error(s, "%d %s %s", res->code, res->dsn, res->text);
+    /* An access table may answer 421 or 521: say it, then hang up. */
+    if (res->code == 421 || res->code == 521)
+        session_close_after_reply(s);
 }
 
 /* ---- HELO / EHLO ------------------------------------------------------- */
@@ -219,6 +228,8 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     if (!s->srv->disable_vrfy)
         ehlo_keyword(s, &kw, "VRFY", NULL);
     ehlo_keyword(s, &kw, "ETRN", NULL);
+    if (starttls_offered(s))
+        ehlo_keyword(s, &kw, "STARTTLS", NULL);
     ehlo_keyword(s, &kw, "ENHANCEDSTATUSCODES", NULL);
     ehlo_keyword(s, &kw, "8BITMIME", NULL);
     ehlo_keyword(s, &kw, "DSN", NULL);
@@ -495,13 +506,16 @@ static int msg_sink(void *arg, const char *data, size_t len)
     return 0;
 }
 
+/* RFC 3848 / RFC 6531 names for Received: "with ...". */
 static const char *protocol_name(struct session *s)
 {
     if (s->srv->local)
         return "LOCAL";
     if (s->smtputf8)
-        return "UTF8SMTP";
-    return s->esmtp ? "ESMTP" : "SMTP";
+        return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+    if (!s->esmtp)
+        return "SMTP";
+    return s->tls ? "ESMTPS" : "ESMTP";
 }
 
 /* Start the message content with our Received: header. */
@@ -517,8 +531,11 @@ static void content_begin(struct session *s)
     } else {
         for (size_t i = 0; i < s->actions.nprepend; i++)
             buf_printf(&s->msg, "%s\n", s->actions.prepend[i]);
+        char tls_info[600];
+        tls_received_text(s, tls_info, sizeof(tls_info));
         struct received_info ri = {
             .helo = s->helo, .client_name = s->name, .client_addr = s->addr,
+            .tls_info = tls_info,
             .myhostname = s->srv->myhostname, .mail_name = s->srv->mail_name,
             .protocol = protocol_name(s), .qid = s->qid,
             .for_rcpt = s->nrcpts == 1 ? s->rcpts[0].addr : NULL, .when = now};
@@ -919,6 +936,21 @@ static enum smtpd_cmd lookup_verb(const char *line, char **arg)
     return CMD_UNKNOWN;
 }
 
+/* smtpd_tls_security_level = encrypt: what may be said before STARTTLS. */
+static int needs_tls_first(struct session *s, enum smtpd_cmd c)
+{
+    if (!starttls_required(s))
+        return 0;
+    switch (c) {
+    case CMD_MAIL: case CMD_RCPT: case CMD_DATA: case CMD_BDAT: case CMD_VRFY: case CMD_ETRN:
+    case CMD_AUTH:
+        session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Commands that do not move a transaction forward count as junk (smtpd_junk_command_limit). */
 static int junk_limit_hit(struct session *s, enum smtpd_cmd c)
 {
@@ -940,7 +972,7 @@ void command_dispatch(struct session *s, char *line)
     enum smtpd_cmd c = lookup_verb(line, &arg);
     s->last_cmd = c;
     s->counts[c][1]++;
-    if (junk_limit_hit(s, c))
+    if (junk_limit_hit(s, c) || needs_tls_first(s, c))
         return;
     switch (c) {
     case CMD_HELO: cmd_helo(s, arg, 0); return;
@@ -970,6 +1002,8 @@ void command_dispatch(struct session *s, char *line)
         session_close_after_reply(s);
         return;
     case CMD_STARTTLS:
+        cmd_starttls(s, arg);
+        return;
     case CMD_AUTH:
     case CMD_UNKNOWN:
     case CMD_CONNECT:
