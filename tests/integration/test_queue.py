@@ -241,3 +241,30 @@ def test_access_hold_redirect_discard(instance):
     m = inst.wait_maildir("example.test/alice", 1)[0]
     assert b"Subject: held" in m
     inst.wait_log("%s: removed" % held)
+
+
+def test_partial_delivery_is_not_repeated(instance):
+    """A message delivered to some recipients and deferred for others: the
+    retries (also after a crash of the whole system) deliver only the rest."""
+    inst = instance(main={"minimal_backoff_time": "1h", "maximal_backoff_time": "1h",
+                          "queue_run_delay": "1s"})
+    inst.params["virtual_uid_maps"] = "inline:{ {alice@example.test=0}, {bob@example.test=%d} }" % (
+        inst.vuid)
+    inst.params["virtual_minimum_uid"] = "1"
+    inst.start()
+    qid = send(inst, "carol@client.test", ["alice@example.test", "bob@example.test"],
+               subject="half now, half later")
+    inst.wait_maildir("example.test/bob", 1)
+    inst.wait_log("%s: to=<alice@example.test>" % qid)
+    listing = inst.cmd("queue", "list").stdout
+    assert "alice@example.test" in listing and "bob@example.test" not in listing
+    inst.kill9()
+    inst.params["virtual_uid_maps"] = "static:%d" % inst.vuid
+    inst.start()
+    r = inst.cmd("queue", "flush")
+    assert r.returncode == 0, r.stderr
+    inst.wait_maildir("example.test/alice", 1)
+    inst.wait_log("%s: removed" % qid)
+    wait_for(lambda: len(inst.maildir("example.test/bob")) > 1, 2)
+    assert len(inst.maildir("example.test/bob")) == 1
+    assert len(inst.maildir("example.test/alice")) == 1

@@ -2,6 +2,7 @@
 them: recursive expansion, loops, the expansion limit, unknown users in
 alias domains, aliases to remote addresses, and a table that fails."""
 import os
+import re
 import smtplib
 import sqlite3
 
@@ -168,3 +169,23 @@ def test_failing_table_defers_then_expands(instance):
     assert b"Subject: via a broken table" in m
     inst.wait_log("to=<alice@example.test>, orig_to=<sales@example.test>, relay=virtual")
     assert "bounced" not in inst.log()
+
+
+def test_large_expansion_is_delivered_in_batches(instance):
+    """An alias with more recipients than default_destination_recipient_limit:
+    every one gets exactly one copy and one log line."""
+    n = 120
+    inst = instance()
+    inst.write("virtual", "list@example.test " + ", ".join(
+        "m%03d@members.test" % i for i in range(n)) + "\n")
+    inst.params["virtual_alias_maps"] = "texthash:" + inst.path("virtual")
+    inst.params["virtual_mailbox_domains"] = "example.test, members.test"
+    inst.params["virtual_mailbox_maps"] = "inline:{ {@members.test=members.test/all/} }"
+    inst.start()
+    qid = send(inst, "carol@client.test", ["list@example.test"], subject="to everyone")
+    msgs = inst.wait_maildir("members.test/all", n, timeout=30)
+    inst.wait_log("%s: removed" % qid)
+    assert len(msgs) == n
+    delivered = sorted(re.findall(r"Delivered-To: (m\d+@members\.test)\n", b"".join(msgs).decode()))
+    assert delivered == ["m%03d@members.test" % i for i in range(n)]
+    assert inst.log().count("%s: to=<m" % qid) == n
