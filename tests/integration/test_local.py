@@ -259,3 +259,26 @@ def test_empty_local_recipient_maps_bounces_later(instance):
     assert 'unknown user: "nosuchuser"' in fields[1]["diagnostic-code"]
     assert b"Subject: to nobody known" in returned.as_bytes()
     inst.wait_log("%s: sender non-delivery notification: " % qid)
+
+
+def test_alias_command_exit_status(instance):
+    """sysexits(3) of a |command decide: 67 bounces with the command's output
+    in the report, 75 defers."""
+    inst = local_instance(instance, "nolist: \"|OUT/nolist.sh\"\nlater: \"|OUT/later.sh\"\n")
+    script(inst, "nolist.sh", "cat > /dev/null\necho 'no such list here'\nexit 67\n")
+    script(inst, "later.sh", "cat > /dev/null\necho 'try again later'\nexit 75\n")
+    inst.start()
+    q1 = send(inst, "bob@example.test", ["nolist@" + DEST])
+    q2 = send(inst, "bob@example.test", ["later@" + DEST])
+    inst.wait_log("%s: to=<nolist@%s>, relay=local" % (q1, DEST))
+    inst.wait_log("%s: to=<later@%s>, relay=local" % (q2, DEST))
+    log = inst.log()
+    line1 = [l for l in log.splitlines() if "%s: to=<nolist@" % q1 in l][0]
+    assert "dsn=5.1.1, status=bounced" in line1 and "no such list here" in line1
+    line2 = [l for l in log.splitlines() if "%s: to=<later@" % q2 in l][0]
+    assert "status=deferred" in line2 and "try again later" in line2
+    dsn = inst.wait_maildir("example.test/bob", 1)[0]
+    _, _, fields, _ = dsn_parts(dsn)
+    assert fields[1]["final-recipient"] == "rfc822; nolist@" + DEST
+    assert fields[1]["status"] == "5.1.1"
+    assert "no such list here" in fields[1]["diagnostic-code"]
