@@ -153,13 +153,29 @@ class Instance:
 
     def start(self, wait=True):
         self.write_config()
-        self.stderr = open(os.path.join(self.base, "stderr.log"), "w")
+        started = self._count_in(self.logfile, "daemon started")
+        stderr_path = os.path.join(self.base, "stderr.log")
+        self.stderr = open(stderr_path, "w")
         self.proc = subprocess.Popen([YUBIN, "-c", self.dir, "start-fg"],
                                      stdout=self.stderr, stderr=subprocess.STDOUT)
-        if wait and not wait_port(self.port):
+
+        def up():
+            return (self._count_in(self.logfile, "daemon started") > started or
+                    self._count_in(stderr_path, "daemon started") > 0)
+        # The port opens as soon as smtpd runs; "daemon started" comes once every
+        # socket (qmgr's too, for `yubin queue`) is there.
+        if wait and not (wait_port(self.port) and wait_for(up)):
             self.stop(check=False)
-            raise AssertionError("yubin did not listen on %d:\n%s" % (self.port, self.output()))
+            raise AssertionError("yubin did not start on %d:\n%s" % (self.port, self.output()))
         return self
+
+    @staticmethod
+    def _count_in(path, text):
+        try:
+            with open(path, errors="replace") as f:
+                return f.read().count(text)
+        except OSError:
+            return 0
 
     def stop(self, check=True):
         if self.proc is None:
