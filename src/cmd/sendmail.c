@@ -485,7 +485,8 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
         struct passwd *pw = getpwuid(getuid());
         char *sender = qualify(o.sender ? o.sender : pw ? pw->pw_name : "nobody", myorigin);
         struct buf msg;
-        buf_init(&msg, (size_t)cfg_get_size(cfg, "message_size_limit") + 1);
+        long long limit = cfg_get_size(cfg, "message_size_limit");   /* 0: no limit */
+        buf_init(&msg, limit > 0 ? (size_t)limit + 1 : 0);
         rc = 0;
         if (read_message(&msg, o.dot_ends) < 0) {
             fprintf(stderr, "sendmail: fatal: message too large\n");

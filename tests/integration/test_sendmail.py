@@ -163,3 +163,17 @@ def test_unprivileged_user_and_root_both_submit(instance):
     r = subprocess.run(["runuser", "-u", "nobody", "--", YUBIN, "-c", inst.dir, "queue", "flush"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
+
+
+def test_message_size_limit(instance):
+    # 0 means no limit, as in Postfix.
+    inst = start(instance, message_size_limit="0")
+    r = sendmail(inst, "alice@example.test", input="Subject: unlimited\n\n" + "x" * 5000 + "\n")
+    assert r.returncode == 0, r.stderr
+    inst.wait_maildir("example.test/alice", 1)
+    inst.stop()
+    inst.params["message_size_limit"] = "2000"
+    inst.start()
+    r = sendmail(inst, "bob@example.test", input="Subject: too big\n\n" + "x" * 5000 + "\n")
+    assert r.returncode == 65 and "too large" in r.stderr
+    assert inst.maildir("example.test/bob") == []
