@@ -21,6 +21,9 @@
  *   compatibility_level  3.6                     (Postfix built-in: 0; its stock main.cf sets 3.6)
  *   mynetworks (host)    127.0.0.0/8 [::1]/128 + interface addresses (Postfix lists
  *                        127.0.0.1/32 rather than all of 127.0.0.0/8)
+ *   smtpd_sasl_type      dovecot                 (Postfix: cyrus; yubin has no Cyrus SASL,
+ *                                                 it speaks the Dovecot protocol)
+ *   smtpd_sasl_path      private/auth            (Postfix: smtpd; yubin's auth service)
  *
  * Defaults computed at run time the Postfix way (flag DYN, see config.c):
  * myhostname, mydomain, mynetworks (from mynetworks_style), process_id,
@@ -127,7 +130,7 @@ const struct param_def cfg_param_table[] = {
     {"bounce_service_name", "bounce", PT_STR, 0, KNOWN},
     {"bounce_size_limit", "50000", PT_SIZE, 0, IMPL},
     {"bounce_template_file", "", PT_STR, 0, KNOWN},
-    {"broken_sasl_auth_clients", "no", PT_BOOL, 0, KNOWN},
+    {"broken_sasl_auth_clients", "no", PT_BOOL, 0, IMPL},
     {"canonical_classes", "envelope_sender, envelope_recipient, header_sender, header_recipient", PT_LIST, 0, KNOWN},
     {"canonical_maps", "", PT_LIST, 0, KNOWN},
     {"cleanup_replace_stray_cr_lf", "yes", PT_BOOL, 0, KNOWN},
@@ -725,17 +728,17 @@ const struct param_def cfg_param_table[] = {
     {"smtpd_relay_before_recipient_restrictions", "${{$compatibility_level} <level {3.6} ? {no} : {yes}}", PT_BOOL, 0, IMPL},
     {"smtpd_relay_restrictions", "${{$compatibility_level} <level {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}", PT_LIST, 0, IMPL},
     {"smtpd_restriction_classes", "", PT_LIST, 0, IMPL},
-    {"smtpd_sasl_auth_enable", "no", PT_BOOL, 0, KNOWN},
-    {"smtpd_sasl_authenticated_header", "no", PT_BOOL, 0, KNOWN},
+    {"smtpd_sasl_auth_enable", "no", PT_BOOL, 0, IMPL},
+    {"smtpd_sasl_authenticated_header", "no", PT_BOOL, 0, IMPL},
     {"smtpd_sasl_exceptions_networks", "", PT_LIST, 0, KNOWN},
     {"smtpd_sasl_local_domain", "", PT_STR, 0, KNOWN},
     {"smtpd_sasl_mechanism_filter", "!external, static:rest", PT_STR, 0, KNOWN},
-    {"smtpd_sasl_path", "smtpd", PT_STR, 0, KNOWN},
+    {"smtpd_sasl_path", "private/auth", PT_STR, 0, IMPL},
     {"smtpd_sasl_response_limit", "12288", PT_INT, 0, KNOWN},
-    {"smtpd_sasl_security_options", "noanonymous", PT_STR, 0, KNOWN},
-    {"smtpd_sasl_service", "smtp", PT_STR, 0, KNOWN},
-    {"smtpd_sasl_tls_security_options", "$smtpd_sasl_security_options", PT_STR, 0, KNOWN},
-    {"smtpd_sasl_type", "cyrus", PT_STR, 0, KNOWN},
+    {"smtpd_sasl_security_options", "noanonymous", PT_STR, 0, IMPL},
+    {"smtpd_sasl_service", "smtp", PT_STR, 0, IMPL},
+    {"smtpd_sasl_tls_security_options", "$smtpd_sasl_security_options", PT_STR, 0, IMPL},
+    {"smtpd_sasl_type", "dovecot", PT_STR, 0, IMPL},
     {"smtpd_sender_login_maps", "", PT_LIST, 0, IMPL},
     {"smtpd_sender_restrictions", "", PT_LIST, 0, IMPL},
     {"smtpd_service_name", "smtpd", PT_STR, 0, KNOWN},
