@@ -346,10 +346,12 @@ static void job_attrs(struct smtp_job *j)
 }
 
 /*
- * Try the servers of one destination. Returns 1 when the fall-back relays
- * must not be used after it (a final verdict, or we are its MX host).
+ * Try the servers of one destination (last: no destination follows it).
+ * Returns 1 when the fall-back relays must not be used after it (a final
+ * verdict, or we are its MX host).
  */
-static int try_dest(struct smtp_job *j, const char *text, struct smtp_dns **dns, int *dns_tried)
+static int try_dest(struct smtp_job *j, const char *text, int last, struct smtp_dns **dns,
+                    int *dns_tried)
 {
     const struct smtp_settings *s = j->set;
     struct smtp_dest d;
@@ -373,9 +375,12 @@ static int try_dest(struct smtp_job *j, const char *text, struct smtp_dns **dns,
         return e.final || e.self;
     }
     int sessions = 0;
+    last |= e.self;
     for (size_t k = 0; k < l.n && smtp_job_pending(j); k++) {
         if (s->mx_session_limit > 0 && sessions >= s->mx_session_limit)
             break;
+        j->final_server = last && (k + 1 == l.n || (s->mx_session_limit > 0 &&
+                                                     sessions + 1 >= s->mx_session_limit));
         int counted = 0;
         smtp_session(j, &l.v[k], d.port, &counted);
         sessions += counted;
@@ -419,12 +424,14 @@ void smtp_deliver_request(const struct smtp_settings *s, const struct dreq *req,
     int dns_tried = 0, no_fallback = 0;
     if (!dests[0])
         all_final(&j, "5.1.2", "recipient address has no domain");  /* nothing to route */
-    for (size_t k = 0; dests[k] && k < SMTP_DEST_MAX && smtp_job_pending(&j); k++)
-        no_fallback |= try_dest(&j, dests[k], &dns, &dns_tried);
+    size_t ndests = strv_len(dests), nfall = strv_len(s->fallback_relay);
+    ndests = ndests < SMTP_DEST_MAX ? ndests : SMTP_DEST_MAX;
+    nfall = nfall < SMTP_DEST_MAX ? nfall : SMTP_DEST_MAX;
+    for (size_t k = 0; k < ndests && smtp_job_pending(&j); k++)
+        no_fallback |= try_dest(&j, dests[k], k + 1 == ndests && nfall == 0, &dns, &dns_tried);
     strv_free(dests);
-    for (size_t k = 0; !no_fallback && s->fallback_relay[k] && k < SMTP_DEST_MAX &&
-                       smtp_job_pending(&j); k++)
-        try_dest(&j, s->fallback_relay[k], &dns, &dns_tried);
+    for (size_t k = 0; !no_fallback && k < nfall && smtp_job_pending(&j); k++)
+        try_dest(&j, s->fallback_relay[k], k + 1 == nfall, &dns, &dns_tried);
     smtp_dns_free(dns);
     /* What is left keeps its last word: deferred (4.x.x) or bounced (5.x.x). */
 out:

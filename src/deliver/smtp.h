@@ -176,7 +176,7 @@ struct smtp_err {
 
 /*
  * The server addresses for d, in the order to try them (MX lookup,
- * address lookups, loop check, limits). 0 with a non-empty list, or -1
+ * address lookups, loop check when the port is 25, limits). 0 with a non-empty list, or -1
  * with err set (dsn 4.x.x: try later; 5.x.x: the destination does not
  * exist for mail). dns is NULL when DNS lookups are disabled or the
  * resolver could not be set up (then lookups that need it fail softly).
@@ -220,6 +220,7 @@ struct smtp_stuff {
     size_t col;                   /* bytes on the current output line */
     size_t limit;                 /* 0 = none */
     int any;                      /* some content seen */
+    int broke;                    /* a line was broken (logged once per message) */
 };
 
 void smtp_stuff_init(struct smtp_stuff *s, size_t line_limit);
@@ -258,6 +259,7 @@ struct smtp_job {
     int smtputf8;
     const char *ret;              /* "FULL", "HDRS" or NULL */
     char envid[256];              /* decoded, "" when none */
+    int final_server;             /* no server is tried after this one */
 };
 
 /* Recipients without a final status. */

@@ -22,6 +22,7 @@ void smtp_stuff_init(struct smtp_stuff *s, size_t line_limit)
     s->col = 0;
     s->limit = line_limit;
     s->any = 0;
+    s->broke = 0;
 }
 
 size_t smtp_stuff_bound(size_t n)
@@ -51,6 +52,7 @@ size_t smtp_stuff(struct smtp_stuff *s, const char *in, size_t n, char *out)
             out[o++] = ' ';
             s->col = 1;
             s->bol = 0;
+            s->broke = 1;
         }
         if (s->bol && c == '.') {
             out[o++] = '.';

@@ -379,12 +379,14 @@ static int literal_addr(const struct smtp_settings *s, const struct smtp_dest *d
     return 0;
 }
 
-/* MX hosts in preference order, each with its addresses. */
+/* MX hosts in preference order, each with its addresses. *best_pref: the best MX preference. */
 static int mx_addrs(const struct smtp_settings *s, struct smtp_dns *dns, const struct smtp_dest *d,
-                    struct smtp_mx *mx, size_t nmx, struct smtp_addr_list *out, struct smtp_err *e)
+                    struct smtp_mx *mx, size_t nmx, struct smtp_addr_list *out, struct smtp_err *e,
+                    int *best_pref)
 {
     smtp_mx_sort(mx, nmx, s->randomize, NULL, NULL);
-    int temp = 0, best_pref = mx[0].pref;
+    int temp = 0;
+    *best_pref = mx[0].pref;
     struct smtp_err last;
     memset(&last, 0, sizeof(last));
     for (size_t i = 0; i < nmx; i++) {
@@ -394,7 +396,9 @@ static int mx_addrs(const struct smtp_settings *s, struct smtp_dns *dns, const s
             break;
         struct smtp_addr a;
         if (smtp_addr_from_text(&a, mx[i].host, NULL, mx[i].pref) == 0) {
-            smtp_addr_list_add(out, &a);   /* an MX "host" that is an address: tolerate it */
+            msg_warn("numeric domain name in resource data of MX record for %s: %s", d->host,
+                     mx[i].host);
+            smtp_addr_list_add(out, &a);   /* used as it is, as Postfix does */
             continue;
         }
         int st = host_addrs(s, dns, mx[i].host, mx[i].pref, out, &last);
@@ -403,36 +407,52 @@ static int mx_addrs(const struct smtp_settings *s, struct smtp_dns *dns, const s
     }
     if (out->n == 0) {
         *e = last;
-        if (temp)
+        if (temp) {
             str_copy(e->dsn, "4.4.3", sizeof(e->dsn));
-        else if (s->defer_if_no_mx_address)
-            str_copy(e->dsn, "4.4.4", sizeof(e->dsn));
-        return -1;
-    }
-    int best_found = out->v[0].pref;
-    for (size_t i = 1; i < out->n; i++)
-        if (out->v[i].pref < best_found)
-            best_found = out->v[i].pref;
-    e->self = smtp_addrs_truncate_self(s, out);
-    if (e->self && out->n == 0) {
-        e->final = 1;
-        if (best_pref < best_found) {
-            str_copy(e->dsn, "4.3.5", sizeof(e->dsn));
-            str_fmt(e->text, sizeof(e->text), "unable to find primary relay for %s", d->host);
         } else {
-            str_copy(e->dsn, "5.4.6", sizeof(e->dsn));
-            str_fmt(e->text, sizeof(e->text), "mail for %s loops back to myself", d->host);
+            msg_warn("no MX host for %s has a valid address record", d->host);
+            if (s->defer_if_no_mx_address)
+                str_copy(e->dsn, "4.4.4", sizeof(e->dsn));
         }
         return -1;
     }
     return 0;
 }
 
+/*
+ * Mail loop check (only for the SMTP port: a content filter on
+ * [127.0.0.1]:10025 is no loop): drop our own addresses and everything
+ * as bad or worse. 0, or -1 with e set when nothing is left.
+ */
+static int loop_check(const struct smtp_settings *s, const struct smtp_dest *d, int best_pref,
+                      struct smtp_addr_list *out, struct smtp_err *e)
+{
+    if (d->port != 25 || out->n == 0)
+        return 0;
+    int best_found = out->v[0].pref;
+    for (size_t i = 1; i < out->n; i++)
+        if (out->v[i].pref < best_found)
+            best_found = out->v[i].pref;
+    e->self = smtp_addrs_truncate_self(s, out);
+    if (!e->self || out->n > 0)
+        return 0;
+    e->final = 1;
+    if (best_pref < best_found) {
+        /* better MX hosts exist but have no address: not a loop, not deliverable now */
+        str_copy(e->dsn, "4.4.4", sizeof(e->dsn));
+        str_fmt(e->text, sizeof(e->text), "unable to find primary relay for %s", d->host);
+    } else {
+        str_copy(e->dsn, "5.4.6", sizeof(e->dsn));
+        str_fmt(e->text, sizeof(e->text), "mail for %s loops back to myself", d->host);
+    }
+    return -1;
+}
+
 int smtp_resolve(const struct smtp_settings *s, struct smtp_dns *dns, const struct smtp_dest *d,
                  struct smtp_addr_list *out, struct smtp_err *e)
 {
     memset(e, 0, sizeof(*e));
-    int rc = 0;
+    int rc = 0, best_pref = 0;
     if (d->literal) {
         rc = literal_addr(s, d, out, e);
     } else if (!d->mx || !s->dns) {
@@ -446,10 +466,10 @@ int smtp_resolve(const struct smtp_settings *s, struct smtp_dns *dns, const stru
         int st = smtp_dns_mx(dns, d->host, &mx, &nmx);
         switch (st) {
         case SDNS_OK:
-            rc = mx_addrs(s, dns, d, mx, nmx, out, e);
+            rc = mx_addrs(s, dns, d, mx, nmx, out, e, &best_pref);
             break;
         case SDNS_NULLMX:
-            str_copy(e->dsn, "5.1.10", sizeof(e->dsn));
+            str_copy(e->dsn, "5.1.0", sizeof(e->dsn));      /* what Postfix 3.7 says */
             str_fmt(e->text, sizeof(e->text), "Domain %s does not accept mail (nullMX)", d->host);
             e->final = 1;
             rc = -1;
@@ -468,6 +488,8 @@ int smtp_resolve(const struct smtp_settings *s, struct smtp_dns *dns, const stru
         }
         free(mx);
     }
+    if (rc == 0)
+        rc = loop_check(s, d, best_pref, out, e);
     if (rc == 0)
         smtp_addrs_order(out, s->randomize, s->addr_pref, s->balance, s->mx_address_limit, NULL,
                          NULL);

@@ -289,6 +289,17 @@ static int sess_reply(struct sess *s, struct smtp_reply *r, int timeout)
 
 /* ---- failures ---- */
 
+/*
+ * A soft failure that sends recipients on to another server is logged
+ * there and then, as Postfix does ("QID: host x said: 450 ..."); at the
+ * last server the delivery status line says it all.
+ */
+static void sess_note(const struct sess *s, const char *dsn, const char *text)
+{
+    if (dsn[0] == '4' && !s->j->final_server)
+        msg_info("%s: %s", s->j->req->qid, text);
+}
+
 /* The connection broke or timed out: soft failure for everyone still open in this session. */
 static void sess_lost(struct sess *s, int only_accepted)
 {
@@ -298,7 +309,21 @@ static void sess_lost(struct sess *s, int only_accepted)
                 s->state);
     else
         str_fmt(text, sizeof(text), "lost connection with %s while %s", s->namaddr, s->state);
+    sess_note(s, "4.4.2", text);
     smtp_job_status_all(s->j, only_accepted, 0, "4.4.2", s->relay, text);
+}
+
+/* The greeting, EHLO or HELO was refused: "host x refused to talk to me: 554 ...". */
+static void sess_refused(struct sess *s, const struct smtp_reply *r, int skip_5xx)
+{
+    char dsn[16];
+    str_copy(dsn, r->dsn, sizeof(dsn));
+    if (dsn[0] != '5' || skip_5xx)
+        dsn[0] = '4';                  /* 4xx, odd codes, or smtp_skip_5xx_greeting: try another */
+    char text[DPROTO_LINE_MAX];
+    str_fmt(text, sizeof(text), "host %s refused to talk to me: %s", s->namaddr, r->text);
+    sess_note(s, dsn, text);
+    smtp_job_status_all(s->j, 0, dsn[0] == '5', dsn, s->relay, text);
 }
 
 /* A reply that is not what the protocol wants: fail with the server's words. */
@@ -312,6 +337,7 @@ static void reply_fail(struct sess *s, const struct smtp_reply *r, const char *c
     char text[DPROTO_LINE_MAX];
     smtp_text_said(text, sizeof(text), s->namaddr, r, command);
     int hard = dsn[0] == '5';
+    sess_note(s, dsn, text);
     if (rcpt >= 0)
         smtp_job_status(s->j, (size_t)rcpt, hard, dsn, s->relay, "%s", text);
     else
@@ -444,13 +470,7 @@ static int sess_hello(struct sess *s, int *counted)
         return -1;
     }
     if (r.code / 100 != 2) {
-        char dsn[16];
-        str_copy(dsn, r.dsn, sizeof(dsn));
-        if (dsn[0] != '5' || set->skip_5xx_greeting)
-            dsn[0] = '4';              /* try another server */
-        char text[DPROTO_LINE_MAX];
-        str_fmt(text, sizeof(text), "host %s refused to talk to me: %s", s->namaddr, r.text);
-        smtp_job_status_all(s->j, 0, dsn[0] == '5', dsn, s->relay, text);
+        sess_refused(s, &r, set->skip_5xx_greeting);
         return -1;
     }
     char cmd[SMTP_HOST_MAX + 16];
@@ -469,8 +489,8 @@ static int sess_hello(struct sess *s, int *counted)
         } else {
             s->features = 0;
             s->size_limit = 0;
-            if (r.code == 421) {
-                reply_fail(s, &r, "EHLO", 0, -1);
+            if (r.code == 421) {       /* going away: no HELO either */
+                sess_refused(s, &r, 0);
                 return -1;
             }
         }
@@ -483,7 +503,7 @@ static int sess_hello(struct sess *s, int *counted)
             return -1;
         }
         if (r.code / 100 != 2) {
-            reply_fail(s, &r, "HELO", 0, -1);
+            sess_refused(s, &r, 0);
             return -1;
         }
     }
@@ -552,6 +572,9 @@ static int send_content(struct sess *s)
             break;
         }
     }
+    if (st.broke)
+        msg_info("%s: breaking line > %d bytes with <CR><LF>SPACE", j->req->qid,
+                 s->set->line_limit);
     if (rc == 0) {
         size_t n = smtp_stuff_end(&st, out);
         s->state = "sending end of data -- message may be sent more than once";
@@ -692,6 +715,7 @@ enum smtp_sess_result smtp_session(struct smtp_job *j, const struct smtp_addr *a
     if (sess_connect(&s, a, port) < 0) {
         char text[SMTP_NAMADDR_MAX + 200];
         str_fmt(text, sizeof(text), "connect to %s:%u: %s", s.namaddr, port, strerror(errno));
+        msg_info("%s", text);
         smtp_job_status_all(j, 0, 0, "4.4.1", "none", text);
     } else if (sess_hello(&s, counted) == 0) {
         if (sess_precheck(&s) == 0)

@@ -32,7 +32,7 @@ class ScriptedSMTP:
 
     def __init__(self, host="127.0.0.1", ehlo=("PIPELINING", "SIZE 10240000", "8BITMIME",
                                                "DSN", "SMTPUTF8", "ENHANCEDSTATUSCODES"),
-                 greeting="220 peer.test ESMTP scripted"):
+                 greeting="220 peer.test ESMTP scripted", port=0):
         self.host = host
         self.ehlo = list(ehlo)
         self.greeting = greeting
@@ -50,7 +50,7 @@ class ScriptedSMTP:
             allow_reuse_address = True
             daemon_threads = True
 
-        self.server = Server((host, 0), Handler)
+        self.server = Server((host, port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -398,6 +398,9 @@ def test_transport_maps_next_hop_and_second_server(instance, peer):
     assert wait_for(lambda: p2.all_data(), 20), inst.log()[-3000:]
     inst.wait_log("to=<dave@other.test>, relay=127.0.0.2[127.0.0.2]:%d" % p2.port)
     assert p1.all_data() == []
+    # the first server's word is logged on its own line, as Postfix does
+    assert (": host 127.0.0.1[127.0.0.1] said: 450 4.2.0 busy (in reply to RCPT TO command)"
+            in inst.log())
 
 
 def test_smtputf8_required_but_not_offered_bounces(instance, peer):
@@ -485,6 +488,9 @@ class FakeDNS:
 def test_mx_lookup_preference_and_loop_detection(instance, peer):
     good = peer(host="127.0.0.2")
     dns = FakeDNS({("other.test", "MX"): ["10 mx1.other.test", "20 mx2.other.test"],
+                   ("num.test", "MX"): ["10 127.0.0.2"],
+                   ("noaddr.test", "MX"): ["10 nothing.noaddr.test"],
+                   ("nothing.noaddr.test", "MX"): ["10 x.test"],
                    ("mx1.other.test", "A"): ["127.0.0.3"],      # nobody listens: refused
                    ("mx2.other.test", "A"): ["127.0.0.2"],
                    ("loop.test", "MX"): ["10 me.loop.test"],
@@ -492,8 +498,10 @@ def test_mx_lookup_preference_and_loop_detection(instance, peer):
                    ("null.test", "MX"): ["0 ."]})
     os.environ["YUBIN_DNS_SERVERS"] = "127.0.0.1:%d" % dns.port
     try:
+        # loop detection applies to the SMTP port only (as in Postfix): loop.test goes to port 25
         inst = instance(main={"smtp_tcp_port": str(good.port), "minimal_backoff_time": "1s",
-                              "smtp_connect_timeout": "5s"},
+                              "smtp_connect_timeout": "5s",
+                              "transport_maps": "inline:{ {loop.test=smtp:loop.test:25} }"},
                         master_extra=SMTP_SERVICES).start()
         submit(inst, "carol@client.test", ["dave@other.test"], b"Subject: mx\r\n\r\nx\r\n")
         assert wait_for(lambda: good.all_data(), 20), inst.log()[-3000:]
@@ -506,8 +514,20 @@ def test_mx_lookup_preference_and_loop_detection(instance, peer):
 
         submit(inst, "carol@client.test", ["x@null.test"], b"Subject: null\r\n\r\nx\r\n")
         inst.wait_log("to=<x@null.test>")
-        assert ("dsn=5.1.10, status=bounced (Domain null.test does not accept mail (nullMX))"
+        assert ("dsn=5.1.0, status=bounced (Domain null.test does not accept mail (nullMX))"
                 in inst.log())
+
+        submit(inst, "carol@client.test", ["x@num.test"], b"Subject: num\r\n\r\nx\r\n")
+        inst.wait_log("to=<x@num.test>, relay=127.0.0.2[127.0.0.2]:%d" % good.port)
+        assert ("warning: numeric domain name in resource data of MX record for num.test: "
+                "127.0.0.2") in inst.log()
+
+        submit(inst, "carol@client.test", ["x@noaddr.test"], b"Subject: na\r\n\r\nx\r\n")
+        inst.wait_log("to=<x@noaddr.test>")
+        assert "warning: no MX host for noaddr.test has a valid address record" in inst.log()
+        assert ("dsn=5.4.4, status=bounced (Host or domain name not found. Name service error "
+                "for name=nothing.noaddr.test type=A: Host found but no data record of "
+                "requested type)") in inst.log()
 
         submit(inst, "carol@client.test", ["x@nowhere.test"], b"Subject: nx\r\n\r\nx\r\n")
         inst.wait_log("to=<x@nowhere.test>")

@@ -528,7 +528,7 @@ static void test_resolve(void)
     /* null MX */
     smtp_dest_parse("nullmx.test", 25, KNOWN, &d, err, sizeof(err));
     CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), -1);
-    CHECK_STR(e.dsn, "5.1.10");
+    CHECK_STR(e.dsn, "5.1.0");
     CHECK_STR(e.text, "Domain nullmx.test does not accept mail (nullMX)");
     CHECK_INT(e.final, 1);
     /* MX host without address records */
@@ -558,8 +558,28 @@ static void test_resolve(void)
     /* the better MX has no address and we are the next one */
     smtp_dest_parse("primaryless.test", 25, KNOWN, &d, err, sizeof(err));
     CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), -1);
-    CHECK_STR(e.dsn, "4.3.5");
+    CHECK_STR(e.dsn, "4.4.4");
     CHECK_STR(e.text, "unable to find primary relay for primaryless.test");
+    /* [host] and [address] loop too, the domain's own A record as well */
+    smtp_dest_parse("[self.loop.test]", 25, KNOWN, &d, err, sizeof(err));
+    CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), -1);
+    CHECK_STR(e.text, "mail for self.loop.test loops back to myself");
+    smtp_dest_parse("[192.0.2.5]", 25, KNOWN, &d, err, sizeof(err));
+    CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), -1);
+    CHECK_STR(e.dsn, "5.4.6");
+    CHECK_STR(e.text, "mail for 192.0.2.5 loops back to myself");
+    smtp_dest_parse("self.loop.test", 25, KNOWN, &d, err, sizeof(err));
+    CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), -1);
+    CHECK_STR(e.dsn, "5.4.6");
+    /* ... but not on another port: [127.0.0.1]:10025 is a content filter, not a loop */
+    smtp_dest_parse("[192.0.2.5]:10025", 25, KNOWN, &d, err, sizeof(err));
+    CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), 0);
+    CHECK_INT(e.self, 0);
+    smtp_addr_list_free(&l);
+    smtp_dest_parse("loop.test:2525", 25, KNOWN, &d, err, sizeof(err));
+    CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), 0);
+    CHECK_STR(l.v[0].host, "self.loop.test");
+    smtp_addr_list_free(&l);
     /* [host]: no MX lookup; inet_protocols decides the families */
     smtp_dest_parse("[host.test]", 25, KNOWN, &d, err, sizeof(err));
     CHECK_INT(smtp_resolve(&s, dns, &d, &l, &e), 0);
@@ -605,6 +625,7 @@ struct fake_smtp {
     int stop[2];
     const char *greeting;          /* NULL: never greet (timeout test) */
     const char *ehlo;              /* full reply, CRLF-separated lines */
+    const char *helo;
     const char *mail;
     const char *rcpt[8];           /* by RCPT number in the session; NULL: 250 */
     const char *data;              /* reply to DATA */
@@ -666,7 +687,7 @@ static void fs_session(struct fake_smtp *f, int fd)
             fs_send(fd, f->ehlo ? f->ehlo : "250-fake.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n"
                                             "250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8");
         } else if (str_iprefix(line, "HELO")) {
-            fs_send(fd, "250 fake.test");
+            fs_send(fd, f->helo ? f->helo : "250 fake.test");
         } else if (str_iprefix(line, "MAIL")) {
             fs_send(fd, f->mail ? f->mail : "250 2.1.0 Ok");
             nrcpt = 0;
@@ -929,6 +950,18 @@ static void test_session_failures(void)
     CHECK_STR(st[0].dsn, "5.7.1");
     s.skip_5xx_greeting = 1;
     f.greeting = "220 fake.test";
+
+    /* EHLO 421: no HELO; HELO refused: bounced whatever smtp_skip_5xx_greeting says */
+    f.ehlo = "421 4.7.0 closing";
+    run_delivery(&s, nh, "x\n", rcpts, 2, st, NULL);
+    CHECK_STR(st[0].cls, "deferred");
+    CHECK_STR(st[0].text, "host 127.0.0.1[127.0.0.1] refused to talk to me: 421 4.7.0 closing");
+    f.ehlo = "502 5.5.2 nope";
+    f.helo = "550 5.7.1 bad helo";
+    run_delivery(&s, nh, "x\n", rcpts, 2, st, NULL);
+    CHECK_STR(st[1].cls, "bounced");
+    CHECK_STR(st[1].text, "host 127.0.0.1[127.0.0.1] refused to talk to me: 550 5.7.1 bad helo");
+    f.ehlo = f.helo = NULL;
 
     /* MAIL FROM rejected: everyone, with the server's words */
     f.mail = "553 5.7.1 sender rejected";
