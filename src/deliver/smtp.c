@@ -320,7 +320,8 @@ static int job_open(struct smtp_job *j)
         all_final(j, "4.3.0", "queue file is truncated");
         return -1;
     }
-    if (smtp_content_scan(j->fd, req->offset, req->length, &j->size, &j->eightbit) < 0) {
+    if (smtp_content_scan(j->fd, req->offset, req->length, &j->size, &j->eightbit,
+                          &j->hdr8bit) < 0) {
         msg_warn("%s: error reading queue file %s: %s", req->qid, req->path, strerror(errno));
         str_fmt(text, sizeof(text), "error reading queue file: %s", strerror(errno));
         all_final(j, "4.3.0", text);
@@ -329,12 +330,32 @@ static int job_open(struct smtp_job *j)
     return 0;
 }
 
-/* Request attributes: SMTPUTF8, DSN RET and ENVID, per-recipient NOTIFY/ORCPT. */
+static int is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s & 0x80)
+            return 0;
+    return 1;
+}
+
+/*
+ * Request attributes: BODY, SMTPUTF8, DSN RET and ENVID, per-recipient
+ * NOTIFY/ORCPT. Like Postfix, SMTPUTF8 is needed only when the sender
+ * asked for it and the envelope or a header is not ASCII; a message
+ * with only a UTF-8 body goes to servers without SMTPUTF8 too.
+ */
 static void job_attrs(struct smtp_job *j)
 {
     const struct dreq *req = j->req;
-    const char *v = dproto_attr(req, "smtputf8");
+    const char *v = dproto_attr(req, "body");
+    if (v && str_ieq(v, "8BITMIME"))
+        j->eightbit = 1;
+    v = dproto_attr(req, "smtputf8");
     j->smtputf8 = v && strcmp(v, "1") == 0;
+    int utf8 = j->hdr8bit || !is_ascii(req->sender ? req->sender : "");
+    for (size_t i = 0; i < j->nrcpts && !utf8; i++)
+        utf8 = !is_ascii(req->rcpts[i].addr);
+    j->smtputf8_needed = j->smtputf8 && utf8;
     v = dproto_attr(req, "ret");
     j->ret = v && str_ieq(v, "FULL") ? "FULL" : v && str_ieq(v, "HDRS") ? "HDRS" : NULL;
     v = dproto_attr(req, "envid");

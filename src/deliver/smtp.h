@@ -233,9 +233,11 @@ size_t smtp_stuff_end(struct smtp_stuff *s, char *out);
 
 /*
  * Read the content once: its size as sent (CRLF line ends, without the
- * dot-stuffing) and whether it has 8-bit bytes. 0, or -1 with errno.
+ * dot-stuffing), whether it has 8-bit bytes, and whether its header
+ * section has (hdr8bit may be NULL). 0, or -1 with errno.
  */
-int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, int *eightbit);
+int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, int *eightbit,
+                      int *hdr8bit);
 
 /* ---- one delivery request (smtp.c, smtp_session.c) ---- */
 
@@ -255,8 +257,10 @@ struct smtp_job {
     size_t nrcpts;
     int fd;                       /* the queue file */
     unsigned long long size;      /* content size with CRLF */
-    int eightbit;
-    int smtputf8;
+    int eightbit;                 /* BODY=8BITMIME: declared, or 8-bit content */
+    int smtputf8;                 /* the sender asked for SMTPUTF8 */
+    int smtputf8_needed;          /* ... and the envelope or a header is not ASCII */
+    int hdr8bit;                  /* 8-bit bytes in the header section */
     const char *ret;              /* "FULL", "HDRS" or NULL */
     char envid[256];              /* decoded, "" when none */
     int final_server;             /* no server is tried after this one */

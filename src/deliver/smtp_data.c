@@ -80,13 +80,14 @@ size_t smtp_stuff_end(struct smtp_stuff *s, char *out)
     return o;
 }
 
-int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, int *eightbit)
+int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, int *eightbit,
+                      int *hdr8bit)
 {
     char *buf = malloc(SCAN_CHUNK);
     if (!buf)
         return -1;
     unsigned long long lines = 0;
-    int high = 0;
+    int high = 0, hdr_high = 0, in_header = 1;
     char last = '\n';
     size_t done = 0;
     while (done < len) {
@@ -102,8 +103,15 @@ int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, i
         }
         for (ssize_t i = 0; i < got; i++) {
             unsigned char c = (unsigned char)buf[i];
-            lines += c == '\n';
+            if (c == '\n') {
+                /* an empty line ends the header section */
+                if (in_header && (i > 0 ? buf[i - 1] == '\n' : last == '\n'))
+                    in_header = 0;
+                lines++;
+            }
             high |= c & 0x80;
+            if (in_header)
+                hdr_high |= c & 0x80;
         }
         last = buf[got - 1];
         done += (size_t)got;
@@ -111,5 +119,7 @@ int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, i
     free(buf);
     *size = (unsigned long long)len + lines + (len > 0 && last != '\n' ? 2 : 0);
     *eightbit = high != 0;
+    if (hdr8bit)
+        *hdr8bit = hdr_high != 0;
     return 0;
 }

@@ -359,12 +359,12 @@ static int cmd_mail(struct sess *s, struct buf *out)
         buf_puts(out, " BODY=8BITMIME");
     if ((s->features & FEAT_SMTPUTF8) && j->smtputf8)
         buf_puts(out, " SMTPUTF8");
-    if (s->features & FEAT_DSN) {
-        if (j->ret)
-            buf_printf(out, " RET=%s", j->ret);
+    if (s->features & FEAT_DSN) {              /* in Postfix's order */
         char enc[3 * sizeof(j->envid) + 1];
         if (j->envid[0] && xtext_encode(j->envid, enc, sizeof(enc)) == 0)
             buf_printf(out, " ENVID=%s", enc);
+        if (j->ret)
+            buf_printf(out, " RET=%s", j->ret);
     }
     return buf_puts(out, "\r\n");
 }
@@ -376,14 +376,7 @@ static int cmd_rcpt(struct sess *s, size_t i, struct buf *out)
     if (addr_external(rc->r->addr, addr, sizeof(addr)) < 0)
         return -1;
     buf_printf(out, "RCPT TO:<%s>", addr);
-    if (s->features & FEAT_DSN) {
-        int n = rc->x.notify;
-        if (n & 1)
-            buf_puts(out, " NOTIFY=NEVER");
-        else if (n)
-            buf_printf(out, " NOTIFY=%s%s%s%s%s", n & 2 ? "SUCCESS" : "",
-                       (n & 2) && (n & 12) ? "," : "", n & 4 ? "FAILURE" : "",
-                       (n & 4) && (n & 8) ? "," : "", n & 8 ? "DELAY" : "");
+    if (s->features & FEAT_DSN) {              /* ORCPT, then NOTIFY, as Postfix */
         char orcpt[DPROTO_ORCPT_MAX + 16], enc[3 * sizeof(orcpt)];
         int have = 0;
         if (rc->x.orcpt[0]) {
@@ -396,6 +389,13 @@ static int cmd_rcpt(struct sess *s, size_t i, struct buf *out)
         }
         if (have && xtext_encode(orcpt, enc, sizeof(enc)) == 0)
             buf_printf(out, " ORCPT=%s", enc);
+        int n = rc->x.notify;
+        if (n & 1)
+            buf_puts(out, " NOTIFY=NEVER");
+        else if (n)
+            buf_printf(out, " NOTIFY=%s%s%s%s%s", n & 2 ? "SUCCESS" : "",
+                       (n & 2) && (n & 12) ? "," : "", n & 4 ? "FAILURE" : "",
+                       (n & 4) && (n & 8) ? "," : "", n & 8 ? "DELAY" : "");
     }
     return buf_puts(out, "\r\n");
 }
@@ -528,7 +528,7 @@ static int sess_precheck(struct sess *s)
 {
     const struct smtp_job *j = s->j;
     char text[SMTP_NAMADDR_MAX + 200];
-    if (j->smtputf8 && !(s->features & FEAT_SMTPUTF8)) {
+    if (j->smtputf8_needed && !(s->features & FEAT_SMTPUTF8)) {
         str_fmt(text, sizeof(text), "SMTPUTF8 is required, but was not offered by host %s",
                 s->namaddr);
         smtp_job_status_all(s->j, 0, 1, "5.6.7", s->relay, text);

@@ -214,6 +214,8 @@ static char *job_encode(struct job *j)
     dproto_add_attr(&r, "arrival", arrival);
     if (m->env.smtputf8)
         dproto_add_attr(&r, "smtputf8", "1");
+    if (m->env.eightbit)
+        dproto_add_attr(&r, "body", "8BITMIME");
     add_attr(&r, &m->env, "client_name");
     add_attr(&r, &m->env, "client_address");
     add_attr(&r, &m->env, "helo_name");

@@ -252,7 +252,8 @@ def test_wire_format_envelope_and_dsn_parameters(instance, peer):
     assert mail.startswith("MAIL FROM:<carol@client.test> SIZE=")
     assert " RET=HDRS" in mail and " ENVID=env+2B1" in mail
     rcpt = [c for c in cmds if c.startswith("RCPT TO:")][0]
-    assert rcpt == "RCPT TO:<dave@other.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;old+2Bdave@other.test"
+    assert rcpt == "RCPT TO:<dave@other.test> ORCPT=rfc822;old+2Bdave@other.test NOTIFY=SUCCESS,FAILURE"
+    assert mail.endswith(" ENVID=env+2B1 RET=HDRS")          # Postfix's order
     assert cmds[-1] == "QUIT"
     data = p.all_data()[0]
     assert data.endswith(b"\r\n\r\n..x\r\nline\r\n.\r\n")     # dot-stuffed on the wire
@@ -414,6 +415,17 @@ def test_smtputf8_required_but_not_offered_bounces(instance, peer):
     assert ("dsn=5.6.7, status=bounced (SMTPUTF8 is required, but was not offered by host "
             "127.0.0.1[127.0.0.1])") in inst.log()
     assert p.all_data() == []
+    # as in Postfix: an ASCII envelope and header need no SMTPUTF8, a UTF-8 body is fine
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.sendmail("carol@client.test", ["dave@other.test"],
+                   "Subject: x\r\n\r\nbüdy\r\n".encode(), mail_options=["SMTPUTF8",
+                                                                         "BODY=8BITMIME"])
+    # (the bounce of the first message goes to the peer too: carol is not local)
+    assert wait_for(lambda: [d for d in p.all_data() if "büdy\r\n".encode() in d], 20), \
+        inst.log()[-3000:]
+    mails = [c for c in p.all_commands() if c.startswith("MAIL FROM:<carol@client.test>")]
+    assert mails[0].endswith(" BODY=8BITMIME") and "SMTPUTF8" not in mails[0]
 
 
 # --- MX lookups through a fake DNS server ------------------------------------

@@ -300,17 +300,37 @@ static void test_scan(void)
     char *path = write_tmp("scan", "JUNKa\nb\xe9\nc", 11);
     int fd = open(path, O_RDONLY);
     unsigned long long size;
-    int eight;
-    CHECK_INT(smtp_content_scan(fd, 4, 7, &size, &eight), 0);
+    int eight, hdr;
+    CHECK_INT(smtp_content_scan(fd, 4, 7, &size, &eight, &hdr), 0);
     CHECK_INT(size, 7 + 2 + 2);           /* two LFs become CRLF, the last line gets CRLF */
     CHECK_INT(eight, 1);
-    CHECK_INT(smtp_content_scan(fd, 4, 2, &size, &eight), 0);
+    CHECK_INT(hdr, 1);                    /* no empty line: all of it is header */
+    CHECK_INT(smtp_content_scan(fd, 4, 2, &size, &eight, NULL), 0);
     CHECK_INT(size, 3);
     CHECK_INT(eight, 0);
-    CHECK_INT(smtp_content_scan(fd, 4, 0, &size, &eight), 0);
+    CHECK_INT(smtp_content_scan(fd, 4, 0, &size, &eight, &hdr), 0);
     CHECK_INT(size, 0);
+    CHECK_INT(hdr, 0);
     /* past the end of the file: an error, not a short message */
-    CHECK_INT(smtp_content_scan(fd, 4, 100, &size, &eight), -1);
+    CHECK_INT(smtp_content_scan(fd, 4, 100, &size, &eight, &hdr), -1);
+    close(fd);
+    unlink(path);
+    free(path);
+    /* 8-bit bytes after the empty line are body, not header */
+    path = write_tmp("scan2", "A: b\n\n\xe9\n", 7);
+    fd = open(path, O_RDONLY);
+    CHECK_INT(smtp_content_scan(fd, 0, 7, &size, &eight, &hdr), 0);
+    CHECK_INT(eight, 1);
+    CHECK_INT(hdr, 0);
+    CHECK_INT(smtp_content_scan(fd, 0, 6, &size, &eight, &hdr), 0);   /* boundary at chunk end */
+    CHECK_INT(hdr, 0);
+    close(fd);
+    unlink(path);
+    free(path);
+    path = write_tmp("scan3", "\nA: \xe9\n", 7);      /* starts with the empty line */
+    fd = open(path, O_RDONLY);
+    CHECK_INT(smtp_content_scan(fd, 0, 7, &size, &eight, &hdr), 0);
+    CHECK_INT(hdr, 0);
     close(fd);
     unlink(path);
     free(path);
@@ -869,11 +889,11 @@ static void test_session_wire(void)
     pthread_mutex_lock(&f.lock);
     const char *w = wire(&f);
     CHECK(strstr(w, "EHLO client.example\r\n") == w);
-    CHECK(strstr(w, "MAIL FROM:<sender@example.org> SIZE=27 BODY=8BITMIME RET=HDRS "
-                    "ENVID=id+2B1\r\nRCPT TO:<a@x.test> NOTIFY=SUCCESS,FAILURE "
-                    "ORCPT=rfc822;A+2Bold@x.test\r\n"
+    CHECK(strstr(w, "MAIL FROM:<sender@example.org> SIZE=27 BODY=8BITMIME ENVID=id+2B1 "
+                    "RET=HDRS\r\nRCPT TO:<a@x.test> ORCPT=rfc822;A+2Bold@x.test "
+                    "NOTIFY=SUCCESS,FAILURE\r\n"
                     "RCPT TO:<\"b c\"@x.test> ORCPT=rfc822;\"b+20c\"@x.test\r\n"
-                    "RCPT TO:<n@x.test> NOTIFY=NEVER ORCPT=rfc822;n@x.test\r\nDATA\r\n") != NULL);
+                    "RCPT TO:<n@x.test> ORCPT=rfc822;n@x.test NOTIFY=NEVER\r\nDATA\r\n") != NULL);
     CHECK(strstr(w, "\r\nSubject: t\r\n\r\n..dot\r\nbody\xe9\r\n.\r\nQUIT\r\n") != NULL);
     pthread_mutex_unlock(&f.lock);
     fs_stop(&f);
@@ -1002,13 +1022,18 @@ static void test_session_failures(void)
     CHECK_STR(st[0].cls, "bounced");
     CHECK_STR(st[0].dsn, "5.3.4");
     CHECK_STR(st[0].text, "message size 8 exceeds size limit 3 of server 127.0.0.1[127.0.0.1]");
-    /* SMTPUTF8 needed, not offered */
+    /* SMTPUTF8 asked for, not offered: fine while envelope and headers are ASCII */
     f.ehlo = "250-fake.test\r\n250 PIPELINING";
     const char *utf8[] = {"smtputf8", "1", NULL};
-    run_delivery(&s, nh, "x\n", rcpts, 2, st, utf8);
+    run_delivery(&s, nh, "Subject: x\n\nb\xc3\xbc\n", rcpts, 2, st, utf8);
+    CHECK_STR(st[0].cls, "sent");
+    run_delivery(&s, nh, "Subject: \xc3\xbc\n\nx\n", rcpts, 2, st, utf8);
     CHECK_STR(st[0].cls, "bounced");
     CHECK_STR(st[0].dsn, "5.6.7");
     CHECK_STR(st[0].text, "SMTPUTF8 is required, but was not offered by host 127.0.0.1[127.0.0.1]");
+    const char *urcpts[] = {"d\xc3\xbc@x.test"};
+    run_delivery(&s, nh, "x\n", urcpts, 1, st, utf8);
+    CHECK_STR(st[0].dsn, "5.6.7");
     /* smtp_discard_ehlo_keywords hides PIPELINING (and DSN): without pipelining
      * a client whose recipients were all refused never sends DATA */
     char *discard[] = {"pipelining", "dsn", NULL};
