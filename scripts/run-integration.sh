@@ -9,4 +9,11 @@ cd "$(dirname "$0")/.."
 export YUBIN
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration $PYTEST_ARGS
+# A private base directory per run: pytest's shared /tmp/pytest-of-USER keeps
+# only the newest runs and would delete the directories of a concurrent run.
+base=$(mktemp -d /tmp/yubin-it.XXXXXX)
+chmod 755 "$base"
+status=0
+/usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$base/t" tests/integration $PYTEST_ARGS || status=$?
+[ "$status" -eq 0 ] && rm -rf "$base"
+exit $status

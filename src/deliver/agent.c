@@ -126,20 +126,17 @@ static int class_mask(const struct config *cfg, const char *name)
     return param_mask(cfg, name, "alias, forward", names, bits, ARRAY_LEN(names));
 }
 
-/* Open a maps parameter; an unusable table makes the agent defer everything. */
+/*
+ * Open a maps parameter. A table that cannot be opened is logged and
+ * answers every lookup with a temporary failure, so only the mail that
+ * needs it is deferred (Postfix's behaviour), never bounced.
+ */
 static struct maps *open_maps(struct agent *a, const char *name)
 {
     const char *v = param(a->cfg, name, "");
     if (!*v)
         return NULL;
-    char err[512] = "";
-    struct maps *m = maps_open(v, a->cfg, err, sizeof(err));
-    if (!m) {
-        msg_error("%s: %s", name, err);
-        if (!a->config_error)
-            a->config_error = xasprintf("%s: %s", name, err);
-    }
-    return m;
+    return maps_open_tolerant(v, a->cfg, name);
 }
 
 int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx)
@@ -214,7 +211,7 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
         a->vmin_uid = (long)param_int(cfg, "virtual_minimum_uid", 100);
         a->vlimit = param_int(cfg, "virtual_mailbox_limit", 51200000);
         a->vlocks = lock_mask(cfg, "virtual_mailbox_lock");
-        return a->config_error ? -1 : 0;
+        return 0;
     }
     a->mbox_cmd_maps = open_maps(a, "mailbox_command_maps");
     a->home_mailbox = xstrdup(param(cfg, "home_mailbox", ""));
@@ -250,7 +247,7 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
         a->default_uid = 65534;
         a->default_gid = 65534;
     }
-    return a->config_error ? -1 : 0;
+    return 0;
 }
 
 void agent_free(struct agent *a)
@@ -270,14 +267,15 @@ void agent_free(struct agent *a)
     free(a->fwd_filter);
     free(a->dir_filter);
     strv_free(a->export_env);
-    free(a->config_error);
     memset(a, 0, sizeof(*a));
 }
 
 const char *errno_dsn(int err, const char *def)
 {
     if (err == EDQUOT || err == EFBIG)
-        return "5.2.2";
+        return "5.2.2";                /* over quota or size limit: bounce, as Postfix */
+    if (err == ENOSPC || err == EIO)
+        return "4.3.0";                /* the system, not the mailbox: try again later */
     return def;
 }
 
@@ -306,10 +304,6 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
 {
     char text[600];
     all_status(req, st, "4.3.0", "delivery was not attempted");
-    if (a->config_error) {
-        all_status(req, st, "4.3.5", "mail system configuration error");
-        return;
-    }
     if (!path_allowed(a, req->path)) {
         msg_warn("%s: queue file %s is outside %s: request refused", req->qid, req->path,
                  a->queue_dir);
@@ -393,7 +387,8 @@ static int wait_fd(int fd, short events, int64_t deadline_ms, volatile sig_atomi
 
 /*
  * Next line (without "\n") into line. 1 = line, 0 = clean EOF or stop
- * before a request began, -1 = error, timeout, over-long or NUL byte.
+ * before a request began, -1 = error, timeout or EOF inside a request,
+ * -2 = over-long line or NUL byte.
  */
 static int read_line(struct reader *r, char *line, int64_t *deadline, int request_timeout,
                      volatile sig_atomic_t *stop, int in_request)
@@ -403,7 +398,7 @@ static int read_line(struct reader *r, char *line, int64_t *deadline, int reques
         if (nl) {
             size_t n = (size_t)(nl - r->buf);
             if (memchr(r->buf, '\0', n))
-                return -1;
+                return -2;
             memcpy(line, r->buf, n);
             line[n] = '\0';
             memmove(r->buf, nl + 1, r->len - n - 1);
@@ -411,7 +406,7 @@ static int read_line(struct reader *r, char *line, int64_t *deadline, int reques
             return 1;
         }
         if (r->len >= DPROTO_LINE_MAX)
-            return -1;
+            return -2;
         /* idle between requests: no deadline, and SIGTERM ends the wait */
         int idle = !in_request && r->len == 0;
         int w = wait_fd(r->fd, POLLIN, idle ? -1 : *deadline, stop, idle);
@@ -474,6 +469,8 @@ int agent_serve(struct agent *a, int fd, volatile sig_atomic_t *stop)
         if (got < 0 || complete < 0) {
             if (complete < 0)
                 msg_warn("malformed delivery request: %s", req.error);
+            else if (got == -2)
+                msg_warn("malformed delivery request: over-long line or NUL byte");
             else
                 msg_warn("delivery request %s", req.state ? "timed out or was cut off" : "read error");
             dproto_free_request(&req);

@@ -68,7 +68,6 @@ struct agent {
     unsigned lock_delay_ms;
     long stale_lock_time;
     int request_timeout;
-    char *config_error;              /* a table could not be opened: defer, say why */
 
     /* virtual(8) */
     struct maps *vmbox, *vuid, *vgid;
@@ -114,6 +113,7 @@ struct copy_opts {
 };
 
 /* ---- agent.c ---- */
+/* Read the settings and open the tables (an unopenable table defers what needs it). */
 int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
                int single_user, const char *queue_dir);
 void agent_free(struct agent *a);
@@ -129,6 +129,8 @@ int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void 
 /* ---- privs.c ---- */
 /* Become uid/gid (effective; real and saved stay root). extra_gid (or -1) is added as a supplementary group. */
 int priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid);
+/* priv_become, logging a failure with the queue ID. */
+int delivery_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid);
 /* Back to root; fatal when impossible. */
 void priv_restore(const struct agent *a);
 /* In a child: give up root for good. */
@@ -153,9 +155,9 @@ char *addr_external_form(const char *addr);
 
 /* ---- maildir.c ---- */
 /*
- * Deliver into Maildir dir (path ending in '/'), with the current
- * privileges, creating dir/{tmp,new,cur} (0700) when missing. Returns 0
- * and fills st; why_prefix is used in failure texts.
+ * Deliver into Maildir dir (path ending in '/') with the current (already
+ * switched) privileges, creating dir/{tmp,new,cur} (0700) when missing;
+ * st gets the outcome. limit: largest file allowed (0 = none).
  */
 void maildir_deliver(struct delivery *d, int idx, const char *dir, const struct copy_opts *o,
                      long long limit, uid_t uid, gid_t gid, struct dstatus *st);
@@ -177,7 +179,7 @@ struct mbox_target {
 /* Append the message (caller holds root; switches itself). */
 void mbox_deliver(struct delivery *d, int idx, const struct mbox_target *t,
                   const struct copy_opts *o, struct dstatus *st);
-int dotlock_acquire(const struct agent *a, const char *path, char *why, size_t whylen);
+int dotlock_acquire(const struct delivery *d, const char *path, char *why, size_t whylen);
 void dotlock_release(const char *path);
 
 /* ---- command.c ---- */
@@ -197,7 +199,7 @@ void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
 void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
 void local_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
 
-/* errno -> enhanced status: quota/size 5.2.2, everything else def. */
+/* errno -> enhanced status: quota/size 5.2.2, disk full/EIO 4.3.0, anything else def. */
 const char *errno_dsn(int err, const char *def);
 
 #endif

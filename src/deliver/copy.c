@@ -320,8 +320,10 @@ int delivery_scan_headers(struct delivery *d)
 
 int delivery_is_loop(const struct delivery *d, const char *addr)
 {
-    for (size_t i = 0; i < d->ndelivered; i++)
-        if (strcasecmp(d->delivered[i], addr) == 0)
-            return 1;
-    return 0;
+    char *ext = addr_external_form(addr);      /* Delivered-To: holds the quoted form */
+    int found = 0;
+    for (size_t i = 0; i < d->ndelivered && !found; i++)
+        found = strcasecmp(d->delivered[i], addr) == 0 || strcasecmp(d->delivered[i], ext) == 0;
+    free(ext);
+    return found;
 }

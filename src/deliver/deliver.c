@@ -64,9 +64,7 @@ int deliver_main(struct worker *w)
     sigdelset(&waiting, SIGTERM);
 
     struct agent a;
-    if (agent_init(&a, w->cfg, kind, single_user, w->queue_dir) < 0)
-        msg_warn("%s: configuration error (%s): every delivery will be deferred", cmd,
-                 a.config_error);
+    agent_init(&a, w->cfg, kind, single_user, w->queue_dir);
 
     int lfd = w->listen_fds[0];
     fd_set_nonblock(lfd, 1);

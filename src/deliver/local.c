@@ -319,7 +319,7 @@ static void deliver_file(struct delivery *d, int idx, const char *path, const st
     const char *orig = a->enable_orig_rcpt ? lr->orig : NULL;
     if (path[strlen(path) - 1] == '/') {
         struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-        if (priv_become(a, uid, gid, (gid_t)-1) < 0) {
+        if (delivery_become(d, uid, gid, (gid_t)-1) < 0) {
             dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", (long)uid, (long)gid);
             return;
         }
@@ -427,7 +427,7 @@ static void deliver_mailbox(struct delivery *d, int idx, const struct lrcpt *lr,
         char *path = xasprintf("%s/%s", lr->pw.home, a->home_mailbox);
         if (path[strlen(path) - 1] == '/') {
             struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-            if (priv_become(a, uid, gid, (gid_t)-1) < 0) {
+            if (delivery_become(d, uid, gid, (gid_t)-1) < 0) {
                 dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", (long)uid, (long)gid);
             } else {
                 maildir_deliver(d, idx, path, &o, a->mbox_limit, uid, gid, st);
@@ -490,15 +490,16 @@ static char *read_forward_file(struct delivery *d, const struct lrcpt *lr, const
 {
     struct agent *a = d->a;
     *missing = 0;
-    if (priv_become(a, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
+    if (delivery_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
         return NULL;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    /* read with the user's rights, so following a symlink reveals nothing new */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     int err = errno;
     priv_restore(a);
     if (fd < 0) {
         if (err == ENOENT || err == ENOTDIR) {
             *missing = 1;
-        } else if (err == EACCES || err == ELOOP) {
+        } else if (err == EACCES || err == ELOOP || err == ENAMETOOLONG) {
             msg_warn("%s: cannot open %s: %s: ignored", d->req->qid, path, strerror(err));
             *missing = 1;
         } else {
@@ -709,9 +710,10 @@ static int try_forward(struct delivery *d, int idx, const struct lrcpt *lr, stru
 }
 
 /* require_home_directory: can the user reach the home directory? */
-static int home_accessible(const struct agent *a, const struct lrcpt *lr)
+static int home_accessible(const struct delivery *d, const struct lrcpt *lr)
 {
-    if (priv_become(a, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
+    const struct agent *a = d->a;
+    if (delivery_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
         return 0;
     struct stat sb;
     int ok = stat(lr->pw.home, &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -743,7 +745,7 @@ static void deliver_user(struct delivery *d, const struct dreq_rcpt *r, const st
         lr.pw.uid = getuid();
         lr.pw.gid = getgid();
     }
-    if (a->require_home && !home_accessible(a, &lr)) {
+    if (a->require_home && !home_accessible(d, &lr)) {
         dstatus_set(st, idx, "4.3.0", "cannot access home directory %s", lr.pw.home);
         goto out;
     }

@@ -94,7 +94,7 @@ void maildir_deliver(struct delivery *d, int idx, const char *dir, const struct 
     }
     int read_error = 0;
     int rc = copy_to_fd(d, o, fd, &read_error);
-    if (rc == 0 && fsync(fd) < 0)
+    if (rc == 0 && fdatasync(fd) < 0)
         rc = -1;
     int err = errno;
     if (close(fd) < 0 && rc == 0) {

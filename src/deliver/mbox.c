@@ -35,8 +35,9 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
-int dotlock_acquire(const struct agent *a, const char *path, char *why, size_t whylen)
+int dotlock_acquire(const struct delivery *d, const char *path, char *why, size_t whylen)
 {
+    const struct agent *a = d->a;
     char lock[4096];
     if (str_fmt(lock, sizeof(lock), "%s.lock", path) < 0) {
         str_fmt(why, whylen, "unable to create lock file %s.lock: %s", path, strerror(ENAMETOOLONG));
@@ -52,7 +53,7 @@ int dotlock_acquire(const struct agent *a, const char *path, char *why, size_t w
         if (err == EEXIST) {
             struct stat sb;
             if (lstat(lock, &sb) == 0 && time(NULL) - sb.st_mtime > a->stale_lock_time) {
-                msg_warn("removing stale lock file %s", lock);
+                msg_warn("%s: removing stale lock file %s", d->req->qid, lock);
                 if (unlink(lock) == 0)
                     continue;
             }
@@ -140,13 +141,13 @@ void mbox_deliver(struct delivery *d, int idx, const struct mbox_target *t,
     int as_root = 0;
     if (t->spool && !a->single_user && !dir_writable_by(t->path, t->uid, t->gid, &extra_gid))
         as_root = 1;
-    if (!as_root && priv_become(a, t->uid, t->gid, extra_gid) < 0) {
+    if (!as_root && delivery_become(d, t->uid, t->gid, extra_gid) < 0) {
         mbox_fail(st, idx, t, "4.3.0", "cannot switch to the mailbox owner");
         return;
     }
     int locked_dot = 0, fd = -1;
     if (t->locks & MBOX_LOCK_DOTLOCK) {
-        if (dotlock_acquire(a, t->path, why, sizeof(why)) < 0) {
+        if (dotlock_acquire(d, t->path, why, sizeof(why)) < 0) {
             mbox_fail(st, idx, t, "4.2.0", why);
             goto out;
         }
@@ -200,7 +201,7 @@ void mbox_deliver(struct delivery *d, int idx, const struct mbox_target *t,
     }
     int read_error = 0;
     int rc = copy_to_fd(d, o, fd, &read_error);
-    if (rc == 0 && fsync(fd) < 0)
+    if (rc == 0 && fdatasync(fd) < 0)
         rc = -1;
     if (rc < 0) {
         int err = errno;

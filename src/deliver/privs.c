@@ -25,12 +25,22 @@ int priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid)
     if (setgroups(ngroups, groups) < 0 || setresgid((gid_t)-1, gid, (gid_t)-1) < 0 ||
         setresuid((uid_t)-1, uid, (uid_t)-1) < 0) {
         int saved = errno;
-        msg_warn("cannot switch to uid/gid %ld/%ld: %s", (long)uid, (long)gid, strerror(saved));
         priv_restore(a);
         errno = saved;
         return -1;
     }
     return 0;
+}
+
+int delivery_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid)
+{
+    if (priv_become(d->a, uid, gid, extra_gid) == 0)
+        return 0;
+    int saved = errno;
+    msg_warn("%s: cannot switch to uid/gid %ld/%ld: %s", d->req->qid, (long)uid, (long)gid,
+             strerror(saved));
+    errno = saved;
+    return -1;
 }
 
 void priv_restore(const struct agent *a)

@@ -111,7 +111,7 @@ void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstat
     const char *orig = a->enable_orig_rcpt ? (*r->orig ? r->orig : r->addr) : NULL;
     if (path[strlen(path) - 1] == '/') {
         struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = rcpt};
-        if (priv_become(a, (uid_t)uid, (gid_t)gid, (gid_t)-1) < 0) {
+        if (delivery_become(d, (uid_t)uid, (gid_t)gid, (gid_t)-1) < 0) {
             dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", uid, gid);
         } else {
             maildir_deliver(d, idx, path, &o, a->vlimit, (uid_t)uid, (gid_t)gid, st);

@@ -382,6 +382,15 @@ int queue_writer_addv(struct queue_writer *w, const struct qenvelope *env,
 int queue_writer_add_fd(struct queue_writer *w, const struct qenvelope *env,
                         int fd, off_t off, size_t len, const uint32_t *content_crc,
                         struct qref *ref);
+/*
+ * Same, content = prefix[0..plen) followed by len bytes of fd from off:
+ * smtpd's own header lines (Received: ...) in memory, the client's data
+ * spilled to a queue_tmpfile(). fd_crc: CRC32C of the fd part only if known
+ * (used only when plen is 0), else NULL.
+ */
+int queue_writer_add_spill(struct queue_writer *w, const struct qenvelope *env,
+                           const char *prefix, size_t plen, int fd, off_t off, size_t len,
+                           const uint32_t *fd_crc, struct qref *ref);
 /* Number of messages added but not yet committed. */
 size_t queue_writer_pending(const struct queue_writer *w);
 /*

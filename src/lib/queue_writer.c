@@ -337,7 +337,7 @@ int queue_writer_add(struct queue_writer *w, const struct qenvelope *env,
 /* CRC of len bytes of fd at off. */
 static int fd_crc(int fd, uint64_t off, uint64_t len, uint32_t *crc, char *chunk)
 {
-    uint32_t c = 0;
+    uint32_t c = *crc;
     while (len > 0) {
         size_t n = len > QCOPY_CHUNK ? QCOPY_CHUNK : (size_t)len;
         if (q_pread_full(fd, chunk, n, off) < 0)
@@ -354,28 +354,40 @@ int queue_writer_add_fd(struct queue_writer *w, const struct qenvelope *env,
                         int fd, off_t off, size_t len, const uint32_t *content_crc,
                         struct qref *ref)
 {
+    return queue_writer_add_spill(w, env, NULL, 0, fd, off, len, content_crc, ref);
+}
+
+int queue_writer_add_spill(struct queue_writer *w, const struct qenvelope *env,
+                           const char *prefix, size_t plen, int fd, off_t off, size_t len,
+                           const uint32_t *fd_crc_in, struct qref *ref)
+{
     char *chunk = xmalloc(QCOPY_CHUNK);
-    uint32_t want;
+    uint32_t want = 0, pcrc = plen ? queue_crc32c(0, prefix, plen) : 0;
     int rc = -1, saved = 0;
-    if (off < 0) {
+    if (off < 0 || len > SIZE_MAX - plen) {
         errno = EINVAL;
         goto out;
     }
-    if (content_crc)
-        want = *content_crc;
-    else if (fd_crc(fd, (uint64_t)off, len, &want, chunk) < 0)
-        goto out;
+    if (fd_crc_in && plen == 0) {
+        want = *fd_crc_in;
+    } else {
+        /* The record header carries the CRC of all the content, prefix included. */
+        want = pcrc;
+        if (fd_crc(fd, (uint64_t)off, len, &want, chunk) < 0)
+            goto out;
+    }
     uint8_t hdr[QR_HDR_LEN];
     struct qrec_hdr h;
-    if (add_begin(w, env, len, want, hdr, &h) < 0)
+    if (add_begin(w, env, plen + len, want, hdr, &h) < 0)
         goto out;
     uint64_t start = w->size;
-    struct iovec iov[2] = {{hdr, sizeof(hdr)}, {w->env.data, w->env.len}};
-    if (q_writev_full(w->fd, iov, 2) < 0)
+    struct iovec iov[3] = {{hdr, sizeof(hdr)}, {w->env.data, w->env.len},
+                           {(void *)prefix, plen}};
+    if (q_writev_full(w->fd, iov, plen ? 3 : 2) < 0)
         goto fail;
     /* The rest of the same record, in chunks; the copy is checked against the CRC. */
     uint64_t pos = (uint64_t)off, left = len;
-    uint32_t got = 0;
+    uint32_t got = pcrc;
     while (left > 0) {
         size_t n = left > QCOPY_CHUNK ? QCOPY_CHUNK : (size_t)left;
         if (q_pread_full(fd, chunk, n, pos) < 0)

@@ -23,6 +23,7 @@
 
 struct config;
 struct master_service;
+struct tls_server;
 
 struct worker {
     struct config *cfg;                 /* service overrides already applied */
@@ -32,6 +33,8 @@ struct worker {
     int foreground;                     /* logs to stderr */
     int single_user;                    /* not started as root: no uid switching */
     char *queue_dir;                    /* absolute queue_directory */
+    struct tls_server *tls;             /* smtpd: TLS context, made while still root */
+    const char *tls_error;              /* smtpd: why TLS is wanted but unavailable */
 };
 
 /* Entry points, one per role (master.cf command column). */

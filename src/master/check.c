@@ -2,10 +2,12 @@
  * check.c - `yubin check`, and the system checks `yubin start` shares:
  * configuration errors and warnings with file:line, the users yubin runs
  * as, the queue directory, listen addresses, and (when the table module is
- * linked) every *_maps table. Later checks (TLS certificates ...) go here.
+ * linked) every *_maps table, and the TLS configuration of every smtpd
+ * service that uses TLS (certificates, keys, chains, SNI tables).
  */
 #include "commands.h"
 #include "master.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -149,12 +151,73 @@ static void check_tables(const struct config *cfg, struct cfg_diags *d)
     (void)d;
 }
 
+/* TLS findings for one service, placed where the parameter was set. */
+struct tls_findings {
+    struct cfg_diags *d;
+    const struct config *scfg;            /* the service's configuration */
+    const struct master_service *svc;
+    char **seen;                          /* each text once, over all services */
+    size_t nseen;
+};
+
+static void tls_finding(void *arg, int is_error, const char *param, const char *text)
+{
+    struct tls_findings *f = arg;
+    for (size_t i = 0; i < f->nseen; i++)
+        if (f->seen[i][0] == '0' + is_error && strcmp(f->seen[i] + 1, text) == 0)
+            return;
+    f->seen = xrealloc(f->seen, (f->nseen + 1) * sizeof(*f->seen));
+    f->seen[f->nseen++] = xasprintf("%d%s", is_error, text);
+    /* Where the parameter was set; else where this service turned TLS on. */
+    static const char *const enablers[] = {"smtpd_tls_wrappermode", "smtpd_tls_security_level",
+                                           "smtpd_enforce_tls", "smtpd_use_tls"};
+    int line = 0;
+    const char *file = cfg_set_where(f->scfg, param, &line);
+    for (size_t i = 0; !file && i < ARRAY_LEN(enablers); i++)
+        file = cfg_set_where(f->scfg, enablers[i], &line);
+    if (!file) {
+        file = f->svc->file;
+        line = f->svc->line;
+    }
+    int in_master = f->svc->file && strcmp(file, f->svc->file) == 0;
+    cfg_diags_add(f->d, is_error, file, line, "%s%s%s%s", in_master ? "service " : "",
+                  in_master ? f->svc->name : "", in_master ? ": " : "", text);
+}
+
+/*
+ * Every smtpd service that uses TLS (main.cf or its -o overrides): the
+ * checks tls_server_new would fail on, plus expiry warnings. Each service
+ * gets its own copy of the configuration with its overrides applied.
+ */
+static void check_tls(const struct config *cfg, struct cfg_diags *d)
+{
+    struct tls_findings f = {.d = d};
+    for (size_t i = 0; i < cfg_service_count(cfg); i++) {
+        const struct master_service *s = cfg_service(cfg, i);
+        if (cfg_service_role(s) != SVC_ROLE_RUN || strcmp(s->command, "smtpd") != 0)
+            continue;
+        struct config *sc = config_load_lenient(cfg_dir(cfg));
+        const struct master_service *ss = sc ? cfg_service_find(sc, s->name, s->type) : NULL;
+        if (ss) {
+            cfg_apply_service(sc, ss);
+            f.scfg = sc;
+            f.svc = ss;
+            tls_check_server(sc, tls_finding, &f);
+        }
+        config_free(sc);
+    }
+    for (size_t i = 0; i < f.nseen; i++)
+        free(f.seen[i]);
+    free(f.seen);
+}
+
 void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_root)
 {
     check_users(cfg, d, as_root);
     check_queue_dir(cfg, d);
     check_listen(cfg, d);
     check_tables(cfg, d);
+    check_tls(cfg, d);
 }
 
 int cmd_check(const char *confdir, int argc, char **argv)

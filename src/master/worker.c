@@ -11,6 +11,7 @@
  */
 #include "commands.h"
 #include "config.h"
+#include "tls.h"
 #include "log.h"
 #include "master.h"
 #include "util.h"
@@ -47,6 +48,24 @@ static int parse_type(const char *s, enum svc_type *t)
             return 0;
         }
     return -1;
+}
+
+/* The TLS server context when this smtpd service uses TLS at all; NULL otherwise,
+ * with *error set when it is wanted but cannot be made. */
+static struct tls_server *worker_tls_server(const struct config *cfg, char **error)
+{
+    struct tls_smtpd_policy p;
+    char err[1024] = "";
+    if (tls_smtpd_policy(cfg, &p, err, sizeof(err)) < 0) {
+        *error = xstrdup(err);
+        return NULL;
+    }
+    if (p.level == TLS_LEV_NONE && !p.wrappermode)
+        return NULL;
+    struct tls_server *t = tls_server_new(cfg, err, sizeof(err));
+    if (!t)
+        *error = xstrdup(err);
+    return t;
 }
 
 static void raise_nofile(void)
@@ -134,6 +153,11 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         msg_fatal("service %s: command \"%s\" is not implemented by yubin", svc->name,
                   svc->command);
     raise_nofile();
+    /* Keys are readable by root only: smtpd's TLS context is made before root is given up. */
+    struct tls_server *tls = NULL;
+    char *tls_error = NULL;
+    if (strcmp(svc->command, "smtpd") == 0)
+        tls = worker_tls_server(cfg, &tls_error);
     int single_user = geteuid() != 0;
     if (!single_user && svc->unpriv)
         drop_privileges(cfg);
@@ -146,8 +170,12 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         .foreground = foreground,
         .single_user = single_user,
         .queue_dir = cfg_path(cfg, "queue_directory"),
+        .tls = tls,
+        .tls_error = tls_error,
     };
     int rc = entry(&w);
+    tls_server_free(tls);
+    free(tls_error);
     free(w.queue_dir);
     free(fds);
     config_free(cfg);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 static int has_8bit(const char *s)
 {
@@ -46,6 +47,12 @@ static void fill_input(struct session *s, struct restrict_input *in)
     in->recipient = s->pending_arg;
     in->protocol = s->esmtp ? "ESMTP" : "SMTP";
     in->etrn_domain = s->pending_cmd == CMD_ETRN ? s->pending_arg : NULL;
+    in->reverse_client_name = s->reverse_name;
+    in->client_name_status = s->name_status;
+    in->reverse_name_status = s->reverse_status;
+    in->nrcpt = (int)s->nrcpts;
+    in->queue_id = s->qid[0] ? s->qid : NULL;
+    in->encrypted = s->tls != NULL;
 }
 
 static const char *stage_name(enum restrict_stage st, enum smtpd_cmd cmd)
@@ -180,6 +187,9 @@ static void chain_begin(struct session *s, enum smtpd_cmd cmd, const char *arg,
 static void reply_restriction(struct session *s, const struct restrict_result *res)
 {
     session_error(s, "%d %s %s", res->code, res->dsn, res->text);
+    /* An access table may answer 421 or 521: say it, then hang up. */
+    if (res->code == 421 || res->code == 521)
+        session_close_after_reply(s);
 }
 
 /* ---- HELO / EHLO ------------------------------------------------------- */
@@ -218,6 +228,8 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     if (!s->srv->disable_vrfy)
         ehlo_keyword(s, &kw, "VRFY", NULL);
     ehlo_keyword(s, &kw, "ETRN", NULL);
+    if (starttls_offered(s))
+        ehlo_keyword(s, &kw, "STARTTLS", NULL);
     ehlo_keyword(s, &kw, "ENHANCEDSTATUSCODES", NULL);
     ehlo_keyword(s, &kw, "8BITMIME", NULL);
     ehlo_keyword(s, &kw, "DSN", NULL);
@@ -436,29 +448,74 @@ static void cmd_rcpt(struct session *s, char *arg)
 
 /* ---- content: DATA and BDAT --------------------------------------------------- */
 
-static int msg_sink(void *arg, const char *data, size_t len)
+/* Move the client's data so far to a queue tmpfile; the session keeps only our headers. */
+static int spill_start(struct session *s)
 {
-    struct session *s = arg;
-    if (s->too_big)
-        return 0;
-    size_t body = s->msg.len - s->data_start;
-    if (s->srv->message_size_limit > 0 &&
-        body + len > (size_t)s->srv->message_size_limit) {
-        s->too_big = 1;
-        return 0;
+    int fd = queue_tmpfile(s->srv->queue_dir);
+    if (fd < 0) {
+        msg_warn("%s: cannot create a spill file in %s/tmp: %s", s->qid, s->srv->queue_dir,
+                 strerror(errno));
+        return -1;
     }
-    if (buf_append(&s->msg, data, len) < 0)
-        s->too_big = 1;
+    size_t n = s->msg.len - s->data_start;
+    if (write_all(fd, s->msg.data + s->data_start, n) < 0) {
+        msg_warn("%s: spill file write: %s", s->qid, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    s->head = xmalloc(n + 1);
+    memcpy(s->head, s->msg.data + s->data_start, n);
+    s->head_len = n;
+    s->spill_fd = fd;
+    s->spill_len = n;
+    s->msg.len = s->data_start;
+    s->msg.data[s->msg.len] = '\0';
     return 0;
 }
 
+static size_t body_size(const struct session *s)
+{
+    return s->spill_fd >= 0 ? s->spill_len : s->msg.len - s->data_start;
+}
+
+static int msg_sink(void *arg, const char *data, size_t len)
+{
+    struct session *s = arg;
+    if (s->too_big || s->io_error)
+        return 0;
+    if (s->srv->message_size_limit > 0 &&
+        body_size(s) + len > (size_t)s->srv->message_size_limit) {
+        s->too_big = 1;
+        return 0;
+    }
+    if (s->spill_fd >= 0) {
+        if (write_all(s->spill_fd, data, len) < 0) {
+            msg_warn("%s: spill file write: %s", s->qid, strerror(errno));
+            s->io_error = 1;
+            return 0;
+        }
+        s->spill_len += len;
+        return 0;
+    }
+    if (buf_append(&s->msg, data, len) < 0) {
+        s->too_big = 1;
+        return 0;
+    }
+    if (s->msg.len - s->data_start > SMTPD_SPILL_AT && spill_start(s) < 0)
+        s->io_error = 1;
+    return 0;
+}
+
+/* RFC 3848 / RFC 6531 names for Received: "with ...". */
 static const char *protocol_name(struct session *s)
 {
     if (s->srv->local)
         return "LOCAL";
     if (s->smtputf8)
-        return "UTF8SMTP";
-    return s->esmtp ? "ESMTP" : "SMTP";
+        return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+    if (!s->esmtp)
+        return "SMTP";
+    return s->tls ? "ESMTPS" : "ESMTP";
 }
 
 /* Start the message content with our Received: header. */
@@ -474,8 +531,11 @@ static void content_begin(struct session *s)
     } else {
         for (size_t i = 0; i < s->actions.nprepend; i++)
             buf_printf(&s->msg, "%s\n", s->actions.prepend[i]);
+        char tls_info[600];
+        tls_received_text(s, tls_info, sizeof(tls_info));
         struct received_info ri = {
             .helo = s->helo, .client_name = s->name, .client_addr = s->addr,
+            .tls_info = tls_info,
             .myhostname = s->srv->myhostname, .mail_name = s->srv->mail_name,
             .protocol = protocol_name(s), .qid = s->qid,
             .for_rcpt = s->nrcpts == 1 ? s->rcpts[0].addr : NULL, .when = now};
@@ -483,6 +543,7 @@ static void content_begin(struct session *s)
     }
     s->data_start = s->msg.len;
     s->too_big = 0;
+    s->io_error = 0;
 }
 
 static int client_is_local(struct session *s)
@@ -502,13 +563,16 @@ static void add_missing_headers(struct session *s, const struct header_info *hi)
         buf_free(&extra);
         return;
     }
-    /* Insert at the end of the primary header block (hi counts from data_start). */
-    size_t at = s->data_start + hi->header_bytes;
+    /* Insert at the end of the primary header block (hi counts from data_start);
+     * for a spilled message at the end of our own headers, which stay in memory. */
+    size_t at = s->spill_fd >= 0 ? s->data_start : s->data_start + hi->header_bytes;
     if (buf_reserve(&s->msg, extra.len) == 0) {
         memmove(s->msg.data + at + extra.len, s->msg.data + at, s->msg.len - at);
         memcpy(s->msg.data + at, extra.data, extra.len);
         s->msg.len += extra.len;
         s->msg.data[s->msg.len] = '\0';
+        if (s->spill_fd >= 0)
+            s->data_start += extra.len;
     }
     buf_free(&extra);
 }
@@ -560,8 +624,21 @@ static void message_end(struct session *s)
         session_reset_transaction(s);
         return;
     }
+    if (s->io_error) {
+        session_error(s, "451 4.3.0 Error: queue file write error");
+        session_reset_transaction(s);
+        return;
+    }
+    /* Header checks see our headers and the start of the client's data. */
+    const char *data = s->spill_fd >= 0 ? s->head : s->msg.data + s->data_start;
+    size_t data_len = s->spill_fd >= 0 ? s->head_len : s->msg.len - s->data_start;
     struct header_info hi;
-    cleanup_scan_headers(s->msg.data, s->msg.len, &hi);
+    struct buf whole;
+    buf_init(&whole, 0);
+    buf_append(&whole, s->msg.data, s->data_start);
+    buf_append(&whole, data, data_len);
+    cleanup_scan_headers(whole.data, whole.len, &hi);
+    buf_free(&whole);
     if (hi.received_count > s->srv->hopcount_limit) {
         msg_info("%s: reject: END-OF-MESSAGE from %s: 554 5.4.0 Error: too many hops; from=<%s>",
                  s->qid, s->namaddr, s->sender);
@@ -575,7 +652,7 @@ static void message_end(struct session *s)
         return;
     }
     struct header_info data_hi;
-    cleanup_scan_headers(s->msg.data + s->data_start, s->msg.len - s->data_start, &data_hi);
+    cleanup_scan_headers(data, data_len, &data_hi);
     add_missing_headers(s, &data_hi);
     if (hi.message_id[0] || data_hi.message_id[0])
         msg_info("%s: message-id=%s", s->qid, data_hi.message_id[0] ? data_hi.message_id : hi.message_id);
@@ -607,7 +684,10 @@ static void message_finish(struct session *s, const struct restrict_result *res)
     struct qenvelope env;
     struct qref ref;
     build_envelope(s, &env);
-    int r = queue_writer_add(s->srv->qw, &env, s->msg.data, s->msg.len, &ref);
+    int r = s->spill_fd >= 0
+                ? queue_writer_add_spill(s->srv->qw, &env, s->msg.data, s->msg.len, s->spill_fd, 0,
+                                         s->spill_len, NULL, &ref)
+                : queue_writer_add(s->srv->qw, &env, s->msg.data, s->msg.len, &ref);
     qenv_free(&env);
     if (r < 0) {
         msg_warn("%s: queue file write error: %s", s->qid, strerror(errno));
@@ -680,7 +760,7 @@ static void bdat_chunk_end(struct session *s)
         return;
     }
     s->counts[CMD_BDAT][0]++;
-    session_reply(s, "250 2.0.0 Ok: %zu bytes", s->msg.len - s->data_start);
+    session_reply(s, "250 2.0.0 Ok: %zu bytes", body_size(s));
 }
 
 /* Feed DATA or BDAT input to the decoder. Returns 1 if it made progress. */
@@ -856,6 +936,21 @@ static enum smtpd_cmd lookup_verb(const char *line, char **arg)
     return CMD_UNKNOWN;
 }
 
+/* smtpd_tls_security_level = encrypt: what may be said before STARTTLS. */
+static int needs_tls_first(struct session *s, enum smtpd_cmd c)
+{
+    if (!starttls_required(s))
+        return 0;
+    switch (c) {
+    case CMD_MAIL: case CMD_RCPT: case CMD_DATA: case CMD_BDAT: case CMD_VRFY: case CMD_ETRN:
+    case CMD_AUTH:
+        session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Commands that do not move a transaction forward count as junk (smtpd_junk_command_limit). */
 static int junk_limit_hit(struct session *s, enum smtpd_cmd c)
 {
@@ -877,7 +972,7 @@ void command_dispatch(struct session *s, char *line)
     enum smtpd_cmd c = lookup_verb(line, &arg);
     s->last_cmd = c;
     s->counts[c][1]++;
-    if (junk_limit_hit(s, c))
+    if (junk_limit_hit(s, c) || needs_tls_first(s, c))
         return;
     switch (c) {
     case CMD_HELO: cmd_helo(s, arg, 0); return;
@@ -907,6 +1002,8 @@ void command_dispatch(struct session *s, char *line)
         session_close_after_reply(s);
         return;
     case CMD_STARTTLS:
+        cmd_starttls(s, arg);
+        return;
     case CMD_AUTH:
     case CMD_UNKNOWN:
     case CMD_CONNECT:

@@ -10,6 +10,43 @@
  * smtpd_delay_reject=yes (default): client, helo and sender restrictions are
  * evaluated at RCPT TO time (the session calls restrict_eval for stages
  * CLIENT, HELO, SENDER, then RELAY and RECIPIENT, at RCPT), as Postfix does.
+ *
+ * How a session drives it (Postfix smtpd_check.c semantics):
+ *  - connect/HELO/MAIL (smtpd_delay_reject=no) or the first RCPT (=yes):
+ *    RS_CLIENT, RS_HELO (skipped: PERMIT when no HELO was given), RS_SENDER.
+ *    A stage that answers RV_PERMIT need not be evaluated again (the
+ *    session may cache it; client/helo per session, sender per MAIL).
+ *  - every RCPT: RS_RELAY then RS_RECIPIENT. RS_RECIPIENT evaluates the
+ *    relay list itself when RS_RELAY was not called for this recipient, so
+ *    calling RS_RECIPIENT alone is safe (never an open relay).
+ *    RS_RECIPIENT also applies smtpd_reject_unlisted_recipient (after the
+ *    lists, even after an explicit permit), and RS_SENDER applies
+ *    smtpd_reject_unlisted_sender.
+ *  - DATA: RS_DATA; end of message: RS_END_OF_DATA; ETRN: RS_ETRN.
+ *  - defer_if_permit (the restriction, DEFER_IF_PERMIT results, and
+ *    temporary DNS failures with reject_tempfail_action=defer_if_permit)
+ *    carries over from the client, helo and sender stages and becomes a
+ *    deferral only at the end of RCPT/DATA/END-OF-DATA/ETRN when nothing
+ *    rejected; this state lives in struct restrict_actions, so use one
+ *    struct per session (restrict_actions_reset() per transaction keeps
+ *    the client/helo part).
+ *  - warn_if_reject, WARN, INFO, HOLD, DISCARD ... are logged here in
+ *    Postfix's format ("NOQUEUE: reject_warning: RCPT from ..."); a
+ *    warn_if_reject'ed rejection does not end the list, so verdicts never
+ *    carry warn_only.
+ *  - A reply with code 421 or 521 (from an access table) means: send it
+ *    and disconnect.
+ *  - After DISCARD, RS_RELAY/RS_RECIPIENT/RS_DATA/RS_END_OF_DATA permit
+ *    everything for the rest of the transaction (Postfix does the same).
+ *
+ * Not implemented (accepted in main.cf with a warning at start, then
+ * ignored): reject_unverified_sender/recipient, check_*_a_access,
+ * check_*_mx_access, check_*_ns_access, check_ccert_access,
+ * permit_tls_clientcerts, permit_tls_all_clientcerts. "sleep N" is a no-op.
+ * check_policy_service answers with smtpd_policy_service_default_action.
+ * permit_mx_backup permits only authorized destinations (no MX lookup).
+ * The BCC access action is logged and ignored. smtpd_reject_footer is not
+ * appended.
  */
 #ifndef YUBIN_RESTRICT_H
 #define YUBIN_RESTRICT_H
@@ -42,6 +79,16 @@ struct restrict_input {
     const char *sasl_username;   /* NULL if not authenticated */
     const char *protocol;        /* "SMTP", "ESMTP" */
     const char *etrn_domain;
+    /* Added with restrict.c; zero/NULL means "not known" and is safe. */
+    const char *reverse_client_name; /* unverified PTR name or "unknown"; NULL: client_name */
+    int client_name_status;      /* DNS_OK/DNS_NOTFOUND/DNS_TEMPFAIL (dns.h) of client_name;
+                                  * 0 with client_name "unknown" counts as NOTFOUND */
+    int reverse_name_status;     /* same for reverse_client_name */
+    int encrypted;               /* TLS is active (reject_plaintext_session) */
+    int unauth_pipelining;       /* the session saw improper pipelining */
+    int nrcpt;                   /* recipients accepted so far in this transaction */
+    const char *queue_id;        /* for log lines; NULL: "NOQUEUE" */
+    const char *command;         /* for log lines ("RCPT", "EHLO" ...); NULL: from the stage */
 };
 
 /* Side effects an access(5) action can ask for (kept per message). */
@@ -53,6 +100,16 @@ struct restrict_actions {
     char *redirect;              /* REDIRECT addr */
     char *filter;                /* FILTER transport:dest */
     char *hold_reason, *discard_reason;
+    /* Evaluation state carried between stages; restrict.c's business.
+     * restrict_actions_reset() keeps the client and helo parts. */
+    struct restrict_defer {
+        int active;
+        int code;
+        char dsn[16];
+        char text[512];
+    } dip_client, dip_helo, dip_sender, dip_relay, dir_relay;
+    int dip_client_set, dip_helo_set, dip_sender_set;   /* those stages were evaluated */
+    char *relay_rcpt;            /* the recipient RS_RELAY was evaluated for */
 };
 
 struct restrict_result {
@@ -60,7 +117,7 @@ struct restrict_result {
     int code;                    /* 450, 554 ... */
     char dsn[16];                /* "5.7.1" */
     char text[512];              /* e.g. "<x@y>: Relay access denied" */
-    int warn_only;               /* warn_if_reject applied: log, do not reject */
+    int warn_only;               /* never set: warn_if_reject is handled inside (see above) */
 };
 
 typedef void (*restrict_cb)(const struct restrict_result *res, void *arg);
@@ -81,7 +138,10 @@ enum restrict_verdict restrict_eval(struct restrictions *r, enum restrict_stage 
                                     struct restrict_actions *actions,
                                     struct restrict_result *res, restrict_cb cb, void *arg);
 void restrict_cancel(struct restrictions *r, void *arg);
+/* New transaction: free message actions, keep the session's client/helo state. */
 void restrict_actions_reset(struct restrict_actions *a);
+/* Session end: free everything (the struct may be reused after memset 0). */
+void restrict_actions_free(struct restrict_actions *a);
 
 /* Is the client in mynetworks? (also used for XCLIENT-free relay decisions) */
 int restrict_client_in_mynetworks(struct restrictions *r, const char *client_addr);

@@ -46,6 +46,7 @@ static const char *const cmd_names[CMD_COUNT] = {
 
 static void session_io(int fd, int events, void *arg);
 static void session_process(struct session *s);
+static int session_read(struct session *s);
 
 /* ---- timers ---------------------------------------------------------- */
 
@@ -86,11 +87,17 @@ static void session_touch(struct session *s)
 static void session_update_events(struct session *s)
 {
     int ev = 0;
-    if (s->state != SS_CLOSING && s->state != SS_WAIT && s->state != SS_CONNECT &&
-        s->out.len < SMTPD_OUT_MAX / 2)
-        ev |= EV_READ;
-    if (s->out.len > 0)
-        ev |= EV_WRITE;
+    if (s->state == SS_HANDSHAKE) {
+        ev = s->hs_events;
+    } else {
+        if (s->state != SS_CLOSING && s->state != SS_WAIT && s->state != SS_CONNECT &&
+            s->state != SS_STARTTLS && s->out.len < SMTPD_OUT_MAX / 2)
+            ev |= EV_READ;
+        if (s->out.len > 0)
+            ev |= s->tls_write_wants_read ? EV_READ : EV_WRITE;
+        if (s->tls_read_wants_write)
+            ev |= EV_WRITE;
+    }
     if (ev == s->watching)
         return;
     if (s->watching == 0 && ev != 0)
@@ -107,6 +114,22 @@ static void session_update_events(struct session *s)
 static int session_flush(struct session *s)
 {
     while (s->out.len > 0) {
+        if (s->tls) {
+            int want = 0;
+            ssize_t w = tls_write(s->tls, s->out.data, s->out.len, &want);
+            s->tls_write_wants_read = 0;
+            if (w > 0) {
+                buf_consume(&s->out, (size_t)w);
+                continue;
+            }
+            if (want == TLS_WANT_WRITE)
+                return 0;
+            if (want == TLS_WANT_READ) {
+                s->tls_write_wants_read = 1;
+                return 0;
+            }
+            return -1;
+        }
         ssize_t w = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
@@ -209,10 +232,17 @@ void session_destroy(struct session *s, const char *why)
         ev_timer_cancel(srv->loop, s->timer);
     if (s->sleep_timer)
         ev_timer_cancel(srv->loop, s->sleep_timer);
+    if (s->hs_timer)
+        ev_timer_cancel(srv->loop, s->hs_timer);
     if (s->watching)
         ev_fd_del(srv->loop, s->fd);
+    if (s->tls) {
+        tls_shutdown(s->tls);
+        tls_free(s->tls);
+    }
     close(s->fd);
     session_reset_transaction(s);
+    restrict_actions_free(&s->actions);
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->msg);
@@ -249,23 +279,47 @@ void session_reset_transaction(struct session *s)
     s->ret = -1;
     s->sender_ok = 0;
     s->too_big = 0;
+    s->io_error = 0;
     s->bdat_active = s->bdat_last = 0;
     free(s->bdat_fail);
     s->bdat_fail = NULL;
     s->bdat_left = 0;
     restrict_actions_reset(&s->actions);
     buf_reset(&s->msg);
+    if (s->spill_fd >= 0)
+        close(s->spill_fd);
+    s->spill_fd = -1;
+    s->spill_len = 0;
+    free(s->head);
+    s->head = NULL;
+    s->head_len = 0;
     /* A big message's buffer is not kept around for an idle session. */
     if (s->msg.cap > 64 * 1024)
         buf_free(&s->msg);
 }
 
-static void greet(struct session *s)
+void session_greet(struct session *s)
 {
     s->state = SS_COMMAND;
     session_reply(s, "220 %s", s->srv->banner);
-    session_update_events(s);
-    session_process(s);
+    session_resume(s);
+}
+
+/* After the reverse lookup: the banner, or first the TLS handshake in wrapper mode (smtps). */
+static void greet(struct session *s)
+{
+    if (s->srv->tlsp.wrappermode) {
+        if (!s->srv->tls) {
+            msg_warn("%s: TLS wrapper mode is configured but TLS is unavailable: %s", s->namaddr,
+                     s->srv->tls_error ? s->srv->tls_error : "no TLS context");
+            session_destroy(s, NULL);
+            return;
+        }
+        s->greet_after_tls = 1;
+        starttls_begin(s);
+        return;
+    }
+    session_greet(s);
 }
 
 static void set_namaddr(struct session *s)
@@ -273,11 +327,23 @@ static void set_namaddr(struct session *s)
     str_fmt(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr);
 }
 
+/*
+ * Postfix's two names: client_name is verified (PTR, then forward lookup
+ * back to the address); reverse_client_name is the PTR name as found.
+ */
 static void reverse_done(int status, const char *result, void *arg)
 {
     struct session *s = arg;
-    if (status == DNS_OK && result && *result)
+    s->name_status = status;
+    s->reverse_status = status;
+    if (status == DNS_OK && result && *result) {
         str_copy(s->name, result, sizeof(s->name));
+        str_copy(s->reverse_name, result, sizeof(s->reverse_name));
+    } else if (result && *result) {
+        /* A PTR name that did not confirm (or whose forward lookup failed). */
+        str_copy(s->reverse_name, result, sizeof(s->reverse_name));
+        s->reverse_status = DNS_OK;
+    }
     set_namaddr(s);
     msg_info("connect from %s", s->namaddr);
     greet(s);
@@ -292,12 +358,15 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     s->uid = uid;
     s->ret = -1;
     s->last_cmd = CMD_CONNECT;
+    s->spill_fd = -1;
     buf_init(&s->in, SMTPD_IN_MAX);
     buf_init(&s->out, SMTPD_OUT_MAX);
     buf_init(&s->msg, (size_t)srv->message_size_limit + 64 * 1024);
     str_copy(s->addr, addr, sizeof(s->addr));
     str_copy(s->port, port, sizeof(s->port));
     str_copy(s->name, "unknown", sizeof(s->name));
+    str_copy(s->reverse_name, "unknown", sizeof(s->reverse_name));
+    s->name_status = s->reverse_status = DNS_NOTFOUND;
     s->next = srv->sessions;
     if (s->next)
         s->next->prev = s;
@@ -308,6 +377,8 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     s->timer = ev_timer_add(srv->loop, (uint64_t)srv->timeout_ms, session_timeout, s);
     if (srv->local) {
         str_copy(s->name, "localhost", sizeof(s->name));
+        str_copy(s->reverse_name, "localhost", sizeof(s->reverse_name));
+        s->name_status = s->reverse_status = DNS_OK;
         set_namaddr(s);
         greet(s);
         return;
@@ -385,15 +456,22 @@ static void session_process(struct session *s)
            (s->state == SS_COMMAND || s->state == SS_DATA || s->state == SS_BDAT)) {
         if (s->out.len >= SMTPD_OUT_MAX / 2)
             break; /* the client does not read its replies; wait */
+        int progressed;
         if (s->state == SS_DATA || s->state == SS_BDAT) {
-            if (!data_feed(s))
-                break;
-            continue;
+            progressed = data_feed(s);
+        } else if (next_line(s, line, sizeof(line))) {
+            command_dispatch(s, line);
+            progressed = 1;
+        } else {
+            progressed = 0;
         }
-        if (!next_line(s, line, sizeof(line)))
+        if (!progressed) {
+            /* Out of input; with TLS the library may hold decrypted bytes no event announces. */
+            size_t before = s->in.len;
+            if (s->tls && tls_pending(s->tls) > 0 && session_read(s) == 0 && s->in.len > before)
+                continue;
             break;
-        /* NUL bytes in a command are an error, not a truncation point. */
-        command_dispatch(s, line);
+        }
     }
 }
 
@@ -417,32 +495,63 @@ void session_resume(struct session *s)
         session_destroy(s, NULL);
         return;
     }
+    if (s->state == SS_STARTTLS && s->out.len == 0) {
+        starttls_begin(s);   /* the 220 is out: plaintext ends here */
+        return;
+    }
     session_update_events(s);
+}
+
+/* Read what is there into s->in. Returns 0, or -1 when the connection is gone. */
+static int session_read(struct session *s)
+{
+    for (;;) {
+        if (buf_reserve(&s->in, 4096) < 0)
+            return 0; /* full of input we cannot use yet; processing will make room */
+        size_t room = s->in.cap - s->in.len - 1;
+        ssize_t r;
+        if (s->tls) {
+            int want = 0;
+            r = tls_read(s->tls, s->in.data + s->in.len, room, &want);
+            s->tls_read_wants_write = 0;
+            if (r < 0) {
+                if (want == TLS_WANT_READ)
+                    return 0;
+                if (want == TLS_WANT_WRITE) {
+                    s->tls_read_wants_write = 1;
+                    return 0;
+                }
+                return -1;
+            }
+        } else {
+            r = recv(s->fd, s->in.data + s->in.len, room, 0);
+            if (r < 0)
+                return (errno == EAGAIN || errno == EINTR || errno == EWOULDBLOCK) ? 0 : -1;
+        }
+        if (r == 0)
+            return -1;
+        s->in.len += (size_t)r;
+        s->in.data[s->in.len] = '\0';
+        session_touch(s);
+        /* Plaintext: one read per wakeup (epoll is level-triggered). TLS: drain what
+         * the library already decrypted, or no event will ever tell us about it. */
+        if (!s->tls || tls_pending(s->tls) <= 0)
+            return 0;
+    }
 }
 
 static void session_io(int fd, int events, void *arg)
 {
+    (void)fd;
     struct session *s = arg;
-    if (events & EV_READ) {
-        if (buf_reserve(&s->in, 4096) < 0) {
-            /* Buffer full of partial input we cannot use yet (long DATA line hold). */
-            session_resume(s);
-            return;
-        }
-        ssize_t r = recv(fd, s->in.data + s->in.len, s->in.cap - s->in.len - 1, 0);
-        if (r == 0) {
+    if (s->state == SS_HANDSHAKE) {
+        starttls_handshake(s);
+        return;
+    }
+    if ((events & EV_READ) || ((events & EV_WRITE) && s->tls_read_wants_write)) {
+        if (s->state != SS_STARTTLS && session_read(s) < 0) {
             session_destroy(s, s->state == SS_CLOSING ? NULL : "lost connection");
             return;
-        }
-        if (r < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK) {
-                session_destroy(s, "lost connection");
-                return;
-            }
-        } else {
-            s->in.len += (size_t)r;
-            s->in.data[s->in.len] = '\0';
-            session_touch(s);
         }
     }
     session_resume(s);

@@ -223,6 +223,18 @@ static int smtpd_run(struct worker *w, int local)
     srv.queue_dir = xstrdup(w->queue_dir);
     read_params(&srv, w->cfg);
     signal(SIGPIPE, SIG_IGN);
+    if (!local) {
+        char err[512] = "";
+        if (tls_smtpd_policy(w->cfg, &srv.tlsp, err, sizeof(err)) < 0)
+            msg_fatal("%s", err);
+        srv.tls = w->tls;
+        srv.tls_error = w->tls_error;
+        if (!srv.tls && (srv.tlsp.level >= TLS_LEV_ENCRYPT || srv.tlsp.wrappermode))
+            msg_warn("TLS is required on this service but unavailable: %s",
+                     w->tls_error ? w->tls_error : "no certificate configured");
+        else if (w->tls_error)
+            msg_warn("TLS is not available: %s", w->tls_error);
+    }
 
     srv.loop = ev_loop_new();
     char *notify = cfg_unix_socket_path(w->cfg, "qmgr");

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "content.h"
 #include "restrict.h"
+#include "tls.h"
 
 struct config;
 struct evloop;
@@ -34,6 +35,7 @@ struct worker;
 #define SMTPD_IN_MAX        (64 * 1024)
 #define SMTPD_OUT_MAX       (256 * 1024)
 #define SMTPD_DATA_HOLD     (8 * 1024) /* partial DATA lines kept for completion */
+#define SMTPD_SPILL_AT      (256 * 1024) /* larger messages go to a queue tmpfile */
 
 /* Commands counted for the "disconnect from" log line, in Postfix's order. */
 enum smtpd_cmd {
@@ -48,6 +50,8 @@ enum session_state {
     SS_DATA,        /* reading DATA content */
     SS_BDAT,        /* reading a BDAT chunk */
     SS_WAIT,        /* an asynchronous check or the group commit is pending */
+    SS_STARTTLS,    /* "220 Ready to start TLS" is being sent; then the handshake */
+    SS_HANDSHAKE,   /* TLS handshake in progress */
     SS_CLOSING      /* flush the output, then close */
 };
 
@@ -60,6 +64,9 @@ struct smtpd_server {
     struct dns *dns;
     struct restrictions *restr;
     int local;                       /* pickup: local submission over a UNIX socket */
+    struct tls_server *tls;          /* NULL: no TLS for this service */
+    const char *tls_error;           /* why TLS is wanted but unavailable */
+    struct tls_smtpd_policy tlsp;
     int stopping;
     size_t nsessions;
     struct session *sessions;        /* all sessions (doubly linked) */
@@ -102,6 +109,12 @@ struct session {
     int watching;                    /* events registered with the loop */
     struct ev_timer *timer;
     struct ev_timer *sleep_timer;    /* smtpd_error_sleep_time before the next reply */
+    struct ev_timer *hs_timer;       /* smtpd_starttls_timeout for the handshake */
+    struct tls_conn *tls;            /* TLS is active (or being negotiated) */
+    int hs_events;                   /* what the handshake waits for */
+    int tls_read_wants_write;        /* SSL_read needs the socket writable */
+    int tls_write_wants_read;        /* SSL_write needs the socket readable */
+    int greet_after_tls;             /* wrapper mode: 220 only once TLS is up */
     int sleeping;
     uint64_t last_activity_ms;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
@@ -111,6 +124,8 @@ struct session {
     char addr[64];                   /* "127.0.0.1", "::1" */
     char port[8];
     char name[256];                  /* verified hostname or "unknown" */
+    char reverse_name[256];          /* PTR name even if unconfirmed, or "unknown" */
+    int name_status, reverse_status; /* DNS_OK / DNS_NOTFOUND / DNS_TEMPFAIL */
     char namaddr[340];               /* "name[addr]" for logs */
     uid_t uid;                       /* pickup: the submitting user */
     char login[64];                  /* pickup: that user's name */
@@ -136,7 +151,12 @@ struct session {
     /* Content. */
     struct buf msg;                  /* final content: Received: + data, LF line ends */
     size_t data_start;               /* offset of the client's data in msg */
+    int spill_fd;                    /* -1, or the tmpfile holding the client's data */
+    size_t spill_len;
+    char *head;                      /* spilled: the first SMTPD_SPILL_AT bytes, for header checks */
+    size_t head_len;
     int too_big;
+    int io_error;                    /* the spill file could not be written */
     int bare_lf_reject;
     int bdat_active;                 /* a BDAT transaction is in progress */
     int bdat_last;
@@ -172,6 +192,15 @@ void command_dispatch(struct session *s, char *line);
 int data_feed(struct session *s);    /* SS_DATA/SS_BDAT: consume input; 1 = progress */
 void checks_run(struct session *s);  /* continue the restriction chain */
 void session_committed(struct session *s, int ok); /* after the group commit */
+
+/* starttls.c */
+int starttls_offered(const struct session *s);
+int starttls_required(const struct session *s);
+void cmd_starttls(struct session *s, char *arg);
+void starttls_begin(struct session *s);
+void starttls_handshake(struct session *s);
+void tls_received_text(const struct session *s, char *out, size_t outlen);
+void session_greet(struct session *s);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);

@@ -318,3 +318,37 @@ def test_swaks(server):
     assert "250 2.0.0 Ok: queued as" in r.stdout
     m = server.wait_maildir("example.test/bob", 1)[0]
     assert b"Subject: via swaks" in m
+
+
+def test_large_message_is_spilled_and_delivered_intact(server):
+    """A message far above the in-memory threshold arrives byte for byte."""
+    import hashlib
+    body = b"".join(b"line %07d " % i + b"x" * 60 + b"\r\n" for i in range(40000))  # ~2.9 MB
+    body += b".starts with a dot\r\n"
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.sendmail("a@client.test", ["alice@example.test"],
+                   b"Subject: big\r\nMessage-ID: <big@client.test>\r\n\r\n" + body)
+    m = server.wait_maildir("example.test/alice", 1, timeout=30)[0]
+    got = m.split(b"\n\n", 1)[1]
+    want = body.replace(b"\r\n", b"\n")
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(want).hexdigest()
+
+
+def test_large_message_over_limit_via_bdat(instance):
+    inst = instance(main={"message_size_limit": "300000"}).start()
+    r = RawSMTP(inst.port)
+    r.reply()
+    r.cmd("EHLO client.test")
+    r.cmd("MAIL FROM:<a@client.test>")
+    r.cmd("RCPT TO:<alice@example.test>")
+    chunk = b"y" * 200000
+    r.send(b"BDAT %d\r\n" % len(chunk) + chunk)
+    assert r.reply()[0] == 250
+    r.send(b"BDAT %d\r\n" % len(chunk) + chunk)
+    code, text = r.reply()
+    assert code == 552
+    r.send(b"BDAT 3 LAST\r\nabc")
+    code, text = r.reply()
+    assert code == 552
+    assert r.cmd("NOOP")[0] == 250

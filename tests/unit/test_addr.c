@@ -635,6 +635,46 @@ static void test_header_list(void)
     free(big);
 }
 
+/* Random strings from an alphabet of troublesome bytes: no crash, no
+ * overflow (ASan), results always NUL-terminated and within limits. */
+static void test_random_inputs(void)
+{
+    static const char alpha[] = "<>\"\\@.:,;()[] \tab\r\n\x01\x7f\xc3\xa9\xff%!+=IPv6:0123456789";
+    unsigned seed = 12345;
+    char line[300], addr[ADDR_MAX + 1], *params;
+    const char *why;
+    int ok = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n = (seed = seed * 1103515245 + 12345) % (sizeof(line) - 1);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245 + 12345;
+            line[i] = alpha[(seed >> 16) % (sizeof(alpha) - 1)];
+        }
+        line[n] = 0;
+        char copy[300];
+        memcpy(copy, line, n + 1);
+        if (addr_parse_path(copy, iter & 1, iter & 2, addr, sizeof(addr), &params, &why) == 0) {
+            ok++;
+            CHECK(strlen(addr) <= ADDR_MAX);
+            char ext[ADDR_MAX * 2 + 4];
+            CHECK_INT(addr_external(addr, ext, sizeof(ext)), 0);
+        }
+        char **v;
+        int k = addr_parse_header_list(line, 20, &v);
+        if (k >= 0) {
+            for (int i = 0; i < k; i++)
+                CHECK(strlen(v[i]) <= ADDR_MAX);
+            strv_free(v);
+        }
+        struct esmtp_params p;
+        char err[256];
+        esmtp_parse_params(line, iter & 1, ESMTP_ALLOW_ALL, &p, err, sizeof(err));
+        hostname_valid(line);
+        addr_literal_valid(line);
+    }
+    CHECK(ok > 0);              /* some random strings are valid paths */
+}
+
 int main(void)
 {
     T_RUN(test_paths);
@@ -648,5 +688,6 @@ int main(void)
     T_RUN(test_hostnames);
     T_RUN(test_utf8);
     T_RUN(test_header_list);
+    T_RUN(test_random_inputs);
     return T_DONE();
 }

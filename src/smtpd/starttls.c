@@ -1,0 +1,150 @@
+/*
+ * starttls.c - TLS in the SMTP server: STARTTLS (RFC 3207) and wrapper
+ * mode (smtps, port 465).
+ *
+ * Owns: whether STARTTLS is offered or required (smtpd_tls_security_level
+ * none / may / encrypt), the STARTTLS command, the non-blocking handshake
+ * with its own timeout (smtpd_starttls_timeout), and what a session
+ * forgets when TLS starts.
+ *
+ * The command-injection rule: whatever plaintext the client sent after the
+ * STARTTLS line (pipelined in the same packet) is thrown away, not read as
+ * commands inside the TLS session; and the session state is reset (HELO,
+ * transaction, authentication), so the client must say EHLO again.
+ */
+#include "smtpd.h"
+#include "evloop.h"
+#include "log.h"
+#include "util.h"
+
+#include <string.h>
+
+int starttls_offered(const struct session *s)
+{
+    const struct smtpd_server *srv = s->srv;
+    return !s->tls && !srv->local && srv->tls && srv->tlsp.level != TLS_LEV_NONE &&
+           !srv->tlsp.wrappermode;
+}
+
+/* smtpd_tls_security_level = encrypt: no mail before TLS. */
+int starttls_required(const struct session *s)
+{
+    return !s->tls && !s->srv->local && s->srv->tlsp.level >= TLS_LEV_ENCRYPT;
+}
+
+static void hs_timeout(void *arg)
+{
+    struct session *s = arg;
+    s->hs_timer = NULL;
+    msg_info("SSL_accept error from %s: timed out", s->namaddr);
+    session_destroy(s, NULL);
+}
+
+/* RFC 3207 4.2: after the handshake the server forgets what the client told it. */
+static void forget_plaintext_state(struct session *s)
+{
+    session_reset_transaction(s);
+    s->helo[0] = '\0';
+    s->esmtp = 0;
+    s->helo_ok = 0;
+    s->client_ok = 0;
+    restrict_actions_free(&s->actions);
+}
+
+void starttls_handshake(struct session *s)
+{
+    int r = tls_handshake(s->tls);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        s->hs_events = r == TLS_WANT_READ ? EV_READ : EV_WRITE;
+        session_resume(s);
+        return;
+    }
+    if (s->hs_timer) {
+        ev_timer_cancel(s->srv->loop, s->hs_timer);
+        s->hs_timer = NULL;
+    }
+    if (r != TLS_OK) {
+        /* tls_handshake() logged why ("SSL_accept error from ..."). */
+        session_destroy(s, NULL);
+        return;
+    }
+    s->hs_events = 0;
+    forget_plaintext_state(s);
+    if (s->greet_after_tls) {
+        s->greet_after_tls = 0;
+        session_greet(s);
+        return;
+    }
+    /* A TLS 1.3 client may have sent EHLO with its last handshake flight. */
+    s->state = SS_COMMAND;
+    session_resume(s);
+}
+
+void starttls_begin(struct session *s)
+{
+    /* Anything the client pipelined after STARTTLS was plaintext: never a command. */
+    if (s->in.len > 0) {
+        msg_info("%s: discarding %zu bytes of plaintext sent after STARTTLS", s->namaddr,
+                 s->in.len);
+        buf_reset(&s->in);
+    }
+    s->tls = tls_accept(s->srv->tls, s->fd, s->namaddr);
+    if (!s->tls) {
+        msg_warn("%s: cannot start TLS", s->namaddr);
+        session_destroy(s, NULL);
+        return;
+    }
+    s->state = SS_HANDSHAKE;
+    long long ms = s->srv->tlsp.starttls_timeout_ms > 0 ? s->srv->tlsp.starttls_timeout_ms : 300000;
+    s->hs_timer = ev_timer_add(s->srv->loop, (uint64_t)ms, hs_timeout, s);
+    starttls_handshake(s);
+}
+
+void cmd_starttls(struct session *s, char *arg)
+{
+    if (*str_trim(arg)) {
+        session_error(s, "501 5.5.4 Syntax: STARTTLS");
+        return;
+    }
+    if (s->tls) {
+        session_error(s, "554 5.5.1 Error: TLS already active");
+        return;
+    }
+    if (s->srv->local || s->srv->tlsp.level == TLS_LEV_NONE || s->srv->tlsp.wrappermode) {
+        session_error(s, "502 5.5.1 Error: command not implemented");
+        return;
+    }
+    if (!s->srv->tls) {
+        msg_warn("%s: STARTTLS: TLS is not available: %s", s->namaddr,
+                 s->srv->tls_error ? s->srv->tls_error : "no server certificate");
+        session_error(s, "454 4.7.0 TLS not available due to local problem");
+        return;
+    }
+    s->counts[CMD_STARTTLS][0]++;
+    session_reply(s, "220 2.0.0 Ready to start TLS");
+    /* session_resume() sends the 220, then calls starttls_begin(). */
+    s->state = SS_STARTTLS;
+}
+
+/*
+ * The TLS lines of our Received: header, folded as Postfix folds them:
+ *   (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+ *    key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)
+ *   (No client certificate requested)
+ */
+void tls_received_text(const struct session *s, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!s->tls || !s->srv->tlsp.received_header)
+        return;
+    char info[512], ccert[512];
+    tls_received_info(s->tls, info, sizeof(info));
+    tls_received_ccert_info(s->tls, ccert, sizeof(ccert));
+    char *kx = strstr(info, " key-exchange");
+    if (kx) {
+        *kx = '\0';
+        str_fmt(out, outlen, "%s\n\t %s\n\t%s", info, kx + 1, ccert);
+    } else {
+        str_fmt(out, outlen, "%s\n\t%s", info, ccert);
+    }
+}
