@@ -179,25 +179,6 @@ static void bind_from_interfaces(struct smtp_settings *s, const struct config *c
     }
 }
 
-static enum smtp_tls_level tls_level(const struct config *cfg)
-{
-    const char *v = param(cfg, "smtp_tls_security_level", "");
-    if (!*v) {
-        if (cfg_get_bool(cfg, "smtp_enforce_tls"))
-            return SMTP_TLS_ENCRYPT;
-        return cfg_get_bool(cfg, "smtp_use_tls") ? SMTP_TLS_MAY : SMTP_TLS_NONE;
-    }
-    if (strcmp(v, "none") == 0)
-        return SMTP_TLS_NONE;
-    if (strcmp(v, "may") == 0)
-        return SMTP_TLS_MAY;
-    if (strcmp(v, "encrypt") != 0 && strcmp(v, "dane") != 0 && strcmp(v, "dane-only") != 0 &&
-        strcmp(v, "fingerprint") != 0 && strcmp(v, "verify") != 0 && strcmp(v, "secure") != 0)
-        msg_warn("smtp_tls_security_level: unknown level \"%s\": TLS is required", v);
-    /* every level above "may" needs TLS; never fall back to plaintext for them */
-    return SMTP_TLS_ENCRYPT;
-}
-
 int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir)
 {
     memset(s, 0, sizeof(*s));
@@ -251,7 +232,19 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
         msg_warn("smtp_line_length_limit: %d is too small: using 40", s->line_limit);
         s->line_limit = 40;
     }
-    s->tls_level = tls_level(cfg);
+    char err[1024] = "";
+    int tls_lev = tls_client_level(cfg, "smtp", err, sizeof(err));
+    if (tls_lev < 0) {
+        msg_warn("%s", err);
+        s->config_error = xstrdup(err);
+        tls_lev = TLS_LEV_NONE;
+    }
+    s->tls_level = (enum tls_level)tls_lev;
+    if (s->tls_level != TLS_LEV_NONE) {
+        s->tls = tls_client_new(cfg, "smtp", err, sizeof(err));
+        if (!s->tls)
+            msg_warn("TLS client initialization failed: %s", err);
+    }
     s->fallback_relay = smtp_dest_split(param(cfg, "smtp_fallback_relay", ""));
     s->discard_ehlo = cfg_get_list(cfg, "smtp_discard_ehlo_keywords");
     for (char **p = s->discard_ehlo; *p; p++)
@@ -260,13 +253,14 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     s->have_bind6 = bind_param(cfg, "smtp_bind_address6", AF_INET6, &s->bind6) == 0;
     bind_from_interfaces(s, cfg);
     own_addresses(s, cfg);
-    if (!s->want4 && !s->want6)
+    if (!s->want4 && !s->want6 && !s->config_error)
         s->config_error = xstrdup("inet_protocols enables no address family");
     return s->config_error ? -1 : 0;
 }
 
 void smtp_settings_free(struct smtp_settings *s)
 {
+    tls_client_free(s->tls);
     strv_free(s->fallback_relay);
     strv_free(s->discard_ehlo);
     free(s->own);
@@ -403,7 +397,7 @@ static int try_dest(struct smtp_job *j, const char *text, int last, struct smtp_
         j->final_server = last && (k + 1 == l.n || (s->mx_session_limit > 0 &&
                                                      sessions + 1 >= s->mx_session_limit));
         int counted = 0;
-        smtp_session(j, &l.v[k], d.port, &counted);
+        smtp_session(j, &l.v[k], d.port, d.host, &counted);
         sessions += counted;
     }
     smtp_addr_list_free(&l);

@@ -17,7 +17,7 @@
  *   smtp_dns.c      blocking DNS through c-ares (MX, A, AAAA) and native lookups
  *   smtp_reply.c    server replies (multi-line, enhanced codes) and status texts
  *   smtp_data.c     message content: size/8-bit scan, LF->CRLF, dot-stuffing
- *   smtp_session.c  one SMTP session: connect, greeting, EHLO, MAIL/RCPT/DATA
+ *   smtp_session.c  one SMTP session: connect, greeting, EHLO, STARTTLS, MAIL/RCPT/DATA
  */
 #ifndef YUBIN_DELIVER_SMTP_H
 #define YUBIN_DELIVER_SMTP_H
@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "dproto.h"
+#include "tls.h"
 
 struct config;
 
@@ -39,8 +40,6 @@ struct config;
 #define SMTP_DEST_MAX   32        /* destinations in one next-hop list */
 
 /* ---- settings (smtp.c) ---- */
-
-enum smtp_tls_level { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT };
 
 struct smtp_own_addr {            /* one of our own addresses (loop detection) */
     int family;
@@ -67,7 +66,8 @@ struct smtp_settings {
     int defer_if_no_mx_address;
     int ignore_mx_lookup_error;
     int line_limit;               /* smtp_line_length_limit, 0 = none */
-    enum smtp_tls_level tls_level;
+    enum tls_level tls_level;     /* smtp_tls_security_level (tls_client_level) */
+    struct tls_client *tls;       /* NULL: TLS unavailable (or not wanted) */
     char **fallback_relay;        /* smtp_fallback_relay (NULL-terminated) */
     char **discard_ehlo;          /* smtp_discard_ehlo_keywords, lowercase */
     struct sockaddr_storage bind4, bind6;
@@ -283,10 +283,12 @@ enum smtp_sess_result {
 /*
  * One SMTP session with server a (port): deliver to the pending
  * recipients. *counted is set when the session got through EHLO (and
- * TLS), as smtp_mx_session_limit counts.
+ * TLS), as smtp_mx_session_limit counts. nexthop: the destination as
+ * given (for TLS name checks and SNI). At security level "may" a failed
+ * TLS handshake is followed by a second session in plaintext.
  */
 enum smtp_sess_result smtp_session(struct smtp_job *j, const struct smtp_addr *a, unsigned port,
-                                   int *counted);
+                                   const char *nexthop, int *counted);
 
 /* Deliver one request: st[i] gets the status of req->rcpts[i]. */
 void smtp_deliver_request(const struct smtp_settings *s, const struct dreq *req,

@@ -57,6 +57,12 @@ struct sess {
     int ehlo;                         /* parse EHLO keywords from the reply lines */
     const char *state;                /* "sending MAIL FROM" ... */
     int timed_out;
+    struct tls_conn *tls;             /* after STARTTLS */
+    short want;                       /* the poll event a blocked read/write waits for */
+    const char *nexthop;
+    const char *host;                 /* the server's name (MX host) */
+    int no_tls;                       /* second try at level "may": plaintext */
+    int retry_plain;                  /* the TLS handshake failed at level "may" */
 };
 
 /* ---- recipients ---- */
@@ -123,26 +129,74 @@ static int64_t deadline_in(int seconds)
     return (int64_t)mono_msec() + (int64_t)(seconds > 0 ? seconds : 1) * 1000;
 }
 
-/* Read what the server sent into s->in. 1 some bytes, -1 EOF or error. */
+/*
+ * Read what the server sent into s->in (through TLS after STARTTLS).
+ * 1 some bytes, 0 nothing now (s->want says what to wait for), -1 EOF or
+ * error.
+ */
 static int sess_read_some(struct sess *s)
 {
     if (buf_reserve(&s->in, 4096) < 0) {
         errno = EPROTO;
         return -1;                     /* the server sends without end */
     }
+    size_t room = s->in.cap - s->in.len - 1;
     for (;;) {
-        ssize_t n = recv(s->fd, s->in.data + s->in.len, s->in.cap - s->in.len - 1, 0);
+        ssize_t n;
+        if (s->tls) {
+            int want = 0;
+            n = tls_read(s->tls, s->in.data + s->in.len, room, &want);
+            if (n < 0 && (want == TLS_WANT_READ || want == TLS_WANT_WRITE)) {
+                s->want = want == TLS_WANT_READ ? POLLIN : POLLOUT;
+                return 0;
+            }
+            if (n < 0)
+                errno = ECONNRESET;
+        } else {
+            n = recv(s->fd, s->in.data + s->in.len, room, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                s->want = POLLIN;
+                return 0;
+            }
+        }
         if (n > 0) {
             s->in.len += (size_t)n;
             s->in.data[s->in.len] = '\0';
             return 1;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 1;
         if (n == 0)
             errno = 0;
+        return -1;
+    }
+}
+
+/* One write. Bytes written, 0 nothing now (s->want set), -1 error. */
+static ssize_t sess_send(struct sess *s, const char *data, size_t len)
+{
+    for (;;) {
+        if (s->tls) {
+            int want = 0;
+            ssize_t n = tls_write(s->tls, data, len, &want);
+            if (n > 0)
+                return n;
+            if (n < 0 && (want == TLS_WANT_READ || want == TLS_WANT_WRITE)) {
+                s->want = want == TLS_WANT_READ ? POLLIN : POLLOUT;
+                return 0;
+            }
+            errno = ECONNRESET;
+            return -1;
+        }
+        ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL);
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            s->want = POLLOUT;
+            return 0;
+        }
         return -1;
     }
 }
@@ -153,17 +207,17 @@ static int sess_write(struct sess *s, const char *data, size_t len, int timeout)
     int64_t deadline = deadline_in(timeout);
     size_t off = 0;
     while (off < len) {
-        ssize_t n = send(s->fd, data + off, len - off, MSG_NOSIGNAL);
+        ssize_t n = sess_send(s, data + off, len - off);
+        if (n < 0)
+            return -1;
         if (n > 0) {
             off += (size_t)n;
             deadline = deadline_in(timeout);
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return -1;
-        short ev = POLLOUT | (s->in.len < SESS_IN_MAX ? POLLIN : 0), rev = 0;
+        /* Blocked: wait until we can go on, reading what the server says meanwhile
+         * so that neither side waits for the other with full buffers. */
+        short ev = (short)(s->want | (s->in.len < SESS_IN_MAX ? POLLIN : 0)), rev = 0;
         int w = sess_wait(s, ev, deadline, &rev);
         if (w == 0) {
             s->timed_out = 1;
@@ -171,10 +225,12 @@ static int sess_write(struct sess *s, const char *data, size_t len, int timeout)
         }
         if (w < 0)
             return -1;
-        if ((rev & (POLLIN | POLLHUP | POLLERR)) && !(rev & POLLOUT)) {
-            if (sess_read_some(s) < 0)
+        if ((rev & (POLLIN | POLLHUP | POLLERR)) && !(s->want == POLLIN && s->tls)) {
+            int r = sess_read_some(s);
+            if (r < 0)
                 return -1;             /* the server went away */
-            deadline = deadline_in(timeout);
+            if (r > 0)
+                deadline = deadline_in(timeout);
         }
     }
     return 0;
@@ -213,13 +269,20 @@ static int sess_line(struct sess *s, char *line, size_t *len, int timeout)
             }
             return 1;
         }
+        /* read first: TLS may hold decrypted bytes that poll(2) cannot see */
+        int r = sess_read_some(s);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            deadline = deadline_in(timeout);
+            continue;
+        }
         short rev = 0;
-        int w = sess_wait(s, POLLIN, deadline, &rev);
+        int w = sess_wait(s, s->want, deadline, &rev);
         if (w == 0)
             s->timed_out = 1;
-        if (w <= 0 || sess_read_some(s) < 0)
+        if (w <= 0)
             return -1;
-        deadline = deadline_in(timeout);
     }
 }
 
@@ -459,7 +522,125 @@ static int sess_connect(struct sess *s, const struct smtp_addr *a, unsigned port
 
 /* ---- the session ---- */
 
-/* Greeting and EHLO/HELO. 0 ready for mail, -1 the session is over (statuses set). */
+/* EHLO, or HELO when EHLO is refused. 0, or -1 the session is over (statuses set). */
+static int sess_ehlo(struct sess *s)
+{
+    const struct smtp_settings *set = s->set;
+    struct smtp_reply r;
+    char cmd[SMTP_HOST_MAX + 16];
+    s->features = 0;
+    s->size_limit = 0;
+    if (!set->never_ehlo) {
+        s->state = "performing the EHLO handshake";
+        str_fmt(cmd, sizeof(cmd), "EHLO %s\r\n", set->helo_name);
+        s->ehlo = 1;
+        int rc = send_text(s, cmd, set->helo_timeout) < 0 ? -1 : sess_reply(s, &r, set->helo_timeout);
+        s->ehlo = 0;
+        if (rc < 0) {
+            sess_lost(s, 0);
+            return -1;
+        }
+        if (r.code / 100 == 2) {
+            s->features |= FEAT_ESMTP;
+            return 0;
+        }
+        s->features = 0;
+        s->size_limit = 0;
+        if (r.code == 421) {           /* going away: no HELO either */
+            sess_refused(s, &r, 0);
+            return -1;
+        }
+    }
+    s->state = "performing the HELO handshake";
+    str_fmt(cmd, sizeof(cmd), "HELO %s\r\n", set->helo_name);
+    if (send_text(s, cmd, set->helo_timeout) < 0 || sess_reply(s, &r, set->helo_timeout) < 0) {
+        sess_lost(s, 0);
+        return -1;
+    }
+    if (r.code / 100 != 2) {
+        sess_refused(s, &r, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Mandatory TLS cannot be had: a soft failure, another server may do better. */
+static int tls_required_fail(struct sess *s, const char *dsn, const char *text)
+{
+    sess_note(s, dsn, text);
+    smtp_job_status_all(s->j, 0, 0, dsn, s->relay, text);
+    return -1;
+}
+
+/*
+ * STARTTLS per smtp_tls_security_level. 0 go on (encrypted, or plaintext
+ * where that is allowed), -1 the session is over (statuses set, or
+ * s->retry_plain when level "may" should try again without TLS).
+ */
+static int sess_starttls(struct sess *s)
+{
+    const struct smtp_settings *set = s->set;
+    int required = set->tls_level >= TLS_LEV_ENCRYPT;
+    char text[DPROTO_LINE_MAX];
+    if (set->tls_level == TLS_LEV_NONE || (s->no_tls && !required))
+        return 0;
+    if (!(s->features & FEAT_STARTTLS)) {
+        if (!required)
+            return 0;
+        str_fmt(text, sizeof(text), "TLS is required, but was not offered by host %s",
+                s->namaddr);
+        return tls_required_fail(s, "4.7.4", text);
+    }
+    if (!set->tls) {
+        if (!required)
+            return 0;
+        return tls_required_fail(s, "4.7.5", "TLS is required, but our TLS engine is unavailable");
+    }
+    struct smtp_reply r;
+    s->state = "performing the STARTTLS handshake";
+    if (send_text(s, "STARTTLS\r\n", set->starttls_timeout) < 0 ||
+        sess_reply(s, &r, set->starttls_timeout) < 0) {
+        sess_lost(s, 0);
+        return -1;
+    }
+    if (r.code / 100 != 2) {
+        if (!required)
+            return 0;                  /* opportunistic: carry on in plaintext */
+        str_fmt(text, sizeof(text), "TLS is required, but host %s refused to start TLS: %s",
+                s->namaddr, r.text);
+        char dsn[16];
+        str_copy(dsn, r.dsn, sizeof(dsn));
+        if (dsn[0] != '5')
+            dsn[0] = '4';
+        sess_note(s, dsn, text);
+        smtp_job_status_all(s->j, 0, dsn[0] == '5', dsn, s->relay, text);
+        return -1;
+    }
+    /* Anything after the 220 was sent before TLS: never believe it (RFC 3207). */
+    buf_reset(&s->in);
+    s->skip_to_lf = 0;
+    struct tls_client_peer peer = {.level = set->tls_level, .nexthop = s->nexthop,
+                                   .hostname = s->host, .namaddr = s->relay};
+    s->tls = tls_connect(set->tls, s->fd, &peer);
+    int timeout_ms = (set->starttls_timeout > 0 ? set->starttls_timeout : 300) * 1000;
+    if (tls_handshake_wait(s->tls, timeout_ms) != TLS_OK) {
+        char why[256];
+        str_copy(why, tls_conn_error(s->tls), sizeof(why));
+        tls_free(s->tls);
+        s->tls = NULL;
+        if (!required) {
+            s->retry_plain = 1;        /* Postfix: "the connection is retried with TLS disabled" */
+            return -1;
+        }
+        if (str_iprefix(why, "Server certificate"))
+            return tls_required_fail(s, "4.7.5", why);
+        return tls_required_fail(s, "4.7.5", "Cannot start TLS: handshake failure");
+    }
+    /* RFC 3207 4.2: forget what the server said before TLS and ask again. */
+    return sess_ehlo(s);
+}
+
+/* Greeting, EHLO/HELO, STARTTLS. 0 ready for mail, -1 the session is over (statuses set). */
 static int sess_hello(struct sess *s, int *counted)
 {
     const struct smtp_settings *set = s->set;
@@ -473,52 +654,8 @@ static int sess_hello(struct sess *s, int *counted)
         sess_refused(s, &r, set->skip_5xx_greeting);
         return -1;
     }
-    char cmd[SMTP_HOST_MAX + 16];
-    if (!set->never_ehlo) {
-        s->state = "performing the EHLO handshake";
-        str_fmt(cmd, sizeof(cmd), "EHLO %s\r\n", set->helo_name);
-        s->ehlo = 1;
-        int rc = send_text(s, cmd, set->helo_timeout) < 0 ? -1 : sess_reply(s, &r, set->helo_timeout);
-        s->ehlo = 0;
-        if (rc < 0) {
-            sess_lost(s, 0);
-            return -1;
-        }
-        if (r.code / 100 == 2) {
-            s->features |= FEAT_ESMTP;
-        } else {
-            s->features = 0;
-            s->size_limit = 0;
-            if (r.code == 421) {       /* going away: no HELO either */
-                sess_refused(s, &r, 0);
-                return -1;
-            }
-        }
-    }
-    if (!(s->features & FEAT_ESMTP)) {
-        s->state = "performing the HELO handshake";
-        str_fmt(cmd, sizeof(cmd), "HELO %s\r\n", set->helo_name);
-        if (send_text(s, cmd, set->helo_timeout) < 0 || sess_reply(s, &r, set->helo_timeout) < 0) {
-            sess_lost(s, 0);
-            return -1;
-        }
-        if (r.code / 100 != 2) {
-            sess_refused(s, &r, 0);
-            return -1;
-        }
-    }
-    if (set->tls_level == SMTP_TLS_ENCRYPT) {
-        /* The TLS engine is not part of this build yet: mandatory TLS cannot be had. */
-        char text[SMTP_NAMADDR_MAX + 100];
-        if (!(s->features & FEAT_STARTTLS))
-            str_fmt(text, sizeof(text), "TLS is required, but was not offered by host %s",
-                    s->namaddr);
-        else
-            str_copy(text, "TLS is required, but our TLS engine is unavailable", sizeof(text));
-        smtp_job_status_all(s->j, 0, 0, (s->features & FEAT_STARTTLS) ? "4.7.5" : "4.7.4",
-                            s->relay, text);
+    if (sess_ehlo(s) < 0 || sess_starttls(s) < 0)
         return -1;
-    }
     *counted = 1;
     return 0;
 }
@@ -700,14 +837,18 @@ out_abort:
     free(sent);
 }
 
-enum smtp_sess_result smtp_session(struct smtp_job *j, const struct smtp_addr *a, unsigned port,
-                                   int *counted)
+/* One connection. Returns 1 when it should be tried again without TLS. */
+static int session_once(struct smtp_job *j, const struct smtp_addr *a, unsigned port,
+                        const char *nexthop, int no_tls, int *counted)
 {
     struct sess s;
     memset(&s, 0, sizeof(s));
     s.j = j;
     s.set = j->set;
     s.fd = -1;
+    s.nexthop = nexthop;
+    s.host = a->host;
+    s.no_tls = no_tls;
     *counted = 0;
     smtp_namaddr(s.namaddr, sizeof(s.namaddr), a, port, 0);
     smtp_namaddr(s.relay, sizeof(s.relay), a, port, 1);
@@ -722,11 +863,23 @@ enum smtp_sess_result smtp_session(struct smtp_job *j, const struct smtp_addr *a
             sess_transaction(&s);
         else
             send_text(&s, "QUIT\r\n", s.set->quit_timeout);
-    } else if (!s.timed_out) {
+    } else if (!s.timed_out && !s.retry_plain) {
         send_text(&s, "QUIT\r\n", s.set->quit_timeout);
+    }
+    if (s.tls) {
+        tls_shutdown(s.tls);           /* close_notify if it goes out at once; no waiting */
+        tls_free(s.tls);
     }
     if (s.fd >= 0)
         close(s.fd);
     buf_free(&s.in);
+    return s.retry_plain;
+}
+
+enum smtp_sess_result smtp_session(struct smtp_job *j, const struct smtp_addr *a, unsigned port,
+                                   const char *nexthop, int *counted)
+{
+    if (session_once(j, a, port, nexthop, 0, counted))
+        session_once(j, a, port, nexthop, 1, counted);
     return smtp_job_pending(j) ? SMTP_SESS_NEXT : SMTP_SESS_DONE;
 }

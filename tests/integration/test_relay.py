@@ -32,19 +32,22 @@ class ScriptedSMTP:
 
     def __init__(self, host="127.0.0.1", ehlo=("PIPELINING", "SIZE 10240000", "8BITMIME",
                                                "DSN", "SMTPUTF8", "ENHANCEDSTATUSCODES"),
-                 greeting="220 peer.test ESMTP scripted", port=0):
+                 greeting="220 peer.test ESMTP scripted", port=0, tls=None):
+        """tls: an ssl.SSLContext for STARTTLS (offered when "STARTTLS" is in ehlo), or
+        "broken" to answer 220 and then talk nonsense instead of TLS."""
         self.host = host
         self.ehlo = list(ehlo)
         self.greeting = greeting
+        self.tls = tls
         self.replies = {}
         self.rcpt_reply = None           # callable(address) -> reply or None
         self.sessions = []               # one dict per session
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(socketserver.StreamRequestHandler):
+        class Handler(socketserver.BaseRequestHandler):
             def handle(self):
-                outer._session(self.rfile, self.wfile)
+                outer._session(self.request)
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
@@ -65,10 +68,11 @@ class ScriptedSMTP:
             r = r(line)
         return r if r is not None else default
 
-    def _session(self, rfile, wfile):
-        sess = {"commands": [], "data": [], "messages": []}
+    def _session(self, sock):
+        sess = {"commands": [], "data": [], "messages": [], "tls": False}
         with self.lock:
             self.sessions.append(sess)
+        rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
 
         def send(text):
             wfile.write(text.encode() + b"\r\n")
@@ -130,6 +134,18 @@ class ScriptedSMTP:
                                  % len(sess["data"])))
                 in_mail = False
                 accepted = 0
+            elif verb == "STARTTLS" and "STARTTLS" in self.ehlo and not sess["tls"]:
+                send(self._reply("STARTTLS", line, "220 2.0.0 Ready to start TLS"))
+                if self.tls == "broken":
+                    wfile.write(b"this is not TLS\r\n" * 20)
+                    wfile.flush()
+                    return
+                if not self.tls or self.replies.get("STARTTLS", "2").startswith(("4", "5")):
+                    continue
+                sock = self.tls.wrap_socket(sock, server_side=True)
+                rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
+                sess["tls"] = True
+                in_mail = False
             elif verb == "QUIT":
                 send("221 2.0.0 Bye")
                 return
@@ -145,6 +161,10 @@ class ScriptedSMTP:
     def all_data(self):
         with self.lock:
             return [d for s in self.sessions for d in s["data"]]
+
+    def session_list(self):
+        with self.lock:
+            return [dict(s) for s in self.sessions]
 
 
 @pytest.fixture
@@ -552,80 +572,118 @@ def test_mx_lookup_preference_and_loop_detection(instance, peer):
 
 # --- a real Postfix as the peer ----------------------------------------------
 
-POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+def test_relay_to_real_postfix(instance, postfix_peer):
+    peer = postfix_peer().start()
+    inst = relay_instance(instance, peer.port).start()
+    body = (b"Subject: to postfix\r\nFrom: carol@client.test\r\n\r\n.dot line\r\n"
+            + b"x" * 3000 + b"\r\n" + "ünïcode body\r\n".encode())
+    submit(inst, "carol@client.test", ["dave@peer.test"], body)
+    inst.wait_log("to=<dave@peer.test>, relay=127.0.0.1[127.0.0.1]:%d" % peer.port, timeout=30)
+    assert "status=sent (250 2.0.0 Ok: queued as " in inst.log()
+    assert wait_for(lambda: peer.maildir(), 30), peer.log()[-3000:]
+    got = peer.maildir()[0]
+    assert b"\n.dot line\n" in got
+    # broken at smtp_line_length_limit (998) with CR LF SPACE, the space counting
+    assert (b"\n" + b"x" * 998 + b"\n " + b"x" * 997 + b"\n " + b"x" * 997 + b"\n "
+            + b"x" * 8 + b"\n") in got
+    assert "ünïcode body\n".encode() in got
+    assert b"by mx.example.test (yubin)" in got       # our Received: header survived
+    assert "breaking line > 998 bytes with <CR><LF>SPACE" in inst.log()
+    peer.wait_log("from=<carol@client.test>")
 
 
-@pytest.mark.skipif(not IS_ROOT or not os.path.exists(POSTFIX),
-                    reason="needs root and Debian's postfix")
-def test_relay_to_real_postfix(instance, tmp_path):
-    import pwd
-    pf = tmp_path / "postfix"
-    conf, queue, data, boxes = pf / "etc", pf / "queue", pf / "data", pf / "mail"
-    for d in (conf, queue, data, boxes):
-        d.mkdir(parents=True)
-    up = str(pf)                       # Postfix's daemons must reach their directories
-    while up not in ("/", "/tmp", ""):
-        os.chmod(up, os.stat(up).st_mode | 0o011)
-        up = os.path.dirname(up)
-    os.chmod(pf, 0o755)
-    pw = pwd.getpwnam("postfix")
-    os.chown(data, pw.pw_uid, pw.pw_gid)
-    vmail = pwd.getpwnam("vmail")
-    os.chown(boxes, vmail.pw_uid, vmail.pw_gid)
-    port = free_port()
-    (conf / "main.cf").write_text("\n".join([
-        "compatibility_level = 3.6",
-        "queue_directory = %s" % queue,
-        "data_directory = %s" % data,
-        "myhostname = peer.other.test",
-        "mydestination =",
-        "inet_interfaces = 127.0.0.1",
-        "inet_protocols = ipv4",
-        "mynetworks = 127.0.0.0/8",
-        "alias_maps =",
-        "alias_database =",
-        "maillog_file = /dev/stdout",
-        "virtual_mailbox_domains = other.test",
-        "virtual_mailbox_base = %s" % boxes,
-        "virtual_mailbox_maps = texthash:%s" % (conf / "vmailbox"),
-        "virtual_uid_maps = static:%d" % vmail.pw_uid,
-        "virtual_gid_maps = static:%d" % vmail.pw_gid,
-        "virtual_minimum_uid = 1",
-        "smtputf8_enable = yes",
-        ""]))
-    (conf / "vmailbox").write_text("dave@other.test other.test/dave/\n")
-    master = subprocess.run(["postconf", "-c", "/etc/postfix", "-M"], capture_output=True,
-                            text=True).stdout
-    lines = [l for l in open("/etc/postfix/master.cf").read().splitlines()
-             if not l.startswith("smtp ") or " inet " not in l]
-    lines.append("127.0.0.1:%d inet n - n - - smtpd" % port)
-    (conf / "master.cf").write_text("\n".join(lines) + "\n")
-    del master
-    log = open(tmp_path / "postfix.log", "w")
-    proc = subprocess.Popen([POSTFIX, "-c", str(conf), "start-fg"], stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        assert wait_port(port, 30), open(tmp_path / "postfix.log").read()
-        inst = relay_instance(instance, port).start()
-        body = (b"Subject: to postfix\r\nFrom: carol@client.test\r\n\r\n.dot line\r\n"
-                + b"x" * 3000 + b"\r\n" + "ünïcode body\r\n".encode())
-        submit(inst, "carol@client.test", ["dave@other.test"], body)
-        inst.wait_log("to=<dave@other.test>, relay=127.0.0.1[127.0.0.1]:%d" % port, timeout=30)
-        assert "status=sent (250 2.0.0 Ok: queued as " in inst.log()
-        newdir = boxes / "other.test" / "dave" / "new"
-        assert wait_for(lambda: newdir.is_dir() and os.listdir(newdir), 30), \
-            open(tmp_path / "postfix.log").read()[-3000:]
-        got = (newdir / os.listdir(newdir)[0]).read_bytes()
-        assert b"\n.dot line\n" in got
-        # broken at smtp_line_length_limit (998) with CR LF SPACE, the space counting
-        assert (b"\n" + b"x" * 998 + b"\n " + b"x" * 997 + b"\n " + b"x" * 997 + b"\n "
-                + b"x" * 8 + b"\n") in got
-        assert "ünïcode body\n".encode() in got
-        assert b"by mx.example.test (yubin)" in got       # our Received: header survived
-    finally:
-        subprocess.run([POSTFIX, "-c", str(conf), "stop"], capture_output=True)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+# --- STARTTLS -------------------------------------------------------------------
+
+@pytest.fixture
+def certs(tmp_path):
+    key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "30", "-subj", "/CN=peer.test"],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o644)          # the peers read it after dropping privileges
+    return cert, key
+
+
+def test_starttls_may_to_real_postfix(instance, postfix_peer, certs):
+    cert, key = certs
+    peer = postfix_peer(main={"smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key,
+                              "smtpd_tls_security_level": "may",
+                              "smtpd_tls_received_header": "yes",
+                              "smtpd_tls_loglevel": "1"}).start()
+    inst = relay_instance(instance, peer.port, smtp_tls_security_level="may").start()
+    submit(inst, "carol@client.test", ["dave@peer.test"], b"Subject: tls\r\n\r\nsecret\r\n")
+    inst.wait_log("to=<dave@peer.test>, relay=127.0.0.1[127.0.0.1]:%d" % peer.port, timeout=30)
+    assert "status=sent (250 2.0.0 Ok: queued as " in inst.log()
+    peer.wait_log("TLS connection established from localhost[127.0.0.1]")
+    assert wait_for(lambda: peer.maildir(), 30), peer.log()[-3000:]
+    assert b"(using TLSv1.3 with cipher " in peer.maildir()[0]
+
+
+def test_starttls_encrypt_to_yubin_peer(instance, certs):
+    """yubin to yubin: the peer's smtpd offers STARTTLS, the client requires it."""
+    cert, key = certs
+    peer = instance(main={"smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key,
+                          "smtpd_tls_security_level": "may",
+                          "smtpd_tls_received_header": "yes",
+                          "mydestination": "$myhostname, localhost, peer.test",
+                          "virtual_mailbox_domains": "other.test",
+                          "virtual_mailbox_maps":
+                              "inline:{ {dave@other.test=other.test/dave/} }"}).start()
+    inst = relay_instance(instance, peer.port, smtp_tls_security_level="encrypt").start()
+    submit(inst, "carol@client.test", ["dave@other.test"], b"Subject: tls\r\n\r\nx\r\n")
+    msgs = peer.wait_maildir("other.test/dave", 1, timeout=30)
+    assert b"(using TLSv1.3 with cipher " in msgs[0]
+    inst.wait_log("to=<dave@other.test>, relay=127.0.0.1[127.0.0.1]:%d" % peer.port)
+    assert "status=sent (250 2.0.0 Ok: queued as " in inst.log()
+
+
+def server_ctx(certs):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*certs)
+    return ctx
+
+
+def test_starttls_may_falls_back_to_plaintext(instance, peer):
+    """Level may: a broken TLS handshake is followed by a plaintext session."""
+    p = peer(ehlo=("PIPELINING", "STARTTLS", "8BITMIME"), tls="broken")
+    inst = relay_instance(instance, p.port, smtp_tls_security_level="may").start()
+    submit(inst, "carol@client.test", ["dave@other.test"], b"Subject: f\r\n\r\nx\r\n")
+    assert wait_for(lambda: p.all_data(), 30), inst.log()[-3000:]
+    sessions = p.session_list()
+    assert "STARTTLS" in sessions[0]["commands"]
+    assert "STARTTLS" not in sessions[1]["commands"] and sessions[1]["data"]
+    inst.wait_log("status=sent (250 2.0.0 Ok: queued as PEER1)")
+
+
+def test_starttls_encrypt_failures_defer(instance, peer, certs):
+    """Level encrypt never falls back: a broken handshake, a refused STARTTLS, no
+    STARTTLS at all; level secure with an untrusted certificate."""
+    broken = peer(ehlo=("PIPELINING", "STARTTLS"), tls="broken")
+    refusing = peer(ehlo=("PIPELINING", "STARTTLS"), tls=server_ctx(certs))
+    refusing.replies["STARTTLS"] = "454 4.7.0 TLS not available due to local problem"
+    plain = peer(ehlo=("PIPELINING",))
+    good = peer(ehlo=("PIPELINING", "STARTTLS"), tls=server_ctx(certs))
+    tm = ("inline:{ {a.test=smtp:[127.0.0.1]:%d}, {b.test=smtp:[127.0.0.1]:%d}, "
+          "{c.test=smtp:[127.0.0.1]:%d}, {d.test=secure:[127.0.0.1]:%d}, "
+          "{e.test=smtp:[127.0.0.1]:%d} }" % (broken.port, refusing.port, plain.port,
+                                              good.port, good.port))
+    inst = instance(main={"transport_maps": tm, "smtp_tls_security_level": "encrypt"},
+                    master_extra=SMTP_SERVICES +
+                    "secure unix - - n - - smtp -o smtp_tls_security_level=secure\n").start()
+    for d in ("a", "b", "c", "d", "e"):
+        submit(inst, "carol@client.test", ["x@%s.test" % d], b"Subject: e\r\n\r\nx\r\n")
+    for d in ("a", "b", "c", "d", "e"):
+        inst.wait_log("to=<x@%s.test>" % d, timeout=30)
+    log = inst.log()
+    assert "to=<x@a.test>, relay=127.0.0.1[127.0.0.1]:%d" % broken.port in log
+    assert "dsn=4.7.5, status=deferred (Cannot start TLS: handshake failure)" in log
+    assert ("dsn=4.7.0, status=deferred (TLS is required, but host 127.0.0.1[127.0.0.1] "
+            "refused to start TLS: 454 4.7.0 TLS not available due to local problem)") in log
+    assert ("dsn=4.7.4, status=deferred (TLS is required, but was not offered by host "
+            "127.0.0.1[127.0.0.1])") in log
+    assert "dsn=4.7.5, status=deferred (Server certificate not trusted)" in log
+    # the good one, at level encrypt (no certificate checks), delivers over TLS
+    assert wait_for(lambda: good.all_data(), 20)
+    assert [s for s in good.session_list() if s["data"]][0]["tls"]
+    assert broken.all_data() == [] and refusing.all_data() == [] and plain.all_data() == []

@@ -1055,12 +1055,12 @@ static void test_session_failures(void)
     static char *none[] = {NULL};
     s.discard_ehlo = none;
     /* mandatory TLS cannot be had in this build: deferred, never sent in plaintext */
-    s.tls_level = SMTP_TLS_ENCRYPT;
+    s.tls_level = TLS_LEV_ENCRYPT;
     run_delivery(&s, nh, "x\n", rcpts, 2, st, NULL);
     CHECK_STR(st[0].cls, "deferred");
     CHECK_STR(st[0].dsn, "4.7.4");
     CHECK_STR(st[0].text, "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]");
-    s.tls_level = SMTP_TLS_NONE;
+    s.tls_level = TLS_LEV_NONE;
     fs_stop(&f);
 
     /* a server that never greets: timeout text */
