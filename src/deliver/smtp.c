@@ -228,6 +228,7 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     s->defer_if_no_mx_address = cfg_get_bool(cfg, "smtp_defer_if_no_mx_address_found");
     s->ignore_mx_lookup_error = cfg_get_bool(cfg, "ignore_mx_lookup_error");
     s->line_limit = param_int(cfg, "smtp_line_length_limit");
+    s->min_backoff = param_time(cfg, "minimal_backoff_time");
     if (s->line_limit > 0 && s->line_limit < 40) {
         msg_warn("smtp_line_length_limit: %d is too small: using 40", s->line_limit);
         s->line_limit = 40;
@@ -346,6 +347,10 @@ static void job_attrs(struct smtp_job *j)
         j->eightbit = 1;
     v = dproto_attr(req, "smtputf8");
     j->smtputf8 = v && strcmp(v, "1") == 0;
+    v = dproto_attr(req, "arrival");
+    j->arrival = v ? strtoll(v, NULL, 10) : 0;
+    v = dproto_attr(req, "active");
+    j->active = v ? strtoll(v, NULL, 10) : 0;
     int utf8 = j->hdr8bit || !is_ascii(req->sender ? req->sender : "");
     for (size_t i = 0; i < j->nrcpts && !utf8; i++)
         utf8 = !is_ascii(req->rcpts[i].addr);

@@ -66,6 +66,8 @@ struct smtp_settings {
     int defer_if_no_mx_address;
     int ignore_mx_lookup_error;
     int line_limit;               /* smtp_line_length_limit, 0 = none */
+    long min_backoff;             /* minimal_backoff_time: "may" falls back to plaintext
+                                     only for mail that waited at least this long */
     enum tls_level tls_level;     /* smtp_tls_security_level (tls_client_level) */
     struct tls_client *tls;       /* NULL: TLS unavailable (or not wanted) */
     char **fallback_relay;        /* smtp_fallback_relay (NULL-terminated) */
@@ -264,6 +266,8 @@ struct smtp_job {
     const char *ret;              /* "FULL", "HDRS" or NULL */
     char envid[256];              /* decoded, "" when none */
     int final_server;             /* no server is tried after this one */
+    long long arrival;            /* seconds since the epoch, 0 when unknown */
+    long long active;             /* when this attempt began (qmgr's active queue), 0: unknown */
 };
 
 /* Recipients without a final status. */

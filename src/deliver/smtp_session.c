@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FEAT_ESMTP      0x01
@@ -363,6 +364,20 @@ static void sess_note(const struct sess *s, const char *dsn, const char *text)
         msg_info("%s: %s", s->j->req->qid, text);
 }
 
+/*
+ * Opportunistic TLS that fails is tried again in plaintext, as Postfix
+ * does: only for mail that waited at least minimal_backoff_time before
+ * this attempt began (a retry), so a first attempt defers and a broken
+ * TLS peer gets the mail on the next one.
+ */
+static int plaintext_fallback_ok(const struct sess *s)
+{
+    const struct smtp_job *j = s->j;
+    long long began = j->active > 0 ? j->active : (long long)time(NULL);
+    return s->set->tls_level == TLS_LEV_MAY && !s->no_tls && j->arrival > 0 &&
+           began - j->arrival >= s->set->min_backoff;
+}
+
 /* The connection broke or timed out: soft failure for everyone still open in this session. */
 static void sess_lost(struct sess *s, int only_accepted)
 {
@@ -374,6 +389,8 @@ static void sess_lost(struct sess *s, int only_accepted)
         str_fmt(text, sizeof(text), "lost connection with %s while %s", s->namaddr, s->state);
     sess_note(s, "4.4.2", text);
     smtp_job_status_all(s->j, only_accepted, 0, "4.4.2", s->relay, text);
+    if (s->tls && smtp_job_pending(s->j) && plaintext_fallback_ok(s))
+        s->retry_plain = 1;            /* the TLS session failed: once more without TLS */
 }
 
 /* The greeting, EHLO or HELO was refused: "host x refused to talk to me: 554 ...". */
@@ -628,12 +645,13 @@ static int sess_starttls(struct sess *s)
         str_copy(why, tls_conn_error(s->tls), sizeof(why));
         tls_free(s->tls);
         s->tls = NULL;
-        if (!required) {
-            s->retry_plain = 1;        /* Postfix: "the connection is retried with TLS disabled" */
+        if (plaintext_fallback_ok(s)) {
+            s->retry_plain = 1;        /* "the connection is retried with TLS disabled" */
             return -1;
         }
+        /* Postfix 3.7 says "not verified" for every certificate check that fails */
         if (str_iprefix(why, "Server certificate"))
-            return tls_required_fail(s, "4.7.5", why);
+            return tls_required_fail(s, "4.7.5", "Server certificate not verified");
         return tls_required_fail(s, "4.7.5", "Cannot start TLS: handshake failure");
     }
     /* RFC 3207 4.2: forget what the server said before TLS and ask again. */

@@ -27,6 +27,8 @@
  *
  *   Attributes (unknown names are ignored by agents):
  *     arrival          arrival time, seconds since the epoch
+ *     active           when this delivery attempt began (the message entered
+ *                      qmgr's active queue), seconds since the epoch
  *     smtputf8         "1" when the message needs SMTPUTF8 (the client asked for it)
  *     body             "8BITMIME" when the client declared BODY=8BITMIME
  *     nexthop          the next hop every recipient of the request shares

@@ -212,6 +212,11 @@ static char *job_encode(struct job *j)
     char arrival[32];
     str_fmt(arrival, sizeof(arrival), "%llu", (unsigned long long)(m->env.arrival_usec / 1000000));
     dproto_add_attr(&r, "arrival", arrival);
+    if (m->t_active_usec) {
+        char active[32];
+        str_fmt(active, sizeof(active), "%llu", (unsigned long long)(m->t_active_usec / 1000000));
+        dproto_add_attr(&r, "active", active);
+    }
     if (m->env.smtputf8)
         dproto_add_attr(&r, "smtputf8", "1");
     if (m->env.eightbit)
