@@ -2,9 +2,10 @@
  * smtp_session.c - one SMTP session of the client with one server
  * address: connect (smtp_connect_timeout, smtp_bind_address[6]), the
  * greeting, EHLO (HELO when EHLO is refused), the extensions the server
- * offers (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS), MAIL FROM
- * with SIZE/BODY/SMTPUTF8/RET/ENVID, RCPT TO with NOTIFY/ORCPT, DATA
- * streamed from the queue file, QUIT.
+ * offers (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS), STARTTLS
+ * per smtp_tls_security_level (then EHLO again), MAIL FROM with
+ * SIZE/BODY/SMTPUTF8/ENVID/RET, RCPT TO with ORCPT/NOTIFY, DATA streamed
+ * from the queue file, QUIT (without waiting for its reply).
  *
  * With PIPELINING, MAIL, every RCPT and DATA go out in one write and
  * the replies are read afterwards in order. Writes never block on a
@@ -23,8 +24,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -517,7 +516,8 @@ static int sess_connect(struct sess *s, const struct smtp_addr *a, unsigned port
         return 0;
     if (errno != EINPROGRESS)
         return -1;
-    int timeout = s->set->connect_timeout > 0 ? s->set->connect_timeout : 75;
+    /* 0: the kernel's own limit decides (SO_ERROR reports ETIMEDOUT) */
+    int timeout = s->set->connect_timeout > 0 ? s->set->connect_timeout : 3600;
     short rev = 0;
     int w = sess_wait(s, POLLOUT, deadline_in(timeout), &rev);
     if (w == 0) {
