@@ -698,23 +698,28 @@ static int sess_precheck(struct sess *s)
     return 0;
 }
 
-/* Stream the content and the final dot. 0 sent, -1 connection lost, -2 queue file error. */
+/*
+ * Stream the content and the final dot. The dot goes out in the same
+ * write as the last chunk: a lone small write after unacknowledged data
+ * would wait for the peer's delayed ACK (Nagle), 40 ms per message.
+ * 0 sent, -1 connection lost, -2 queue file error.
+ */
 static int send_content(struct sess *s)
 {
     const struct smtp_job *j = s->j;
     char *in = xmalloc(DATA_CHUNK);
-    char *out = xmalloc(smtp_stuff_bound(DATA_CHUNK) + 8);
+    char *out = xmalloc(smtp_stuff_bound(DATA_CHUNK) + 16);
     struct smtp_stuff st;
     smtp_stuff_init(&st, (size_t)s->set->line_limit);
     int rc = 0;
-    size_t done = 0;
+    size_t done = 0, len = j->req->length;
     s->state = "sending message body";
-    while (done < j->req->length) {
-        size_t want = j->req->length - done < DATA_CHUNK ? j->req->length - done : DATA_CHUNK;
-        ssize_t got = pread(j->fd, in, want, j->req->offset + (off_t)done);
+    do {
+        size_t want = len - done < DATA_CHUNK ? len - done : DATA_CHUNK;
+        ssize_t got = want ? pread(j->fd, in, want, j->req->offset + (off_t)done) : 0;
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0) {
+        if (want && got <= 0) {
             if (got == 0)
                 errno = EIO;
             rc = -2;
@@ -722,20 +727,18 @@ static int send_content(struct sess *s)
         }
         done += (size_t)got;
         size_t n = smtp_stuff(&st, in, (size_t)got, out);
+        if (done == len) {
+            n += smtp_stuff_end(&st, out + n);
+            s->state = "sending end of data -- message may be sent more than once";
+        }
         if (sess_write(s, out, n, s->set->data_xfer_timeout) < 0) {
             rc = -1;
             break;
         }
-    }
+    } while (done < len);
     if (st.broke)
         msg_info("%s: breaking line > %d bytes with <CR><LF>SPACE", j->req->qid,
                  s->set->line_limit);
-    if (rc == 0) {
-        size_t n = smtp_stuff_end(&st, out);
-        s->state = "sending end of data -- message may be sent more than once";
-        if (sess_write(s, out, n, s->set->data_xfer_timeout) < 0)
-            rc = -1;
-    }
     free(in);
     free(out);
     return rc;
