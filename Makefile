@@ -10,7 +10,7 @@ PKGS    := openssl libpcre2-8 lmdb sqlite3 libcares
 CFLAGS_BASE := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc/lib -Isrc -Isrc/cmd \
                -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
-LIBS    := -lssl -lcrypto -lpcre2-8 -llmdb -lsqlite3 -lcares -lcrypt
+LIBS    := -lssl -lcrypto -lpcre2-8 -llmdb -lsqlite3 -lcares -lcrypt -largon2
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRCS  := $(wildcard src/lib/*.c)

@@ -3,8 +3,8 @@
 #   deps.sh build   compiler and libraries
 #   deps.sh test    the above plus test clients and interop peers
 set -e
-BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev openssl sqlite3"
-TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre"
+BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev openssl sqlite3"
+TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"
 missing=""
@@ -34,4 +34,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
 # The Debian package may have started a system Postfix on port 25; the tests run their own.
 if command -v postfix >/dev/null 2>&1; then postfix stop >/dev/null 2>&1 || true; fi
+# Likewise Dovecot (dovecot-core: an interop peer of the auth tests) runs only under the tests.
+if command -v dovecot >/dev/null 2>&1; then dovecot stop >/dev/null 2>&1 || true; fi
 ensure_users

@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"newaliases", cmd_newaliases, "rebuild the alias database"},
     {"queue", cmd_queue, "list, show, delete, hold, release, requeue, flush"},
     {"sendmail", cmd_sendmail, "submit a message (Sendmail compatible)"},
+    {"pw", cmd_pw, "make a stored password for a passdb (like doveadm pw)"},
 };
 
 static void usage(FILE *f)
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
     /* Not in the usage: the master starts its workers this way. */
     if (strcmp(argv[i], "worker") == 0)
         return cmd_worker(confdir, argc - i, argv + i);
+    /* Not in the usage either: a test client for authentication servers. */
+    if (strcmp(argv[i], "auth-test") == 0)
+        return cmd_auth_test(confdir, argc - i, argv + i);
     for (size_t c = 0; c < ARRAY_LEN(commands); c++)
         if (strcmp(argv[i], commands[c].name) == 0)
             return commands[c].fn(confdir, argc - i, argv + i);

@@ -71,7 +71,7 @@ struct master_service {
 
 /* What yubin does with a master.cf service (by its command, column 8). */
 enum svc_role {
-    SVC_ROLE_RUN,         /* yubin runs it: smtpd pickup qmgr virtual local smtp */
+    SVC_ROLE_RUN,         /* yubin runs it: smtpd pickup qmgr virtual local smtp auth */
     SVC_ROLE_BUILTIN,     /* a Postfix internal service whose job yubin does inside
                              its own processes (cleanup, trivial-rewrite, bounce ...):
                              accepted silently, not started */

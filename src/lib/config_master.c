@@ -30,7 +30,8 @@ static const char builtin_master_cf[] =
     "relay     unix  -       -       y       -       -       smtp\n";
 
 /* Commands yubin runs, and Postfix services whose work yubin does internally. */
-static const char *const run_commands[] = {"smtpd", "pickup", "qmgr", "virtual", "local", "smtp"};
+static const char *const run_commands[] = {"smtpd", "pickup", "qmgr", "virtual", "local", "smtp",
+                                           "auth"};
 static const char *const builtin_commands[] = {
     "cleanup", "trivial-rewrite", "bounce", "defer", "trace", "verify", "flush", "proxymap",
     "proxywrite", "showq", "anvil", "scache", "tlsmgr", "postlog", "postlogd", "error", "retry",
@@ -86,6 +87,8 @@ int cfg_service_procs(const struct config *cfg, const struct master_service *svc
         cap = online_cpus();
     else if (strcmp(c, "pickup") == 0 || strcmp(c, "qmgr") == 0)
         return 1;
+    else if (strcmp(c, "auth") == 0)
+        return 1;   /* one process owns the penalty state and the passdb caches */
     else if (strcmp(c, "virtual") == 0 || strcmp(c, "local") == 0 || strcmp(c, "smtp") == 0)
         cap = 8;
     else

@@ -34,6 +34,24 @@
  * tls_eecdh_ultra_curve; smtpd_tls_session_cache_database is accepted and
  * unused because session tickets make a server-side cache unnecessary.
  *
+ * yubin's own parameters (no Postfix equivalent; Dovecot's names where
+ * Dovecot has the setting), for the auth service (src/auth/auth.h):
+ *   auth_passdb              passdb sources tried in order: passwd-file:/path, or any
+ *                            lookup table (src/auth/passdb.h); empty = no users
+ *   auth_userdb              userdb sources ($auth_passdb)
+ *   auth_userdb_socket       Dovecot auth-master socket for userdb lookups, relative to
+ *                            queue_directory (private/auth-userdb; empty = none)
+ *   auth_default_pass_scheme scheme of stored passwords without {SCHEME} (CRYPT)
+ *   auth_mechanisms          SASL mechanisms offered, when the passdbs can serve them
+ *   auth_username_format     %u %n %d with L/U case modifiers (%Lu: lower case)
+ *   auth_username_chars      characters allowed in login names (Dovecot's set; empty = any)
+ *   auth_default_realm       domain appended to login names without one
+ *   auth_failure_delay       minimum time before a failure is answered (2s)
+ *   auth_penalty_limit       cap of the per-client-IP slowdown after failures (15s; 0 = off)
+ *                            (both accept "ms" as well as s/m; checked by the auth service)
+ *   auth_disable_plaintext   refuse PLAIN/LOGIN on connections not marked secured (no;
+ *                            smtpd enforces smtpd_tls_auth_only itself)
+ *
  * Postfix's per-transport parameters ("<service>_destination_concurrency_limit"
  * ...) exist for every master.cf service; their suffixes are in
  * cfg_svc_param_table below.
@@ -83,6 +101,17 @@ const struct param_def cfg_param_table[] = {
     {"append_at_myorigin", "yes", PT_BOOL, 0, KNOWN},
     {"append_dot_mydomain", "${{$compatibility_level} <level {1} ? {yes} : {no}}", PT_BOOL, 0, KNOWN},
     {"application_event_drain_time", "100s", PT_TIME, 's', KNOWN},
+    {"auth_default_pass_scheme", "CRYPT", PT_STR, 0, IMPL},
+    {"auth_default_realm", "", PT_STR, 0, IMPL},
+    {"auth_disable_plaintext", "no", PT_BOOL, 0, IMPL},
+    {"auth_failure_delay", "2s", PT_STR, 0, IMPL},
+    {"auth_mechanisms", "plain, login, cram-md5, scram-sha-256", PT_LIST, 0, IMPL},
+    {"auth_passdb", "", PT_LIST, 0, IMPL},
+    {"auth_penalty_limit", "15s", PT_STR, 0, IMPL},
+    {"auth_userdb", "$auth_passdb", PT_LIST, 0, IMPL},
+    {"auth_userdb_socket", "private/auth-userdb", PT_STR, 0, IMPL},
+    {"auth_username_chars", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@", PT_STR, 0, IMPL},
+    {"auth_username_format", "%Lu", PT_STR, 0, IMPL},
     {"authorized_flush_users", "static:anyone", PT_LIST, 0, KNOWN},
     {"authorized_mailq_users", "static:anyone", PT_LIST, 0, KNOWN},
     {"authorized_submit_users", "static:anyone", PT_LIST, 0, KNOWN},

@@ -43,6 +43,7 @@ int pickup_main(struct worker *w);   /* "pickup": yubin sendmail over public/pic
 int qmgr_main(struct worker *w);     /* "qmgr" */
 int deliver_main(struct worker *w);  /* "local", "virtual" (svc->command says which) */
 int smtp_main(struct worker *w);     /* "smtp": SMTP client for relayed mail */
+int auth_main(struct worker *w);     /* "auth": password checks, Dovecot auth protocol (src/auth) */
 
 /* Entry point for a master.cf command name, or NULL if yubin has no such role. */
 int (*worker_entry(const char *command))(struct worker *w);

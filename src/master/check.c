@@ -7,6 +7,10 @@
  */
 #include "commands.h"
 #include "master.h"
+#include "matchlist.h"
+#include "resolve.h"
+#include "smtpd/restrict.h"
+#include "table.h"
 #include "tls.h"
 #include "util.h"
 
@@ -141,14 +145,102 @@ static void check_listen(const struct config *cfg, struct cfg_diags *d)
     }
 }
 
-/*
- * Lookup tables: every *_maps parameter yubin implements must open.
- * Added when the table module (src/lib/table.h maps_open) is in main.
- */
-static void check_tables(const struct config *cfg, struct cfg_diags *d)
+/* A diagnostic at the place the parameter was set (main.cf line or the -o line of svc). */
+static void param_error(const struct config *cfg, const struct master_service *svc,
+                        struct cfg_diags *d, int is_error, const char *param, const char *text)
 {
-    (void)cfg;
-    (void)d;
+    int line = 0;
+    const char *file = cfg_set_where(cfg, param, &line);
+    char main_cf[4200];
+    if (!file && svc) {
+        file = svc->file;
+        line = svc->line;
+    }
+    if (!file) {
+        str_fmt(main_cf, sizeof(main_cf), "%s/main.cf", cfg_dir(cfg));
+        file = main_cf;
+    }
+    cfg_diags_add(d, is_error, file, line, "%s: %s", param, text);
+}
+
+/* Does this service's -o list set the parameter? */
+static int service_overrides(const struct master_service *svc, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **o = svc->overrides; o && *o; o++)
+        if (strncmp(*o, name, n) == 0 && (*o)[n] == '=')
+            return 1;
+    return 0;
+}
+
+/*
+ * Lookup tables: every *_maps parameter yubin implements, the domain and
+ * network lists (which may name tables), and the restriction lists of each
+ * smtpd service (their access tables and syntax), with that service's -o
+ * overrides. A daemon would run with such a table as a temporary failure
+ * (mail deferred); check says so before it happens.
+ */
+static void check_tables_one(const struct config *cfg, const struct master_service *svc,
+                             struct cfg_diags *d, int strict)
+{
+    char err[1024];
+    for (size_t i = 0; i < cfg_param_count(); i++) {
+        const char *name = cfg_param_name(i);
+        size_t n = strlen(name);
+        if (!cfg_param_implemented(name) || n < 6 || strcmp(name + n - 5, "_maps") != 0)
+            continue;
+        if (svc && !service_overrides(svc, name))
+            continue; /* main.cf's value is checked once, without a service */
+        struct maps *m = maps_open(cfg_get(cfg, name), cfg, err, sizeof(err));
+        if (!m)
+            param_error(cfg, svc, d, strict, name, err);
+        maps_close(m);
+    }
+    static const char *const domain_lists[] = {"mydestination", "virtual_alias_domains",
+                                               "virtual_mailbox_domains", "relay_domains"};
+    for (size_t i = 0; !svc && i < ARRAY_LEN(domain_lists); i++) {
+        struct match_list *l = domain_list_new(cfg_get(cfg, domain_lists[i]), cfg,
+                                               match_parent_style(cfg, domain_lists[i]), err,
+                                               sizeof(err));
+        if (!l)
+            param_error(cfg, svc, d, strict, domain_lists[i], err);
+        match_list_free(l);
+    }
+    if (!svc) {
+        struct match_list *l = addr_list_new(cfg_get(cfg, "mynetworks"), cfg, 0, err, sizeof(err));
+        if (!l)
+            param_error(cfg, svc, d, 1, "mynetworks", err);
+        match_list_free(l);
+    }
+    if (svc) {
+        /* Syntax, and the access tables named in the lists (no resolver: tables only). */
+        struct restrictions *rs = restrictions_new(cfg, NULL, NULL, err, sizeof(err));
+        if (!rs)
+            cfg_diags_add(d, strict, svc->file, svc->line, "service %s: %s", svc->name, err);
+        restrictions_free(rs);
+    }
+}
+
+/*
+ * strict (yubin check): a table that cannot be opened is an error. At
+ * start it is a warning: like Postfix, the daemons run and lookups that
+ * need the table fail temporarily, so nothing is lost.
+ */
+static void check_tables(const struct config *cfg, struct cfg_diags *d, int strict)
+{
+    check_tables_one(cfg, NULL, d, strict);
+    for (size_t i = 0; i < cfg_service_count(cfg); i++) {
+        const struct master_service *s = cfg_service(cfg, i);
+        if (cfg_service_role(s) != SVC_ROLE_RUN || strcmp(s->command, "smtpd") != 0)
+            continue;
+        struct config *sc = config_load_lenient(cfg_dir(cfg));
+        const struct master_service *ss = sc ? cfg_service_find(sc, s->name, s->type) : NULL;
+        if (ss) {
+            cfg_apply_service(sc, ss);
+            check_tables_one(sc, ss, d, strict);
+        }
+        config_free(sc);
+    }
 }
 
 /* TLS findings for one service, placed where the parameter was set. */
@@ -211,12 +303,12 @@ static void check_tls(const struct config *cfg, struct cfg_diags *d)
     free(f.seen);
 }
 
-void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_root)
+void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_root, int strict)
 {
     check_users(cfg, d, as_root);
     check_queue_dir(cfg, d);
     check_listen(cfg, d);
-    check_tables(cfg, d);
+    check_tables(cfg, d, strict);
     check_tls(cfg, d);
 }
 
@@ -231,15 +323,25 @@ int cmd_check(const char *confdir, int argc, char **argv)
     struct config *cfg = config_load(confdir, &d);
     int as_root = geteuid() == 0;
     if (cfg)
-        master_check_system(cfg, &d, as_root);
+        master_check_system(cfg, &d, as_root, 1);
     cfg_diags_print(&d, stderr);
     size_t errors = cfg_diags_errors(&d), warnings = cfg_diags_warnings(&d);
     if (cfg && !as_root)
         printf("yubin: note: not running as root: single-user mode, every process runs as "
                "uid %ld and mail_owner is ignored\n", (long)getuid());
+    /* Would `yubin start` refuse? Tables that cannot be opened do not stop it. */
+    size_t blocking = errors;
+    if (cfg && errors) {
+        struct cfg_diags d2 = {0};
+        master_check_system(cfg, &d2, as_root, 0);
+        blocking = cfg_diags_errors(&d2);
+        cfg_diags_free(&d2);
+    }
     if (errors)
-        printf("yubin: %zu error%s, %zu warning%s: the mail system will not start\n", errors,
-               errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+        printf("yubin: %zu error%s, %zu warning%s: %s\n", errors, errors == 1 ? "" : "s",
+               warnings, warnings == 1 ? "" : "s",
+               blocking ? "the mail system will not start"
+                        : "the mail system would start, but mail that needs these tables is deferred");
     else if (warnings)
         printf("yubin: configuration OK (%zu warning%s)\n", warnings, warnings == 1 ? "" : "s");
     else

@@ -75,7 +75,7 @@ static struct config *load_checked(const char *confdir, int to_terminal)
     struct cfg_diags d = {0};
     struct config *cfg = config_load(confdir, &d);
     if (cfg)
-        master_check_system(cfg, &d, geteuid() == 0);
+        master_check_system(cfg, &d, geteuid() == 0, 0);
     if (to_terminal)
         cfg_diags_print(&d, stderr);
     else

@@ -24,7 +24,8 @@
  * running as root, notes otherwise), queue_directory exists or can be
  * created, lookup tables open. Adds to diags.
  */
-void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_root);
+/* strict: `yubin check` (unopenable tables are errors); else start (they are warnings). */
+void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_root, int strict);
 /* The uid/gid processes run as: mail_owner when root, else the invoking user. */
 int master_mail_owner(const struct config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen);
 

@@ -32,6 +32,7 @@ int (*worker_entry(const char *command))(struct worker *w)
     static const struct { const char *command; int (*fn)(struct worker *); } roles[] = {
         {"smtpd", smtpd_main},     {"pickup", pickup_main}, {"qmgr", qmgr_main},
         {"virtual", deliver_main}, {"local", deliver_main}, {"smtp", smtp_main},
+        {"auth", auth_main},
     };
     for (size_t i = 0; i < ARRAY_LEN(roles); i++)
         if (strcmp(command, roles[i].command) == 0)

@@ -271,3 +271,22 @@ def test_queue_tree_and_sockets(instance):
         assert st.st_uid == pwd.getpwnam(inst.mail_owner).pw_uid
     with open(os.path.join(inst.queue, "pid", "master.pid")) as f:
         assert int(f.read()) == inst.proc.pid
+
+
+def test_check_reports_tables_with_file_and_line(instance):
+    inst = instance(main={
+        "virtual_alias_maps": "hash:/nonexistent/virtual",
+        "smtpd_recipient_restrictions": "check_recipient_access texthash:/nonexistent/access, permit",
+    })
+    inst.write_config()
+    r = inst.cmd("check")
+    assert r.returncode == 1
+    out = r.stdout + r.stderr
+    assert "virtual_alias_maps: hash:/nonexistent/virtual: open /nonexistent/virtual.lmdb" in out
+    assert "run yubin map hash:/nonexistent/virtual" in out
+    assert "main.cf:" in out
+    assert "check_recipient_access texthash:/nonexistent/access" in out
+    # A missing table does not stop the mail system: lookups that need it defer.
+    assert "would start" in out
+    inst.start()
+    assert inst.cmd("status").returncode == 0

@@ -1,0 +1,1630 @@
+/*
+ * auth.c - the auth service (see auth.h): client connections speaking the
+ * Dovecot authentication protocol, userdb ("auth-master") connections,
+ * authentication requests driven through the mechanisms (mech.h), user
+ * lookups (passdb.h), hashing off the loop (hashpool.h), failure delays
+ * and per-IP penalties with timers, and the master.cf entry point.
+ */
+#include "auth.h"
+#include "authproto.h"
+#include "base64.h"
+#include "config.h"
+#include "evloop.h"
+#include "hashpool.h"
+#include "log.h"
+#include "mech.h"
+#include "passdb.h"
+#include "scheme.h"
+#include "util.h"
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#define CONN_OUT_MAX        (1u << 20)   /* a client that does not read is dropped */
+#define CONN_REQUESTS_MAX   4096
+#define REQUEST_IDLE_MS     (5 * 60 * 1000)
+#define SWEEP_MS            (30 * 1000)
+#define PENALTY_FORGET_MS   (60 * 60 * 1000)
+#define PENALTY_TABLE_MAX   65536
+#define PENALTY_BUCKETS     4096
+#define USER_MAX            256
+#define RESPONSE_MAX        12288         /* decoded SASL message (Postfix's response limit) */
+
+static const char default_username_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@";
+
+/* ------------------------------------------------------------------ */
+/* settings                                                            */
+
+static const char *param_or(const struct config *cfg, const char *name, const char *def)
+{
+    const char *v = cfg_get(cfg, name);
+    return v ? v : def;
+}
+
+int auth_parse_delay(const char *s, long long *ms)
+{
+    char *end;
+    if (!s || !*s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v > 86400000LL)
+        return -1;
+    long long mult;
+    if (!*end || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else
+        return -1;
+    *ms = v * mult;
+    return *ms <= 86400000LL ? 0 : -1;
+}
+
+void auth_settings_from_config(const struct config *cfg, struct auth_settings *set)
+{
+    memset(set, 0, sizeof(*set));
+    set->passdb = param_or(cfg, "auth_passdb", "");
+    set->userdb = param_or(cfg, "auth_userdb", set->passdb);
+    set->default_scheme = param_or(cfg, "auth_default_pass_scheme", "CRYPT");
+    set->mechanisms = param_or(cfg, "auth_mechanisms", "plain login");
+    set->username_format = param_or(cfg, "auth_username_format", "%Lu");
+    set->username_chars = param_or(cfg, "auth_username_chars", default_username_chars);
+    set->default_realm = param_or(cfg, "auth_default_realm", "");
+    set->hostname = param_or(cfg, "myhostname", "localhost");
+    const char *names[] = {"auth_failure_delay", "auth_penalty_limit"};
+    long long *dst[] = {&set->failure_delay_ms, &set->penalty_limit_ms};
+    long long defs[] = {2000, 15000};
+    for (int i = 0; i < 2; i++) {
+        const char *v = cfg_get(cfg, names[i]);
+        *dst[i] = defs[i];
+        if (v && auth_parse_delay(v, dst[i]) < 0) {
+            msg_warn("%s: bad time value \"%.40s\" (a number with an optional unit ms, s, m); "
+                     "using %llds", names[i], v, defs[i] / 1000);
+            *dst[i] = defs[i];
+        }
+    }
+    set->disable_plaintext = cfg_get(cfg, "auth_disable_plaintext") ? cfg_get_bool(cfg, "auth_disable_plaintext") : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* user names                                                          */
+
+int auth_username_normalize(const struct auth_settings *set, const char *in, char *out,
+                            size_t outlen)
+{
+    size_t n = strlen(in);
+    if (n == 0 || n >= USER_MAX)
+        return -1;
+    const char *allowed = set->username_chars ? set->username_chars : default_username_chars;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c < 0x20 || c == 0x7f || c == '\t')
+            return -1;
+        if (*allowed && !strchr(allowed, c))
+            return -1;
+    }
+    char full[USER_MAX * 2];
+    if (!strchr(in, '@') && set->default_realm && *set->default_realm)
+        snprintf(full, sizeof(full), "%s@%s", in, set->default_realm);
+    else
+        str_copy(full, in, sizeof(full));
+    const char *at = strchr(full, '@');
+    size_t local_len = at ? (size_t)(at - full) : strlen(full);
+    const char *domain = at ? at + 1 : "";
+
+    const char *fmt = set->username_format && *set->username_format ? set->username_format : "%u";
+    struct buf b;
+    buf_init(&b, USER_MAX);
+    int bad = 0;
+    for (const char *p = fmt; *p && !bad; p++) {
+        if (*p != '%') {
+            bad = buf_putc(&b, *p) < 0;
+            continue;
+        }
+        p++;
+        int lower = 0, upper = 0;
+        if (*p == 'L' || *p == 'U') {
+            lower = *p == 'L';
+            upper = *p == 'U';
+            p++;
+        }
+        const char *src;
+        size_t len;
+        switch (*p) {
+        case 'u': src = full; len = strlen(full); break;
+        case 'n': src = full; len = local_len; break;
+        case 'd': src = domain; len = strlen(domain); break;
+        case '%': src = "%"; len = 1; break;
+        default: bad = 1; continue;
+        }
+        for (size_t i = 0; i < len && !bad; i++) {
+            char c = src[i];
+            if (lower)
+                c = (char)tolower((unsigned char)c);
+            else if (upper)
+                c = (char)toupper((unsigned char)c);
+            bad = buf_putc(&b, c) < 0;
+        }
+    }
+    int rc = -1;
+    if (!bad && b.len > 0 && b.len < outlen) {
+        memcpy(out, b.data, b.len + 1);
+        rc = 0;
+    }
+    buf_free(&b);
+    return rc;
+}
+
+/* Printable form of an untrusted name for the log. */
+static void log_safe(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; in && in[i] && o + 1 < outlen && i < 128; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[o++] = (c >= 0x20 && c < 0x7f && c != '<' && c != '>') ? (char)c : '?';
+    }
+    out[o] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* penalties per client IP                                             */
+
+struct penalty {
+    char key[INET6_ADDRSTRLEN + 8];
+    unsigned failures;
+    uint64_t last_failure;
+    uint64_t next_slot;      /* earliest start of the next attempt */
+    struct penalty *next;
+};
+
+struct penalty_table {
+    struct penalty *buckets[PENALTY_BUCKETS];
+    size_t count;
+    int full_logged;
+};
+
+/* IPv4 as is; IPv6 by its /64, since one host owns a whole /64. */
+static void penalty_key(const char *rip, char *key, size_t keylen)
+{
+    struct in6_addr a6;
+    if (strchr(rip, ':') && inet_pton(AF_INET6, rip, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a6, text, sizeof(text));
+        snprintf(key, keylen, "%s/64", text);
+        return;
+    }
+    str_copy(key, rip, keylen);
+}
+
+static unsigned bucket_of(const char *key)
+{
+    unsigned h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % PENALTY_BUCKETS;
+}
+
+static void penalty_sweep(struct penalty_table *t, uint64_t now, uint64_t keep_ms)
+{
+    for (size_t b = 0; b < PENALTY_BUCKETS; b++) {
+        struct penalty **pp = &t->buckets[b];
+        while (*pp) {
+            struct penalty *e = *pp;
+            if (now - e->last_failure > keep_ms && e->next_slot <= now) {
+                *pp = e->next;
+                free(e);
+                t->count--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static struct penalty *penalty_find(struct penalty_table *t, const char *key, int create,
+                                    uint64_t now)
+{
+    unsigned b = bucket_of(key);
+    for (struct penalty *e = t->buckets[b]; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    if (!create)
+        return NULL;
+    if (t->count >= PENALTY_TABLE_MAX) {
+        penalty_sweep(t, now, PENALTY_FORGET_MS);
+        if (t->count >= PENALTY_TABLE_MAX)
+            penalty_sweep(t, now, 60 * 1000);
+        if (t->count >= PENALTY_TABLE_MAX) {
+            if (!t->full_logged)
+                msg_warn("auth penalty table is full (%d client addresses)", PENALTY_TABLE_MAX);
+            t->full_logged = 1;
+            return NULL;
+        }
+    }
+    struct penalty *e = xcalloc(1, sizeof(*e));
+    str_copy(e->key, key, sizeof(e->key));
+    e->next = t->buckets[b];
+    t->buckets[b] = e;
+    t->count++;
+    return e;
+}
+
+static void penalty_free_all(struct penalty_table *t)
+{
+    penalty_sweep(t, UINT64_MAX / 2, 0);
+    for (size_t b = 0; b < PENALTY_BUCKETS; b++)
+        while (t->buckets[b]) {
+            struct penalty *e = t->buckets[b];
+            t->buckets[b] = e->next;
+            free(e);
+        }
+    t->count = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* server state                                                        */
+
+enum req_state {
+    REQ_PENALTY,     /* waiting for its start slot */
+    REQ_CLIENT,      /* waiting for the client's CONT */
+    REQ_BUSY,        /* a hash job is running */
+    REQ_DELAY,       /* failure reply waits for auth_failure_delay */
+};
+
+struct auth_conn;
+
+struct auth_req {
+    struct auth_conn *conn;
+    unsigned id;
+    const struct mech_info *info;
+    struct mech *mech;
+    enum req_state state;
+    char *service, *rip, *lip;
+    int secured, no_penalty;
+    unsigned char *initial;      /* decoded initial response, held during a penalty wait */
+    size_t initial_len;
+    int has_initial;
+    char user[USER_MAX];         /* normalized, once known */
+    char fail_reason[160];       /* for the log */
+    uint64_t started;
+    uint64_t last_active;
+    struct ev_timer *timer;
+    struct hash_job *job;
+    struct scram_secret secret;  /* stored SCRAM credentials while the PBKDF2 ballast runs */
+    int have_secret;             /* SCRAM: 0 none (fake), 1 stored (secret), 2 from plaintext (job) */
+    int no_password;             /* unknown user or no stored password: never succeeds */
+    struct auth_req *next;
+};
+
+struct auth_conn {
+    struct auth_server *srv;
+    int fd;
+    int master;                  /* userdb protocol */
+    int got_version;
+    int closing;
+    unsigned long cpid;
+    struct buf in, out;
+    struct auth_req *reqs;
+    size_t nreqs;
+    struct ev_timer *close_timer;  /* closing noticed outside conn_io */
+    int in_io;
+    struct auth_conn *next;
+};
+
+struct listener {
+    struct auth_server *srv;
+    int fd;
+    int master;
+};
+
+struct auth_server {
+    struct auth_settings set;
+    char *set_strings[8];        /* owned copies of the setting strings */
+    struct evloop *loop;
+    struct authdb *passdb, *userdb;
+    int mech_enabled[MECH_COUNT];
+    unsigned char salt_key[32];  /* fake and plaintext-derived SCRAM salts */
+    unsigned char plain_salt_key[32];
+    struct hashpool *pool;
+    struct auth_conn *conns;
+    unsigned next_cuid;
+    struct penalty_table penalties;
+    struct listener listeners[8];
+    size_t nlisteners;
+    struct ev_timer *sweep;
+    char *dummy;                 /* a real SHA512-CRYPT value of a random password */
+    int shutting_down;
+};
+
+static void conn_close(struct auth_conn *c);
+static void req_free(struct auth_req *r);
+static void req_begin(struct auth_req *r);
+static void req_result(struct auth_req *r, enum mech_result res, struct buf *out);
+
+/* ------------------------------------------------------------------ */
+/* output                                                              */
+
+static void conn_flush(struct auth_conn *c);
+
+static void conn_io(int fd, int events, void *arg);
+
+static void close_later(void *arg)
+{
+    struct auth_conn *c = arg;
+    c->close_timer = NULL;
+    conn_close(c);
+}
+
+/* Mark for closing; outside conn_io the close happens from a timer. */
+static void conn_fail(struct auth_conn *c)
+{
+    c->closing = 1;
+    if (!c->in_io && !c->close_timer)
+        c->close_timer = ev_timer_add(c->srv->loop, 0, close_later, c);
+}
+
+static void conn_want_write(struct auth_conn *c, int on)
+{
+    ev_fd_mod(c->srv->loop, c->fd, EV_READ | (on ? EV_WRITE : 0));
+}
+
+static void conn_send(struct auth_conn *c, const char *line, size_t len)
+{
+    if (c->closing)
+        return;
+    if (buf_append(&c->out, line, len) < 0 || buf_putc(&c->out, '\n') < 0) {
+        msg_warn("auth client does not read its replies; disconnecting");
+        conn_fail(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void conn_flush(struct auth_conn *c)
+{
+    while (c->out.len > 0) {
+        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn_want_write(c, 1);
+                return;
+            }
+            conn_fail(c);
+            return;
+        }
+        buf_consume(&c->out, (size_t)n);
+    }
+    conn_want_write(c, 0);
+}
+
+/* "CMD\tid\t..." with the extra fields escaped. */
+static void reply(struct auth_req *r, const char *cmd, const char *const *fields, size_t n)
+{
+    struct buf b;
+    buf_init(&b, AUTHPROTO_LINE_MAX);
+    buf_printf(&b, "%s\t%u", cmd, r->id);
+    for (size_t i = 0; i < n; i++) {
+        if (!fields[i])
+            continue;
+        buf_putc(&b, '\t');
+        authproto_escape(&b, fields[i], strlen(fields[i]));
+    }
+    conn_send(r->conn, b.data, b.len);
+    buf_free(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* requests                                                            */
+
+static struct auth_req *req_find(struct auth_conn *c, unsigned id)
+{
+    for (struct auth_req *r = c->reqs; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+static void req_unlink(struct auth_req *r)
+{
+    struct auth_conn *c = r->conn;
+    for (struct auth_req **pp = &c->reqs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            c->nreqs--;
+            return;
+        }
+}
+
+static void req_free(struct auth_req *r)
+{
+    if (!r)
+        return;
+    if (r->timer)
+        ev_timer_cancel(r->conn->srv->loop, r->timer);
+    if (r->job)
+        r->job->arg = NULL;   /* the pool's callback frees it */
+    mech_free(r->mech);
+    free(r->service);
+    free(r->rip);
+    free(r->lip);
+    if (r->initial) {
+        OPENSSL_cleanse(r->initial, r->initial_len);
+        free(r->initial);
+    }
+    OPENSSL_cleanse(&r->secret, sizeof(r->secret));
+    free(r);
+}
+
+static void req_done(struct auth_req *r)
+{
+    req_unlink(r);
+    req_free(r);
+}
+
+static const char *user_for_log(struct auth_req *r, char *buf, size_t len)
+{
+    if (r->user[0])
+        log_safe(r->user, buf, len);
+    else if (r->mech && mech_user(r->mech))
+        log_safe(mech_user(r->mech), buf, len);
+    else
+        str_copy(buf, "", len);
+    return buf;
+}
+
+static void log_result(struct auth_req *r, int ok, const char *reason)
+{
+    char user[160], rip[64];
+    user_for_log(r, user, sizeof(user));
+    log_safe(r->rip ? r->rip : "", rip, sizeof(rip));
+    if (ok)
+        msg_info("ok: user=<%s>, method=%s, rip=%s, service=%s", user, r->info->name,
+                 rip[0] ? rip : "unknown", r->service);
+    else
+        msg_info("failed: user=<%s>, method=%s, rip=%s, service=%s, reason=%s", user,
+                 r->info->name, rip[0] ? rip : "unknown", r->service, reason);
+}
+
+static uint64_t penalty_ms(const struct auth_server *s, unsigned failures)
+{
+    if (failures == 0 || s->set.penalty_limit_ms <= 0)
+        return 0;
+    uint64_t base = s->set.failure_delay_ms > 0 ? (uint64_t)s->set.failure_delay_ms : 1000;
+    uint64_t p = base;
+    for (unsigned i = 1; i < failures && p < (uint64_t)s->set.penalty_limit_ms; i++)
+        p *= 2;
+    return p < (uint64_t)s->set.penalty_limit_ms ? p : (uint64_t)s->set.penalty_limit_ms;
+}
+
+static void penalty_record(struct auth_req *r, int failed)
+{
+    struct auth_server *s = r->conn->srv;
+    if (!r->rip || !*r->rip || r->no_penalty || s->set.penalty_limit_ms <= 0)
+        return;
+    char key[sizeof(((struct penalty *)0)->key)];
+    penalty_key(r->rip, key, sizeof(key));
+    uint64_t now = ev_now(s->loop);
+    struct penalty *e = penalty_find(&s->penalties, key, failed, now);
+    if (!e)
+        return;
+    if (failed) {
+        if (now - e->last_failure > PENALTY_FORGET_MS)
+            e->failures = 0;
+        if (e->failures < 64)
+            e->failures++;
+        e->last_failure = now;
+    } else {
+        e->failures = 0;
+        e->next_slot = 0;
+    }
+}
+
+static void send_fail(struct auth_req *r, const char *client_reason, int temp)
+{
+    const char *f[4] = {0};
+    char userf[USER_MAX + 8], reasonf[200];
+    const char *u = r->user[0] ? r->user : (r->mech ? mech_user(r->mech) : NULL);
+    if (u && *u) {
+        snprintf(userf, sizeof(userf), "user=%s", u);
+        f[0] = userf;
+    }
+    if (client_reason) {
+        snprintf(reasonf, sizeof(reasonf), "reason=%s", client_reason);
+        f[1] = reasonf;
+    }
+    if (temp)
+        f[2] = "temp";
+    reply(r, "FAIL", f, 3);
+}
+
+static void delayed_fail(void *arg)
+{
+    struct auth_req *r = arg;
+    r->timer = NULL;
+    send_fail(r, NULL, 0);
+    req_done(r);
+}
+
+/* A credentials failure: counted for the penalty, answered after the failure delay. */
+static void req_fail_auth(struct auth_req *r, const char *log_reason)
+{
+    struct auth_server *s = r->conn->srv;
+    log_result(r, 0, log_reason);
+    penalty_record(r, 1);
+    uint64_t now = mono_msec();
+    uint64_t due = r->started + (uint64_t)(s->set.failure_delay_ms > 0 ? s->set.failure_delay_ms : 0);
+    r->state = REQ_DELAY;
+    if (due <= now || s->shutting_down) {
+        delayed_fail(r);
+        return;
+    }
+    r->timer = ev_timer_add(s->loop, due - now, delayed_fail, r);
+}
+
+/* A refusal that reveals nothing about credentials: answered at once. */
+static void req_fail_now(struct auth_req *r, const char *log_reason, const char *client_reason,
+                         int temp)
+{
+    log_result(r, 0, log_reason);
+    send_fail(r, client_reason, temp);
+    req_done(r);
+}
+
+static void req_success(struct auth_req *r)
+{
+    log_result(r, 1, NULL);
+    penalty_record(r, 0);
+    char userf[USER_MAX + 8];
+    snprintf(userf, sizeof(userf), "user=%s", r->user);
+    const char *f[1] = {userf};
+    reply(r, "OK", f, 1);
+    req_done(r);
+}
+
+/* Normalize mech_user() into r->user; -1 (and the request failed) if refused. */
+static int req_set_user(struct auth_req *r)
+{
+    const char *raw = mech_user(r->mech);
+    if (!raw || auth_username_normalize(&r->conn->srv->set, raw, r->user, sizeof(r->user)) < 0) {
+        r->user[0] = '\0';
+        req_fail_auth(r, "user name contains disallowed characters or is too long");
+        return -1;
+    }
+    return 0;
+}
+
+static void hash_done(struct hash_job *job);
+
+static struct hash_job *req_job(struct auth_req *r, enum hash_job_kind kind)
+{
+    struct hash_job *j = hash_job_new(kind);
+    j->done = hash_done;
+    j->arg = r;
+    r->job = j;
+    r->state = REQ_BUSY;
+    return j;
+}
+
+/* A stored value to hash for users without one, so they cost the same. */
+static char *dummy_stored(struct auth_server *s)
+{
+    const char *sample = authdb_sample_password(s->passdb);
+    return xstrdup(sample ? sample : s->dummy ? s->dummy : "{PLAIN}x");
+}
+
+static void verify_password(struct auth_req *r)
+{
+    struct auth_server *s = r->conn->srv;
+    if (req_set_user(r) < 0)
+        return;
+    struct auth_user u;
+    int rc = authdb_lookup_pass(s->passdb, r->user, &u);
+    if (rc == AUTHDB_TEMPFAIL) {
+        req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
+                     1);
+        return;
+    }
+    struct hash_job *j = req_job(r, HASH_VERIFY);
+    size_t pwlen;
+    const char *pw = mech_password(r->mech, &pwlen);
+    hash_job_set_password(j, pw, pwlen);
+    j->default_scheme = xstrdup(s->set.default_scheme);
+    if (rc == AUTHDB_FOUND && u.password) {
+        j->stored = xstrdup(u.password);
+        str_copy(r->fail_reason, "password mismatch", sizeof(r->fail_reason));
+    } else {
+        j->stored = dummy_stored(s);
+        r->no_password = 1;
+        str_copy(r->fail_reason, rc == AUTHDB_FOUND ? "user has no password" : "unknown user",
+                 sizeof(r->fail_reason));
+    }
+    auth_user_free(&u);
+    hashpool_submit(s->pool, j);
+}
+
+static void cram_lookup(struct auth_req *r)
+{
+    struct auth_server *s = r->conn->srv;
+    if (req_set_user(r) < 0)
+        return;
+    struct auth_user u;
+    int rc = authdb_lookup_pass(s->passdb, r->user, &u);
+    if (rc == AUTHDB_TEMPFAIL) {
+        req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
+                     1);
+        return;
+    }
+    unsigned char ctx[CRAM_CTX_LEN];
+    int have = rc == AUTHDB_FOUND && u.password &&
+               scheme_get_cram_md5(u.password, s->set.default_scheme, ctx) == 1;
+    auth_user_free(&u);
+    enum mech_result res = mech_cram_check(r->mech, have ? ctx : NULL);
+    OPENSSL_cleanse(ctx, sizeof(ctx));
+    if (res != MECH_SUCCESS)
+        str_copy(r->fail_reason,
+                 rc != AUTHDB_FOUND ? "unknown user"
+                 : have            ? "password mismatch"
+                                   : "no CRAM-MD5 credentials for the user",
+                 sizeof(r->fail_reason));
+    req_result(r, res, NULL);
+}
+
+static void scram_lookup(struct auth_req *r)
+{
+    struct auth_server *s = r->conn->srv;
+    if (req_set_user(r) < 0)
+        return;
+    struct auth_user u;
+    int rc = authdb_lookup_pass(s->passdb, r->user, &u);
+    if (rc == AUTHDB_TEMPFAIL) {
+        req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
+                     1);
+        return;
+    }
+    /*
+     * Every path runs one PBKDF2 in the pool: a user with stored SCRAM
+     * secrets, one with a plaintext password, and an unknown user all
+     * answer after the same work.
+     */
+    struct hash_job *j = req_job(r, HASH_SCRAM);
+    j->iterations = SCRAM_ITER_MIN;
+    j->saltlen = 16;
+    mech_scram_salt(s->plain_salt_key, sizeof(s->plain_salt_key), r->user, j->salt);
+    struct buf plain;
+    buf_init(&plain, 4096);
+    r->have_secret = 0;
+    if (rc == AUTHDB_FOUND && u.password &&
+        scheme_get_scram(u.password, s->set.default_scheme, &r->secret) == 1) {
+        r->have_secret = 1;   /* stored: the job's result is only ballast */
+        hash_job_set_password(j, "x", 1);
+        str_copy(r->fail_reason, "password mismatch", sizeof(r->fail_reason));
+    } else if (rc == AUTHDB_FOUND && u.password &&
+               scheme_get_plaintext(u.password, s->set.default_scheme, &plain) == 1) {
+        r->have_secret = 2;   /* derive from the plaintext */
+        hash_job_set_password(j, plain.data ? plain.data : "", plain.len);
+        str_copy(r->fail_reason, "password mismatch", sizeof(r->fail_reason));
+    } else {
+        unsigned char rnd[16];
+        RAND_bytes(rnd, sizeof(rnd));
+        hash_job_set_password(j, (const char *)rnd, sizeof(rnd));
+        str_copy(r->fail_reason,
+                 rc == AUTHDB_FOUND ? "no SCRAM credentials for the user" : "unknown user",
+                 sizeof(r->fail_reason));
+    }
+    if (plain.data)
+        OPENSSL_cleanse(plain.data, plain.cap);
+    buf_free(&plain);
+    auth_user_free(&u);
+    hashpool_submit(s->pool, j);
+}
+
+static void hash_done(struct hash_job *j)
+{
+    struct auth_req *r = j->arg;
+    if (!r) {   /* the request went away */
+        hash_job_free(j);
+        return;
+    }
+    r->job = NULL;
+    struct auth_server *s = r->conn->srv;
+    if (j->kind == HASH_VERIFY) {
+        int unknown = r->no_password;
+        int result = j->result;
+        if (result == SCHEME_ERROR && !unknown) {
+            char user[160];
+            msg_warn("user %s: bad stored password: %s", user_for_log(r, user, sizeof(user)),
+                     j->err);
+            str_copy(r->fail_reason, "stored password is unusable", sizeof(r->fail_reason));
+        }
+        hash_job_free(j);
+        if (!unknown && result == SCHEME_MATCH)
+            req_success(r);
+        else
+            req_fail_auth(r, r->fail_reason);
+        return;
+    }
+    /* HASH_SCRAM */
+    struct buf out;
+    buf_init(&out, AUTHPROTO_LINE_MAX);
+    const struct scram_secret *sec = NULL;
+    if (r->have_secret == 1)
+        sec = &r->secret;
+    else if (r->have_secret == 2)
+        sec = &j->secret;
+    enum mech_result res =
+        mech_scram_first(r->mech, sec, s->salt_key, sizeof(s->salt_key), &out);
+    hash_job_free(j);
+    req_result(r, res, &out);
+    buf_free(&out);
+}
+
+/* Act on what a mechanism step asked for. */
+static void req_result(struct auth_req *r, enum mech_result res, struct buf *out)
+{
+    switch (res) {
+    case MECH_CONTINUE: {
+        struct buf b;
+        buf_init(&b, AUTHPROTO_LINE_MAX);
+        if (out)
+            base64_encode(&b, out->data ? out->data : "", out->len);
+        const char *f[1] = {b.data ? b.data : ""};
+        r->state = REQ_CLIENT;
+        r->last_active = mono_msec();
+        /* An empty challenge is still a field: "CONT\tid\t". */
+        struct buf line;
+        buf_init(&line, AUTHPROTO_LINE_MAX);
+        buf_printf(&line, "CONT\t%u\t%s", r->id, f[0]);
+        conn_send(r->conn, line.data, line.len);
+        buf_free(&line);
+        buf_free(&b);
+        return;
+    }
+    case MECH_VERIFY:
+        verify_password(r);
+        return;
+    case MECH_NEED_CRAM:
+        cram_lookup(r);
+        return;
+    case MECH_NEED_SCRAM:
+        scram_lookup(r);
+        return;
+    case MECH_SUCCESS:
+        if (!r->user[0] && req_set_user(r) < 0)
+            return;
+        req_success(r);
+        return;
+    case MECH_FAIL:
+        if (mech_failed_protocol(r->mech)) {
+            req_fail_now(r, mech_error(r->mech), NULL, 0);
+            return;
+        }
+        if (!r->user[0] && mech_user(r->mech))
+            auth_username_normalize(&r->conn->srv->set, mech_user(r->mech), r->user,
+                                    sizeof(r->user));
+        req_fail_auth(r, r->fail_reason[0] ? r->fail_reason : mech_error(r->mech));
+        return;
+    }
+}
+
+static void req_begin(struct auth_req *r)
+{
+    r->started = mono_msec();
+    r->last_active = r->started;
+    struct buf out;
+    buf_init(&out, AUTHPROTO_LINE_MAX);
+    enum mech_result res = mech_step(r->mech, r->has_initial ? r->initial : NULL,
+                                     r->initial_len, &out);
+    if (r->initial) {
+        OPENSSL_cleanse(r->initial, r->initial_len);
+        free(r->initial);
+        r->initial = NULL;
+        r->initial_len = 0;
+    }
+    req_result(r, res, &out);
+    buf_free(&out);
+}
+
+static void penalty_wait_done(void *arg)
+{
+    struct auth_req *r = arg;
+    r->timer = NULL;
+    req_begin(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* client protocol                                                     */
+
+static int parse_id(const char *s, unsigned *id)
+{
+    if (!*s || strlen(s) > 10)
+        return -1;
+    unsigned long long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (v > 0xffffffffULL)
+        return -1;
+    *id = (unsigned)v;
+    return 0;
+}
+
+/* Decode base64 SASL data into a new buffer; -1 if invalid or too long. */
+static int decode_resp(const char *b64, unsigned char **out, size_t *outlen)
+{
+    struct buf b;
+    buf_init(&b, RESPONSE_MAX + 4);
+    if (base64_decode(b64, strlen(b64), &b) < 0) {
+        if (b.data)
+            OPENSSL_cleanse(b.data, b.cap);
+        buf_free(&b);
+        return -1;
+    }
+    *outlen = b.len;
+    *out = (unsigned char *)(b.data ? b.data : xstrdup(""));
+    return 0;
+}
+
+static int plaintext_refused(struct auth_req *r)
+{
+    struct auth_server *s = r->conn->srv;
+    if (!s->set.disable_plaintext || !r->info->plaintext || r->secured)
+        return 0;
+    /* Like Dovecot: a connection from the host itself counts as secured. */
+    if (r->rip && r->lip && *r->rip && strcmp(r->rip, r->lip) == 0)
+        return 0;
+    return 1;
+}
+
+static int handle_auth(struct auth_conn *c, char **f, int n)
+{
+    struct auth_server *s = c->srv;
+    unsigned id;
+    if (n < 3 || parse_id(f[1], &id) < 0) {
+        msg_warn("auth client sent a malformed AUTH command; disconnecting");
+        return -1;
+    }
+    if (req_find(c, id)) {
+        msg_warn("auth client reused request id %u; disconnecting", id);
+        return -1;
+    }
+    struct auth_req *r = xcalloc(1, sizeof(*r));
+    r->conn = c;
+    r->id = id;
+    const char *service = authproto_param(f, n, 3, "service");
+    const char *rip = authproto_param(f, n, 3, "rip");
+    const char *lip = authproto_param(f, n, 3, "lip");
+    r->service = xstrdup(service && *service ? service : "unknown");
+    r->rip = rip ? xstrdup(rip) : NULL;
+    r->lip = lip ? xstrdup(lip) : NULL;
+    r->secured = authproto_param(f, n, 3, "secured") != NULL;
+    r->no_penalty = authproto_param(f, n, 3, "no-penalty") != NULL;
+    r->info = mech_find(f[2]);
+    r->next = c->reqs;
+    c->reqs = r;
+    c->nreqs++;
+    if (!r->info || !s->mech_enabled[r->info->id]) {
+        static const struct mech_info unknown = {MECH_PLAIN, "?", "", 0, 0};
+        r->info = &unknown;
+        req_fail_now(r, "unsupported mechanism", "Unsupported authentication mechanism", 0);
+        return 0;
+    }
+    if (!service || !*service) {
+        req_fail_now(r, "no service", "Missing service", 0);
+        return 0;
+    }
+    if (c->nreqs > CONN_REQUESTS_MAX) {
+        req_fail_now(r, "too many requests on one connection", "Too many requests", 1);
+        return 0;
+    }
+    if (s->shutting_down) {
+        req_fail_now(r, "shutting down", "Authentication service is restarting", 1);
+        return 0;
+    }
+    if (plaintext_refused(r)) {
+        req_fail_now(r, "plaintext authentication disallowed",
+                     "Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
+                     0);
+        return 0;
+    }
+    const char *resp = authproto_param(f, n, 3, "resp");
+    if (resp && *resp) {
+        if (decode_resp(resp, &r->initial, &r->initial_len) < 0) {
+            req_fail_now(r, "invalid base64 data in initial response",
+                         "Invalid base64 data in initial response", 0);
+            return 0;
+        }
+        r->has_initial = 1;
+    }
+    r->mech = mech_new(r->info->id, s->set.hostname);
+
+    /* Penalty: attempts from an IP with recent failures start spaced out. */
+    uint64_t now = mono_msec();
+    if (r->rip && *r->rip && !r->no_penalty && s->set.penalty_limit_ms > 0) {
+        char key[sizeof(((struct penalty *)0)->key)];
+        penalty_key(r->rip, key, sizeof(key));
+        struct penalty *e = penalty_find(&s->penalties, key, 0, now);
+        if (e && now - e->last_failure <= PENALTY_FORGET_MS && e->failures > 0) {
+            uint64_t p = penalty_ms(s, e->failures);
+            uint64_t start = now + p;
+            if (e->next_slot > start)
+                start = e->next_slot;
+            if (start - now > 4 * (uint64_t)s->set.penalty_limit_ms + 60000) {
+                req_fail_now(r, "too many parallel attempts from this address", NULL, 0);
+                return 0;
+            }
+            e->next_slot = start + p;
+            r->state = REQ_PENALTY;
+            r->timer = ev_timer_add(s->loop, start - now, penalty_wait_done, r);
+            return 0;
+        }
+    }
+    req_begin(r);
+    return 0;
+}
+
+static int handle_cont(struct auth_conn *c, char **f, int n)
+{
+    unsigned id;
+    if (n < 2 || parse_id(f[1], &id) < 0) {
+        msg_warn("auth client sent a malformed CONT command; disconnecting");
+        return -1;
+    }
+    struct auth_req *r = req_find(c, id);
+    if (!r) {
+        /* It may have timed out or been answered: tell the client, keep the connection. */
+        struct buf b;
+        buf_init(&b, 64);
+        buf_printf(&b, "FAIL\t%u\treason=Authentication request timed out", id);
+        conn_send(c, b.data, b.len);
+        buf_free(&b);
+        return 0;
+    }
+    if (r->state != REQ_CLIENT) {
+        msg_warn("auth client sent CONT for request %u while it was being processed; "
+                 "disconnecting", id);
+        return -1;
+    }
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (n >= 3 && *f[2] && decode_resp(f[2], &data, &len) < 0) {
+        req_fail_now(r, "invalid base64 data in continued response",
+                     "Invalid base64 data in continued response", 0);
+        return 0;
+    }
+    /* The failure delay runs from the client's last message, when the credentials are complete. */
+    r->last_active = r->started = mono_msec();
+    struct buf out;
+    buf_init(&out, AUTHPROTO_LINE_MAX);
+    enum mech_result res = mech_step(r->mech, data ? data : (const unsigned char *)"", len, &out);
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+    req_result(r, res, &out);
+    buf_free(&out);
+    return 0;
+}
+
+static int handle_client_line(struct auth_conn *c, char *line)
+{
+    char *f[AUTHPROTO_FIELDS_MAX];
+    int n = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
+    if (n < 1) {
+        msg_warn("auth client sent a malformed line; disconnecting");
+        return -1;
+    }
+    if (strcmp(f[0], "VERSION") == 0) {
+        if (n < 3 || strcmp(f[1], "1") != 0) {
+            msg_warn("auth client speaks protocol version %s, not 1; disconnecting",
+                     n > 1 ? f[1] : "?");
+            return -1;
+        }
+        c->got_version = 1;
+        return 0;
+    }
+    if (!c->got_version) {
+        msg_warn("auth client did not start with VERSION; disconnecting");
+        return -1;
+    }
+    if (strcmp(f[0], "CPID") == 0) {
+        c->cpid = n > 1 ? strtoul(f[1], NULL, 10) : 0;
+        return 0;
+    }
+    if (strcmp(f[0], "AUTH") == 0)
+        return handle_auth(c, f, n);
+    if (strcmp(f[0], "CONT") == 0)
+        return handle_cont(c, f, n);
+    if (strcmp(f[0], "CANCEL") == 0) {
+        unsigned id;
+        struct auth_req *r = n > 1 && parse_id(f[1], &id) == 0 ? req_find(c, id) : NULL;
+        if (r && r->state == REQ_CLIENT)
+            req_done(r);
+        return 0;
+    }
+    char safe[32];
+    log_safe(f[0], safe, sizeof(safe));
+    msg_warn("auth client sent unknown command \"%s\"; disconnecting", safe);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* userdb ("auth-master") protocol                                     */
+
+static int numeric_id(const char *v, int is_group, char *out, size_t outlen)
+{
+    if (!v)
+        return 0;
+    if (isdigit((unsigned char)v[0])) {
+        for (const char *p = v; *p; p++)
+            if (!isdigit((unsigned char)*p))
+                return -1;
+        str_copy(out, v, outlen);
+        return 1;
+    }
+    char buf[4096];
+    if (is_group) {
+        struct group gr, *res = NULL;
+        if (getgrnam_r(v, &gr, buf, sizeof(buf), &res) != 0 || !res)
+            return -1;
+        snprintf(out, outlen, "%lu", (unsigned long)res->gr_gid);
+    } else {
+        struct passwd pw, *res = NULL;
+        if (getpwnam_r(v, &pw, buf, sizeof(buf), &res) != 0 || !res)
+            return -1;
+        snprintf(out, outlen, "%lu", (unsigned long)res->pw_uid);
+    }
+    return 1;
+}
+
+static void master_reply(struct auth_conn *c, const char *cmd, unsigned id, const char *user,
+                         char *const *fields)
+{
+    struct buf b;
+    buf_init(&b, AUTHPROTO_LINE_MAX);
+    buf_printf(&b, "%s\t%u", cmd, id);
+    if (user) {
+        buf_putc(&b, '\t');
+        authproto_escape(&b, user, strlen(user));
+    }
+    for (size_t i = 0; fields && fields[i]; i++) {
+        buf_putc(&b, '\t');
+        authproto_escape(&b, fields[i], strlen(fields[i]));
+    }
+    if (b.len >= AUTHPROTO_LINE_MAX - 1) {
+        buf_reset(&b);
+        buf_printf(&b, "FAIL\t%u\treason=userdb reply too long", id);
+    }
+    conn_send(c, b.data, b.len);
+    buf_free(&b);
+}
+
+static void master_user(struct auth_conn *c, unsigned id, const char *name)
+{
+    struct auth_server *s = c->srv;
+    char user[USER_MAX], safe[160];
+    if (auth_username_normalize(&s->set, name, user, sizeof(user)) < 0) {
+        master_reply(c, "NOTFOUND", id, NULL, NULL);
+        return;
+    }
+    struct auth_user u;
+    int rc = authdb_lookup_user(s->userdb, user, &u);
+    if (rc == AUTHDB_NOTFOUND) {
+        master_reply(c, "NOTFOUND", id, NULL, NULL);
+        return;
+    }
+    if (rc == AUTHDB_TEMPFAIL) {
+        char *f[] = {"reason=userdb lookup failed temporarily", NULL};
+        master_reply(c, "FAIL", id, NULL, f);
+        return;
+    }
+    char uid[32] = "", gid[32] = "";
+    if (numeric_id(u.uid, 0, uid, sizeof(uid)) < 0 || numeric_id(u.gid, 1, gid, sizeof(gid)) < 0) {
+        log_safe(user, safe, sizeof(safe));
+        msg_warn("userdb: user %s: unknown uid or gid", safe);
+        char *f[] = {"reason=invalid uid or gid", NULL};
+        master_reply(c, "FAIL", id, NULL, f);
+        auth_user_free(&u);
+        return;
+    }
+    size_t nf = strv_len(u.fields);
+    char **fields = xcalloc(nf + 4, sizeof(char *));
+    size_t k = 0;
+    if (uid[0])
+        fields[k++] = xasprintf("uid=%s", uid);
+    if (gid[0])
+        fields[k++] = xasprintf("gid=%s", gid);
+    if (u.home)
+        fields[k++] = xasprintf("home=%s", u.home);
+    for (size_t i = 0; i < nf; i++)
+        fields[k++] = xstrdup(u.fields[i]);
+    master_reply(c, "USER", id, u.user, fields);
+    strv_free(fields);
+    auth_user_free(&u);
+}
+
+static int handle_master_line(struct auth_conn *c, char *line)
+{
+    char *f[AUTHPROTO_FIELDS_MAX];
+    int n = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
+    if (n < 1)
+        return -1;
+    if (strcmp(f[0], "VERSION") == 0) {
+        if (n < 2 || strcmp(f[1], "1") != 0)
+            return -1;
+        c->got_version = 1;
+        return 0;
+    }
+    if (!c->got_version)
+        return -1;
+    unsigned id;
+    if (n < 2 || parse_id(f[1], &id) < 0)
+        return -1;
+    if (strcmp(f[0], "USER") == 0 && n >= 3) {
+        master_user(c, id, f[2]);
+        return 0;
+    }
+    if (strcmp(f[0], "PASS") == 0 || strcmp(f[0], "LIST") == 0 || strcmp(f[0], "REQUEST") == 0) {
+        char *fl[] = {"reason=not supported by yubin", NULL};
+        master_reply(c, "FAIL", id, NULL, fl);
+        return 0;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* connections                                                         */
+
+static void conn_handshake(struct auth_conn *c)
+{
+    struct auth_server *s = c->srv;
+    struct buf b;
+    buf_init(&b, 0);
+    if (c->master) {
+        buf_printf(&b, "VERSION\t%d\t%d\nSPID\t%ld", AUTHPROTO_MAJOR, AUTHPROTO_MASTER_MINOR,
+                   (long)getpid());
+        conn_send(c, b.data, b.len);
+        buf_free(&b);
+        return;
+    }
+    buf_printf(&b, "VERSION\t%d\t%d\n", AUTHPROTO_MAJOR, AUTHPROTO_MINOR);
+    int caps = authdb_capabilities(s->passdb);
+    for (int i = 0; i < MECH_COUNT; i++) {
+        const struct mech_info *m = mech_info((enum mech_id)i);
+        if (!s->mech_enabled[i] || (m->need_caps && !(caps & m->need_caps)))
+            continue;
+        buf_printf(&b, "MECH\t%s\t%s\n", m->name, m->props);
+    }
+    unsigned char cookie[16];
+    RAND_bytes(cookie, sizeof(cookie));
+    buf_printf(&b, "SPID\t%ld\nCUID\t%u\nCOOKIE\t", (long)getpid(), ++s->next_cuid);
+    for (size_t i = 0; i < sizeof(cookie); i++)
+        buf_printf(&b, "%02x", cookie[i]);
+    buf_puts(&b, "\nDONE");
+    conn_send(c, b.data, b.len);
+    buf_free(&b);
+}
+
+static void conn_read(struct auth_conn *c)
+{
+    for (;;) {
+        if (buf_reserve(&c->in, 4096) < 0) {
+            msg_warn("auth client sent a line longer than %d bytes; disconnecting",
+                     AUTHPROTO_LINE_MAX);
+            c->closing = 1;
+            return;
+        }
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                c->closing = 1;
+            break;
+        }
+        if (n == 0) {
+            c->closing = 1;
+            break;
+        }
+        c->in.len += (size_t)n;
+        c->in.data[c->in.len] = '\0';
+        char *line;
+        long len = -1;
+        while (!c->closing && (len = authproto_getline(&c->in, &line)) >= 0) {
+            if (len > 0 && line[len - 1] == '\r')
+                line[len - 1] = '\0';
+            int rc = c->master ? handle_master_line(c, line) : handle_client_line(c, line);
+            buf_consume(&c->in, (size_t)len + 1);
+            if (rc < 0)
+                c->closing = 1;
+        }
+        if (!c->closing && (len == -2 || c->in.len >= AUTHPROTO_LINE_MAX)) {
+            msg_warn("auth client sent an overlong or binary line; disconnecting");
+            c->closing = 1;
+        }
+        if (c->closing)
+            break;
+    }
+}
+
+static void conn_io(int fd, int events, void *arg)
+{
+    (void)fd;
+    struct auth_conn *c = arg;
+    c->in_io = 1;
+    if (events & EV_WRITE)
+        conn_flush(c);
+    if (!c->closing && (events & EV_READ))
+        conn_read(c);
+    c->in_io = 0;
+    if (c->closing)
+        conn_close(c);
+}
+
+static void conn_close(struct auth_conn *c)
+{
+    struct auth_server *s = c->srv;
+    if (c->close_timer)
+        ev_timer_cancel(s->loop, c->close_timer);
+    if (c->out.len)
+        (void)send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (c->reqs) {
+        struct auth_req *r = c->reqs;
+        c->reqs = r->next;
+        req_free(r);
+    }
+    ev_fd_del(s->loop, c->fd);
+    close(c->fd);
+    for (struct auth_conn **pp = &s->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    buf_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+}
+
+void auth_server_add_conn(struct auth_server *s, int fd, int master)
+{
+    fd_set_nonblock(fd, 1);
+    fd_set_cloexec(fd, 1);
+    struct auth_conn *c = xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->fd = fd;
+    c->master = master;
+    buf_init(&c->in, AUTHPROTO_LINE_MAX + 4096);
+    buf_init(&c->out, CONN_OUT_MAX);
+    if (ev_fd_add(s->loop, fd, EV_READ, conn_io, c) < 0) {
+        msg_warn("cannot watch auth connection: %s", strerror(errno));
+        close(fd);
+        free(c);
+        return;
+    }
+    c->next = s->conns;
+    s->conns = c;
+    conn_handshake(c);
+    if (c->closing)
+        conn_close(c);
+}
+
+static void on_accept(int fd, int events, void *arg)
+{
+    (void)events;
+    struct listener *l = arg;
+    for (int i = 0; i < 64; i++) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                msg_warn("accept: %s", strerror(errno));
+            return;
+        }
+        auth_server_add_conn(l->srv, c, l->master);
+    }
+}
+
+void auth_server_listen(struct auth_server *s, int fd, int master)
+{
+    if (s->nlisteners >= ARRAY_LEN(s->listeners))
+        msg_fatal("auth: too many listening sockets");
+    struct listener *l = &s->listeners[s->nlisteners++];
+    l->srv = s;
+    l->fd = fd;
+    l->master = master;
+    fd_set_nonblock(fd, 1);
+    if (ev_fd_add(s->loop, fd, EV_READ, on_accept, l) < 0)
+        msg_fatal("auth: cannot watch listening socket: %s", strerror(errno));
+}
+
+/* Expire requests whose client went quiet, and old penalty entries. */
+static void sweep(void *arg)
+{
+    struct auth_server *s = arg;
+    s->sweep = NULL;
+    uint64_t now = mono_msec();
+    for (struct auth_conn *c = s->conns; c; c = c->next) {
+        struct auth_req **pp = &c->reqs;
+        while (*pp) {
+            struct auth_req *r = *pp;
+            if (r->state == REQ_CLIENT && now - r->last_active > REQUEST_IDLE_MS) {
+                *pp = r->next;
+                c->nreqs--;
+                struct buf b;
+                buf_init(&b, 64);
+                buf_printf(&b, "FAIL\t%u\treason=Authentication request timed out", r->id);
+                conn_send(c, b.data, b.len);
+                buf_free(&b);
+                req_free(r);
+            } else {
+                pp = &r->next;
+            }
+        }
+    }
+    penalty_sweep(&s->penalties, now, PENALTY_FORGET_MS);
+    s->sweep = ev_timer_add(s->loop, SWEEP_MS, sweep, s);
+}
+
+static int parse_mechanisms(struct auth_server *s, const char *list, char *err, size_t errlen)
+{
+    size_t n;
+    char **v = str_split_list(list ? list : "", &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct mech_info *m = mech_find(v[i]);
+        if (!m) {
+            snprintf(err, errlen, "auth_mechanisms: unsupported mechanism \"%s\"", v[i]);
+            strv_free(v);
+            return -1;
+        }
+        s->mech_enabled[m->id] = 1;
+    }
+    strv_free(v);
+    return 0;
+}
+
+struct auth_server *auth_server_new(const struct auth_settings *set, const struct config *cfg,
+                                    struct evloop *loop, char *err, size_t errlen)
+{
+    struct auth_server *s = xcalloc(1, sizeof(*s));
+    s->loop = loop;
+    s->set = *set;
+    /* Own the strings: settings may point into a configuration that goes away. */
+    const char **fields[] = {&s->set.passdb, &s->set.userdb, &s->set.default_scheme,
+                             &s->set.mechanisms, &s->set.username_format,
+                             &s->set.username_chars, &s->set.default_realm, &s->set.hostname};
+    for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+        s->set_strings[i] = xstrdup(*fields[i] ? *fields[i] : "");
+        *fields[i] = s->set_strings[i];
+    }
+    if (!*s->set.default_scheme)
+        s->set.default_scheme = "CRYPT";
+    if (parse_mechanisms(s, s->set.mechanisms, err, errlen) < 0)
+        goto fail;
+    char e[256];
+    s->passdb = authdb_open(s->set.passdb, cfg, s->set.default_scheme, e, sizeof(e));
+    if (!s->passdb) {
+        snprintf(err, errlen, "auth_passdb: %s", e);
+        goto fail;
+    }
+    /* The same sources serve both (the default): share them, read files once. */
+    s->userdb = strcmp(s->set.userdb, s->set.passdb) == 0
+                    ? s->passdb
+                    : authdb_open(s->set.userdb, cfg, s->set.default_scheme, e, sizeof(e));
+    if (!s->userdb) {
+        snprintf(err, errlen, "auth_userdb: %s", e);
+        goto fail;
+    }
+    if (authdb_count(s->passdb) == 0)
+        msg_warn("auth_passdb is empty: every authentication will fail");
+    RAND_bytes(s->salt_key, sizeof(s->salt_key));
+    RAND_bytes(s->plain_salt_key, sizeof(s->plain_salt_key));
+    unsigned char rnd[16];
+    RAND_bytes(rnd, sizeof(rnd));
+    char gen_err[128];
+    s->dummy = scheme_generate("SHA512-CRYPT", (const char *)rnd, sizeof(rnd) - 1, 0, gen_err,
+                               sizeof(gen_err));
+    if (!s->dummy) {
+        /* A NUL in the random bytes: use a printable password instead. */
+        s->dummy = scheme_generate("SHA512-CRYPT", "yubin-dummy-password", 20, 0, gen_err,
+                                   sizeof(gen_err));
+    }
+    s->pool = hashpool_new(loop, set->threads);
+    s->sweep = ev_timer_add(loop, SWEEP_MS, sweep, s);
+    return s;
+fail:
+    auth_server_free(s);
+    return NULL;
+}
+
+size_t auth_server_busy(const struct auth_server *s)
+{
+    size_t n = 0;
+    for (struct auth_conn *c = s->conns; c; c = c->next)
+        for (struct auth_req *r = c->reqs; r; r = r->next)
+            if (r->state != REQ_CLIENT)
+                n++;
+    return n;
+}
+
+size_t auth_server_shutdown(struct auth_server *s)
+{
+    s->shutting_down = 1;
+    /* Answer what only waits for a timer now, so the process can leave soon. */
+    for (struct auth_conn *c = s->conns; c; c = c->next) {
+        struct auth_req *r = c->reqs;
+        while (r) {
+            struct auth_req *next = r->next;
+            if (r->state == REQ_DELAY || r->state == REQ_PENALTY) {
+                ev_timer_cancel(s->loop, r->timer);
+                r->timer = NULL;
+                if (r->state == REQ_DELAY)
+                    delayed_fail(r);
+                else
+                    req_fail_now(r, "shutting down", "Authentication service is restarting", 1);
+            }
+            r = next;
+        }
+    }
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        if (s->listeners[i].fd >= 0) {
+            ev_fd_del(s->loop, s->listeners[i].fd);
+            close(s->listeners[i].fd);
+            s->listeners[i].fd = -1;
+        }
+    }
+    return auth_server_busy(s);
+}
+
+void auth_server_free(struct auth_server *s)
+{
+    if (!s)
+        return;
+    while (s->conns)
+        conn_close(s->conns);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].fd >= 0) {
+            ev_fd_del(s->loop, s->listeners[i].fd);
+            close(s->listeners[i].fd);
+        }
+    if (s->sweep)
+        ev_timer_cancel(s->loop, s->sweep);
+    hashpool_free(s->pool);
+    if (s->userdb != s->passdb)
+        authdb_close(s->userdb);
+    authdb_close(s->passdb);
+    penalty_free_all(&s->penalties);
+    free(s->dummy);
+    for (size_t i = 0; i < ARRAY_LEN(s->set_strings); i++)
+        free(s->set_strings[i]);
+    OPENSSL_cleanse(s->salt_key, sizeof(s->salt_key));
+    OPENSSL_cleanse(s->plain_salt_key, sizeof(s->plain_salt_key));
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* the master.cf role                                                  */
+
+struct auth_main_state {
+    struct evloop *loop;
+    struct auth_server *srv;
+    struct ev_timer *grace;
+    uint64_t stop_started;
+    int stopping;
+};
+
+#define DRAIN_MAX_MS 10000
+
+/* After SIGTERM: leave when no request is being worked on (hashing), or after DRAIN_MAX_MS. */
+static void check_drained(void *arg)
+{
+    struct auth_main_state *st = arg;
+    st->grace = NULL;
+    if (auth_server_busy(st->srv) == 0 || mono_msec() - st->stop_started > DRAIN_MAX_MS) {
+        ev_loop_stop(st->loop);
+        return;
+    }
+    st->grace = ev_timer_add(st->loop, 50, check_drained, st);
+}
+
+static void on_term(int signo, void *arg)
+{
+    (void)signo;
+    struct auth_main_state *st = arg;
+    if (st->stopping)
+        return;
+    st->stopping = 1;
+    st->stop_started = mono_msec();
+    auth_server_shutdown(st->srv);
+    check_drained(st);
+}
+
+/* The userdb socket: created by the auth process itself next to its own. */
+static int userdb_listen(struct worker *w, char **path_out)
+{
+    const char *p = cfg_get(w->cfg, "auth_userdb_socket");
+    *path_out = NULL;
+    if (!p || !*p)
+        return -1;
+    char *path = p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", w->queue_dir, p);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        msg_error("auth_userdb_socket %s: path too long", path);
+        free(path);
+        return -1;
+    }
+    str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        free(path);
+        return -1;
+    }
+    unlink(path);
+    mode_t old = umask(0077);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
+        msg_error("auth_userdb_socket %s: %s", path, strerror(errno));
+        close(fd);
+        free(path);
+        return -1;
+    }
+    *path_out = path;
+    return fd;
+}
+
+int auth_main(struct worker *w)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct auth_settings set;
+    auth_settings_from_config(w->cfg, &set);
+    struct evloop *loop = ev_loop_new();
+    char err[512];
+    struct auth_server *srv = auth_server_new(&set, w->cfg, loop, err, sizeof(err));
+    if (!srv)
+        msg_fatal("%s", err);
+    for (size_t i = 0; i < w->nlisten; i++)
+        auth_server_listen(srv, w->listen_fds[i], 0);
+    char *userdb_path = NULL;
+    int ufd = userdb_listen(w, &userdb_path);
+    if (ufd >= 0)
+        auth_server_listen(srv, ufd, 1);
+    struct auth_main_state st = {.loop = loop, .srv = srv};
+    ev_signal_add(loop, SIGTERM, on_term, &st);
+    ev_signal_add(loop, SIGINT, on_term, &st);
+    msg_info("auth service ready: %zu passdb, %zu userdb source(s)%s%s",
+             authdb_count(srv->passdb), authdb_count(srv->userdb),
+             userdb_path ? ", userdb socket " : "", userdb_path ? userdb_path : "");
+    ev_loop_run(loop);
+    if (st.grace)
+        ev_timer_cancel(loop, st.grace);
+    /* Listening sockets belong to the master (or were closed by shutdown). */
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        srv->listeners[i].fd = -1;
+    auth_server_free(srv);
+    free(userdb_path);
+    ev_loop_free(loop);
+    return 0;
+}
