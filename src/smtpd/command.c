@@ -53,6 +53,7 @@ static void fill_input(struct session *s, struct restrict_input *in)
     in->nrcpt = (int)s->nrcpts;
     in->queue_id = s->qid[0] ? s->qid : NULL;
     in->encrypted = s->tls != NULL;
+    in->sasl_username = s->sasl_username;
 }
 
 static const char *stage_name(enum restrict_stage st, enum smtpd_cmd cmd)
@@ -206,9 +207,26 @@ static void ehlo_keyword(struct session *s, struct buf *b, const char *kw, const
     buf_putc(b, '\n');
 }
 
+static void helo_done(struct session *s, const struct restrict_result *res);
+
+/* EHLO right after start: give the auth server connection a moment (at most 2 s). */
+static void helo_retry(void *arg)
+{
+    struct session *s = arg;
+    s->wait_timer = NULL;
+    helo_done(s, NULL);
+    session_resume(s);
+}
+
 static void helo_done(struct session *s, const struct restrict_result *res)
 {
     s->state = SS_COMMAND;
+    if (!res && s->esmtp && auth_server_pending(s) && s->auth_wait < 100) {
+        s->auth_wait++;
+        s->state = SS_WAIT;
+        s->wait_timer = ev_timer_add(s->srv->loop, 20, helo_retry, s);
+        return;
+    }
     if (res) {
         reply_restriction(s, res);
         s->helo[0] = '\0';
@@ -230,6 +248,23 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     ehlo_keyword(s, &kw, "ETRN", NULL);
     if (starttls_offered(s))
         ehlo_keyword(s, &kw, "STARTTLS", NULL);
+    struct buf authkw;
+    buf_init(&authkw, 2048);
+    auth_ehlo_keywords(s, &authkw);
+    for (char *line = authkw.data; line && *line;) {
+        char *nl = strchr(line, '\n');
+        *nl = '\0';
+        char *sp = strchr(line, ' ');
+        if (sp) {
+            *sp = '\0';
+            ehlo_keyword(s, &kw, line, sp + 1);
+        } else {
+            /* "AUTH=PLAIN LOGIN": one word before the first space */
+            ehlo_keyword(s, &kw, line, NULL);
+        }
+        line = nl + 1;
+    }
+    buf_free(&authkw);
     ehlo_keyword(s, &kw, "ENHANCEDSTATUSCODES", NULL);
     ehlo_keyword(s, &kw, "8BITMIME", NULL);
     ehlo_keyword(s, &kw, "DSN", NULL);
@@ -395,6 +430,9 @@ static void rcpt_done(struct session *s, const struct restrict_result *res)
         queue_new_id(s->qid, sizeof(s->qid));
         if (s->srv->local)
             msg_info("%s: uid=%u from=<%s>", s->qid, (unsigned)s->uid, s->sender);
+        else if (s->sasl_username)
+            msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid, s->namaddr,
+                     s->sasl_method, s->sasl_username);
         else
             msg_info("%s: client=%s", s->qid, s->namaddr);
     }
@@ -511,11 +549,12 @@ static const char *protocol_name(struct session *s)
 {
     if (s->srv->local)
         return "LOCAL";
+    int a = s->sasl_username != NULL;
     if (s->smtputf8)
-        return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+        return s->tls ? (a ? "UTF8SMTPSA" : "UTF8SMTPS") : (a ? "UTF8SMTPA" : "UTF8SMTP");
     if (!s->esmtp)
         return "SMTP";
-    return s->tls ? "ESMTPS" : "ESMTP";
+    return s->tls ? (a ? "ESMTPSA" : "ESMTPS") : (a ? "ESMTPA" : "ESMTP");
 }
 
 /* Start the message content with our Received: header. */
@@ -531,8 +570,13 @@ static void content_begin(struct session *s)
     } else {
         for (size_t i = 0; i < s->actions.nprepend; i++)
             buf_printf(&s->msg, "%s\n", s->actions.prepend[i]);
-        char tls_info[600];
+        char tls_info[900];
         tls_received_text(s, tls_info, sizeof(tls_info));
+        if (s->sasl_username && s->srv->sasl_auth_header) {
+            size_t n = strlen(tls_info);
+            str_fmt(tls_info + n, sizeof(tls_info) - n, "%s(Authenticated sender: %s)",
+                    n ? "\n\t" : "", s->sasl_username);
+        }
         struct received_info ri = {
             .helo = s->helo, .client_name = s->name, .client_addr = s->addr,
             .tls_info = tls_info,
@@ -582,10 +626,10 @@ static void build_envelope(struct session *s, struct qenvelope *env)
     qenv_init(env);
     str_copy(env->qid, s->qid, sizeof(env->qid));
     env->arrival_usec = now_usec();
-    env->sender = xstrdup(s->sender);
+    qenv_set_sender(env, s->sender);
     for (size_t i = 0; i < s->nrcpts; i++)
         qenv_add_rcpt(env, s->rcpts[i].addr, s->rcpts[i].orcpt, s->rcpts[i].notify);
-    env->envid = s->envid ? xstrdup(s->envid) : NULL;
+    qenv_set_envid(env, s->envid);
     env->ret_full = s->ret;
     env->smtputf8 = s->smtputf8;
     env->eightbit = s->body_8bit;
@@ -595,6 +639,10 @@ static void build_envelope(struct session *s, struct qenvelope *env)
     if (s->helo[0])
         qenv_set_attr(env, "helo_name", s->helo);
     qenv_set_attr(env, "protocol", protocol_name(s));
+    if (s->sasl_username) {
+        qenv_set_attr(env, "sasl_method", s->sasl_method);
+        qenv_set_attr(env, "sasl_username", s->sasl_username);
+    }
     if (s->srv->local) {
         char uid[16];
         str_fmt(uid, sizeof(uid), "%u", (unsigned)s->uid);
@@ -1005,6 +1053,8 @@ void command_dispatch(struct session *s, char *line)
         cmd_starttls(s, arg);
         return;
     case CMD_AUTH:
+        cmd_auth(s, arg);
+        return;
     case CMD_UNKNOWN:
     case CMD_CONNECT:
     case CMD_COUNT:

@@ -234,6 +234,8 @@ void session_destroy(struct session *s, const char *why)
         ev_timer_cancel(srv->loop, s->sleep_timer);
     if (s->hs_timer)
         ev_timer_cancel(srv->loop, s->hs_timer);
+    if (s->wait_timer)
+        ev_timer_cancel(srv->loop, s->wait_timer);
     if (s->watching)
         ev_fd_del(srv->loop, s->fd);
     if (s->tls) {
@@ -243,6 +245,7 @@ void session_destroy(struct session *s, const char *why)
     close(s->fd);
     session_reset_transaction(s);
     restrict_actions_free(&s->actions);
+    auth_session_end(s);
     buf_free(&s->in);
     buf_free(&s->out);
     buf_free(&s->msg);
@@ -452,15 +455,18 @@ static void session_wake(void *arg)
 static void session_process(struct session *s)
 {
     char line[SMTPD_LINE_MAX + 1];
-    while (!s->sleeping &&
-           (s->state == SS_COMMAND || s->state == SS_DATA || s->state == SS_BDAT)) {
+    while (!s->sleeping && (s->state == SS_COMMAND || s->state == SS_DATA ||
+                            s->state == SS_BDAT || s->state == SS_AUTH)) {
         if (s->out.len >= SMTPD_OUT_MAX / 2)
             break; /* the client does not read its replies; wait */
         int progressed;
         if (s->state == SS_DATA || s->state == SS_BDAT) {
             progressed = data_feed(s);
         } else if (next_line(s, line, sizeof(line))) {
-            command_dispatch(s, line);
+            if (s->state == SS_AUTH)
+                auth_response(s, line);
+            else
+                command_dispatch(s, line);
             progressed = 1;
         } else {
             progressed = 0;

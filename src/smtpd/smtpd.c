@@ -15,6 +15,7 @@
 #include "log.h"
 #include "queue.h"
 #include "resolve.h"
+#include "sasl_client.h"
 #include "util.h"
 #include "worker.h"
 
@@ -250,6 +251,7 @@ static int smtpd_run(struct worker *w, int local)
         if (!srv.restr)
             msg_fatal("%s", err);
     }
+    auth_setup(&srv);
     ev_hook_add(srv.loop, commit_hook, &srv);
     ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
 
@@ -268,6 +270,9 @@ static int smtpd_run(struct worker *w, int local)
     commit_hook(&srv);
     queue_writer_close(srv.qw);
     restrictions_free(srv.restr);
+    sasl_client_free(srv.sasl);
+    free(srv.sasl_opts);
+    free(srv.sasl_tls_opts);
     resolver_free(srv.resolver);
     dns_free(srv.dns);
     ev_loop_free(srv.loop);

@@ -27,11 +27,13 @@ struct config;
 struct evloop;
 struct ev_timer;
 struct queue_writer;
+struct sasl_client;
+struct sasl_auth;
 struct resolver;
 struct dns;
 struct worker;
 
-#define SMTPD_LINE_MAX      4096    /* command line incl. ESMTP parameters */
+#define SMTPD_LINE_MAX      12288   /* command line; RFC 4954 wants 12288 for AUTH lines */
 #define SMTPD_IN_MAX        (64 * 1024)
 #define SMTPD_OUT_MAX       (256 * 1024)
 #define SMTPD_DATA_HOLD     (8 * 1024) /* partial DATA lines kept for completion */
@@ -51,6 +53,7 @@ enum session_state {
     SS_BDAT,        /* reading a BDAT chunk */
     SS_WAIT,        /* an asynchronous check or the group commit is pending */
     SS_STARTTLS,    /* "220 Ready to start TLS" is being sent; then the handshake */
+    SS_AUTH,        /* after "334 ...": the next line is a SASL response, not a command */
     SS_HANDSHAKE,   /* TLS handshake in progress */
     SS_CLOSING      /* flush the output, then close */
 };
@@ -67,6 +70,9 @@ struct smtpd_server {
     struct tls_server *tls;          /* NULL: no TLS for this service */
     const char *tls_error;           /* why TLS is wanted but unavailable */
     struct tls_smtpd_policy tlsp;
+    struct sasl_client *sasl;        /* smtpd_sasl_auth_enable: the auth server connection */
+    char *sasl_opts, *sasl_tls_opts;
+    int tls_auth_only, broken_sasl_clients, sasl_auth_header;
     int stopping;
     size_t nsessions;
     struct session *sessions;        /* all sessions (doubly linked) */
@@ -115,6 +121,11 @@ struct session {
     int tls_read_wants_write;        /* SSL_read needs the socket writable */
     int tls_write_wants_read;        /* SSL_write needs the socket readable */
     int greet_after_tls;             /* wrapper mode: 220 only once TLS is up */
+    struct sasl_auth *sasl;          /* authentication in progress */
+    int auth_wait;                   /* EHLO waited this many ticks for the auth server */
+    struct ev_timer *wait_timer;     /* that wait */
+    char sasl_method[32];
+    char *sasl_username;             /* authenticated as */
     int sleeping;
     uint64_t last_activity_ms;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
@@ -192,6 +203,14 @@ void command_dispatch(struct session *s, char *line);
 int data_feed(struct session *s);    /* SS_DATA/SS_BDAT: consume input; 1 = progress */
 void checks_run(struct session *s);  /* continue the restriction chain */
 void session_committed(struct session *s, int ok); /* after the group commit */
+
+/* auth.c */
+void auth_setup(struct smtpd_server *srv);
+void auth_ehlo_keywords(struct session *s, struct buf *kw);
+int auth_server_pending(const struct session *s);
+void cmd_auth(struct session *s, char *arg);
+void auth_response(struct session *s, char *line);
+void auth_session_end(struct session *s);
 
 /* starttls.c */
 int starttls_offered(const struct session *s);

@@ -49,6 +49,7 @@ static void forget_plaintext_state(struct session *s)
     s->helo_ok = 0;
     s->client_ok = 0;
     restrict_actions_free(&s->actions);
+    auth_session_end(s);
 }
 
 void starttls_handshake(struct session *s)

@@ -3,6 +3,7 @@ whole mail system at any instant, and no half-written message is ever
 delivered."""
 import hashlib
 import os
+import random
 import smtplib
 import threading
 import time
@@ -43,13 +44,21 @@ def delivered(inst):
     return out
 
 
-def run_crash_round(inst, kill, settle=1.5):
+def run_crash_round(inst, kill, min_acked=10, extra=0.5):
+    """Load until at least min_acked messages got their 250 (however slow the
+    machine is), then a little more at a random moment, then kill."""
     stop, lock, acked = threading.Event(), threading.Lock(), set()
     threads = [threading.Thread(target=sender, args=(inst.port, "c%d" % i, stop, acked, lock))
                for i in range(6)]
     for t in threads:
         t.start()
-    time.sleep(settle)
+
+    def enough():
+        with lock:
+            return len(acked) >= min_acked
+
+    wait_for(enough, timeout=60)
+    time.sleep(random.uniform(0, extra))
     kill()
     stop.set()
     for t in threads:
@@ -83,7 +92,7 @@ def test_kill9_twice_during_recovery(instance):
     inst = instance().start()
     acked = run_crash_round(inst, inst.kill9)
     inst.start()
-    acked |= run_crash_round(inst, inst.kill9, settle=0.7)
+    acked |= run_crash_round(inst, inst.kill9, min_acked=3, extra=0.3)
     inst.start()
     check_all_delivered(inst, acked)
 

@@ -264,7 +264,7 @@ def test_idle_timeout(instance):
 def test_long_command_line(server):
     r = RawSMTP(server.port)
     r.reply()
-    r.send("NOOP " + "x" * 10000 + "\r\n")
+    r.send("NOOP " + "x" * 20000 + "\r\n")
     code, text = r.reply()
     assert code == 500
     assert r.cmd("NOOP")[0] == 250

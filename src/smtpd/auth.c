@@ -1,0 +1,196 @@
+/*
+ * auth.c - SMTP AUTH (RFC 4954) in the SMTP server.
+ *
+ * Owns: whether AUTH is offered (smtpd_sasl_auth_enable, smtpd_tls_auth_only,
+ * smtpd_sasl_security_options / smtpd_sasl_tls_security_options,
+ * broken_sasl_auth_clients), the AUTH command and its 334 round trips, and
+ * what an authenticated session carries (sasl_method, sasl_username for
+ * restrictions, the queue file and the logs). The password check itself
+ * happens in the authentication server (yubin's auth service or a
+ * Dovecot) through sasl_client.h: smtpd never sees a password database.
+ *
+ * Failures count as errors (smtpd_soft/hard_error_limit: a client that
+ * keeps guessing is disconnected) and are logged the Postfix way, without
+ * the password: "warning: host[addr]: SASL PLAIN authentication failed: ...".
+ */
+#include "smtpd.h"
+#include "config.h"
+#include "log.h"
+#include "sasl_client.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void auth_setup(struct smtpd_server *srv)
+{
+    struct config *cfg = srv->cfg;
+    if (srv->local || !cfg_get_bool(cfg, "smtpd_sasl_auth_enable"))
+        return;
+    const char *type = cfg_get(cfg, "smtpd_sasl_type");
+    if (type && strcasecmp(type, "dovecot") != 0) {
+        msg_warn("smtpd_sasl_type = %s is not supported (only dovecot): SMTP AUTH is disabled", type);
+        return;
+    }
+    char err[256];
+    srv->sasl_opts = xstrdup(cfg_get(cfg, "smtpd_sasl_security_options"));
+    srv->sasl_tls_opts = xstrdup(cfg_get(cfg, "smtpd_sasl_tls_security_options"));
+    if (sasl_security_options_check(srv->sasl_opts, err, sizeof(err)) < 0 ||
+        sasl_security_options_check(srv->sasl_tls_opts, err, sizeof(err)) < 0)
+        msg_fatal("smtpd_sasl_security_options: %s", err);
+    char *path = sasl_client_socket_path(srv->queue_dir, cfg_get(cfg, "smtpd_sasl_path"));
+    srv->sasl = sasl_client_new(srv->loop, path);
+    free(path);
+    const char *service = cfg_get(cfg, "smtpd_sasl_service");
+    if (service && *service)
+        sasl_client_set_service(srv->sasl, service);
+    srv->tls_auth_only = cfg_get_bool(cfg, "smtpd_tls_auth_only");
+    srv->broken_sasl_clients = cfg_get_bool(cfg, "broken_sasl_auth_clients");
+    srv->sasl_auth_header = cfg_get_bool(cfg, "smtpd_sasl_authenticated_header");
+}
+
+/* AUTH may be used here and now: enabled, not plaintext-forbidden, not done yet. */
+static int auth_available(const struct session *s)
+{
+    const struct smtpd_server *srv = s->srv;
+    return srv->sasl && !s->sasl_username && !(srv->tls_auth_only && !s->tls);
+}
+
+static int auth_mechs(struct session *s, struct buf *out)
+{
+    if (!auth_available(s))
+        return 0;
+    return sasl_client_mechs(s->srv->sasl, s->tls != NULL, s->srv->sasl_opts,
+                             s->srv->sasl_tls_opts, out);
+}
+
+/* AUTH would be offered but the auth server's mechanisms are not known yet. */
+int auth_server_pending(const struct session *s)
+{
+    return auth_available(s) && !sasl_client_ready(s->srv->sasl);
+}
+
+void auth_ehlo_keywords(struct session *s, struct buf *kw)
+{
+    struct buf m;
+    buf_init(&m, 1024);
+    if (auth_mechs(s, &m) > 0) {
+        buf_printf(kw, "AUTH %s\n", m.data);
+        /* Old Outlook and friends only understand the pre-RFC "AUTH=" form. */
+        if (s->srv->broken_sasl_clients)
+            buf_printf(kw, "AUTH=%s\n", m.data);
+    }
+    buf_free(&m);
+}
+
+static int mech_offered(struct session *s, const char *mech)
+{
+    struct buf m;
+    buf_init(&m, 1024);
+    int found = 0;
+    if (auth_mechs(s, &m) > 0) {
+        for (char *tok = strtok(m.data, " "); tok; tok = strtok(NULL, " "))
+            if (strcasecmp(tok, mech) == 0)
+                found = 1;
+    }
+    buf_free(&m);
+    return found;
+}
+
+static void auth_done(void *arg, enum sasl_status st, const char *text)
+{
+    struct session *s = arg;
+    switch (st) {
+    case SASL_CONT:
+        /* The library holds on to the handle; the next client line answers it. */
+        session_reply(s, "334 %s", text ? text : "");
+        s->state = SS_AUTH;
+        session_resume(s);
+        return;
+    case SASL_OK:
+        s->sasl = NULL;
+        s->sasl_username = xstrdup(text ? text : "");
+        s->counts[CMD_AUTH][0]++;
+        s->state = SS_COMMAND;
+        session_reply(s, "235 2.7.0 Authentication successful");
+        break;
+    case SASL_FAIL:
+        s->sasl = NULL;
+        s->state = SS_COMMAND;
+        msg_warn("%s: SASL %s authentication failed: %s", s->namaddr, s->sasl_method,
+                 text && *text ? text : "authentication failure");
+        session_error(s, "535 5.7.8 Error: authentication failed: %s",
+                      text && *text ? text : "authentication failure");
+        break;
+    case SASL_TEMPFAIL:
+        s->sasl = NULL;
+        s->state = SS_COMMAND;
+        msg_warn("%s: SASL %s authentication aborted: %s", s->namaddr, s->sasl_method,
+                 text && *text ? text : "temporary failure");
+        session_error(s, "454 4.7.0 Temporary authentication failure: %s",
+                      text && *text ? text : "try again later");
+        break;
+    }
+    session_resume(s);
+}
+
+void cmd_auth(struct session *s, char *arg)
+{
+    struct smtpd_server *srv = s->srv;
+    if (!srv->sasl || (srv->tls_auth_only && !s->tls)) {
+        session_error(s, "503 5.5.1 Error: authentication not enabled");
+        return;
+    }
+    if (s->sasl_username) {
+        session_error(s, "503 5.5.1 Error: already authenticated");
+        return;
+    }
+    if (s->in_mail) {
+        session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+        return;
+    }
+    char *mech = strtok(arg, " ");
+    char *ir = strtok(NULL, " ");
+    if (!mech || strtok(NULL, " ") || strlen(mech) >= sizeof(s->sasl_method)) {
+        session_error(s, "501 5.5.4 Syntax: AUTH mechanism");
+        return;
+    }
+    if (!mech_offered(s, mech)) {
+        session_error(s, "504 5.5.4 Unsupported authentication mechanism");
+        return;
+    }
+    str_copy(s->sasl_method, mech, sizeof(s->sasl_method));
+    for (char *p = s->sasl_method; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    /* "=" is an empty initial response (RFC 4954 4). */
+    if (ir && strcmp(ir, "=") == 0)
+        ir = "";
+    s->state = SS_WAIT;
+    s->sasl = sasl_auth_start(srv->sasl, s->sasl_method, ir, s->addr, NULL,
+                              s->tls ? SASL_SECURED : 0, auth_done, s);
+}
+
+/* A line after "334": the client's base64 answer, or "*" to give up. */
+void auth_response(struct session *s, char *line)
+{
+    if (strcmp(line, "*") == 0) {
+        sasl_auth_cancel(s->sasl);
+        s->sasl = NULL;
+        s->state = SS_COMMAND;
+        session_error(s, "501 5.7.0 Authentication aborted");
+        return;
+    }
+    s->state = SS_WAIT;
+    sasl_auth_continue(s->sasl, line);
+}
+
+void auth_session_end(struct session *s)
+{
+    if (s->sasl)
+        sasl_auth_cancel(s->sasl);
+    s->sasl = NULL;
+    free(s->sasl_username);
+    s->sasl_username = NULL;
+}
