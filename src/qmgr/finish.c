@@ -81,7 +81,8 @@ void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct
     if (d->orig && strcasecmp(d->orig, d->addr) != 0)
         str_fmt(orig, sizeof(orig), " orig_to=<%s>,", d->orig);
     msg_info("%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-             m->qid, d->addr, orig, d->transport ? d->transport : "none", s_total, sa, sb, sc, sd,
+             m->qid, d->addr, orig, d->relay ? d->relay : d->transport ? d->transport : "none",
+             s_total, sa, sb, sc, sd,
              d->dsn, status_word(d->state), d->text ? d->text : "");
 }
 
@@ -257,6 +258,7 @@ static void unload(struct qmsg *m)
         free(m->dlvs[i].transport);
         free(m->dlvs[i].nexthop);
         free(m->dlvs[i].text);
+        free(m->dlvs[i].relay);
     }
     free(m->dlvs);
     m->dlvs = NULL;

@@ -643,6 +643,7 @@ int qmgr_main(struct worker *w)
                 free(m->dlvs[i].transport);
                 free(m->dlvs[i].nexthop);
                 free(m->dlvs[i].text);
+                free(m->dlvs[i].relay);
             }
             free(m->dlvs);
             qmgr_forget(&q, m);
