@@ -4,7 +4,7 @@
 #   deps.sh test    the above plus test clients and interop peers
 set -e
 BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev openssl sqlite3"
-TEST_PKGS="python3 python3-pytest swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core"
+TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"
 missing=""

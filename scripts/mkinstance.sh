@@ -8,10 +8,18 @@ set -e
 mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 
+YUBIN=${YUBIN:-$(cd "$(dirname "$0")/.." && pwd)/build/yubin}
+
 summary() {
     cat <<EOF
 yubin instance in $DIR
-  SMTP            127.0.0.1:2525   (try: swaks --server 127.0.0.1:2525 --to test@example.test)
+  smtp            127.0.0.1:2525   STARTTLS offered, no AUTH, mail for example.test only
+                  (try: swaks --server 127.0.0.1:2525 --to test@example.test)
+  submission      127.0.0.1:2587   STARTTLS required, then AUTH (relaying needs AUTH)
+  smtps           127.0.0.1:2465   implicit TLS, AUTH
+                  user test@example.test, password in $DIR/test-password
+                  (try: swaks --server 127.0.0.1:2587 --tls -a PLAIN --auth-user test@example.test
+                        --auth-password "\$(cat $DIR/test-password)" --to test@example.test)
   mail for test@example.test lands in $DIR/mail/example.test/test/new/
   log             the terminal (set maillog_file in $DIR/main.cf for a file)
   run             ./build/yubin -c $DIR start-fg
@@ -62,21 +70,41 @@ virtual_uid_maps = static:$VUID
 virtual_gid_maps = static:$VGID
 virtual_minimum_uid = $MINUID
 
-# TLS for submission/smtps: uncomment once TLS is implemented (a later issue).
-#smtpd_tls_cert_file = $DIR/tls/cert.pem
-#smtpd_tls_key_file = $DIR/tls/key.pem
+# Local aliases (yubin newaliases builds hash: tables; texthash: needs no build).
+alias_maps = texthash:$DIR/aliases
+alias_database = texthash:$DIR/aliases
+
+# TLS: STARTTLS offered on port 25, required on submission, implicit on smtps.
+smtpd_tls_cert_file = $DIR/tls/cert.pem
+smtpd_tls_key_file = $DIR/tls/key.pem
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+smtpd_tls_received_header = yes
+
+# SMTP AUTH through yubin's auth service (the Dovecot protocol), users in SQLite.
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = private/auth
+smtpd_sasl_authenticated_header = yes
+auth_passdb = sqlite:$DIR/passdb.cf
 EOF
 
 cat > "$DIR/master.cf" <<EOF
 # service        type  private unpriv  chroot  wakeup  maxproc command + args
 127.0.0.1:2525   inet  n       -       n       -       -       smtpd
-# Submission and SMTPS need TLS and SASL (a later issue); enable them then:
-#127.0.0.1:2587  inet  n       -       n       -       -       smtpd
-#  -o smtpd_tls_security_level=encrypt
-#  -o smtpd_sasl_auth_enable=yes
-#127.0.0.1:2465  inet  n       -       n       -       -       smtpd
-#  -o smtpd_tls_wrappermode=yes
-#  -o smtpd_sasl_auth_enable=yes
+127.0.0.1:2587   inet  n       -       n       -       -       smtpd
+  -o syslog_name=yubin/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:2465   inet  n       -       n       -       -       smtpd
+  -o syslog_name=yubin/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+auth             unix  -       -       n       -       1       auth
 pickup           unix  n       -       n       60      1       pickup
 qmgr             unix  n       -       n       300     1       qmgr
 virtual          unix  -       n       n       -       -       virtual
@@ -93,16 +121,33 @@ cat > "$DIR/valias.cf" <<EOF
 dbpath = $DIR/mail.sqlite
 query = SELECT goto FROM alias WHERE address = '%s'
 EOF
+cat > "$DIR/passdb.cf" <<EOF
+dbpath = $DIR/mail.sqlite
+query = SELECT password FROM mailbox WHERE email = '%s'
+EOF
+printf 'postmaster: test@example.test\nabuse: postmaster\n' > "$DIR/aliases"
+
+PASSWORD=$(openssl rand -base64 12 | tr -d '/+=' | cut -c1-12)
+HASH=$("$YUBIN" pw -s SHA512-CRYPT -p "$PASSWORD")
+umask 077
+printf '%s\n' "$PASSWORD" > "$DIR/test-password"
+umask 022
 
 rm -f "$DIR/mail.sqlite"
 sqlite3 "$DIR/mail.sqlite" <<'EOF'
 CREATE TABLE domains (domain TEXT PRIMARY KEY);
-CREATE TABLE mailbox (email TEXT PRIMARY KEY, maildir TEXT NOT NULL);
+CREATE TABLE mailbox (email TEXT PRIMARY KEY, maildir TEXT NOT NULL, password TEXT);
 CREATE TABLE alias (address TEXT PRIMARY KEY, goto TEXT NOT NULL);
 INSERT INTO domains VALUES ('example.test');
-INSERT INTO mailbox VALUES ('test@example.test', 'example.test/test/');
 INSERT INTO alias VALUES ('postmaster@example.test', 'test@example.test');
 EOF
+sqlite3 "$DIR/mail.sqlite" "INSERT INTO mailbox VALUES ('test@example.test', 'example.test/test/', '$HASH');"
+# The database holds password hashes: readable by mail_owner (yubin), nobody else.
+if [ "$(id -u)" = 0 ] && getent group yubin >/dev/null; then
+    chgrp yubin "$DIR/mail.sqlite" && chmod 640 "$DIR/mail.sqlite"
+else
+    chmod 600 "$DIR/mail.sqlite"
+fi
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=mail.example.test \
     -keyout "$DIR/tls/key.pem" -out "$DIR/tls/cert.pem" >/dev/null 2>&1

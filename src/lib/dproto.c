@@ -390,6 +390,7 @@ int dproto_extra_parse(const char *s, struct dextra *x)
     char copy[DPROTO_LINE_MAX];
     str_copy(copy, s, sizeof(copy));
     int seen_alias = 0, seen_uid = 0, seen_gid = 0, seen_class = 0, seen_direct = 0;
+    int seen_notify = 0, seen_orcpt = 0;
     char *save = NULL;
     /* strtok_r would merge empty items; refuse them explicitly. */
     if (copy[0] == ',' || copy[strlen(copy) - 1] == ',' || strstr(copy, ",,"))
@@ -400,11 +401,11 @@ int dproto_extra_parse(const char *s, struct dextra *x)
             return -1;
         *eq = '\0';
         const char *k = item, *v = eq + 1;
-        char val[512];
+        char val[DPROTO_ORCPT_MAX];
         if (dproto_xtext_decode(v, val, sizeof(val)) < 0)
             return -1;
         if (strcmp(k, "alias") == 0 && !seen_alias++) {
-            if (!*val)
+            if (!*val || strlen(val) >= sizeof(x->alias))
                 return -1;
             str_copy(x->alias, val, sizeof(x->alias));
         } else if (strcmp(k, "uid") == 0 && !seen_uid++) {
@@ -422,6 +423,15 @@ int dproto_extra_parse(const char *s, struct dextra *x)
             if (strcmp(val, "1") != 0 && strcmp(val, "0") != 0)
                 return -1;
             x->direct = val[0] == '1';
+        } else if (strcmp(k, "notify") == 0 && !seen_notify++) {
+            long n;
+            if (parse_id(val, &n) < 0 || n < 1 || n > 15)
+                return -1;
+            x->notify = (int)n;
+        } else if (strcmp(k, "orcpt") == 0 && !seen_orcpt++) {
+            if (!*val)
+                return -1;
+            str_copy(x->orcpt, val, sizeof(x->orcpt));
         } else {
             return -1;          /* unknown or repeated key */
         }
@@ -447,6 +457,13 @@ int dproto_extra_format(const struct dextra *x, char *out, size_t outlen)
         bad |= buf_printf(&b, "%sclass=%s", b.len ? "," : "", x->cls);
     if (x->direct)
         bad |= buf_printf(&b, "%sdirect=1", b.len ? "," : "");
+    if (x->notify)
+        bad |= buf_printf(&b, "%snotify=%d", b.len ? "," : "", x->notify);
+    if (x->orcpt[0]) {
+        char enc[3 * sizeof(x->orcpt)];
+        bad |= dproto_xtext_encode(x->orcpt, enc, sizeof(enc));
+        bad |= buf_printf(&b, "%sorcpt=%s", b.len ? "," : "", enc);
+    }
     if (!bad && b.len == 0)
         bad |= buf_puts(&b, "-");
     if (bad || b.len >= outlen) {
@@ -474,10 +491,28 @@ void dstatus_set(struct dstatus *s, int idx, const char *dsn, const char *fmt, .
     s->idx = idx;
     str_copy(s->dsn, dsn_ok(dsn) ? dsn : "4.3.0", sizeof(s->dsn));
     str_copy(s->cls, class_for_dsn(s->dsn), sizeof(s->cls));
+    s->relay[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(s->text, sizeof(s->text), fmt, ap);
     va_end(ap);
+}
+
+void dstatus_set_relay(struct dstatus *s, const char *relay)
+{
+    str_copy(s->relay, relay ? relay : "", sizeof(s->relay));
+}
+
+/* A relay field: printable, no spaces, bounded (s may be garbage: look at most max bytes). */
+static int relay_ok(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    if (n == 0 || n == max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 127)
+            return 0;
+    return 1;
 }
 
 static int class_matches(const char *cls, const char *dsn)
@@ -501,6 +536,13 @@ int dproto_format_status(const struct dstatus *s, char *out, size_t outlen)
         return -1;
     size_t o = (size_t)n;
     size_t room = outlen < DPROTO_LINE_MAX ? outlen : DPROTO_LINE_MAX;
+    /* The relay goes last; the text gives way to it when the line is full. */
+    size_t rlen = 0;
+    if (!is_forward && relay_ok(s->relay, sizeof(s->relay)))
+        rlen = strlen(s->relay) + 1;
+    if (o + rlen + 2 >= room)
+        rlen = 0;
+    room -= rlen;
     for (const char *p = s->text; *p; p++) {
         if (o + 2 >= room) {              /* keep space for "\n" and NUL */
             if (is_forward)
@@ -509,6 +551,11 @@ int dproto_format_status(const struct dstatus *s, char *out, size_t outlen)
         }
         unsigned char c = (unsigned char)*p;
         out[o++] = (c < 32 || c == 127) ? ' ' : (char)c;
+    }
+    if (rlen) {
+        out[o++] = '\t';
+        memcpy(out + o, s->relay, rlen - 1);
+        o += rlen - 1;
     }
     out[o++] = '\n';
     out[o] = '\0';
@@ -526,14 +573,17 @@ int dproto_parse_status(const char *line, struct dstatus *s)
     if (n == 1 && strcmp(f[0], ".") == 0)
         return 0;
     unsigned long long idx;
-    if (n != 5 || strcmp(f[0], "S") != 0 || parse_num(f[1], INT_MAX, &idx) < 0 ||
+    if ((n != 5 && n != 6) || strcmp(f[0], "S") != 0 || parse_num(f[1], INT_MAX, &idx) < 0 ||
         strlen(f[2]) >= sizeof(s->cls) || strlen(f[3]) >= sizeof(s->dsn) ||
         !dsn_ok(f[3]) || !class_matches(f[2], f[3]))
+        return -1;
+    if (n == 6 && (strcmp(f[2], "forward") == 0 || !relay_ok(f[5], sizeof(s->relay))))
         return -1;
     s->idx = (int)idx;
     str_copy(s->cls, f[2], sizeof(s->cls));
     str_copy(s->dsn, f[3], sizeof(s->dsn));
     str_copy(s->text, f[4], sizeof(s->text));
+    str_copy(s->relay, n == 6 ? f[5] : "", sizeof(s->relay));
     if (strcmp(s->cls, "forward") == 0) {
         char **v = dproto_forward_split(s->text);
         if (!v)

@@ -1,6 +1,6 @@
 /*
  * dproto.h - the delivery request protocol between qmgr and the delivery
- * agents (local, virtual), over the agent's UNIX socket private/<service>.
+ * agents (local, virtual, smtp), over the agent's UNIX socket private/<service>.
  *
  * qmgr keeps connections open and sends one request at a time per
  * connection; an agent process serves one connection at a time. Text,
@@ -27,7 +27,18 @@
  *
  *   Attributes (unknown names are ignored by agents):
  *     arrival          arrival time, seconds since the epoch
- *     smtputf8         "1" when the message needs SMTPUTF8
+ *     active           when this delivery attempt began (the message entered
+ *                      qmgr's active queue), seconds since the epoch
+ *     smtputf8         "1" when the message needs SMTPUTF8 (the client asked for it)
+ *     body             "8BITMIME" when the client declared BODY=8BITMIME
+ *     nexthop          the next hop every recipient of the request shares
+ *                      (qmgr groups jobs by transport and next hop): the
+ *                      recipient domain, relayhost, or the ":nexthop" of
+ *                      a transport_maps result, e.g. "example.com",
+ *                      "[mail.example.com]:587". Absent or "" when unknown.
+ *     envid            DSN ENVID (RFC 3461), xtext-encoded as <extra>
+ *                      values are; absent when the client gave none
+ *     ret              DSN RET: "FULL" or "HDRS"; absent when not given
  *     client_name, client_address, helo_name, protocol,
  *     sasl_method, sasl_username, sasl_sender
  *                      exported to commands as CLIENT_HOSTNAME,
@@ -51,12 +62,19 @@
  *                       (default alias)
  *     direct=1          "\user" alias target: deliver to the user's
  *                       mailbox, do not read ~/.forward
+ *     notify=<n>        DSN NOTIFY given by the client, the DSN_NOTIFY_*
+ *                       bits of queue.h in decimal (1 NEVER, 2 SUCCESS,
+ *                       4 FAILURE, 8 DELAY); absent when not given
+ *     orcpt=<type;addr> DSN ORCPT (decoded "rfc822;user@example.com");
+ *                       absent when unknown (the SMTP client then sends
+ *                       "rfc822;" + <original recipient>)
  *   For alias targets, <recipient> is the target itself:
  *   "|/usr/bin/procmail -a x", "/var/log/all-mail", "/srv/box/" (maildir),
  *   or "user@domain" with direct=1.
  *
  * Reply (agent -> qmgr), one line per recipient in any order, then a dot:
  *   S\t<idx>\t<class>\t<dsn>\t<text>\n
+ *   S\t<idx>\t<class>\t<dsn>\t<text>\t<relay>\n
  *     class: "sent" (dsn 2.x.x), "deferred" (4.x.x), "bounced" (5.x.x),
  *            "forward" (2.x.x): the recipient's ~/.forward lists other
  *            addresses; <text> is that list, comma-separated, each
@@ -66,6 +84,10 @@
  *            already been delivered by the agent.
  *     dsn:   enhanced status, e.g. 2.0.0, 4.2.2, 5.1.1
  *     text:  e.g. "delivered to maildir", "unknown user: \"x@y\""
+ *     relay: optional, what qmgr logs as relay= (the transport name when
+ *            absent): the SMTP client reports "mx.example.com[192.0.2.1]:25",
+ *            or "none" when no server was reached. 1..DPROTO_RELAY_MAX-1
+ *            printable bytes without spaces; never sent with "forward".
  *   .\n
  * A connection that does not complete a request in time is closed by
  * the agent; qmgr treats a lost connection as "deferred" for every
@@ -80,6 +102,8 @@
 #define DPROTO_LINE_MAX 4096
 #define DPROTO_RCPT_MAX 1000
 #define DPROTO_ATTR_MAX 64
+#define DPROTO_RELAY_MAX 320     /* "host[address]:port" */
+#define DPROTO_ORCPT_MAX 1024
 
 struct dreq_rcpt {
     int idx;                 /* qmgr's handle, unique within the request */
@@ -113,6 +137,7 @@ struct dstatus {
     char cls[16];            /* sent / deferred / bounced / forward */
     char dsn[16];
     char text[DPROTO_LINE_MAX];
+    char relay[DPROTO_RELAY_MAX]; /* "" = none reported (dstatus_set clears it) */
 };
 
 /* Parsed <extra> field. */
@@ -121,6 +146,8 @@ struct dextra {
     long uid, gid;           /* -1 when absent */
     char cls[16];            /* "alias" (default), "include", "forward" */
     int direct;
+    int notify;              /* DSN_NOTIFY_* bits, 0 when absent */
+    char orcpt[DPROTO_ORCPT_MAX]; /* "" when absent */
 };
 
 /* ---- requests ---- */
@@ -163,9 +190,11 @@ int dproto_extra_format(const struct dextra *x, char *out, size_t outlen);
 int dproto_format_status(const struct dstatus *s, char *out, size_t outlen);
 /* Parse "S\t..." line; returns 1 for a status, 0 for the terminating ".", -1 on error. */
 int dproto_parse_status(const char *line, struct dstatus *s);
-/* Fill s (idx, class derived from the dsn's first digit, text printf-style). */
+/* Fill s (idx, class derived from the dsn's first digit, text printf-style; relay ""). */
 void dstatus_set(struct dstatus *s, int idx, const char *dsn, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Set the relay field (truncated to fit; NULL clears it). */
+void dstatus_set_relay(struct dstatus *s, const char *relay);
 
 /* ---- forward lists and xtext ---- */
 

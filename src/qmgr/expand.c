@@ -52,6 +52,7 @@ void dlv_free(struct dlv *d)
     free(d->transport);
     free(d->nexthop);
     free(d->text);
+    free(d->relay);
 }
 
 const char *dlv_rcpt(const struct dlv *d)

@@ -96,7 +96,8 @@ void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct
     if (d->orig && strcasecmp(d->orig, to) != 0)
         str_fmt(orig, sizeof(orig), " orig_to=<%s>,", d->orig);
     msg_info("%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-             m->qid, to, orig, d->transport ? d->transport : "none", s_total, sa, sb, sc, sd,
+             m->qid, to, orig, d->relay ? d->relay : d->transport ? d->transport : "none",
+             s_total, sa, sb, sc, sd,
              d->dsn, status_word(d->state), d->text ? d->text : "");
 }
 

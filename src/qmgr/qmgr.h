@@ -51,6 +51,7 @@ struct dlv {
     enum dlv_state state;
     char dsn[16];
     char *text;                /* status text from the agent */
+    char *relay;               /* relay= the agent reported (smtp: "host[addr]:port"), or NULL */
 };
 
 struct qmsg {

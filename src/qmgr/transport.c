@@ -173,6 +173,32 @@ static void add_attr(struct dreq *r, const struct qenvelope *env, const char *na
         dproto_add_attr(r, name, v);
 }
 
+/*
+ * The unit's <extra> with the DSN NOTIFY/ORCPT of its envelope recipient
+ * added (for the SMTP client). ORCPT is optional information: it is left
+ * out when the R line would not fit in DPROTO_LINE_MAX.
+ */
+static void unit_extra(const struct qmsg *m, const struct dlv *d, char *out, size_t outlen)
+{
+    const char *extra = d->extra && *d->extra ? d->extra : "-";
+    str_copy(out, extra, outlen);
+    if (d->ridx < 0 || (size_t)d->ridx >= m->env.nrcpts)
+        return;
+    const struct qrcpt *r = &m->env.rcpts[d->ridx];
+    struct dextra x;
+    if ((!r->notify && !r->orcpt) || dproto_extra_parse(extra, &x) < 0)
+        return;
+    x.notify = r->notify & 15;
+    /* R, idx, addr, orig, extra, tabs; xtext may triple the ORCPT */
+    size_t line = strlen(d->addr) + strlen(d->orig ? d->orig : "") + strlen(extra) + 40;
+    if (r->orcpt && strlen(r->orcpt) < sizeof(x.orcpt) &&
+        line + 3 * strlen(r->orcpt) < DPROTO_LINE_MAX)
+        str_copy(x.orcpt, r->orcpt, sizeof(x.orcpt));
+    char buf[DPROTO_LINE_MAX];
+    if (dproto_extra_format(&x, buf, sizeof(buf)) == 0 && strlen(buf) < outlen)
+        str_copy(out, buf, outlen);
+}
+
 static char *job_encode(struct job *j)
 {
     struct qmsg *m = j->m;
@@ -186,8 +212,15 @@ static char *job_encode(struct job *j)
     char arrival[32];
     str_fmt(arrival, sizeof(arrival), "%llu", (unsigned long long)(m->env.arrival_usec / 1000000));
     dproto_add_attr(&r, "arrival", arrival);
+    if (m->t_active_usec) {
+        char active[32];
+        str_fmt(active, sizeof(active), "%llu", (unsigned long long)(m->t_active_usec / 1000000));
+        dproto_add_attr(&r, "active", active);
+    }
     if (m->env.smtputf8)
         dproto_add_attr(&r, "smtputf8", "1");
+    if (m->env.eightbit)
+        dproto_add_attr(&r, "body", "8BITMIME");
     add_attr(&r, &m->env, "client_name");
     add_attr(&r, &m->env, "client_address");
     add_attr(&r, &m->env, "helo_name");
@@ -195,9 +228,20 @@ static char *job_encode(struct job *j)
     add_attr(&r, &m->env, "sasl_method");
     add_attr(&r, &m->env, "sasl_username");
     add_attr(&r, &m->env, "sasl_sender");
+    /* Units of one job share their next hop (transport_submit groups them). */
+    const char *nexthop = j->nunits ? m->dlvs[j->units[0]].nexthop : NULL;
+    if (nexthop && *nexthop)
+        dproto_add_attr(&r, "nexthop", nexthop);
+    char enc[3 * QUEUE_ENVID_MAX + 1];
+    if (m->env.envid && *m->env.envid && dproto_xtext_encode(m->env.envid, enc, sizeof(enc)) == 0)
+        dproto_add_attr(&r, "envid", enc);
+    if (m->env.ret_full >= 0)
+        dproto_add_attr(&r, "ret", m->env.ret_full ? "FULL" : "HDRS");
+    char extra[DPROTO_LINE_MAX];
     for (size_t i = 0; i < j->nunits; i++) {
         struct dlv *d = &m->dlvs[j->units[i]];
-        dproto_add_rcpt(&r, (int)j->units[i], d->addr, d->orig, d->extra);
+        unit_extra(m, d, extra, sizeof(extra));
+        dproto_add_rcpt(&r, (int)j->units[i], d->addr, d->orig, extra);
     }
     char *text = dproto_encode_request(&r);
     dproto_free_request(&r);
@@ -253,6 +297,8 @@ static int job_status(struct qmgr *q, struct job *j, const char *line)
     enum dlv_state s = strcmp(st.cls, "sent") == 0 ? DLV_SENT
                      : strcmp(st.cls, "bounced") == 0 ? DLV_BOUNCED : DLV_DEFERRED;
     dlv_set_final(&m->dlvs[u], s, st.dsn, st.text);
+    free(m->dlvs[u].relay);
+    m->dlvs[u].relay = st.relay[0] ? xstrdup(st.relay) : NULL;
     finish_log_unit(q, m, &m->dlvs[u], j);
     return 1;
 }

@@ -475,7 +475,7 @@ static void test_defaults(void)
     CHECK(cfg_param_implemented("smtpd_recipient_limit"));
     CHECK(cfg_param_implemented("virtual_mailbox_maps"));
     CHECK(!cfg_param_implemented("lmtp_tls_cert_file"));
-    CHECK(!cfg_param_implemented("smtpd_sasl_auth_enable"));
+    CHECK(!cfg_param_implemented("smtpd_milters"));
     CHECK(!cfg_param_implemented("no_such_parameter"));
     CHECK(cfg_param_known(c, "lmtp_tls_cert_file"));
     CHECK(cfg_param_known(c, "relay_destination_concurrency_limit")); /* built-in master.cf */
@@ -575,7 +575,7 @@ static void test_master_columns(void)
                             "  -o { smtpd_client_restrictions = permit_mynetworks, reject }\n"
                             "  -osyslog_name=yubin/submission\n"
                             "  -o smtpd_helo_restrictions=\n"
-                            "[::1]:2526 inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes\n"  /* 8 */
+                            "[::1]:2526 inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:9\n"  /* 8 */
                             "submission inet n - n - - smtpd\n"                                /* 9 */
                             "pickup    unix  n       -       n       60      1       pickup\n" /* 10 */
                             "qmgr      unix  n       -       n       300?    1       qmgr\n"   /* 11 */
@@ -660,7 +660,7 @@ static void test_master_columns(void)
     CHECK(!has_diag(&d, 0, "master.cf", 16, "cleanup"));
     /* -o names are checked like main.cf names, at master.cf:LINE. */
     CHECK(!has_diag(&d, 0, "master.cf", 3, "smtpd_tls_security_level"));   /* implemented */
-    CHECK(has_diag(&d, 0, "master.cf", 8, "\"smtpd_sasl_auth_enable\" is not implemented"));
+    CHECK(has_diag(&d, 0, "master.cf", 8, "\"smtpd_milters\" is not implemented"));
     CHECK_INT(cfg_diags_errors(&d), 0);
     /* Per-service parameter names exist for every service. */
     CHECK(cfg_param_known(c, "maildrop_destination_recipient_limit"));

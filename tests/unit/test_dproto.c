@@ -268,7 +268,9 @@ static void test_status(void)
     CHECK_INT(dproto_format_status(&s, line, sizeof(line)), -1);
     const char *bad[] = {"S\t1\tsent\t5.0.0\tx", "S\t1\tdelivered\t2.0.0\tx", "S\t1\tsent\t2.0\tx",
                          "S\t1\tsent\t2.0.0.0\tx", "S\t1\tsent\t3.0.0\tx", "S\t1\tsent\t2.1000.0\tx",
-                         "S\tx\tsent\t2.0.0\tx", "S\t1\tsent\t2.0.0", "S\t1\tsent\t2.0.0\tx\ty",
+                         "S\tx\tsent\t2.0.0\tx", "S\t1\tsent\t2.0.0", "S\t1\tsent\t2.0.0\tx\ty\tz",
+                         "S\t1\tsent\t2.0.0\tx\t", "S\t1\tsent\t2.0.0\tx\ta b",
+                         "S\t1\tforward\t2.0.0\ta@b\trelay",
                          "S\t1\tsent\t2.0.0\tx\r", "Z\t1\tsent\t2.0.0\tx", "", ". ",
                          "S\t1\tforward\t2.0.0\t", "S\t1\tforward\t2.0.0\ta,,b",
                          "S\t1\tforward\t2.0.0\ta b"};
@@ -277,6 +279,78 @@ static void test_status(void)
             fprintf(stderr, "status accepted: %s\n", bad[i]);
         CHECK_INT(dproto_parse_status(bad[i], &p), -1);
     }
+}
+
+/* The optional relay field: appended last, old five-field lines still parse. */
+static void test_status_relay(void)
+{
+    struct dstatus s, p;
+    char line[DPROTO_LINE_MAX + 8];
+    dstatus_set(&s, 3, "2.0.0", "250 2.0.0 Ok: queued as ABC");
+    CHECK_STR(s.relay, "");
+    dstatus_set_relay(&s, "mx.example.com[192.0.2.1]:25");
+    CHECK_INT(dproto_format_status(&s, line, sizeof(line)), 0);
+    CHECK_STR(line, "S\t3\tsent\t2.0.0\t250 2.0.0 Ok: queued as ABC\tmx.example.com[192.0.2.1]:25\n");
+    CHECK_INT(dproto_parse_status(line, &p), 1);
+    CHECK_STR(p.text, "250 2.0.0 Ok: queued as ABC");
+    CHECK_STR(p.relay, "mx.example.com[192.0.2.1]:25");
+    /* without relay: the old format, parsed with relay "" */
+    CHECK_INT(dproto_parse_status("S\t3\tsent\t2.0.0\tdelivered to maildir", &p), 1);
+    CHECK_STR(p.relay, "");
+    CHECK_STR(p.text, "delivered to maildir");
+    /* dstatus_set clears a stale relay */
+    dstatus_set(&s, 3, "4.4.1", "connect to x[1.2.3.4]:25: Connection refused");
+    CHECK_INT(dproto_format_status(&s, line, sizeof(line)), 0);
+    CHECK_STR(line, "S\t3\tdeferred\t4.4.1\tconnect to x[1.2.3.4]:25: Connection refused\n");
+    /* a relay with a space or control character is not sent */
+    dstatus_set_relay(&s, "a b");
+    CHECK_INT(dproto_format_status(&s, line, sizeof(line)), 0);
+    CHECK(strchr(line + 2, '\t') != NULL && strstr(line, "a b") == NULL);
+    /* an over-long text is cut, the relay survives and the line stays legal */
+    memset(s.text, 'x', sizeof(s.text) - 1);
+    s.text[sizeof(s.text) - 1] = '\0';
+    dstatus_set_relay(&s, "none");
+    CHECK_INT(dproto_format_status(&s, line, sizeof(line)), 0);
+    CHECK(strlen(line) <= DPROTO_LINE_MAX);
+    CHECK_INT(dproto_parse_status(line, &p), 1);
+    CHECK_STR(p.relay, "none");
+    /* relay truncated to its field size */
+    char big[DPROTO_RELAY_MAX * 2];
+    memset(big, 'h', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    dstatus_set_relay(&s, big);
+    CHECK_INT(strlen(s.relay), DPROTO_RELAY_MAX - 1);
+}
+
+static void test_extra_dsn(void)
+{
+    struct dextra x;
+    char out[4096];
+    dproto_extra_init(&x);
+    x.notify = 6;
+    str_copy(x.orcpt, "rfc822;a+b=c,d@x", sizeof(x.orcpt));
+    CHECK_INT(dproto_extra_format(&x, out, sizeof(out)), 0);
+    CHECK_STR(out, "notify=6,orcpt=rfc822;a+2Bb+3Dc+2Cd@x");
+    struct dextra y;
+    CHECK_INT(dproto_extra_parse(out, &y), 0);
+    CHECK_INT(y.notify, 6);
+    CHECK_STR(y.orcpt, "rfc822;a+b=c,d@x");
+    CHECK_INT(dproto_extra_parse("alias=a@b,notify=1", &y), 0);
+    CHECK_INT(y.notify, 1);
+    CHECK_STR(y.alias, "a@b");
+    CHECK_STR(y.orcpt, "");
+    const char *bad[] = {"notify=0", "notify=16", "notify=x", "notify=1,notify=2", "orcpt=",
+                         "orcpt=a,orcpt=b", "orcpt=a+0Ab"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        if (dproto_extra_parse(bad[i], &y) != -1)
+            fprintf(stderr, "extra accepted: %s\n", bad[i]);
+        CHECK_INT(dproto_extra_parse(bad[i], &y), -1);
+    }
+    /* an alias longer than its field is refused, not truncated */
+    char longalias[700] = "alias=";
+    memset(longalias + 6, 'a', 600);
+    longalias[606] = '\0';
+    CHECK_INT(dproto_extra_parse(longalias, &y), -1);
 }
 
 static void test_forward(void)
@@ -336,6 +410,8 @@ int main(void)
     T_RUN(test_malformed_requests);
     T_RUN(test_extra);
     T_RUN(test_status);
+    T_RUN(test_status_relay);
+    T_RUN(test_extra_dsn);
     T_RUN(test_forward);
     T_RUN(test_xtext);
     return T_DONE();
