@@ -527,7 +527,7 @@ const struct param_def cfg_param_table[] = {
     {"recipient_delimiter", "", PT_STR, 0, IMPL},
     {"reject_code", "554", PT_INT, 0, IMPL},
     {"reject_tempfail_action", "defer_if_permit", PT_STR, 0, IMPL},
-    {"relay_clientcerts", "", PT_STR, 0, KNOWN},
+    {"relay_clientcerts", "", PT_STR, 0, IMPL},
     {"relay_domains", "${{$compatibility_level} <level {2} ? {$mydestination} : {}}", PT_LIST, 0, IMPL},
     {"relay_domains_reject_code", "554", PT_INT, 0, IMPL},
     {"relay_recipient_maps", "", PT_LIST, 0, IMPL},

@@ -53,6 +53,11 @@ static void fill_input(struct session *s, struct restrict_input *in)
     in->nrcpt = (int)s->nrcpts;
     in->queue_id = s->qid[0] ? s->qid : NULL;
     in->encrypted = s->tls != NULL;
+    if (s->tls && tls_conn_peer_fingerprint(s->tls) && *tls_conn_peer_fingerprint(s->tls)) {
+        in->ccert_fingerprint = tls_conn_peer_fingerprint(s->tls);
+        in->ccert_pkey_fingerprint = tls_conn_peer_pkey_fingerprint(s->tls);
+        in->ccert_trusted = tls_conn_peer_trusted(s->tls);
+    }
     in->sasl_username = s->sasl_username;
 }
 

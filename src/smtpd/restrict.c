@@ -56,6 +56,7 @@ enum rop {
     OP_LOGIN_MISMATCH, OP_AUTH_LOGIN_MISMATCH, OP_UNAUTH_LOGIN_MISMATCH, OP_KNOWN_LOGIN_MISMATCH,
     OP_NON_FQDN_RCPT, OP_UNKNOWN_RCPT_DOMAIN, OP_UNLISTED_RCPT,
     OP_REJECT_UNAUTH_DEST, OP_DEFER_UNAUTH_DEST, OP_PERMIT_AUTH_DEST, OP_PERMIT_MX_BACKUP,
+    OP_TLS_CLIENTCERTS, OP_TLS_ALL_CLIENTCERTS, OP_CCERT_ACCESS,
     OP_UNIMPLEMENTED,               /* valid in Postfix, not here: warned at start, ignored */
     OP_CLASS
 };
@@ -83,6 +84,9 @@ static const struct rdef rdefs[] = {
     {"permit_mynetworks", OP_MYNETWORKS, ARG_NONE},
     {"permit_inet_interfaces", OP_INET_INTERFACES, ARG_NONE},
     {"permit_sasl_authenticated", OP_SASL_AUTH, ARG_NONE},
+    {"permit_tls_clientcerts", OP_TLS_CLIENTCERTS, ARG_NONE},
+    {"permit_tls_all_clientcerts", OP_TLS_ALL_CLIENTCERTS, ARG_NONE},
+    {"check_ccert_access", OP_CCERT_ACCESS, ARG_TABLE},
     {"check_client_access", OP_CLIENT_ACCESS, ARG_TABLE},
     {"check_reverse_client_hostname_access", OP_REV_CLIENT_ACCESS, ARG_TABLE},
     {"check_helo_access", OP_HELO_ACCESS, ARG_TABLE},
@@ -125,9 +129,6 @@ static const struct rdef rdefs[] = {
     /* Postfix features yubin does not have: accepted, warned about, ignored. */
     {"reject_unverified_sender", OP_UNIMPLEMENTED, ARG_NONE},
     {"reject_unverified_recipient", OP_UNIMPLEMENTED, ARG_NONE},
-    {"permit_tls_clientcerts", OP_UNIMPLEMENTED, ARG_NONE},
-    {"permit_tls_all_clientcerts", OP_UNIMPLEMENTED, ARG_NONE},
-    {"check_ccert_access", OP_UNIMPLEMENTED, ARG_WORD},
     {"check_client_a_access", OP_UNIMPLEMENTED, ARG_WORD},
     {"check_client_mx_access", OP_UNIMPLEMENTED, ARG_WORD},
     {"check_client_ns_access", OP_UNIMPLEMENTED, ARG_WORD},
@@ -206,6 +207,7 @@ struct restrictions {
     struct match_list *interfaces;
     struct maps *rbl_reply_maps;
     struct maps *sender_login_maps;
+    struct maps *relay_clientcerts;
     struct eval *evals;         /* pending asynchronous evaluations */
     /* parameters, read once */
     int delay_reject, reject_unlisted_rcpt, reject_unlisted_sender, relay_first;
@@ -553,8 +555,10 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
         str_fmt(err, errlen, "inet_interfaces: %s", e2);
         goto bad;
     }
-    const char *maps_params[] = {"rbl_reply_maps", "smtpd_sender_login_maps"};
-    struct maps **maps_dst[] = {&r->rbl_reply_maps, &r->sender_login_maps};
+    const char *maps_params[] = {"rbl_reply_maps", "smtpd_sender_login_maps",
+                                 "relay_clientcerts"};
+    struct maps **maps_dst[] = {&r->rbl_reply_maps, &r->sender_login_maps,
+                                &r->relay_clientcerts};
     for (size_t i = 0; i < ARRAY_LEN(maps_params); i++) {
         const char *v = cfg_get(cfg, maps_params[i]);
         if (v && *v) {
@@ -639,6 +643,8 @@ void restrictions_free(struct restrictions *r)
         maps_close(r->rbl_reply_maps);
     if (r->sender_login_maps)
         maps_close(r->sender_login_maps);
+    if (r->relay_clientcerts)
+        maps_close(r->relay_clientcerts);
     free(r->null_key);
     free(r->delim);
     free(r->myorigin);
@@ -1704,6 +1710,48 @@ static enum nres relay_check(struct eval *e, const struct rnode *n, const struct
     return reply(e, e->r->relay_code, "5.7.1", "<%s>: Relay access denied", e->in.recipient);
 }
 
+/*
+ * Client certificates (Postfix: permit_tls_clientcerts, check_ccert_access):
+ * the certificate's fingerprint, then its public key's, both with
+ * smtpd_tls_fingerprint_digest. A certificate needs no trusted chain to be
+ * matched by fingerprint; without TLS or a certificate nothing matches.
+ */
+static int ccert_find(const struct eval *e, struct maps *m, struct buf *b)
+{
+    const char *keys[] = {e->in.ccert_fingerprint, e->in.ccert_pkey_fingerprint};
+    int rc = TABLE_NOTFOUND;
+    for (size_t i = 0; i < ARRAY_LEN(keys) && rc == TABLE_NOTFOUND; i++)
+        if (keys[i] && *keys[i])
+            rc = find(m, keys[i], 0, b);
+    return rc;
+}
+
+static enum nres ccert_listed(struct eval *e)
+{
+    if (!e->in.ccert_fingerprint || !e->r->relay_clientcerts)
+        return N_DUNNO;
+    struct buf b;
+    buf_init(&b, RESTRICT_VALUE_MAX);
+    int rc = ccert_find(e, e->r->relay_clientcerts, &b);
+    buf_free(&b);
+    if (rc == TABLE_TEMPFAIL) {
+        msg_warn("relay_clientcerts: table lookup problem for %s", e->in.ccert_fingerprint);
+        return config_error(e, NULL);
+    }
+    return rc == TABLE_FOUND ? N_PERMIT : N_DUNNO;
+}
+
+static enum nres check_ccert(struct eval *e, const struct rnode *n, const struct subject *s)
+{
+    if (!e->in.ccert_fingerprint)
+        return N_DUNNO;
+    struct buf b;
+    buf_init(&b, RESTRICT_VALUE_MAX);
+    enum nres res = table_hit(e, s, ccert_find(e, n->maps, &b), &b, n);
+    buf_free(&b);
+    return res;
+}
+
 static const char *client_addr(const struct eval *e)
 {
     return e->in.client_addr ? e->in.client_addr : "unknown";
@@ -1761,6 +1809,16 @@ static enum nres node_eval(struct eval *e, const struct rnode *n, const struct s
                    N_PERMIT : N_DUNNO;
     case OP_SASL_AUTH:
         return e->in.sasl_username && *e->in.sasl_username ? N_PERMIT : N_DUNNO;
+    case OP_TLS_ALL_CLIENTCERTS:
+        return e->in.ccert_fingerprint && e->in.ccert_trusted ? N_PERMIT : N_DUNNO;
+    case OP_TLS_CLIENTCERTS:
+        return ccert_listed(e);
+    case OP_CCERT_ACCESS: {
+        str_fmt(namaddr, sizeof(namaddr), "%s[%s]",
+                e->in.client_name ? e->in.client_name : "unknown", client_addr(e));
+        struct subject cs = {namaddr, "Client certificate", SK_CLIENT};
+        return check_ccert(e, n, &cs);
+    }
     case OP_CLIENT_ACCESS: {
         struct subject cs = {namaddr, "Client host", SK_CLIENT};
         str_fmt(namaddr, sizeof(namaddr), "%s[%s]",
@@ -2200,6 +2258,8 @@ enum restrict_verdict restrict_eval(struct restrictions *r, enum restrict_stage 
     e->in.reverse_client_name = dup_in(e, 8, in->reverse_client_name);
     e->in.queue_id = dup_in(e, 9, in->queue_id);
     e->in.command = dup_in(e, 10, in->command);
+    e->in.ccert_fingerprint = dup_in(e, 11, in->ccert_fingerprint);
+    e->in.ccert_pkey_fingerprint = dup_in(e, 12, in->ccert_pkey_fingerprint);
 
     /* Where the defer_if_permit state starts (Postfix carries it client -> helo -> sender -> rcpt). */
     struct restrict_defer none = {0};

@@ -41,8 +41,11 @@
  *
  * Not implemented (accepted in main.cf with a warning at start, then
  * ignored): reject_unverified_sender/recipient, check_*_a_access,
- * check_*_mx_access, check_*_ns_access, check_ccert_access,
- * permit_tls_clientcerts, permit_tls_all_clientcerts. "sleep N" is a no-op.
+ * check_*_mx_access, check_*_ns_access. "sleep N" is a no-op.
+ * Client certificates (smtpd_tls_ask_ccert): permit_tls_all_clientcerts
+ * needs a chain trusted by smtpd_tls_CAfile/CApath; permit_tls_clientcerts
+ * (relay_clientcerts) and check_ccert_access match the certificate's
+ * fingerprint, then its public key's, trusted or not, as Postfix does.
  * check_policy_service answers with smtpd_policy_service_default_action.
  * permit_mx_backup permits only authorized destinations (no MX lookup).
  * The BCC access action is logged and ignored. smtpd_reject_footer is not
@@ -86,6 +89,10 @@ struct restrict_input {
     int reverse_name_status;     /* same for reverse_client_name */
     int encrypted;               /* TLS is active (reject_plaintext_session) */
     int unauth_pipelining;       /* the session saw improper pipelining */
+    int ccert_trusted;           /* the client certificate chains to smtpd_tls_CAfile/CApath */
+    const char *ccert_fingerprint;      /* smtpd_tls_fingerprint_digest of the client
+                                         * certificate ("AB:CD:..."), NULL: none presented */
+    const char *ccert_pkey_fingerprint; /* the same digest of its public key */
     int nrcpt;                   /* recipients accepted so far in this transaction */
     const char *queue_id;        /* for log lines; NULL: "NOQUEUE" */
     const char *command;         /* for log lines ("RCPT", "EHLO" ...); NULL: from the stage */

@@ -170,3 +170,72 @@ def test_handshake_timeout(instance, certs):
     assert r.cmd("STARTTLS")[0] == 220
     assert r.closed(timeout=10)   # no ClientHello: the server gives up
     inst.wait_log("timed out")
+
+
+def _openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def client_certs(tmp_path):
+    """A CA, a client certificate it signed, and a self-signed stranger."""
+    d = tmp_path
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "ca.key"),
+             "-out", str(d / "ca.pem"), "-days", "30", "-subj", "/CN=Test CA")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "client.key"),
+             "-out", str(d / "client.csr"), "-subj", "/CN=client.example.test")
+    _openssl("x509", "-req", "-in", str(d / "client.csr"), "-CA", str(d / "ca.pem"),
+             "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / "client.pem"),
+             "-days", "30")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "self.key"),
+             "-out", str(d / "self.pem"), "-days", "30", "-subj", "/CN=stranger.test")
+    return d
+
+
+def _fingerprint(pem):
+    out = subprocess.run(["openssl", "x509", "-in", str(pem), "-noout", "-fingerprint",
+                          "-sha256"], check=True, capture_output=True, text=True).stdout
+    return out.strip().split("=", 1)[1]
+
+
+def _relay_attempt(inst, cert=None, key=None):
+    ctx = client_ctx()
+    if cert:
+        ctx.load_cert_chain(str(cert), str(key))
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.starttls(context=ctx)
+        s.ehlo("client.test")
+        s.mail("a@client.test")
+        return s.rcpt("someone@far.test")
+
+
+def test_permit_tls_clientcerts_by_fingerprint(instance, certs, client_certs):
+    """Relaying for clients whose certificate fingerprint is in relay_clientcerts
+    (also a self-signed one: fingerprints need no CA), and for nobody else."""
+    d = client_certs
+    (d / "relay_clientcerts").write_text("%s stranger\n" % _fingerprint(d / "self.pem"))
+    inst = instance(main=tls_main(
+        certs, smtpd_tls_ask_ccert="yes", mynetworks="192.0.2.1",
+        relay_clientcerts="texthash:%s" % (d / "relay_clientcerts"),
+        smtpd_relay_restrictions="permit_tls_clientcerts, reject_unauth_destination")).start()
+    assert _relay_attempt(inst, d / "self.pem", d / "self.key")[0] == 250
+    code, text = _relay_attempt(inst, d / "client.pem", d / "client.key")
+    assert code == 554 and b"Relay access denied" in text
+    assert _relay_attempt(inst)[0] == 554
+
+
+def test_permit_tls_all_clientcerts_and_check_ccert_access(instance, certs, client_certs):
+    """permit_tls_all_clientcerts trusts the CA's certificates only;
+    check_ccert_access acts on a fingerprint's access(5) action."""
+    d = client_certs
+    (d / "ccert_access").write_text("%s REJECT certificate revoked\n" % _fingerprint(d / "self.pem"))
+    inst = instance(main=tls_main(
+        certs, smtpd_tls_ask_ccert="yes", smtpd_tls_CAfile=str(d / "ca.pem"),
+        mynetworks="192.0.2.1",
+        smtpd_relay_restrictions="check_ccert_access texthash:%s, permit_tls_all_clientcerts, "
+                                 "reject_unauth_destination" % (d / "ccert_access"))).start()
+    assert _relay_attempt(inst, d / "client.pem", d / "client.key")[0] == 250
+    code, text = _relay_attempt(inst, d / "self.pem", d / "self.key")
+    assert code == 554 and b"certificate revoked" in text
+    assert _relay_attempt(inst)[0] == 554
