@@ -31,6 +31,11 @@
  * have (daemon_directory, command_directory ...) are Debian's build
  * values, shown for completeness and never used.
  *
+ * smtpd_sasl_local_domain qualifies unqualified login names for
+ * check_sasl_access only; it is not sent to the Dovecot-protocol auth
+ * server, which is what Postfix's dovecot SASL type does too (the realm of
+ * a login is the auth service's auth_default_realm).
+ *
  * TLS parameters marked implemented but without effect, as in Postfix 3.7
  * with OpenSSL 3 (see tls_server.c): smtpd_tls_dh512_param_file,
  * smtpd_tls_eecdh_grade (always "auto"), tls_eecdh_strong_curve and
@@ -731,7 +736,7 @@ const struct param_def cfg_param_table[] = {
     {"smtpd_sasl_auth_enable", "no", PT_BOOL, 0, IMPL},
     {"smtpd_sasl_authenticated_header", "no", PT_BOOL, 0, IMPL},
     {"smtpd_sasl_exceptions_networks", "", PT_LIST, 0, KNOWN},
-    {"smtpd_sasl_local_domain", "", PT_STR, 0, KNOWN},
+    {"smtpd_sasl_local_domain", "", PT_STR, 0, IMPL},
     {"smtpd_sasl_mechanism_filter", "!external, static:rest", PT_STR, 0, KNOWN},
     {"smtpd_sasl_path", "private/auth", PT_STR, 0, IMPL},
     {"smtpd_sasl_response_limit", "12288", PT_INT, 0, KNOWN},
