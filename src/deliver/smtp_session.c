@@ -845,8 +845,12 @@ static void sess_transaction(struct sess *s)
     }
     if (r.code / 100 == 2) {
         for (size_t i = 0; i < j->nrcpts; i++)
-            if (j->rc[i].accepted)
+            if (j->rc[i].accepted) {
                 smtp_job_status(j, i, 1, r.dsn, s->relay, "%s", r.text);
+                /* NOTIFY went along: success notices are the next hop's (RFC 3461 4.2). */
+                if (s->features & FEAT_DSN)
+                    str_copy(j->st[i].cls, "passed", sizeof(j->st[i].cls));
+            }
     } else {
         reply_fail(s, &r, "end of DATA", 1, -1);
     }

@@ -517,7 +517,7 @@ static int relay_ok(const char *s, size_t max)
 
 static int class_matches(const char *cls, const char *dsn)
 {
-    if (strcmp(cls, "sent") == 0 || strcmp(cls, "forward") == 0)
+    if (strcmp(cls, "sent") == 0 || strcmp(cls, "passed") == 0 || strcmp(cls, "forward") == 0)
         return dsn[0] == '2';
     if (strcmp(cls, "deferred") == 0)
         return dsn[0] == '4';

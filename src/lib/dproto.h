@@ -76,6 +76,9 @@
  *   S\t<idx>\t<class>\t<dsn>\t<text>\n
  *   S\t<idx>\t<class>\t<dsn>\t<text>\t<relay>\n
  *     class: "sent" (dsn 2.x.x), "deferred" (4.x.x), "bounced" (5.x.x),
+ *            "passed" (2.x.x): sent to a server that announced DSN and
+ *            was given the recipient's NOTIFY/ORCPT, so success notices
+ *            are its business from now on (qmgr sends none),
  *            "forward" (2.x.x): the recipient's ~/.forward lists other
  *            addresses; <text> is that list, comma-separated, each
  *            address xtext-encoded as above (dproto_forward_split()).

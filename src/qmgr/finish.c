@@ -168,6 +168,9 @@ static size_t collect(struct qmsg *m, enum dlv_state st, int notify_flag, struct
         struct dlv *d = &m->dlvs[i];
         if (d->state != st || !notify_wants(&m->env.rcpts[d->ridx], notify_flag))
             continue;
+        /* The next hop announced DSN and has the NOTIFY: it tells the sender (RFC 3461 4.2). */
+        if (notify_flag == DSN_NOTIFY_SUCCESS && d->dsn_passed)
+            continue;
         const struct qrcpt *r = &m->env.rcpts[d->ridx];
         struct dsn_rcpt *x = &rc[n++];
         x->final_rcpt = d->rcpt ? d->rcpt

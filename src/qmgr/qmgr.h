@@ -52,6 +52,7 @@ struct dlv {
     char dsn[16];
     char *text;                /* status text from the agent */
     char *relay;               /* relay= the agent reported (smtp: "host[addr]:port"), or NULL */
+    int dsn_passed;            /* sent to a DSN-capable next hop: no success notice here */
 };
 
 struct qmsg {

@@ -294,9 +294,11 @@ static int job_status(struct qmgr *q, struct job *j, const char *line)
             transport_submit(q, m);
         return 1;
     }
-    enum dlv_state s = strcmp(st.cls, "sent") == 0 ? DLV_SENT
+    int passed = strcmp(st.cls, "passed") == 0;
+    enum dlv_state s = strcmp(st.cls, "sent") == 0 || passed ? DLV_SENT
                      : strcmp(st.cls, "bounced") == 0 ? DLV_BOUNCED : DLV_DEFERRED;
     dlv_set_final(&m->dlvs[u], s, st.dsn, st.text);
+    m->dlvs[u].dsn_passed = passed;
     free(m->dlvs[u].relay);
     m->dlvs[u].relay = st.relay[0] ? xstrdup(st.relay) : NULL;
     finish_log_unit(q, m, &m->dlvs[u], j);

@@ -15,6 +15,7 @@
  */
 #include "smtpd.h"
 #include "config.h"
+#include "evloop.h"
 #include "log.h"
 #include "sasl_client.h"
 #include "util.h"
@@ -135,6 +136,20 @@ static void auth_done(void *arg, enum sasl_status st, const char *text)
     session_resume(s);
 }
 
+/* AUTH before the auth server's mechanisms are known (no EHLO after STARTTLS
+ * waited for them): wait like EHLO does, at most 2 s, then answer 454. */
+static void auth_retry(void *arg)
+{
+    struct session *s = arg;
+    s->wait_timer = NULL;
+    char *a = s->auth_arg;
+    s->auth_arg = NULL;
+    s->state = SS_COMMAND;
+    cmd_auth(s, a ? a : (char *)"");
+    free(a);
+    session_resume(s);
+}
+
 void cmd_auth(struct session *s, char *arg)
 {
     struct smtpd_server *srv = s->srv;
@@ -154,6 +169,19 @@ void cmd_auth(struct session *s, char *arg)
     char *ir = strtok(NULL, " ");
     if (!mech || strtok(NULL, " ") || strlen(mech) >= sizeof(s->sasl_method)) {
         session_error(s, "501 5.5.4 Syntax: AUTH mechanism");
+        return;
+    }
+    if (auth_server_pending(s)) {
+        if (s->auth_wait < 100) {
+            s->auth_wait++;
+            /* strtok cut arg at the first blank: put it back together. */
+            s->auth_arg = ir ? xasprintf("%s %s", mech, ir) : xstrdup(mech);
+            s->state = SS_WAIT;
+            s->wait_timer = ev_timer_add(srv->loop, 20, auth_retry, s);
+            return;
+        }
+        session_error(s, "454 4.7.0 Temporary authentication failure: "
+                         "authentication server not available");
         return;
     }
     if (!mech_offered(s, mech)) {
@@ -193,4 +221,6 @@ void auth_session_end(struct session *s)
     s->sasl = NULL;
     free(s->sasl_username);
     s->sasl_username = NULL;
+    free(s->auth_arg);
+    s->auth_arg = NULL;
 }

@@ -123,7 +123,8 @@ struct session {
     int tls_write_wants_read;        /* SSL_write needs the socket readable */
     int greet_after_tls;             /* wrapper mode: 220 only once TLS is up */
     struct sasl_auth *sasl;          /* authentication in progress */
-    int auth_wait;                   /* EHLO waited this many ticks for the auth server */
+    int auth_wait;                   /* EHLO/AUTH waited this many ticks for the auth server */
+    char *auth_arg;                  /* AUTH arguments kept while it waits */
     struct ev_timer *wait_timer;     /* that wait */
     char sasl_method[32];
     char *sasl_username;             /* authenticated as */

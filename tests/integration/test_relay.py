@@ -266,7 +266,9 @@ def test_wire_format_envelope_and_dsn_parameters(instance, peer):
                    mail_options=["RET=HDRS", "ENVID=env+2B1"],
                    rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;old+2Bdave@other.test"])
     assert wait_for(lambda: "QUIT" in p.all_commands(), 20), inst.log()[-3000:]
-    cmds = p.all_commands()
+    # The first session carries the message (a "relayed" notice for
+    # NOTIFY=SUCCESS may follow in a second one when the peer has no DSN).
+    cmds = p.session_list()[0]["commands"]
     assert cmds[0] == "EHLO mx.example.test"
     mail = [c for c in cmds if c.startswith("MAIL FROM:")][0]
     assert mail.startswith("MAIL FROM:<carol@client.test> SIZE=")
@@ -303,6 +305,36 @@ def test_orcpt_defaults_to_original_recipient_and_no_dsn_without_extension(insta
     mail = [c for c in cmds if c.startswith("MAIL FROM:")][0]
     assert "RET=" not in mail and "ENVID" not in mail
     assert [c for c in cmds if c.startswith("RCPT TO:")] == ["RCPT TO:<dave@other.test>"]
+
+
+def test_notify_success_relayed_notice_only_without_dsn_at_the_next_hop(instance, peer):
+    """RFC 3461 4.2: NOTIFY=SUCCESS to a server that announces DSN travels
+    with the message and this relay sends no notice; to a server without
+    DSN the sender gets an "Action: relayed" notice from here."""
+    p = peer()
+    inst = relay_instance(instance, p.port).start()
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.sendmail("carol@client.test", ["dave@other.test"], b"Subject: a\r\n\r\nx\r\n",
+                   rcpt_options=["NOTIFY=SUCCESS"])
+    inst.wait_log("status=sent (250 2.0.0 Ok: queued as PEER1)")
+    inst.wait_log(": removed")
+    time.sleep(1)
+    assert len(p.session_list()) == 1, p.all_commands()
+    assert "sender delivery status notification" not in inst.log()
+
+    q = peer(ehlo=("SIZE 0", "8BITMIME", "PIPELINING"))
+    inst2 = relay_instance(instance, q.port).start()
+    with smtplib.SMTP("127.0.0.1", inst2.port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.sendmail("carol@client.test", ["dave@other.test"], b"Subject: b\r\n\r\ny\r\n",
+                   rcpt_options=["NOTIFY=SUCCESS"])
+    # the notice to carol@client.test goes out through the same relayhost
+    assert wait_for(lambda: len(q.all_data()) == 2, 20), inst2.log()[-3000:]
+    notice = q.all_data()[1]
+    assert b"Action: relayed" in notice and b"Final-Recipient: rfc822; dave@other.test" in notice
+    assert [c for c in q.session_list()[1]["commands"] if c.startswith("MAIL FROM:")][0] \
+        .startswith("MAIL FROM:<>")
 
 
 def test_large_message_streams_intact(instance, peer):
