@@ -248,6 +248,10 @@ static void test_status(void)
     CHECK_STR(p.text, "unknown user: \"x@y\"");
     CHECK_INT(dproto_parse_status(".\n", &p), 0);
     CHECK_INT(dproto_parse_status(".", &p), 0);
+    /* "passed": sent, and the next hop took the DSN request */
+    CHECK_INT(dproto_parse_status("S\t2\tpassed\t2.0.0\t250 ok\tmx[192.0.2.1]:25", &p), 1);
+    CHECK_STR(p.cls, "passed");
+    CHECK_INT(dproto_parse_status("S\t2\tpassed\t4.0.0\tno", &p), -1);
 
     /* control characters in text are flattened, not passed through */
     dstatus_set(&s, 1, "4.3.0", "Command output: line1\nS\t9\tsent\t2.0.0\tx\r");
