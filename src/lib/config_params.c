@@ -220,7 +220,7 @@ const struct param_def cfg_param_table[] = {
     {"export_environment", "TZ MAIL_CONFIG LANG", PT_LIST, 0, IMPL},
     {"fallback_transport", "", PT_STR, 0, KNOWN},
     {"fallback_transport_maps", "", PT_LIST, 0, KNOWN},
-    {"fast_flush_domains", "$relay_domains", PT_LIST, 0, KNOWN},
+    {"fast_flush_domains", "$relay_domains", PT_LIST, 0, IMPL},
     {"fast_flush_purge_time", "7d", PT_TIME, 'd', KNOWN},
     {"fast_flush_refresh_time", "12h", PT_TIME, 'h', KNOWN},
     {"fault_injection_code", "0", PT_INT, 0, KNOWN},
