@@ -18,6 +18,13 @@ int cmd_newaliases(const char *confdir, int argc, char **argv); /* src/cmd/map.c
 int cmd_queue(const char *confdir, int argc, char **argv);      /* src/cmd/queue.c */
 int cmd_sendmail(const char *confdir, int argc, char **argv);   /* src/cmd/sendmail.c */
 int cmd_pw(const char *confdir, int argc, char **argv);         /* src/cmd/pw.c */
+/*
+ * The queue listing in mailq format, written to f: what `yubin queue list`
+ * prints, and what qmgr's "C list" answers to users who may not read the
+ * queue themselves (authorized_mailq_users). 0, or -1 (message on stderr).
+ */
+#include <stdio.h>
+int queue_print_list(FILE *f, const char *queue_dir);
 /* Hidden: `yubin auth-test [-m MECH] SOCKET USER PASSWORD`, a Dovecot-protocol client (src/cmd/pw.c). */
 int cmd_auth_test(const char *confdir, int argc, char **argv);
 /* Hidden: `yubin -c DIR worker SERVICE TYPE`, run by the master only (src/master/worker.c). */

@@ -4,7 +4,9 @@
  * hold, release, requeue or flush messages.
  *
  * list and show read the queue files directly (they work while the mail
- * system is down). The other commands ask the running qmgr over its
+ * system is down). Users who cannot read the queue directory get the list
+ * from qmgr ("C list", allowed by authorized_mailq_users) as Postfix's
+ * postqueue gets it from showq; show stays with root and mail_owner. The other commands ask the running qmgr over its
  * socket with the control protocol of queue.h; when qmgr is not running,
  * delete/hold/release/requeue act on the queue files directly (as
  * postsuper does) and flush reports that the mail system is down.
@@ -120,25 +122,86 @@ static void print_entry(FILE *f, const struct entry *e)
     fputc('\n', f);
 }
 
-static int cmd_list(const char *queue_dir)
+int queue_print_list(FILE *f, const char *queue_dir)
 {
     struct entries es;
     if (load_entries(queue_dir, NULL, 0, &es) < 0)
-        return 1;
+        return -1;
     if (es.n == 0) {
-        printf("Mail queue is empty\n");
+        fprintf(f, "Mail queue is empty\n");
         entries_free(&es);
         return 0;
     }
     unsigned long long bytes = 0;
-    printf("----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------\n");
+    fprintf(f, "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------\n");
     for (size_t i = 0; i < es.n; i++) {
-        print_entry(stdout, &es.v[i]);
+        print_entry(f, &es.v[i]);
         bytes += es.v[i].size;
     }
-    printf("-- %llu Kbytes in %zu Request%s.\n", bytes / 1024, es.n, es.n == 1 ? "" : "s");
+    fprintf(f, "-- %llu Kbytes in %zu Request%s.\n", bytes / 1024, es.n, es.n == 1 ? "" : "s");
     entries_free(&es);
     return 0;
+}
+
+static int ctl_connect(const char *queue_dir, const struct config *cfg);
+
+/*
+ * An ordinary user cannot read the queue (it belongs to mail_owner): qmgr
+ * lists it for them, as Postfix's showq does for postqueue -p.
+ */
+static int list_via_qmgr(const char *queue_dir, const struct config *cfg)
+{
+    int fd = ctl_connect(queue_dir, cfg);
+    if (fd < 0) {
+        /* EACCES: qmgr listens only in private/ (or nowhere): the same to a user. */
+        if (errno == ENOENT || errno == ECONNREFUSED || errno == EACCES)
+            fprintf(stderr, "mailq: fatal: Queue report unavailable - mail system is down\n");
+        else
+            fprintf(stderr, "mailq: fatal: connect to qmgr in %s: %s\n", queue_dir,
+                    strerror(errno));
+        return 1;
+    }
+    static const char req[] = "C list\n";
+    if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+        fprintf(stderr, "mailq: fatal: write to qmgr: %s\n", strerror(errno));
+        close(fd);
+        return 1;
+    }
+    char buf[8192];
+    int rc = 0, any = 0;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int pr = poll(&p, 1, CTL_TIMEOUT_MS);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        ssize_t r = pr > 0 ? read(fd, buf, sizeof(buf)) : -1;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r < 0 || !any) {
+                fprintf(stderr, "mailq: fatal: %s\n", any ? "the queue report was cut short" :
+                        "not authorized to view the queue (authorized_mailq_users)");
+                rc = 1;
+            }
+            break;
+        }
+        any = 1;
+        if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r) {
+            rc = 1;
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+static int cmd_list(const char *queue_dir, const struct config *cfg)
+{
+    char sub[600];
+    if (geteuid() != 0 && str_fmt(sub, sizeof(sub), "%s/journal", queue_dir) >= 0 &&
+        access(sub, R_OK | X_OK) < 0 && errno == EACCES)
+        return list_via_qmgr(queue_dir, cfg);
+    return queue_print_list(stdout, queue_dir) < 0 ? 1 : 0;
 }
 
 /* ---- show (postcat -q) ---- */
@@ -553,7 +616,7 @@ int cmd_queue(const char *confdir, int argc, char **argv)
     }
     int rc;
     if (strcmp(verb, "list") == 0) {
-        rc = cmd_list(queue_dir);
+        rc = cmd_list(queue_dir, cfg);
     } else if (strcmp(verb, "show") == 0) {
         rc = cmd_show(queue_dir, nargs, args);
     } else {

@@ -121,7 +121,7 @@ const struct param_def cfg_param_table[] = {
     {"auth_username_chars", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@", PT_STR, 0, IMPL},
     {"auth_username_format", "%Lu", PT_STR, 0, IMPL},
     {"authorized_flush_users", "static:anyone", PT_LIST, 0, KNOWN},
-    {"authorized_mailq_users", "static:anyone", PT_LIST, 0, KNOWN},
+    {"authorized_mailq_users", "static:anyone", PT_LIST, 0, IMPL},
     {"authorized_submit_users", "static:anyone", PT_LIST, 0, KNOWN},
     {"backwards_bounce_logfile_compatibility", "yes", PT_BOOL, 0, KNOWN},
     {"berkeley_db_create_buffer_size", "16777216", PT_SIZE, 0, KNOWN},

@@ -12,16 +12,21 @@
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
+#include "matchlist.h"
 #include "resolve.h"
+#include "cmd/commands.h"
 #include "util.h"
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CLIENT_IN_MAX (256 * 1024)
@@ -515,6 +520,7 @@ struct client {
     int fd;
     struct buf in, out;
     int watching;
+    int viewer;                /* an ordinary local user: "C list" only */
 };
 
 static struct client *clients;
@@ -562,6 +568,38 @@ static int notification(struct qmgr *q, char *line)
     return 0;
 }
 
+/*
+ * "C list" from a user who may view the queue: a child process writes the
+ * mailq report to the connection and exits (as Postfix's showq does), so a
+ * large queue never stalls deliveries. The connection is ours no more.
+ */
+static void list_for_viewer(struct client *c)
+{
+    struct qmgr *q = c->q;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fl = fcntl(c->fd, F_GETFL);
+        if (fl >= 0)
+            (void)fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+        FILE *f = fdopen(c->fd, "w");
+        int rc = f && queue_print_list(f, q->queue_dir) == 0 ? 0 : 1;
+        if (f && fclose(f) != 0)
+            rc = 1;
+        _exit(rc);
+    }
+    if (pid < 0)
+        msg_warn("cannot fork for a queue listing: %s", strerror(errno));
+    client_close(c);
+}
+
+static void on_sigchld(int signo, void *arg)
+{
+    (void)signo;
+    (void)arg;
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
 static void client_io(int fd, int events, void *arg)
 {
     (void)events;
@@ -588,6 +626,15 @@ static void client_io(int fd, int events, void *arg)
         *nl = '\0';
         char *line = c->in.data;
         int bad = 0;
+        if (c->viewer) {
+            if (strcmp(line, "C list") == 0) {
+                list_for_viewer(c);
+            } else {
+                msg_warn("refused a request other than a queue listing from an ordinary user");
+                client_close(c);
+            }
+            return;
+        }
         if (line[0] == 'N' && line[1] == ' ') {
             bad = notification(q, line + 2) < 0;
             got_new = 1;
@@ -622,6 +669,20 @@ static void client_io(int fd, int events, void *arg)
     }
 }
 
+/* authorized_mailq_users (default static:anyone), matched against the login name. */
+static int may_view_queue(struct qmgr *q, uid_t uid)
+{
+    if (!q->mailq_users)
+        return 0;
+    struct passwd *pw = getpwuid(uid);
+    char name[64];
+    if (pw)
+        str_copy(name, pw->pw_name, sizeof(name));
+    else
+        str_fmt(name, sizeof(name), "%ld", (long)uid);
+    return domain_list_match(q->mailq_users, name) == 1;
+}
+
 static void on_accept(int fd, int events, void *arg)
 {
     (void)events;
@@ -634,13 +695,16 @@ static void on_accept(int fd, int events, void *arg)
          * itself (mail_owner) and root may notify or control the queue. */
         struct ucred cred;
         socklen_t cl = sizeof(cred);
+        int viewer = 0;
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
-            (cred.uid != 0 && cred.uid != geteuid())) {
+            (cred.uid != 0 && cred.uid != geteuid() &&
+             !(viewer = may_view_queue(q, cred.uid)))) {
             msg_warn("rejected a qmgr request from uid %ld", cl == sizeof(cred) ? (long)cred.uid : -1L);
             close(cfd);
             continue;
         }
         struct client *c = xcalloc(1, sizeof(*c));
+        c->viewer = viewer;
         c->q = q;
         c->fd = cfd;
         buf_init(&c->in, CLIENT_IN_MAX);
@@ -675,6 +739,12 @@ static void read_params(struct qmgr *q, struct config *cfg)
     q->mail_name = xstrdup(cfg_get(cfg, "mail_name"));
     const char *d = cfg_get(cfg, "recipient_delimiter");
     q->recipient_delimiter = xstrdup(d ? d : "");
+    char err[512];
+    q->mailq_users = domain_list_new(cfg_get(cfg, "authorized_mailq_users"), cfg, 0, err,
+                                     sizeof(err));
+    if (!q->mailq_users)
+        msg_warn("authorized_mailq_users: %s; only root and %s may list the queue", err,
+                 cfg_get(cfg, "mail_owner"));
     q->min_backoff_us = param_us(cfg, "minimal_backoff_time");
     q->max_backoff_us = param_us(cfg, "maximal_backoff_time");
     if (q->max_backoff_us < q->min_backoff_us)
@@ -714,6 +784,7 @@ int qmgr_main(struct worker *w)
     fd_set_nonblock(w->listen_fds[0], 1);
     ev_fd_add(q.loop, w->listen_fds[0], EV_READ, on_accept, &q);
     ev_signal_add(q.loop, SIGTERM, on_sigterm, &q);
+    ev_signal_add(q.loop, SIGCHLD, on_sigchld, &q);
     ev_hook_add(q.loop, done_hook, &q);
 
     int n = queue_scan_flags(q.queue_dir, QUEUE_SCAN_FIX, scan_cb, &q);
@@ -755,5 +826,7 @@ int qmgr_main(struct worker *w)
     free(q.myorigin);
     free(q.mail_name);
     free(q.recipient_delimiter);
+    if (q.mailq_users)
+        match_list_free(q.mailq_users);
     return rc == 0 ? 0 : 1;
 }

@@ -112,6 +112,7 @@ struct transport {
 
 struct qmgr {
     struct worker *w;
+    struct match_list *mailq_users; /* authorized_mailq_users; NULL: nobody else */
     struct config *cfg;
     struct evloop *loop;
     struct resolver *resolver;

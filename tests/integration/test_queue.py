@@ -2,10 +2,13 @@
 list, show, hold, release, delete, requeue, flush, and deferred retries."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 
-from conftest import wait_for
+import pytest
+
+from conftest import IS_ROOT, YUBIN, wait_for
 from mailtest import send
 
 
@@ -268,3 +271,31 @@ def test_partial_delivery_is_not_repeated(instance):
     wait_for(lambda: len(inst.maildir("example.test/bob")) > 1, 2)
     assert len(inst.maildir("example.test/bob")) == 1
     assert len(inst.maildir("example.test/alice")) == 1
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("runuser") is None,
+                    reason="needs root to run mailq as another user")
+def test_mailq_for_ordinary_users(instance):
+    """An ordinary user cannot read the queue directory; qmgr lists it for
+    them (authorized_mailq_users, default static:anyone), as Postfix's
+    showq does. Nothing else is open to them."""
+    inst = deferring_instance(instance).start()
+    qid = send(inst, "carol@client.test", ["alice@example.test"], subject="waiting")
+    inst.wait_log("%s: to=<alice@example.test>" % qid)
+
+    def as_nobody(*args):
+        return subprocess.run(["runuser", "-u", "nobody", "--", YUBIN, "-c", inst.dir, "queue"]
+                              + list(args), capture_output=True, text=True, timeout=30)
+    r = as_nobody("list")
+    assert r.returncode == 0, r.stderr
+    assert queue_ids(r.stdout) == {qid: ""}
+    assert r.stdout.splitlines()[-1] == "-- 0 Kbytes in 1 Request."
+    assert as_nobody("delete", qid).returncode != 0
+    assert queue_ids(inst.cmd("queue", "list").stdout) == {qid: ""}
+    inst.params["authorized_mailq_users"] = "root"
+    inst.write_config()
+    assert inst.cmd("reload").returncode == 0
+    assert wait_for(lambda: "not authorized" in as_nobody("list").stderr)
+    inst.stop()
+    r = as_nobody("list")
+    assert r.returncode == 1 and "Queue report unavailable - mail system is down" in r.stderr
