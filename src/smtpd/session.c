@@ -364,7 +364,10 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     s->spill_fd = -1;
     buf_init(&s->in, SMTPD_IN_MAX);
     buf_init(&s->out, SMTPD_OUT_MAX);
-    buf_init(&s->msg, (size_t)srv->message_size_limit + 64 * 1024);
+    /* message_size_limit 0 is "no limit": the spill to disk above
+     * SMTPD_SPILL_AT is then what bounds the memory of a session. */
+    buf_init(&s->msg, srv->message_size_limit > 0 ?
+                          (size_t)srv->message_size_limit + 64 * 1024 : 0);
     str_copy(s->addr, addr, sizeof(s->addr));
     str_copy(s->port, port, sizeof(s->port));
     str_copy(s->name, "unknown", sizeof(s->name));

@@ -131,10 +131,16 @@ static void on_accept(int fd, int events, void *arg)
         sockaddr_text(&ss, addr, sizeof(addr), port, sizeof(port));
         uid_t uid = 0;
         if (ss.ss_family == AF_UNIX) {
+            /* pickup trusts the uid for the sender; without it, no session
+             * (never "root" by default). */
             struct ucred cred;
             socklen_t cl = sizeof(cred);
-            if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
-                uid = cred.uid;
+            if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cl != sizeof(cred)) {
+                msg_warn("cannot get the credentials of a local client: %s", strerror(errno));
+                close(c);
+                continue;
+            }
+            uid = cred.uid;
         }
         session_start(srv, c, addr, port, uid);
     }

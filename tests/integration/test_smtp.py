@@ -104,6 +104,20 @@ def test_command_order_errors(server):
     assert r.cmd("QUIT")[0] == 221
 
 
+def test_size_limit_zero_means_no_limit(instance):
+    """message_size_limit = 0: no SIZE value announced and messages of any
+    size accepted, below and above the spill-to-disk threshold."""
+    inst = instance(main={"message_size_limit": "0"}).start()
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=30) as s:
+        s.ehlo("client.test")
+        assert s.has_extn("size") and not s.esmtp_features["size"].strip()
+        for n in (150 * 1024, 600 * 1024):
+            body = (b"y" * 98 + b"\r\n") * (n // 100)
+            s.sendmail("a@client.test", ["alice@example.test"], b"Subject: big\r\n\r\n" + body)
+    msgs = inst.wait_maildir("example.test/alice", 2)
+    assert sorted(len(m) for m in msgs)[1] > 590 * 1024      # stored with LF line ends
+
+
 def test_size_limit(instance):
     inst = instance(main={"message_size_limit": "2000"}).start()
     r = RawSMTP(inst.port)
