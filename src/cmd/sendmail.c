@@ -11,7 +11,8 @@
  * (SO_PEERCRED). Nothing goes through port 25.
  *
  * Exit status follows sysexits(3): 0 queued, 75 (EX_TEMPFAIL) when the
- * mail system is not running or answers 4xx, 65/67 for bad input.
+ * mail system is not running or answers 4xx, 65/67 for bad input, 77 when
+ * authorized_submit_users does not list the user.
  */
 #include "commands.h"
 #include "addr.h"
@@ -37,6 +38,7 @@
 #define EX_NOUSER   67
 #define EX_SOFTWARE 70
 #define EX_TEMPFAIL 75
+#define EX_NOPERM   77
 
 #define SENDMAIL_RCPT_MAX 10000
 
@@ -292,6 +294,12 @@ static int submit(struct conn *c, const char *sender, struct sm_opts *o, const s
 {
     char text[1024];
     int code = conn_reply(c, text, sizeof(text));
+    if (code == 554) {                 /* authorized_submit_users said no */
+        struct passwd *pw = getpwuid(getuid());
+        fprintf(stderr, "sendmail: fatal: User %s(%ld) is not allowed to submit mail\n",
+                pw ? pw->pw_name : "?", (long)getuid());
+        return EX_NOPERM;
+    }
     if (code != 220)
         goto fail;
     code = command(c, text, sizeof(text), "EHLO localhost");

@@ -41,6 +41,11 @@ struct match_list *addr_list_new(const char *value, const struct config *cfg, in
 /* addr: "1.2.3.4", "::1", "[::1]", "[IPv6:::1]", "::ffff:1.2.3.4" (matched as IPv4). */
 int addr_list_match(struct match_list *l, const char *addr);
 
+/* authorized_{submit,mailq,flush}_users: the login name of uid (its number
+ * when it has none) against a domain-style list ("static:anyone", names,
+ * type:table, !negation). 1 match, 0 no match (also NULL l), -1 tempfail. */
+int user_list_match(struct match_list *l, unsigned long uid);
+
 void match_list_free(struct match_list *l);
 int match_list_empty(const struct match_list *l);
 

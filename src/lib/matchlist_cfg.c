@@ -8,6 +8,7 @@
 #include "config.h"
 #include "util.h"
 
+#include <pwd.h>
 #include <string.h>
 
 int match_parent_style(const struct config *cfg, const char *param)
@@ -21,4 +22,17 @@ int match_parent_style(const struct config *cfg, const char *param)
             found = MATCH_F_PARENT;
     strv_free(v);
     return found;
+}
+
+int user_list_match(struct match_list *l, unsigned long uid)
+{
+    if (!l)
+        return 0;
+    struct passwd *pw = getpwuid((uid_t)uid);
+    char name[256];
+    if (pw)
+        str_copy(name, pw->pw_name, sizeof(name));
+    else
+        str_fmt(name, sizeof(name), "%lu", uid);
+    return domain_list_match(l, name);
 }

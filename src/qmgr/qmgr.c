@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,10 +519,13 @@ struct client {
     int fd;
     struct buf in, out;
     int watching;
-    int viewer;                /* an ordinary local user: "C list" only */
+    int ordinary;              /* an ordinary local user: "C list" and "C flush" only */
+    uid_t uid;                 /* ... and who */
 };
 
 static struct client *clients;
+static size_t nordinary;       /* connections of ordinary users, capped: they are strangers */
+#define ORDINARY_MAX 32
 
 static void client_close(struct client *c)
 {
@@ -531,6 +533,8 @@ static void client_close(struct client *c)
     if (c->watching)
         ev_fd_del(q->loop, c->fd);
     close(c->fd);
+    if (c->ordinary)
+        nordinary--;
     struct client **pp = &clients;
     while (*pp != c)
         pp = &(*pp)->next;
@@ -566,6 +570,12 @@ static int notification(struct qmgr *q, char *line)
         return -1;
     qmgr_add(q, &ref, f[3], 0, QL_INCOMING);
     return 0;
+}
+
+/* authorized_mailq_users / authorized_flush_users (default static:anyone). */
+static int user_may(uid_t uid, struct match_list *users)
+{
+    return user_list_match(users, (unsigned long)uid) == 1;
 }
 
 /*
@@ -626,14 +636,26 @@ static void client_io(int fd, int events, void *arg)
         *nl = '\0';
         char *line = c->in.data;
         int bad = 0;
-        if (c->viewer) {
+        if (c->ordinary) {
             if (strcmp(line, "C list") == 0) {
-                list_for_viewer(c);
-            } else {
-                msg_warn("refused a request other than a queue listing from an ordinary user");
-                client_close(c);
+                if (user_may(c->uid, q->mailq_users))
+                    list_for_viewer(c);
+                else
+                    client_close(c);       /* the client says: not authorized */
+                return;
             }
-            return;
+            if (strncmp(line, "C flush ", 8) != 0) {
+                msg_warn("refused a request from uid %ld other than a queue listing or flush",
+                         (long)c->uid);
+                client_close(c);
+                return;
+            }
+            if (!user_may(c->uid, q->flush_users)) {
+                buf_puts(&c->out, "ERR not authorized to flush the queue "
+                                  "(authorized_flush_users)\n");
+                buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+                continue;
+            }
         }
         if (line[0] == 'N' && line[1] == ' ') {
             bad = notification(q, line + 2) < 0;
@@ -669,19 +691,6 @@ static void client_io(int fd, int events, void *arg)
     }
 }
 
-/* authorized_mailq_users (default static:anyone), matched against the login name. */
-static int may_view_queue(struct qmgr *q, uid_t uid)
-{
-    if (!q->mailq_users)
-        return 0;
-    struct passwd *pw = getpwuid(uid);
-    char name[64];
-    if (pw)
-        str_copy(name, pw->pw_name, sizeof(name));
-    else
-        str_fmt(name, sizeof(name), "%ld", (long)uid);
-    return domain_list_match(q->mailq_users, name) == 1;
-}
 
 static void on_accept(int fd, int events, void *arg)
 {
@@ -695,16 +704,23 @@ static void on_accept(int fd, int events, void *arg)
          * itself (mail_owner) and root may notify or control the queue. */
         struct ucred cred;
         socklen_t cl = sizeof(cred);
-        int viewer = 0;
-        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
-            (cred.uid != 0 && cred.uid != geteuid() &&
-             !(viewer = may_view_queue(q, cred.uid)))) {
-            msg_warn("rejected a qmgr request from uid %ld", cl == sizeof(cred) ? (long)cred.uid : -1L);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cl != sizeof(cred)) {
+            msg_warn("rejected a qmgr connection without credentials: %s", strerror(errno));
+            close(cfd);
+            continue;
+        }
+        /* Others (mailq, sendmail -q) get what authorized_*_users allow. */
+        int ordinary = cred.uid != 0 && cred.uid != geteuid();
+        if (ordinary && nordinary >= ORDINARY_MAX) {
+            msg_warn("too many queue requests from ordinary users; refused uid %ld",
+                     (long)cred.uid);
             close(cfd);
             continue;
         }
         struct client *c = xcalloc(1, sizeof(*c));
-        c->viewer = viewer;
+        c->ordinary = ordinary;
+        nordinary += (size_t)ordinary;
+        c->uid = cred.uid;
         c->q = q;
         c->fd = cfd;
         buf_init(&c->in, CLIENT_IN_MAX);
@@ -740,11 +756,14 @@ static void read_params(struct qmgr *q, struct config *cfg)
     const char *d = cfg_get(cfg, "recipient_delimiter");
     q->recipient_delimiter = xstrdup(d ? d : "");
     char err[512];
-    q->mailq_users = domain_list_new(cfg_get(cfg, "authorized_mailq_users"), cfg, 0, err,
-                                     sizeof(err));
-    if (!q->mailq_users)
-        msg_warn("authorized_mailq_users: %s; only root and %s may list the queue", err,
-                 cfg_get(cfg, "mail_owner"));
+    const char *users_params[] = {"authorized_mailq_users", "authorized_flush_users"};
+    struct match_list **users_dst[] = {&q->mailq_users, &q->flush_users};
+    for (size_t i = 0; i < ARRAY_LEN(users_params); i++) {
+        *users_dst[i] = domain_list_new(cfg_get(cfg, users_params[i]), cfg, 0, err, sizeof(err));
+        if (!*users_dst[i])
+            msg_warn("%s: %s; only root and %s are authorized", users_params[i], err,
+                     cfg_get(cfg, "mail_owner"));
+    }
     q->min_backoff_us = param_us(cfg, "minimal_backoff_time");
     q->max_backoff_us = param_us(cfg, "maximal_backoff_time");
     if (q->max_backoff_us < q->min_backoff_us)
@@ -828,5 +847,7 @@ int qmgr_main(struct worker *w)
     free(q.recipient_delimiter);
     if (q.mailq_users)
         match_list_free(q.mailq_users);
+    if (q.flush_users)
+        match_list_free(q.flush_users);
     return rc == 0 ? 0 : 1;
 }

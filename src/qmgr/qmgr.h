@@ -113,6 +113,7 @@ struct transport {
 struct qmgr {
     struct worker *w;
     struct match_list *mailq_users; /* authorized_mailq_users; NULL: nobody else */
+    struct match_list *flush_users; /* authorized_flush_users; NULL: nobody else */
     struct config *cfg;
     struct evloop *loop;
     struct resolver *resolver;

@@ -13,6 +13,7 @@
 #include "evloop.h"
 #include "log.h"
 #include "dns.h"
+#include "matchlist.h"
 #include "util.h"
 
 #include <errno.h>
@@ -308,6 +309,17 @@ void session_greet(struct session *s)
     session_resume(s);
 }
 
+/* pickup: authorized_submit_users (default static:anyone), by login name. */
+static int submit_allowed(const struct smtpd_server *srv, uid_t uid)
+{
+    if (uid == 0 || uid == geteuid())
+        return 1;
+    if (user_list_match(srv->submit_users, (unsigned long)uid) == 1)
+        return 1;
+    msg_warn("uid=%ld: not allowed to submit mail (authorized_submit_users)", (long)uid);
+    return 0;
+}
+
 /* After the reverse lookup: the banner, or first the TLS handshake in wrapper mode (smtps). */
 static void greet(struct session *s)
 {
@@ -386,6 +398,14 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
         str_copy(s->reverse_name, "localhost", sizeof(s->reverse_name));
         s->name_status = s->reverse_status = DNS_OK;
         set_namaddr(s);
+        if (!submit_allowed(srv, uid)) {
+            s->state = SS_COMMAND;
+            session_reply(s, "554 5.7.1 Error: user id %ld is not allowed to submit mail "
+                             "(authorized_submit_users)", (long)uid);
+            session_close_after_reply(s);
+            session_resume(s);
+            return;
+        }
         greet(s);
         return;
     }

@@ -13,6 +13,7 @@
 #include "dns.h"
 #include "evloop.h"
 #include "log.h"
+#include "matchlist.h"
 #include "queue.h"
 #include "resolve.h"
 #include "sasl_client.h"
@@ -249,7 +250,14 @@ static int smtpd_run(struct worker *w, int local)
     free(notify);
     if (!srv.qw)
         msg_fatal("cannot open the queue journal in %s: %s", w->queue_dir, strerror(errno));
-    if (!local) {
+    if (local) {
+        char err[512] = "";
+        srv.submit_users = domain_list_new(cfg_get(w->cfg, "authorized_submit_users"), w->cfg, 0,
+                                           err, sizeof(err));
+        if (!srv.submit_users)
+            msg_warn("authorized_submit_users: %s; only root and %s may submit mail", err,
+                     cfg_get(w->cfg, "mail_owner"));
+    } else {
         char err[512] = "";
         srv.dns = dns_new(srv.loop);
         srv.resolver = resolver_new(w->cfg);
@@ -276,6 +284,8 @@ static int smtpd_run(struct worker *w, int local)
     commit_hook(&srv);
     queue_writer_close(srv.qw);
     restrictions_free(srv.restr);
+    if (srv.submit_users)
+        match_list_free(srv.submit_users);
     sasl_client_free(srv.sasl);
     free(srv.sasl_opts);
     free(srv.sasl_tls_opts);

@@ -68,6 +68,8 @@ struct smtpd_server {
     struct dns *dns;
     struct restrictions *restr;
     int local;                       /* pickup: local submission over a UNIX socket */
+    struct match_list *submit_users; /* pickup: authorized_submit_users (NULL: root and
+                                      * mail_owner only) */
     struct tls_server *tls;          /* NULL: no TLS for this service */
     const char *tls_error;           /* why TLS is wanted but unavailable */
     struct tls_smtpd_policy tlsp;

@@ -278,7 +278,8 @@ def test_partial_delivery_is_not_repeated(instance):
 def test_mailq_for_ordinary_users(instance):
     """An ordinary user cannot read the queue directory; qmgr lists it for
     them (authorized_mailq_users, default static:anyone), as Postfix's
-    showq does. Nothing else is open to them."""
+    showq does, and flushes for them (authorized_flush_users). Nothing else
+    is open to them."""
     inst = deferring_instance(instance).start()
     qid = send(inst, "carol@client.test", ["alice@example.test"], subject="waiting")
     inst.wait_log("%s: to=<alice@example.test>" % qid)
@@ -292,10 +293,18 @@ def test_mailq_for_ordinary_users(instance):
     assert r.stdout.splitlines()[-1] == "-- 0 Kbytes in 1 Request."
     assert as_nobody("delete", qid).returncode != 0
     assert queue_ids(inst.cmd("queue", "list").stdout) == {qid: ""}
+    # sendmail -q / postqueue -f: flushing is open to users too (authorized_flush_users)
+    r = as_nobody("flush")
+    assert r.returncode == 0 and r.stdout.strip() == "Flushed: 1 deferred message", r.stderr
+    assert wait_for(lambda: attempts(inst, qid) == 2)
     inst.params["authorized_mailq_users"] = "root"
+    inst.params["authorized_flush_users"] = "root"
     inst.write_config()
     assert inst.cmd("reload").returncode == 0
     assert wait_for(lambda: "not authorized" in as_nobody("list").stderr)
+    r = as_nobody("flush")
+    assert r.returncode == 1 and "not authorized to flush the queue" in r.stderr
+    assert inst.cmd("queue", "flush").returncode == 0        # root still may
     inst.stop()
     r = as_nobody("list")
     assert r.returncode == 1 and "Queue report unavailable - mail system is down" in r.stderr

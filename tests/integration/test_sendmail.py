@@ -160,9 +160,11 @@ def test_unprivileged_user_and_root_both_submit(instance):
     inst.wait_log("uid=%d from=<nobody@example.test>" % nobody.pw_uid)
     inst.wait_log("uid=0 from=<root@example.test>")
     # An ordinary user cannot pretend to be the mail system on qmgr's socket.
-    r = subprocess.run(["runuser", "-u", "nobody", "--", YUBIN, "-c", inst.dir, "queue", "flush"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(["runuser", "-u", "nobody", "--", YUBIN, "-c", inst.dir, "queue",
+                        "hold", "ALL"], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
+    inst.wait_log("refused a request from uid %d other than a queue listing or flush"
+                  % nobody.pw_uid)
 
 
 def test_message_size_limit(instance):
@@ -177,3 +179,18 @@ def test_message_size_limit(instance):
     r = sendmail(inst, "bob@example.test", input="Subject: too big\n\n" + "x" * 5000 + "\n")
     assert r.returncode == 65 and "too large" in r.stderr
     assert inst.maildir("example.test/bob") == []
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("runuser") is None,
+                    reason="needs root to submit as another user")
+def test_authorized_submit_users(instance):
+    inst = start(instance, authorized_submit_users="root")
+    r = sendmail(inst, "alice@example.test", input="Subject: no\n\nx\n", user="nobody")
+    assert r.returncode == 77
+    assert "User nobody(%d) is not allowed to submit mail" % pwd.getpwnam("nobody").pw_uid \
+        in r.stderr
+    inst.wait_log("not allowed to submit mail (authorized_submit_users)")
+    r = sendmail(inst, "alice@example.test", input="Subject: yes\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    msgs = inst.wait_maildir("example.test/alice", 1)
+    assert len(msgs) == 1 and b"Subject: yes" in msgs[0]
