@@ -200,6 +200,10 @@ class Instance:
             self.proc.wait()
             self.proc = None
             self.stderr.close()
+        # SIGKILL is delivered asynchronously: a worker still holding a listening
+        # socket for a moment would make the next start fail with EADDRINUSE.
+        wait_for(lambda: subprocess.run(["pgrep", "-f", self.dir], capture_output=True)
+                 .returncode != 0, 10)
 
     def output(self):
         text = ""
