@@ -7,6 +7,8 @@
 #ifndef YUBIN_COMMANDS_H
 #define YUBIN_COMMANDS_H
 
+#include <stdio.h>
+
 int cmd_start(const char *confdir, int argc, char **argv);      /* start, start-fg (src/master) */
 int cmd_stop(const char *confdir, int argc, char **argv);
 int cmd_reload(const char *confdir, int argc, char **argv);
@@ -23,7 +25,6 @@ int cmd_pw(const char *confdir, int argc, char **argv);         /* src/cmd/pw.c 
  * prints, and what qmgr's "C list" answers to users who may not read the
  * queue themselves (authorized_mailq_users). 0, or -1 (message on stderr).
  */
-#include <stdio.h>
 int queue_print_list(FILE *f, const char *queue_dir);
 /* Hidden: `yubin auth-test [-m MECH] SOCKET USER PASSWORD`, a Dovecot-protocol client (src/cmd/pw.c). */
 int cmd_auth_test(const char *confdir, int argc, char **argv);

@@ -6,8 +6,10 @@
  * list and show read the queue files directly (they work while the mail
  * system is down). Users who cannot read the queue directory get the list
  * from qmgr ("C list", allowed by authorized_mailq_users) as Postfix's
- * postqueue gets it from showq; show stays with root and mail_owner. The other commands ask the running qmgr over its
- * socket with the control protocol of queue.h; when qmgr is not running,
+ * postqueue gets it from showq; show stays with root and mail_owner.
+ * The other commands ask the running qmgr over its socket with the
+ * control protocol of queue.h (ordinary users: flush only, per
+ * authorized_flush_users); when qmgr is not running,
  * delete/hold/release/requeue act on the queue files directly (as
  * postsuper does) and flush reports that the mail system is down.
  */

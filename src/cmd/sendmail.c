@@ -294,7 +294,7 @@ static int submit(struct conn *c, const char *sender, struct sm_opts *o, const s
 {
     char text[1024];
     int code = conn_reply(c, text, sizeof(text));
-    if (code == 554) {                 /* authorized_submit_users said no */
+    if (code == 554 && strstr(text, "authorized_submit_users")) {   /* pickup said no */
         struct passwd *pw = getpwuid(getuid());
         fprintf(stderr, "sendmail: fatal: User %s(%ld) is not allowed to submit mail\n",
                 pw ? pw->pw_name : "?", (long)getuid());

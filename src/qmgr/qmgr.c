@@ -691,7 +691,6 @@ static void client_io(int fd, int events, void *arg)
     }
 }
 
-
 static void on_accept(int fd, int events, void *arg)
 {
     (void)events;
@@ -701,7 +700,8 @@ static void on_accept(int fd, int events, void *arg)
         if (cfd < 0)
             return;
         /* With Postfix's master.cf the socket is public/qmgr: only the mail system
-         * itself (mail_owner) and root may notify or control the queue. */
+         * itself (mail_owner) and root may notify or control the queue; other
+         * users may list and flush it (client_io). */
         struct ucred cred;
         socklen_t cl = sizeof(cred);
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cl != sizeof(cred)) {
