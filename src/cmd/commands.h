@@ -26,6 +26,16 @@ int cmd_pw(const char *confdir, int argc, char **argv);         /* src/cmd/pw.c 
  * queue themselves (authorized_mailq_users). 0, or -1 (message on stderr).
  */
 int queue_print_list(FILE *f, const char *queue_dir);
+/*
+ * pickup's side of the maildrop (src/cmd/sendmail.c): hand every complete
+ * file in $queue_directory/maildrop to the pickup socket sock, as its
+ * owner (XUID), and remove it; set aside what is malformed or refused as
+ * maildrop/.bad.NAME. Returns how many were taken, -1 if the directory
+ * cannot be read. Blocking: pickup runs it in a child process.
+ */
+int sendmail_maildrop_run(const char *queue_dir, const char *sock, long long size_limit);
+/* Is anything waiting in maildrop/? */
+int sendmail_maildrop_pending(const char *queue_dir);
 /* Hidden: `yubin auth-test [-m MECH] SOCKET USER PASSWORD`, a Dovecot-protocol client (src/cmd/pw.c). */
 int cmd_auth_test(const char *confdir, int argc, char **argv);
 /* Hidden: `yubin -c DIR worker SERVICE TYPE`, run by the master only (src/master/worker.c). */

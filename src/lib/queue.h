@@ -22,7 +22,8 @@
  *   tmp/                        spill files of large messages being
  *                               received (queue_tmpfile: O_TMPFILE, so a
  *                               crash leaves nothing behind).
- *   maildrop/                   reserved (offline local submission).
+ *   maildrop/                   mode 1733: `yubin sendmail` while the system is down;
+ *                               pickup takes the files (src/cmd/sendmail.c).
  *   private/, public/           UNIX sockets.
  *   pid/                        master.pid
  *

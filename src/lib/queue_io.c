@@ -766,7 +766,9 @@ int queue_dir_init(const char *queue_dir, uid_t owner, gid_t group)
         mode_t mode;
     } dirs[] = {
         {"journal", 0700}, {"deferred", 0700}, {"hold", 0700}, {"tmp", 0700},
-        {"maildrop", 0700}, {"private", 0700}, {"public", 0755}, {"pid", 0700},
+        /* maildrop: anyone may drop a file (sendmail while the system is down),
+         * nobody else may list or remove it: pickup takes it as its owner. */
+        {"maildrop", 01733}, {"private", 0700}, {"public", 0755}, {"pid", 0700},
     };
     char path[512];
     if (strpbrk(queue_dir, "\t\r\n")) {

@@ -1028,10 +1028,44 @@ static int junk_limit_hit(struct session *s, enum smtpd_cmd c)
     return 1;
 }
 
+/*
+ * pickup only: "XUID n" from pickup's own maildrop replay (a client running
+ * as root or mail_owner) names the user whose maildrop file this is. From
+ * anyone else it is an unknown command. Returns 1 if it handled the line.
+ */
+static int local_xuid(struct session *s, const char *line)
+{
+    if (!s->srv->local || strncasecmp(line, "XUID ", 5) != 0 ||
+        (s->uid != 0 && s->uid != geteuid()))
+        return 0;
+    if (s->in_mail) {
+        session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(line + 5, &end, 10);
+    if (errno || end == line + 5 || *end || !isdigit((unsigned char)line[5]) ||
+        v >= (unsigned long)(uid_t)-1) {
+        session_error(s, "501 5.5.4 Syntax: XUID uid");
+        return 1;
+    }
+    if (!smtpd_submit_allowed(s->srv, (uid_t)v)) {
+        session_error(s, "554 5.7.1 Error: user id %lu is not allowed to submit mail "
+                         "(authorized_submit_users)", v);
+        return 1;
+    }
+    s->uid = (uid_t)v;
+    session_reply(s, "250 2.0.0 Ok");
+    return 1;
+}
+
 void command_dispatch(struct session *s, char *line)
 {
     if (log_verbose())
         msg_debug("< %s: %s", s->namaddr, line);
+    if (local_xuid(s, line))
+        return;
     char *arg = NULL;
     enum smtpd_cmd c = lookup_verb(line, &arg);
     s->last_cmd = c;

@@ -310,7 +310,7 @@ void session_greet(struct session *s)
 }
 
 /* pickup: authorized_submit_users (default static:anyone), by login name. */
-static int submit_allowed(const struct smtpd_server *srv, uid_t uid)
+int smtpd_submit_allowed(const struct smtpd_server *srv, uid_t uid)
 {
     if (uid == 0 || uid == geteuid())
         return 1;
@@ -398,7 +398,7 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
         str_copy(s->reverse_name, "localhost", sizeof(s->reverse_name));
         s->name_status = s->reverse_status = DNS_OK;
         set_namaddr(s);
-        if (!submit_allowed(srv, uid)) {
+        if (!smtpd_submit_allowed(srv, uid)) {
             s->state = SS_COMMAND;
             session_reply(s, "554 5.7.1 Error: user id %ld is not allowed to submit mail "
                              "(authorized_submit_users)", (long)uid);

@@ -19,6 +19,7 @@
 #include "sasl_client.h"
 #include "util.h"
 #include "worker.h"
+#include "cmd/commands.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- group commit ------------------------------------------------------ */
@@ -186,6 +188,51 @@ static void on_sigterm(int signo, void *arg)
         ev_timer_add(srv->loop, (uint64_t)srv->timeout_ms, hard_stop, srv);
 }
 
+/* ---- pickup: the maildrop ----------------------------------------------------- */
+
+/*
+ * Messages `yubin sendmail` left in maildrop/ while the system was down:
+ * a child process (blocking file and socket I/O stays out of the event
+ * loop) hands each one to this very pickup over its socket, as its owner,
+ * shortly after start and then every MAILDROP_SCAN_MS.
+ */
+#define MAILDROP_SCAN_MS 30000
+static pid_t maildrop_child;
+
+static void maildrop_tick(void *arg)
+{
+    struct smtpd_server *srv = arg;
+    if (srv->stopping)
+        return;
+    if (!maildrop_child && sendmail_maildrop_pending(srv->queue_dir)) {
+        char *sock = xasprintf("%s/public/pickup", srv->queue_dir);
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* The child must not keep pickup's socket alive after pickup is gone. */
+            for (size_t i = 0; i < nlisteners; i++)
+                close(listeners[i].fd);
+            int n = sendmail_maildrop_run(srv->queue_dir, sock, srv->message_size_limit);
+            _exit(n < 0 ? 1 : 0);
+        }
+        if (pid < 0)
+            msg_warn("cannot fork for the maildrop: %s", strerror(errno));
+        else
+            maildrop_child = pid;
+        free(sock);
+    }
+    ev_timer_add(srv->loop, MAILDROP_SCAN_MS, maildrop_tick, srv);
+}
+
+static void on_sigchld(int signo, void *arg)
+{
+    (void)signo;
+    (void)arg;
+    pid_t pid;
+    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+        if (pid == maildrop_child)
+            maildrop_child = 0;
+}
+
 /* ---- start --------------------------------------------------------------------- */
 
 static void read_params(struct smtpd_server *srv, struct config *cfg)
@@ -268,6 +315,10 @@ static int smtpd_run(struct worker *w, int local)
     auth_setup(&srv);
     ev_hook_add(srv.loop, commit_hook, &srv);
     ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
+    if (local) {
+        ev_signal_add(srv.loop, SIGCHLD, on_sigchld, &srv);
+        ev_timer_add(srv.loop, 500, maildrop_tick, &srv);
+    }
 
     listeners = xcalloc(w->nlisten ? w->nlisten : 1, sizeof(*listeners));
     nlisteners = w->nlisten;

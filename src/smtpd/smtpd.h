@@ -232,4 +232,7 @@ void etrn_request(struct session *s, const char *domain);
 void smtpd_commit_enqueue(struct session *s);
 void smtpd_commit_forget(struct session *s);
 
+/* pickup: may uid submit mail (root, mail_owner, authorized_submit_users)? */
+int smtpd_submit_allowed(const struct smtpd_server *srv, uid_t uid);
+
 #endif

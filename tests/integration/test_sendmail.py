@@ -6,10 +6,11 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
-from conftest import IS_ROOT, YUBIN
+from conftest import IS_ROOT, YUBIN, wait_for
 from mailtest import parse
 
 ORIGIN = "example.test"
@@ -126,10 +127,13 @@ def test_smtp_on_stdin_with_bs(instance):
 def test_exit_codes(instance):
     inst = instance(main={"myorigin": ORIGIN})
     inst.write_config()
-    # The mail system is not running: EX_TEMPFAIL, and a clear message.
+    # Never started, so not even a maildrop: EX_TEMPFAIL, and a clear message.
     r = sendmail(inst, "alice@example.test", input="Subject: x\n\nx\n")
     assert r.returncode == 75
-    assert "is the mail system running?" in r.stderr
+    assert "the mail system is down and" in r.stderr and "maildrop is not writable" in r.stderr
+    # -bs needs a server.
+    r = sendmail(inst, "-bs", input="QUIT\r\n")
+    assert r.returncode == 75 and "is the mail system running?" in r.stderr
     inst.start()
     r = sendmail(inst, input="Subject: x\n\nx\n")
     assert r.returncode == 64 and "no recipients" in r.stderr
@@ -194,3 +198,66 @@ def test_authorized_submit_users(instance):
     assert r.returncode == 0, r.stderr
     msgs = inst.wait_maildir("example.test/alice", 1)
     assert len(msgs) == 1 and b"Subject: yes" in msgs[0]
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("runuser") is None,
+                    reason="needs root to submit as another user")
+def test_maildrop_while_the_system_is_down(instance):
+    """With the mail system stopped, sendmail leaves the message in
+    maildrop/ (exit 0, as Postfix's postdrop); pickup delivers it once the
+    system runs, as the user who dropped it. Malformed or foreign files are
+    set aside, not lost and not delivered."""
+    inst = start(instance)
+    inst.stop()
+    drop = os.path.join(inst.queue, "maildrop")
+    assert os.stat(drop).st_mode & 0o7777 == 0o1733
+    nobody = pwd.getpwnam("nobody")
+    r = sendmail(inst, "-t", input="To: alice@example.test\nSubject: while down\n\nx\n",
+                 user="nobody")
+    assert r.returncode == 0, r.stderr
+    r = sendmail(inst, "-f", "postmaster@example.test", "bob@example.test",
+                 input="Subject: root too\n\n.leading dot\n")
+    assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(drop))
+    assert len(files) == 2
+    assert sorted(os.stat(os.path.join(drop, f)).st_uid for f in files) == sorted(
+        [0, nobody.pw_uid])
+    # nobody cannot see or take other users' files
+    ls = subprocess.run(["runuser", "-u", "nobody", "--", "ls", drop], capture_output=True)
+    assert ls.returncode != 0
+    # a file that claims to be complete but is not in the format
+    with open(os.path.join(drop, "garbage"), "w") as f:
+        f.write("MAIL FROM:<evil@x.test>\n")
+    os.chmod(os.path.join(drop, "garbage"), 0o644)
+    # files still being written (mode 0200) wait; one abandoned for days goes
+    for name, age in (("writing", 0), ("abandoned", 3 * 86400)):
+        path = os.path.join(drop, name)
+        with open(path, "w") as f:
+            f.write("yubin-maildrop 1\n")
+        os.chmod(path, 0o200)
+        os.utime(path, (time.time() - age, time.time() - age))
+    inst.start()
+    a = inst.wait_maildir("example.test/alice", 1)[0]
+    b = inst.wait_maildir("example.test/bob", 1)[0]
+    assert b"Subject: while down" in a and b"Return-Path: <nobody@example.test>" in a
+    assert b"(yubin, from userid %d)" % nobody.pw_uid in a
+    assert b"Return-Path: <postmaster@example.test>" in b and b"\n.leading dot\n" in b
+    assert b"(yubin, from userid 0)" in b
+    inst.wait_log("uid=%d from=<nobody@example.test>" % nobody.pw_uid)
+    inst.wait_log("maildrop/garbage from uid 0: malformed; kept as maildrop/.bad.garbage")
+    inst.wait_log("maildrop/abandoned: removed an incomplete file from uid 0")
+    assert wait_for(lambda: sorted(os.listdir(drop)) == [".bad.garbage", "writing"])
+
+
+def test_maildrop_respects_authorized_submit_users(instance):
+    """A user who may not submit cannot get around it through maildrop/."""
+    if not IS_ROOT or shutil.which("runuser") is None:
+        pytest.skip("needs root to submit as another user")
+    inst = start(instance, authorized_submit_users="root")
+    inst.stop()
+    r = sendmail(inst, "alice@example.test", input="Subject: sneaky\n\nx\n", user="nobody")
+    assert r.returncode == 0, r.stderr          # dropped: nobody can tell yet
+    inst.start()
+    inst.wait_log("not allowed to submit mail (authorized_submit_users)")
+    inst.wait_log("refused by pickup; kept as maildrop/.bad.")
+    assert inst.maildir("example.test/alice") == []
