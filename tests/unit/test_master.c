@@ -258,6 +258,13 @@ static void test_queue_tree_and_pid(void)
         snprintf(p, sizeof(p), "%s/%s", qd, subs[i]);
         CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
     }
+    /* Private where the queue is, open to drop into (not to read) where maildrop is. */
+    char p2[600];
+    struct stat st2;
+    snprintf(p2, sizeof(p2), "%s/journal", qd);
+    CHECK(stat(p2, &st2) == 0 && (st2.st_mode & 07777) == 0700);
+    snprintf(p2, sizeof(p2), "%s/maildrop", qd);
+    CHECK(stat(p2, &st2) == 0 && (st2.st_mode & 07777) == 01733);
     /* Idempotent. */
     CHECK_INT(master_queue_tree(qd, getuid(), getgid(), err, sizeof(err)), 0);
     /* A file where a directory belongs. */
