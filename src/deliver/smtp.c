@@ -179,7 +179,8 @@ static void bind_from_interfaces(struct smtp_settings *s, const struct config *c
     }
 }
 
-int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir)
+int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir,
+                       struct tls_client *tls)
 {
     memset(s, 0, sizeof(*s));
     s->queue_dir = queue_dir;
@@ -242,9 +243,11 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     }
     s->tls_level = (enum tls_level)tls_lev;
     if (s->tls_level != TLS_LEV_NONE) {
-        s->tls = tls_client_new(cfg, "smtp", err, sizeof(err));
+        s->tls = tls ? tls : tls_client_new(cfg, "smtp", err, sizeof(err));
         if (!s->tls)
             msg_warn("TLS client initialization failed: %s", err);
+    } else {
+        tls_client_free(tls);
     }
     s->fallback_relay = smtp_dest_split(param(cfg, "smtp_fallback_relay", ""));
     s->discard_ehlo = cfg_get_list(cfg, "smtp_discard_ehlo_keywords");
@@ -475,7 +478,9 @@ int smtp_main(struct worker *w)
     serve_signals();
     srandom((unsigned)(time(NULL) ^ ((unsigned)getpid() << 16)));
     struct smtp_settings s;
-    if (smtp_settings_init(&s, w->cfg, w->queue_dir) < 0)
+    struct tls_client *tls = w->tls_client;   /* made as root by the worker, or NULL */
+    w->tls_client = NULL;
+    if (smtp_settings_init(&s, w->cfg, w->queue_dir, tls) < 0)
         msg_warn("%s: configuration error (%s): every delivery will be deferred", name,
                  s.config_error);
     serve_loop(name, w->listen_fds[0], SMTP_REQUEST_TIMEOUT, handle, &s);

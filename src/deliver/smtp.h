@@ -80,7 +80,9 @@ struct smtp_settings {
     char *config_error;           /* set: defer everything, say why */
 };
 
-int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir);
+/* tls: a client context made before privileges were dropped (taken over), or NULL. */
+int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir,
+                       struct tls_client *tls);
 void smtp_settings_free(struct smtp_settings *s);
 
 /* ---- next hops (smtp_dest.c) ---- */

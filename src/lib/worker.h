@@ -35,6 +35,9 @@ struct worker {
     char *queue_dir;                    /* absolute queue_directory */
     struct tls_server *tls;             /* smtpd: TLS context, made while still root */
     const char *tls_error;              /* smtpd: why TLS is wanted but unavailable */
+    struct tls_client *tls_client;      /* smtp: TLS client context with its client
+                                         * certificate, made while still root; the
+                                         * entry point may take it (and set NULL) */
 };
 
 /* Entry points, one per role (master.cf command column). */

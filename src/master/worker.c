@@ -69,6 +69,17 @@ static struct tls_server *worker_tls_server(const struct config *cfg, char **err
     return t;
 }
 
+/* The smtp client's TLS context, when it uses TLS: smtp_tls_cert_file's key may be
+ * readable by root only, as with Postfix. NULL otherwise (smtp_main tries again). */
+static struct tls_client *worker_tls_client(const struct config *cfg)
+{
+    char err[1024] = "";
+    int lev = tls_client_level(cfg, "smtp", err, sizeof(err));
+    if (lev < 0 || lev == TLS_LEV_NONE)
+        return NULL;
+    return tls_client_new(cfg, "smtp", err, sizeof(err));
+}
+
 static void raise_nofile(void)
 {
     struct rlimit rl;
@@ -157,8 +168,11 @@ int cmd_worker(const char *confdir, int argc, char **argv)
     /* Keys are readable by root only: smtpd's TLS context is made before root is given up. */
     struct tls_server *tls = NULL;
     char *tls_error = NULL;
+    struct tls_client *tls_client = NULL;
     if (strcmp(svc->command, "smtpd") == 0)
         tls = worker_tls_server(cfg, &tls_error);
+    else if (strcmp(svc->command, "smtp") == 0 && geteuid() == 0)
+        tls_client = worker_tls_client(cfg);
     int single_user = geteuid() != 0;
     if (!single_user && svc->unpriv)
         drop_privileges(cfg);
@@ -173,8 +187,10 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         .queue_dir = cfg_path(cfg, "queue_directory"),
         .tls = tls,
         .tls_error = tls_error,
+        .tls_client = tls_client,
     };
     int rc = entry(&w);
+    tls_client_free(w.tls_client);
     tls_server_free(tls);
     free(tls_error);
     free(w.queue_dir);

@@ -699,6 +699,31 @@ def test_starttls_encrypt_to_yubin_peer(instance, certs):
     assert "status=sent (250 2.0.0 Ok: queued as " in inst.log()
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="the point is a key only root can read")
+def test_client_certificate_with_a_root_only_key(instance, certs, tmp_path):
+    """smtp_tls_cert_file/smtp_tls_key_file: the key may be readable by root
+    only (as Postfix allows); the smtp agent loads it before it gives up root
+    and presents the certificate to a server that asks for one."""
+    cert, key = certs
+    ckey, ccert = str(tmp_path / "client.key"), str(tmp_path / "client.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ckey,
+                    "-out", ccert, "-days", "30", "-subj", "/CN=relay.client.test"],
+                   check=True, capture_output=True)
+    os.chmod(ckey, 0o600)
+    peer = instance(main={"smtpd_tls_cert_file": cert, "smtpd_tls_key_file": key,
+                          "smtpd_tls_security_level": "may", "smtpd_tls_ask_ccert": "yes",
+                          "smtpd_tls_loglevel": "1",
+                          "virtual_mailbox_domains": "other.test",
+                          "virtual_mailbox_maps":
+                              "inline:{ {dave@other.test=other.test/dave/} }"}).start()
+    inst = relay_instance(instance, peer.port, smtp_tls_security_level="encrypt",
+                          smtp_tls_cert_file=ccert, smtp_tls_key_file=ckey).start()
+    submit(inst, "carol@client.test", ["dave@other.test"], b"Subject: ccert\r\n\r\nx\r\n")
+    peer.wait_maildir("other.test/dave", 1, timeout=30)
+    peer.wait_log("Untrusted TLS connection established from localhost[127.0.0.1]")
+    assert "TLS client initialization failed" not in inst.log()
+
+
 def server_ctx(certs):
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
