@@ -20,6 +20,7 @@
 #include "worker.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -342,6 +343,24 @@ static int is_ascii(const char *s)
  * asked for it and the envelope or a header is not ASCII; a message
  * with only a UTF-8 body goes to servers without SMTPUTF8 too.
  */
+/* "S" or "S.uuuuuu" seconds since the epoch, as microseconds; 0 when absent or bad. */
+static long long attr_usec(const char *v)
+{
+    if (!v || !isdigit((unsigned char)*v))
+        return 0;
+    char *end;
+    long long sec = strtoll(v, &end, 10);
+    long long usec = 0;
+    if (*end == '.') {
+        int digits = 0;
+        for (const char *p = end + 1; isdigit((unsigned char)*p) && digits < 6; p++, digits++)
+            usec = usec * 10 + (*p - '0');
+        for (; digits < 6; digits++)
+            usec *= 10;
+    }
+    return sec > 0 && sec < 100000000000LL ? sec * 1000000LL + usec : 0;
+}
+
 static void job_attrs(struct smtp_job *j)
 {
     const struct dreq *req = j->req;
@@ -350,10 +369,8 @@ static void job_attrs(struct smtp_job *j)
         j->eightbit = 1;
     v = dproto_attr(req, "smtputf8");
     j->smtputf8 = v && strcmp(v, "1") == 0;
-    v = dproto_attr(req, "arrival");
-    j->arrival = v ? strtoll(v, NULL, 10) : 0;
-    v = dproto_attr(req, "active");
-    j->active = v ? strtoll(v, NULL, 10) : 0;
+    j->arrival = attr_usec(dproto_attr(req, "arrival"));
+    j->active = attr_usec(dproto_attr(req, "active"));
     int utf8 = j->hdr8bit || !is_ascii(req->sender ? req->sender : "");
     for (size_t i = 0; i < j->nrcpts && !utf8; i++)
         utf8 = !is_ascii(req->rcpts[i].addr);

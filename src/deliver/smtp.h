@@ -268,8 +268,9 @@ struct smtp_job {
     const char *ret;              /* "FULL", "HDRS" or NULL */
     char envid[256];              /* decoded, "" when none */
     int final_server;             /* no server is tried after this one */
-    long long arrival;            /* seconds since the epoch, 0 when unknown */
-    long long active;             /* when this attempt began (qmgr's active queue), 0: unknown */
+    long long arrival;            /* microseconds since the epoch, 0 when unknown */
+    long long active;             /* when this attempt began (qmgr's active queue), in
+                                   * microseconds, 0: unknown */
 };
 
 /* Recipients without a final status. */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -372,9 +373,11 @@ static void sess_note(const struct sess *s, const char *dsn, const char *text)
 static int plaintext_fallback_ok(const struct sess *s)
 {
     const struct smtp_job *j = s->j;
-    long long began = j->active > 0 ? j->active : (long long)time(NULL);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    long long began = j->active > 0 ? j->active : now.tv_sec * 1000000LL + now.tv_usec;
     return s->set->tls_level == TLS_LEV_MAY && !s->no_tls && j->arrival > 0 &&
-           began - j->arrival >= s->set->min_backoff;
+           began - j->arrival >= (long long)s->set->min_backoff * 1000000LL;
 }
 
 /* The connection broke or timed out: soft failure for everyone still open in this session. */

@@ -26,9 +26,9 @@
  *   possibly "" when unknown. At most DPROTO_RCPT_MAX recipients.
  *
  *   Attributes (unknown names are ignored by agents):
- *     arrival          arrival time, seconds since the epoch
+ *     arrival          arrival time, seconds since the epoch ("S" or "S.uuuuuu")
  *     active           when this delivery attempt began (the message entered
- *                      qmgr's active queue), seconds since the epoch
+ *                      qmgr's active queue), seconds since the epoch, as arrival
  *     smtputf8         "1" when the message needs SMTPUTF8 (the client asked for it)
  *     body             "8BITMIME" when the client declared BODY=8BITMIME
  *     nexthop          the next hop every recipient of the request shares

@@ -209,12 +209,18 @@ static char *job_encode(struct job *j)
     r.offset = m->ref.content_offset;
     r.length = m->ref.content_length;
     r.sender = xstrdup(m->env.sender ? m->env.sender : "");
-    char arrival[32];
-    str_fmt(arrival, sizeof(arrival), "%llu", (unsigned long long)(m->env.arrival_usec / 1000000));
+    /* Seconds with microseconds: whole seconds made "waited minimal_backoff_time"
+     * (plaintext fallback) true for a first attempt that crossed a second. */
+    char arrival[40];
+    str_fmt(arrival, sizeof(arrival), "%llu.%06llu",
+            (unsigned long long)(m->env.arrival_usec / 1000000),
+            (unsigned long long)(m->env.arrival_usec % 1000000));
     dproto_add_attr(&r, "arrival", arrival);
     if (m->t_active_usec) {
-        char active[32];
-        str_fmt(active, sizeof(active), "%llu", (unsigned long long)(m->t_active_usec / 1000000));
+        char active[40];
+        str_fmt(active, sizeof(active), "%llu.%06llu",
+                (unsigned long long)(m->t_active_usec / 1000000),
+                (unsigned long long)(m->t_active_usec % 1000000));
         dproto_add_attr(&r, "active", active);
     }
     if (m->env.smtputf8)
