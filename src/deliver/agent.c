@@ -8,14 +8,13 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "serve.h"
 #include "table.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -346,164 +345,12 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
 
 /* ---- the connection ---- */
 
-struct reader {
-    int fd;
-    char buf[2 * DPROTO_LINE_MAX];
-    size_t len;
-};
-
-/*
- * Wait for fd to become readable (events POLLIN) or writable, with
- * SIGTERM deliverable while waiting. Returns 1 ready, 0 timeout/stop, -1 error.
- */
-static int wait_fd(int fd, short events, int64_t deadline_ms, volatile sig_atomic_t *stop,
-                   int stop_allowed)
+void agent_serve_fn(void *agent, const struct dreq *req, struct dstatus *st)
 {
-    sigset_t mask;
-    sigprocmask(SIG_SETMASK, NULL, &mask);
-    sigdelset(&mask, SIGTERM);
-    for (;;) {
-        if (stop_allowed && stop && *stop)
-            return 0;
-        struct timespec ts, *tsp = NULL;
-        if (deadline_ms >= 0) {
-            int64_t left = deadline_ms - (int64_t)mono_msec();
-            if (left <= 0)
-                return 0;
-            ts.tv_sec = left / 1000;
-            ts.tv_nsec = (left % 1000) * 1000000L;
-            tsp = &ts;
-        }
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = ppoll(&p, 1, tsp, &mask);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n > 0)
-            return 1;
-    }
+    agent_deliver_request(agent, req, st);
 }
 
-/*
- * Next line (without "\n") into line. 1 = line, 0 = clean EOF or stop
- * before a request began, -1 = error, timeout or EOF inside a request,
- * -2 = over-long line or NUL byte.
- */
-static int read_line(struct reader *r, char *line, int64_t *deadline, int request_timeout,
-                     volatile sig_atomic_t *stop, int in_request)
+int agent_serve(struct agent *a, int fd)
 {
-    for (;;) {
-        char *nl = memchr(r->buf, '\n', r->len);
-        if (nl) {
-            size_t n = (size_t)(nl - r->buf);
-            if (memchr(r->buf, '\0', n))
-                return -2;
-            memcpy(line, r->buf, n);
-            line[n] = '\0';
-            memmove(r->buf, nl + 1, r->len - n - 1);
-            r->len -= n + 1;
-            return 1;
-        }
-        if (r->len >= DPROTO_LINE_MAX)
-            return -2;
-        /* idle between requests: no deadline, and SIGTERM ends the wait */
-        int idle = !in_request && r->len == 0;
-        int w = wait_fd(r->fd, POLLIN, idle ? -1 : *deadline, stop, idle);
-        if (w <= 0)
-            return w < 0 || !idle ? -1 : 0;
-        ssize_t got = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (got < 0)
-            return -1;
-        if (got == 0)
-            return idle ? 0 : -1;
-        r->len += (size_t)got;
-        if (idle)
-            *deadline = (int64_t)mono_msec() + (int64_t)request_timeout * 1000;
-    }
-}
-
-static int write_reply(int fd, const char *data, size_t len, int timeout)
-{
-    int64_t deadline = (int64_t)mono_msec() + (int64_t)timeout * 1000;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
-            return -1;
-        if (wait_fd(fd, POLLOUT, deadline, NULL, 0) <= 0)
-            return -1;
-    }
-    return 0;
-}
-
-int agent_serve(struct agent *a, int fd, volatile sig_atomic_t *stop)
-{
-    struct reader *r = xcalloc(1, sizeof(*r));
-    r->fd = fd;
-    fd_set_nonblock(fd, 1);
-    char *line = xmalloc(DPROTO_LINE_MAX + 1);
-    int rc = 0;
-    for (;;) {
-        struct dreq req;
-        dproto_init_request(&req);
-        int64_t deadline = (int64_t)mono_msec() + (int64_t)a->request_timeout * 1000;
-        int complete = 0, got;
-        while ((got = read_line(r, line, &deadline, a->request_timeout, stop, req.state != 0)) == 1) {
-            complete = dproto_parse_request_line(&req, line);
-            if (complete != 0)
-                break;
-        }
-        if (got == 0 && req.state == 0) {          /* EOF or SIGTERM while idle */
-            dproto_free_request(&req);
-            break;
-        }
-        if (got < 0 || complete < 0) {
-            if (complete < 0)
-                msg_warn("malformed delivery request: %s", req.error);
-            else if (got == -2)
-                msg_warn("malformed delivery request: over-long line or NUL byte");
-            else
-                msg_warn("delivery request %s", req.state ? "timed out or was cut off" : "read error");
-            dproto_free_request(&req);
-            rc = -1;
-            break;
-        }
-        struct dstatus *st = xcalloc(req.nrcpts, sizeof(*st));
-        agent_deliver_request(a, &req, st);
-        struct buf reply;
-        buf_init(&reply, 0);
-        char sline[DPROTO_LINE_MAX + 1];
-        for (size_t i = 0; i < req.nrcpts; i++) {
-            if (dproto_format_status(&st[i], sline, sizeof(sline)) < 0) {
-                struct dstatus f;
-                dstatus_set(&f, req.rcpts[i].idx, "4.3.0", "internal error formatting status");
-                dproto_format_status(&f, sline, sizeof(sline));
-            }
-            buf_puts(&reply, sline);
-        }
-        buf_puts(&reply, ".\n");
-        int wrc = write_reply(fd, reply.data, reply.len, a->request_timeout);
-        buf_free(&reply);
-        free(st);
-        dproto_free_request(&req);
-        if (wrc < 0) {
-            msg_warn("cannot send delivery status to qmgr: %s", strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (stop && *stop)
-            break;
-    }
-    free(line);
-    free(r);
-    return rc;
+    return serve_connection(fd, a->request_timeout, agent_serve_fn, a);
 }

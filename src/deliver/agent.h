@@ -12,7 +12,6 @@
 #ifndef YUBIN_DELIVER_AGENT_H
 #define YUBIN_DELIVER_AGENT_H
 
-#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -120,10 +119,13 @@ void agent_free(struct agent *a);
 /* Deliver one parsed request; st[i] receives the status of req->rcpts[i]. */
 void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstatus *st);
 /*
- * Serve one qmgr connection until EOF, a protocol error, a timeout, or
- * *stop (checked between requests). Returns 0 on EOF/stop, -1 otherwise.
+ * Serve one qmgr connection with serve_connection() (serve.h): requests
+ * until EOF, a protocol error, a timeout, or SIGTERM between requests.
+ * Returns 0 on EOF/stop, -1 otherwise.
  */
-int agent_serve(struct agent *a, int fd, volatile sig_atomic_t *stop);
+int agent_serve(struct agent *a, int fd);
+/* agent_deliver_request() as a serve.h handler (ctx: the struct agent). */
+void agent_serve_fn(void *agent, const struct dreq *req, struct dstatus *st);
 int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx);
 
 /* ---- privs.c ---- */

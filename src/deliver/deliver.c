@@ -4,30 +4,20 @@
  *
  * Several agent processes share the service's listening UNIX socket;
  * each waits for a connection, serves that one qmgr connection (requests
- * one after another, see agent_serve) until qmgr closes it, then waits
- * again. SIGTERM is only delivered while the process waits, so a request
- * in progress is always finished and answered before the process exits 0.
+ * one after another) until qmgr closes it, then waits again: serve_loop()
+ * of serve.h, the loop every delivery agent shares. SIGTERM is only
+ * delivered while the process waits, so a request in progress is always
+ * finished and answered before the process exits 0.
  */
 #include "agent.h"
-#include "log.h"
-#include "util.h"
-#include "worker.h"
 #include "config.h"
+#include "log.h"
+#include "serve.h"
+#include "worker.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_term(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 int deliver_main(struct worker *w)
 {
@@ -48,43 +38,17 @@ int deliver_main(struct worker *w)
         single_user = 1;
     }
 
+    /* |command deliveries wait for their children. */
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);            /* no SA_RESTART: waits return EINTR */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
-    sigset_t block, waiting;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &waiting);
-    sigdelset(&waiting, SIGTERM);
+    serve_signals();
 
     struct agent a;
     agent_init(&a, w->cfg, kind, single_user, w->queue_dir);
-
-    int lfd = w->listen_fds[0];
-    fd_set_nonblock(lfd, 1);
-    while (!stop_requested) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        int n = ppoll(&p, 1, NULL, &waiting);
-        if (n < 0 && errno != EINTR)
-            msg_fatal("%s: poll: %s", cmd, strerror(errno));
-        if (n <= 0 || stop_requested)
-            continue;
-        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (cfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                msg_warn("%s: accept: %s", cmd, strerror(errno));
-            continue;                          /* another agent took it */
-        }
-        agent_serve(&a, cfd, &stop_requested);
-        close(cfd);
-    }
+    serve_loop(cmd, w->listen_fds[0], a.request_timeout, agent_serve_fn, &a);
     agent_free(&a);
     return 0;
 }

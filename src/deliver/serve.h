@@ -5,8 +5,8 @@
  * handler, write the status lines back; SIGTERM ends the process between
  * requests, never during one.
  *
- * The smtp agent uses it; agent.c has its own copy of the connection loop
- * (agent_serve) for local and virtual.
+ * Every delivery agent uses it: local and virtual (deliver.c, agent.c)
+ * and smtp.
  */
 #ifndef YUBIN_DELIVER_SERVE_H
 #define YUBIN_DELIVER_SERVE_H

@@ -252,7 +252,7 @@ static int exchange_rawn(struct agent *a, const char *text, size_t textlen, stru
             struct rlimit rl = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
             setrlimit(RLIMIT_FSIZE, &rl);
         }
-        int rc = agent_serve(a, sv[1], NULL);
+        int rc = agent_serve(a, sv[1]);
         _exit(rc == 0 ? 0 : 3);
     }
     close(sv[1]);
@@ -595,7 +595,7 @@ static void test_bad_requests(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        _exit(agent_serve(&a, sv[1], NULL) == 0 ? 0 : 3);
+        _exit(agent_serve(&a, sv[1]) == 0 ? 0 : 3);
     }
     close(sv[1]);
     write_all(sv[0], two, strlen(two));
@@ -626,7 +626,7 @@ static void test_request_timeout(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        _exit(agent_serve(&a, sv[1], NULL) == 0 ? 0 : 3);
+        _exit(agent_serve(&a, sv[1]) == 0 ? 0 : 3);
     }
     close(sv[1]);
     write_all(sv[0], "DELIVER\tQ1\t/x\t0\t1\n", 19);   /* and then nothing */
