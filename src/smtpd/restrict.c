@@ -1758,6 +1758,13 @@ static const char *client_addr(const struct eval *e)
 }
 
 /* Evaluate one restriction. */
+/* "name[addr]" of the client, the subject of client-side access checks. */
+static void client_namaddr(const struct eval *e, char *out, size_t outlen)
+{
+    str_fmt(out, outlen, "%s[%s]", e->in.client_name ? e->in.client_name : "unknown",
+            client_addr(e));
+}
+
 static enum nres node_eval(struct eval *e, const struct rnode *n, const struct subject *s)
 {
     struct restrictions *r = e->r;
@@ -1814,15 +1821,13 @@ static enum nres node_eval(struct eval *e, const struct rnode *n, const struct s
     case OP_TLS_CLIENTCERTS:
         return ccert_listed(e);
     case OP_CCERT_ACCESS: {
-        str_fmt(namaddr, sizeof(namaddr), "%s[%s]",
-                e->in.client_name ? e->in.client_name : "unknown", client_addr(e));
+        client_namaddr(e, namaddr, sizeof(namaddr));
         struct subject cs = {namaddr, "Client certificate", SK_CLIENT};
         return check_ccert(e, n, &cs);
     }
     case OP_CLIENT_ACCESS: {
         struct subject cs = {namaddr, "Client host", SK_CLIENT};
-        str_fmt(namaddr, sizeof(namaddr), "%s[%s]",
-                e->in.client_name ? e->in.client_name : "unknown", client_addr(e));
+        client_namaddr(e, namaddr, sizeof(namaddr));
         return check_namaddr(e, n, e->in.client_name ? e->in.client_name : "unknown", &cs);
     }
     case OP_REV_CLIENT_ACCESS: {
@@ -1860,8 +1865,7 @@ static enum nres node_eval(struct eval *e, const struct rnode *n, const struct s
             str_fmt(key, sizeof(key), "%s@%s", e->in.sasl_username, r->sasl_local_domain);
         else
             str_copy(key, e->in.sasl_username, sizeof(key));
-        str_fmt(namaddr, sizeof(namaddr), "%s[%s]",
-                e->in.client_name ? e->in.client_name : "unknown", client_addr(e));
+        client_namaddr(e, namaddr, sizeof(namaddr));
         struct subject cs = {namaddr, "Client host", SK_CLIENT};
         struct buf b;
         buf_init(&b, RESTRICT_VALUE_MAX);
