@@ -634,18 +634,31 @@ static char *dummy_stored(struct auth_server *s)
     return xstrdup(sample ? sample : s->dummy ? s->dummy : "{PLAIN}x");
 }
 
-static void verify_password(struct auth_req *r)
+/*
+ * The request's user in the passdb: AUTHDB_FOUND (u filled) or
+ * AUTHDB_NOTFOUND, or -1 when the request has already been answered (a bad
+ * user name, or a temporary passdb failure).
+ */
+static int req_lookup_pass(struct auth_req *r, struct auth_user *u)
 {
-    struct auth_server *s = r->conn->srv;
     if (req_set_user(r) < 0)
-        return;
-    struct auth_user u;
-    int rc = authdb_lookup_pass(s->passdb, r->user, &u);
+        return -1;
+    int rc = authdb_lookup_pass(r->conn->srv->passdb, r->user, u);
     if (rc == AUTHDB_TEMPFAIL) {
         req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
                      1);
-        return;
+        return -1;
     }
+    return rc;
+}
+
+static void verify_password(struct auth_req *r)
+{
+    struct auth_server *s = r->conn->srv;
+    struct auth_user u;
+    int rc = req_lookup_pass(r, &u);
+    if (rc < 0)
+        return;
     struct hash_job *j = req_job(r, HASH_VERIFY);
     size_t pwlen;
     const char *pw = mech_password(r->mech, &pwlen);
@@ -667,15 +680,10 @@ static void verify_password(struct auth_req *r)
 static void cram_lookup(struct auth_req *r)
 {
     struct auth_server *s = r->conn->srv;
-    if (req_set_user(r) < 0)
-        return;
     struct auth_user u;
-    int rc = authdb_lookup_pass(s->passdb, r->user, &u);
-    if (rc == AUTHDB_TEMPFAIL) {
-        req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
-                     1);
+    int rc = req_lookup_pass(r, &u);
+    if (rc < 0)
         return;
-    }
     unsigned char ctx[CRAM_CTX_LEN];
     int have = rc == AUTHDB_FOUND && u.password &&
                scheme_get_cram_md5(u.password, s->set.default_scheme, ctx) == 1;
@@ -694,15 +702,10 @@ static void cram_lookup(struct auth_req *r)
 static void scram_lookup(struct auth_req *r)
 {
     struct auth_server *s = r->conn->srv;
-    if (req_set_user(r) < 0)
-        return;
     struct auth_user u;
-    int rc = authdb_lookup_pass(s->passdb, r->user, &u);
-    if (rc == AUTHDB_TEMPFAIL) {
-        req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
-                     1);
+    int rc = req_lookup_pass(r, &u);
+    if (rc < 0)
         return;
-    }
     /*
      * Every path runs one PBKDF2 in the pool: a user with stored SCRAM
      * secrets, one with a plaintext password, and an unknown user all
