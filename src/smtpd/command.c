@@ -37,6 +37,8 @@ static int has_8bit(const char *s)
 
 /* ---- restriction chain -------------------------------------------------- */
 
+static const char *stage_name(enum restrict_stage st, enum smtpd_cmd cmd);
+
 static void fill_input(struct session *s, struct restrict_input *in)
 {
     memset(in, 0, sizeof(*in));
@@ -59,6 +61,10 @@ static void fill_input(struct session *s, struct restrict_input *in)
         in->ccert_trusted = tls_conn_peer_trusted(s->tls);
     }
     in->sasl_username = s->sasl_username;
+    /* Log lines name the command being answered ("RCPT from ..."), also for a
+     * delayed HELO or MAIL restriction that warns while RCPT is checked. */
+    if (s->ichain < s->nchain)
+        in->command = stage_name(s->chain[s->ichain], s->pending_cmd);
 }
 
 static const char *stage_name(enum restrict_stage st, enum smtpd_cmd cmd)

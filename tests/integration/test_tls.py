@@ -239,3 +239,23 @@ def test_permit_tls_all_clientcerts_and_check_ccert_access(instance, certs, clie
     code, text = _relay_attempt(inst, d / "self.pem", d / "self.key")
     assert code == 554 and b"certificate revoked" in text
     assert _relay_attempt(inst)[0] == 554
+
+
+def test_sni_picks_the_certificate(instance, certs, tmp_path):
+    """tls_server_sni_maps: a client asking for mail.example.org gets that
+    name's certificate, any other name the default one."""
+    skey, scrt = str(tmp_path / "sni.key"), str(tmp_path / "sni.pem")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", skey, "-out", scrt,
+             "-days", "30", "-subj", "/CN=mail.example.org")
+    os.chmod(skey, 0o600)
+    (tmp_path / "sni").write_text("mail.example.org %s %s\n" % (skey, scrt))
+    inst = instance(main=tls_main(certs, tls_server_sni_maps="texthash:%s" % (tmp_path / "sni"))
+                    ).start()
+
+    def subject(name):
+        r = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                            "127.0.0.1:%d" % inst.port, "-servername", name],
+                           input="QUIT\n", capture_output=True, text=True, timeout=30)
+        return [l for l in r.stdout.splitlines() if l.startswith("subject=")]
+    assert subject("mail.example.org") == ["subject=CN = mail.example.org"]
+    assert subject("other.example.net") == ["subject=CN = mx.example.test"]
