@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "serve.h"
 #include "table.h"
 #include "util.h"
@@ -190,6 +191,12 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
     a->queue_dir = queue_dir;
     a->getpw = agent_getpw_system;
     a->request_timeout = AGENT_REQUEST_TIMEOUT;
+    a->queue_owner = (uid_t)-1;
+    struct user_info owner;
+    if (single_user)
+        a->queue_owner = getuid();
+    else if (a->getpw(param(cfg, "mail_owner", "yubin"), 0, &owner, NULL) == 1)
+        a->queue_owner = owner.uid;
     maildir_hostname(a->maildir_host, sizeof(a->maildir_host));
     str_copy(a->myorigin, param(cfg, "myorigin", param(cfg, "myhostname", "localhost")),
              sizeof(a->myorigin));
@@ -213,6 +220,7 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
         return 0;
     }
     a->mbox_cmd_maps = open_maps(a, "mailbox_command_maps");
+    a->alias_maps = open_maps(a, "alias_maps");
     a->home_mailbox = xstrdup(param(cfg, "home_mailbox", ""));
     a->mailbox_command = xstrdup(param_raw(cfg, "mailbox_command", ""));
     a->spool_dir = xstrdup(param(cfg, "mail_spool_directory", "/var/mail"));
@@ -255,6 +263,7 @@ void agent_free(struct agent *a)
     maps_close(a->vuid);
     maps_close(a->vgid);
     maps_close(a->mbox_cmd_maps);
+    maps_close(a->alias_maps);
     free(a->vbase);
     free(a->home_mailbox);
     free(a->mailbox_command);
@@ -280,18 +289,6 @@ const char *errno_dsn(int err, const char *def)
 
 /* ---- one request ---- */
 
-/* The queue file must lie inside queue_directory: qmgr cannot make us read other files. */
-static int path_allowed(const struct agent *a, const char *path)
-{
-    if (!a->queue_dir)
-        return 1;
-    size_t n = strlen(a->queue_dir);
-    while (n > 1 && a->queue_dir[n - 1] == '/')
-        n--;
-    return strncmp(path, a->queue_dir, n) == 0 && path[n] == '/' && !strstr(path, "/../") &&
-           !strstr(path, "/./");
-}
-
 static void all_status(const struct dreq *req, struct dstatus *st, const char *dsn,
                        const char *text)
 {
@@ -303,14 +300,16 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
 {
     char text[600];
     all_status(req, st, "4.3.0", "delivery was not attempted");
-    if (!path_allowed(a, req->path)) {
-        msg_warn("%s: queue file %s is outside %s: request refused", req->qid, req->path,
-                 a->queue_dir);
+    /* qmgr cannot make us read other files: beneath the queue, no symlink, owned
+     * by mail_owner (or root). */
+    struct delivery d = {.a = a, .req = req, .fd = -1};
+    d.fd = queue_open_beneath(a->queue_dir, req->path, a->queue_owner);
+    if (d.fd < 0 && (errno == EXDEV || errno == ELOOP || errno == EPERM)) {
+        msg_warn("%s: queue file %s is not a file of %s: request refused", req->qid, req->path,
+                 a->queue_dir ? a->queue_dir : "the queue");
         all_status(req, st, "4.3.0", "bad queue file name");
         return;
     }
-    struct delivery d = {.a = a, .req = req, .fd = -1};
-    d.fd = open(req->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (d.fd < 0) {
         msg_warn("%s: cannot open queue file %s: %s", req->qid, req->path, strerror(errno));
         str_fmt(text, sizeof(text), "cannot open queue file: %s", strerror(errno));

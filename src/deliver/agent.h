@@ -59,6 +59,7 @@ struct agent {
     const struct config *cfg;
     int single_user;                 /* no uid switching */
     const char *queue_dir;           /* content paths must lie below it (NULL: any) */
+    uid_t queue_owner;               /* owner of queue files: mail_owner ((uid_t)-1: any) */
     char maildir_host[512];          /* hostname for Maildir names, '/' and ':' escaped */
     char myorigin[256];
     char rcpt_delim[32];
@@ -77,6 +78,7 @@ struct agent {
 
     /* local(8) */
     struct maps *mbox_cmd_maps;
+    struct maps *alias_maps;         /* to check the alias targets qmgr sends */
     char *home_mailbox, *mailbox_command, *spool_dir, *forward_path, *exec_dir;
     char *command_shell, *cmd_filter, *fwd_filter, *dir_filter;
     char **export_env;

@@ -5,9 +5,12 @@
  *   - a local user "user[+ext]@domain": ~/.forward (forward_path), then
  *     mailbox_command_maps / mailbox_command, home_mailbox, or the spool
  *     file mail_spool_directory/user, in Postfix's order of precedence;
- *   - an alias target "|command" or "/file/name" (or "/dir/" Maildir)
- *     with the uid/gid qmgr chose (alias database owner or default_privs),
- *     subject to allow_mail_to_commands / allow_mail_to_files.
+ *   - an alias target "|command" or "/file/name" (or "/dir/" Maildir),
+ *     marked target=command|file by qmgr's expansion (dproto.h): this
+ *     agent checks that alias_maps or the :include: file really lists it
+ *     and runs it as that table's or file's owner (default_privs for
+ *     root, the owner's primary group), subject to allow_mail_to_commands
+ *     / allow_mail_to_files. An unmarked recipient is always a user name.
  * Addresses listed in a ~/.forward are handed back to qmgr (reply class
  * "forward"); commands and files listed there are delivered here, with
  * the user's privileges.
@@ -16,6 +19,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "resolve.h"
 #include "table.h"
 #include "util.h"
 
@@ -345,14 +349,144 @@ static int class_bit(const char *cls)
     return DCLASS_ALIAS;
 }
 
+/* Does text (an alias value, or an :include: file read line by line) list target? */
+static int text_lists(const char *text, const char *target, int by_line)
+{
+    int found = 0;
+    for (const char *p = text; *p && !found;) {
+        size_t n = by_line ? strcspn(p, "\n") : strlen(p);
+        if (!(by_line && *p == '#') && n > 0) {
+            char *line = xstrndup(p, n);
+            char **v = alias_split(line);
+            for (char **e = v; *e && !found; e++)
+                found = strcmp(*e, target) == 0;
+            strv_free(v);
+            free(line);
+        }
+        p += n + (p[n] == '\n');
+    }
+    return found;
+}
+
+/*
+ * class=alias: alias_maps must list the target for the alias, and the
+ * alias database's owner runs it. 0 ok (*uid set), or -1 with st filled.
+ */
+static int alias_target_owner(struct delivery *d, const struct dreq_rcpt *r, const char *alias,
+                              uid_t *uid, struct dstatus *st)
+{
+    struct agent *a = d->a;
+    const char *at = strrchr(alias, '@');
+    char *local = at ? xstrndup(alias, (size_t)(at - alias)) : xstrdup(alias);
+    str_lower(local);
+    struct buf val;
+    buf_init(&val, TABLE_VALUE_MAX + 1);
+    int ext_used = 0;
+    int rc = a->alias_maps ? maps_lookup_addr(a->alias_maps, local, a->rcpt_delim, 0, &val,
+                                              &ext_used)
+                           : TABLE_NOTFOUND;
+    int listed = rc == TABLE_FOUND && text_lists(buf_cstr(&val), r->addr, 0);
+    buf_free(&val);
+    free(local);
+    if (rc == TABLE_TEMPFAIL) {
+        dstatus_set(st, r->idx, "4.3.0", "alias database unavailable");
+        return -1;
+    }
+    if (!listed) {
+        msg_warn("%s: %s is not an alias target of %s in alias_maps: not delivered",
+                 d->req->qid, r->addr, alias);
+        dstatus_set(st, r->idx, "4.3.5", "mail system configuration error");
+        return -1;
+    }
+    gid_t gid;
+    alias_db_owner(a->cfg, uid, &gid);
+    return 0;
+}
+
+/*
+ * class=include: the :include: file, opened here (never through a
+ * symlink), must list the target; its owner runs it. 0 or -1 with st.
+ */
+static int include_target_owner(struct delivery *d, const struct dreq_rcpt *r, const char *path,
+                                uid_t *uid, struct dstatus *st)
+{
+    int fd = *path == '/' ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+                          : -1;
+    struct stat sb;
+    char *text = NULL;
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        text = read_fd(fd, FORWARD_FILE_MAX * 16, NULL);
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!text) {
+        msg_warn("%s: cannot open include file %s: %s", d->req->qid, path,
+                 fd >= 0 ? "not a regular file" : strerror(err));
+        dstatus_set(st, r->idx, "4.3.0", "cannot open include file %s", path);
+        return -1;
+    }
+    int listed = text_lists(text, r->addr, 1);
+    free(text);
+    if (!listed) {
+        msg_warn("%s: %s is not listed in include file %s: not delivered", d->req->qid,
+                 r->addr, path);
+        dstatus_set(st, r->idx, "4.3.5", "mail system configuration error");
+        return -1;
+    }
+    *uid = sb.st_uid;
+    return 0;
+}
+
+/*
+ * The privileges of an alias or include target, decided here and never
+ * taken from the request: the owner found above (default_privs for root),
+ * with that account's primary group. 0 or -1 with st filled.
+ */
+static int target_privileges(struct delivery *d, const struct dreq_rcpt *r,
+                             const struct dextra *x, const char *alias, uid_t *uid, gid_t *gid,
+                             struct dstatus *st)
+{
+    struct agent *a = d->a;
+    int rc = strcmp(x->cls, "include") == 0
+                 ? include_target_owner(d, r, x->include, uid, st)
+                 : alias_target_owner(d, r, alias, uid, st);
+    if (rc < 0)
+        return -1;
+    if (a->single_user) {
+        *uid = getuid();
+        *gid = getgid();
+        return 0;
+    }
+    if (*uid == 0 || *uid == a->default_uid) {
+        *uid = a->default_uid;
+        *gid = a->default_gid;
+        return 0;
+    }
+    struct user_info pw;
+    if (a->getpw(NULL, *uid, &pw, a->getpw_ctx) != 1) {
+        msg_warn("%s: no passwd entry for uid %ld, the owner of %s's target %s", d->req->qid,
+                 (long)*uid, alias, r->addr);
+        dstatus_set(st, r->idx, "4.3.5", "mail system configuration error");
+        return -1;
+    }
+    *gid = pw.gid;
+    return 0;
+}
+
 static void deliver_alias_target(struct delivery *d, const struct dreq_rcpt *r,
                                  const struct dextra *x, struct dstatus *st)
 {
     struct agent *a = d->a;
     int idx = r->idx;
     const char *alias = *x->alias ? x->alias : (*r->orig ? r->orig : r->addr);
-    int is_cmd = r->addr[0] == '|';
+    int is_cmd = strcmp(x->target, "command") == 0;
     int cls = class_bit(x->cls);
+    if (r->addr[0] != (is_cmd ? '|' : '/') || cls == DCLASS_FORWARD ||
+        (cls == DCLASS_INCLUDE) != (x->include[0] != '\0')) {
+        msg_warn("%s: malformed alias target %s for %s", d->req->qid, r->addr, alias);
+        dstatus_set(st, idx, "4.3.5", "mail system configuration error");
+        return;
+    }
     if (is_cmd && !(a->allow_cmd & cls)) {
         dstatus_set(st, idx, "5.7.1", "mail to command is restricted");
         return;
@@ -363,28 +497,17 @@ static void deliver_alias_target(struct delivery *d, const struct dreq_rcpt *r,
     }
     struct lrcpt lr;
     lrcpt_init(&lr, a, alias, r->orig);
-    if (delivery_is_loop(d, lr.addr)) {
+    uid_t uid;
+    gid_t gid;
+    if (delivery_is_loop(d, lr.addr))
         dstatus_set(st, idx, "5.4.6", "mail forwarding loop for %s", lr.addr);
-        lrcpt_free(&lr);
-        return;
+    else if (target_privileges(d, r, x, lr.addr, &uid, &gid, st) == 0) {
+        lr.pw.uid = (uid_t)-1;           /* no account of its own: env from the owner */
+        if (is_cmd)
+            run_command(d, idx, r->addr + 1, &lr, uid, gid, lr.addr, st);
+        else
+            deliver_file(d, idx, r->addr, &lr, uid, gid, lr.addr, st);
     }
-    uid_t uid = (uid_t)getuid();
-    gid_t gid = (gid_t)getgid();
-    if (!a->single_user) {
-        if (x->uid < 0 || x->gid < 0) {
-            msg_warn("%s: alias target %s for %s has no uid/gid", d->req->qid, r->addr, lr.addr);
-            dstatus_set(st, idx, "4.3.5", "mail system configuration error");
-            lrcpt_free(&lr);
-            return;
-        }
-        uid = (uid_t)x->uid;
-        gid = (gid_t)x->gid;
-    }
-    lr.pw.uid = (uid_t)-1;               /* no account of its own: env from the owner */
-    if (is_cmd)
-        run_command(d, idx, r->addr + 1, &lr, uid, gid, lr.addr, st);
-    else
-        deliver_file(d, idx, r->addr, &lr, uid, gid, lr.addr, st);
     lrcpt_free(&lr);
 }
 
@@ -763,7 +886,9 @@ void local_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus
         dstatus_set(st, r->idx, "4.3.0", "malformed delivery request");
         return;
     }
-    if (r->addr[0] == '|' || r->addr[0] == '/')
+    /* Only qmgr's alias expansion marks a target; any other recipient is a user
+     * name, even one that starts with '|' or '/' (then an unknown user). */
+    if (x.target[0])
         deliver_alias_target(d, r, &x, st);
     else
         deliver_user(d, r, &x, st);

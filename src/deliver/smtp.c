@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "util.h"
 #include "worker.h"
 
@@ -275,18 +276,6 @@ void smtp_settings_free(struct smtp_settings *s)
 
 /* ---- one request ---- */
 
-/* The queue file must lie inside queue_directory: qmgr cannot make us read other files. */
-static int path_allowed(const struct smtp_settings *s, const char *path)
-{
-    if (!s->queue_dir)
-        return 1;
-    size_t n = strlen(s->queue_dir);
-    while (n > 1 && s->queue_dir[n - 1] == '/')
-        n--;
-    return strncmp(path, s->queue_dir, n) == 0 && path[n] == '/' && !strstr(path, "/../") &&
-           !strstr(path, "/./");
-}
-
 static void all_final(struct smtp_job *j, const char *dsn, const char *text)
 {
     for (size_t i = 0; i < j->nrcpts; i++)
@@ -298,13 +287,14 @@ static int job_open(struct smtp_job *j)
 {
     const struct dreq *req = j->req;
     char text[600];
-    if (!path_allowed(j->set, req->path)) {
-        msg_warn("%s: queue file %s is outside %s: request refused", req->qid, req->path,
-                 j->set->queue_dir);
+    /* qmgr cannot make us read other files: beneath the queue, no symlink, ours. */
+    j->fd = queue_open_beneath(j->set->queue_dir, req->path, geteuid());
+    if (j->fd < 0 && (errno == EXDEV || errno == ELOOP || errno == EPERM)) {
+        msg_warn("%s: queue file %s is not a file of %s: request refused", req->qid, req->path,
+                 j->set->queue_dir ? j->set->queue_dir : "the queue");
         all_final(j, "4.3.0", "bad queue file name");
         return -1;
     }
-    j->fd = open(req->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (j->fd < 0) {
         msg_warn("%s: cannot open queue file %s: %s", req->qid, req->path, strerror(errno));
         str_fmt(text, sizeof(text), "cannot open queue file: %s", strerror(errno));

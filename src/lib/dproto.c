@@ -367,7 +367,6 @@ int dproto_parse_request_line(struct dreq *r, const char *line)
 void dproto_extra_init(struct dextra *x)
 {
     memset(x, 0, sizeof(*x));
-    x->uid = x->gid = -1;
     str_copy(x->cls, "alias", sizeof(x->cls));
 }
 
@@ -389,7 +388,7 @@ int dproto_extra_parse(const char *s, struct dextra *x)
         return -1;
     char copy[DPROTO_LINE_MAX];
     str_copy(copy, s, sizeof(copy));
-    int seen_alias = 0, seen_uid = 0, seen_gid = 0, seen_class = 0, seen_direct = 0;
+    int seen_alias = 0, seen_target = 0, seen_include = 0, seen_class = 0, seen_direct = 0;
     int seen_notify = 0, seen_orcpt = 0;
     char *save = NULL;
     /* strtok_r would merge empty items; refuse them explicitly. */
@@ -408,12 +407,14 @@ int dproto_extra_parse(const char *s, struct dextra *x)
             if (!*val || strlen(val) >= sizeof(x->alias))
                 return -1;
             str_copy(x->alias, val, sizeof(x->alias));
-        } else if (strcmp(k, "uid") == 0 && !seen_uid++) {
-            if (parse_id(val, &x->uid) < 0)
+        } else if (strcmp(k, "target") == 0 && !seen_target++) {
+            if (strcmp(val, "command") != 0 && strcmp(val, "file") != 0)
                 return -1;
-        } else if (strcmp(k, "gid") == 0 && !seen_gid++) {
-            if (parse_id(val, &x->gid) < 0)
+            str_copy(x->target, val, sizeof(x->target));
+        } else if (strcmp(k, "include") == 0 && !seen_include++) {
+            if (val[0] != '/' || strlen(val) >= sizeof(x->include))
                 return -1;
+            str_copy(x->include, val, sizeof(x->include));
         } else if (strcmp(k, "class") == 0 && !seen_class++) {
             if (strcmp(val, "alias") != 0 && strcmp(val, "include") != 0 &&
                 strcmp(val, "forward") != 0)
@@ -449,10 +450,13 @@ int dproto_extra_format(const struct dextra *x, char *out, size_t outlen)
         bad |= dproto_xtext_encode(x->alias, enc, sizeof(enc));
         bad |= buf_printf(&b, "alias=%s", enc);
     }
-    if (x->uid >= 0)
-        bad |= buf_printf(&b, "%suid=%ld", b.len ? "," : "", x->uid);
-    if (x->gid >= 0)
-        bad |= buf_printf(&b, "%sgid=%ld", b.len ? "," : "", x->gid);
+    if (x->target[0])
+        bad |= buf_printf(&b, "%starget=%s", b.len ? "," : "", x->target);
+    if (x->include[0]) {
+        char enc[3 * sizeof(x->include)];
+        bad |= dproto_xtext_encode(x->include, enc, sizeof(enc));
+        bad |= buf_printf(&b, "%sinclude=%s", b.len ? "," : "", enc);
+    }
     if (x->cls[0] && strcmp(x->cls, "alias") != 0)
         bad |= buf_printf(&b, "%sclass=%s", b.len ? "," : "", x->cls);
     if (x->direct)

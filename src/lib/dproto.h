@@ -52,14 +52,26 @@
  *     alias=<address>   the local address whose alias expansion produced
  *                       this recipient; it becomes Delivered-To: and the
  *                       $RECIPIENT/$LOCAL/... of a command
- *     uid=<n>, gid=<n>  privileges for a "|command" or "/file" target:
- *                       the alias database owner, or default_privs when
- *                       that owner is root (qmgr decides). Required for
- *                       "|..." and "/..." recipients.
- *     class=alias|include|forward
+ *     target=command|file
+ *                       set by qmgr's alias expansion, and only there: this
+ *                       recipient is the "|command" or "/file" (or "/dir/")
+ *                       target itself. Without it, a recipient that merely
+ *                       starts with '|' or '/' is a user name like any other
+ *                       (a remote sender's address never becomes a command).
+ *     include=<path>    with class=include: the :include: file that listed
+ *                       the target. The agent opens it itself: its owner
+ *                       gives the privileges, and the target must be listed
+ *                       in it.
+ *     class=alias|include
  *                       where the target came from, checked against
  *                       allow_mail_to_commands / allow_mail_to_files
- *                       (default alias)
+ *                       (default alias). For class=alias the agent checks
+ *                       that alias_maps lists the target for <alias> and
+ *                       runs it as the owner of the alias database
+ *                       (default_privs when that is root). Privileges never
+ *                       come from the request: the root-run agent decides
+ *                       them (uid from the file's owner, gid from that
+ *                       uid's passwd entry).
  *     direct=1          "\user" alias target: deliver to the user's
  *                       mailbox, do not read ~/.forward
  *     notify=<n>        DSN NOTIFY given by the client, the DSN_NOTIFY_*
@@ -146,7 +158,8 @@ struct dstatus {
 /* Parsed <extra> field. */
 struct dextra {
     char alias[512];         /* "" when absent */
-    long uid, gid;           /* -1 when absent */
+    char target[16];         /* "command", "file" or "" (not an alias target) */
+    char include[1024];      /* class=include: the file that listed the target, or "" */
     char cls[16];            /* "alias" (default), "include", "forward" */
     int direct;
     int notify;              /* DSN_NOTIFY_* bits, 0 when absent */

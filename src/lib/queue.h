@@ -435,6 +435,17 @@ int queue_ref_load(struct qref *ref, struct qenvelope *env);
  */
 int queue_open_content(const struct qref *ref, struct qenvelope *env,
                        int *fd, off_t *offset, size_t *len);
+/*
+ * Open the queue file a delivery request names (agents, which must not be
+ * made to read anything else): path must lie beneath queue_dir and is
+ * resolved without following a symlink in any component (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or component by component where
+ * the kernel lacks it); it must be a regular file owned by owner or root
+ * (owner (uid_t)-1: any). queue_dir NULL: any path, last component not
+ * followed (unit tests). Returns the descriptor, or -1 with errno (EXDEV
+ * outside the queue, ELOOP through a symlink, EPERM wrong owner or type).
+ */
+int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner);
 
 /* ---- deferred and hold files ---- */
 

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- small helpers ---- */
@@ -789,4 +791,92 @@ int queue_dir_init(const char *queue_dir, uid_t owner, gid_t group)
             return -1;
     }
     return fsync_dir(queue_dir);
+}
+
+/* ---- request files, opened beneath the queue ---- */
+
+/* The part of path below dir ("" when path is not below it). */
+static const char *below(const char *dir, const char *path)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (strncmp(path, dir, n) != 0 || path[n] != '/')
+        return "";
+    return path + n + 1;
+}
+
+/* Without openat2: one component at a time, none of them a symlink. */
+static int open_by_components(int dirfd, const char *rel)
+{
+    int fd = dup(dirfd);
+    while (fd >= 0 && *rel) {
+        size_t n = strcspn(rel, "/");
+        char name[NAME_MAX + 1];
+        if (n == 0 || n > NAME_MAX) {
+            close(fd);
+            errno = EXDEV;
+            return -1;
+        }
+        memcpy(name, rel, n);
+        name[n] = '\0';
+        rel += n + (rel[n] == '/');
+        int last = !*rel;
+        int next = openat(fd, name, O_CLOEXEC | O_NOFOLLOW |
+                                    (last ? O_RDONLY | O_NONBLOCK : O_PATH | O_DIRECTORY));
+        close(fd);
+        fd = next;
+    }
+    return fd;
+}
+
+static int open_rel(int dirfd, const char *rel)
+{
+    for (const char *p = rel; *p; p += strcspn(p, "/"), p += *p == '/')
+        if (strncmp(p, "..", 2) == 0 && (p[2] == '/' || !p[2])) {
+            errno = EXDEV;
+            return -1;
+        }
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                                      RESOLVE_NO_MAGICLINKS};
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+        return open_by_components(dirfd, rel);
+    return (int)fd;
+}
+
+int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner)
+{
+    int fd;
+    if (!queue_dir) {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    } else {
+        const char *rel = below(queue_dir, path);
+        if (!*rel) {
+            errno = EXDEV;
+            return -1;
+        }
+        int dirfd = open(queue_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+            return -1;
+        fd = open_rel(dirfd, rel);
+        int saved = errno;
+        close(dirfd);
+        errno = saved;
+    }
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+        (owner != (uid_t)-1 && sb.st_uid != owner && sb.st_uid != 0)) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    if (fd_set_nonblock(fd, 0) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define RESOLVE_ADDR_MAX 1024     /* longer alias results: defer, as Postfix does at 1000 */
 #define ALIAS_MAX_LEVEL 100
@@ -599,7 +600,7 @@ int resolve_rcpt_known(struct resolver *r, const char *addr, char *why, size_t w
  * ("a b"@x -> a b@x, internal form). Unterminated quotes: the rest is one
  * address.
  */
-static char **split_addresses(const char *s)
+char **alias_split(const char *s)
 {
     size_t n = 0, cap = 4;
     char **v = xmalloc(cap * sizeof(*v));
@@ -709,7 +710,7 @@ static int virtual_map(struct resolver *r, const char *addr, char ***res, char *
     get_ext(r, addr, ext, sizeof(ext));
     if (!ext_used || !r->propagate_virtual)
         ext[0] = '\0';
-    char **v = split_addresses(buf_cstr(&val));
+    char **v = alias_split(buf_cstr(&val));
     buf_free(&val);
     const char *at = strrchr(addr, '@');
     for (size_t i = 0; v[i]; i++) {
@@ -934,7 +935,7 @@ static int expand_name(struct aexp *x, const char *addr, const char *exp_from, i
         free(oname);
         buf_free(&ob);
     }
-    char **items = split_addresses(buf_cstr(&val));
+    char **items = alias_split(buf_cstr(&val));
     buf_free(&val);
     if (!items[0]) {
         msg_warn("no recipient in alias lookup result for %s", name);
@@ -1002,7 +1003,7 @@ static int expand_item(struct aexp *x, const char *raw, const char *alias, const
 static int expand_text(struct aexp *x, const char *text, const char *alias, const char *owner,
                        const char *ext, int level)
 {
-    char **v = split_addresses(text);
+    char **v = alias_split(text);
     int rc = 0;
     for (size_t i = 0; v[i] && rc == 0; i++)
         rc = expand_item(x, v[i], alias, owner, ext, level);
@@ -1023,6 +1024,30 @@ int resolve_local_alias(struct resolver *r, const char *addr, struct alias_list 
         return 0;
     struct aexp x = {r, out, why, whylen};
     return expand_name(&x, addr, NULL, 0);
+}
+
+int alias_db_owner(const struct config *cfg, uid_t *uid, gid_t *gid)
+{
+    char **maps = cfg_get_list(cfg, "alias_maps");
+    int found = 0;
+    for (char **p = maps; p && *p && !found; p++) {
+        const char *colon = strchr(*p, ':');
+        const char *path = colon ? colon + 1 : *p;
+        if (*path != '/')
+            continue;
+        struct stat st;
+        char *lmdb = xasprintf("%s.lmdb", path);
+        found = stat(lmdb, &st) == 0 || stat(path, &st) == 0;
+        free(lmdb);
+        if (found) {
+            *uid = st.st_uid;
+            *gid = st.st_gid;
+        }
+    }
+    strv_free(maps);
+    if (!found)
+        *uid = *gid = 0;
+    return found;
 }
 
 int resolve_alias_text(struct resolver *r, const char *text, const char *alias,

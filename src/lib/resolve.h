@@ -13,6 +13,7 @@
 #define YUBIN_RESOLVE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct config;
 struct resolver;
@@ -137,5 +138,15 @@ int resolve_local_alias(struct resolver *r, const char *addr, struct alias_list 
 int resolve_alias_text(struct resolver *r, const char *text, const char *alias,
                        struct alias_list *out, char *why, size_t whylen);
 void alias_list_free(struct alias_list *l);
+/* Split an alias right-hand side (or a line of an :include: file) into its
+ * elements as the expansion does: commas and blanks separate, "quoted
+ * strings" stay whole and lose their quotes. NULL-terminated (strv_free). */
+char **alias_split(const char *rhs);
+/*
+ * The owner of the alias database: the first alias_maps table with an
+ * absolute path whose file (or its .lmdb index) exists. 1 found, 0 none
+ * (uid and gid set to 0, which callers map to default_privs).
+ */
+int alias_db_owner(const struct config *cfg, uid_t *uid, gid_t *gid);
 
 #endif

@@ -220,18 +220,14 @@ int fsync_dir(const char *path)
     return r;
 }
 
-char *read_file(const char *path, size_t max, size_t *len_out)
+char *read_fd(int fd, size_t max, size_t *len_out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
     size_t cap = 4096, len = 0;
     char *buf = xmalloc(cap + 1);
     for (;;) {
         if (len == cap) {
             if (cap >= max) {
                 free(buf);
-                close(fd);
                 errno = EFBIG;
                 return NULL;
             }
@@ -244,7 +240,6 @@ char *read_file(const char *path, size_t max, size_t *len_out)
                 continue;
             int saved = errno;
             free(buf);
-            close(fd);
             errno = saved;
             return NULL;
         }
@@ -252,10 +247,21 @@ char *read_file(const char *path, size_t max, size_t *len_out)
             break;
         len += (size_t)r;
     }
-    close(fd);
     buf[len] = '\0';
     if (len_out)
         *len_out = len;
+    return buf;
+}
+
+char *read_file(const char *path, size_t max, size_t *len_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *buf = read_fd(fd, max, len_out);
+    int saved = errno;
+    close(fd);
+    errno = saved;
     return buf;
 }
 

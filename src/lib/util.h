@@ -55,6 +55,8 @@ ssize_t write_all(int fd, const void *buf, size_t len);
 int fsync_dir(const char *path);
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer, at most max bytes. */
 char *read_file(const char *path, size_t max, size_t *len_out);
+/* The same from an open descriptor (read to its end; the caller closes it). */
+char *read_fd(int fd, size_t max, size_t *len_out);
 /* mkdir -p with mode; 0 on success. */
 int mkdir_p(const char *path, mode_t mode);
 

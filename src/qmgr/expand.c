@@ -129,25 +129,32 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
                         const char *orig, int depth);
 
 /*
- * An alias target "|cmd" or "/file" (or a local mailbox, direct): delivered by
- * the local agent with the alias owner's rights. alias is the alias as an
- * address (name@domain): the recipient the command or file sees (RECIPIENT,
- * Delivered-To:) and the one logged, as local(8) does.
+ * An alias target "|cmd" or "/file" (kind "command" or "file"), or a local
+ * mailbox (kind NULL, direct): delivered by the local agent. alias is the
+ * alias as an address (name@domain): the recipient the command or file
+ * sees (RECIPIENT, Delivered-To:) and the one logged, as local(8) does.
+ * include is the :include: file that listed the target (class include).
+ * The request carries no privileges: the local agent works them out from
+ * the alias database or the include file itself, and checks that the
+ * target is really listed there.
  */
 static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const char *target,
-                             const char *orig, const char *alias, long uid, long gid, int direct,
-                             const char *cls, int depth)
+                             const char *orig, const char *alias, const char *kind, int direct,
+                             const char *cls, const char *include, int depth)
 {
     struct dextra x;
     dproto_extra_init(&x);
     str_copy(x.alias, alias, sizeof(x.alias));
-    x.uid = uid;
-    x.gid = gid;
+    if (kind)
+        str_copy(x.target, kind, sizeof(x.target));
+    if (include && strlen(include) < sizeof(x.include))
+        str_copy(x.include, include, sizeof(x.include));
     x.direct = direct;
     if (cls)
         str_copy(x.cls, cls, sizeof(x.cls));
-    char extra[1024];
-    if (dproto_extra_format(&x, extra, sizeof(extra)) < 0) {
+    char extra[2048];
+    if ((include && strlen(include) >= sizeof(x.include)) ||
+        dproto_extra_format(&x, extra, sizeof(extra)) < 0) {
         struct dlv *d = dlv_new(m, ridx, target, orig, depth);
         dlv_set_final(d, DLV_BOUNCED, "5.3.0", "alias target too long");
         return;
@@ -167,42 +174,11 @@ static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const cha
     d->nexthop = xstrdup(nexthop);
 }
 
-/* Who owns alias_maps (the first table file that exists): its commands and files run as them. */
-static void alias_owner(struct qmgr *q, long *uid, long *gid)
-{
-    if (q->alias_uid >= 0) {
-        *uid = q->alias_uid;
-        *gid = q->alias_gid;
-        return;
-    }
-    q->alias_uid = 0;
-    q->alias_gid = 0;
-    char **maps = cfg_get_list(q->cfg, "alias_maps");
-    for (char **p = maps; p && *p; p++) {
-        const char *colon = strchr(*p, ':');
-        const char *path = colon ? colon + 1 : *p;
-        if (*path != '/')
-            continue;
-        struct stat st;
-        char *lmdb = xasprintf("%s.lmdb", path);
-        int ok = stat(lmdb, &st) == 0 || stat(path, &st) == 0;
-        free(lmdb);
-        if (ok) {
-            q->alias_uid = (long)st.st_uid;
-            q->alias_gid = (long)st.st_gid;
-            break;
-        }
-    }
-    strv_free(maps);
-    *uid = q->alias_uid;
-    *gid = q->alias_gid;
-}
-
 #define INCLUDE_MAX (1024 * 1024)
 
 static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
-                         const char *top, struct alias_list *l, const char *cls, long uid,
-                         long gid, int depth);
+                         const char *top, struct alias_list *l, const char *cls,
+                         const char *include, int depth);
 
 /*
  * The alias an item came from, as an address. The resolver names aliases
@@ -235,20 +211,24 @@ static void defer_unexpanded(struct qmsg *m, int ridx, const char *addr, const c
     dlv_set_final(d, DLV_DEFERRED, "4.3.0", text);
 }
 
-/* ":include:/file": read it here (as mail_owner) and expand it with the file owner's rights. */
+/* ":include:/file": read it here (as mail_owner); the local agent runs its commands and
+ * files with the owner's rights, opening the file again itself. */
 static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
                            const char *top, const struct alias_item *it, int depth)
 {
     struct stat st;
-    size_t len = 0;
     char *text = NULL;
     char *alias = alias_address(q, top, it->alias ? it->alias : "");
-    int fd = open(it->value, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    int fd = open(it->value, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd >= 0) {
+        /* read from the descriptor that was checked, never the path again */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+            text = read_fd(fd, INCLUDE_MAX, NULL);
+        else
+            errno = EINVAL;
+        int saved = errno;
         close(fd);
-        text = read_file(it->value, INCLUDE_MAX, &len);
-    } else if (fd >= 0) {
-        close(fd);
+        errno = saved;
     }
     if (!text) {
         char why[600];
@@ -267,16 +247,15 @@ static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char 
         struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
         dlv_set_final(d, DLV_BOUNCED, "5.4.6", why);
     } else {
-        expand_items(q, m, ridx, orig, top, &l, "include", (long)st.st_uid, (long)st.st_gid,
-                     depth + 1);
+        expand_items(q, m, ridx, orig, top, &l, "include", it->value, depth + 1);
     }
     alias_list_free(&l);
     free(alias);
 }
 
 static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *orig,
-                         const char *top, struct alias_list *l, const char *cls, long uid,
-                         long gid, int depth)
+                         const char *top, struct alias_list *l, const char *cls,
+                         const char *include, int depth)
 {
     for (size_t i = 0; i < l->n; i++) {
         const struct alias_item *it = &l->v[i];
@@ -286,16 +265,16 @@ static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *o
             expand_addr(q, m, ridx, it->value, orig, depth + 1);
             break;
         case ALIAS_MAILBOX:
-            add_alias_target(q, m, ridx, it->value, orig, alias, -1, -1, 1, NULL, depth);
+            add_alias_target(q, m, ridx, it->value, orig, alias, NULL, 1, NULL, NULL, depth);
             break;
         case ALIAS_COMMAND: {
             char *target = xasprintf("|%s", it->value);
-            add_alias_target(q, m, ridx, target, orig, alias, uid, gid, 0, cls, depth);
+            add_alias_target(q, m, ridx, target, orig, alias, "command", 0, cls, include, depth);
             free(target);
             break;
         }
         case ALIAS_FILE:
-            add_alias_target(q, m, ridx, it->value, orig, alias, uid, gid, 0, cls, depth);
+            add_alias_target(q, m, ridx, it->value, orig, alias, "file", 0, cls, include, depth);
             break;
         case ALIAS_INCLUDE:
             if (depth + 1 > QMGR_EXPAND_DEPTH) {
@@ -331,9 +310,7 @@ static int expand_local_alias(struct qmgr *q, struct qmsg *m, int ridx, const ch
         struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
         dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
     } else {
-        long uid, gid;
-        alias_owner(q, &uid, &gid);
-        expand_items(q, m, ridx, orig, addr, &l, "alias", uid, gid, depth);
+        expand_items(q, m, ridx, orig, addr, &l, "alias", NULL, depth);
     }
     alias_list_free(&l);
     return 1;

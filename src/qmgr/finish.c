@@ -16,6 +16,7 @@
  */
 #include "qmgr.h"
 #include "config.h"
+#include "dproto.h"
 #include "dsn.h"
 #include "evloop.h"
 #include "log.h"
@@ -256,19 +257,14 @@ static void deferred_envelope(struct qmgr *q, struct qmsg *m, struct qenvelope *
         if (d->state != DLV_DEFERRED)
             continue;
         const struct qrcpt *orig = &m->env.rcpts[d->ridx];
-        /* Alias targets keep their alias address: their privileges are worked out again. */
-        struct dextra_alias { char a[512]; } al;
+        /* Alias targets keep their alias address: they are expanded again on retry,
+         * so the local agent checks them against the tables of that time. */
+        struct dextra x;
         const char *addr = d->addr;
         int expanded = !d->unexpanded;
-        if (d->extra && strncmp(d->extra, "alias=", 6) == 0) {
-            const char *e = d->extra + 6;
-            size_t len = strcspn(e, ",");
-            if (len < sizeof(al.a)) {
-                memcpy(al.a, e, len);
-                al.a[len] = '\0';
-                addr = al.a;
-                expanded = 0;
-            }
+        if (d->extra && dproto_extra_parse(d->extra, &x) == 0 && x.alias[0]) {
+            addr = x.alias;
+            expanded = 0;
         }
         int dup = 0;
         for (size_t k = 0; k < env->nrcpts; k++)

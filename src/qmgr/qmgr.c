@@ -789,7 +789,6 @@ int qmgr_main(struct worker *w)
     q.deferred_dir = xasprintf("%s/deferred", w->queue_dir);
     q.hold_dir = xasprintf("%s/hold", w->queue_dir);
     q.nhash = 1024;
-    q.alias_uid = q.alias_gid = -1;
     q.hash = xcalloc(q.nhash, sizeof(*q.hash));
     read_params(&q, w->cfg);
     signal(SIGPIPE, SIG_IGN);

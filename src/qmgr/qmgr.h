@@ -138,7 +138,6 @@ struct qmgr {
     uint64_t queue_run_delay_ms;
     size_t bounce_size_limit;
     int rcpt_limit;            /* default_destination_recipient_limit */
-    long alias_uid, alias_gid; /* owner of alias_maps (-1: not looked up yet) */
 };
 
 /* qmgr.c */

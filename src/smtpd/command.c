@@ -355,6 +355,19 @@ static void mail_done(struct session *s, const struct restrict_result *res)
     session_reply(s, "250 2.1.0 Ok");
 }
 
+/*
+ * A local part that local(8) syntax would read as a command, a file or an
+ * include ("|cmd", "/file", ":include:") in a domain delivered by the local
+ * agent: no such user can exist, and a DSN to it must never look like an
+ * alias target. Refused at once (pickup's local clients are not checked).
+ */
+static int local_special(const struct session *s, const char *addr)
+{
+    if (!s->srv->resolver || !(addr[0] == '|' || addr[0] == '/' || str_iprefix(addr, ":include:")))
+        return 0;
+    return resolve_addr_class(s->srv->resolver, addr) == AC_LOCAL;
+}
+
 static void cmd_mail(struct session *s, char *arg)
 {
     struct smtpd_server *srv = s->srv;
@@ -388,6 +401,15 @@ static void cmd_mail(struct session *s, char *arg)
     }
     if (has_8bit(addr) && !s->smtputf8) {
         session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+        session_reset_transaction(s);
+        return;
+    }
+    if (local_special(s, addr)) {
+        msg_info("NOQUEUE: reject: MAIL from %s: 550 5.1.0 <%s>: Sender address rejected: User "
+                 "unknown in local recipient table; from=<%s> proto=%s helo=<%s>", s->namaddr,
+                 addr, addr, s->esmtp ? "ESMTP" : "SMTP", s->helo);
+        session_error(s, "550 5.1.0 <%s>: Sender address rejected: User unknown in local "
+                      "recipient table", addr);
         session_reset_transaction(s);
         return;
     }
@@ -478,6 +500,15 @@ static void cmd_rcpt(struct session *s, char *arg)
     }
     if (has_8bit(addr) && !s->smtputf8) {
         session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+        return;
+    }
+    if (local_special(s, addr)) {
+        msg_info("%s: reject: RCPT from %s: 550 5.1.1 <%s>: Recipient address rejected: User "
+                 "unknown in local recipient table; from=<%s> to=<%s> proto=%s helo=<%s>",
+                 s->qid[0] ? s->qid : "NOQUEUE", s->namaddr, addr, s->sender, addr,
+                 s->esmtp ? "ESMTP" : "SMTP", s->helo);
+        session_error(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+                      "recipient table", addr);
         return;
     }
     int notify = 0;

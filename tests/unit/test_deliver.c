@@ -153,6 +153,24 @@ static int fake_getpw(const char *name, uid_t uid, struct user_info *out, void *
 
 /* ---- the instance ---- */
 
+/* The alias database and :include: file that list test_alias_targets()'s targets. */
+static void write_aliases(const char *conf)
+{
+    char *path = xasprintf("%s/aliases", conf);
+    char *text = xasprintf("root \"|cat > %s/out/alias-cmd.txt\", %s/out/alias-file.mbox,"
+                           " %s/out/alias-maildir/\n"
+                           "other \"|echo other\"\n", base, base, base);
+    write_text(path, text);
+    free(text);
+    free(path);
+    path = xasprintf("%s/list.inc", conf);
+    text = xasprintf("# members\n\"|cat > %s/out/alias-cmd.txt\"\n%s/out/alias-file.mbox, /dev/null\n",
+                     base, base);
+    write_text(path, text);
+    free(text);
+    free(path);
+}
+
 static const char *MAIN_CF =
     "myhostname = mx.example.com\n"
     "mydomain = example.com\n"
@@ -168,7 +186,8 @@ static const char *MAIN_CF =
     "deliver_lock_attempts = 2\n"
     "deliver_lock_delay = 1s\n"
     "command_time_limit = 1s\n"
-    "default_privs = nobody\n";
+    "default_privs = nobody\n"
+    "alias_maps = texthash:%s/etc/aliases\n";
 
 static struct config *cfg;
 
@@ -203,7 +222,9 @@ static void setup(void)
     char *conf = path_of("etc");
     mkdir_p(conf, 0755);
     char *main_cf = xasprintf("%s/main.cf", conf);
-    char *text = xasprintf(MAIN_CF, base, (long)owner_uid, (long)(is_root ? OWNER : getgid()), base);
+    char *text = xasprintf(MAIN_CF, base, (long)owner_uid, (long)(is_root ? OWNER : getgid()), base,
+                           base);
+    write_aliases(conf);
     write_text(main_cf, text);
     free(text);
     free(main_cf);
@@ -815,15 +836,17 @@ static void test_alias_targets(void)
     char *fileout = path_of("out/alias-file.mbox");
     char *cmd = xasprintf("|cat > %s", cmdout);
     char *maildir = path_of("out/alias-maildir/");
-    char extra[128];
-    snprintf(extra, sizeof(extra), "alias=root@mx.example.com,uid=0,gid=0");
+    char *inc = xasprintf("alias=list@mx.example.com,target=command,include=%s/etc/list.inc,"
+                          "class=include", base);
+    char *incf = xasprintf("alias=list@mx.example.com,target=file,include=%s/etc/list.inc,"
+                           "class=include", base);
     struct r rs[6] = {
-        {cmd, "root@mx.example.com", extra},
-        {fileout, "root@mx.example.com", extra},
-        {cmd, "root@mx.example.com", "alias=list@mx.example.com,uid=65534,gid=65534,class=include"},
-        {fileout, "root@mx.example.com", "alias=list@mx.example.com,uid=65534,gid=65534,class=include"},
-        {"/dev/null", "devnull@mx.example.com", "alias=devnull@mx.example.com,uid=0,gid=0,class=include"},
-        {maildir, "root@mx.example.com", extra},
+        {cmd, "root@mx.example.com", "alias=root@mx.example.com,target=command"},
+        {fileout, "root@mx.example.com", "alias=root@mx.example.com,target=file"},
+        {cmd, "root@mx.example.com", inc},
+        {fileout, "root@mx.example.com", incf},
+        {"/dev/null", "devnull@mx.example.com", incf},
+        {maildir, "root@mx.example.com", "alias=root@mx.example.com,target=file"},
     };
     CHECK_INT(exchange(&a, "sender@example.org", content_off, content_len, rs, 6, st), 6);
     CHECK_STATUS(st[0], "sent", "2.0.0", NULL);
@@ -833,7 +856,7 @@ static void test_alias_targets(void)
     CHECK_STATUS(st[3], "bounced", "5.7.1", "mail to file is restricted");
     CHECK_STATUS(st[4], "sent", "2.0.0", "delivered to file: /dev/null");
     CHECK_STATUS(st[5], "sent", "2.0.0", "delivered to maildir");
-    /* uid 0 from qmgr means default_privs: the files belong to nobody, not root */
+    /* a root-owned alias database means default_privs: the files belong to nobody, not root */
     check_owner(cmdout);
     check_owner(fileout);
     char *text = slurp(cmdout);
@@ -847,12 +870,6 @@ static void test_alias_targets(void)
     text = maildir_message(md, NULL, 0);
     free(text);
     free(md);
-    /* a target without uid/gid is a qmgr bug: defer, do not run it as root */
-    if (is_root) {
-        struct r r = {cmd, "", "alias=x@y"};
-        CHECK_INT(exchange(&a, "s@x", content_off, content_len, &r, 1, st), 1);
-        CHECK_STATUS(st[0], "deferred", "4.3.5", "mail system configuration error");
-    }
     /* allow_mail_to_commands = alias,forward,include lets include through */
     a.allow_cmd |= DCLASS_INCLUDE;
     CHECK_INT(exchange(&a, "sender@example.org", content_off, content_len, &rs[2], 1, st), 1);
@@ -861,6 +878,93 @@ static void test_alias_targets(void)
     free(cmdout);
     free(fileout);
     free(maildir);
+    free(inc);
+    free(incf);
+    agent_free(&a);
+}
+
+/*
+ * Only a recipient that qmgr's alias expansion marked is ever a command or
+ * a file, and only when the alias database or include file really lists
+ * it: a remote sender's "|command"@localhost (a DSN recipient) is a user.
+ */
+static void test_alias_targets_unmarked(void)
+{
+    struct agent a;
+    agent_for(&a, AGENT_LOCAL);
+    a.allow_cmd = a.allow_file = DCLASS_ALIAS | DCLASS_FORWARD | DCLASS_INCLUDE;
+    struct dstatus st[8];
+    char *pwned = path_of("out/pwned");
+    char *cmd = xasprintf("|touch %s #@mx.example.com", pwned);
+    char *cmd2 = xasprintf("|touch %s", pwned);
+    char *file = path_of("out/appended");
+    char *inc = xasprintf("alias=list@mx.example.com,target=command,include=%s/etc/list.inc,"
+                          "class=include", base);
+    char *notinc = xasprintf("alias=list@mx.example.com,target=command,include=%s/out/none.inc,"
+                             "class=include", base);
+    struct r rs[8] = {
+        {cmd, "", "-"},                                       /* the DSN to the sender */
+        {file, "", "-"},
+        {cmd2, "", "alias=x@mx.example.com"},                 /* no target= */
+        {cmd2, "root@mx.example.com", "alias=root@mx.example.com,target=command"},
+        {cmd2, "other@mx.example.com", "alias=other@mx.example.com,target=command"},
+        {cmd2, "root@mx.example.com", inc},
+        {cmd2, "root@mx.example.com", notinc},
+        {file, "root@mx.example.com", "alias=root@mx.example.com,target=command"},
+    };
+    CHECK_INT(exchange(&a, "sender@example.org", content_off, content_len, rs, 8, st), 8);
+    CHECK_STATUS(st[0], "bounced", "5.1.1", NULL);
+    CHECK(strstr(st[0].text, "unknown user") != NULL);
+    CHECK_STATUS(st[1], "bounced", "5.1.1", NULL);
+    CHECK_STATUS(st[2], "bounced", "5.1.1", NULL);
+    /* marked, but not what alias_maps or the include file lists */
+    CHECK_STATUS(st[3], "deferred", "4.3.5", "mail system configuration error");
+    CHECK_STATUS(st[4], "deferred", "4.3.5", "mail system configuration error");
+    CHECK_STATUS(st[5], "deferred", "4.3.5", "mail system configuration error");
+    CHECK_STATUS(st[6], "deferred", "4.3.0", NULL);
+    /* target=command for a path */
+    CHECK_STATUS(st[7], "deferred", "4.3.5", "mail system configuration error");
+    struct stat sb;
+    CHECK(stat(pwned, &sb) < 0 && errno == ENOENT);
+    CHECK(stat(file, &sb) < 0 && errno == ENOENT);
+    free(pwned);
+    free(cmd);
+    free(cmd2);
+    free(file);
+    free(inc);
+    free(notinc);
+    agent_free(&a);
+}
+
+/* The queue file is opened beneath queue_directory, never through a symlink. */
+static void test_queue_file_beneath(void)
+{
+    struct agent a;
+    agent_for(&a, AGENT_LOCAL);
+    char *secret = path_of("secret");
+    write_text(secret, "RECORD-ENVELOPE-BYTES\nSubject: secret\n\nroot only\n");
+    char *link_dir = xasprintf("%s/journal/evil", queue);
+    CHECK_INT(symlink(base, link_dir), 0);
+    char *via_dir = xasprintf("%s/secret", link_dir);
+    char *link_file = xasprintf("%s/journal/J2", queue);
+    CHECK_INT(symlink(secret, link_file), 0);
+    char *outside = xasprintf("%s/../secret", queue);
+    const char *paths[] = {via_dir, link_file, outside, secret};
+    for (size_t i = 0; i < ARRAY_LEN(paths); i++) {
+        struct dstatus st[1];
+        char *req = xasprintf("DELIVER\tQ1\t%s\t22\t10\nS\ts@x\nR\t0\talice@mx.example.com\t\t-\n.\n",
+                              paths[i]);
+        CHECK_INT(exchange_raw(&a, req, st, 1, 0), 1);
+        CHECK_STATUS(st[0], "deferred", "4.3.0", "bad queue file name");
+        free(req);
+    }
+    unlink(link_dir);
+    unlink(link_file);
+    free(secret);
+    free(link_dir);
+    free(via_dir);
+    free(link_file);
+    free(outside);
     agent_free(&a);
 }
 
@@ -1208,6 +1312,8 @@ int main(void)
     T_RUN(test_local_spool_mbox);
     T_RUN(test_mailbox_command);
     T_RUN(test_alias_targets);
+    T_RUN(test_alias_targets_unmarked);
+    T_RUN(test_queue_file_beneath);
     T_RUN(test_forward_file);
     T_RUN(test_big_messages);
     T_RUN(test_forward_path_and_command_maps);

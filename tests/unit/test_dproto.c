@@ -16,7 +16,7 @@ static void build(struct dreq *r)
     dproto_add_attr(r, "arrival", "1700000000");
     dproto_add_rcpt(r, 0, "bob@example.com", "Bob@Example.com", NULL);
     dproto_add_rcpt(r, 7, "|/usr/bin/procmail -a x", "root@example.com",
-                    "alias=root@example.com,uid=65534,gid=65534");
+                    "alias=root@example.com,target=command");
 }
 
 /* Feed a whole encoded request line by line; returns the last parser result. */
@@ -44,7 +44,7 @@ static void test_roundtrip(void)
                    "S\talice@example.org\n"
                    "A\tarrival\t1700000000\n"
                    "R\t0\tbob@example.com\tBob@Example.com\t-\n"
-                   "R\t7\t|/usr/bin/procmail -a x\troot@example.com\talias=root@example.com,uid=65534,gid=65534\n"
+                   "R\t7\t|/usr/bin/procmail -a x\troot@example.com\talias=root@example.com,target=command\n"
                    ".\n");
     CHECK_INT(parse_all(&p, enc), 1);
     CHECK_STR(p.qid, "4ZxMzF3TQSz9sPg");
@@ -62,8 +62,7 @@ static void test_roundtrip(void)
     struct dextra x;
     CHECK_INT(dproto_extra_parse(p.rcpts[1].extra, &x), 0);
     CHECK_STR(x.alias, "root@example.com");
-    CHECK_INT(x.uid, 65534);
-    CHECK_INT(x.gid, 65534);
+    CHECK_STR(x.target, "command");
     CHECK_STR(x.cls, "alias");
     /* a line after the dot is an error */
     CHECK_INT(dproto_parse_request_line(&p, "R\t9\tx@y\t\t-"), -1);
@@ -205,7 +204,8 @@ static void test_extra(void)
     struct dextra x;
     char out[256];
     CHECK_INT(dproto_extra_parse("-", &x), 0);
-    CHECK_INT(x.uid, -1);
+    CHECK_STR(x.target, "");
+    CHECK_STR(x.include, "");
     CHECK_STR(x.cls, "alias");
     CHECK_INT(dproto_extra_format(&x, out, sizeof(out)), 0);
     CHECK_STR(out, "-");
@@ -217,12 +217,21 @@ static void test_extra(void)
     CHECK_STR(out, "alias=a+2Cb+3Dc@x,class=forward,direct=1");
     dproto_extra_init(&x);
     str_copy(x.alias, "\"john doe\"@x", sizeof(x.alias));
-    x.uid = 0;
-    x.gid = 12;
+    str_copy(x.target, "file", sizeof(x.target));
+    str_copy(x.include, "/etc/mail/a list", sizeof(x.include));
+    str_copy(x.cls, "include", sizeof(x.cls));
     CHECK_INT(dproto_extra_format(&x, out, sizeof(out)), 0);
-    CHECK_STR(out, "alias=\"john+20doe\"@x,uid=0,gid=12");
+    CHECK_STR(out, "alias=\"john+20doe\"@x,target=file,include=/etc/mail/a+20list,class=include");
+    struct dextra y;
+    CHECK_INT(dproto_extra_parse(out, &y), 0);
+    CHECK_STR(y.target, "file");
+    CHECK_STR(y.include, "/etc/mail/a list");
+    CHECK_STR(y.cls, "include");
     CHECK_INT(dproto_extra_format(&x, out, 10), -1);        /* no room */
-    const char *bad[] = {"uid=", "uid=-1", "uid=1x", "uid=99999999999", "gid=1,gid=2",
+    /* privileges are never part of a request any more: uid= and gid= are unknown keys */
+    const char *bad[] = {"uid=0", "gid=0", "target=", "target=root", "target=command,target=file",
+                         "include=", "include=relative/path", "uid=", "uid=-1", "uid=1x",
+                         "uid=99999999999", "gid=1,gid=2",
                          "class=root", "direct=2", "alias=", "alias=a b", "alias=a+0Ab",
                          "alias=a+0", "alias=a+ZZ", "nokey", "=1", "foo=1", ",uid=1", "uid=1,",
                          "uid=1,,gid=1", "alias=a\tb"};
