@@ -57,8 +57,11 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSa
 class Instance:
     """One yubin configuration directory with its queue, mailboxes and log."""
 
-    def __init__(self, base, main=None, master=None, master_extra=""):
+    def __init__(self, base, main=None, master=None, master_extra="", run_as=None):
         self.base = str(base)
+        # run_as: as root, start this instance as that ordinary user instead,
+        # in single-user mode (as `make run` by a normal user does).
+        self.run_as = pwd.getpwnam(run_as) if run_as and IS_ROOT else None
         # Workers run as mail_owner: every directory above the instance must be
         # searchable by it (pytest makes /tmp/pytest-of-root mode 0700).
         up = os.path.dirname(self.base)
@@ -77,7 +80,10 @@ class Instance:
             os.chmod(d, 0o755)
         self.port = free_port()
         self.proc = None
-        if IS_ROOT:
+        if self.run_as:
+            self.mail_owner = self.run_as.pw_name
+            self.vuid, self.vgid = self.run_as.pw_uid, self.run_as.pw_gid
+        elif IS_ROOT:
             self.mail_owner = "yubin"
             vmail = pwd.getpwnam("vmail")
             self.vuid, self.vgid = vmail.pw_uid, vmail.pw_gid
@@ -132,6 +138,16 @@ class Instance:
             )
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write(master + self.master_extra)
+        if self.run_as:
+            subprocess.run(["chown", "-R", "%d:%d" % (self.run_as.pw_uid, self.run_as.pw_gid),
+                            self.base], check=True)
+
+    def as_user(self):
+        """Command prefix that runs yubin as the instance's user (run_as)."""
+        if not self.run_as:
+            return []
+        return ["setpriv", "--reuid=%d" % self.run_as.pw_uid,
+                "--regid=%d" % self.run_as.pw_gid, "--clear-groups"]
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -144,7 +160,7 @@ class Instance:
 
     # --- running -------------------------------------------------------
     def cmd(self, *args, check=False, input=None, timeout=60):
-        r = subprocess.run([YUBIN, "-c", self.dir] + list(args), capture_output=True,
+        r = subprocess.run(self.as_user() + [YUBIN, "-c", self.dir] + list(args), capture_output=True,
                            text=True, input=input, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError("yubin %s failed (%d): %s%s" % (" ".join(args), r.returncode,
@@ -156,7 +172,7 @@ class Instance:
         started = self._count_in(self.logfile, "daemon started")
         stderr_path = os.path.join(self.base, "stderr.log")
         self.stderr = open(stderr_path, "w")
-        self.proc = subprocess.Popen([YUBIN, "-c", self.dir, "start-fg"],
+        self.proc = subprocess.Popen(self.as_user() + [YUBIN, "-c", self.dir, "start-fg"],
                                      stdout=self.stderr, stderr=subprocess.STDOUT)
 
         def up():

@@ -5,6 +5,8 @@ local_recipient_maps."""
 import os
 import pwd
 import smtplib
+import socket
+import time
 
 import pytest
 
@@ -16,10 +18,10 @@ DEST = "mx.example.test"   # in mydestination ($myhostname)
 NOBODY = pwd.getpwnam("nobody").pw_uid
 
 
-def local_instance(instance, aliases, main=None, hashed=True):
+def local_instance(instance, aliases, main=None, hashed=True, run_as=None):
     """An instance whose local users' mailboxes are in <base>/spool (mbox)."""
     params = {}
-    inst = instance(main=params)
+    inst = instance(main=params, run_as=run_as)
     spool = open_dir(os.path.join(inst.base, "spool"), 0o1777)
     out = open_dir(os.path.join(inst.base, "out"))
     inst.out = out
@@ -282,3 +284,77 @@ def test_alias_command_exit_status(instance):
     assert fields[1]["final-recipient"] == "rfc822; nolist@" + DEST
     assert fields[1]["status"] == "5.1.1"
     assert "no such list here" in fields[1]["diagnostic-code"]
+
+
+def smtp_raw(inst, lines):
+    """Send raw SMTP lines one at a time; returns each reply's last line."""
+    replies = []
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=10) as sock:
+        f = sock.makefile("rb")
+
+        def reply():
+            line = f.readline()
+            while line[3:4] == b"-":
+                line = f.readline()
+            return line.decode(errors="replace").rstrip("\r\n")
+        replies.append(reply())
+        for l in lines:
+            sock.sendall(l.encode() + b"\r\n")
+            replies.append(reply())
+    return replies
+
+
+@pytest.mark.parametrize("run_as", [None, "nobody"])
+def test_sender_command_address_refused_at_smtp(instance, run_as):
+    """Security F1, the replay: a sender whose local part is a command or a file
+    in a local domain is refused at MAIL FROM (and such a recipient at RCPT TO),
+    so no success notice is ever addressed to it. run_as=nobody: the default
+    instance of an ordinary user (single-user mode), where the attack worked."""
+    inst = local_instance(instance, "postmaster: root\n", run_as=run_as).start()
+    pwned = os.path.join(inst.out, "pwned")
+    r = smtp_raw(inst, ["EHLO attacker.example",
+                        'MAIL FROM:<"|touch %s #"@localhost>' % pwned,
+                        "RCPT TO:<alice@example.test> NOTIFY=SUCCESS",
+                        'MAIL FROM:<"/%s/somefile">' % inst.out.strip("/"),
+                        'MAIL FROM:<":include:%s/list"@%s>' % (inst.out, DEST),
+                        "MAIL FROM:<carol@client.test>",
+                        'RCPT TO:<"|touch %s"@%s>' % (pwned, DEST),
+                        'RCPT TO:<"/%s/file"@localhost>' % inst.out.strip("/"),
+                        "RCPT TO:<alice@example.test> NOTIFY=SUCCESS",
+                        "QUIT"])
+    assert r[2].startswith("550 5.1.0 ") and "Sender address rejected" in r[2], r
+    assert r[3].startswith("503 "), r
+    assert r[4].startswith("550 5.1.0 "), r
+    assert r[5].startswith("550 5.1.0 "), r
+    assert r[6].startswith("250 "), r
+    assert r[7].startswith("550 5.1.1 ") and "Recipient address rejected" in r[7], r
+    assert r[8].startswith("550 5.1.1 "), r
+    assert r[9].startswith("250 "), r
+    inst.wait_log("NOQUEUE: reject: MAIL from ")
+    time.sleep(0.5)
+    assert not os.path.exists(pwned)
+
+
+@pytest.mark.parametrize("run_as", [None, "nobody"])
+def test_notice_to_command_sender_is_an_unknown_user(instance, run_as):
+    """Security F1 at its root: the same replay through a door that does not
+    check senders (local submission, `sendmail -bs`). The success notice goes
+    to the sender "|touch ... #"@localhost, which the local agent treats as a
+    user name (unknown user), never as a command: only alias expansion makes
+    commands."""
+    inst = local_instance(instance, "postmaster: root\n", run_as=run_as).start()
+    pwned = os.path.join(inst.out, "pwned")
+    sender = '"|touch %s #"@localhost' % pwned
+    session = ("EHLO attacker.example\r\nMAIL FROM:<%s>\r\n"
+               "RCPT TO:<alice@example.test> NOTIFY=SUCCESS\r\n"
+               "DATA\r\nSubject: replay\r\n\r\nhello\r\n.\r\nQUIT\r\n" % sender)
+    r = inst.cmd("sendmail", "-bs", input=session)
+    assert "queued as" in r.stdout, r.stdout + r.stderr
+    inst.wait_maildir("example.test/alice", 1)
+    # the notice is tried, and fails as an unknown user
+    inst.wait_log('to=<|touch %s #@localhost>, relay=local' % pwned)
+    log = inst.log()
+    assert 'status=bounced (unknown user: "|touch %s #")' % pwned in log, log[-3000:]
+    assert "delivered to command" not in log
+    time.sleep(0.5)
+    assert not os.path.exists(pwned)
