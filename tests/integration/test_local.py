@@ -2,6 +2,7 @@
 alias_maps (built with `yubin newaliases`), |command and /file targets with
 the right privileges, :include:, loops, recipient_delimiter and
 local_recipient_maps."""
+import grp
 import os
 import pwd
 import smtplib
@@ -88,13 +89,18 @@ def test_alias_to_command_runs_as_default_privs(instance):
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to own the alias database as another user")
 def test_alias_command_runs_as_alias_database_owner(instance):
     inst = local_instance(instance, "pipe: \"|OUT/deliver.sh\"\n")
-    script(inst, "deliver.sh", "id -u > OUT/uid\ncat > /dev/null\n")
+    script(inst, "deliver.sh", "id -g > OUT/gid\nid -G > OUT/groups\nid -u > OUT/uid\n"
+                               "cat > /dev/null\n")
     vmail = pwd.getpwnam("vmail")
+    shadow = grp.getgrnam("shadow").gr_gid
+    # the file's group is not the command's: the owner's primary group is (F3)
     for p in (inst.path("aliases"), inst.path("aliases") + ".lmdb"):
-        os.chown(p, vmail.pw_uid, vmail.pw_gid)
+        os.chown(p, vmail.pw_uid, shadow)
     inst.start()
     send(inst, "carol@client.test", ["pipe@" + DEST])
     assert int(wait_file(os.path.join(inst.out, "uid"))) == vmail.pw_uid
+    assert int(wait_file(os.path.join(inst.out, "gid"))) == vmail.pw_gid
+    assert str(shadow) not in wait_file(os.path.join(inst.out, "groups")).decode().split()
 
 
 def test_alias_command_not_allowed(instance):
@@ -358,3 +364,51 @@ def test_notice_to_command_sender_is_an_unknown_user(instance, run_as):
     assert "delivered to command" not in log
     time.sleep(0.5)
     assert not os.path.exists(pwned)
+
+
+def agent_request(inst, path, rcpt, extra, offset=0, length=10):
+    """Speak dproto to the running local agent as qmgr would; the reply text."""
+    req = ("DELIVER\tQ1\t%s\t%d\t%d\nS\tattacker@client.test\nR\t0\t%s\t\t%s\n.\n"
+           % (path, offset, length, rcpt, extra))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(15)
+        s.connect(os.path.join(inst.queue, "private", "local"))
+        s.sendall(req.encode())
+        data = b""
+        while not data.endswith(b".\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the local agent runs as root only when started by root")
+def test_local_agent_decides_privileges_itself(instance):
+    """Security F3, the replay: whoever can write to private/local (mail_owner)
+    cannot choose the uid/gid of a command, run a command that no alias lists,
+    or make the root-run agent read a file through a symlink in the queue."""
+    inst = local_instance(instance, "postmaster: root\n").start()
+    send(inst, "carol@client.test", ["alice@example.test"])
+    inst.wait_maildir("example.test/alice", 1)
+    jdir = os.path.join(inst.queue, "journal")
+    segment = next(os.path.join(jdir, n) for n in sorted(os.listdir(jdir))
+                   if n.startswith("J") and not n.endswith(".done"))
+    out = os.path.join(inst.out, "out")
+    cmd = "|id > %s; head -c 60 /etc/shadow >> %s" % (out, out)
+    # privileges in the request: no longer part of the protocol, the request is refused
+    reply = agent_request(inst, segment, cmd, "uid=65534,gid=42")
+    assert "\tsent\t" not in reply
+    # a marked target that alias_maps does not list: deferred, never run
+    reply = agent_request(inst, segment, cmd, "alias=root@%s,target=command" % DEST)
+    assert reply.startswith("S\t0\tdeferred\t4.3.5\t"), reply
+    # an unmarked one is a user name
+    reply = agent_request(inst, segment, cmd, "-")
+    assert reply.startswith("S\t0\tbounced\t5.1.1\tunknown user"), reply
+    # a symlinked directory inside the queue leads nowhere
+    os.symlink("/etc", os.path.join(jdir, "evil"))
+    reply = agent_request(inst, os.path.join(jdir, "evil", "shadow"), "alice@" + DEST, "-")
+    assert reply.startswith("S\t0\tdeferred\t4.3.0\tbad queue file name"), reply
+    time.sleep(0.5)
+    assert not os.path.exists(out)
+    inst.wait_log("is not an alias target of root@%s in alias_maps" % DEST)
