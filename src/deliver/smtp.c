@@ -380,7 +380,7 @@ static void job_attrs(struct smtp_job *j)
  * Returns 1 when the fall-back relays must not be used after it (a final
  * verdict, or we are its MX host).
  */
-static int try_dest(struct smtp_job *j, const char *text, int last, struct smtp_dns **dns,
+static int try_dest(struct smtp_job *j, const char *text, int last, struct dns **dns,
                     int *dns_tried)
 {
     const struct smtp_settings *s = j->set;
@@ -450,7 +450,7 @@ void smtp_deliver_request(const struct smtp_settings *s, const struct dreq *req,
         nexthop = domain;
     }
     char **dests = smtp_dest_split(nexthop);
-    struct smtp_dns *dns = NULL;
+    struct dns *dns = NULL;
     int dns_tried = 0, no_fallback = 0;
     if (!dests[0])
         all_final(&j, "5.1.2", "recipient address has no domain");  /* nothing to route */

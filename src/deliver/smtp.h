@@ -14,7 +14,7 @@
  * Files:
  *   smtp.c          process entry (smtp_main), settings from main.cf, one request
  *   smtp_dest.c     next-hop syntax, ports, our own addresses, server list order
- *   smtp_dns.c      blocking DNS through c-ares (MX, A, AAAA) and native lookups
+ *   smtp_dns.c      MX, A, AAAA through the resolver (dns.h, blocking mode), native lookups
  *   smtp_reply.c    server replies (multi-line, enhanced codes) and status texts
  *   smtp_data.c     message content: size/8-bit scan, LF->CRLF, dot-stuffing
  *   smtp_session.c  one SMTP session: connect, greeting, EHLO, STARTTLS, MAIL/RCPT/DATA
@@ -158,14 +158,14 @@ int smtp_addrs_truncate_self(const struct smtp_settings *s, struct smtp_addr_lis
 
 enum { SDNS_OK, SDNS_NOTFOUND, SDNS_NODATA, SDNS_TEMPFAIL, SDNS_NULLMX };
 
-struct smtp_dns;
-/* A resolver channel (YUBIN_DNS_SERVERS replaces the system resolvers). NULL on failure. */
-struct smtp_dns *smtp_dns_new(void);
-void smtp_dns_free(struct smtp_dns *d);
+struct dns;
+/* A blocking channel of the one resolver (dns.h). NULL on failure. */
+struct dns *smtp_dns_new(void);
+void smtp_dns_free(struct dns *d);
 /* MX records of name, unsorted (*mx malloc'd, caller frees). SDNS_*. */
-int smtp_dns_mx(struct smtp_dns *d, const char *name, struct smtp_mx **mx, size_t *n);
+int smtp_dns_mx(struct dns *d, const char *name, struct smtp_mx **mx, size_t *n);
 /* A (family AF_INET) or AAAA records of name appended to l with host/pref. SDNS_*. */
-int smtp_dns_addr(struct smtp_dns *d, const char *name, int family, const char *host, int pref,
+int smtp_dns_addr(struct dns *d, const char *name, int family, const char *host, int pref,
                   struct smtp_addr_list *l);
 /* Postfix's text for a DNS result: "Host not found", "Host not found, try again" ... */
 const char *smtp_dns_strerror(int status);
@@ -185,7 +185,7 @@ struct smtp_err {
  * exist for mail). dns is NULL when DNS lookups are disabled or the
  * resolver could not be set up (then lookups that need it fail softly).
  */
-int smtp_resolve(const struct smtp_settings *s, struct smtp_dns *dns, const struct smtp_dest *d,
+int smtp_resolve(const struct smtp_settings *s, struct dns *dns, const struct smtp_dest *d,
                  struct smtp_addr_list *out, struct smtp_err *err);
 
 /* ---- replies and texts (smtp_reply.c) ---- */

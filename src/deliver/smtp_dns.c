@@ -1,197 +1,70 @@
 /*
  * smtp_dns.c - name service for the SMTP client: MX, A and AAAA lookups
- * through c-ares, waited for in place (the agent delivers one request at
- * a time, so a blocking lookup holds up nothing else), the native
- * resolver (getaddrinfo) for smtp_host_lookup = native, and the server
- * list of a destination with Postfix's error texts:
+ * through the one resolver (dns.h) in its blocking mode (the agent
+ * delivers one request at a time, so a blocking lookup holds up nothing
+ * else), the native resolver (getaddrinfo) for smtp_host_lookup = native,
+ * and the server list of a destination with Postfix's error texts:
  *   Host or domain name not found. Name service error for name=x type=MX: Host not found, try again
  * YUBIN_DNS_SERVERS="127.0.0.1:5353" replaces the system resolvers (tests),
  * as in dns.c.
  */
 #include "smtp.h"
+#include "dns.h"
 #include "log.h"
 #include "util.h"
 
-#include <ares.h>
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
-#include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct smtp_dns {
-    ares_channel ch;
-};
-
-struct qres {
-    int done;
-    int status;                /* ARES_* */
-    unsigned char *abuf;
-    int alen;
-};
-
-struct smtp_dns *smtp_dns_new(void)
+struct dns *smtp_dns_new(void)
 {
-    static int lib_ready;
-    int rc;
-    if (!lib_ready) {
-        if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-            msg_warn("ares_library_init: %s", ares_strerror(rc));
-            return NULL;
-        }
-        lib_ready = 1;
-    }
-    struct smtp_dns *d = xcalloc(1, sizeof(*d));
-    struct ares_options o;
-    memset(&o, 0, sizeof(o));
-    if ((rc = ares_init_options(&d->ch, &o, 0)) != ARES_SUCCESS) {
-        msg_warn("dns: resolver initialization failed: %s", ares_strerror(rc));
-        free(d);
-        return NULL;
-    }
-    const char *servers = getenv("YUBIN_DNS_SERVERS");
-    if (servers && *servers && (rc = ares_set_servers_ports_csv(d->ch, servers)) != ARES_SUCCESS) {
-        msg_warn("dns: bad YUBIN_DNS_SERVERS \"%s\": %s", servers, ares_strerror(rc));
-        ares_destroy(d->ch);
-        free(d);
-        return NULL;
-    }
-    return d;
+    return dns_new_blocking(0, 0);
 }
 
-void smtp_dns_free(struct smtp_dns *d)
+void smtp_dns_free(struct dns *d)
 {
-    if (!d)
-        return;
-    ares_destroy(d->ch);
-    free(d);
+    dns_free(d);
 }
 
-static void query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
-{
-    struct qres *r = arg;
-    (void)timeouts;
-    r->done = 1;
-    r->status = status;
-    if (status == ARES_SUCCESS && abuf && alen > 0) {
-        r->abuf = xmalloc((size_t)alen);
-        memcpy(r->abuf, abuf, (size_t)alen);
-        r->alen = alen;
-    }
-}
-
-/* Ask one question and wait for the answer (c-ares' own timeouts and retries apply). */
-static void query(struct smtp_dns *d, const char *name, int type, struct qres *r)
-{
-    memset(r, 0, sizeof(*r));
-    ares_query(d->ch, name, ns_c_in, type, query_done, r);
-    while (!r->done) {
-        ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-        /* the bit tests by hand: c-ares' macros shift a signed 1 into the sign bit */
-        unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
-        struct pollfd p[ARES_GETSOCK_MAXNUM];
-        int n = 0;
-        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = (short)(((bits >> i) & 1u ? POLLIN : 0) |
-                               ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
-            if (ev)
-                p[n++] = (struct pollfd){.fd = socks[i], .events = ev};
-        }
-        struct timeval tv, *tvp = ares_timeout(d->ch, NULL, &tv);
-        if (n == 0 && !tvp) {
-            ares_cancel(d->ch);            /* nothing to wait for: should not happen */
-            break;
-        }
-        int ms = tvp ? (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000) : 1000;
-        int rc = poll(p, (nfds_t)n, ms);
-        if (rc < 0 && errno != EINTR) {
-            ares_cancel(d->ch);
-            break;
-        }
-        if (rc <= 0) {
-            ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-            continue;
-        }
-        for (int i = 0; i < n; i++) {
-            if (!p[i].revents)
-                continue;
-            int rd = (p[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
-            int wr = (p[i].revents & POLLOUT) != 0;
-            ares_process_fd(d->ch, rd ? p[i].fd : ARES_SOCKET_BAD, wr ? p[i].fd : ARES_SOCKET_BAD);
-        }
-    }
-    if (!r->done) {
-        r->done = 1;
-        r->status = ARES_ETIMEOUT;
-    }
-}
-
-static int map_status(int st)
+static int sdns_status(int st)
 {
     switch (st) {
-    case ARES_SUCCESS: return SDNS_OK;
-    case ARES_ENOTFOUND: return SDNS_NOTFOUND;
-    case ARES_ENODATA: return SDNS_NODATA;
+    case DNS_OK: return SDNS_OK;
+    case DNS_NOTFOUND: return SDNS_NOTFOUND;
+    case DNS_NODATA: return SDNS_NODATA;
     default: return SDNS_TEMPFAIL;   /* SERVFAIL, REFUSED, timeouts, bad replies */
     }
 }
 
-/* Names we never put on the wire. */
-static int name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n >= SMTP_HOST_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] >= 0x7f)
-            return 0;
-    return 1;
-}
-
-int smtp_dns_mx(struct smtp_dns *d, const char *name, struct smtp_mx **out, size_t *nout)
+int smtp_dns_mx(struct dns *d, const char *name, struct smtp_mx **out, size_t *nout)
 {
     *out = NULL;
     *nout = 0;
-    if (!name_ok(name))
+    if (strlen(name) >= SMTP_HOST_MAX)
         return SDNS_NOTFOUND;
-    struct qres r;
-    query(d, name, ns_t_mx, &r);
-    int st = map_status(r.status);
+    struct dns_answer a;
+    int st = sdns_status(dns_query_wait(d, name, DNS_T_MX, &a));
     if (st != SDNS_OK) {
-        free(r.abuf);
+        dns_answer_free(&a);
         return st;
     }
-    struct ares_mx_reply *mx = NULL;
-    int prc = ares_parse_mx_reply(r.abuf, r.alen, &mx);
-    free(r.abuf);
-    if (prc != ARES_SUCCESS)
-        return prc == ARES_ENODATA ? SDNS_NODATA : SDNS_TEMPFAIL;
-    size_t n = 0, nullmx = 0;
-    for (struct ares_mx_reply *m = mx; m; m = m->next)
-        n++;
-    struct smtp_mx *v = xcalloc(n ? n : 1, sizeof(*v));
+    struct smtp_mx *v = xcalloc(a.n, sizeof(*v));
     size_t k = 0;
-    for (struct ares_mx_reply *m = mx; m; m = m->next) {
-        if (!m->host || !m->host[0] || strcmp(m->host, ".") == 0) {
-            nullmx++;                      /* RFC 7505 "0 ." */
-            continue;
+    for (size_t i = 0; i < a.n; i++) {
+        if (!a.rr[i].name[0]) {               /* RFC 7505 "0 ." */
+            free(v);
+            dns_answer_free(&a);
+            return SDNS_NULLMX;
         }
-        if (strlen(m->host) >= sizeof(v[k].host))
+        if (strlen(a.rr[i].name) >= sizeof(v[k].host))
             continue;
-        v[k].pref = m->priority;
-        str_copy(v[k].host, m->host, sizeof(v[k].host));
-        size_t hl = strlen(v[k].host);
-        if (hl > 1 && v[k].host[hl - 1] == '.')
-            v[k].host[hl - 1] = '\0';
+        v[k].pref = a.rr[i].pref;
+        str_copy(v[k].host, a.rr[i].name, sizeof(v[k].host));
         k++;
     }
-    ares_free_data(mx);
-    if (nullmx) {
-        free(v);
-        return SDNS_NULLMX;
-    }
+    dns_answer_free(&a);
     if (k == 0) {
         free(v);
         return SDNS_NODATA;
@@ -201,56 +74,34 @@ int smtp_dns_mx(struct smtp_dns *d, const char *name, struct smtp_mx **out, size
     return SDNS_OK;
 }
 
-int smtp_dns_addr(struct smtp_dns *d, const char *name, int family, const char *host, int pref,
+int smtp_dns_addr(struct dns *d, const char *name, int family, const char *host, int pref,
                   struct smtp_addr_list *l)
 {
-    if (!name_ok(name))
+    if (strlen(name) >= SMTP_HOST_MAX)
         return SDNS_NOTFOUND;
-    struct qres r;
-    query(d, name, family == AF_INET ? ns_t_a : ns_t_aaaa, &r);
-    int st = map_status(r.status);
-    if (st != SDNS_OK) {
-        free(r.abuf);
-        return st;
-    }
-    int n, prc, added = 0;
-    struct smtp_addr a;
-    memset(&a, 0, sizeof(a));
-    a.pref = pref;
-    str_copy(a.host, host, sizeof(a.host));
-    if (family == AF_INET) {
-        struct ares_addrttl at[64];
-        n = (int)ARRAY_LEN(at);
-        prc = ares_parse_a_reply(r.abuf, r.alen, NULL, at, &n);
-        for (int i = 0; prc == ARES_SUCCESS && i < n; i++) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&a.sa;
-            memset(&a.sa, 0, sizeof(a.sa));
+    struct dns_answer a;
+    int st = sdns_status(dns_query_wait(d, name, family == AF_INET ? DNS_T_A : DNS_T_AAAA, &a));
+    for (size_t i = 0; st == SDNS_OK && i < a.n; i++) {
+        struct smtp_addr sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.pref = pref;
+        str_copy(sa.host, host, sizeof(sa.host));
+        if (family == AF_INET) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&sa.sa;
             s4->sin_family = AF_INET;
-            s4->sin_addr = at[i].ipaddr;
-            a.salen = sizeof(*s4);
-            inet_ntop(AF_INET, &s4->sin_addr, a.text, sizeof(a.text));
-            smtp_addr_list_add(l, &a);
-            added++;
-        }
-    } else {
-        struct ares_addr6ttl at[64];
-        n = (int)ARRAY_LEN(at);
-        prc = ares_parse_aaaa_reply(r.abuf, r.alen, NULL, at, &n);
-        for (int i = 0; prc == ARES_SUCCESS && i < n; i++) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.sa;
-            memset(&a.sa, 0, sizeof(a.sa));
+            memcpy(&s4->sin_addr, a.rr[i].addr, 4);
+            sa.salen = sizeof(*s4);
+        } else {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa.sa;
             s6->sin6_family = AF_INET6;
-            memcpy(&s6->sin6_addr, &at[i].ip6addr, 16);
-            a.salen = sizeof(*s6);
-            inet_ntop(AF_INET6, &s6->sin6_addr, a.text, sizeof(a.text));
-            smtp_addr_list_add(l, &a);
-            added++;
+            memcpy(&s6->sin6_addr, a.rr[i].addr, 16);
+            sa.salen = sizeof(*s6);
         }
+        str_copy(sa.text, a.rr[i].text, sizeof(sa.text));
+        smtp_addr_list_add(l, &sa);
     }
-    free(r.abuf);
-    if (prc != ARES_SUCCESS)
-        return prc == ARES_ENODATA ? SDNS_NODATA : SDNS_TEMPFAIL;
-    return added ? SDNS_OK : SDNS_NODATA;
+    dns_answer_free(&a);
+    return st;
 }
 
 const char *smtp_dns_strerror(int status)
@@ -326,7 +177,7 @@ static int native_lookup(const struct smtp_settings *s, const char *name, const 
  * The addresses of one host (A, then AAAA, as inet_protocols allows),
  * with the "dns, native" fall-back. SDNS_*; e describes the last failure.
  */
-static int host_addrs(const struct smtp_settings *s, struct smtp_dns *dns, const char *name,
+static int host_addrs(const struct smtp_settings *s, struct dns *dns, const char *name,
                       int pref, struct smtp_addr_list *l, struct smtp_err *e)
 {
     if (!s->dns || !s->host_dns)
@@ -380,7 +231,7 @@ static int literal_addr(const struct smtp_settings *s, const struct smtp_dest *d
 }
 
 /* MX hosts in preference order, each with its addresses. *best_pref: the best MX preference. */
-static int mx_addrs(const struct smtp_settings *s, struct smtp_dns *dns, const struct smtp_dest *d,
+static int mx_addrs(const struct smtp_settings *s, struct dns *dns, const struct smtp_dest *d,
                     struct smtp_mx *mx, size_t nmx, struct smtp_addr_list *out, struct smtp_err *e,
                     int *best_pref)
 {
@@ -448,7 +299,7 @@ static int loop_check(const struct smtp_settings *s, const struct smtp_dest *d, 
     return -1;
 }
 
-int smtp_resolve(const struct smtp_settings *s, struct smtp_dns *dns, const struct smtp_dest *d,
+int smtp_resolve(const struct smtp_settings *s, struct dns *dns, const struct smtp_dest *d,
                  struct smtp_addr_list *out, struct smtp_err *e)
 {
     memset(e, 0, sizeof(*e));

@@ -1,7 +1,12 @@
 /*
- * dns.c - asynchronous DNS for mail on the event loop (see dns.h).
+ * dns.c - the resolver (see dns.h).
  *
- * One c-ares channel per struct dns. c-ares tells us which sockets it wants
+ * One c-ares channel per struct dns, set up by channel_init() for both
+ * modes. Every question is built here with the AD bit set (RFC 6840 5.7,
+ * so a validating resolver reports what it validated) and every reply is
+ * parsed here (dns_parse_answer), so all record types come with TTLs.
+ *
+ * Event-loop mode: c-ares tells us which sockets it wants
  * watched through the socket-state callback; we register them with the
  * evloop and feed readiness back with ares_process_fd(). Its retransmission
  * timeouts are driven by one evloop timer re-armed from ares_timeout()
@@ -23,7 +28,11 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +41,16 @@
 #define DNS_TXT_MAX    4096
 #define DNS_HOSTS_MAX  (4 * 1024 * 1024)   /* ignore absurdly large hosts files */
 
-enum dns_kind { DK_DOMAIN, DK_REVERSE, DK_A, DK_A_ALL, DK_TXT };
-enum dns_stage { ST_MX, ST_A, ST_AAAA, ST_PTR, ST_FWD, ST_TXT };
+enum dns_kind { DK_DOMAIN, DK_REVERSE, DK_A, DK_A_ALL, DK_TXT, DK_TYPED };
+enum dns_stage { ST_MX, ST_A, ST_AAAA, ST_PTR, ST_FWD, ST_TXT, ST_TYPED };
 
 struct dns_req {
     struct dns *d;
     struct dns_req *prev, *next;   /* d->active (in c-ares) or d->done queue */
     dns_cb cb;
+    dns_answer_cb acb;             /* DK_TYPED */
+    struct dns_answer answer;      /* DK_TYPED: what acb gets */
+    int qtype;                     /* DK_TYPED */
     void *arg;
     enum dns_kind kind;
     enum dns_stage stage;
@@ -104,6 +116,7 @@ static void list_remove(struct dns_list *l, struct dns_req *r)
 static void req_free(struct dns_req *r)
 {
     free(r->result);
+    dns_answer_free(&r->answer);
     free(r);
 }
 
@@ -130,6 +143,8 @@ static ssize_t fd_index(struct dns *d, int fd)
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
     struct dns *d = data;
+    if (!d->loop)
+        return;                    /* blocking mode polls ares_getsock() itself */
     int ev = (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
     ssize_t i = fd_index(d, fd);
     if (ev == 0) {
@@ -170,7 +185,7 @@ static void dns_arm(struct dns *d)
         ev_timer_cancel(d->loop, d->timer);
         d->timer = NULL;
     }
-    if (d->freeing || !d->active.head)
+    if (d->freeing || !d->active.head || !d->loop)
         return;
     tvp = ares_timeout(d->ch, NULL, &tv);
     if (tvp) {
@@ -191,7 +206,10 @@ static void deliver(void *arg)
         list_remove(&d->done, r);
         if (!r->cancelled) {
             d->npending--;
-            r->cb(r->status, r->result, r->arg);
+            if (r->kind == DK_TYPED)
+                r->acb(&r->answer, r->arg);
+            else
+                r->cb(r->status, r->result, r->arg);
         }
         req_free(r);
     }
@@ -214,49 +232,220 @@ static void req_done(struct dns_req *r, int status, const char *result)
         d->deliver = ev_timer_add(d->loop, 0, deliver, d);
 }
 
-/* ---------- results ---------- */
+/* ---------- typed answers ---------- */
 
-static int map_status(int st)
+void dns_answer_free(struct dns_answer *a)
 {
-    switch (st) {
-    case ARES_SUCCESS:
-        return DNS_OK;
-    case ARES_ENODATA:
+    for (size_t i = 0; i < a->n; i++)
+        free(a->rr[i].data);
+    free(a->rr);
+    a->rr = NULL;
+    a->n = 0;
+}
+
+static unsigned get16(const unsigned char *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* Expand the (possibly compressed) name at p; its length in the message goes to *used. */
+static int get_name(const unsigned char *msg, size_t len, const unsigned char *p, char *out,
+                    size_t outlen, long *used)
+{
+    char *name = NULL;
+    if (ares_expand_name(p, msg, (int)len, &name, used) != ARES_SUCCESS)
+        return -1;
+    size_t n = strlen(name);
+    if (n > 0 && name[n - 1] == '.')
+        name[--n] = '\0';
+    int ok = n < outlen;
+    if (ok)
+        memcpy(out, name, n + 1);
+    ares_free_string(name);
+    return ok ? 0 : -1;
+}
+
+/* TXT: the character-strings of one record joined. */
+static int get_txt(struct dns_rr *rr, const unsigned char *p, size_t rdlen)
+{
+    rr->data = xmalloc(rdlen + 1);
+    for (size_t i = 0; i < rdlen;) {
+        size_t sl = p[i++];
+        if (sl > rdlen - i)
+            return -1;
+        if (rr->len + sl <= DNS_RDATA_MAX) {
+            memcpy(rr->data + rr->len, p + i, sl);
+            rr->len += sl;
+        }
+        i += sl;
+    }
+    rr->data[rr->len] = '\0';
+    return 0;
+}
+
+/* The data of one record of the asked type. 0, or -1 when malformed. */
+static int get_rdata(const unsigned char *msg, size_t len, const unsigned char *p, size_t rdlen,
+                     struct dns_rr *rr)
+{
+    long used;
+    switch (rr->type) {
+    case DNS_T_A:
+    case DNS_T_AAAA: {
+        size_t al = rr->type == DNS_T_A ? 4 : 16;
+        if (rdlen != al)
+            return -1;
+        rr->family = rr->type == DNS_T_A ? AF_INET : AF_INET6;
+        memcpy(rr->addr, p, al);
+        inet_ntop(rr->family, rr->addr, rr->text, sizeof(rr->text));
+        return 0;
+    }
+    case DNS_T_MX:
+        if (rdlen < 3)
+            return -1;
+        rr->pref = (int)get16(p);
+        return get_name(msg, len, p + 2, rr->name, sizeof(rr->name), &used);
+    case DNS_T_SRV:
+        if (rdlen < 7)
+            return -1;
+        rr->pref = (int)get16(p);
+        rr->weight = (int)get16(p + 2);
+        rr->port = (int)get16(p + 4);
+        return get_name(msg, len, p + 6, rr->name, sizeof(rr->name), &used);
+    case DNS_T_PTR:
+    case DNS_T_CNAME:
+        return get_name(msg, len, p, rr->name, sizeof(rr->name), &used);
+    case DNS_T_TXT:
+        return get_txt(rr, p, rdlen);
+    case DNS_T_TLSA:
+        if (rdlen < 3 || rdlen - 3 > DNS_RDATA_MAX)
+            return -1;
+        rr->usage = p[0];
+        rr->selector = p[1];
+        rr->mtype = p[2];
+        rr->len = rdlen - 3;
+        rr->data = xmalloc(rr->len + 1);
+        memcpy(rr->data, p + 3, rr->len);
+        rr->data[rr->len] = '\0';
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int dns_parse_answer(const unsigned char *msg, size_t len, int qtype, struct dns_answer *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->status = DNS_TEMPFAIL;
+    if (len < 12 || len > 65535)
+        return out->status;
+    out->ad = (msg[3] & 0x20) != 0;
+    unsigned rcode = msg[3] & 0x0f, qd = get16(msg + 4), an = get16(msg + 6);
+    if (rcode == 3)
+        return out->status = DNS_NOTFOUND;
+    if (rcode != 0)
+        return out->status;
+    const unsigned char *p = msg + 12, *end = msg + len;
+    char name[DNS_NAME_MAX + 2];
+    long used;
+    for (unsigned i = 0; i < qd; i++) {
+        if (get_name(msg, len, p, name, sizeof(name), &used) < 0 || used > end - p ||
+            end - p - used < 4)
+            return out->status;
+        p += used + 4;
+    }
+    out->rr = xcalloc(DNS_RR_MAX, sizeof(*out->rr));
+    for (unsigned i = 0; i < an; i++) {
+        if (get_name(msg, len, p, name, sizeof(name), &used) < 0 || used > end - p ||
+            end - p - used < 10)
+            goto malformed;
+        p += used;
+        int type = (int)get16(p), cls = (int)get16(p + 2);
+        unsigned ttl = (unsigned)get16(p + 4) << 16 | get16(p + 6);
+        size_t rdlen = get16(p + 8);
+        p += 10;
+        if (rdlen > (size_t)(end - p))
+            goto malformed;
+        if (type == qtype && cls == ns_c_in && out->n < DNS_RR_MAX) {
+            struct dns_rr *rr = &out->rr[out->n];
+            rr->type = type;
+            rr->ttl = ttl > 0x7fffffffu ? 0 : ttl;     /* RFC 2181 8: "positive values" */
+            if (get_rdata(msg, len, p, rdlen, rr) < 0) {
+                free(rr->data);
+                memset(rr, 0, sizeof(*rr));
+                goto malformed;
+            }
+            out->n++;
+        }
+        p += rdlen;
+    }
+    out->status = out->n ? DNS_OK : DNS_NODATA;
+    return out->status;
+malformed:
+    dns_answer_free(out);
+    out->status = DNS_TEMPFAIL;
+    return out->status;
+}
+
+/* The answer to one c-ares query, whatever the outcome. */
+static void answer_from(int status, const unsigned char *abuf, int alen, int qtype,
+                        struct dns_answer *out)
+{
+    if (status == ARES_SUCCESS && abuf && alen > 0) {
+        dns_parse_answer(abuf, (size_t)alen, qtype, out);
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    switch (status) {
     case ARES_ENOTFOUND:
     case ARES_EBADNAME:
-        return DNS_NOTFOUND;
+        out->status = DNS_NOTFOUND;
+        break;
+    case ARES_ENODATA:
+        out->status = DNS_NODATA;
+        break;
     default:                       /* SERVFAIL, REFUSED, timeout, bad reply ... */
-        return DNS_TEMPFAIL;
+        out->status = DNS_TEMPFAIL;
     }
+}
+
+/* The composite lookups' view: no data is "not found". */
+static int simple_status(const struct dns_answer *a)
+{
+    return a->status == DNS_NODATA ? DNS_NOTFOUND : a->status;
 }
 
 static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
 
-static void req_query(struct dns_req *r, const char *name, int type)
+/* Send one question with RD and AD set; cb(arg, ...) as ares_query's. */
+static void send_query(struct dns *d, const char *name, int type, ares_callback cb, void *arg)
 {
-    ares_query(r->d->ch, name, ns_c_in, type, query_cb, r);
+    unsigned char *q = NULL;
+    int qlen = 0;
+    int rc = ares_create_query(name, ns_c_in, type, 0, 1, &q, &qlen, 0);
+    if (rc != ARES_SUCCESS || qlen < 12) {
+        if (q)
+            ares_free_string(q);
+        cb(arg, rc == ARES_SUCCESS ? ARES_EBADQUERY : rc, 0, NULL, 0);
+        return;
+    }
+    q[3] |= 0x20;                  /* AD: tell us what the resolver validated */
+    ares_send(d->ch, q, qlen, cb, arg);
+    ares_free_string(q);
 }
 
-/* Does the A/AAAA answer contain the client address? 1 yes, 0 no, -1 parse error. */
-static int fwd_matches(struct dns_req *r, const unsigned char *abuf, int alen)
+static void req_query(struct dns_req *r, const char *name, int type)
 {
-    if (r->family == AF_INET) {
-        struct ares_addrttl at[64];
-        int n = (int)ARRAY_LEN(at);
-        if (ares_parse_a_reply(abuf, alen, NULL, at, &n) != ARES_SUCCESS)
-            return -1;
-        for (int i = 0; i < n; i++)
-            if (memcmp(&at[i].ipaddr, r->addr, 4) == 0)
-                return 1;
-    } else {
-        struct ares_addr6ttl at[64];
-        int n = (int)ARRAY_LEN(at);
-        if (ares_parse_aaaa_reply(abuf, alen, NULL, at, &n) != ARES_SUCCESS)
-            return -1;
-        for (int i = 0; i < n; i++)
-            if (memcmp(&at[i].ip6addr, r->addr, 16) == 0)
-                return 1;
-    }
+    r->qtype = type;
+    send_query(r->d, name, type, query_cb, r);
+}
+
+/* Does the A/AAAA answer contain the client address? */
+static int fwd_matches(const struct dns_req *r, const struct dns_answer *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->rr[i].family == r->family &&
+            memcmp(a->rr[i].addr, r->addr, r->family == AF_INET ? 4 : 16) == 0)
+            return 1;
     return 0;
 }
 
@@ -279,96 +468,50 @@ static void reverse_forward(struct dns_req *r)
     req_query(r, r->ptr, r->family == AF_INET ? ns_t_a : ns_t_aaaa);
 }
 
-static void on_domain(struct dns_req *r, int status, const unsigned char *abuf, int alen)
+/* MX, else A, else AAAA: does the domain exist for mail? */
+static void on_domain(struct dns_req *r, const struct dns_answer *a)
 {
-    int st = map_status(status);
-    if (st != DNS_OK) {
-        if (st == DNS_TEMPFAIL || status == ARES_ENOTFOUND) {
-            req_done(r, st, NULL);         /* NXDOMAIN: no point asking for A */
-        } else if (r->stage == ST_MX) {
-            r->stage = ST_A;
-            req_query(r, r->name, ns_t_a);
-        } else if (r->stage == ST_A) {
-            r->stage = ST_AAAA;
-            req_query(r, r->name, ns_t_aaaa);
-        } else {
-            req_done(r, DNS_NOTFOUND, NULL);
-        }
+    if (a->status == DNS_TEMPFAIL || a->status == DNS_NOTFOUND) {
+        req_done(r, a->status, NULL);      /* NXDOMAIN: no point asking for A */
         return;
     }
-    if (r->stage == ST_MX) {
-        struct ares_mx_reply *mx = NULL, *best = NULL;
-        int prc = ares_parse_mx_reply(abuf, alen, &mx);
-        if (prc == ARES_SUCCESS) {
-            int nullmx = 0;
-            for (struct ares_mx_reply *m = mx; m; m = m->next) {
-                if (!m->host || m->host[0] == 0 || strcmp(m->host, ".") == 0)
-                    nullmx = 1;
-                else if (!best || m->priority < best->priority)
-                    best = m;
-            }
-            if (nullmx)
-                req_done(r, DNS_NOTFOUND, ".");
-            else if (best)
-                req_done(r, DNS_OK, best->host);
-            else
-                prc = ARES_ENODATA;
-            ares_free_data(mx);
-            if (prc == ARES_SUCCESS)
+    if (a->status == DNS_OK && r->stage == ST_MX) {
+        const struct dns_rr *best = NULL;
+        for (size_t i = 0; i < a->n; i++) {
+            if (!a->rr[i].name[0]) {
+                req_done(r, DNS_NOTFOUND, ".");   /* null MX (RFC 7505) */
                 return;
+            }
+            if (!best || a->rr[i].pref < best->pref)
+                best = &a->rr[i];
         }
-        if (map_status(prc) == DNS_TEMPFAIL) {
-            req_done(r, DNS_TEMPFAIL, NULL);
-        } else {
-            r->stage = ST_A;       /* answer without MX records (a CNAME only ...) */
-            req_query(r, r->name, ns_t_a);
-        }
+        req_done(r, DNS_OK, best->name);
         return;
     }
-    /* A or AAAA answer: the domain exists for mail if it has an address. */
-    int prc;
-    if (r->stage == ST_A) {
-        struct ares_addrttl at[8];
-        int n = (int)ARRAY_LEN(at);
-        prc = ares_parse_a_reply(abuf, alen, NULL, at, &n);
-        if (prc == ARES_SUCCESS && n == 0)
-            prc = ARES_ENODATA;
-    } else {
-        struct ares_addr6ttl at[8];
-        int n = (int)ARRAY_LEN(at);
-        prc = ares_parse_aaaa_reply(abuf, alen, NULL, at, &n);
-        if (prc == ARES_SUCCESS && n == 0)
-            prc = ARES_ENODATA;
+    if (a->status == DNS_OK) {
+        req_done(r, DNS_OK, r->name);      /* an address: the domain exists for mail */
+        return;
     }
-    if (prc == ARES_SUCCESS)
-        req_done(r, DNS_OK, r->name);
-    else if (map_status(prc) == DNS_TEMPFAIL)
-        req_done(r, DNS_TEMPFAIL, NULL);
-    else if (r->stage == ST_A) {
+    if (r->stage == ST_MX) {               /* no MX records (a CNAME only ...) */
+        r->stage = ST_A;
+        req_query(r, r->name, ns_t_a);
+    } else if (r->stage == ST_A) {
         r->stage = ST_AAAA;
         req_query(r, r->name, ns_t_aaaa);
-    } else
+    } else {
         req_done(r, DNS_NOTFOUND, NULL);
+    }
 }
 
-static void on_reverse(struct dns_req *r, int st, const unsigned char *abuf, int alen)
+static void on_reverse(struct dns_req *r, const struct dns_answer *a)
 {
+    int st = simple_status(a);
     if (r->stage == ST_PTR) {
-        struct hostent *he = NULL;
-        if (st == DNS_OK) {
-            int prc = ares_parse_ptr_reply(abuf, alen, r->addr, r->family == AF_INET ? 4 : 16,
-                                           r->family, &he);
-            st = map_status(prc);
-        }
         if (st != DNS_OK) {
             req_done(r, st, NULL);
             return;
         }
-        str_copy(r->ptr, he->h_name ? he->h_name : "", sizeof(r->ptr));
-        ares_free_hostent(he);
-        size_t n = strlen(r->ptr);
-        if (n > 1 && r->ptr[n - 1] == '.')
-            r->ptr[n - 1] = 0;
+        str_copy(r->ptr, a->rr[0].name, sizeof(r->ptr));
         if (!hostname_valid(r->ptr)) {
             msg_warn("%s: malformed domain name in PTR record", r->addrtext);
             req_done(r, DNS_NOTFOUND, NULL);
@@ -379,12 +522,11 @@ static void on_reverse(struct dns_req *r, int st, const unsigned char *abuf, int
     }
     /* ST_FWD */
     if (st == DNS_OK) {
-        int m = fwd_matches(r, abuf, alen);
-        if (m == 1) {
+        if (fwd_matches(r, a)) {
             req_done(r, DNS_OK, r->ptr);
             return;
         }
-        st = m == 0 ? DNS_NOTFOUND : DNS_TEMPFAIL;
+        st = DNS_NOTFOUND;
     }
     if (st == DNS_NOTFOUND)
         msg_warn("hostname %s does not resolve to address %s", r->ptr, r->addrtext);
@@ -394,53 +536,34 @@ static void on_reverse(struct dns_req *r, int st, const unsigned char *abuf, int
     req_done(r, st, r->ptr);
 }
 
-static void on_a(struct dns_req *r, int st, const unsigned char *abuf, int alen)
+static void on_a(struct dns_req *r, const struct dns_answer *a)
 {
-    if (st != DNS_OK) {
-        req_done(r, st, NULL);
-        return;
-    }
-    struct ares_addrttl at[64];
-    int n = (int)ARRAY_LEN(at);
-    int prc = ares_parse_a_reply(abuf, alen, NULL, at, &n);
-    if (prc == ARES_SUCCESS && n == 0)
-        prc = ARES_ENODATA;
-    if (prc != ARES_SUCCESS) {
-        req_done(r, map_status(prc), NULL);
+    if (a->status != DNS_OK) {
+        req_done(r, simple_status(a), NULL);
         return;
     }
     struct buf out;
-    buf_init(&out, ARRAY_LEN(at) * (INET_ADDRSTRLEN + 1));
-    for (int i = 0; i < (r->kind == DK_A ? 1 : n); i++) {
-        char t[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &at[i].ipaddr, t, sizeof(t));
-        buf_printf(&out, "%s%s", i ? " " : "", t);
-    }
+    buf_init(&out, DNS_RR_MAX * (INET_ADDRSTRLEN + 1));
+    for (size_t i = 0; i < (r->kind == DK_A ? 1 : a->n); i++)
+        buf_printf(&out, "%s%s", i ? " " : "", a->rr[i].text);
     req_done(r, DNS_OK, buf_cstr(&out));
     buf_free(&out);
 }
 
-static void on_txt(struct dns_req *r, int st, const unsigned char *abuf, int alen)
+static void on_txt(struct dns_req *r, const struct dns_answer *a)
 {
-    if (st != DNS_OK) {
-        req_done(r, st, NULL);
-        return;
-    }
-    struct ares_txt_ext *txt = NULL;
-    int prc = ares_parse_txt_reply_ext(abuf, alen, &txt);
-    if (prc != ARES_SUCCESS) {
-        req_done(r, map_status(prc), NULL);
+    if (a->status != DNS_OK) {
+        req_done(r, simple_status(a), NULL);
         return;
     }
     struct buf b;
     buf_init(&b, DNS_TXT_MAX);
-    for (struct ares_txt_ext *t = txt; t; t = t->next) {
-        if (t->record_start && b.len > 0 && buf_putc(&b, '\n') < 0)
+    for (size_t i = 0; i < a->n; i++) {
+        if (i > 0 && buf_putc(&b, '\n') < 0)
             break;
-        if (buf_append(&b, t->txt, t->length) < 0)
+        if (buf_append(&b, (const char *)a->rr[i].data, a->rr[i].len) < 0)
             break;
     }
-    ares_free_data(txt);
     req_done(r, DNS_OK, buf_cstr(&b));
     buf_free(&b);
 }
@@ -455,22 +578,30 @@ static void query_cb(void *arg, int status, int timeouts, unsigned char *abuf, i
         req_free(r);
         return;
     }
-    int st = map_status(status);
+    struct dns_answer a;
+    answer_from(status, abuf, alen, r->qtype, &a);
     switch (r->kind) {
     case DK_DOMAIN:
-        on_domain(r, status, abuf, alen);
+        on_domain(r, &a);
         break;
     case DK_REVERSE:
-        on_reverse(r, st, abuf, alen);
+        on_reverse(r, &a);
         break;
     case DK_A:
     case DK_A_ALL:
-        on_a(r, st, abuf, alen);
+        on_a(r, &a);
         break;
     case DK_TXT:
-        on_txt(r, st, abuf, alen);
+        on_txt(r, &a);
+        break;
+    case DK_TYPED:
+        r->answer = a;                     /* the callback gets it; req_free frees it */
+        a.rr = NULL;
+        a.n = 0;
+        req_done(r, r->answer.status, NULL);
         break;
     }
+    dns_answer_free(&a);
 }
 
 /* ---------- hosts file ---------- */
@@ -604,20 +735,20 @@ struct dns *dns_new(struct evloop *loop)
     return dns_new_opts(loop, 0, 0);
 }
 
-struct dns *dns_new_opts(struct evloop *loop, int timeout_ms, int tries)
+/* One channel set-up for both modes. 0, or -1 with err set. */
+static int channel_init(struct dns *d, int timeout_ms, int tries, char *err, size_t errlen)
 {
     static int lib_ready;
     struct ares_options o;
     int mask = ARES_OPT_SOCK_STATE_CB;
     int rc;
-
     if (!lib_ready) {
-        if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS)
-            msg_fatal("ares_library_init: %s", ares_strerror(rc));
+        if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
+            str_fmt(err, errlen, "ares_library_init: %s", ares_strerror(rc));
+            return -1;
+        }
         lib_ready = 1;
     }
-    struct dns *d = xcalloc(1, sizeof(*d));
-    d->loop = loop;
     memset(&o, 0, sizeof(o));
     o.sock_state_cb = sock_state;
     o.sock_state_cb_data = d;
@@ -629,15 +760,40 @@ struct dns *dns_new_opts(struct evloop *loop, int timeout_ms, int tries)
         o.tries = tries;
         mask |= ARES_OPT_TRIES;
     }
-    if ((rc = ares_init_options(&d->ch, &o, mask)) != ARES_SUCCESS)
-        msg_fatal("dns: resolver initialization failed: %s", ares_strerror(rc));
+    if ((rc = ares_init_options(&d->ch, &o, mask)) != ARES_SUCCESS) {
+        str_fmt(err, errlen, "dns: resolver initialization failed: %s", ares_strerror(rc));
+        return -1;
+    }
     const char *servers = getenv("YUBIN_DNS_SERVERS");
-    if (servers && *servers) {
-        if ((rc = ares_set_servers_ports_csv(d->ch, servers)) != ARES_SUCCESS)
-            msg_fatal("dns: bad YUBIN_DNS_SERVERS \"%s\": %s", servers, ares_strerror(rc));
+    if (servers && *servers && (rc = ares_set_servers_ports_csv(d->ch, servers)) != ARES_SUCCESS) {
+        str_fmt(err, errlen, "dns: bad YUBIN_DNS_SERVERS \"%s\": %s", servers, ares_strerror(rc));
+        ares_destroy(d->ch);
+        return -1;
     }
     const char *hosts = getenv("YUBIN_DNS_HOSTS");
     d->hosts_path = xstrdup(hosts && *hosts ? hosts : "/etc/hosts");
+    return 0;
+}
+
+struct dns *dns_new_opts(struct evloop *loop, int timeout_ms, int tries)
+{
+    char err[512];
+    struct dns *d = xcalloc(1, sizeof(*d));
+    d->loop = loop;
+    if (channel_init(d, timeout_ms, tries, err, sizeof(err)) < 0)
+        msg_fatal("%s", err);
+    return d;
+}
+
+struct dns *dns_new_blocking(int timeout_ms, int tries)
+{
+    char err[512];
+    struct dns *d = xcalloc(1, sizeof(*d));
+    if (channel_init(d, timeout_ms, tries, err, sizeof(err)) < 0) {
+        msg_warn("%s", err);
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -663,6 +819,7 @@ void dns_free(struct dns *d)
         ev_timer_cancel(d->loop, d->timer);
     if (d->deliver)
         ev_timer_cancel(d->loop, d->deliver);
+    assert(d->loop || (d->nfds == 0 && !d->timer && !d->deliver));
     free(d->fds);
     free(d->hosts);
     free(d->hosts_path);
@@ -712,6 +869,88 @@ static void start(struct dns_req *r, enum dns_stage stage, int type)
 void dns_domain_exists(struct dns *d, const char *domain, dns_cb cb, void *arg)
 {
     start(req_new(d, DK_DOMAIN, domain, cb, arg), ST_MX, ns_t_mx);
+}
+
+void dns_query(struct dns *d, const char *name, int type, dns_answer_cb cb, void *arg)
+{
+    assert(d->loop);
+    struct dns_req *r = req_new(d, DK_TYPED, name, NULL, arg);
+    r->acb = cb;
+    r->answer.status = DNS_NOTFOUND;       /* what a name never sent gets */
+    start(r, ST_TYPED, type);
+}
+
+/* Blocking mode: wait for the channel's one outstanding query. */
+static void wait_channel(struct dns *d, const int *done)
+{
+    while (!*done) {
+        ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+        /* the bit tests by hand: c-ares' macros shift a signed 1 into the sign bit */
+        unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
+        struct pollfd p[ARES_GETSOCK_MAXNUM];
+        int n = 0;
+        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+            short ev = (short)(((bits >> i) & 1u ? POLLIN : 0) |
+                               ((bits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
+            if (ev)
+                p[n++] = (struct pollfd){.fd = socks[i], .events = ev};
+        }
+        struct timeval tv, *tvp = ares_timeout(d->ch, NULL, &tv);
+        if (n == 0 && !tvp) {
+            ares_cancel(d->ch);            /* nothing to wait for: should not happen */
+            return;
+        }
+        int ms = tvp ? (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000) : 1000;
+        int rc = poll(p, (nfds_t)n, ms);
+        if (rc < 0 && errno != EINTR) {
+            ares_cancel(d->ch);
+            return;
+        }
+        if (rc <= 0) {
+            ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+            continue;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!p[i].revents)
+                continue;
+            int rd = (p[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+            int wr = (p[i].revents & POLLOUT) != 0;
+            ares_process_fd(d->ch, rd ? p[i].fd : ARES_SOCKET_BAD, wr ? p[i].fd : ARES_SOCKET_BAD);
+        }
+    }
+}
+
+struct wait_ctx {
+    int done;
+    int qtype;
+    struct dns_answer *out;
+};
+
+static void wait_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct wait_ctx *w = arg;
+    (void)timeouts;
+    if (w->done)
+        return;
+    answer_from(status, abuf, alen, w->qtype, w->out);
+    w->done = 1;
+}
+
+int dns_query_wait(struct dns *d, const char *name, int type, struct dns_answer *out)
+{
+    assert(!d->loop);
+    memset(out, 0, sizeof(*out));
+    out->status = DNS_NOTFOUND;
+    if (!name_ok(name))
+        return out->status;
+    struct wait_ctx w = {0, type, out};
+    send_query(d, name, type, wait_cb, &w);
+    wait_channel(d, &w.done);
+    if (!w.done) {                         /* cancelled: c-ares called back, or will not */
+        out->status = DNS_TEMPFAIL;
+        w.done = 1;
+    }
+    return out->status;
 }
 
 void dns_lookup_a(struct dns *d, const char *name, dns_cb cb, void *arg)
@@ -809,4 +1048,86 @@ void dns_cancel(struct dns *d, void *arg)
 int dns_pending(const struct dns *d)
 {
     return d->npending;
+}
+
+/* ---------- DNS list reply filters ---------- */
+
+int dns_reply_filter_valid(const char *filter)
+{
+    /* four octet patterns: digits, or [a;b..c] */
+    int octets = 1, br = 0;
+    for (const char *p = filter; *p; p++) {
+        if (*p == '[' && !br)
+            br = 1;
+        else if (*p == ']' && br)
+            br = 0;
+        else if (*p == '.' && !br)
+            octets++;
+        else if (!isdigit((unsigned char)*p) && !(br && (*p == ';' || *p == '.')))
+            return -1;
+    }
+    return !br && octets == 4 ? 0 : -1;
+}
+
+/* Does one octet value match a pattern: a number or "[a;b..c;...]"? */
+static int octet_match(const char *pat, size_t plen, int val)
+{
+    if (plen >= 2 && pat[0] == '[' && pat[plen - 1] == ']') {
+        const char *p = pat + 1, *end = pat + plen - 1;
+        while (p < end) {
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *e = semi ? semi : end;
+            int lo = 0, hi;
+            const char *q = p;
+            while (q < e && isdigit((unsigned char)*q) && lo < 1000)
+                lo = lo * 10 + (*q++ - '0');
+            hi = lo;
+            if (q + 1 < e && q[0] == '.' && q[1] == '.') {
+                hi = 0;
+                for (q += 2; q < e && isdigit((unsigned char)*q) && hi < 1000; q++)
+                    hi = hi * 10 + (*q - '0');
+            }
+            if (val >= lo && val <= hi)
+                return 1;
+            p = e + 1;
+        }
+        return 0;
+    }
+    int n = 0;
+    for (size_t i = 0; i < plen; i++) {
+        if (!isdigit((unsigned char)pat[i]) || n >= 1000)
+            return 0;
+        n = n * 10 + (pat[i] - '0');
+    }
+    return plen > 0 && n == val;
+}
+
+int dns_reply_filter_match(const char *filter, const char *addr)
+{
+    unsigned char a[4];
+    if (inet_pton(AF_INET, addr, a) != 1)
+        return 0;
+    const char *p = filter;
+    for (int i = 0; i < 4; i++) {
+        /* the next '.' outside [...] ends this octet pattern */
+        const char *q = p;
+        int br = 0;
+        while (*q && (br || *q != '.')) {
+            if (*q == '[')
+                br = 1;
+            else if (*q == ']')
+                br = 0;
+            else if (br && *q == '.' && q[1] == '.') {
+                q += 2;
+                continue;
+            }
+            q++;
+        }
+        if (!octet_match(p, (size_t)(q - p), a[i]))
+            return 0;
+        if (i < 3 && *q != '.')
+            return 0;
+        p = q + 1;
+    }
+    return 1;
 }

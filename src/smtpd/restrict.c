@@ -262,23 +262,7 @@ static int parse_rbl_arg(struct rnode *n, char *err, size_t errlen, const char *
     }
     if (eq) {
         n->rbl_filter = xstrdup(eq + 1);
-        /* four octet patterns: digits, or [a;b..c] */
-        int octets = 1, br = 0;
-        for (const char *p = n->rbl_filter; *p; p++) {
-            if (*p == '[' && !br)
-                br = 1;
-            else if (*p == ']' && br)
-                br = 0;
-            else if (*p == '.' && !br)
-                octets++;
-            else if (!isdigit((unsigned char)*p) && !(br && (*p == ';' || *p == '.'))) {
-                octets = 0;
-                break;
-            }
-        }
-        if (br)
-            octets = 0;
-        if (octets != 4) {
+        if (dns_reply_filter_valid(n->rbl_filter) < 0) {
             str_fmt(err, errlen, "%s: %s: bad DNS list reply filter \"%s\"", param, n->name,
                     n->rbl_filter);
             return -1;
@@ -1211,69 +1195,6 @@ static enum nres check_mail_access(struct eval *e, const struct rnode *n, const 
 /* ------------------------------------------------------------------ */
 /* DNS lists                                                           */
 
-/* Does one address match a reply filter like "127.0.[0..255].[2;4;10..12]"? */
-static int rbl_octet_match(const char *pat, size_t plen, int val)
-{
-    if (plen >= 2 && pat[0] == '[' && pat[plen - 1] == ']') {
-        const char *p = pat + 1, *end = pat + plen - 1;
-        while (p < end) {
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *e = semi ? semi : end;
-            int lo = 0, hi;
-            const char *q = p;
-            while (q < e && isdigit((unsigned char)*q))
-                lo = lo * 10 + (*q++ - '0');
-            hi = lo;
-            if (q + 1 < e && q[0] == '.' && q[1] == '.') {
-                hi = 0;
-                for (q += 2; q < e && isdigit((unsigned char)*q); q++)
-                    hi = hi * 10 + (*q - '0');
-            }
-            if (val >= lo && val <= hi)
-                return 1;
-            p = e + 1;
-        }
-        return 0;
-    }
-    int n = 0;
-    for (size_t i = 0; i < plen; i++) {
-        if (!isdigit((unsigned char)pat[i]))
-            return 0;
-        n = n * 10 + (pat[i] - '0');
-    }
-    return n == val;
-}
-
-static int rbl_filter_match(const char *filter, const char *addr)
-{
-    unsigned char a[4];
-    if (inet_pton(AF_INET, addr, a) != 1)
-        return 0;
-    const char *p = filter;
-    for (int i = 0; i < 4; i++) {
-        /* the next '.' outside [...] ends this octet pattern */
-        const char *q = p;
-        int br = 0;
-        while (*q && (br || *q != '.')) {
-            if (*q == '[')
-                br = 1;
-            else if (*q == ']')
-                br = 0;
-            else if (br && *q == '.' && q[1] == '.') {
-                q += 2;
-                continue;
-            }
-            q++;
-        }
-        if (!rbl_octet_match(p, (size_t)(q - p), a[i]))
-            return 0;
-        if (i < 3 && *q != '.')
-            return 0;
-        p = q + 1;
-    }
-    return 1;
-}
-
 /* One-level $name expansion of a reply template with smtpd_expansion_filter. */
 struct rbl_attrs {
     const char *names[20];
@@ -1605,7 +1526,7 @@ static enum nres node_resume(struct eval *e, int status, const char *result)
         str_copy(addrs, result, sizeof(addrs));
         char *save = NULL;
         for (char *a = strtok_r(addrs, " ", &save); a && !listed; a = strtok_r(NULL, " ", &save))
-            listed = rbl_filter_match(n->rbl_filter, a);
+            listed = dns_reply_filter_match(n->rbl_filter, a);
     }
     if (!listed)
         return N_DUNNO;

@@ -331,6 +331,228 @@ static void test_cancel(void)
     dns = saved;
 }
 
+/* ---- typed answers ---- */
+
+struct typed {
+    int called;
+    struct dns_answer a;
+};
+
+static void typed_cb(const struct dns_answer *a, void *arg)
+{
+    struct typed *t = arg;
+    t->called++;
+    t->a = *a;                            /* copy the records: the answer is freed after */
+    t->a.rr = a->n ? xcalloc(a->n, sizeof(*a->rr)) : NULL;
+    for (size_t i = 0; i < a->n; i++) {
+        t->a.rr[i] = a->rr[i];
+        if (a->rr[i].data) {
+            t->a.rr[i].data = xmalloc(a->rr[i].len + 1);
+            memcpy(t->a.rr[i].data, a->rr[i].data, a->rr[i].len + 1);
+        }
+    }
+    if (--outstanding == 0)
+        ev_loop_stop(loop);
+}
+
+static void test_typed_queries(void)
+{
+    struct typed t[6];
+    memset(t, 0, sizeof(t));
+    static const struct { const char *name; int type; } q[] = {
+        {"mx.test", DNS_T_MX},     {"cname.test", DNS_T_A}, {"nodata.test", DNS_T_A},
+        {"nxdomain.test", DNS_T_A}, {"servfail.test", DNS_T_MX}, {"spf.test", DNS_T_TXT},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(q); i++) {
+        outstanding++;
+        dns_query(dns, q[i].name, q[i].type, typed_cb, &t[i]);
+        CHECK_INT(t[i].called, 0);        /* never from inside dns_query */
+    }
+    run();
+    CHECK_INT(t[0].a.status, DNS_OK);
+    CHECK_INT((int)t[0].a.n, 3);
+    int prefs = 0;
+    for (size_t i = 0; i < t[0].a.n; i++) {
+        CHECK_INT(t[0].a.rr[i].type, DNS_T_MX);
+        CHECK_INT((int)t[0].a.rr[i].ttl, 3600);
+        prefs += t[0].a.rr[i].pref;
+        if (t[0].a.rr[i].pref == 5)
+            CHECK_STR(t[0].a.rr[i].name, "best.mx.test");
+    }
+    CHECK_INT(prefs, 35);
+    CHECK_INT(t[1].a.status, DNS_OK);     /* the CNAME is skipped, its target's A kept */
+    CHECK_INT((int)t[1].a.n, 1);
+    CHECK_STR(t[1].a.rr[0].text, "192.0.2.10");
+    CHECK_INT(t[1].a.rr[0].family, AF_INET);
+    CHECK_INT(t[2].a.status, DNS_NODATA);
+    CHECK_INT(t[3].a.status, DNS_NOTFOUND);
+    CHECK_INT(t[4].a.status, DNS_TEMPFAIL);
+    CHECK_INT(t[5].a.status, DNS_OK);
+    CHECK_INT((int)t[5].a.n, 2);
+    CHECK_INT(t[5].a.ad, 0);
+    for (size_t i = 0; i < ARRAY_LEN(t); i++)
+        dns_answer_free(&t[i].a);
+}
+
+static void test_blocking(void)
+{
+    struct dns *b = dns_new_blocking(300, 1);
+    CHECK(b != NULL);
+    struct dns_answer a;
+    CHECK_INT(dns_query_wait(b, "mx.test", DNS_T_MX, &a), DNS_OK);
+    CHECK_INT((int)a.n, 3);
+    dns_answer_free(&a);
+    CHECK_INT(dns_query_wait(b, "aaaa-only.test", DNS_T_AAAA, &a), DNS_OK);
+    CHECK_STR(a.rr[0].text, "2001:db8::1");
+    CHECK_INT(a.rr[0].family, AF_INET6);
+    dns_answer_free(&a);
+    CHECK_INT(dns_query_wait(b, "aaaa-only.test", DNS_T_A, &a), DNS_NODATA);
+    CHECK_INT(dns_query_wait(b, "nosuch.test", DNS_T_A, &a), DNS_NOTFOUND);
+    CHECK_INT(dns_query_wait(b, "refused.test", DNS_T_A, &a), DNS_TEMPFAIL);
+    uint64_t t0 = mono_msec();
+    CHECK_INT(dns_query_wait(b, "drop.test", DNS_T_A, &a), DNS_TEMPFAIL);
+    CHECK(mono_msec() - t0 < 3000);
+    CHECK_INT(dns_query_wait(b, "bad name.test", DNS_T_A, &a), DNS_NOTFOUND);
+    dns_free(b);
+}
+
+/* A reply message built by hand: header, one question, then answers. */
+struct msg {
+    unsigned char b[2048];
+    size_t n;
+};
+
+static void put(struct msg *m, const void *p, size_t n)
+{
+    memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+
+static void put16(struct msg *m, unsigned v)
+{
+    unsigned char x[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+    put(m, x, 2);
+}
+
+/* An answer record whose owner is a pointer to the question name (offset 12). */
+static void rr_head(struct msg *m, int type, unsigned ttl, unsigned rdlen)
+{
+    put16(m, 0xc00c);
+    put16(m, (unsigned)type);
+    put16(m, 1);
+    put16(m, ttl >> 16);
+    put16(m, ttl & 0xffff);
+    put16(m, rdlen);
+}
+
+static void msg_start(struct msg *m, int flags3, unsigned an)
+{
+    memset(m, 0, sizeof(*m));
+    unsigned char h[12] = {0x12, 0x34, 0x81, (unsigned char)flags3, 0, 1, (unsigned char)(an >> 8),
+                           (unsigned char)an, 0, 0, 0, 0};
+    put(m, h, 12);
+    put(m, "\4mail\4test\0", 11);              /* question: mail.test */
+    put16(m, 1);
+    put16(m, 1);
+}
+
+static void test_parse_answer(void)
+{
+    struct msg m;
+    struct dns_answer a;
+    /* MX with a compressed exchange, AD set */
+    msg_start(&m, 0x80 | 0x20, 1);
+    rr_head(&m, DNS_T_MX, 300, 2 + 5 + 2);
+    put16(&m, 10);
+    put(&m, "\4smtp\xc0\x11", 7);                 /* smtp + pointer to "test" */
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_MX, &a), DNS_OK);
+    CHECK_INT(a.ad, 1);
+    CHECK_INT((int)a.n, 1);
+    CHECK_INT(a.rr[0].pref, 10);
+    CHECK_INT((int)a.rr[0].ttl, 300);
+    CHECK_STR(a.rr[0].name, "smtp.test");
+    dns_answer_free(&a);
+    /* the same answer asked as A: no data; as MX with rcode 3: not found */
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_A, &a), DNS_NODATA);
+    m.b[3] = 0x83;
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_MX, &a), DNS_NOTFOUND);
+    m.b[3] = 0x82;
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_MX, &a), DNS_TEMPFAIL);
+    /* truncated anywhere: a temporary failure, never a read past the end */
+    m.b[3] = 0x80;
+    for (size_t cut = 0; cut < m.n; cut++)
+        CHECK_INT(dns_parse_answer(m.b, cut, DNS_T_MX, &a), DNS_TEMPFAIL);
+    /* TXT of two strings, SRV, TLSA */
+    msg_start(&m, 0x80, 3);
+    rr_head(&m, DNS_T_TXT, 60, 1 + 6 + 1 + 5);
+    put(&m, "\6v=spf1\5 -all", 13);
+    rr_head(&m, DNS_T_SRV, 60, 6 + 11);
+    put16(&m, 0);
+    put16(&m, 5);
+    put16(&m, 993);
+    put(&m, "\4imap\4test\0", 11);
+    unsigned char tlsa[3 + 32];
+    tlsa[0] = 3;
+    tlsa[1] = 1;
+    tlsa[2] = 1;
+    for (int i = 0; i < 32; i++)
+        tlsa[3 + i] = (unsigned char)i;
+    rr_head(&m, DNS_T_TLSA, 60, sizeof(tlsa));
+    put(&m, tlsa, sizeof(tlsa));
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_TXT, &a), DNS_OK);
+    CHECK_INT((int)a.rr[0].len, 11);
+    CHECK_STR((char *)a.rr[0].data, "v=spf1 -all");
+    dns_answer_free(&a);
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_SRV, &a), DNS_OK);
+    CHECK_INT(a.rr[0].port, 993);
+    CHECK_INT(a.rr[0].weight, 5);
+    CHECK_STR(a.rr[0].name, "imap.test");
+    dns_answer_free(&a);
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_TLSA, &a), DNS_OK);
+    CHECK_INT(a.rr[0].usage, 3);
+    CHECK_INT(a.rr[0].selector, 1);
+    CHECK_INT(a.rr[0].mtype, 1);
+    CHECK_INT((int)a.rr[0].len, 32);
+    CHECK(a.rr[0].data[31] == 31);
+    dns_answer_free(&a);
+    /* a TXT string longer than its record, and a compression loop */
+    msg_start(&m, 0x80, 1);
+    rr_head(&m, DNS_T_TXT, 60, 3);
+    put(&m, "\5ab", 3);
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_TXT, &a), DNS_TEMPFAIL);
+    msg_start(&m, 0x80, 1);
+    rr_head(&m, DNS_T_CNAME, 60, 2);
+    put16(&m, 0xc000 | (unsigned)m.n);              /* points at itself */
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_CNAME, &a), DNS_TEMPFAIL);
+    /* more records than kept: DNS_RR_MAX of them */
+    msg_start(&m, 0x80, 100);
+    for (int i = 0; i < 100; i++) {
+        rr_head(&m, DNS_T_A, 60, 4);
+        put(&m, "\x7f\0\0\2", 4);
+    }
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_A, &a), DNS_OK);
+    CHECK_INT((int)a.n, DNS_RR_MAX);
+    CHECK_STR(a.rr[DNS_RR_MAX - 1].text, "127.0.0.2");
+    dns_answer_free(&a);
+}
+
+static void test_reply_filter(void)
+{
+    CHECK_INT(dns_reply_filter_valid("127.0.0.2"), 0);
+    CHECK_INT(dns_reply_filter_valid("127.0.0.[2..11]"), 0);
+    CHECK_INT(dns_reply_filter_valid("127.[0;1].0.[2;4;10..12]"), 0);
+    CHECK_INT(dns_reply_filter_valid("127.0.0"), -1);
+    CHECK_INT(dns_reply_filter_valid("127.0.0.[2"), -1);
+    CHECK_INT(dns_reply_filter_valid("127.0.0.x"), -1);
+    CHECK(dns_reply_filter_match("127.0.0.[2..11]", "127.0.0.2"));
+    CHECK(dns_reply_filter_match("127.0.0.[2..11]", "127.0.0.11"));
+    CHECK(!dns_reply_filter_match("127.0.0.[2..11]", "127.0.0.12"));
+    CHECK(dns_reply_filter_match("127.[0;1].0.[2;4;10..12]", "127.1.0.10"));
+    CHECK(!dns_reply_filter_match("127.[0;1].0.[2;4;10..12]", "127.2.0.10"));
+    CHECK(!dns_reply_filter_match("127.0.0.2", "::1"));
+    CHECK(!dns_reply_filter_match("127.0.0.99999999999", "127.0.0.255"));
+}
+
 static void test_ptr_name(void)
 {
     char out[128];
@@ -372,6 +594,10 @@ int main(void)
     T_RUN(test_a_txt);
     T_RUN(test_cancel);
     T_RUN(test_ptr_name);
+    T_RUN(test_typed_queries);
+    T_RUN(test_blocking);
+    T_RUN(test_parse_answer);
+    T_RUN(test_reply_filter);
     dns_free(dns);
     ev_loop_free(loop);
     fakedns_stop();

@@ -494,7 +494,7 @@ static void test_resolve(void)
     inet_pton(AF_INET, "192.0.2.5", own.a);
     s.own = &own;
     s.nown = 1;
-    struct smtp_dns *dns = smtp_dns_new();
+    struct dns *dns = smtp_dns_new();
     CHECK(dns != NULL);
     struct smtp_dest d;
     char err[256];
