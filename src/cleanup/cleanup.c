@@ -2,26 +2,17 @@
  * cleanup.c - see cleanup.h.
  */
 #include "cleanup.h"
+#include "header.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
-/* Is line[0..n) the start of a header field ("Name:")? RFC 5322 field names are printable ASCII minus ':'. */
-static size_t field_name_len(const char *line, size_t n)
+static void note_header(struct header_info *hi, const struct hdr_field *f)
 {
-    size_t i = 0;
-    while (i < n && line[i] > 32 && line[i] < 127 && line[i] != ':')
-        i++;
-    if (i == 0 || i >= n || line[i] != ':')
-        return 0;
-    return i;
-}
-
-static void note_header(struct header_info *hi, const char *h, size_t n)
-{
-    size_t nl = field_name_len(h, n);
+    const char *h = f->start;
+    size_t n = f->len, nl = f->name_len;
     if (nl == 8 && strncasecmp(h, "Received", 8) == 0)
         hi->received_count++;
     else if (nl == 4 && strncasecmp(h, "Date", 4) == 0)
@@ -54,31 +45,13 @@ static void note_header(struct header_info *hi, const char *h, size_t n)
 void cleanup_scan_headers(const char *content, size_t len, struct header_info *hi)
 {
     memset(hi, 0, sizeof(*hi));
-    size_t pos = 0, hstart = 0;
-    int in_header = 0;
-    while (pos < len) {
-        const char *lf = memchr(content + pos, '\n', len - pos);
-        size_t end = lf ? (size_t)(lf - content) : len;
-        size_t n = end - pos;
-        const char *line = content + pos;
-        int cont = n > 0 && (line[0] == ' ' || line[0] == '\t');
-        if (!cont) {
-            if (in_header)
-                note_header(hi, content + hstart, pos - hstart);
-            in_header = 0;
-            /* An empty line or a non-header line ends the primary header block. */
-            if (n == 0 || field_name_len(line, n) == 0)
-                break;
-            in_header = 1;
-            hstart = pos;
-        } else if (!in_header) {
-            break;
-        }
-        pos = lf ? end + 1 : len;
+    struct hdr_reader r;
+    struct hdr_field f;
+    hdr_reader_init(&r, content, len, 0, 0);
+    while (hdr_next(&r, &f)) {
+        note_header(hi, &f);
+        hi->header_bytes = (size_t)(f.start + f.len - content);
     }
-    if (in_header)
-        note_header(hi, content + hstart, pos - hstart);
-    hi->header_bytes = pos;
 }
 
 void rfc5322_date(char *out, size_t outlen, time_t t)

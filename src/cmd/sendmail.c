@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "buf.h"
 #include "config.h"
+#include "header.h"
 #include "log.h"
 #include "util.h"
 
@@ -184,57 +185,30 @@ static char *qualify(const char *a, const char *myorigin)
     return xasprintf("%s@%s", a, myorigin);
 }
 
-static int is_header(const char *line, size_t n, const char *name)
-{
-    size_t nl = strlen(name);
-    return n > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':';
-}
-
 /*
  * -t: collect To/Cc/Bcc (or Resent-To/Cc/Bcc when Resent- headers exist)
  * from the primary header block and drop Bcc headers from the message.
  */
 static int extract_recipients(struct buf *msg, struct sm_opts *o, const char *myorigin)
 {
+    struct hdr_reader r;
+    struct hdr_field f;
     int resent = 0;
-    size_t pos = 0;
-    for (pos = 0; pos < msg->len;) {
-        char *nl = memchr(msg->data + pos, '\n', msg->len - pos);
-        size_t n = nl ? (size_t)(nl - (msg->data + pos)) : msg->len - pos;
-        if (n == 0)
-            break;
-        if (strncasecmp(msg->data + pos, "Resent-", 7) == 0)
-            resent = 1;
-        pos += n + 1;
-    }
+    hdr_reader_init(&r, msg->data ? msg->data : "", msg->len, 0, 0);
+    while (hdr_next(&r, &f))
+        resent |= f.name_len > 7 && strncasecmp(f.start, "Resent-", 7) == 0;
     const char *names[3] = {resent ? "Resent-To" : "To", resent ? "Resent-Cc" : "Cc",
                             resent ? "Resent-Bcc" : "Bcc"};
     struct buf out;
     buf_init(&out, 0);
-    pos = 0;
-    int in_body = 0;
-    while (pos < msg->len) {
-        char *nl = memchr(msg->data + pos, '\n', msg->len - pos);
-        size_t n = nl ? (size_t)(nl - (msg->data + pos)) : msg->len - pos;
-        const char *line = msg->data + pos;
-        if (in_body || n == 0) {
-            in_body = 1;
-            buf_append(&out, line, msg->len - pos);
-            break;
-        }
-        /* The logical header: this line and its continuation lines. */
-        size_t end = pos + n + (nl ? 1 : 0);
-        while (end < msg->len && (msg->data[end] == ' ' || msg->data[end] == '\t')) {
-            char *nl2 = memchr(msg->data + end, '\n', msg->len - end);
-            end = nl2 ? (size_t)(nl2 - msg->data) + 1 : msg->len;
-        }
+    hdr_reader_init(&r, msg->data ? msg->data : "", msg->len, 0, 0);
+    while (hdr_next(&r, &f)) {
         int which = -1;
         for (int k = 0; k < 3; k++)
-            if (is_header(line, n, names[k]))
+            if (hdr_name_is(&f, names[k]))
                 which = k;
         if (which >= 0) {
-            size_t nlen = strlen(names[which]) + 1;
-            char *value = xstrndup(line + nlen, end - pos - nlen);
+            char *value = xstrndup(f.value, f.value_len);
             char **addrs = NULL;
             int cnt = addr_parse_header_list(value, SENDMAIL_RCPT_MAX, &addrs);
             free(value);
@@ -251,9 +225,15 @@ static int extract_recipients(struct buf *msg, struct sm_opts *o, const char *my
             strv_free(addrs);
         }
         if (which != 2)
-            buf_append(&out, line, end - pos);
-        pos = end;
+            buf_append(&out, f.start, f.len);
     }
+    size_t body = (size_t)(r.p - r.base);        /* the empty line, if any, and the body */
+    if (r.status == HDR_END_BLANK) {
+        body--;
+        if (body > 0 && msg->data[body - 1] == '\r')
+            body--;
+    }
+    buf_append(&out, msg->data + body, msg->len - body);
     buf_free(msg);
     *msg = out;
     return 0;

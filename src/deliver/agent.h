@@ -154,8 +154,6 @@ int copy_to_fd(const struct delivery *d, const struct copy_opts *o, int fd, int 
 int delivery_scan_headers(struct delivery *d);
 /* Is addr already in a Delivered-To: header? */
 int delivery_is_loop(const struct delivery *d, const char *addr);
-/* Quote the local part when needed, for Return-Path: and the like. */
-char *addr_external_form(const char *addr);
 
 /* ---- maildir.c ---- */
 /*

@@ -8,7 +8,9 @@
  * of the message headers for Delivered-To: used for loop detection.
  */
 #include "agent.h"
+#include "addr.h"
 #include "buf.h"
+#include "header.h"
 #include "log.h"
 #include "util.h"
 
@@ -21,6 +23,7 @@
 
 #define CHUNK (64 * 1024)
 #define HEADER_LINE_MAX 4096        /* logical header line kept for matching */
+#define HEADER_SCAN_MAX (1024 * 1024) /* header bytes read for the loop check */
 #define DELIVERED_MAX 1000          /* Delivered-To: values remembered */
 
 static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
@@ -41,32 +44,6 @@ static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
     return (ssize_t)got;
 }
 
-char *addr_external_form(const char *addr)
-{
-    const char *at = strrchr(addr, '@');
-    size_t llen = at ? (size_t)(at - addr) : strlen(addr);
-    int dot_atom = llen > 0 && addr[0] != '.' && addr[llen - 1] != '.';
-    for (size_t i = 0; i < llen && dot_atom; i++) {
-        unsigned char c = (unsigned char)addr[i];
-        if (!(isalnum(c) || c >= 0x80 || strchr("!#$%&'*+-/=?^_`{|}~.", c)) ||
-            (c == '.' && addr[i + 1] == '.'))
-            dot_atom = 0;
-    }
-    if (dot_atom || llen == 0)
-        return xstrdup(addr);
-    struct buf b;
-    buf_init(&b, 0);
-    buf_putc(&b, '"');
-    for (size_t i = 0; i < llen; i++) {
-        if (addr[i] == '"' || addr[i] == '\\')
-            buf_putc(&b, '\\');
-        buf_putc(&b, addr[i]);
-    }
-    buf_putc(&b, '"');
-    buf_puts(&b, addr + llen);
-    return b.data;
-}
-
 /* The prepended lines, as one string. */
 static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
 {
@@ -82,22 +59,22 @@ static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
         char date[64];
         localtime_r(&t, &tm);
         strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-        char *s = *o->from_sender ? addr_external_form(o->from_sender) : xstrdup("MAILER-DAEMON");
+        char *s = *o->from_sender ? addr_external_dup(o->from_sender) : xstrdup("MAILER-DAEMON");
         buf_printf(&b, "From %s %s\n", s, date);
         free(s);
     }
     if (o->return_path) {
-        char *s = addr_external_form(o->return_path);
+        char *s = addr_external_dup(o->return_path);
         buf_printf(&b, "Return-Path: <%s>\n", s);
         free(s);
     }
     if (o->orig_to && *o->orig_to) {
-        char *s = addr_external_form(o->orig_to);
+        char *s = addr_external_dup(o->orig_to);
         buf_printf(&b, "X-Original-To: %s\n", s);
         free(s);
     }
     if (o->delivered_to && *o->delivered_to) {
-        char *s = addr_external_form(o->delivered_to);
+        char *s = addr_external_dup(o->delivered_to);
         buf_printf(&b, "Delivered-To: %s\n", s);
         free(s);
     }
@@ -261,66 +238,62 @@ int copy_to_fd(const struct delivery *d, const struct copy_opts *o, int fd, int 
 
 /* ---- Delivered-To: scan ---- */
 
-static void note_header(struct delivery *d, const char *line, size_t len)
+static void note_delivered(struct delivery *d, const struct hdr_field *f)
 {
-    static const char name[] = "delivered-to:";
-    if (len < sizeof(name) - 1 || strncasecmp(line, name, sizeof(name) - 1) != 0)
+    if (!hdr_name_is(f, "Delivered-To") || d->ndelivered >= DELIVERED_MAX)
         return;
-    if (d->ndelivered >= DELIVERED_MAX)
-        return;
-    char *v = xstrndup(line + sizeof(name) - 1, len - (sizeof(name) - 1));
-    char *t = str_trim(v);
+    struct buf v;
+    buf_init(&v, HEADER_LINE_MAX);
+    hdr_unfold(f, &v);
+    char *t = xstrdup(buf_cstr(&v));
     str_lower(t);
     d->delivered = xrealloc(d->delivered, (d->ndelivered + 2) * sizeof(*d->delivered));
-    d->delivered[d->ndelivered++] = xstrdup(t);
+    d->delivered[d->ndelivered++] = t;
     d->delivered[d->ndelivered] = NULL;
-    free(v);
+    buf_free(&v);
 }
 
 int delivery_scan_headers(struct delivery *d)
 {
-    char *chunk = xmalloc(CHUNK);
-    struct buf line;                     /* current logical (unfolded) header */
-    buf_init(&line, 0);
+    /* The header section, read chunk by chunk until it ends (cleanup keeps it
+     * within header_size_limit; HEADER_SCAN_MAX bounds what a loop check reads). */
+    struct buf head;
+    buf_init(&head, HEADER_SCAN_MAX);
     size_t left = d->req->length;
     off_t off = d->req->offset;
-    int at_bol = 1, done = 0, rc = 0;
-    while (left > 0 && !done) {
+    int rc = 0;
+    while (left > 0 && head.len < HEADER_SCAN_MAX) {
         size_t want = left < CHUNK ? left : CHUNK;
-        if (pread_full(d->fd, chunk, want, off) < 0) {
-            d->scan_error = errno;
+        if (want > HEADER_SCAN_MAX - head.len)
+            want = HEADER_SCAN_MAX - head.len;
+        if (buf_reserve(&head, want) < 0 ||
+            pread_full(d->fd, head.data + head.len, want, off) < 0) {
+            d->scan_error = errno ? errno : ENOMEM;
             rc = -1;
             break;
         }
+        size_t from = head.len > 0 ? head.len - 1 : 0;
+        head.len += want;
+        head.data[head.len] = '\0';
         off += (off_t)want;
         left -= want;
-        for (size_t i = 0; i < want && !done; i++) {
-            char c = chunk[i];
-            if (at_bol) {
-                if (c == '\n') {                  /* empty line: end of headers */
-                    done = 1;
-                    break;
-                }
-                if (c != ' ' && c != '\t' && line.len) {
-                    note_header(d, line.data, line.len);
-                    buf_reset(&line);
-                }
-            }
-            at_bol = c == '\n';
-            if (c != '\n' && line.len < HEADER_LINE_MAX)
-                buf_putc(&line, c == '\t' ? ' ' : c);
-        }
+        if (memmem(head.data + from, head.len - from, "\n\n", 2) || head.data[0] == '\n')
+            break;                       /* the section ended in this chunk */
     }
-    if (rc == 0 && line.len)
-        note_header(d, line.data, line.len);
-    buf_free(&line);
-    free(chunk);
+    if (rc == 0) {
+        struct hdr_reader r;
+        struct hdr_field f;
+        hdr_reader_init(&r, head.data ? head.data : "", head.len, 0, 0);
+        while (hdr_next(&r, &f))
+            note_delivered(d, &f);
+    }
+    buf_free(&head);
     return rc;
 }
 
 int delivery_is_loop(const struct delivery *d, const char *addr)
 {
-    char *ext = addr_external_form(addr);      /* Delivered-To: holds the quoted form */
+    char *ext = addr_external_dup(addr);      /* Delivered-To: holds the quoted form */
     int found = 0;
     for (size_t i = 0; i < d->ndelivered && !found; i++)
         found = strcasecmp(d->delivered[i], addr) == 0 || strcasecmp(d->delivered[i], ext) == 0;

@@ -7,6 +7,7 @@
  * input except comment nesting in headers, which is capped.
  */
 #include "addr.h"
+#include "buf.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -455,6 +456,36 @@ static int is_dot_string(const char *s, size_t n)
         }
     }
     return 1;
+}
+
+int addr_local_needs_quoting(const char *local, size_t len)
+{
+    return !is_dot_string(local, len);
+}
+
+int addr_quote_local(struct buf *out, const char *local, size_t len)
+{
+    int rc = buf_putc(out, '"');
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        if (local[i] == '"' || local[i] == '\\')
+            rc = buf_putc(out, '\\');
+        if (rc == 0)
+            rc = buf_putc(out, local[i]);
+    }
+    return rc == 0 ? buf_putc(out, '"') : rc;
+}
+
+char *addr_external_dup(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    size_t n = at ? (size_t)(at - addr) : strlen(addr);
+    if (n == 0 || is_dot_string(addr, n))
+        return xstrdup(addr);
+    struct buf b;
+    buf_init(&b, 0);
+    addr_quote_local(&b, addr, n);
+    buf_puts(&b, addr + n);
+    return b.data;
 }
 
 int addr_external(const char *addr, char *out, size_t outlen)

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+struct buf;
+
 #define ADDR_MAX 512          /* bytes, whole path incl. brackets (RFC 5321: 256 + slack) */
 #define ADDR_LOCAL_MAX 256
 #define ADDR_DOMAIN_MAX 255
@@ -115,6 +117,13 @@ const char *addr_domain(const char *addr);
 /* Quote a local part for SMTP/headers if needed: "a b"@x (RFC 5321 dot-string
  * rules). 0, or -1 if out is too small. */
 int addr_external(const char *addr, char *out, size_t outlen);
+/* The same, malloc'd (any length). */
+char *addr_external_dup(const char *addr);
+/* Is local[0..len) not a dot-atom, so it must be quoted? (8-bit bytes are
+ * atext: SMTPUTF8; an empty local part needs quotes.) */
+int addr_local_needs_quoting(const char *local, size_t len);
+/* Append local[0..len) as a quoted string: '"', '\\' escaped. 0 or -1 (full). */
+int addr_quote_local(struct buf *out, const char *local, size_t len);
 /*
  * Remove an extension: user+foo@d -> user@d, with delimiter set delims.
  * The extension starts at the first character of the local part that is in

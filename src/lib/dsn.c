@@ -8,6 +8,7 @@
  * the returned content.
  */
 #include "dsn.h"
+#include "header.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -251,17 +252,17 @@ static int read_range(const struct dsn_content *c, size_t want, struct buf *out,
     return 0;
 }
 
-/* Length of the header section (up to and including the empty line), or n if none. */
+/* Length of the header section (its fields, without the empty line), or n if it does not end. */
 static size_t header_length(const char *s, size_t n, int *complete)
 {
-    *complete = 1;
-    if (n > 0 && s[0] == '\n')
-        return 0;
-    for (size_t i = 0; i + 1 < n; i++)
-        if (s[i] == '\n' && s[i + 1] == '\n')
-            return i + 1;
-    *complete = 0;
-    return n;
+    struct hdr_reader r;
+    struct hdr_field f;
+    size_t end = 0;
+    hdr_reader_init(&r, s, n, 0, 0);
+    while (hdr_next(&r, &f))
+        end = (size_t)(f.start + f.len - s);
+    *complete = r.status == HDR_END_BLANK || r.status == HDR_END_BODY;
+    return *complete ? end : n;
 }
 
 /*

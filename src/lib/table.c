@@ -8,6 +8,7 @@
  * in table_src.c.
  */
 #include "table_impl.h"
+#include "addr.h"
 #include "log.h"
 #include "util.h"
 
@@ -317,25 +318,6 @@ size_t table_ext_offset(const char *local, size_t len, const char *delims)
     return i;
 }
 
-/* RFC 5322 dot-atom text? (8-bit bytes count as atext: SMTPUTF8) */
-static int local_needs_quoting(const char *s, size_t len)
-{
-    if (len == 0 || s[0] == '.' || s[len - 1] == '.')
-        return 1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.') {
-            if (i + 1 < len && s[i + 1] == '.')
-                return 1;
-            continue;
-        }
-        if (c >= 0x80 || isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~", c))
-            continue;
-        return 1;
-    }
-    return 0;
-}
-
 struct addr_query {
     struct maps *m;
     struct buf *result;
@@ -348,17 +330,9 @@ static int try_key(struct addr_query *q, const char *local, size_t llen, const c
                    int partial)
 {
     int r;
-    if (q->quote && local_needs_quoting(local, llen)) {
+    if (q->quote && addr_local_needs_quoting(local, llen)) {
         buf_reset(&q->key);
-        int ok = buf_putc(&q->key, '"');
-        for (size_t i = 0; i < llen && ok == 0; i++) {
-            if (local[i] == '"' || local[i] == '\\')
-                ok = buf_putc(&q->key, '\\');
-            if (ok == 0)
-                ok = buf_putc(&q->key, local[i]);
-        }
-        if (ok == 0)
-            ok = buf_putc(&q->key, '"');
+        int ok = addr_quote_local(&q->key, local, llen);
         if (ok == 0)
             ok = buf_puts(&q->key, suffix);
         if (ok == 0) {
