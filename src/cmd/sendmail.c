@@ -275,6 +275,35 @@ static int has_8bit(const char *s)
     return 0;
 }
 
+/* A byte below 0x20 (CR, LF, TAB ...) or DEL. */
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
+/*
+ * The values that go into the command lines of the dialogue with pickup:
+ * the name of the first one with a control character (a CR or LF would
+ * end the line and start a command of its own), or NULL when all are clean.
+ */
+static const char *unsafe_value(const char *sender, const struct sm_opts *o)
+{
+    if (has_control(sender))
+        return "sender address";
+    for (size_t i = 0; i < o->nrcpts; i++)
+        if (has_control(o->rcpts[i]))
+            return "recipient address";
+    const char *opt[4] = {o->notify, o->ret, o->envid, o->body};
+    const char *name[4] = {"-N value", "-R value", "-V value", "-B value"};
+    for (int i = 0; i < 4; i++)
+        if (opt[i] && has_control(opt[i]))
+            return name[i];
+    return NULL;
+}
+
 /* xuid >= 0: pickup's maildrop replay names the user who dropped the message. */
 static int submit(struct conn *c, const char *sender, struct sm_opts *o, const struct buf *msg,
                   long xuid)
@@ -384,6 +413,10 @@ static int relay_stdio(struct conn *c)
  *   notify|ret|envid|body <value>   (optional)
  *   <empty line>
  *   <the message with LF line endings>
+ *
+ * Anyone can write such a file: a value that decodes to a control
+ * character ("+0D+0A") makes it malformed, as it would otherwise put a
+ * line of its own into the SMTP dialogue that replays it to pickup.
  */
 #define MAILDROP_MAGIC "yubin-maildrop 1\n"
 #define MAILDROP_HEAD_MAX (SENDMAIL_RCPT_MAX * 1100 + 4096)
@@ -486,7 +519,8 @@ static int dropped_parse(const char *data, size_t len, struct dropped *d)
             return -1;
         size_t kl = (size_t)(sp - line), vl = n - kl - 1;
         char *v = xmalloc(vl + 1);
-        if (xtext_decode(sp + 1, vl, v, vl + 1) < 0) {
+        /* Decoded, a value must not hold what could break a command line to pickup. */
+        if (xtext_decode(sp + 1, vl, v, vl + 1) < 0 || has_control(v)) {
             free(v);
             return -1;
         }
@@ -770,6 +804,7 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
         struct passwd *pw = getpwuid(getuid());
         char *sender = qualify(o.sender ? o.sender : pw ? pw->pw_name : "nobody", myorigin);
         struct buf msg;
+        const char *bad;
         long long limit = cfg_get_size(cfg, "message_size_limit");   /* 0: no limit */
         buf_init(&msg, limit > 0 ? (size_t)limit + 1 : 0);
         rc = 0;
@@ -781,6 +816,9 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
         } else if (o.nrcpts == 0) {
             fprintf(stderr, "sendmail: fatal: no recipients specified\n");
             rc = EX_USAGE;
+        } else if ((bad = unsafe_value(sender, &o)) != NULL) {
+            fprintf(stderr, "sendmail: fatal: control character in %s\n", bad);
+            rc = EX_DATAERR;
         } else if (down) {
             char *qd = cfg_path(cfg, "queue_directory");
             if (maildrop_write(qd, sender, &o, &msg) < 0) {

@@ -225,12 +225,16 @@ struct smtp_stuff {
     size_t limit;                 /* 0 = none */
     int any;                      /* some content seen */
     int broke;                    /* a line was broken (logged once per message) */
+    int after_cr;                 /* the last byte was a CR (a LF next ends the same line) */
 };
 
 void smtp_stuff_init(struct smtp_stuff *s, size_t line_limit);
 /* Output size bound for n input bytes. */
 size_t smtp_stuff_bound(size_t n);
-/* Convert in[0..n) into out (room: smtp_stuff_bound(n)); returns bytes written. */
+/*
+ * Convert in[0..n) into out (room: smtp_stuff_bound(n)); returns bytes
+ * written. LF, CR LF and a bare CR each become one CR LF.
+ */
 size_t smtp_stuff(struct smtp_stuff *s, const char *in, size_t n, char *out);
 /* End of the message: CR LF if the last line was not terminated, then ".\r\n" (room: 8). */
 size_t smtp_stuff_end(struct smtp_stuff *s, char *out);

@@ -7,6 +7,13 @@
  * inserting CR LF SPACE (Postfix's way, kind to MIME), and the message
  * ends with ".\r\n" after a final CR LF. The conversion is a small state
  * machine over chunks, so a 10 MB message streams through a fixed buffer.
+ *
+ * A CR in the content (smtpd keeps a bare CR as content) is a line end
+ * on the wire too: it goes out as CR LF, with a LF right after it
+ * belonging to the same line end, and a "." after it is stuffed. Sent
+ * raw, "\r.\r" or "\r.\r\n" would end the DATA early at a next hop that
+ * takes a bare CR for a line end (SMTP smuggling: what follows would be
+ * read there as new commands).
  */
 #include "smtp.h"
 
@@ -23,12 +30,23 @@ void smtp_stuff_init(struct smtp_stuff *s, size_t line_limit)
     s->limit = line_limit;
     s->any = 0;
     s->broke = 0;
+    s->after_cr = 0;
 }
 
 size_t smtp_stuff_bound(size_t n)
 {
     /* per input byte at most 4 out (a line break "\r\n " before it), whatever the limit */
     return 4 * n + 8;
+}
+
+/* A line end: CR LF out, and the next byte starts a line. */
+static size_t put_eol(struct smtp_stuff *s, char *out)
+{
+    out[0] = '\r';
+    out[1] = '\n';
+    s->bol = 1;
+    s->col = 0;
+    return 2;
 }
 
 size_t smtp_stuff(struct smtp_stuff *s, const char *in, size_t n, char *out)
@@ -38,17 +56,17 @@ size_t smtp_stuff(struct smtp_stuff *s, const char *in, size_t n, char *out)
         s->any = 1;
     for (size_t i = 0; i < n; i++) {
         char c = in[i];
-        if (c == '\n') {
-            out[o++] = '\r';
-            out[o++] = '\n';
-            s->bol = 1;
-            s->col = 0;
+        int after_cr = s->after_cr;
+        s->after_cr = c == '\r';
+        if (c == '\n' && after_cr)
+            continue;               /* CR LF: one line end, already sent */
+        if (c == '\n' || c == '\r') {
+            o += put_eol(s, out + o);
             continue;
         }
         if (s->limit && s->col >= s->limit) {
             /* the line goes on past the limit: continue it on a new line */
-            out[o++] = '\r';
-            out[o++] = '\n';
+            o += put_eol(s, out + o);
             out[o++] = ' ';
             s->col = 1;
             s->bol = 0;
@@ -80,15 +98,46 @@ size_t smtp_stuff_end(struct smtp_stuff *s, char *out)
     return o;
 }
 
+/* What smtp_content_scan() learns, carried across chunks. */
+struct scan_state {
+    unsigned long long extra;   /* bytes the line ends add on the wire */
+    int high, hdr_high, in_header;
+    int bol;                    /* the next byte starts a line (as smtp_stuff() sees it) */
+    char last;                  /* the previous byte */
+};
+
+static void scan_bytes(struct scan_state *sc, const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        int crlf = c == '\n' && sc->last == '\r';
+        sc->last = c;
+        if (crlf) {
+            sc->extra--;            /* the CR already counted this line end as 2 bytes */
+            continue;
+        }
+        if (c == '\n' || c == '\r') {
+            /* every line end goes out as CR LF; an empty line ends the header section */
+            sc->extra++;
+            if (sc->in_header && sc->bol)
+                sc->in_header = 0;
+            sc->bol = 1;
+            continue;
+        }
+        sc->bol = 0;
+        sc->high |= (unsigned char)c & 0x80;
+        if (sc->in_header)
+            sc->hdr_high |= (unsigned char)c & 0x80;
+    }
+}
+
 int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, int *eightbit,
                       int *hdr8bit)
 {
     char *buf = malloc(SCAN_CHUNK);
     if (!buf)
         return -1;
-    unsigned long long lines = 0;
-    int high = 0, hdr_high = 0, in_header = 1;
-    char last = '\n';
+    struct scan_state sc = {.in_header = 1, .bol = 1, .last = '\n'};
     size_t done = 0;
     while (done < len) {
         size_t want = len - done < SCAN_CHUNK ? len - done : SCAN_CHUNK;
@@ -101,25 +150,13 @@ int smtp_content_scan(int fd, off_t off, size_t len, unsigned long long *size, i
             errno = saved;
             return -1;
         }
-        for (ssize_t i = 0; i < got; i++) {
-            unsigned char c = (unsigned char)buf[i];
-            if (c == '\n') {
-                /* an empty line ends the header section */
-                if (in_header && (i > 0 ? buf[i - 1] == '\n' : last == '\n'))
-                    in_header = 0;
-                lines++;
-            }
-            high |= c & 0x80;
-            if (in_header)
-                hdr_high |= c & 0x80;
-        }
-        last = buf[got - 1];
+        scan_bytes(&sc, buf, (size_t)got);
         done += (size_t)got;
     }
     free(buf);
-    *size = (unsigned long long)len + lines + (len > 0 && last != '\n' ? 2 : 0);
-    *eightbit = high != 0;
+    *size = (unsigned long long)len + sc.extra + (len > 0 && !sc.bol ? 2 : 0);
+    *eightbit = sc.high != 0;
     if (hdr8bit)
-        *hdr8bit = hdr_high != 0;
+        *hdr8bit = sc.hdr_high != 0;
     return 0;
 }

@@ -36,6 +36,25 @@ static int parse_id(const char *s, long *out)
 }
 
 /*
+ * A ".." component in a virtual_mailbox_maps result: the mailbox would
+ * not be below virtual_mailbox_base. Results built from the local part
+ * ($1 of a regexp or pcre table, %u of an SQL query) carry whatever the
+ * client put there: "x/../../../y"@example.com.
+ */
+static int has_dotdot(const char *path)
+{
+    const char *p = path;
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        p += strspn(p, "/");
+    }
+    return 0;
+}
+
+/*
  * Look up the uid or gid of rcpt in maps. Returns 0, or -1 after
  * logging why (the caller defers with "mail system configuration error").
  */
@@ -89,6 +108,13 @@ void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstat
     }
     if (rc != TABLE_FOUND || !*buf_cstr(&res)) {
         dstatus_set(st, idx, "5.1.1", "unknown user: \"%s\"", rcpt);
+        goto out;
+    }
+    if (has_dotdot(buf_cstr(&res))) {
+        msg_warn("%s: recipient %s: mailbox %s from virtual_mailbox_maps has a \"..\" "
+                 "component: refusing delivery outside virtual_mailbox_base", d->req->qid, rcpt,
+                 buf_cstr(&res));
+        dstatus_set(st, idx, "5.1.1", "invalid mailbox path for \"%s\"", rcpt);
         goto out;
     }
 

@@ -220,6 +220,22 @@ void dproto_add_attr(struct dreq *r, const char *name, const char *value)
     r->nattrs++;
 }
 
+/*
+ * An attribute value as it goes on the wire: control characters (TAB, CR
+ * and LF included) and DEL become '?', as Postfix's printable() does. The
+ * values are informational (client_name, helo_name, sasl_username ...):
+ * an odd byte in one must not fail the whole request, nor reach an agent
+ * or a command's environment raw. malloc'd.
+ */
+static char *attr_value_clean(const char *v)
+{
+    char *c = xstrdup(v);
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return c;
+}
+
 /* Append one line to b, refusing over-long lines. */
 static int put_line(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int put_line(struct buf *b, const char *fmt, ...)
@@ -248,10 +264,13 @@ char *dproto_encode_request(const struct dreq *r)
     bad |= put_line(&b, "S\t%s\n", sender);
     for (size_t i = 0; i < r->nattrs && !bad; i++) {
         const struct dreq_attr *a = &r->attrs[i];
-        if (!*a->name || !field_ok(a->name) || !field_ok(a->value))
+        if (!*a->name || !field_ok(a->name)) {
             bad = 1;
-        else
-            bad |= put_line(&b, "A\t%s\t%s\n", a->name, a->value);
+        } else {
+            char *v = attr_value_clean(a->value);
+            bad |= put_line(&b, "A\t%s\t%s\n", a->name, v);
+            free(v);
+        }
     }
     for (size_t i = 0; i < r->nrcpts && !bad; i++) {
         const struct dreq_rcpt *rc = &r->rcpts[i];

@@ -7,7 +7,9 @@
  * line based, every line (including its "\n") at most DPROTO_LINE_MAX
  * bytes, fields separated by TAB. No field may contain TAB, CR, LF or
  * NUL: the encoder refuses such values and the parser rejects the line
- * (addresses with those bytes are refused at SMTP time anyway).
+ * (addresses with those bytes are refused at SMTP time anyway), except
+ * in attribute values, where the encoder replaces every control
+ * character (and DEL) by '?' instead.
  *
  * Request (qmgr -> agent):
  *   DELIVER\t<qid>\t<path>\t<content_offset>\t<content_length>\n
@@ -174,7 +176,8 @@ void dproto_init_request(struct dreq *r);
  * Encode into a malloc'd string (caller frees). NULL when a field holds
  * TAB/CR/LF/NUL, a line would exceed DPROTO_LINE_MAX, the qid is not
  * alphanumeric, there are no recipients or more than DPROTO_RCPT_MAX.
- * r->sender NULL is sent as "". NULL/"" extra is sent as "-".
+ * Attribute values are the exception: their control characters and DEL
+ * are sent as '?'. r->sender NULL is sent as "". NULL/"" extra is sent as "-".
  */
 char *dproto_encode_request(const struct dreq *r);
 /*

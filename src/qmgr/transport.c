@@ -65,14 +65,20 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* The job is over: every unit still without a status gets this one. */
+/*
+ * The job is over: every unit still without a status gets this one. A
+ * 5.x.x status is final (the unit bounces); anything else defers: a
+ * permanent failure retried until maximal_queue_lifetime would only tell
+ * the sender days later what is known now.
+ */
 static void job_end(struct qmgr *q, struct job *j, const char *dsn, const char *text)
 {
     struct qmsg *m = j->m;
+    enum dlv_state st = dsn[0] == '5' ? DLV_BOUNCED : DLV_DEFERRED;
     for (size_t i = 0; i < j->nunits; i++) {
         struct dlv *d = &m->dlvs[j->units[i]];
         if (d->state == DLV_INFLIGHT || d->state == DLV_PENDING) {
-            dlv_set_final(d, DLV_DEFERRED, dsn, text);
+            dlv_set_final(d, st, dsn, text);
             finish_log_unit(q, m, d, j);
         }
     }

@@ -293,11 +293,29 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     buf_free(&kw);
 }
 
+/* A byte below 0x20 (TAB, CR ... included) or DEL. */
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static void cmd_helo(struct session *s, char *arg, int esmtp)
 {
     arg = str_trim(arg);
     if (!*arg) {
         session_error(s, "501 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+        return;
+    }
+    /*
+     * The name goes into Received:, the log, the queue envelope and the
+     * delivery request: control characters have no place there (and a TAB
+     * or CR would make the message undeliverable).
+     */
+    if (has_control(arg)) {
+        session_error(s, "501 5.5.2 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
         return;
     }
     if (strlen(arg) >= sizeof(s->helo)) {

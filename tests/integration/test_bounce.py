@@ -190,3 +190,28 @@ def test_delay_warning_is_sent_once(instance):
     assert wait_for(lambda: inst.log().count("%s: to=<alice@example.test>" % qid) >= 3, 15)
     assert inst.log().count("sender delay notification") == 1
     assert len(inst.maildir("example.test/bob")) == 1
+
+
+def test_request_that_cannot_be_encoded_bounces_at_once(instance):
+    """F6 (3): a permanent failure inside qmgr's job handling (here: an alias
+    "|command" with a TAB, which no delivery request line can carry) bounces
+    with its 5.x.x status; it used to be deferred and retried until
+    maximal_queue_lifetime."""
+    inst = instance(main={"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+                          "queue_run_delay": "1s"})
+    aliases = inst.write("aliases", 'postmaster: root\ntabby: "|/bin/cat\t-"\n')
+    inst.params.update({"alias_maps": "hash:" + aliases, "alias_database": "hash:" + aliases})
+    inst.write_config()
+    r = inst.cmd("newaliases")
+    assert r.returncode == 0, r.stdout + r.stderr
+    inst.start()
+    qid = send(inst, "bob@example.test", ["tabby@localhost"], subject="cannot be encoded")
+    dsn = inst.wait_maildir("example.test/bob", 1)[0]
+    inst.wait_log("%s: removed" % qid)
+    log = inst.log()
+    assert "dsn=5.3.0, status=bounced (delivery request could not be encoded)" in log
+    assert "status=deferred" not in log
+    assert "%s: sender non-delivery notification: " % qid in log
+    _, _, fields, _ = dsn_parts(dsn)
+    assert fields[1]["action"] == "failed"
+    assert fields[1]["status"] == "5.3.0"

@@ -286,6 +286,47 @@ def test_wire_format_envelope_and_dsn_parameters(instance, peer):
     inst.wait_log("status=sent (250 2.0.0 Ok: queued as PEER1)")
 
 
+def test_bare_cr_in_content_cannot_smuggle_through_the_next_hop(instance, peer):
+    """F5: smtpd keeps a bare CR as content (correct: "\\r.\\r" is not the end
+    of DATA inbound). The smtp client sends it as a line end (CR LF), and a
+    dot after it is stuffed: a next hop that takes a bare CR (or LF) for a
+    line end must never see a line "." before the real end of data, or
+    what follows would be read there as commands (SEC Consult's smuggling)."""
+    from conftest import RawSMTP
+    p = peer()
+    inst = relay_instance(instance, p.port).start()
+    r = RawSMTP(inst.port)
+    assert r.reply()[0] == 220
+    assert r.cmd("EHLO client.test")[0] == 250
+    assert r.cmd("MAIL FROM:<carol@client.test>")[0] == 250
+    assert r.cmd("RCPT TO:<dave@other.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(b"Subject: smuggle\r\n\r\nfirst\r.\r\n"
+           b"MAIL FROM:<evil@client.test>\r\nRCPT TO:<victim@other.test>\r\nDATA\r\n\r\n"
+           b"smuggled\r.\rQUIT\r\na\rb\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 250, text
+    r.cmd("QUIT")
+    assert wait_for(lambda: p.all_data(), 20), inst.log()[-3000:]
+    data = p.all_data()[0]
+    assert len(p.all_data()) == 1
+    # no bare CR and no bare LF on the wire
+    assert b"\r" not in data.replace(b"\r\n", b"") and b"\n" not in data.replace(b"\r\n", b"")
+    # split as the most lenient next hop would (CR LF, CR or LF): "." only at the end
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    assert lines[-2:] == [b".", b""], lines
+    assert b"." not in lines[:-2], lines
+    assert data.endswith(b"\r\n\r\nfirst\r\n..\r\nMAIL FROM:<evil@client.test>\r\n"
+                         b"RCPT TO:<victim@other.test>\r\nDATA\r\n\r\nsmuggled\r\n..\r\n"
+                         b"QUIT\r\na\r\nb\r\n.\r\n"), data
+    # nothing reached the peer as a command, and SIZE= counted the CR LFs
+    cmds = p.all_commands()
+    assert not [c for c in cmds if "evil" in c or "victim" in c], cmds
+    mail = [c for c in cmds if c.startswith("MAIL FROM:")][0]
+    assert int(mail.split("SIZE=")[1].split()[0]) == len(unstuff(data))
+    inst.wait_log("status=sent (250 2.0.0 Ok: queued as PEER1)")
+
+
 def test_orcpt_defaults_to_original_recipient_and_no_dsn_without_extension(instance, peer):
     p = peer()
     inst = relay_instance(instance, p.port).start()

@@ -261,3 +261,75 @@ def test_maildrop_respects_authorized_submit_users(instance):
     inst.wait_log("not allowed to submit mail (authorized_submit_users)")
     inst.wait_log("refused by pickup; kept as maildrop/.bad.")
     assert inst.maildir("example.test/alice") == []
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("runuser") is None,
+                    reason="needs root to drop files as another user")
+def test_maildrop_values_cannot_inject_smtp_commands(instance):
+    """Anyone may write a maildrop file. A value whose xtext decodes to CR
+    LF (or any control character) used to reach pickup's SMTP dialogue raw,
+    where it became a command of its own (here: an extra RCPT TO for bob).
+    Such a file is now malformed: set aside, nothing delivered."""
+    inst = start(instance)
+    inst.stop()
+    drop = os.path.join(inst.queue, "maildrop")
+    nobody = pwd.getpwnam("nobody")
+    files = {
+        "crlf-sender": "sender evil@client.test>+0D+0ARCPT+20TO:<bob@example.test\n"
+                       "rcpt alice@example.test\n",
+        "lf-rcpt": "sender nobody@example.test\n"
+                   "rcpt alice@example.test>+0ARCPT+20TO:<bob@example.test\n",
+        "cr-notify": "sender nobody@example.test\nrcpt alice@example.test\n"
+                     "notify NEVER+0D+0ARCPT+20TO:<bob@example.test>\n",
+        "tab-body": "sender nobody@example.test\nrcpt alice@example.test\nbody 8BITMIME+09\n",
+    }
+    for name, head in files.items():
+        path = os.path.join(drop, name)
+        with open(path, "w") as f:
+            f.write("yubin-maildrop 1\n" + head + "\nSubject: injected\n\nx\n")
+        os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(path, 0o644)
+    # and one clean file from the same user still goes through
+    ok = os.path.join(drop, "clean")
+    with open(ok, "w") as f:
+        f.write("yubin-maildrop 1\nsender nobody@example.test\nrcpt alice@example.test\n\n"
+                "Subject: clean\n\nx\n")
+    os.chown(ok, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(ok, 0o644)
+    inst.start()
+    a = inst.wait_maildir("example.test/alice", 1)
+    for name in files:
+        inst.wait_log("maildrop/%s from uid %d: malformed; kept as maildrop/.bad.%s" % (
+            name, nobody.pw_uid, name))
+    assert wait_for(lambda: sorted(os.listdir(drop)) == sorted(".bad." + n for n in files))
+    time.sleep(1)
+    a = inst.maildir("example.test/alice")
+    assert len(a) == 1 and b"Subject: clean" in a[0]
+    assert inst.maildir("example.test/bob") == []
+    assert "evil@client.test" not in inst.log()
+
+
+def test_control_characters_in_arguments_are_refused(instance):
+    """The same from the command line: a CR LF in -f, a recipient or -N would
+    put a command of its own into the dialogue with pickup (or, with the
+    system down, into a maildrop file)."""
+    inst = start(instance)
+    for args in (["-f", "a@example.test>\r\nRCPT TO:<bob@example.test", "alice@example.test"],
+                 ["alice@example.test>\nRCPT TO:<bob@example.test"],
+                 ["-N", "NEVER\r\nRCPT TO:<bob@example.test>", "alice@example.test"],
+                 ["-f", "esc\x1b@example.test", "alice@example.test"]):
+        r = sendmail(inst, *args, input="Subject: injected\n\nx\n")
+        assert r.returncode == 65, (args, r.returncode, r.stderr)
+        assert "sendmail: fatal: control character in " in r.stderr, r.stderr
+    inst.stop()
+    r = sendmail(inst, "-f", "a@example.test>\r\nRCPT TO:<bob@example.test",
+                 "alice@example.test", input="Subject: injected\n\nx\n")
+    assert r.returncode == 65 and "control character in sender address" in r.stderr
+    assert os.listdir(os.path.join(inst.queue, "maildrop")) == []
+    inst.start()
+    r = sendmail(inst, "alice@example.test", input="Subject: clean\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    a = inst.wait_maildir("example.test/alice", 1)
+    time.sleep(1)
+    assert len(inst.maildir("example.test/alice")) == 1 and b"Subject: clean" in a[0]
+    assert inst.maildir("example.test/bob") == []

@@ -310,6 +310,42 @@ def test_helo_required(instance):
     assert code == 503 and "send HELO/EHLO first" in text[0]
 
 
+def test_helo_with_control_characters_refused(server):
+    """F6: a HELO/EHLO name with a control character is refused. "EHLO
+    tab<TAB>here.example" used to be accepted and its mail never delivered
+    (the delivery request could not carry the TAB); with a CR the message
+    was refused only after the whole DATA; ESC, DEL and 0x01 went raw into
+    Received: (terminal escapes for whoever reads the mailbox)."""
+    r = RawSMTP(server.port)
+    assert r.reply()[0] == 220
+    for verb, name in (("EHLO", b"tab\there.example"), ("EHLO", b"cr\rX-Injected: yes"),
+                       ("EHLO", b"esc\x1b[2Jhere.example"), ("EHLO", b"del\x7fhere.example"),
+                       ("EHLO", b"one\x01here.example"), ("HELO", b"tab\there.example"),
+                       ("HELO", b"cr\rX-Injected: yes"), ("EHLO", b"vt\x0bhere.example")):
+        r.send(verb.encode() + b" " + name + b"\r\n")
+        code, text = r.reply()
+        assert (code, text) == (501, ["5.5.2 Syntax: %s hostname" % verb]), (name, code, text)
+    # no name took: without HELO, smtpd_helo_required aside, mail still works;
+    # a clean name is fine, and a refused one after it does not replace it
+    code, text = r.cmd("EHLO client.test")
+    assert code == 250 and text[0] == "mx.example.test"
+    r.send(b"EHLO evil\x1bhere.example\r\n")
+    assert r.reply()[0] == 501
+    assert r.cmd("MAIL FROM:<carol@client.test>")[0] == 250
+    assert r.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(b"Subject: helo\r\n\r\nbody\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 250, text
+    r.cmd("QUIT")
+    m = server.wait_maildir("example.test/alice", 1)[0]
+    assert b"Received: from client.test (localhost [127.0.0.1])" in m
+    assert b"\x1b" not in m and b"\x7f" not in m and b"\x01" not in m
+    assert b"X-Injected" not in m
+    server.wait_log("to=<alice@example.test>, relay=virtual")
+    assert "status=deferred" not in server.log()
+
+
 def test_dsn_parameters_accepted(server):
     r = RawSMTP(server.port)
     r.reply()

@@ -189,3 +189,64 @@ def test_large_expansion_is_delivered_in_batches(instance):
     delivered = sorted(re.findall(r"Delivered-To: (m\d+@members\.test)\n", b"".join(msgs).decode()))
     assert delivered == ["m%03d@members.test" % i for i in range(n)]
     assert inst.log().count("%s: to=<m" % qid) == n
+
+
+
+def tree(path):
+    """Every file and directory below path, relative."""
+    out = set()
+    for root, dirs, files in os.walk(path):
+        for n in dirs + files:
+            out.add(os.path.relpath(os.path.join(root, n), path))
+    return out
+
+
+def test_mailbox_path_from_the_local_part_stays_under_the_base(instance):
+    """A virtual_mailbox_maps result built from the local part ($1 of a
+    regexp table) with ".." components must never make the virtual agent
+    write outside virtual_mailbox_base (Maildir or mbox): the recipient
+    bounces (5.1.1) and the reason is logged; ordinary mail still goes."""
+    inst = instance()
+    path = inst.write("vmailbox", "/^(.*)@example\\.test$/ example.test/$1/\n"
+                                  "/^(.*)@mbox\\.test$/ mbox.test/$1\n")
+    inst.params["virtual_mailbox_maps"] = "regexp:" + path
+    inst.params["virtual_mailbox_domains"] = "example.test, mbox.test"
+    inst.start()
+    # Writable by the mailbox owner, so only yubin's check can stop an escape.
+    os.chmod(inst.base, 0o777)
+    top = os.path.dirname(inst.base)           # the test's own directory, above the instance
+    before = tree(top)
+    # The table sees the quoted local part: "x/../../../escaped" resolves to
+    # <mail>/example.test/"x -> <mail>/example.test -> <mail> -> <instance>/escaped".
+    evil = ['"x/../../../escaped"@example.test', '"y/../../../../up2"@example.test',
+            '"m/../../../escaped-mbox"@mbox.test', "../../x@example.test",
+            '"a/../../b"@example.test']
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("client.test")
+        for rcpt in evil:
+            assert s.mail("bob@example.test")[0] == 250
+            code, text = s.rcpt(rcpt)
+            assert code == 250, (rcpt, code, text)
+            assert s.data(b"Subject: escape\r\n\r\nx\r\n")[0] == 250
+    send(inst, "carol@client.test", ["alice@example.test"], subject="ordinary")
+    inst.wait_maildir("example.test/alice", 1)
+    bounces = inst.wait_maildir("example.test/bob", len(evil))
+    bounced = set()
+    for b in bounces:
+        _, _, fields, _ = dsn_parts(b)
+        assert fields[1]["action"] == "failed"
+        assert fields[1]["status"] == "5.1.1"
+        assert "invalid mailbox path for" in fields[1]["diagnostic-code"]
+        bounced.add(fields[1]["final-recipient"])
+    assert len(bounced) == len(evil), bounced
+    log = inst.log()
+    assert 'has a ".." component: refusing delivery outside virtual_mailbox_base' in log
+    assert "status=deferred" not in log
+    assert len(re.findall(r"dsn=5\.1\.1, status=bounced \(invalid mailbox path for ", log)) == 5
+    # nothing appeared outside the base; under it only alice's and bob's Maildirs
+    added = tree(top) - before
+    own = tuple(os.path.relpath(d, top) + "/" for d in (inst.mail, inst.queue,
+                                                        inst.params["data_directory"]))
+    assert [p for p in added if not p.startswith(own)] == [], sorted(added)
+    assert sorted(os.listdir(inst.mail)) == ["example.test"], tree(inst.mail)
+    assert sorted(os.listdir(os.path.join(inst.mail, "example.test"))) == ["alice", "bob"]

@@ -128,6 +128,44 @@ static void test_encode_refuses_bad_fields(void)
     dproto_free_request(&r);
 }
 
+/*
+ * F6: a control character in an attribute value (helo_name from
+ * "EHLO tab<TAB>here.example", client_name, sasl_username ...) used to
+ * fail the whole request, and qmgr deferred it until the queue lifetime.
+ * The encoder now sends '?' for it, and the parser reads the request back.
+ */
+static void test_encode_cleans_attribute_values(void)
+{
+    struct dreq r, p;
+    build(&r);
+    dproto_add_attr(&r, "helo_name", "tab\there.example");
+    dproto_add_attr(&r, "client_name", "cr\rX-Injected: yes\nR\t9\tevil@x\t\tz");
+    dproto_add_attr(&r, "sasl_username", "esc\x1b[31m del\x7f one\x01 8bit\xc3\xa9 ok");
+    char *enc = dproto_encode_request(&r);
+    CHECK(enc != NULL);
+    if (!enc) {
+        dproto_free_request(&r);
+        return;
+    }
+    CHECK(strstr(enc, "A\thelo_name\ttab?here.example\n") != NULL);
+    CHECK(strstr(enc, "A\tclient_name\tcr?X-Injected: yes?R?9?evil@x??z\n") != NULL);
+    CHECK(strstr(enc, "A\tsasl_username\tesc?[31m del? one? 8bit\xc3\xa9 ok\n") != NULL);
+    CHECK_INT(parse_all(&p, enc), 1);
+    CHECK_STR(dproto_attr(&p, "helo_name"), "tab?here.example");
+    CHECK_STR(dproto_attr(&p, "client_name"), "cr?X-Injected: yes?R?9?evil@x??z");
+    CHECK_STR(dproto_attr(&p, "sasl_username"), "esc?[31m del? one? 8bit\xc3\xa9 ok");
+    CHECK_INT(p.nrcpts, 2);                /* nothing injected */
+    CHECK_STR(dproto_attr(&p, "arrival"), "1700000000");
+    /* the caller's values are left alone */
+    CHECK_STR(dproto_attr(&r, "helo_name"), "tab\there.example");
+    free(enc);
+    dproto_free_request(&p);
+    /* attribute names are still checked */
+    dproto_add_attr(&r, "bad\tname", "x");
+    CHECK(dproto_encode_request(&r) == NULL);
+    dproto_free_request(&r);
+}
+
 static void expect_reject(const char *const *lines, size_t n, const char *why)
 {
     struct dreq r;
@@ -420,6 +458,7 @@ int main(void)
     T_RUN(test_roundtrip);
     T_RUN(test_null_sender_and_empty_orig);
     T_RUN(test_encode_refuses_bad_fields);
+    T_RUN(test_encode_cleans_attribute_values);
     T_RUN(test_malformed_requests);
     T_RUN(test_extra);
     T_RUN(test_status);

@@ -255,9 +255,9 @@ static void test_stuffing(void)
     got = stuff_all("\n\n", 2, 1, 998);
     CHECK_STR(got, "\r\n\r\n.\r\n");
     free(got);
-    /* bare CR and 8-bit bytes go through untouched */
+    /* 8-bit bytes go through untouched; a bare CR is a line end (CR LF) */
     got = stuff_all("a\rb\xc3\xa9\n", 6, 2, 998);
-    CHECK_STR(got, "a\rb\xc3\xa9\r\n.\r\n");
+    CHECK_STR(got, "a\r\nb\xc3\xa9\r\n.\r\n");
     free(got);
     /* line length limit: CR LF SPACE, the space counts on the new line */
     got = stuff_all("abcdefghij\nabcd\n", 16, 3, 4);
@@ -281,6 +281,51 @@ static void test_stuffing(void)
     }
     got = stuff_all(dots, sizeof(dots), sizeof(dots), 1);
     CHECK_INT(strlen(got), 2 * sizeof(dots) + 3);
+    free(got);
+}
+
+/* Every chunk size gives want (state crosses chunk boundaries). */
+static void check_stuff_steps(const char *in, const char *want, size_t limit)
+{
+    size_t n = strlen(in);
+    for (size_t step = 1; step <= (n ? n : 1); step++) {
+        char *got = stuff_all(in, n, step, limit);
+        CHECK_STR(got, want);
+        free(got);
+    }
+}
+
+/*
+ * F5: a bare CR in the content must not reach the next hop raw, where
+ * "\r.\r" could end the DATA early and what follows be read as commands
+ * (SMTP smuggling). It goes out as CR LF, and a dot after it is stuffed.
+ */
+static void test_stuffing_bare_cr(void)
+{
+    check_stuff_steps("a\r.\r", "a\r\n..\r\n.\r\n", 998);
+    check_stuff_steps("a\r.\r\n", "a\r\n..\r\n.\r\n", 998);
+    check_stuff_steps("a\rb", "a\r\nb\r\n.\r\n", 998);
+    /* the smuggling payload: the only lone "." line is the real end of data */
+    check_stuff_steps("Subject: s\n\nx\r.\r\nMAIL FROM:<evil@x.test>\r\nRCPT TO:<v@y.test>\r\n"
+                      "DATA\r\n\r\nsmuggled\r\n.\r\n",
+                      "Subject: s\r\n\r\nx\r\n..\r\nMAIL FROM:<evil@x.test>\r\n"
+                      "RCPT TO:<v@y.test>\r\nDATA\r\n\r\nsmuggled\r\n..\r\n.\r\n", 998);
+    /* CR LF in the stored content is one line end; CR CR is two; LF CR too */
+    check_stuff_steps("a\r\nb\n", "a\r\nb\r\n.\r\n", 998);
+    check_stuff_steps("a\r\r.b\n", "a\r\n\r\n..b\r\n.\r\n", 998);
+    check_stuff_steps("a\n\r.\n", "a\r\n\r\n..\r\n.\r\n", 998);
+    /* a CR first, last, alone */
+    check_stuff_steps("\r.x", "\r\n..x\r\n.\r\n", 998);
+    check_stuff_steps("x\r", "x\r\n.\r\n", 998);
+    check_stuff_steps("\r", "\r\n.\r\n", 998);
+    check_stuff_steps(".\r", "..\r\n.\r\n", 998);
+    /* a CR restarts the column count of the line length limit */
+    check_stuff_steps("abc\rabcdef\n", "abc\r\nabcd\r\n ef\r\n.\r\n", 4);
+    /* the worst case stays within the bound */
+    char crs[64];
+    memset(crs, '\r', sizeof(crs));
+    char *got = stuff_all(crs, sizeof(crs), sizeof(crs), 1);
+    CHECK_INT(strlen(got), 2 * sizeof(crs) + 3);
     free(got);
 }
 
@@ -332,6 +377,20 @@ static void test_scan(void)
     fd = open(path, O_RDONLY);
     CHECK_INT(smtp_content_scan(fd, 0, 7, &size, &eight, &hdr), 0);
     CHECK_INT(hdr, 0);
+    close(fd);
+    unlink(path);
+    free(path);
+    /* a bare CR is a line end on the wire (2 bytes), CR LF stays 2, LF becomes 2 */
+    path = write_tmp("scan4", "A: b\r\rx\r\ny\r.\r\xe9", 14);
+    fd = open(path, O_RDONLY);
+    CHECK_INT(smtp_content_scan(fd, 0, 14, &size, &eight, &hdr), 0);
+    CHECK_INT(size, 14 + 4 + 2);          /* four bare CRs, the last line gets CR LF */
+    CHECK_INT(eight, 1);
+    CHECK_INT(hdr, 0);                    /* "\r\r" is an empty line: the header ended */
+    CHECK_INT(smtp_content_scan(fd, 0, 9, &size, &eight, &hdr), 0);   /* ends in CR LF */
+    CHECK_INT(size, 9 + 2);
+    CHECK_INT(smtp_content_scan(fd, 0, 8, &size, &eight, &hdr), 0);   /* ends in a CR */
+    CHECK_INT(size, 8 + 3);               /* three bare CRs, nothing to add at the end */
     close(fd);
     unlink(path);
     free(path);
@@ -1230,6 +1289,7 @@ int main(void)
     T_RUN(test_reply_parse);
     T_RUN(test_texts);
     T_RUN(test_stuffing);
+    T_RUN(test_stuffing_bare_cr);
     T_RUN(test_scan);
     T_RUN(test_mx_order);
     T_RUN(test_resolve);
