@@ -4,6 +4,7 @@
  */
 #include "commands.h"
 #include "log.h"
+#include "proctitle.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    proctitle_init(argc, argv);
     const char *confdir = getenv("YUBIN_CONFIG_DIR");
     if (!confdir || !*confdir)
         confdir = "/etc/yubin";

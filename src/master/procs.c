@@ -82,7 +82,8 @@ struct procs {
 char **master_worker_argv(const char *confdir, const struct master_service *svc)
 {
     char **v = xcalloc(7, sizeof(*v));
-    v[0] = xstrdup("yubin");
+    v[0] = xstrdup(svc->command && *svc->command ? svc->command : "yubin");  /* ps, until the
+                                                                              * worker sets its title */
     v[1] = xstrdup("-c");
     v[2] = xstrdup(confdir);
     v[3] = xstrdup("worker");

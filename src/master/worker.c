@@ -13,6 +13,7 @@
 #include "config.h"
 #include "tls.h"
 #include "log.h"
+#include "proctitle.h"
 #include "master.h"
 #include "util.h"
 #include "worker.h"
@@ -189,6 +190,10 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         .tls_error = tls_error,
         .tls_client = tls_client,
     };
+    /* ps and top show the role, as Postfix's "smtpd -n smtp -t inet" (the argv area,
+     * where service and confdir point, is overwritten here) */
+    proctitle_set(svc->command, "%s -n %s -t %s -c %s", svc->command, svc->name,
+                  cfg_svc_type_name(svc->type), cfg_dir(cfg));
     int rc = entry(&w);
     tls_client_free(w.tls_client);
     tls_server_free(tls);

@@ -290,3 +290,25 @@ def test_check_reports_tables_with_file_and_line(instance):
     assert "would start" in out
     inst.start()
     assert inst.cmd("status").returncode == 0
+
+
+def test_processes_show_their_role(server):
+    """ps, top and pidof show each worker's role as Postfix's do
+    ("smtpd -n smtp -t inet ..."), not "exe"; the config directory stays in
+    the command line so instances can be told apart."""
+    def mine():
+        out = subprocess.run(["ps", "-eo", "comm=,args="], capture_output=True, text=True).stdout
+        return [l.strip() for l in out.splitlines() if server.dir in l]
+
+    def comms():
+        return {l.split(None, 1)[0] for l in mine()}
+    # a worker names itself once it has read its configuration
+    wait_for(lambda: {"smtpd", "qmgr", "virtual", "local"} <= comms() and "exe" not in comms())
+    assert {"smtpd", "qmgr", "virtual", "local"} <= comms(), mine()
+    assert "exe" not in comms(), mine()
+    lines = mine()
+    assert any(l.split(None, 1)[1].startswith("smtpd -n 127.0.0.1:%d -t inet -c %s"
+                                               % (server.port, server.dir)) for l in lines), lines
+    assert any(l.split(None, 1)[1].startswith("qmgr -n qmgr -t unix -c ") for l in lines), lines
+    pids = subprocess.run(["pidof", "qmgr"], capture_output=True, text=True).stdout.split()
+    assert pids, "pidof qmgr found nothing"

@@ -45,7 +45,7 @@ static void test_worker_argv(void)
     struct master_service s = {.name = "submission", .type = SVC_INET, .command = "smtpd"};
     char **v = master_worker_argv("/etc/yubin", &s);
     CHECK_INT(strv_len(v), 6);
-    CHECK_STR(v[0], "yubin");
+    CHECK_STR(v[0], "smtpd");
     CHECK_STR(v[1], "-c");
     CHECK_STR(v[2], "/etc/yubin");
     CHECK_STR(v[3], "worker");
