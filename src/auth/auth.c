@@ -135,7 +135,7 @@ int auth_username_normalize(const struct auth_settings *set, const char *in, cha
     struct buf b;
     buf_init(&b, USER_MAX);
     int bad = 0;
-    for (const char *p = fmt; *p && !bad; p++) {
+    for (const char *p = fmt; !bad && *p; p++) {
         if (*p != '%') {
             bad = buf_putc(&b, *p) < 0;
             continue;
@@ -146,6 +146,10 @@ int auth_username_normalize(const struct auth_settings *set, const char *in, cha
             lower = *p == 'L';
             upper = *p == 'U';
             p++;
+        }
+        if (!*p) {   /* the format ends in "%", "%L" or "%U": never step past its NUL */
+            bad = 1;
+            break;
         }
         const char *src;
         size_t len;

@@ -688,6 +688,15 @@ static void test_username_format(void)
     CHECK_STR(out, "BOB%");
     s.username_format = "%x";
     CHECK_INT(auth_username_normalize(&s, "bob", out, sizeof(out)), -1);
+    /* A format ending in "%", "%L" or "%U" is refused, without reading past
+     * its NUL (heap copies of exact size, so ASan sees a one-byte overread). */
+    static const char *const cut[] = {"%", "%L", "%U", "%Lu%", "x%U"};
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+        char *fmt = xstrdup(cut[i]);
+        s.username_format = fmt;
+        CHECK_INT(auth_username_normalize(&s, "bob", out, sizeof(out)), -1);
+        free(fmt);
+    }
     s.username_format = "%Lu";
     CHECK_INT(auth_username_normalize(&s, "", out, sizeof(out)), -1);
     CHECK_INT(auth_username_normalize(&s, "b\tob", out, sizeof(out)), -1);
