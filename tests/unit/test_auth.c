@@ -612,6 +612,84 @@ static void test_raw_protocol(void)
     buf_free(&got);
 }
 
+/* ------------------------------------------------------------------ */
+/* CANCEL and expiry                                                   */
+
+/* The server forgets a cancelled request in every state, and expires one whose client went quiet. */
+static void test_server_cancel(void)
+{
+    struct buf got;
+    buf_init(&got, 0);
+    int closed = 0;
+    int fd = raw_connect(sock_path);
+    raw_talk(fd, "", 0, 30, &got, &closed);
+    buf_reset(&got);
+    /* Waiting for the client: CANCEL, then a CONT for it finds nothing. */
+    const char *s = "VERSION\t1\t0\nAUTH\t1\tLOGIN\tservice=smtp\n";
+    raw_talk(fd, s, strlen(s), 30, &got, &closed);
+    CHECK(strstr(buf_cstr(&got), "CONT\t1\tVXNlcm5hbWU6\n") != NULL);
+    CHECK_INT(auth_server_requests(srv), 1);
+    buf_reset(&got);
+    s = "CANCEL\t1\nCONT\t1\tYm9i\n";
+    raw_talk(fd, s, strlen(s), 30, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "FAIL\t1\treason=Authentication request timed out\n");
+    CHECK_INT(auth_server_requests(srv), 0);
+    buf_reset(&got);
+    /* During the failure delay: no FAIL comes any more. */
+    s = "AUTH\t2\tPLAIN\tservice=smtp\trip=10.8.0.1\tresp=AGJvYgB3cm9uZw==\n";
+    raw_talk(fd, s, strlen(s), DELAY_MS / 2, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 1);
+    raw_talk(fd, "CANCEL\t2\n", 9, DELAY_MS + 100, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* Waiting for a penalty slot (10.8.0.1 has just failed). */
+    s = "AUTH\t3\tPLAIN\tservice=smtp\trip=10.8.0.1\tresp=AGJvYgBib2Jwdw==\n";
+    raw_talk(fd, s, strlen(s), 20, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 1);
+    raw_talk(fd, "CANCEL\t3\n", 9, PENALTY_MS + 100, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* While the password is hashed: the job ends, nothing is sent, the request goes. */
+    s = "AUTH\t4\tPLAIN\tservice=smtp\tresp=AGFsaWNlQGV4YW1wbGUuY29tAGFsaWNlcHc=\nCANCEL\t4\n";
+    raw_talk(fd, s, strlen(s), DELAY_MS + 300, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* Unknown ids and a repeated CANCEL are ignored; the connection stays. */
+    raw_talk(fd, "CANCEL\t77\nCANCEL\t4\nCANCEL\tx\n", 27, 20, &got, &closed);
+    CHECK(!closed);
+    close(fd);
+    buf_free(&got);
+
+    /* A client that never continues: dropped after client_wait_ms, with FAIL. */
+    server_stop();
+    set.client_wait_ms = 150;
+    server_start();
+    fd = raw_connect(sock_path);
+    buf_init(&got, 0);
+    raw_talk(fd, "", 0, 30, &got, &closed);
+    buf_reset(&got);
+    s = "VERSION\t1\t0\nAUTH\t5\tLOGIN\tservice=smtp\n";
+    raw_talk(fd, s, strlen(s), 100, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 1);
+    buf_reset(&got);
+    raw_talk(fd, "", 0, 150, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "FAIL\t5\treason=Authentication request timed out\n");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* Each CONT gives the client its time again. */
+    buf_reset(&got);
+    s = "AUTH\t6\tLOGIN\tservice=smtp\n";
+    raw_talk(fd, s, strlen(s), 100, &got, &closed);
+    raw_talk(fd, "CONT\t6\tYm9i\n", 12, 100, &got, &closed);
+    CHECK(strstr(buf_cstr(&got), "CONT\t6\tUGFzc3dvcmQ6\n") != NULL);
+    CHECK(strstr(buf_cstr(&got), "FAIL") == NULL);
+    CHECK_INT(auth_server_requests(srv), 1);
+    close(fd);
+    buf_free(&got);
+    server_stop();
+    set.client_wait_ms = 0;
+    server_start();
+}
+
 static void test_userdb(void)
 {
     struct buf got;
@@ -785,6 +863,7 @@ int main(void)
     T_RUN(test_server_restart);
     T_RUN(test_shutdown);
     T_RUN(test_raw_protocol);
+    T_RUN(test_server_cancel);
     T_RUN(test_userdb);
     T_RUN(test_plaintext_policy);
     T_RUN(test_username_format);
