@@ -19,7 +19,6 @@
 #include "util.h"
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -194,7 +193,7 @@ static void log_safe(const char *in, char *out, size_t outlen)
 /* penalties per client IP                                             */
 
 struct penalty {
-    char key[INET6_ADDRSTRLEN + 8];
+    char key[IP_KEY_MAX];         /* ip_limit_key(): IPv4, or IPv6 /64 */
     unsigned failures;
     uint64_t last_failure;
     uint64_t next_slot;      /* earliest start of the next attempt */
@@ -206,20 +205,6 @@ struct penalty_table {
     size_t count;
     int full_logged;
 };
-
-/* IPv4 as is; IPv6 by its /64, since one host owns a whole /64. */
-static void penalty_key(const char *rip, char *key, size_t keylen)
-{
-    struct in6_addr a6;
-    if (strchr(rip, ':') && inet_pton(AF_INET6, rip, &a6) == 1) {
-        memset(a6.s6_addr + 8, 0, 8);
-        char text[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &a6, text, sizeof(text));
-        snprintf(key, keylen, "%s/64", text);
-        return;
-    }
-    str_copy(key, rip, keylen);
-}
 
 static unsigned bucket_of(const char *key)
 {
@@ -531,7 +516,7 @@ static void penalty_record(struct auth_req *r, int failed)
     if (!r->rip || !*r->rip || r->no_penalty || s->set.penalty_limit_ms <= 0)
         return;
     char key[sizeof(((struct penalty *)0)->key)];
-    penalty_key(r->rip, key, sizeof(key));
+    ip_limit_key(r->rip, key, sizeof(key));
     uint64_t now = ev_now(s->loop);
     struct penalty *e = penalty_find(&s->penalties, key, failed, now);
     if (!e)
@@ -994,7 +979,7 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
     uint64_t now = mono_msec();
     if (r->rip && *r->rip && !r->no_penalty && s->set.penalty_limit_ms > 0) {
         char key[sizeof(((struct penalty *)0)->key)];
-        penalty_key(r->rip, key, sizeof(key));
+        ip_limit_key(r->rip, key, sizeof(key));
         struct penalty *e = penalty_find(&s->penalties, key, 0, now);
         if (e && now - e->last_failure <= PENALTY_FORGET_MS && e->failures > 0) {
             uint64_t p = penalty_ms(s, e->failures);
