@@ -662,24 +662,24 @@ static void test_server_cancel(void)
 
     /* A client that never continues: dropped after client_wait_ms, with FAIL. */
     server_stop();
-    set.client_wait_ms = 150;
+    set.client_wait_ms = 300;
     server_start();
     fd = raw_connect(sock_path);
     buf_init(&got, 0);
     raw_talk(fd, "", 0, 30, &got, &closed);
     buf_reset(&got);
     s = "VERSION\t1\t0\nAUTH\t5\tLOGIN\tservice=smtp\n";
-    raw_talk(fd, s, strlen(s), 100, &got, &closed);
+    raw_talk(fd, s, strlen(s), 200, &got, &closed);
     CHECK_INT(auth_server_requests(srv), 1);
     buf_reset(&got);
-    raw_talk(fd, "", 0, 150, &got, &closed);
+    raw_talk(fd, "", 0, 200, &got, &closed);
     CHECK_STR(buf_cstr(&got), "FAIL\t5\treason=Authentication request timed out\n");
     CHECK_INT(auth_server_requests(srv), 0);
     /* Each CONT gives the client its time again. */
     buf_reset(&got);
     s = "AUTH\t6\tLOGIN\tservice=smtp\n";
-    raw_talk(fd, s, strlen(s), 100, &got, &closed);
-    raw_talk(fd, "CONT\t6\tYm9i\n", 12, 100, &got, &closed);
+    raw_talk(fd, s, strlen(s), 200, &got, &closed);
+    raw_talk(fd, "CONT\t6\tYm9i\n", 12, 200, &got, &closed);
     CHECK(strstr(buf_cstr(&got), "CONT\t6\tUGFzc3dvcmQ6\n") != NULL);
     CHECK(strstr(buf_cstr(&got), "FAIL") == NULL);
     CHECK_INT(auth_server_requests(srv), 1);
@@ -731,43 +731,43 @@ static void test_client_cancel(void)
     /* "*" after a challenge: CANCEL for that id; the server's late answers go nowhere. */
     struct rec r = {0};
     struct sasl_auth *a = sasl_auth_start(c, "LOGIN", NULL, "10.9.0.1", NULL, 0, rec_cb, &r);
-    raw_talk(fd, "", 0, 20, &got, &closed);
+    raw_talk(fd, "", 0, 50, &got, &closed);
     unsigned id = sent_id(buf_cstr(&got), "AUTH\t");
     CHECK(id != 0 && strstr(buf_cstr(&got), "\tLOGIN\tservice=smtp\t") != NULL);
     char line[128];
     snprintf(line, sizeof(line), "CONT\t%u\tVXNlcm5hbWU6\n", id);
-    raw_talk(fd, line, strlen(line), 20, &got, &closed);
+    raw_talk(fd, line, strlen(line), 50, &got, &closed);
     CHECK(r.n == 1 && r.st == SASL_CONT);
     CHECK_STR(r.text, "VXNlcm5hbWU6");
     buf_reset(&got);
     sasl_auth_cancel(a);
-    raw_talk(fd, "", 0, 20, &got, &closed);
+    raw_talk(fd, "", 0, 50, &got, &closed);
     snprintf(line, sizeof(line), "CANCEL\t%u\n", id);
     CHECK_STR(buf_cstr(&got), line);
     snprintf(line, sizeof(line), "CONT\t%u\tUGFzc3dvcmQ6\nFAIL\t%u\n", id, id);
-    raw_talk(fd, line, strlen(line), 20, &got, &closed);
+    raw_talk(fd, line, strlen(line), 50, &got, &closed);
     CHECK_INT(r.n, 1);
     CHECK(sasl_client_ready(c));
 
     /* The next request has another id and works. */
     buf_reset(&got);
     a = sasl_auth_start(c, "PLAIN", "AGJvYgBib2Jwdw==", "10.9.0.1", NULL, 0, rec_cb, &r);
-    raw_talk(fd, "", 0, 20, &got, &closed);
+    raw_talk(fd, "", 0, 50, &got, &closed);
     unsigned id2 = sent_id(buf_cstr(&got), "AUTH\t");
     CHECK(id2 != 0 && id2 != id);
     snprintf(line, sizeof(line), "OK\t%u\tuser=bob\n", id2);
-    raw_talk(fd, line, strlen(line), 20, &got, &closed);
+    raw_talk(fd, line, strlen(line), 50, &got, &closed);
     CHECK(r.n == 2 && r.st == SASL_OK);
     CHECK_STR(r.text, "bob");
 
     /* Given up while the server works on it (session ended): CANCEL too. */
     buf_reset(&got);
     a = sasl_auth_start(c, "PLAIN", "AGJvYgB4", "10.9.0.1", NULL, 0, rec_cb, &r);
-    raw_talk(fd, "", 0, 20, &got, &closed);
+    raw_talk(fd, "", 0, 50, &got, &closed);
     id = sent_id(buf_cstr(&got), "AUTH\t");
     buf_reset(&got);
     sasl_auth_cancel(a);
-    raw_talk(fd, "", 0, 20, &got, &closed);
+    raw_talk(fd, "", 0, 50, &got, &closed);
     snprintf(line, sizeof(line), "CANCEL\t%u\n", id);
     CHECK_STR(buf_cstr(&got), line);
 
@@ -789,12 +789,12 @@ static void test_client_cancel(void)
         memset(&r, 0, sizeof(r));
         buf_reset(&got);
         a = sasl_auth_start(c, ends[i].mech, NULL, "10.9.0.1", NULL, 0, rec_cb, &r);
-        raw_talk(fd, "", 0, 20, &got, &closed);
+        raw_talk(fd, "", 0, 50, &got, &closed);
         id = sent_id(buf_cstr(&got), "AUTH\t");
         buf_reset(&got);
         if (ends[i].challenge) {
             snprintf(line, sizeof(line), "CONT\t%u\t%s\n", id, ends[i].challenge);
-            raw_talk(fd, line, strlen(line), 20, &got, &closed);
+            raw_talk(fd, line, strlen(line), 50, &got, &closed);
         }
         if (ends[i].answer && r.st == SASL_CONT)
             sasl_auth_continue(a, ends[i].answer);
