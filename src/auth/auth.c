@@ -3,7 +3,8 @@
  * Dovecot authentication protocol, userdb ("auth-master") connections,
  * authentication requests driven through the mechanisms (mech.h), user
  * lookups (passdb.h), hashing off the loop (hashpool.h), failure delays
- * and per-IP penalties with timers, and the master.cf entry point.
+ * and per-IP penalties with timers, CANCEL and the expiry of requests whose
+ * client went quiet, and the master.cf entry point.
  */
 #include "auth.h"
 #include "authproto.h"
@@ -18,7 +19,6 @@
 #include "util.h"
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -37,7 +37,7 @@
 
 #define CONN_OUT_MAX        (1u << 20)   /* a client that does not read is dropped */
 #define CONN_REQUESTS_MAX   4096
-#define REQUEST_IDLE_MS     (5 * 60 * 1000)
+#define CLIENT_WAIT_MS      (150 * 1000)  /* Dovecot's MASTER_AUTH_SERVER_TIMEOUT_SECS */
 #define SWEEP_MS            (30 * 1000)
 #define PENALTY_FORGET_MS   (60 * 60 * 1000)
 #define PENALTY_TABLE_MAX   65536
@@ -135,7 +135,7 @@ int auth_username_normalize(const struct auth_settings *set, const char *in, cha
     struct buf b;
     buf_init(&b, USER_MAX);
     int bad = 0;
-    for (const char *p = fmt; *p && !bad; p++) {
+    for (const char *p = fmt; !bad && *p; p++) {
         if (*p != '%') {
             bad = buf_putc(&b, *p) < 0;
             continue;
@@ -146,6 +146,10 @@ int auth_username_normalize(const struct auth_settings *set, const char *in, cha
             lower = *p == 'L';
             upper = *p == 'U';
             p++;
+        }
+        if (!*p) {   /* the format ends in "%", "%L" or "%U": never step past its NUL */
+            bad = 1;
+            break;
         }
         const char *src;
         size_t len;
@@ -189,7 +193,7 @@ static void log_safe(const char *in, char *out, size_t outlen)
 /* penalties per client IP                                             */
 
 struct penalty {
-    char key[INET6_ADDRSTRLEN + 8];
+    char key[IP_KEY_MAX];         /* ip_limit_key(): IPv4, or IPv6 /64 */
     unsigned failures;
     uint64_t last_failure;
     uint64_t next_slot;      /* earliest start of the next attempt */
@@ -201,20 +205,6 @@ struct penalty_table {
     size_t count;
     int full_logged;
 };
-
-/* IPv4 as is; IPv6 by its /64, since one host owns a whole /64. */
-static void penalty_key(const char *rip, char *key, size_t keylen)
-{
-    struct in6_addr a6;
-    if (strchr(rip, ':') && inet_pton(AF_INET6, rip, &a6) == 1) {
-        memset(a6.s6_addr + 8, 0, 8);
-        char text[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &a6, text, sizeof(text));
-        snprintf(key, keylen, "%s/64", text);
-        return;
-    }
-    str_copy(key, rip, keylen);
-}
 
 static unsigned bucket_of(const char *key)
 {
@@ -307,8 +297,8 @@ struct auth_req {
     char user[USER_MAX];         /* normalized, once known */
     char fail_reason[160];       /* for the log */
     uint64_t started;
-    uint64_t last_active;
-    struct ev_timer *timer;
+    int cancelled;               /* the client sent CANCEL while a hash job ran */
+    struct ev_timer *timer;      /* penalty wait, failure delay, or the client's time to continue */
     struct hash_job *job;
     struct scram_secret secret;  /* stored SCRAM credentials while the PBKDF2 ballast runs */
     int have_secret;             /* SCRAM: 0 none (fake), 1 stored (secret), 2 from plaintext (job) */
@@ -422,6 +412,8 @@ static void conn_flush(struct auth_conn *c)
 /* "CMD\tid\t..." with the extra fields escaped. */
 static void reply(struct auth_req *r, const char *cmd, const char *const *fields, size_t n)
 {
+    if (r->cancelled)
+        return;   /* the client forgot the id: say nothing (Dovecot does the same) */
     struct buf b;
     buf_init(&b, AUTHPROTO_LINE_MAX);
     buf_printf(&b, "%s\t%u", cmd, r->id);
@@ -524,7 +516,7 @@ static void penalty_record(struct auth_req *r, int failed)
     if (!r->rip || !*r->rip || r->no_penalty || s->set.penalty_limit_ms <= 0)
         return;
     char key[sizeof(((struct penalty *)0)->key)];
-    penalty_key(r->rip, key, sizeof(key));
+    ip_limit_key(r->rip, key, sizeof(key));
     uint64_t now = ev_now(s->loop);
     struct penalty *e = penalty_find(&s->penalties, key, failed, now);
     if (!e)
@@ -576,7 +568,7 @@ static void req_fail_auth(struct auth_req *r, const char *log_reason)
     uint64_t now = mono_msec();
     uint64_t due = r->started + (uint64_t)(s->set.failure_delay_ms > 0 ? s->set.failure_delay_ms : 0);
     r->state = REQ_DELAY;
-    if (due <= now || s->shutting_down) {
+    if (due <= now || s->shutting_down || r->cancelled) {
         delayed_fail(r);
         return;
     }
@@ -783,27 +775,47 @@ static void hash_done(struct hash_job *j)
     buf_free(&out);
 }
 
+/* The client took too long to continue: tell it, and forget the request. */
+static void client_wait_expired(void *arg)
+{
+    struct auth_req *r = arg;
+    r->timer = NULL;
+    const char *f[1] = {"reason=Authentication request timed out"};
+    reply(r, "FAIL", f, 1);
+    req_done(r);
+}
+
+/* Send a challenge ("CONT\tid\t<base64>") and wait, for a while, for the client's answer. */
+static void req_challenge(struct auth_req *r, struct buf *out)
+{
+    if (r->cancelled) {   /* a SCRAM step finished after CANCEL */
+        req_done(r);
+        return;
+    }
+    struct buf b;
+    buf_init(&b, AUTHPROTO_LINE_MAX);
+    if (out)
+        base64_encode(&b, out->data ? out->data : "", out->len);
+    r->state = REQ_CLIENT;
+    /* An empty challenge is still a field: "CONT\tid\t". */
+    struct buf line;
+    buf_init(&line, AUTHPROTO_LINE_MAX);
+    buf_printf(&line, "CONT\t%u\t%s", r->id, b.data ? b.data : "");
+    conn_send(r->conn, line.data, line.len);
+    buf_free(&line);
+    buf_free(&b);
+    struct auth_server *s = r->conn->srv;
+    uint64_t wait = s->set.client_wait_ms > 0 ? (uint64_t)s->set.client_wait_ms : CLIENT_WAIT_MS;
+    r->timer = ev_timer_add(s->loop, wait, client_wait_expired, r);
+}
+
 /* Act on what a mechanism step asked for. */
 static void req_result(struct auth_req *r, enum mech_result res, struct buf *out)
 {
     switch (res) {
-    case MECH_CONTINUE: {
-        struct buf b;
-        buf_init(&b, AUTHPROTO_LINE_MAX);
-        if (out)
-            base64_encode(&b, out->data ? out->data : "", out->len);
-        const char *f[1] = {b.data ? b.data : ""};
-        r->state = REQ_CLIENT;
-        r->last_active = mono_msec();
-        /* An empty challenge is still a field: "CONT\tid\t". */
-        struct buf line;
-        buf_init(&line, AUTHPROTO_LINE_MAX);
-        buf_printf(&line, "CONT\t%u\t%s", r->id, f[0]);
-        conn_send(r->conn, line.data, line.len);
-        buf_free(&line);
-        buf_free(&b);
+    case MECH_CONTINUE:
+        req_challenge(r, out);
         return;
-    }
     case MECH_VERIFY:
         verify_password(r);
         return;
@@ -834,7 +846,6 @@ static void req_result(struct auth_req *r, enum mech_result res, struct buf *out
 static void req_begin(struct auth_req *r)
 {
     r->started = mono_msec();
-    r->last_active = r->started;
     struct buf out;
     buf_init(&out, AUTHPROTO_LINE_MAX);
     enum mech_result res = mech_step(r->mech, r->has_initial ? r->initial : NULL,
@@ -968,7 +979,7 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
     uint64_t now = mono_msec();
     if (r->rip && *r->rip && !r->no_penalty && s->set.penalty_limit_ms > 0) {
         char key[sizeof(((struct penalty *)0)->key)];
-        penalty_key(r->rip, key, sizeof(key));
+        ip_limit_key(r->rip, key, sizeof(key));
         struct penalty *e = penalty_find(&s->penalties, key, 0, now);
         if (e && now - e->last_failure <= PENALTY_FORGET_MS && e->failures > 0) {
             uint64_t p = penalty_ms(s, e->failures);
@@ -1011,6 +1022,10 @@ static int handle_cont(struct auth_conn *c, char **f, int n)
                  "disconnecting", id);
         return -1;
     }
+    if (r->timer) {
+        ev_timer_cancel(c->srv->loop, r->timer);
+        r->timer = NULL;
+    }
     unsigned char *data = NULL;
     size_t len = 0;
     if (n >= 3 && *f[2] && decode_resp(f[2], &data, &len) < 0) {
@@ -1019,7 +1034,7 @@ static int handle_cont(struct auth_conn *c, char **f, int n)
         return 0;
     }
     /* The failure delay runs from the client's last message, when the credentials are complete. */
-    r->last_active = r->started = mono_msec();
+    r->started = mono_msec();
     struct buf out;
     buf_init(&out, AUTHPROTO_LINE_MAX);
     enum mech_result res = mech_step(r->mech, data ? data : (const unsigned char *)"", len, &out);
@@ -1030,6 +1045,26 @@ static int handle_cont(struct auth_conn *c, char **f, int n)
     req_result(r, res, &out);
     buf_free(&out);
     return 0;
+}
+
+/*
+ * CANCEL: the client gave up on a request (its SMTP client answered "*" or
+ * went away); forget it without a reply, in whatever state it is. A running
+ * hash job cannot be stopped: such a request stays (and counts against the
+ * connection) until the job ends, its result still counts for the
+ * penalty, and nothing is sent for it.
+ */
+static void handle_cancel(struct auth_conn *c, char **f, int n)
+{
+    unsigned id;
+    struct auth_req *r = n > 1 && parse_id(f[1], &id) == 0 ? req_find(c, id) : NULL;
+    if (!r || r->cancelled)
+        return;
+    if (r->state == REQ_BUSY) {
+        r->cancelled = 1;
+        return;
+    }
+    req_done(r);
 }
 
 static int handle_client_line(struct auth_conn *c, char *line)
@@ -1062,10 +1097,7 @@ static int handle_client_line(struct auth_conn *c, char *line)
     if (strcmp(f[0], "CONT") == 0)
         return handle_cont(c, f, n);
     if (strcmp(f[0], "CANCEL") == 0) {
-        unsigned id;
-        struct auth_req *r = n > 1 && parse_id(f[1], &id) == 0 ? req_find(c, id) : NULL;
-        if (r && r->state == REQ_CLIENT)
-            req_done(r);
+        handle_cancel(c, f, n);
         return 0;
     }
     char safe[32];
@@ -1363,31 +1395,12 @@ void auth_server_listen(struct auth_server *s, int fd, int master)
         msg_fatal("auth: cannot watch listening socket: %s", strerror(errno));
 }
 
-/* Expire requests whose client went quiet, and old penalty entries. */
+/* Forget old penalty entries. */
 static void sweep(void *arg)
 {
     struct auth_server *s = arg;
     s->sweep = NULL;
-    uint64_t now = mono_msec();
-    for (struct auth_conn *c = s->conns; c; c = c->next) {
-        struct auth_req **pp = &c->reqs;
-        while (*pp) {
-            struct auth_req *r = *pp;
-            if (r->state == REQ_CLIENT && now - r->last_active > REQUEST_IDLE_MS) {
-                *pp = r->next;
-                c->nreqs--;
-                struct buf b;
-                buf_init(&b, 64);
-                buf_printf(&b, "FAIL\t%u\treason=Authentication request timed out", r->id);
-                conn_send(c, b.data, b.len);
-                buf_free(&b);
-                req_free(r);
-            } else {
-                pp = &r->next;
-            }
-        }
-    }
-    penalty_sweep(&s->penalties, now, PENALTY_FORGET_MS);
+    penalty_sweep(&s->penalties, mono_msec(), PENALTY_FORGET_MS);
     s->sweep = ev_timer_add(s->loop, SWEEP_MS, sweep, s);
 }
 
@@ -1460,6 +1473,14 @@ struct auth_server *auth_server_new(const struct auth_settings *set, const struc
 fail:
     auth_server_free(s);
     return NULL;
+}
+
+size_t auth_server_requests(const struct auth_server *s)
+{
+    size_t n = 0;
+    for (const struct auth_conn *c = s->conns; c; c = c->next)
+        n += c->nreqs;
+    return n;
 }
 
 size_t auth_server_busy(const struct auth_server *s)

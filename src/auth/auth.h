@@ -33,6 +33,12 @@
  * (IPv6: its /64) with n recent failures gets its next attempts started
  * no earlier than min(auth_penalty_limit, auth_failure_delay * 2^(n-1))
  * apart, however many it runs in parallel; passwords are never logged.
+ *
+ * Requests per client connection: at most 4,096 at a time (more are
+ * refused with "FAIL ... reason=Too many requests" temp). A client forgets
+ * one with "CANCEL\t<id>" (no reply follows); one that waits for the
+ * client's next message is dropped with "reason=Authentication request
+ * timed out" after 150 s, as Dovecot's auth server does.
  */
 #ifndef YUBIN_AUTH_H
 #define YUBIN_AUTH_H
@@ -56,6 +62,8 @@ struct auth_settings {
     long long penalty_limit_ms;    /* auth_penalty_limit */
     int disable_plaintext;         /* auth_disable_plaintext */
     int threads;                   /* hashing threads; 0 = one per CPU */
+    long long client_wait_ms;      /* a request waits this long for the client's CONT
+                                    * (0: 150 s); only tests change it */
 };
 
 /* The settings from a configuration (strings point into cfg). */
@@ -75,6 +83,8 @@ void auth_server_add_conn(struct auth_server *s, int fd, int master);
 /* Stop accepting; returns the number of requests still being worked on. */
 size_t auth_server_shutdown(struct auth_server *s);
 size_t auth_server_busy(const struct auth_server *s);
+/* Requests held for clients, in any state (waiting for the client too). */
+size_t auth_server_requests(const struct auth_server *s);
 
 /* "2s", "500ms", "1m", "3" (seconds) -> milliseconds; -1 if malformed or above a day. */
 int auth_parse_delay(const char *s, long long *ms);

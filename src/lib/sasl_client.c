@@ -21,6 +21,7 @@
 #define RETRY_MS          1000
 #define RETRY_MAX_MS      30000
 #define RESP_MAX          (AUTHPROTO_LINE_MAX - 128)
+#define CLIENT_WAIT_MS    300000u   /* default: Postfix's smtpd_timeout */
 
 /* Mechanism properties, as Dovecot announces them and Postfix filters them. */
 #define P_PLAINTEXT  0x01
@@ -57,7 +58,8 @@ struct sasl_auth {
     char *line;                  /* the AUTH line while queued */
     sasl_cb cb;
     void *arg;
-    struct ev_timer *timer;      /* reply timeout, or the deferred report */
+    struct ev_timer *timer;      /* server reply timeout, client answer timeout,
+                                  * or the deferred report */
     enum sasl_status report_status;
     char *report_text;
     struct sasl_auth *next;
@@ -67,7 +69,8 @@ struct sasl_client {
     struct evloop *loop;
     char *path;
     char *service;
-    unsigned timeout_ms;
+    unsigned timeout_ms;         /* for the server's reply */
+    unsigned client_wait_ms;     /* for the SMTP client's answer to a challenge */
     enum conn_state state;
     int fd;
     struct buf in, out;
@@ -204,6 +207,30 @@ static void auth_report(struct sasl_auth *a, enum sasl_status st, const char *te
     free(a->report_text);
     a->report_text = text ? xstrdup(text) : NULL;
     a->timer = ev_timer_add(a->c->loop, 0, report_now, a);
+}
+
+/*
+ * The server holds requests we sent until it answers them finally: tell it
+ * to forget one we give up on, or it keeps it (and counts it against this
+ * connection's limit) until its own timeout. Its reply, if one crosses the
+ * CANCEL, or comes anyway from a server that ignores CANCEL, finds no
+ * request with that id and is dropped.
+ */
+static void send_cancel(struct sasl_auth *a)
+{
+    struct sasl_client *c = a->c;
+    if ((a->state != A_SENT && a->state != A_WAIT_CLIENT) || c->state != C_READY)
+        return;
+    char line[32];
+    snprintf(line, sizeof(line), "CANCEL\t%u", a->id);
+    send_raw(c, line);
+}
+
+/* A local end (timeout, bad data): cancel on the server, then report. */
+static void auth_give_up(struct sasl_auth *a, enum sasl_status st, const char *text)
+{
+    send_cancel(a);
+    auth_report(a, st, text);
 }
 
 static void disconnect(struct sasl_client *c, const char *why)
@@ -365,7 +392,10 @@ static void timeout_fired(void *arg)
 {
     struct sasl_auth *a = arg;
     a->timer = NULL;
-    auth_report(a, SASL_TEMPFAIL, "authentication server timeout");
+    if (a->state == A_WAIT_CLIENT)
+        auth_give_up(a, SASL_TEMPFAIL, "authentication exchange timed out");
+    else
+        auth_give_up(a, SASL_TEMPFAIL, "authentication server timeout");
 }
 
 static void reply_line(struct sasl_client *c, char **f, int n)
@@ -390,9 +420,11 @@ static void reply_line(struct sasl_client *c, char **f, int n)
         for (const char *p = data; *p; p++)
             if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
                   (*p >= '0' && *p <= '9') || *p == '+' || *p == '/' || *p == '=')) {
-                auth_report(a, SASL_TEMPFAIL, "malformed challenge from authentication server");
+                auth_give_up(a, SASL_TEMPFAIL, "malformed challenge from authentication server");
                 return;
             }
+        /* The SMTP client has this long to answer; then the exchange is cancelled. */
+        a->timer = ev_timer_add(c->loop, c->client_wait_ms, timeout_fired, a);
         a->cb(a->arg, SASL_CONT, data);
         return;
     }
@@ -496,6 +528,7 @@ struct sasl_client *sasl_client_new(struct evloop *loop, const char *socket_path
     c->path = xstrdup(socket_path ? socket_path : "");
     c->service = xstrdup("smtp");
     c->timeout_ms = 60000;
+    c->client_wait_ms = CLIENT_WAIT_MS;
     c->fd = -1;
     c->next_id = 1;
     buf_init(&c->in, AUTHPROTO_LINE_MAX + 4096);
@@ -532,6 +565,11 @@ void sasl_client_set_service(struct sasl_client *c, const char *service)
 void sasl_client_set_timeout(struct sasl_client *c, unsigned seconds)
 {
     c->timeout_ms = seconds ? seconds * 1000u : 60000u;
+}
+
+void sasl_client_set_client_wait(struct sasl_client *c, unsigned ms)
+{
+    c->client_wait_ms = ms ? ms : CLIENT_WAIT_MS;
 }
 
 int sasl_client_ready(const struct sasl_client *c)
@@ -674,12 +712,16 @@ void sasl_auth_continue(struct sasl_auth *a, const char *resp_b64)
     struct sasl_client *c = a->c;
     if (a->state != A_WAIT_CLIENT) {
         if (a->state != A_REPORT)
-            auth_report(a, SASL_FAIL, "Unexpected authentication response");
+            auth_give_up(a, SASL_FAIL, "Unexpected authentication response");
         return;
     }
     if (!resp_b64 || !is_base64(resp_b64) || strlen(resp_b64) > RESP_MAX) {
-        auth_report(a, SASL_FAIL, "Invalid base64 data in continued response");
+        auth_give_up(a, SASL_FAIL, "Invalid base64 data in continued response");
         return;
+    }
+    if (a->timer) {
+        ev_timer_cancel(c->loop, a->timer);
+        a->timer = NULL;
     }
     struct buf b;
     buf_init(&b, AUTHPROTO_LINE_MAX);
@@ -692,7 +734,8 @@ void sasl_auth_continue(struct sasl_auth *a, const char *resp_b64)
 
 void sasl_auth_cancel(struct sasl_auth *a)
 {
-    /* Dovecot 2.3 has no CANCEL command: the server's late reply is ignored. */
-    if (a)
-        auth_free(a);
+    if (!a)
+        return;
+    send_cancel(a);
+    auth_free(a);
 }

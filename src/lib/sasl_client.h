@@ -7,7 +7,8 @@
  * Owns: one non-blocking connection per process on the event loop, the
  * handshake (VERSION, MECH ..., DONE), the mechanism list filtered by
  * smtpd_sasl_security_options, authentication requests multiplexed over
- * the connection by id, CONT round trips, timeouts, and reconnecting when
+ * the connection by id, CONT round trips, timeouts, CANCEL for requests
+ * given up before the server answered them finally, and reconnecting when
  * the server goes away. SASL data stays base64 end to end: what the SMTP
  * client sends after "AUTH MECH" or in reply to a 334 goes to the server
  * as is, and CONT data from the server is what smtpd sends after "334 ".
@@ -33,6 +34,15 @@
  *                                  "authentication failure">" (Postfix's wording)
  *   on_sasl(s, SASL_TEMPFAIL, r):  "454 4.7.0 Temporary authentication failure: <r>"
  *   session ends mid-exchange:     sasl_auth_cancel(s->sasl)
+ *   no answer to a 334 in time:    on_sasl(s, SASL_TEMPFAIL, "authentication exchange timed out")
+ *                                  (see sasl_client_set_client_wait)
+ *
+ * Giving up (sasl_auth_cancel, a timeout, bad data from either side) sends
+ * "CANCEL\t<id>" when the server holds the request, so abandoned exchanges
+ * do not pile up there (Dovecot and yubin's auth service refuse new
+ * requests on a connection with thousands pending). Replies that arrive
+ * later for that id, from a server without CANCEL or crossing it, are
+ * dropped.
  *
  * After SASL_OK, SASL_FAIL or SASL_TEMPFAIL the handle is freed by the
  * library: do not touch it again (no cancel). Callbacks never run inside
@@ -72,6 +82,13 @@ void sasl_client_free(struct sasl_client *c);
 void sasl_client_set_service(struct sasl_client *c, const char *service);
 /* Seconds to wait for a server reply before SASL_TEMPFAIL; default 60. */
 void sasl_client_set_timeout(struct sasl_client *c, unsigned seconds);
+/*
+ * Milliseconds the caller's client may take to answer a SASL_CONT
+ * challenge (sasl_auth_continue); then the request is cancelled and
+ * reported as SASL_TEMPFAIL "authentication exchange timed out". smtpd
+ * passes smtpd_timeout; default (and 0) 300 s.
+ */
+void sasl_client_set_client_wait(struct sasl_client *c, unsigned ms);
 /* Has the handshake completed (mechanisms known)? */
 int sasl_client_ready(const struct sasl_client *c);
 
@@ -99,7 +116,8 @@ struct sasl_auth *sasl_auth_start(struct sasl_client *c, const char *mech,
                                   const char *lip, int flags, sasl_cb cb, void *arg);
 /* The client's answer to a SASL_CONT challenge (base64, "" allowed). */
 void sasl_auth_continue(struct sasl_auth *a, const char *resp_b64);
-/* Abandon: no more callbacks for this handle, which is freed. */
+/* Abandon: no more callbacks for this handle, which is freed; the server is
+ * told (CANCEL) if it holds the request. */
 void sasl_auth_cancel(struct sasl_auth *a);
 
 /*

@@ -4,6 +4,7 @@
 #include "util.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -290,6 +291,19 @@ uint64_t now_usec(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void ip_limit_key(const char *ip, char *key, size_t keylen)
+{
+    struct in6_addr a6;
+    if (strchr(ip, ':') && inet_pton(AF_INET6, ip, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a6, text, sizeof(text));
+        snprintf(key, keylen, "%s/64", text);
+        return;
+    }
+    str_copy(key, ip, keylen);
 }
 
 uint64_t mono_msec(void)

@@ -2,7 +2,8 @@
  * util.h - memory, string and small system helpers shared by every process.
  *
  * Owns: allocation wrappers that never return NULL (they log and exit),
- * bounded string copies, case-insensitive helpers, and fd utilities.
+ * bounded string copies, case-insensitive helpers, fd utilities, and the
+ * key that per-client limits count an IP address under.
  * Nothing here allocates without bound; callers pass limits.
  */
 #ifndef YUBIN_UTIL_H
@@ -59,6 +60,14 @@ char *read_file(const char *path, size_t max, size_t *len_out);
 char *read_fd(int fd, size_t max, size_t *len_out);
 /* mkdir -p with mode; 0 on success. */
 int mkdir_p(const char *path, mode_t mode);
+
+/*
+ * The key per-client limits count an address under: IPv4 as is, IPv6 by
+ * its /64 ("2001:db8:1:2::/64"), since one host owns a whole /64. Text
+ * that is not an IPv6 address is copied as is (bounded by keylen).
+ */
+#define IP_KEY_MAX 56
+void ip_limit_key(const char *ip, char *key, size_t keylen);
 
 /* Monotonic and wall clocks. */
 uint64_t now_usec(void);      /* CLOCK_REALTIME in microseconds */

@@ -12,6 +12,14 @@
  * Failures count as errors (smtpd_soft/hard_error_limit: a client that
  * keeps guessing is disconnected) and are logged the Postfix way, without
  * the password: "warning: host[addr]: SASL PLAIN authentication failed: ...".
+ *
+ * Exchanges in flight: the auth server holds each one for this smtpd's
+ * single connection, which it caps (4,096 at a time in yubin's auth). So
+ * an exchange that ends early ("*", a session that ends or times out) is
+ * cancelled there (sasl_auth_cancel), a 334 left unanswered for
+ * smtpd_timeout ends the session as a timeout, and one client address
+ * (IPv6: its /64) may have at most AUTH_PER_CLIENT_MAX exchanges in flight
+ * in this process: beyond that it alone gets 454.
  */
 #include "smtpd.h"
 #include "config.h"
@@ -23,6 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#define AUTH_PER_CLIENT_MAX 10
+#define CLIENT_WAIT_MAX_MS  86400000LL
 
 void auth_setup(struct smtpd_server *srv)
 {
@@ -46,6 +57,10 @@ void auth_setup(struct smtpd_server *srv)
     const char *service = cfg_get(cfg, "smtpd_sasl_service");
     if (service && *service)
         sasl_client_set_service(srv->sasl, service);
+    /* A 334 unanswered for smtpd_timeout is cancelled on the auth server too. */
+    sasl_client_set_client_wait(srv->sasl, (unsigned)(srv->timeout_ms < CLIENT_WAIT_MAX_MS
+                                                          ? srv->timeout_ms
+                                                          : CLIENT_WAIT_MAX_MS));
     srv->tls_auth_only = cfg_get_bool(cfg, "smtpd_tls_auth_only");
     srv->broken_sasl_clients = cfg_get_bool(cfg, "broken_sasl_auth_clients");
     srv->sasl_auth_header = cfg_get_bool(cfg, "smtpd_sasl_authenticated_header");
@@ -102,6 +117,14 @@ static int mech_offered(struct session *s, const char *mech)
 static void auth_done(void *arg, enum sasl_status st, const char *text)
 {
     struct session *s = arg;
+    if (st != SASL_CONT && s->state == SS_AUTH) {
+        /* The exchange ended while the client still owed us an answer to
+         * "334": it sat on it for smtpd_timeout. Replying now would be read
+         * as the answer to its next line; end the session as a timeout. */
+        s->sasl = NULL;
+        session_expire(s);
+        return;
+    }
     switch (st) {
     case SASL_CONT:
         /* The library holds on to the handle; the next client line answers it. */
@@ -150,6 +173,21 @@ static void auth_retry(void *arg)
     session_resume(s);
 }
 
+/* Sessions from s's address (IPv6: its /64) with an exchange in flight in this process. */
+static int auth_in_flight(const struct session *s)
+{
+    char key[IP_KEY_MAX], other[IP_KEY_MAX];
+    ip_limit_key(s->addr, key, sizeof(key));
+    int n = 0;
+    for (const struct session *t = s->srv->sessions; t; t = t->next) {
+        if (!t->sasl)
+            continue;
+        ip_limit_key(t->addr, other, sizeof(other));
+        n += strcmp(key, other) == 0;
+    }
+    return n;
+}
+
 void cmd_auth(struct session *s, char *arg)
 {
     struct smtpd_server *srv = s->srv;
@@ -188,6 +226,14 @@ void cmd_auth(struct session *s, char *arg)
         session_error(s, "504 5.5.4 Unsupported authentication mechanism");
         return;
     }
+    int busy = auth_in_flight(s);
+    if (busy >= AUTH_PER_CLIENT_MAX) {
+        msg_warn("AUTH concurrency limit exceeded: %d from %s for service %s", busy + 1,
+                 s->namaddr, srv->service ? srv->service : "smtp");
+        session_error(s, "454 4.7.0 Temporary authentication failure: "
+                         "too many authentications in progress from %s", s->addr);
+        return;
+    }
     str_copy(s->sasl_method, mech, sizeof(s->sasl_method));
     for (char *p = s->sasl_method; *p; p++)
         if (*p >= 'a' && *p <= 'z')
@@ -204,9 +250,9 @@ void cmd_auth(struct session *s, char *arg)
 void auth_response(struct session *s, char *line)
 {
     if (strcmp(line, "*") == 0) {
-        sasl_auth_cancel(s->sasl);
-        s->sasl = NULL;
+        auth_abort(s);
         s->state = SS_COMMAND;
+        msg_warn("%s: SASL %s authentication aborted", s->namaddr, s->sasl_method);
         session_error(s, "501 5.7.0 Authentication aborted");
         return;
     }
@@ -214,11 +260,16 @@ void auth_response(struct session *s, char *line)
     sasl_auth_continue(s->sasl, line);
 }
 
-void auth_session_end(struct session *s)
+void auth_abort(struct session *s)
 {
     if (s->sasl)
-        sasl_auth_cancel(s->sasl);
+        sasl_auth_cancel(s->sasl);   /* tells the auth server (CANCEL) */
     s->sasl = NULL;
+}
+
+void auth_session_end(struct session *s)
+{
+    auth_abort(s);
     free(s->sasl_username);
     s->sasl_username = NULL;
     free(s->auth_arg);

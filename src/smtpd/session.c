@@ -61,11 +61,22 @@ static void session_timeout(void *arg)
                                 session_timeout, s);
         return;
     }
+    session_expire(s);
+}
+
+void session_expire(struct session *s)
+{
+    if (s->timer) {   /* expired by something other than the idle timer */
+        ev_timer_cancel(s->srv->loop, s->timer);
+        s->timer = NULL;
+    }
     msg_info("timeout after %s from %s", after_what(s), s->namaddr);
     if (s->state == SS_WAIT && s->srv->restr) {
         /* A stuck check must not hold the client forever; cancel it. */
         restrict_cancel(s->srv->restr, s);
     }
+    /* An AUTH exchange too: its answer must not revive a closing session. */
+    auth_abort(s);
     smtpd_commit_forget(s);
     if (s->sleep_timer)
         ev_timer_cancel(s->srv->loop, s->sleep_timer);

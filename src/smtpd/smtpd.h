@@ -195,6 +195,8 @@ void session_reply(struct session *s, const char *fmt, ...) __attribute__((forma
 /* A reply that counts as an error (4xx/5xx): applies the soft/hard error limits. */
 void session_error(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void session_close_after_reply(struct session *s);
+/* smtpd_timeout is up: "421 4.4.2 ... Error: timeout exceeded", logged, and close. */
+void session_expire(struct session *s);
 void session_destroy(struct session *s, const char *why);
 void session_resume(struct session *s);
 void session_reset_transaction(struct session *s);
@@ -214,6 +216,8 @@ void auth_ehlo_keywords(struct session *s, struct buf *kw);
 int auth_server_pending(const struct session *s);
 void cmd_auth(struct session *s, char *arg);
 void auth_response(struct session *s, char *line);
+/* Cancel the exchange in progress, if any (the auth server is told). */
+void auth_abort(struct session *s);
 void auth_session_end(struct session *s);
 
 /* starttls.c */

@@ -285,8 +285,10 @@ class RawSMTP:
     """A byte-exact SMTP client for what smtplib cannot send (pipelining
     on one write, BDAT, bare LFs, smuggling attempts)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=10, source=None):
+        # source: a local address to connect from (127.0.0.2 is another client)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
 
     def send(self, data):

@@ -612,6 +612,235 @@ static void test_raw_protocol(void)
     buf_free(&got);
 }
 
+/* ------------------------------------------------------------------ */
+/* CANCEL and expiry                                                   */
+
+/* The server forgets a cancelled request in every state, and expires one whose client went quiet. */
+static void test_server_cancel(void)
+{
+    struct buf got;
+    buf_init(&got, 0);
+    int closed = 0;
+    int fd = raw_connect(sock_path);
+    raw_talk(fd, "", 0, 30, &got, &closed);
+    buf_reset(&got);
+    /* Waiting for the client: CANCEL, then a CONT for it finds nothing. */
+    const char *s = "VERSION\t1\t0\nAUTH\t1\tLOGIN\tservice=smtp\n";
+    raw_talk(fd, s, strlen(s), 30, &got, &closed);
+    CHECK(strstr(buf_cstr(&got), "CONT\t1\tVXNlcm5hbWU6\n") != NULL);
+    CHECK_INT(auth_server_requests(srv), 1);
+    buf_reset(&got);
+    s = "CANCEL\t1\nCONT\t1\tYm9i\n";
+    raw_talk(fd, s, strlen(s), 30, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "FAIL\t1\treason=Authentication request timed out\n");
+    CHECK_INT(auth_server_requests(srv), 0);
+    buf_reset(&got);
+    /* During the failure delay: no FAIL comes any more. */
+    s = "AUTH\t2\tPLAIN\tservice=smtp\trip=10.8.0.1\tresp=AGJvYgB3cm9uZw==\n";
+    raw_talk(fd, s, strlen(s), DELAY_MS / 2, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 1);
+    raw_talk(fd, "CANCEL\t2\n", 9, DELAY_MS + 100, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* Waiting for a penalty slot (10.8.0.1 has just failed). */
+    s = "AUTH\t3\tPLAIN\tservice=smtp\trip=10.8.0.1\tresp=AGJvYgBib2Jwdw==\n";
+    raw_talk(fd, s, strlen(s), 20, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 1);
+    raw_talk(fd, "CANCEL\t3\n", 9, PENALTY_MS + 100, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* While the password is hashed: the job ends, nothing is sent, the request goes. */
+    s = "AUTH\t4\tPLAIN\tservice=smtp\tresp=AGFsaWNlQGV4YW1wbGUuY29tAGFsaWNlcHc=\nCANCEL\t4\n";
+    raw_talk(fd, s, strlen(s), DELAY_MS + 300, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* Unknown ids and a repeated CANCEL are ignored; the connection stays. */
+    raw_talk(fd, "CANCEL\t77\nCANCEL\t4\nCANCEL\tx\n", 27, 20, &got, &closed);
+    CHECK(!closed);
+    close(fd);
+    buf_free(&got);
+
+    /* A client that never continues: dropped after client_wait_ms, with FAIL. */
+    server_stop();
+    set.client_wait_ms = 300;
+    server_start();
+    fd = raw_connect(sock_path);
+    buf_init(&got, 0);
+    raw_talk(fd, "", 0, 30, &got, &closed);
+    buf_reset(&got);
+    s = "VERSION\t1\t0\nAUTH\t5\tLOGIN\tservice=smtp\n";
+    raw_talk(fd, s, strlen(s), 200, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 1);
+    buf_reset(&got);
+    raw_talk(fd, "", 0, 200, &got, &closed);
+    CHECK_STR(buf_cstr(&got), "FAIL\t5\treason=Authentication request timed out\n");
+    CHECK_INT(auth_server_requests(srv), 0);
+    /* Each CONT gives the client its time again. */
+    buf_reset(&got);
+    s = "AUTH\t6\tLOGIN\tservice=smtp\n";
+    raw_talk(fd, s, strlen(s), 200, &got, &closed);
+    raw_talk(fd, "CONT\t6\tYm9i\n", 12, 200, &got, &closed);
+    CHECK(strstr(buf_cstr(&got), "CONT\t6\tUGFzc3dvcmQ6\n") != NULL);
+    CHECK(strstr(buf_cstr(&got), "FAIL") == NULL);
+    CHECK_INT(auth_server_requests(srv), 1);
+    close(fd);
+    buf_free(&got);
+    server_stop();
+    set.client_wait_ms = 0;
+    server_start();
+}
+
+/* A request the server script below has seen: "AUTH\t<id>\t..." -> id, or 0. */
+static unsigned sent_id(const char *got, const char *cmd)
+{
+    const char *p = strstr(got, cmd);
+    return p ? (unsigned)strtoul(p + strlen(cmd), NULL, 10) : 0;
+}
+
+struct rec {
+    int n;
+    enum sasl_status st;
+    char text[128];
+};
+
+static void rec_cb(void *arg, enum sasl_status st, const char *text)
+{
+    struct rec *r = arg;
+    r->n++;
+    r->st = st;
+    str_copy(r->text, text ? text : "", sizeof(r->text));
+}
+
+/* The client library against a scripted server: CANCEL when it gives up, late replies ignored. */
+static void test_client_cancel(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/scripted", dir);
+    int lfd = listen_unix(path);
+    struct sasl_client *c = sasl_client_new(loop, path);
+    int fd = accept(lfd, NULL, NULL);   /* the client connected at once */
+    fd_set_nonblock(fd, 1);
+    struct buf got;
+    buf_init(&got, 0);
+    int closed = 0;
+    const char *hello = "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nMECH\tLOGIN\tplaintext\nDONE\n";
+    raw_talk(fd, hello, strlen(hello), 30, &got, &closed);
+    CHECK(sasl_client_ready(c));
+    buf_reset(&got);
+
+    /* "*" after a challenge: CANCEL for that id; the server's late answers go nowhere. */
+    struct rec r = {0};
+    struct sasl_auth *a = sasl_auth_start(c, "LOGIN", NULL, "10.9.0.1", NULL, 0, rec_cb, &r);
+    raw_talk(fd, "", 0, 50, &got, &closed);
+    unsigned id = sent_id(buf_cstr(&got), "AUTH\t");
+    CHECK(id != 0 && strstr(buf_cstr(&got), "\tLOGIN\tservice=smtp\t") != NULL);
+    char line[128];
+    snprintf(line, sizeof(line), "CONT\t%u\tVXNlcm5hbWU6\n", id);
+    raw_talk(fd, line, strlen(line), 50, &got, &closed);
+    CHECK(r.n == 1 && r.st == SASL_CONT);
+    CHECK_STR(r.text, "VXNlcm5hbWU6");
+    buf_reset(&got);
+    sasl_auth_cancel(a);
+    raw_talk(fd, "", 0, 50, &got, &closed);
+    snprintf(line, sizeof(line), "CANCEL\t%u\n", id);
+    CHECK_STR(buf_cstr(&got), line);
+    snprintf(line, sizeof(line), "CONT\t%u\tUGFzc3dvcmQ6\nFAIL\t%u\n", id, id);
+    raw_talk(fd, line, strlen(line), 50, &got, &closed);
+    CHECK_INT(r.n, 1);
+    CHECK(sasl_client_ready(c));
+
+    /* The next request has another id and works. */
+    buf_reset(&got);
+    a = sasl_auth_start(c, "PLAIN", "AGJvYgBib2Jwdw==", "10.9.0.1", NULL, 0, rec_cb, &r);
+    raw_talk(fd, "", 0, 50, &got, &closed);
+    unsigned id2 = sent_id(buf_cstr(&got), "AUTH\t");
+    CHECK(id2 != 0 && id2 != id);
+    snprintf(line, sizeof(line), "OK\t%u\tuser=bob\n", id2);
+    raw_talk(fd, line, strlen(line), 50, &got, &closed);
+    CHECK(r.n == 2 && r.st == SASL_OK);
+    CHECK_STR(r.text, "bob");
+
+    /* Given up while the server works on it (session ended): CANCEL too. */
+    buf_reset(&got);
+    a = sasl_auth_start(c, "PLAIN", "AGJvYgB4", "10.9.0.1", NULL, 0, rec_cb, &r);
+    raw_talk(fd, "", 0, 50, &got, &closed);
+    id = sent_id(buf_cstr(&got), "AUTH\t");
+    buf_reset(&got);
+    sasl_auth_cancel(a);
+    raw_talk(fd, "", 0, 50, &got, &closed);
+    snprintf(line, sizeof(line), "CANCEL\t%u\n", id);
+    CHECK_STR(buf_cstr(&got), line);
+
+    /* Bad data from the client or the server, and timeouts, cancel as well. */
+    static const struct {
+        const char *mech, *challenge, *answer;
+        unsigned wait_ms, server_s;
+        enum sasl_status st;
+        const char *text;
+    } ends[] = {
+        {"LOGIN", "VXNlcm5hbWU6", NULL, 100, 0, SASL_TEMPFAIL, "authentication exchange timed out"},
+        {"LOGIN", "VXNlcm5hbWU6", "!!", 0, 0, SASL_FAIL, "Invalid base64 data in continued response"},
+        {"LOGIN", "!!", NULL, 0, 0, SASL_TEMPFAIL, "malformed challenge from authentication server"},
+        {"PLAIN", NULL, NULL, 0, 1, SASL_TEMPFAIL, "authentication server timeout"},
+    };
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        sasl_client_set_client_wait(c, ends[i].wait_ms);
+        sasl_client_set_timeout(c, ends[i].server_s);
+        memset(&r, 0, sizeof(r));
+        buf_reset(&got);
+        a = sasl_auth_start(c, ends[i].mech, NULL, "10.9.0.1", NULL, 0, rec_cb, &r);
+        raw_talk(fd, "", 0, 50, &got, &closed);
+        id = sent_id(buf_cstr(&got), "AUTH\t");
+        buf_reset(&got);
+        if (ends[i].challenge) {
+            snprintf(line, sizeof(line), "CONT\t%u\t%s\n", id, ends[i].challenge);
+            raw_talk(fd, line, strlen(line), 50, &got, &closed);
+        }
+        if (ends[i].answer && r.st == SASL_CONT)
+            sasl_auth_continue(a, ends[i].answer);
+        raw_talk(fd, "", 0, ends[i].server_s ? 1100 : 150, &got, &closed);
+        CHECK_INT(r.st, ends[i].st);
+        CHECK_STR(r.text, ends[i].text);
+        snprintf(line, sizeof(line), "CANCEL\t%u\n", id);
+        CHECK_STR(buf_cstr(&got), line);
+    }
+    sasl_client_free(c);
+    close(fd);
+    close(lfd);
+    unlink(path);
+    buf_free(&got);
+}
+
+/* Thousands of abandoned exchanges through the real server: none is left behind. */
+static void test_abandoned_exchanges(void)
+{
+    struct sasl_client *c = client_ready();
+    enum { BATCH = 1000, ROUNDS = 5 };   /* 5,000: more than a connection may hold */
+    static struct rec r[BATCH];
+    static struct sasl_auth *a[BATCH];
+    for (int round = 0; round < ROUNDS; round++) {
+        memset(r, 0, sizeof(r));
+        for (int i = 0; i < BATCH; i++)
+            a[i] = sasl_auth_start(c, "LOGIN", NULL, "10.10.0.1", NULL, 0, rec_cb, &r[i]);
+        int conts = 0;
+        for (int tries = 0; tries < 200 && conts < BATCH; tries++) {
+            run_for(10);
+            conts = 0;
+            for (int i = 0; i < BATCH; i++)
+                conts += r[i].n == 1 && r[i].st == SASL_CONT;
+        }
+        CHECK_INT(conts, BATCH);
+        for (int i = 0; i < BATCH; i++)
+            if (r[i].n == 1 && r[i].st == SASL_CONT)
+                sasl_auth_cancel(a[i]);
+        run_for(50);
+        CHECK_INT(auth_server_requests(srv), 0);
+    }
+    struct attempt t;
+    CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.10.0.2", 0, &t), SASL_OK);
+    sasl_client_free(c);
+}
+
 static void test_userdb(void)
 {
     struct buf got;
@@ -688,6 +917,15 @@ static void test_username_format(void)
     CHECK_STR(out, "BOB%");
     s.username_format = "%x";
     CHECK_INT(auth_username_normalize(&s, "bob", out, sizeof(out)), -1);
+    /* A format ending in "%", "%L" or "%U" is refused, without reading past
+     * its NUL (heap copies of exact size, so ASan sees a one-byte overread). */
+    static const char *const cut[] = {"%", "%L", "%U", "%Lu%", "x%U"};
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+        char *fmt = xstrdup(cut[i]);
+        s.username_format = fmt;
+        CHECK_INT(auth_username_normalize(&s, "bob", out, sizeof(out)), -1);
+        free(fmt);
+    }
     s.username_format = "%Lu";
     CHECK_INT(auth_username_normalize(&s, "", out, sizeof(out)), -1);
     CHECK_INT(auth_username_normalize(&s, "b\tob", out, sizeof(out)), -1);
@@ -776,6 +1014,9 @@ int main(void)
     T_RUN(test_server_restart);
     T_RUN(test_shutdown);
     T_RUN(test_raw_protocol);
+    T_RUN(test_server_cancel);
+    T_RUN(test_client_cancel);
+    T_RUN(test_abandoned_exchanges);
     T_RUN(test_userdb);
     T_RUN(test_plaintext_policy);
     T_RUN(test_username_format);

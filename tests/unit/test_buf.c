@@ -1,4 +1,4 @@
-/* Unit tests for buf, util list splitting and the event loop timers. */
+/* Unit tests for buf, util list splitting and address keys, and the event loop timers. */
 #include "t.h"
 #include "buf.h"
 #include "util.h"
@@ -33,6 +33,25 @@ static void test_split_list(void)
     strv_free(v);
 }
 
+/* Per-client limits: IPv4 as is, IPv6 by its /64. */
+static void test_ip_limit_key(void)
+{
+    char k[IP_KEY_MAX];
+    ip_limit_key("192.0.2.7", k, sizeof(k));
+    CHECK_STR(k, "192.0.2.7");
+    ip_limit_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k, sizeof(k));
+    CHECK_STR(k, "2001:db8:1:2::/64");
+    char k2[IP_KEY_MAX];
+    ip_limit_key("2001:DB8:1:2::1", k2, sizeof(k2));
+    CHECK_STR(k2, k);
+    ip_limit_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", k, sizeof(k));
+    CHECK_STR(k, "ffff:ffff:ffff:ffff::/64");
+    ip_limit_key("::1", k, sizeof(k));
+    CHECK_STR(k, "::/64");
+    ip_limit_key("not:an address", k, sizeof(k));
+    CHECK_STR(k, "not:an address");
+}
+
 static int fired[3];
 static struct evloop *loop;
 static void tcb(void *arg)
@@ -61,6 +80,7 @@ int main(void)
 {
     T_RUN(test_buf_limit);
     T_RUN(test_split_list);
+    T_RUN(test_ip_limit_key);
     T_RUN(test_timers);
     return T_DONE();
 }
