@@ -224,6 +224,7 @@ void session_destroy(struct session *s, const char *why)
         msg_info("%s after %s from %s", why, after_what(s), s->namaddr);
     if (!srv->local)
         log_disconnect(s);
+    limits_session_end(s);
     if (srv->restr)
         restrict_cancel(srv->restr, s);
     if (srv->dns)
@@ -361,6 +362,8 @@ static void reverse_done(int status, const char *result, void *arg)
     }
     set_namaddr(s);
     msg_info("connect from %s", s->namaddr);
+    if (limits_session_begin(s) < 0)
+        return;
     greet(s);
 }
 

@@ -130,6 +130,8 @@ static void on_accept(int fd, int events, void *arg)
             }
             return;
         }
+        if (!limits_accept_ok(srv, c))
+            continue;
         char addr[64], port[8];
         sockaddr_text(&ss, addr, sizeof(addr), port, sizeof(port));
         uid_t uid = 0;
@@ -313,6 +315,7 @@ static int smtpd_run(struct worker *w, int local)
             msg_fatal("%s", err);
     }
     auth_setup(&srv);
+    limits_setup(&srv);
     ev_hook_add(srv.loop, commit_hook, &srv);
     ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
     if (local) {
@@ -335,6 +338,7 @@ static int smtpd_run(struct worker *w, int local)
     commit_hook(&srv);
     queue_writer_close(srv.qw);
     restrictions_free(srv.restr);
+    limits_free(&srv);
     if (srv.submit_users)
         match_list_free(srv.submit_users);
     sasl_client_free(srv.sasl);

@@ -7,7 +7,9 @@
  * buffers, the SMTP state machine, the current mail transaction).
  *
  * Files: smtpd.c (process, listeners, group commit), session.c (I/O,
- * replies, limits, logging), command.c (the SMTP verbs), content.c
+ * replies, limits, logging), limits.c (sessions per client
+ * across the service's processes, sessions per process against the
+ * descriptor limit), command.c (the SMTP verbs), content.c
  * (DATA/BDAT decoding), etrn.c (ETRN: fast_flush_domains, the flush
  * request to qmgr). pickup uses the same session code with srv->local
  * set: `yubin sendmail` speaks SMTP over public/pickup.
@@ -21,6 +23,7 @@
 
 #include "buf.h"
 #include "content.h"
+#include "matchlist.h"
 #include "restrict.h"
 #include "tls.h"
 
@@ -33,12 +36,14 @@ struct sasl_auth;
 struct resolver;
 struct dns;
 struct worker;
+struct conncount;
 
 #define SMTPD_LINE_MAX      12288   /* command line; RFC 4954 wants 12288 for AUTH lines */
 #define SMTPD_IN_MAX        (64 * 1024)
 #define SMTPD_OUT_MAX       (256 * 1024)
 #define SMTPD_DATA_HOLD     (8 * 1024) /* partial DATA lines kept for completion */
 #define SMTPD_SPILL_AT      (256 * 1024) /* larger messages go to a queue tmpfile */
+#define SMTPD_FD_RESERVE    64      /* descriptors never given to sessions (or 10%) */
 
 /* Commands counted for the "disconnect from" log line, in Postfix's order. */
 enum smtpd_cmd {
@@ -82,6 +87,14 @@ struct smtpd_server {
     struct session *commit_head;     /* sessions waiting for the next group commit */
     struct session **commit_tail;
     char *service;                   /* master.cf service name, for logs */
+
+    /* Client limits (limits.c). */
+    struct conncount *conns;         /* sessions per client address, shared by the
+                                      * service's processes; NULL: not counted */
+    struct match_list *limit_exceptions; /* smtpd_client_event_limit_exceptions */
+    long long conn_count_limit;      /* smtpd_client_connection_count_limit; 0 = none */
+    size_t max_sessions;             /* this process, from RLIMIT_NOFILE */
+    uint64_t busy_warned_ms;         /* last "session limit" warning */
 
     /* Parameters, read once. */
     char *myhostname, *mail_name, *banner;
@@ -132,6 +145,8 @@ struct session {
     char *sasl_username;             /* authenticated as */
     int sleeping;
     uint64_t last_activity_ms;
+    int counted;                     /* in srv->conns under caddr */
+    struct net_addr caddr;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
     int skip_long_line;              /* discarding the rest of an over-long command */
 
@@ -227,6 +242,15 @@ void session_greet(struct session *s);
 
 /* etrn.c: after smtpd_etrn_restrictions; replies 250, 458 or 459 */
 void etrn_request(struct session *s, const char *domain);
+
+/* limits.c */
+void limits_setup(struct smtpd_server *srv);
+void limits_free(struct smtpd_server *srv);
+/* At accept: may this process take one more session? If not, answers 421 and closes fd. */
+int limits_accept_ok(struct smtpd_server *srv, int fd);
+/* Before the greeting: count the session; -1 when over the limit (421 queued, closing). */
+int limits_session_begin(struct session *s);
+void limits_session_end(struct session *s);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);
