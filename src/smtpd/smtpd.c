@@ -249,6 +249,8 @@ static void read_params(struct smtpd_server *srv, struct config *cfg)
     srv->junk_command_limit = cfg_get_int(cfg, "smtpd_junk_command_limit");
     srv->error_sleep_ms = cfg_get_time_ms(cfg, "smtpd_error_sleep_time");
     srv->timeout_ms = cfg_get_time_ms(cfg, "smtpd_timeout");
+    srv->per_request_deadline = cfg_get_bool(cfg, "smtpd_per_request_deadline");
+    srv->min_data_rate = cfg_get_int(cfg, "smtpd_min_data_rate");
     srv->hopcount_limit = cfg_get_int(cfg, "hopcount_limit");
     srv->header_size_limit = cfg_get_size(cfg, "header_size_limit");
     srv->queue_minfree = cfg_get_size(cfg, "queue_minfree");
@@ -266,6 +268,10 @@ static void read_params(struct smtpd_server *srv, struct config *cfg)
         srv->hard_error_limit = 20;
     if (srv->recipient_limit <= 0)
         srv->recipient_limit = 1000;
+    if (srv->min_data_rate < 1) {
+        msg_warn("smtpd_min_data_rate: %lld is below the minimum 1; using 1", srv->min_data_rate);
+        srv->min_data_rate = 1;
+    }
 }
 
 static int smtpd_run(struct worker *w, int local)

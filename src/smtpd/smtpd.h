@@ -7,7 +7,7 @@
  * buffers, the SMTP state machine, the current mail transaction).
  *
  * Files: smtpd.c (process, listeners, group commit), session.c (I/O,
- * replies, limits, logging), limits.c (sessions per client
+ * replies, deadlines, limits, logging), limits.c (sessions per client
  * across the service's processes, sessions per process against the
  * descriptor limit), command.c (the SMTP verbs), content.c
  * (DATA/BDAT decoding), etrn.c (ETRN: fast_flush_domains, the flush
@@ -103,6 +103,8 @@ struct smtpd_server {
     long long soft_error_limit, hard_error_limit, junk_command_limit;
     long long error_sleep_ms;
     long long timeout_ms;
+    int per_request_deadline;        /* smtpd_per_request_deadline */
+    long long min_data_rate;         /* smtpd_min_data_rate, bytes/s */
     long long hopcount_limit, header_size_limit;
     long long queue_minfree;
     int helo_required, disable_vrfy, smtputf8_enable, strict_rfc821, delay_reject;
@@ -144,7 +146,7 @@ struct session {
     char sasl_method[32];
     char *sasl_username;             /* authenticated as */
     int sleeping;
-    uint64_t last_activity_ms;
+    uint64_t deadline_ms;            /* smtpd_timeout: when the session times out */
     int counted;                     /* in srv->conns under caddr */
     struct net_addr caddr;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
@@ -212,6 +214,8 @@ void session_error(struct session *s, const char *fmt, ...) __attribute__((forma
 void session_close_after_reply(struct session *s);
 void session_destroy(struct session *s, const char *why);
 void session_resume(struct session *s);
+/* A new request begins: the client has smtpd_timeout from now. */
+void session_deadline_reset(struct session *s);
 void session_reset_transaction(struct session *s);
 void session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
                         const char *rcpt);

@@ -1,7 +1,8 @@
 """What one client can take from the SMTP server: sessions per client address
 across the service's smtpd processes (smtpd_client_connection_count_limit,
-smtpd_client_event_limit_exceptions) and sessions per process against the
-descriptor limit."""
+smtpd_client_event_limit_exceptions), sessions per process against the
+descriptor limit, and time (smtpd_timeout as a per-request deadline,
+smtpd_min_data_rate for content)."""
 import os
 import re
 import signal
@@ -162,6 +163,82 @@ def test_connection_count_limit_setting(instance):
     conns = [banner(inst.port)[0] for _ in range(3)]
     assert_too_many(inst, 4)
     close_all(conns)
+
+
+def read_reply_within(r, seconds):
+    """The next reply, or None if none came within seconds."""
+    r.sock.settimeout(seconds)
+    try:
+        return r.reply()
+    except (socket.timeout, TimeoutError):
+        return None
+
+
+def trickle(r, data, every):
+    """Send data one byte every `every` seconds until the server answers."""
+    t0 = time.time()
+    for ch in data:
+        try:
+            r.send(bytes([ch]))
+        except OSError:
+            break
+        got = read_reply_within(r, every)
+        if got:
+            return got, time.time() - t0
+    return read_reply_within(r, 5), time.time() - t0
+
+
+def test_trickled_command_is_cut_off(instance):
+    inst = instance(main={"smtpd_timeout": "2s"}).start()
+    r, code, _ = banner(inst.port)
+    assert code == 220
+    got, took = trickle(r, b"EHLO a-very-long-name.client.test\r\n", 1.5)
+    assert got and got[0] == 421, got
+    assert got[1][0] == "4.4.2 mx.example.test Error: timeout exceeded"
+    assert took < 2 + 1.5 + 0.5, took
+    assert r.closed()
+    inst.wait_log("timeout after CONNECT from")
+
+
+def test_trickled_content_is_cut_off(instance):
+    inst = instance(main={"smtpd_timeout": "2s"}).start()
+    r, code, _ = banner(inst.port)
+    assert r.cmd("EHLO client.test")[0] == 250
+    assert r.cmd("MAIL FROM:<carol@client.test>")[0] == 250
+    assert r.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    got, took = trickle(r, MSG + b"x" * 100, 1.5)
+    assert got and got[0] == 421 and "timeout exceeded" in got[1][0], got
+    assert took < 2 + 1.5 + 0.5, took
+    inst.wait_log("timeout after DATA from")
+
+
+def test_slow_but_steady_client_is_served(instance):
+    # Each command within smtpd_timeout, content above smtpd_min_data_rate:
+    # the session lasts several times smtpd_timeout and its mail is queued.
+    inst = instance(main={"smtpd_timeout": "2s"}).start()
+    r, code, _ = banner(inst.port)
+    for line, pause in (("EHLO client.test", 1.2), ("MAIL FROM:<carol@client.test>", 0),
+                        ("RCPT TO:<alice@example.test>", 1.2), ("DATA", 0)):
+        time.sleep(pause)
+        assert r.cmd(line)[0] in (250, 354)
+    r.send(MSG)
+    for i in range(7):           # 7 x 1000 bytes, one chunk every 0.5s: 2000 bytes/s
+        time.sleep(0.5)
+        r.send(("%04d" % i + "y" * 994 + "\r\n").encode())
+    code, text = r.cmd(".")
+    assert code == 250, (code, text)
+    inst.wait_maildir("example.test/alice", 1)
+
+
+def test_per_read_timeout_when_deadline_off(instance):
+    # smtpd_per_request_deadline = no: Postfix's time limit per read.
+    inst = instance(main={"smtpd_timeout": "2s", "smtpd_per_request_deadline": "no"}).start()
+    r, code, _ = banner(inst.port)
+    for ch in b"NOO":
+        r.send(bytes([ch]))
+        assert read_reply_within(r, 1.2) is None
+    assert r.cmd("P")[0] == 250
 
 
 def test_descriptor_reserve_under_flood(instance):
