@@ -165,6 +165,34 @@ def test_connection_count_limit_setting(instance):
     close_all(conns)
 
 
+def test_connection_count_spans_a_reload(instance):
+    # Sessions that finish on the old generation's workers still count for the new one.
+    inst = start(instance, two_smtpd({"mynetworks": "192.0.2.0/24",
+                                      "smtpd_client_connection_count_limit": "3",
+                                      "smtpd_banner": "$myhostname ESMTP before"}))
+    old = [banner(inst.port)[0] for _ in range(2)]
+    inst.params["smtpd_banner"] = "$myhostname ESMTP after"
+    inst.write_config()
+    assert inst.cmd("reload").returncode == 0
+    inst.wait_log("reload -- version")
+
+    def new_generation():
+        r, code, text = banner(inst.port)
+        r.close()
+        assert wait_for(lambda: sessions_open(inst) == 2, 10)
+        return text == "mx.example.test ESMTP after"
+    assert wait_for(new_generation, 15)
+    r, code, text = banner(inst.port)
+    assert (code, text) == (220, "mx.example.test ESMTP after")
+    assert_too_many(inst, 4)
+    # The old sessions end, their workers exit, their slots are cleared.
+    close_all(old)
+    assert wait_for(lambda: sessions_open(inst) == 1, 10)
+    more = [banner(inst.port) for _ in range(2)]
+    assert all(code == 220 for _, code, _ in more)
+    close_all([r] + [m[0] for m in more])
+
+
 def read_reply_within(r, seconds):
     """The next reply, or None if none came within seconds."""
     r.sock.settimeout(seconds)
