@@ -163,6 +163,8 @@ def test_connection_count_limit_setting(instance):
     conns = [banner(inst.port)[0] for _ in range(3)]
     assert_too_many(inst, 4)
     close_all(conns)
+    r = inst.cmd("check")
+    assert "not implemented" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_connection_count_spans_a_reload(instance):
@@ -261,7 +263,10 @@ def test_slow_but_steady_client_is_served(instance):
 
 def test_per_read_timeout_when_deadline_off(instance):
     # smtpd_per_request_deadline = no: Postfix's time limit per read.
-    inst = instance(main={"smtpd_timeout": "2s", "smtpd_per_request_deadline": "no"}).start()
+    inst = instance(main={"smtpd_timeout": "2s", "smtpd_per_request_deadline": "no",
+                          "smtpd_min_data_rate": "100"}).start()
+    r = inst.cmd("check")
+    assert "not implemented" not in r.stdout + r.stderr, r.stdout + r.stderr
     r, code, _ = banner(inst.port)
     for ch in b"NOO":
         r.send(bytes([ch]))
