@@ -10,7 +10,10 @@
  *    The check runs after the reverse lookup, before the greeting, as in
  *    Postfix: the session counts itself, so the 51st of a limit of 50 gets
  *    "421 4.7.0 <myhostname> Error: too many connections from <addr>".
- *    pickup (local submission) is never counted.
+ *    pickup (local submission) is never counted. A process's table holds
+ *    CONNCOUNT_ENTRIES addresses; should a window of it be full (thousands
+ *    of distinct clients in one process), the client is refused like one
+ *    over the session cap below rather than let in uncounted.
  *  - the session cap of this process: every session costs up to two
  *    descriptors (its socket and, for a large message, a spill file), and
  *    max(SMTPD_FD_RESERVE, 10%) of RLIMIT_NOFILE is kept for everything
