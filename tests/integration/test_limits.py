@@ -162,6 +162,12 @@ def test_connection_count_limit_setting(instance):
                                       "smtpd_client_connection_count_limit": "3"}))
     conns = [banner(inst.port)[0] for _ in range(3)]
     assert_too_many(inst, 4)
+    # Local submission (pickup) is not counted.
+    for i in range(2):
+        r = inst.cmd("sendmail", "-f", "carol@client.test", "alice@example.test",
+                     input="Subject: local %d\n\nhello\n" % i)
+        assert r.returncode == 0, r.stderr
+    inst.wait_maildir("example.test/alice", 2)
     close_all(conns)
     r = inst.cmd("check")
     assert "not implemented" not in r.stdout + r.stderr, r.stdout + r.stderr
