@@ -16,6 +16,11 @@
  *   mail_version         yubin's version         (Postfix: 3.7.x)
  *   smtpd_banner         $myhostname ESMTP $mail_name (same text; $mail_name is yubin)
  *   smtpd_forbid_bare_newline  normalize         (Postfix 3.7: no)
+ *   smtpd_per_request_deadline ${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{yes}}
+ *                        (Postfix: ...:{${stress?{yes}:{no}}}, i.e. yes only under
+ *                        stress): smtpd_timeout bounds a whole command line, and
+ *                        content must keep smtpd_min_data_rate, so a client that
+ *                        trickles a byte at a time cannot hold a session for ever
  *   alias_maps           hash:/etc/aliases       (Postfix: hash:/etc/aliases, nis:mail.aliases)
  *   alias_database       hash:/etc/aliases
  *   compatibility_level  3.6                     (Postfix built-in: 0; its stock main.cf sets 3.6)
@@ -673,9 +678,9 @@ const struct param_def cfg_param_table[] = {
     {"smtpd_authorized_xforward_hosts", "", PT_LIST, 0, KNOWN},
     {"smtpd_banner", "$myhostname ESMTP $mail_name", PT_STR, 0, IMPL},
     {"smtpd_client_auth_rate_limit", "0", PT_INT, 0, KNOWN},
-    {"smtpd_client_connection_count_limit", "50", PT_INT, 0, KNOWN},
+    {"smtpd_client_connection_count_limit", "50", PT_INT, 0, IMPL},
     {"smtpd_client_connection_rate_limit", "0", PT_INT, 0, KNOWN},
-    {"smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions:$mynetworks}", PT_LIST, 0, KNOWN},
+    {"smtpd_client_event_limit_exceptions", "${smtpd_client_connection_limit_exceptions:$mynetworks}", PT_LIST, 0, IMPL},
     {"smtpd_client_message_rate_limit", "0", PT_INT, 0, KNOWN},
     {"smtpd_client_new_tls_session_rate_limit", "0", PT_INT, 0, KNOWN},
     {"smtpd_client_port_logging", "no", PT_BOOL, 0, KNOWN},
@@ -706,11 +711,11 @@ const struct param_def cfg_param_table[] = {
     {"smtpd_log_access_permit_actions", "", PT_STR, 0, KNOWN},
     {"smtpd_milter_maps", "", PT_LIST, 0, KNOWN},
     {"smtpd_milters", "", PT_STR, 0, KNOWN},
-    {"smtpd_min_data_rate", "500", PT_INT, 0, KNOWN},
+    {"smtpd_min_data_rate", "500", PT_INT, 0, IMPL},
     {"smtpd_noop_commands", "", PT_STR, 0, KNOWN},
     {"smtpd_null_access_lookup_key", "<>", PT_STR, 0, IMPL},
     {"smtpd_peername_lookup", "yes", PT_BOOL, 0, IMPL},
-    {"smtpd_per_request_deadline", "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{${stress?{yes}:{no}}}}", PT_BOOL, 0, KNOWN},
+    {"smtpd_per_request_deadline", "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{yes}}", PT_BOOL, 0, IMPL},
     {"smtpd_policy_service_default_action", "451 4.3.5 Server configuration problem", PT_STR, 0, KNOWN},
     {"smtpd_policy_service_max_idle", "300s", PT_TIME, 's', KNOWN},
     {"smtpd_policy_service_max_ttl", "1000s", PT_TIME, 's', KNOWN},

@@ -1,6 +1,7 @@
 /*
- * matchlist.c - Postfix match lists (domain lists and network address
- * lists) and IPv4/IPv6 network patterns. See matchlist.h for the syntax.
+ * matchlist.c - Postfix match lists (domain lists, network address lists
+ * and host lists of names or addresses) and IPv4/IPv6 network patterns.
+ * See matchlist.h for the syntax.
  */
 #include "matchlist.h"
 #include "table.h"
@@ -25,8 +26,10 @@ struct match_item {
     struct net_pattern net;   /* M_NET */
 };
 
+enum { L_DOMAIN, L_ADDR, L_HOST };
+
 struct match_list {
-    int addr;                 /* address list (else domain list) */
+    int kind;                 /* L_DOMAIN, L_ADDR, L_HOST */
     int flags;
     const struct config *cfg;
     struct match_item *v;
@@ -175,7 +178,7 @@ static struct match_item *add_item(struct match_list *l)
 
 static int is_table_pattern(const struct match_list *l, const char *p)
 {
-    if (l->addr && p[0] == '[')
+    if (l->kind != L_DOMAIN && p[0] == '[')
         return 0;
     return strchr(p, ':') != NULL;
 }
@@ -209,6 +212,15 @@ static int parse_file(struct match_list *l, const char *path, int negate, int de
     return rc;
 }
 
+/* Host lists: an address or network pattern (the rest are host names). */
+static int looks_numeric(const char *p)
+{
+    if (p[0] == '[' || strchr(p, '/'))
+        return 1;
+    struct net_addr a;
+    return net_addr_parse(p, &a, 0) == 0;
+}
+
 static int parse_value(struct match_list *l, const char *value, int negate, int depth,
                        const char *where, char *err, size_t errlen)
 {
@@ -236,7 +248,7 @@ static int parse_value(struct match_list *l, const char *value, int negate, int 
                 it->negate = neg;
                 it->t = t;
             }
-        } else if (l->addr) {
+        } else if (l->kind == L_ADDR || (l->kind == L_HOST && looks_numeric(p))) {
             struct match_item *it = add_item(l);
             char why[300];
             if (net_pattern_parse(p, &it->net, why, sizeof(why)) < 0) {
@@ -258,11 +270,11 @@ static int parse_value(struct match_list *l, const char *value, int negate, int 
     return rc;
 }
 
-static struct match_list *list_new(int addr, const char *value, const struct config *cfg,
+static struct match_list *list_new(int kind, const char *value, const struct config *cfg,
                                    int flags, char *err, size_t errlen)
 {
     struct match_list *l = xcalloc(1, sizeof(*l));
-    l->addr = addr;
+    l->kind = kind;
     l->flags = flags;
     l->cfg = cfg;
     if (parse_value(l, value ? value : "", 0, 0, NULL, err, errlen) < 0) {
@@ -275,13 +287,19 @@ static struct match_list *list_new(int addr, const char *value, const struct con
 struct match_list *domain_list_new(const char *value, const struct config *cfg, int flags,
                                    char *err, size_t errlen)
 {
-    return list_new(0, value, cfg, flags, err, errlen);
+    return list_new(L_DOMAIN, value, cfg, flags, err, errlen);
 }
 
 struct match_list *addr_list_new(const char *value, const struct config *cfg, int flags,
                                  char *err, size_t errlen)
 {
-    return list_new(1, value, cfg, flags, err, errlen);
+    return list_new(L_ADDR, value, cfg, flags, err, errlen);
+}
+
+struct match_list *host_list_new(const char *value, const struct config *cfg, int flags,
+                                 char *err, size_t errlen)
+{
+    return list_new(L_HOST, value, cfg, flags, err, errlen);
 }
 
 void match_list_free(struct match_list *l)
@@ -398,6 +416,52 @@ int addr_list_match(struct match_list *l, const char *addr)
         }
         if (m) {
             result = !it->negate;
+            break;
+        }
+    }
+    buf_free(&res);
+    return result;
+}
+
+/* One host list item against the client: 1 match, 0 no match, -1 table failure. */
+static int host_item_match(const struct match_list *l, const struct match_item *it,
+                           const char *name, const struct net_addr *a, const char *txt,
+                           struct buf *res)
+{
+    if (it->type == M_NET)
+        return a && net_pattern_match(&it->net, a);
+    if (it->type == M_NAME)
+        return name[0] && name_match(l, it->name, name);
+    int r = name[0] ? table_match_domain(l, it->t, name, res) : TABLE_NOTFOUND;
+    if (r == TABLE_NOTFOUND && a)
+        r = table_lookup(it->t, txt, res);
+    if (r == TABLE_TEMPFAIL) {
+        msg_warn("%s: table lookup problem for \"%s\"", table_spec(it->t),
+                 name[0] ? name : txt);
+        return -1;
+    }
+    return r == TABLE_FOUND;
+}
+
+int host_list_match(struct match_list *l, const char *name, const char *addr)
+{
+    if (!l)
+        return 0;
+    char folded[TABLE_KEY_MAX + 1] = "";
+    if (name && strlen(name) <= TABLE_KEY_MAX)
+        table_fold(folded, name, sizeof(folded));
+    struct net_addr a;
+    char txt[INET6_ADDRSTRLEN] = "";
+    int have_addr = addr && net_addr_parse(addr, &a, 1) == 0;
+    if (have_addr)
+        inet_ntop(a.family, a.a, txt, sizeof(txt));
+    struct buf res;
+    buf_init(&res, TABLE_VALUE_MAX + 1);
+    int result = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        int m = host_item_match(l, &l->v[i], folded, have_addr ? &a : NULL, txt, &res);
+        if (m != 0) {
+            result = m < 0 ? -1 : !l->v[i].negate;
             break;
         }
     }

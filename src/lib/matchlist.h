@@ -1,8 +1,9 @@
 /*
  * matchlist.h - Postfix match lists: domain lists (mydestination,
- * relay_domains, virtual_*_domains, sqlite "domain" ...) and network
- * address lists (mynetworks, *_exclusions), plus the IPv4/IPv6 network
- * patterns shared with cidr: tables.
+ * relay_domains, virtual_*_domains, sqlite "domain" ...), network
+ * address lists (mynetworks, *_exclusions) and host lists (a client's
+ * name or address), plus the IPv4/IPv6 network patterns shared with
+ * cidr: tables.
  *
  * List syntax (postconf(5)): names separated by commas and/or whitespace;
  * "/file/name" is replaced by the patterns in that file (one or more per
@@ -45,6 +46,18 @@ int addr_list_match(struct match_list *l, const char *addr);
  * when it has none) against a domain-style list ("static:anyone", names,
  * type:table, !negation). 1 match, 0 no match (also NULL l), -1 tempfail. */
 int user_list_match(struct match_list *l, unsigned long uid);
+
+/*
+ * Host lists (Postfix's "namadr" lists: smtpd_client_event_limit_exceptions
+ * ...): address and network patterns match the client address, other
+ * names match its hostname as a domain list does (MATCH_F_PARENT as
+ * above), type:table is looked up with the hostname (and its parent
+ * domains), then with the address. The first matching pattern decides.
+ */
+struct match_list *host_list_new(const char *value, const struct config *cfg, int flags,
+                                 char *err, size_t errlen);
+/* name: the client's hostname ("unknown" or "" when it has none). 1, 0, -1 tempfail. */
+int host_list_match(struct match_list *l, const char *name, const char *addr);
 
 void match_list_free(struct match_list *l);
 int match_list_empty(const struct match_list *l);

@@ -6,7 +6,9 @@
  * service's -o overrides to the configuration, sets the log role, drops
  * privileges (mail_owner for unprivileged services; delivery agents stay
  * root and switch to the mailbox owner per delivery), and calls the
- * role's entry point with the inherited listening descriptors.
+ * role's entry point with the inherited listening descriptors (and, for
+ * smtpd inet services, the region where the service's processes count
+ * their sessions per client address).
  *
  * Signals a worker must honour:
  *   SIGTERM  graceful stop: stop accepting, finish what is in flight
@@ -38,6 +40,10 @@ struct worker {
     struct tls_client *tls_client;      /* smtp: TLS client context with its client
                                          * certificate, made while still root; the
                                          * entry point may take it (and set NULL) */
+    int count_fd;                       /* smtpd inet: the service's shared session
+                                         * count region (conncount.h), or -1; the
+                                         * entry point may take it (and set -1) */
+    int count_slot;                     /* this process's slot in it */
 };
 
 /* Entry points, one per role (master.cf command column). */

@@ -81,6 +81,32 @@ void listeners_close_unused(struct listeners *ls);
 void listeners_close_all(struct listeners *ls, int unlink_paths);
 void listeners_free(struct listeners *ls);
 
+/* ---- countregion.c: shared session counts of smtpd services (conncount.h) ---- */
+
+struct count_regions;
+struct count_region;
+
+struct count_regions *count_regions_new(void);
+void count_regions_free(struct count_regions *rs);
+/* Start of a generation: no region is wanted yet. */
+void count_regions_unmark(struct count_regions *rs);
+/*
+ * The region of an smtpd inet service, with at least nprocs free slots
+ * (kept, or replaced by a larger one); NULL for other services, or when no
+ * region can be made (its workers then count per process).
+ */
+struct count_region *count_region_get(struct count_regions *rs, const struct master_service *svc,
+                                      int nprocs);
+/* End of a generation's start: retire the regions no service wanted. */
+void count_regions_sweep(struct count_regions *rs);
+/* A free slot, cleared, for a worker about to start: its index, or -1. */
+int count_region_take(struct count_region *r);
+/* That worker's pid, once forked. */
+void count_region_own(struct count_region *r, int slot, pid_t pid);
+int count_region_fd(const struct count_region *r);
+/* A worker exited: clear its slot so its sessions stop counting, free it. */
+void count_regions_exited(struct count_regions *rs, pid_t pid);
+
 /* ---- procs.c: workers ---- */
 
 /* argv for a worker: yubin -c CONFDIR worker SERVICE TYPE (NULL terminated, malloc'd). */

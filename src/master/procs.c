@@ -12,7 +12,10 @@
  *
  * A worker is this executable again: fork, move the service's listening
  * sockets to fds 3.., close everything else, exec /proc/self/exe -c DIR
- * worker SERVICE TYPE with YUBIN_LISTEN_FDS=n in the environment.
+ * worker SERVICE TYPE with YUBIN_LISTEN_FDS=n in the environment. An
+ * smtpd inet worker also gets its service's session count region
+ * (countregion.c) at fd 3+n, with YUBIN_COUNT_FD=3+n and
+ * YUBIN_COUNT_SLOT=its slot.
  */
 #include "master.h"
 #include "evloop.h"
@@ -42,6 +45,7 @@ struct slot {
     unsigned backoff_ms;        /* last restart delay */
     struct ev_timer *restart;
     int waiting;                /* singleton waiting for its predecessor to exit */
+    int cr_slot;                /* slot in sr->cr of the running worker, -1: none */
 };
 
 struct svcrun {
@@ -53,6 +57,7 @@ struct svcrun {
     int nslots;
     struct ev_timer *wakeup;
     char *wake_path;
+    struct count_region *cr;    /* smtpd inet services: shared session counts */
 };
 
 struct generation {
@@ -74,6 +79,7 @@ struct procs {
     struct generation *cur;
     struct generation *old;     /* list */
     struct ev_timer *kill_old;  /* SIGKILL old singletons that will not go */
+    struct count_regions *regions;
 };
 
 /* ------------------------------------------------------------------ */
@@ -160,9 +166,26 @@ static const char *svc_label(const struct master_service *svc, char *buf, size_t
     return buf;
 }
 
-/* In the child: listening fds to 3.., nothing else open, default signals, exec. */
-static _Noreturn void exec_worker(const struct svcrun *sr, int foreground)
+/* In the child: the count region (if any) for fd 3+n, its slot, in the environment. */
+static void export_count_region(int fd, int slot)
 {
+    char nbuf[16];
+    if (fd < 0) {
+        unsetenv("YUBIN_COUNT_FD");
+        unsetenv("YUBIN_COUNT_SLOT");
+        return;
+    }
+    snprintf(nbuf, sizeof(nbuf), "%d", fd);
+    setenv("YUBIN_COUNT_FD", nbuf, 1);
+    snprintf(nbuf, sizeof(nbuf), "%d", slot);
+    setenv("YUBIN_COUNT_SLOT", nbuf, 1);
+}
+
+/* In the child: listening fds to 3.., then the count region, nothing else open,
+ * default signals, exec. */
+static _Noreturn void exec_worker(const struct slot *slot, int foreground)
+{
+    const struct svcrun *sr = slot->sr;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -173,13 +196,19 @@ static _Noreturn void exec_worker(const struct svcrun *sr, int foreground)
     int tmp[64];
     if (n > (int)ARRAY_LEN(tmp))
         n = (int)ARRAY_LEN(tmp);
-    /* Move out of the way first: a listener may already sit at 3..3+n. */
+    /* Move out of the way first: a listener or the region may already sit at 3..3+n. */
     for (int i = 0; i < n; i++)
         tmp[i] = fcntl(sr->fds[i], F_DUPFD, 3 + n);
+    int region = slot->cr_slot >= 0 ? fcntl(count_region_fd(sr->cr), F_DUPFD, 3 + n) : -1;
+    if (slot->cr_slot >= 0 && region < 0)
+        _exit(127);
     for (int i = 0; i < n; i++)
         if (tmp[i] < 0 || dup2(tmp[i], 3 + i) < 0)
             _exit(127);
-    close_range(3 + (unsigned)n, ~0U, 0);
+    if (region >= 0 && dup2(region, 3 + n) < 0)
+        _exit(127);
+    close_range(3 + (unsigned)n + (region >= 0), ~0U, 0);
+    export_count_region(region >= 0 ? 3 + n : -1, slot->cr_slot);
     char nbuf[16];
     snprintf(nbuf, sizeof(nbuf), "%d", n);
     setenv("YUBIN_LISTEN_FDS", nbuf, 1);
@@ -204,15 +233,22 @@ static void slot_start(struct slot *s)
         ev_timer_cancel(p->loop, s->restart);
         s->restart = NULL;
     }
+    s->cr_slot = sr->cr ? count_region_take(sr->cr) : -1;
+    if (sr->cr && s->cr_slot < 0)
+        msg_warn("service %s: no free connection count slot; this process counts its own "
+                 "sessions only", svc_label(sr->svc, label, sizeof(label)));
     pid_t pid = fork();
     if (pid < 0) {
         msg_warn("fork: %s; service %s not started", strerror(errno),
                  svc_label(sr->svc, label, sizeof(label)));
+        s->cr_slot = -1;
         return;
     }
     if (pid == 0)
-        exec_worker(sr, p->foreground);
+        exec_worker(s, p->foreground);
     s->pid = pid;
+    if (s->cr_slot >= 0)
+        count_region_own(sr->cr, s->cr_slot, pid);
     s->started_ms = mono_msec();
     msg_debug("service %s: started worker pid %ld", svc_label(sr->svc, label, sizeof(label)),
               (long)pid);
@@ -344,6 +380,7 @@ struct procs *procs_new(struct evloop *loop, int foreground, int single_user, ui
     p->owner = owner;
     p->group = group;
     p->next_id = 1;
+    p->regions = count_regions_new();
     return p;
 }
 
@@ -385,8 +422,10 @@ int procs_start_generation(struct procs *p, struct listeners *ls, struct config 
             sr->wake_path = master_unix_path(cfg, svc);
         sr->nslots = nprocs;
         sr->slots = xcalloc((size_t)nprocs, sizeof(*sr->slots));
-        for (int k = 0; k < nprocs; k++)
+        for (int k = 0; k < nprocs; k++) {
             sr->slots[k].sr = sr;
+            sr->slots[k].cr_slot = -1;
+        }
         g->nsv++;
     }
     /* Sockets the new configuration no longer uses. */
@@ -404,6 +443,11 @@ int procs_start_generation(struct procs *p, struct listeners *ls, struct config 
         }
     }
     p->cur = g;
+    /* The old generation's workers still own their count slots: counted on. */
+    count_regions_unmark(p->regions);
+    for (size_t i = 0; i < g->nsv; i++)
+        g->sv[i].cr = count_region_get(p->regions, g->sv[i].svc, g->sv[i].nslots);
+    count_regions_sweep(p->regions);
     int waiting = 0;
     for (size_t i = 0; i < g->nsv; i++) {
         struct svcrun *sr = &g->sv[i];
@@ -470,11 +514,13 @@ static void drop_finished_generations(struct procs *p)
 static void child_exited(struct procs *p, pid_t pid, int status)
 {
     struct generation *g;
+    count_regions_exited(p->regions, pid);
     struct slot *s = find_slot(p, pid, &g);
     if (!s)
         return;
     uint64_t lived = mono_msec() - s->started_ms;
     s->pid = 0;
+    s->cr_slot = -1;
     /* Postfix's wording, so existing log watchers keep working. */
     int asked = WIFSIGNALED(status) && (p->stopping || g != p->cur) &&
                 (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL);
@@ -557,5 +603,6 @@ void procs_free(struct procs *p)
         gen_free(g);
     }
     gen_free(p->cur);
+    count_regions_free(p->regions);
     free(p);
 }

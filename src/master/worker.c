@@ -131,6 +131,23 @@ static int *inherited_fds(size_t *n)
     return fds;
 }
 
+/* The session count region after the listening fds (fd 3+nlisten), if the master passed one. */
+static int inherited_count_region(size_t nlisten, int *slot)
+{
+    const char *v = getenv("YUBIN_COUNT_FD"), *sl = getenv("YUBIN_COUNT_SLOT");
+    *slot = -1;
+    if (!v)
+        return -1;
+    long fd = strtol(v, NULL, 10), k = sl ? strtol(sl, NULL, 10) : -1;
+    if (fd != 3 + (long)nlisten || k < 0 || k > 65535 || fcntl((int)fd, F_GETFD) < 0)
+        msg_fatal("bad YUBIN_COUNT_FD \"%s\" or YUBIN_COUNT_SLOT \"%s\"", v, sl ? sl : "");
+    fd_set_cloexec((int)fd, 1);
+    unsetenv("YUBIN_COUNT_FD");
+    unsetenv("YUBIN_COUNT_SLOT");
+    *slot = (int)k;
+    return (int)fd;
+}
+
 int cmd_worker(const char *confdir, int argc, char **argv)
 {
     enum svc_type type;
@@ -143,6 +160,8 @@ int cmd_worker(const char *confdir, int argc, char **argv)
     unsetenv("YUBIN_FOREGROUND");
     size_t nfds;
     int *fds = inherited_fds(&nfds);
+    int count_slot;
+    int count_fd = inherited_count_region(nfds, &count_slot);
 
     struct cfg_diags d = {0};
     struct config *cfg = config_load(confdir, &d);
@@ -189,12 +208,16 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         .tls = tls,
         .tls_error = tls_error,
         .tls_client = tls_client,
+        .count_fd = count_fd,
+        .count_slot = count_slot,
     };
     /* ps and top show the role, as Postfix's "smtpd -n smtp -t inet" (the argv area,
      * where service and confdir point, is overwritten here) */
     proctitle_set(svc->command, "%s -n %s -t %s -c %s", svc->command, svc->name,
                   cfg_svc_type_name(svc->type), cfg_dir(cfg));
     int rc = entry(&w);
+    if (w.count_fd >= 0)
+        close(w.count_fd);
     tls_client_free(w.tls_client);
     tls_server_free(tls);
     free(tls_error);

@@ -7,6 +7,19 @@
  * asynchronous step is pending (a DNS-based restriction, the group
  * commit) and resumes from session_resume(). Replies are collected in
  * s->out and written when nothing more can be processed.
+ *
+ * smtpd_timeout is a deadline, not an idle timer, when
+ * smtpd_per_request_deadline is on (yubin's default; Postfix's only under
+ * stress): a command line must arrive complete within smtpd_timeout of
+ * the previous request, so a client trickling one byte at a time cannot
+ * hold a session. Message content (DATA, BDAT chunks) cannot be held to
+ * one deadline without cutting off large messages on slow links, so it
+ * follows Postfix's smtpd_min_data_rate: each N bytes read move the
+ * deadline N/rate seconds later, never more than smtpd_timeout ahead. A
+ * sender that keeps up the rate (500 bytes/s by default) is never cut
+ * off; one that trickles runs out of time within about smtpd_timeout.
+ * With the deadline off, any input restarts smtpd_timeout (Postfix's
+ * time limit per read).
  */
 #include "smtpd.h"
 #include "config.h"
@@ -55,10 +68,9 @@ static void session_timeout(void *arg)
 {
     struct session *s = arg;
     s->timer = NULL;
-    uint64_t idle = ev_now(s->srv->loop) - s->last_activity_ms;
-    if (idle + 50 < (uint64_t)s->srv->timeout_ms) {
-        s->timer = ev_timer_add(s->srv->loop, (uint64_t)s->srv->timeout_ms - idle,
-                                session_timeout, s);
+    uint64_t now = ev_now(s->srv->loop);
+    if (now + 50 < s->deadline_ms) {
+        s->timer = ev_timer_add(s->srv->loop, s->deadline_ms - now, session_timeout, s);
         return;
     }
     session_expire(s);
@@ -71,6 +83,11 @@ void session_expire(struct session *s)
         s->timer = NULL;
     }
     msg_info("timeout after %s from %s", after_what(s), s->namaddr);
+    if (s->state == SS_CLOSING) {
+        /* Its last replies found no reader within smtpd_timeout either. */
+        session_destroy(s, NULL);
+        return;
+    }
     if (s->state == SS_WAIT && s->srv->restr) {
         /* A stuck check must not hold the client forever; cancel it. */
         restrict_cancel(s->srv->restr, s);
@@ -84,14 +101,33 @@ void session_expire(struct session *s)
     s->sleeping = 0;
     session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->myhostname);
     session_close_after_reply(s);
+    /* A client that reads nothing gets smtpd_timeout more to take the 421. */
+    session_deadline_reset(s);
+    s->timer = ev_timer_add(s->srv->loop, (uint64_t)s->srv->timeout_ms, session_timeout, s);
     session_resume(s);
 }
 
-/* Activity only records a time; the timer re-arms itself lazily, so a busy
- * session does not touch the timer heap on every command. */
-static void session_touch(struct session *s)
+/* Moving the deadline only records a time; the timer re-arms itself lazily,
+ * so a busy session does not touch the timer heap on every command. The
+ * deadline never moves earlier, so the timer never fires too late. */
+void session_deadline_reset(struct session *s)
 {
-    s->last_activity_ms = ev_now(s->srv->loop);
+    s->deadline_ms = ev_now(s->srv->loop) + (uint64_t)s->srv->timeout_ms;
+}
+
+/* n bytes arrived: per read (no deadline), or content earning time at smtpd_min_data_rate. */
+static void session_input(struct session *s, size_t n)
+{
+    struct smtpd_server *srv = s->srv;
+    if (!srv->per_request_deadline) {
+        session_deadline_reset(s);
+        return;
+    }
+    if (s->state != SS_DATA && s->state != SS_BDAT)
+        return;   /* a command line: its deadline started with the request */
+    uint64_t cap = ev_now(srv->loop) + (uint64_t)srv->timeout_ms;
+    uint64_t earned = (uint64_t)n * 1000 / (uint64_t)srv->min_data_rate;
+    s->deadline_ms = s->deadline_ms + earned < cap ? s->deadline_ms + earned : cap;
 }
 
 /* ---- registration with the loop -------------------------------------- */
@@ -235,6 +271,7 @@ void session_destroy(struct session *s, const char *why)
         msg_info("%s after %s from %s", why, after_what(s), s->namaddr);
     if (!srv->local)
         log_disconnect(s);
+    limits_session_end(s);
     if (srv->restr)
         restrict_cancel(srv->restr, s);
     if (srv->dns)
@@ -372,6 +409,8 @@ static void reverse_done(int status, const char *result, void *arg)
     }
     set_namaddr(s);
     msg_info("connect from %s", s->namaddr);
+    if (limits_session_begin(s) < 0)
+        return;
     greet(s);
 }
 
@@ -402,7 +441,7 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     srv->sessions = s;
     srv->nsessions++;
     s->state = SS_CONNECT;
-    session_touch(s);
+    session_deadline_reset(s);
     s->timer = ev_timer_add(srv->loop, (uint64_t)srv->timeout_ms, session_timeout, s);
     if (srv->local) {
         str_copy(s->name, "localhost", sizeof(s->name));
@@ -474,6 +513,7 @@ static int next_line(struct session *s, char *line, size_t linesz)
         memcpy(line, s->in.data, len);
         line[len] = '\0';
         buf_consume(&s->in, n + 1);
+        session_deadline_reset(s);   /* the next request's time starts now */
         return 1;
     }
 }
@@ -496,6 +536,8 @@ static void session_process(struct session *s)
         int progressed;
         if (s->state == SS_DATA || s->state == SS_BDAT) {
             progressed = data_feed(s);
+            if (s->state != SS_DATA && s->state != SS_BDAT)
+                session_deadline_reset(s);   /* content complete: a new request */
         } else if (next_line(s, line, sizeof(line))) {
             if (s->state == SS_AUTH)
                 auth_response(s, line);
@@ -572,7 +614,7 @@ static int session_read(struct session *s)
             return -1;
         s->in.len += (size_t)r;
         s->in.data[s->in.len] = '\0';
-        session_touch(s);
+        session_input(s, (size_t)r);
         /* Plaintext: one read per wakeup (epoll is level-triggered). TLS: drain what
          * the library already decrypted, or no event will ever tell us about it. */
         if (!s->tls || tls_pending(s->tls) <= 0)

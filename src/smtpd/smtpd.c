@@ -130,6 +130,8 @@ static void on_accept(int fd, int events, void *arg)
             }
             return;
         }
+        if (!limits_accept_ok(srv, c))
+            continue;
         char addr[64], port[8];
         sockaddr_text(&ss, addr, sizeof(addr), port, sizeof(port));
         uid_t uid = 0;
@@ -247,6 +249,8 @@ static void read_params(struct smtpd_server *srv, struct config *cfg)
     srv->junk_command_limit = cfg_get_int(cfg, "smtpd_junk_command_limit");
     srv->error_sleep_ms = cfg_get_time_ms(cfg, "smtpd_error_sleep_time");
     srv->timeout_ms = cfg_get_time_ms(cfg, "smtpd_timeout");
+    srv->per_request_deadline = cfg_get_bool(cfg, "smtpd_per_request_deadline");
+    srv->min_data_rate = cfg_get_int(cfg, "smtpd_min_data_rate");
     srv->hopcount_limit = cfg_get_int(cfg, "hopcount_limit");
     srv->header_size_limit = cfg_get_size(cfg, "header_size_limit");
     srv->queue_minfree = cfg_get_size(cfg, "queue_minfree");
@@ -264,6 +268,10 @@ static void read_params(struct smtpd_server *srv, struct config *cfg)
         srv->hard_error_limit = 20;
     if (srv->recipient_limit <= 0)
         srv->recipient_limit = 1000;
+    if (srv->min_data_rate < 1) {
+        msg_warn("smtpd_min_data_rate: %lld is below the minimum 1; using 1", srv->min_data_rate);
+        srv->min_data_rate = 1;
+    }
 }
 
 static int smtpd_run(struct worker *w, int local)
@@ -313,6 +321,7 @@ static int smtpd_run(struct worker *w, int local)
             msg_fatal("%s", err);
     }
     auth_setup(&srv);
+    limits_setup(&srv);
     ev_hook_add(srv.loop, commit_hook, &srv);
     ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
     if (local) {
@@ -335,6 +344,7 @@ static int smtpd_run(struct worker *w, int local)
     commit_hook(&srv);
     queue_writer_close(srv.qw);
     restrictions_free(srv.restr);
+    limits_free(&srv);
     if (srv.submit_users)
         match_list_free(srv.submit_users);
     sasl_client_free(srv.sasl);

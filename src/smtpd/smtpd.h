@@ -7,7 +7,9 @@
  * buffers, the SMTP state machine, the current mail transaction).
  *
  * Files: smtpd.c (process, listeners, group commit), session.c (I/O,
- * replies, limits, logging), command.c (the SMTP verbs), content.c
+ * replies, deadlines, limits, logging), limits.c (sessions per client
+ * across the service's processes, sessions per process against the
+ * descriptor limit), command.c (the SMTP verbs), content.c
  * (DATA/BDAT decoding), etrn.c (ETRN: fast_flush_domains, the flush
  * request to qmgr). pickup uses the same session code with srv->local
  * set: `yubin sendmail` speaks SMTP over public/pickup.
@@ -21,6 +23,7 @@
 
 #include "buf.h"
 #include "content.h"
+#include "matchlist.h"
 #include "restrict.h"
 #include "tls.h"
 
@@ -33,12 +36,14 @@ struct sasl_auth;
 struct resolver;
 struct dns;
 struct worker;
+struct conncount;
 
 #define SMTPD_LINE_MAX      12288   /* command line; RFC 4954 wants 12288 for AUTH lines */
 #define SMTPD_IN_MAX        (64 * 1024)
 #define SMTPD_OUT_MAX       (256 * 1024)
 #define SMTPD_DATA_HOLD     (8 * 1024) /* partial DATA lines kept for completion */
 #define SMTPD_SPILL_AT      (256 * 1024) /* larger messages go to a queue tmpfile */
+#define SMTPD_FD_RESERVE    64      /* descriptors never given to sessions (or 10%) */
 
 /* Commands counted for the "disconnect from" log line, in Postfix's order. */
 enum smtpd_cmd {
@@ -83,6 +88,14 @@ struct smtpd_server {
     struct session **commit_tail;
     char *service;                   /* master.cf service name, for logs */
 
+    /* Client limits (limits.c). */
+    struct conncount *conns;         /* sessions per client address, shared by the
+                                      * service's processes; NULL: not counted */
+    struct match_list *limit_exceptions; /* smtpd_client_event_limit_exceptions */
+    long long conn_count_limit;      /* smtpd_client_connection_count_limit; 0 = none */
+    size_t max_sessions;             /* this process, from RLIMIT_NOFILE */
+    uint64_t busy_warned_ms;         /* last "session limit" warning */
+
     /* Parameters, read once. */
     char *myhostname, *mail_name, *banner;
     long long message_size_limit;
@@ -90,6 +103,8 @@ struct smtpd_server {
     long long soft_error_limit, hard_error_limit, junk_command_limit;
     long long error_sleep_ms;
     long long timeout_ms;
+    int per_request_deadline;        /* smtpd_per_request_deadline */
+    long long min_data_rate;         /* smtpd_min_data_rate, bytes/s */
     long long hopcount_limit, header_size_limit;
     long long queue_minfree;
     int helo_required, disable_vrfy, smtputf8_enable, strict_rfc821, delay_reject;
@@ -131,7 +146,9 @@ struct session {
     char sasl_method[32];
     char *sasl_username;             /* authenticated as */
     int sleeping;
-    uint64_t last_activity_ms;
+    uint64_t deadline_ms;            /* smtpd_timeout: when the session times out */
+    int counted;                     /* in srv->conns under caddr */
+    struct net_addr caddr;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
     int skip_long_line;              /* discarding the rest of an over-long command */
 
@@ -199,6 +216,8 @@ void session_close_after_reply(struct session *s);
 void session_expire(struct session *s);
 void session_destroy(struct session *s, const char *why);
 void session_resume(struct session *s);
+/* A new request begins: the client has smtpd_timeout from now. */
+void session_deadline_reset(struct session *s);
 void session_reset_transaction(struct session *s);
 void session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
                         const char *rcpt);
@@ -231,6 +250,15 @@ void session_greet(struct session *s);
 
 /* etrn.c: after smtpd_etrn_restrictions; replies 250, 458 or 459 */
 void etrn_request(struct session *s, const char *domain);
+
+/* limits.c */
+void limits_setup(struct smtpd_server *srv);
+void limits_free(struct smtpd_server *srv);
+/* At accept: may this process take one more session? If not, answers 421 and closes fd. */
+int limits_accept_ok(struct smtpd_server *srv, int fd);
+/* Before the greeting: count the session; -1 when over the limit (421 queued, closing). */
+int limits_session_begin(struct session *s);
+void limits_session_end(struct session *s);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);

@@ -70,6 +70,7 @@ void starttls_handshake(struct session *s)
         return;
     }
     s->hs_events = 0;
+    session_deadline_reset(s);
     forget_plaintext_state(s);
     if (s->greet_after_tls) {
         s->greet_after_tls = 0;

@@ -5,11 +5,13 @@ loopback high ports, driven by real clients.
 Fixtures:
   yubin_bin   path of the binary under test ($YUBIN, default build-asan/yubin)
   instance    a factory: instance(main={...}, master_extra="...") -> Instance,
-              not started; call .start(). Stopped (and checked for sanitizer
+              not started; call .start() (set .nofile first to start yubin
+              with that RLIMIT_NOFILE). Stopped (and checked for sanitizer
               reports) at the end of the test.
 """
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -117,6 +119,7 @@ class Instance:
             self.params.update(main)
         self.master = master
         self.master_extra = master_extra
+        self.nofile = None  # RLIMIT_NOFILE (soft = hard) to start yubin with; None: inherited
 
     # --- configuration -------------------------------------------------
     def write_config(self):
@@ -172,8 +175,13 @@ class Instance:
         started = self._count_in(self.logfile, "daemon started")
         stderr_path = os.path.join(self.base, "stderr.log")
         self.stderr = open(stderr_path, "w")
+        limit = None
+        if self.nofile is not None:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.proc = subprocess.Popen(self.as_user() + [YUBIN, "-c", self.dir, "start-fg"],
-                                     stdout=self.stderr, stderr=subprocess.STDOUT)
+                                     stdout=self.stderr, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
 
         def up():
             return (self._count_in(self.logfile, "daemon started") > started or

@@ -1230,7 +1230,7 @@ static void test_process_sigterm(void)
         struct master_service svc = {.name = "local", .command = "local"};
         int fds[1] = {lfd};
         struct worker w = {.cfg = c2, .svc = &svc, .listen_fds = fds, .nlisten = 1,
-                           .single_user = !is_root, .queue_dir = queue};
+                           .single_user = !is_root, .queue_dir = queue, .count_fd = -1};
         _exit(deliver_main(&w));
     }
     close(lfd);

@@ -1,9 +1,11 @@
 /*
  * test_master.c - the master's pure parts: worker argv, environment
  * cleaning, restart back-off, role dispatch, listen addresses, socket
- * reuse across reloads, the queue tree and the pid-file lock.
+ * reuse across reloads, the queue tree and the pid-file lock, the smtpd
+ * session count regions (slots per worker, kept or replaced at reload).
  */
 #include "config.h"
+#include "conncount.h"
 #include "master/master.h"
 #include "t.h"
 #include "util.h"
@@ -215,6 +217,51 @@ static void test_listeners_reuse(void)
     config_free(c);
 }
 
+static void test_count_regions(void)
+{
+    struct master_service smtpd = {.name = "smtp", .type = SVC_INET, .command = "smtpd"};
+    struct master_service sub = {.name = "submission", .type = SVC_INET, .command = "smtpd"};
+    struct master_service qmgr = {.name = "qmgr", .type = SVC_UNIX, .command = "qmgr"};
+    struct count_regions *rs = count_regions_new();
+    CHECK(count_region_get(rs, &qmgr, 1) == NULL);
+    struct count_region *r = count_region_get(rs, &smtpd, 2);
+    CHECK(r != NULL);
+    CHECK(count_region_get(rs, &sub, 2) != r);
+    /* Two workers: distinct slots, each the only writer of its counts. */
+    int k0 = count_region_take(r);
+    count_region_own(r, k0, 1000);
+    int k1 = count_region_take(r);
+    count_region_own(r, k1, 1001);
+    CHECK(k0 >= 0 && k1 >= 0 && k0 != k1);
+    char err[256];
+    struct conncount *w0 = conncount_attach(count_region_fd(r), (unsigned)k0, err, sizeof(err));
+    struct conncount *w1 = conncount_attach(count_region_fd(r), (unsigned)k1, err, sizeof(err));
+    CHECK(w0 && w1);
+    struct net_addr a;
+    net_addr_parse("192.0.2.1", &a, 1);
+    conncount_add(w0, &a);
+    conncount_add(w0, &a);
+    conncount_add(w1, &a);
+    CHECK_INT(conncount_total(w1, &a), 3);
+    /* Worker 1000 dies: its sessions stop counting, its slot is free again. */
+    count_regions_exited(rs, 1000);
+    CHECK_INT(conncount_total(w1, &a), 1);
+    /* A reload with the same two processes keeps the region (old workers count on). */
+    count_regions_unmark(rs);
+    CHECK(count_region_get(rs, &smtpd, 2) == r);
+    count_regions_sweep(rs);
+    /* Eight new processes do not fit beside the old one: a larger region. */
+    count_regions_unmark(rs);
+    struct count_region *big = count_region_get(rs, &smtpd, 8);
+    CHECK(big != NULL && big != r);
+    count_regions_sweep(rs);
+    CHECK_INT(conncount_total(w1, &a), 1);   /* 1001 counts on in the retired region */
+    count_regions_exited(rs, 1001);
+    conncount_free(w0);
+    conncount_free(w1);
+    count_regions_free(rs);
+}
+
 static void test_inet_bind_error(void)
 {
     /* A port in use gives a clear error naming the service and address. */
@@ -308,6 +355,7 @@ int main(void)
     T_RUN(test_worker_entry);
     T_RUN(test_inet_addrs);
     T_RUN(test_listeners_reuse);
+    T_RUN(test_count_regions);
     T_RUN(test_inet_bind_error);
     T_RUN(test_queue_tree_and_pid);
     char cmd[600];

@@ -55,6 +55,37 @@ static struct match_list *al(const char *value)
     return l;
 }
 
+/* Host lists: names match the hostname, patterns the address, tables both. */
+static void test_host_lists(void)
+{
+    err[0] = '\0';
+    struct match_list *l = host_list_new("127.0.0.0/8 [::1] .trusted.test mx.example.test "
+                                         "inline:{ {relay.test=x}, {192.0.2.9=y} }",
+                                         NULL, 0, err, sizeof(err));
+    CHECK(l != NULL);
+    CHECK_INT(host_list_match(l, "unknown", "127.0.0.1"), 1);
+    CHECK_INT(host_list_match(l, "unknown", "::1"), 1);
+    CHECK_INT(host_list_match(l, "a.trusted.test", "192.0.2.1"), 1);
+    CHECK_INT(host_list_match(l, "trusted.test", "192.0.2.1"), 0);
+    CHECK_INT(host_list_match(l, "MX.Example.TEST", "192.0.2.1"), 1);
+    CHECK_INT(host_list_match(l, "relay.test", "192.0.2.1"), 1);
+    CHECK_INT(host_list_match(l, "unknown", "192.0.2.9"), 1);
+    CHECK_INT(host_list_match(l, "unknown", "192.0.2.10"), 0);
+    CHECK_INT(host_list_match(l, "", "192.0.2.10"), 0);
+    match_list_free(l);
+    /* With the parent style, "example.test" covers its subdomains; "!" excludes. */
+    l = host_list_new("!bad.example.test example.test", NULL, MATCH_F_PARENT, err, sizeof(err));
+    CHECK(l != NULL);
+    CHECK_INT(host_list_match(l, "mx.example.test", "192.0.2.1"), 1);
+    CHECK_INT(host_list_match(l, "bad.example.test", "192.0.2.1"), 0);
+    match_list_free(l);
+    l = host_list_new("fail:x", NULL, 0, err, sizeof(err));
+    CHECK_INT(host_list_match(l, "a.test", "1.2.3.4"), -1);
+    match_list_free(l);
+    CHECK(host_list_new("10.1.2.3/8", NULL, 0, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "non-null host address bits") != NULL);
+}
+
 static void test_domain_names(void)
 {
     struct match_list *l = dl("Example.COM, .sub.example.org other.test", 0);
@@ -283,6 +314,7 @@ int main(void)
     T_RUN(test_domain_names);
     T_RUN(test_domain_files_tables);
     T_RUN(test_addr_lists);
+    T_RUN(test_host_lists);
     T_RUN(test_net_patterns);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return T_DONE();
