@@ -7,14 +7,16 @@
 
 CC      ?= cc
 PKGS    := openssl libpcre2-8 lmdb sqlite3 libcares
-CFLAGS_BASE := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc/lib -Isrc -Isrc/cmd \
+CFLAGS_BASE := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc \
                -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-format-nonliteral
 CFLAGS  ?= -O2 -g
 LIBS    := -lssl -lcrypto -lpcre2-8 -llmdb -lsqlite3 -lcares -lcrypt -largon2
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRCS  := $(wildcard src/lib/*.c)
-ROLE_SRCS := $(wildcard src/master/*.c src/smtpd/*.c src/qmgr/*.c src/cleanup/*.c src/deliver/*.c src/auth/*.c src/cmd/*.c)
+# Layered libraries (src/lib, src/lib-*: see docs/ARCHITECTURE.md and
+# scripts/check-layers.py), then one folder per role, then the command line.
+LIB_SRCS  := $(wildcard src/lib/*.c src/lib-*/*.c)
+ROLE_SRCS := $(wildcard src/master/*.c src/smtpd/*.c src/qmgr/*.c src/deliver/*.c src/auth/*.c src/cmd/*.c)
 CORE_SRCS := $(filter-out src/cmd/main.c,$(LIB_SRCS) $(ROLE_SRCS))
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -23,7 +25,7 @@ AOBJS     := $(CORE_SRCS:%.c=build-asan/%.o)
 TESTS     := $(TEST_SRCS:tests/unit/%.c=build/tests/%)
 ATESTS    := $(TEST_SRCS:tests/unit/%.c=build-asan/tests/%)
 
-.PHONY: all asan deps test-deps run check unit unit-asan integration clean bench instance
+.PHONY: layers all asan deps test-deps run check unit unit-asan integration clean bench instance
 
 all: build/yubin
 
@@ -74,7 +76,11 @@ unit-asan: $(ATESTS)
 integration: build-asan/yubin build/yubin
 	@sh scripts/run-integration.sh
 
+layers:
+	@python3 scripts/check-layers.py .
+
 check: test-deps
+	@python3 scripts/check-layers.py .
 	$(MAKE) all asan
 	$(MAKE) unit unit-asan
 	$(MAKE) integration

@@ -19,14 +19,15 @@ import sys
 LAYERS = [
     "lib",          # runtime: memory, strings, buffers, event loop, log, fds, inet names
     "lib-conf",     # main.cf / master.cf
+    "lib-mail",     # message formats: addresses, headers, MIME, DSNs, Received:
     "lib-table",    # lookup tables and match lists
     "lib-dns",      # the resolver
     "lib-tls",      # OpenSSL contexts and connections
-    "lib-mail",     # addresses, headers, MIME, DSNs, address resolution
+    "lib-route",    # address classes, aliases, transports (Postfix's trivial-rewrite)
     "lib-smtp",     # SMTP protocol pieces shared by server and client
     "lib-queue",    # the queue on disk, maildrop, delivery requests
     "lib-auth",     # the Dovecot auth protocol, password schemes
-    "lib-master",   # the contract between master and workers, serving loops
+    "lib-master",   # the contract between master and workers, shared session counts
     "lib-storage",  # mailboxes: Maildir and mbox
     "lib-imap",
     "lib-milter",

@@ -6,18 +6,19 @@
  * and per-IP penalties with timers, CANCEL and the expiry of requests whose
  * client went quiet, and the master.cf entry point.
  */
-#include "auth.h"
-#include "authproto.h"
-#include "base64.h"
-#include "config.h"
-#include "evloop.h"
-#include "hashpool.h"
-#include "log.h"
-#include "mech.h"
-#include "passdb.h"
-#include "scheme.h"
-#include "util.h"
-#include "worker.h"
+#include "auth/auth_role.h"
+#include "auth/auth.h"
+#include "lib-auth/authproto.h"
+#include "lib/base64.h"
+#include "lib-conf/config.h"
+#include "lib/evloop.h"
+#include "auth/hashpool.h"
+#include "lib/log.h"
+#include "auth/mech.h"
+#include "auth/passdb.h"
+#include "auth/scheme.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
 
 #include <ctype.h>
 #include <errno.h>

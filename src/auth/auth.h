@@ -94,6 +94,5 @@ int auth_username_normalize(const struct auth_settings *set, const char *in, cha
                             size_t outlen);
 
 /* The master.cf role. */
-int auth_main(struct worker *w);
 
 #endif

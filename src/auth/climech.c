@@ -1,10 +1,10 @@
 /*
  * climech.c - SASL mechanisms, client side (see climech.h).
  */
-#include "climech.h"
-#include "base64.h"
-#include "scheme.h"
-#include "util.h"
+#include "auth/climech.h"
+#include "lib/base64.h"
+#include "auth/scheme.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

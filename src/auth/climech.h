@@ -6,7 +6,7 @@
 #ifndef YUBIN_CLIMECH_H
 #define YUBIN_CLIMECH_H
 
-#include "buf.h"
+#include "lib/buf.h"
 
 struct climech;
 

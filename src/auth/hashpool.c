@@ -2,10 +2,10 @@
  * hashpool.c - see hashpool.h. Worker threads take jobs from a FIFO under
  * a mutex; finished jobs go to a done list and an eventfd wakes the loop.
  */
-#include "hashpool.h"
-#include "evloop.h"
-#include "log.h"
-#include "util.h"
+#include "auth/hashpool.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <pthread.h>

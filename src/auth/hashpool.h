@@ -13,7 +13,7 @@
 #ifndef YUBIN_HASHPOOL_H
 #define YUBIN_HASHPOOL_H
 
-#include "scheme.h"
+#include "auth/scheme.h"
 
 #include <stddef.h>
 

@@ -1,9 +1,9 @@
 /*
  * mech.c - SASL mechanisms, server side (see mech.h).
  */
-#include "mech.h"
-#include "base64.h"
-#include "util.h"
+#include "auth/mech.h"
+#include "lib/base64.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,8 +17,8 @@
 #ifndef YUBIN_MECH_H
 #define YUBIN_MECH_H
 
-#include "buf.h"
-#include "scheme.h"
+#include "lib/buf.h"
+#include "auth/scheme.h"
 
 #include <stddef.h>
 

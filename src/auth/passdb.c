@@ -2,10 +2,10 @@
  * passdb.c - password and user databases for the auth service: Dovecot
  * passwd-files and yubin lookup tables, tried in order (see passdb.h).
  */
-#include "passdb.h"
-#include "scheme.h"
-#include "log.h"
-#include "util.h"
+#include "auth/passdb.h"
+#include "auth/scheme.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -3,8 +3,8 @@
  * glue between passdb.c and the table module. The key is the normalized
  * login name; the value's format is described in passdb.h.
  */
-#include "table.h"
-#include "util.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <string.h>

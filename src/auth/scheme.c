@@ -9,10 +9,10 @@
  * random bytes through OpenSSL.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* MD5_CTX: CRAM-MD5 contexts are raw MD5 states */
-#include "scheme.h"
-#include "base64.h"
-#include "log.h"
-#include "util.h"
+#include "auth/scheme.h"
+#include "lib/base64.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <argon2.h>
 #include <crypt.h>

@@ -33,7 +33,7 @@
 #ifndef YUBIN_SCHEME_H
 #define YUBIN_SCHEME_H
 
-#include "buf.h"
+#include "lib/buf.h"
 
 #include <stddef.h>
 

@@ -8,9 +8,9 @@
  * Unknown NAMEs get a warning on stderr and exit status 0, as postconf
  * does; configuration errors give exit status 1.
  */
-#include "commands.h"
-#include "config.h"
-#include "util.h"
+#include "cmd/commands.h"
+#include "lib-conf/config.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,10 +2,12 @@
  * main.c - `yubin [-c CONFIG_DIR] COMMAND ...`, and the sendmail, mailq
  * and newaliases personalities when invoked under those names.
  */
-#include "commands.h"
-#include "log.h"
-#include "proctitle.h"
-#include "util.h"
+#include "cmd/commands.h"
+#include "master/master.h"
+#include "lib-master/worker.h"
+#include "lib/log.h"
+#include "lib/proctitle.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     proctitle_init(argc, argv);
+    worker_roles_set(yubin_roles);
     const char *confdir = getenv("YUBIN_CONFIG_DIR");
     if (!confdir || !*confdir)
         confdir = "/etc/yubin";

@@ -15,11 +15,11 @@
  * bad tables, temporary lookup failures). postmap uses 1 for both; 2 lets
  * scripts tell "not there" from "broken".
  */
-#include "commands.h"
-#include "config.h"
-#include "log.h"
-#include "table.h"
-#include "util.h"
+#include "cmd/commands.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

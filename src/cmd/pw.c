@@ -6,12 +6,12 @@
  */
 #include "auth/climech.h"
 #include "auth/scheme.h"
-#include "base64.h"
-#include "commands.h"
-#include "evloop.h"
-#include "log.h"
-#include "sasl_client.h"
-#include "util.h"
+#include "lib/base64.h"
+#include "cmd/commands.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-auth/sasl_client.h"
+#include "lib/util.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -13,12 +13,13 @@
  * delete/hold/release/requeue act on the queue files directly (as
  * postsuper does) and flush reports that the mail system is down.
  */
-#include "commands.h"
-#include "addr.h"
-#include "config.h"
-#include "log.h"
-#include "queue.h"
-#include "util.h"
+#include "cmd/commands.h"
+#include "lib-mail/addr.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-queue/queue.h"
+#include "lib-queue/queue_list.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,114 +35,15 @@
 
 #define CTL_TIMEOUT_MS 60000
 
-/* ---- collecting the queue ---- */
-
-struct entry {
-    struct qref ref;
-    char where[12];           /* journal, deferred, hold */
-    struct qenvelope env;
-    size_t size;
-};
-
-struct entries {
-    struct entry *v;
-    size_t n, cap;
-    const char *only;         /* a queue ID, "ALL"/NULL for every message */
-};
-
-static void collect(const struct qref *ref, const struct qenvelope *env, size_t content_len,
-                    const char *where, void *arg)
+/* Load the messages (only: a queue ID, or "ALL"), saying why not. */
+static int load_entries(const char *queue_dir, const char *only, int flags,
+                        struct queue_entries *es)
 {
-    struct entries *es = arg;
-    if (es->only && strcmp(es->only, "ALL") != 0 && strcmp(es->only, env->qid) != 0)
-        return;
-    if (es->n == es->cap) {
-        es->cap = es->cap ? es->cap * 2 : 64;
-        es->v = xrealloc(es->v, es->cap * sizeof(*es->v));
-    }
-    struct entry *e = &es->v[es->n++];
-    memset(e, 0, sizeof(*e));
-    e->ref = *ref;
-    str_copy(e->where, where, sizeof(e->where));
-    qenv_copy(&e->env, env);
-    e->size = content_len;
-}
-
-static void entries_free(struct entries *es)
-{
-    for (size_t i = 0; i < es->n; i++)
-        qenv_free(&es->v[i].env);
-    free(es->v);
-    es->v = NULL;
-    es->n = es->cap = 0;
-}
-
-/* flags: QUEUE_SCAN_FIX only when acting on the files (qmgr is down). */
-static int load_entries(const char *queue_dir, const char *only, int flags, struct entries *es)
-{
-    memset(es, 0, sizeof(*es));
-    es->only = only;
-    if (queue_scan_flags(queue_dir, flags, collect, es) < 0) {
+    if (queue_entries_load(queue_dir, only, flags, es) < 0) {
         fprintf(stderr, "yubin queue: cannot read the queue directory %s: %s\n", queue_dir,
                 strerror(errno));
         return -1;
     }
-    return 0;
-}
-
-/* ---- list (mailq) ---- */
-
-/* "Mon Nov 23 13:01:25", as mailq prints the arrival time. */
-static void format_time(uint64_t usec, char *out, size_t len)
-{
-    time_t t = (time_t)(usec / 1000000u);
-    struct tm tm;
-    if (!localtime_r(&t, &tm) || strftime(out, len, "%a %b %e %H:%M:%S", &tm) == 0)
-        str_copy(out, "?", len);
-}
-
-static void print_entry(FILE *f, const struct entry *e)
-{
-    char when[64], id[QUEUE_ID_MAX + 2];
-    char mark = strcmp(e->where, "hold") == 0 ? '!' : strcmp(e->where, "journal") == 0 ? '*' : 0;
-    if (mark)
-        str_fmt(id, sizeof(id), "%s%c", e->env.qid, mark);
-    else
-        str_copy(id, e->env.qid, sizeof(id));
-    format_time(e->env.arrival_usec, when, sizeof(when));
-    fprintf(f, "%-17s %8zu %s %s\n", id, e->size, when,
-            *e->env.sender ? e->env.sender : "MAILER-DAEMON");
-    const char *last_reason = NULL;
-    for (size_t i = 0; i < e->env.nrcpts; i++) {
-        const struct qrcpt *r = &e->env.rcpts[i];
-        if (r->done)
-            continue;
-        if (r->reason && *r->reason && (!last_reason || strcmp(last_reason, r->reason) != 0))
-            fprintf(f, "%23s(%s)\n", "", r->reason);
-        last_reason = r->reason;
-        fprintf(f, "%47s%s\n", "", r->addr);
-    }
-    fputc('\n', f);
-}
-
-int queue_print_list(FILE *f, const char *queue_dir)
-{
-    struct entries es;
-    if (load_entries(queue_dir, NULL, 0, &es) < 0)
-        return -1;
-    if (es.n == 0) {
-        fprintf(f, "Mail queue is empty\n");
-        entries_free(&es);
-        return 0;
-    }
-    unsigned long long bytes = 0;
-    fprintf(f, "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------\n");
-    for (size_t i = 0; i < es.n; i++) {
-        print_entry(f, &es.v[i]);
-        bytes += es.v[i].size;
-    }
-    fprintf(f, "-- %llu Kbytes in %zu Request%s.\n", bytes / 1024, es.n, es.n == 1 ? "" : "s");
-    entries_free(&es);
     return 0;
 }
 
@@ -259,7 +161,7 @@ static int copy_content(const struct qref *ref)
     return 0;
 }
 
-static void show_entry(const struct entry *e)
+static void show_entry(const struct queue_entry *e)
 {
     const struct qenvelope *v = &e->env;
     char when[64];
@@ -267,7 +169,7 @@ static void show_entry(const struct entry *e)
     printf("queue_id: %s\n", v->qid);
     printf("queue_name: %s\n", e->where);
     printf("message_size: %zu\n", e->size);
-    format_time(v->arrival_usec, when, sizeof(when));
+    queue_format_time(v->arrival_usec, when, sizeof(when));
     time_t t = (time_t)(v->arrival_usec / 1000000u);
     struct tm tm;
     char year[8] = "";
@@ -276,7 +178,7 @@ static void show_entry(const struct entry *e)
     printf("message_arrival_time: %s%s\n", when, year);
     if (v->defer_count || v->next_try_usec) {
         printf("defer_count: %d\n", v->defer_count);
-        format_time(v->next_try_usec, when, sizeof(when));
+        queue_format_time(v->next_try_usec, when, sizeof(when));
         printf("next_attempt_time: %s\n", v->next_try_usec ? when : "now");
     }
     if (v->envid)
@@ -316,7 +218,7 @@ static int cmd_show(const char *queue_dir, int argc, char **argv)
 {
     int rc = 0;
     for (int i = 0; i < argc; i++) {
-        struct entries es;
+        struct queue_entries es;
         if (!queue_id_valid(argv[i]) || strcmp(argv[i], "ALL") == 0) {
             fprintf(stderr, "yubin queue: invalid queue ID \"%s\"\n", argv[i]);
             rc = 1;
@@ -330,7 +232,7 @@ static int cmd_show(const char *queue_dir, int argc, char **argv)
         }
         for (size_t k = 0; k < es.n; k++)
             show_entry(&es.v[k]);
-        entries_free(&es);
+        queue_entries_free(&es);
     }
     return rc;
 }
@@ -426,7 +328,7 @@ static int ctl_request(int fd, const char *verb, const char *arg)
 
 /* ---- acting on the files while qmgr is down ---- */
 
-static int offline_one(const char *queue_dir, const char *verb, struct entry *e)
+static int offline_one(const char *queue_dir, const char *verb, struct queue_entry *e)
 {
     char dir[512];
     const char *qid = e->env.qid;
@@ -473,7 +375,7 @@ static int offline(const char *queue_dir, const char *verb, int argc, char **arg
     int rc = 0;
     size_t changed = 0;
     for (int i = 0; i < argc; i++) {
-        struct entries es;
+        struct queue_entries es;
         /* FIX: journal records superseded by a deferred/hold file are marked done
            first, so removing the file cannot bring them back. */
         if (load_entries(queue_dir, argv[i], QUEUE_SCAN_FIX, &es) < 0 ||
@@ -493,7 +395,7 @@ static int offline(const char *queue_dir, const char *verb, int argc, char **arg
                 changed += (size_t)r;
             }
         }
-        entries_free(&es);
+        queue_entries_free(&es);
     }
     if (queue_done_sync(queue_dir) < 0)
         rc = 1;

@@ -4,14 +4,14 @@
  * scan the headers once, deliver each recipient), and serving one qmgr
  * connection with dproto under timeouts.
  */
-#include "agent.h"
-#include "buf.h"
-#include "config.h"
-#include "log.h"
-#include "queue.h"
-#include "serve.h"
-#include "table.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib/buf.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-queue/queue.h"
+#include "deliver/serve.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "dproto.h"
+#include "lib-queue/dproto.h"
 
 struct config;
 struct maps;

@@ -11,9 +11,9 @@
  * delivered, EX_TEMPFAIL/EX_OSERR and signals defer, other codes bounce;
  * output that starts with an enhanced status code overrides the code.
  */
-#include "agent.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

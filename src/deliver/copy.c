@@ -7,12 +7,12 @@
  * ">From " quoting and the final empty line of mbox format, and the scan
  * of the message headers for Delivered-To: used for loop detection.
  */
-#include "agent.h"
-#include "addr.h"
-#include "buf.h"
-#include "header.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib-mail/addr.h"
+#include "lib/buf.h"
+#include "lib-mail/header.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -9,11 +9,12 @@
  * delivered while the process waits, so a request in progress is always
  * finished and answered before the process exits 0.
  */
-#include "agent.h"
-#include "config.h"
-#include "log.h"
-#include "serve.h"
-#include "worker.h"
+#include "deliver/deliver_role.h"
+#include "deliver/agent.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "deliver/serve.h"
+#include "lib-master/worker.h"
 
 #include <signal.h>
 #include <string.h>

@@ -15,13 +15,13 @@
  * "forward"); commands and files listed there are delivered here, with
  * the user's privileges.
  */
-#include "agent.h"
-#include "buf.h"
-#include "config.h"
-#include "log.h"
-#include "resolve.h"
-#include "table.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib/buf.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-route/resolve.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

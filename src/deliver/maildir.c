@@ -10,9 +10,9 @@
  * host name has '/' and ':' escaped as "\057" and "\072" (Dovecot's rule),
  * since ':' starts the info part of names in cur/.
  */
-#include "agent.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

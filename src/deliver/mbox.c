@@ -14,9 +14,9 @@
  * the mailbox is created by root and handed to the owner with fchown(),
  * as Postfix does.
  */
-#include "agent.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,8 +8,8 @@
  * owner cannot send signals to the agent. Children that run commands give
  * up root completely. In single-user mode nothing switches.
  */
-#include "agent.h"
-#include "log.h"
+#include "deliver/agent.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -2,10 +2,10 @@
  * serve.c - a delivery agent's process loop (see serve.h): accepting qmgr
  * connections, reading dproto requests under a timeout, answering them.
  */
-#include "serve.h"
-#include "buf.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/serve.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -13,7 +13,7 @@
 
 #include <signal.h>
 
-#include "dproto.h"
+#include "lib-queue/dproto.h"
 
 /* Deliver one complete request; st[i] (zeroed) receives the status of req->rcpts[i]. */
 typedef void (*serve_fn)(void *ctx, const struct dreq *req, struct dstatus *st);

@@ -11,14 +11,15 @@
  * without a final word get the last soft error they saw (deferred), or
  * the name service's verdict (bounced when the domain does not exist).
  */
-#include "smtp.h"
-#include "serve.h"
-#include "addr.h"
-#include "config.h"
-#include "log.h"
-#include "queue.h"
-#include "util.h"
-#include "worker.h"
+#include "deliver/deliver_role.h"
+#include "deliver/smtp.h"
+#include "deliver/serve.h"
+#include "lib-mail/addr.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-queue/queue.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -27,8 +27,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "dproto.h"
-#include "tls.h"
+#include "lib-queue/dproto.h"
+#include "lib-tls/tls.h"
 
 struct config;
 

@@ -15,7 +15,7 @@
  * takes a bare CR for a line end (SMTP smuggling: what follows would be
  * read there as new commands).
  */
-#include "smtp.h"
+#include "deliver/smtp.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -6,9 +6,9 @@
  * address family preference and balance, smtp_mx_address_limit), and the
  * MX loop check against our own addresses.
  */
-#include "smtp.h"
-#include "addr.h"
-#include "util.h"
+#include "deliver/smtp.h"
+#include "lib-mail/addr.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

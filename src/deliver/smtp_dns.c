@@ -8,10 +8,10 @@
  * YUBIN_DNS_SERVERS="127.0.0.1:5353" replaces the system resolvers (tests),
  * as in dns.c.
  */
-#include "smtp.h"
-#include "dns.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/smtp.h"
+#include "lib-dns/dns.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -10,8 +10,8 @@
  * (in reply to RCPT TO command)", the lines of a multi-line reply
  * joined with spaces.
  */
-#include "smtp.h"
-#include "util.h"
+#include "deliver/smtp.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -17,11 +17,11 @@
  * 4xx (or a broken connection) leaves the recipient for the next server
  * and is its status if no server does better.
  */
-#include "smtp.h"
-#include "addr.h"
-#include "buf.h"
-#include "log.h"
-#include "util.h"
+#include "deliver/smtp.h"
+#include "lib-mail/addr.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <poll.h>

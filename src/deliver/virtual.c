@@ -6,11 +6,11 @@
  * virtual_gid_maps. A result ending in "/" is a Maildir, anything else
  * an mbox file.
  */
-#include "agent.h"
-#include "buf.h"
-#include "log.h"
-#include "table.h"
-#include "util.h"
+#include "deliver/agent.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <limits.h>

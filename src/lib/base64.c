@@ -1,7 +1,7 @@
 /*
  * base64.c - see base64.h.
  */
-#include "base64.h"
+#include "lib/base64.h"
 
 #include <string.h>
 

@@ -11,7 +11,7 @@
 #ifndef YUBIN_BASE64_H
 #define YUBIN_BASE64_H
 
-#include "buf.h"
+#include "lib/buf.h"
 
 #include <stddef.h>
 

@@ -1,8 +1,8 @@
 /*
  * buf.c - see buf.h.
  */
-#include "buf.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

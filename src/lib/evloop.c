@@ -5,9 +5,9 @@
  * removed from the heap at once so a long-lived session that re-arms its
  * idle timer on every command does not leak heap slots.
  */
-#include "evloop.h"
-#include "util.h"
-#include "log.h"
+#include "lib/evloop.h"
+#include "lib/util.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <signal.h>

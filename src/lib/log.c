@@ -4,8 +4,8 @@
  * Each line is written with one write() so concurrent processes appending
  * to the same maillog_file (opened O_APPEND) never interleave mid-line.
  */
-#include "log.h"
-#include "util.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

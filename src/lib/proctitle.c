@@ -6,8 +6,8 @@
  * over it (and zeroing the rest) changes what ps shows without moving the
  * environment, so the title may never be longer than the original area.
  */
-#include "proctitle.h"
-#include "util.h"
+#include "lib/proctitle.h"
+#include "lib/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /*
  * util.c - see util.h.
  */
-#include "util.h"
-#include "log.h"
+#include "lib/util.h"
+#include "lib/log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

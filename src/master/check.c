@@ -5,14 +5,13 @@
  * linked) every *_maps table, and the TLS configuration of every smtpd
  * service that uses TLS (certificates, keys, chains, SNI tables).
  */
-#include "commands.h"
-#include "master.h"
-#include "matchlist.h"
-#include "resolve.h"
-#include "smtpd/restrict.h"
-#include "table.h"
-#include "tls.h"
-#include "util.h"
+#include "master/master.h"
+#include "lib-table/matchlist.h"
+#include "lib-route/resolve.h"
+#include "lib-master/worker.h"
+#include "lib-table/table.h"
+#include "lib-tls/tls.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -212,13 +211,9 @@ static void check_tables_one(const struct config *cfg, const struct master_servi
             param_error(cfg, svc, d, 1, "mynetworks", err);
         match_list_free(l);
     }
-    if (svc) {
-        /* Syntax, and the access tables named in the lists (no resolver: tables only). */
-        struct restrictions *rs = restrictions_new(cfg, NULL, NULL, err, sizeof(err));
-        if (!rs)
-            cfg_diags_add(d, strict, svc->file, svc->line, "service %s: %s", svc->name, err);
-        restrictions_free(rs);
-    }
+    const struct worker_role *role = svc ? worker_role_find(svc->command) : NULL;
+    if (role && role->check && role->check(cfg, err, sizeof(err)) < 0)
+        cfg_diags_add(d, strict, svc->file, svc->line, "service %s: %s", svc->name, err);
 }
 
 /*

@@ -13,10 +13,10 @@
  * it; the old one is retired and closed when its last worker exits, and
  * only until then are the two generations' counts apart.
  */
-#include "master.h"
-#include "conncount.h"
-#include "log.h"
-#include "util.h"
+#include "master/master.h"
+#include "lib-master/conncount.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 #include <string.h>

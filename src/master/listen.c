@@ -7,9 +7,9 @@
  * Sockets are keyed by what they are bound to, so a reload that keeps a
  * service keeps its socket open: no connection is refused during reload.
  */
-#include "master.h"
-#include "log.h"
-#include "util.h"
+#include "master/master.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

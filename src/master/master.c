@@ -10,12 +10,11 @@
  * in the foreground) stops. In daemon mode the parent waits until the
  * master is ready and reports its errors on the terminal.
  */
-#include "commands.h"
-#include "config.h"
-#include "evloop.h"
-#include "log.h"
-#include "master.h"
-#include "util.h"
+#include "lib-conf/config.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "master/master.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

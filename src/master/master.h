@@ -1,7 +1,9 @@
 /*
- * master.h - private to src/master: the master process (start, stop,
- * reload, supervision), its listening sockets, the checks shared by
- * `yubin check` and `yubin start`, and the helpers the worker side uses.
+ * master.h - the master process (start, stop, reload, supervision), its
+ * listening sockets, the checks shared by `yubin check` and `yubin
+ * start`, and the helpers the worker side uses. The commands at the top
+ * are the role's public API (src/cmd calls them); the rest is private to
+ * src/master and its unit tests.
  */
 #ifndef YUBIN_MASTER_H
 #define YUBIN_MASTER_H
@@ -10,7 +12,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "lib-conf/config.h"
+
+/* ---- the commands (src/cmd/main.c); argv[0] is the command name; exit status ---- */
+
+int cmd_start(const char *confdir, int argc, char **argv);      /* start, start-fg */
+int cmd_stop(const char *confdir, int argc, char **argv);
+int cmd_reload(const char *confdir, int argc, char **argv);
+int cmd_status(const char *confdir, int argc, char **argv);
+int cmd_check(const char *confdir, int argc, char **argv);
+/* Hidden: `yubin -c DIR worker SERVICE TYPE`, run by the master only (worker.c). */
+int cmd_worker(const char *confdir, int argc, char **argv);
 
 #define MASTER_LISTEN_BACKLOG 1024
 #define MASTER_STOP_GRACE_MS  10000   /* SIGTERM -> SIGKILL when stopping */

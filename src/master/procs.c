@@ -17,10 +17,10 @@
  * (countregion.c) at fd 3+n, with YUBIN_COUNT_FD=3+n and
  * YUBIN_COUNT_SLOT=its slot.
  */
-#include "master.h"
-#include "evloop.h"
-#include "log.h"
-#include "util.h"
+#include "master/master.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

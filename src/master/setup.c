@@ -6,9 +6,9 @@
  * for its whole life; "is it running?" is "is that file locked?", so a
  * stale pid file left by a crash never blocks a start.
  */
-#include "master.h"
-#include "queue.h"
-#include "util.h"
+#include "master/master.h"
+#include "lib-queue/queue.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,14 +9,13 @@
  * services, and calls the role's entry point with the inherited
  * listening descriptors (fd 3 .., YUBIN_LISTEN_FDS of them).
  */
-#include "commands.h"
-#include "config.h"
-#include "tls.h"
-#include "log.h"
-#include "proctitle.h"
-#include "master.h"
-#include "util.h"
-#include "worker.h"
+#include "lib-conf/config.h"
+#include "lib-tls/tls.h"
+#include "lib/log.h"
+#include "lib/proctitle.h"
+#include "master/master.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,19 +26,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-int (*worker_entry(const char *command))(struct worker *w)
-{
-    static const struct { const char *command; int (*fn)(struct worker *); } roles[] = {
-        {"smtpd", smtpd_main},     {"pickup", pickup_main}, {"qmgr", qmgr_main},
-        {"virtual", deliver_main}, {"local", deliver_main}, {"smtp", smtp_main},
-        {"auth", auth_main},
-    };
-    for (size_t i = 0; i < ARRAY_LEN(roles); i++)
-        if (strcmp(command, roles[i].command) == 0)
-            return roles[i].fn;
-    return NULL;
-}
 
 static int parse_type(const char *s, enum svc_type *t)
 {
@@ -180,7 +166,8 @@ int cmd_worker(const char *confdir, int argc, char **argv)
     const char *maillog = cfg_get(cfg, "maillog_file");
     log_set_dest(foreground && !(maillog && *maillog), maillog);
 
-    int (*entry)(struct worker *) = worker_entry(svc->command);
+    const struct worker_role *role = worker_role_find(svc->command);
+    int (*entry)(struct worker *) = role ? role->main : NULL;
     if (!entry)
         msg_fatal("service %s: command \"%s\" is not implemented by yubin", svc->name,
                   svc->command);

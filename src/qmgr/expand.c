@@ -12,12 +12,12 @@
  * recipient (expanded again on retry, as Postfix's cleanup says "try again
  * later"); an aliases(5) loop bounces it.
  */
-#include "qmgr.h"
-#include "config.h"
-#include "dproto.h"
-#include "log.h"
-#include "resolve.h"
-#include "util.h"
+#include "qmgr/qmgr.h"
+#include "lib-conf/config.h"
+#include "lib-queue/dproto.h"
+#include "lib/log.h"
+#include "lib-route/resolve.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

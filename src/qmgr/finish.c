@@ -14,13 +14,13 @@
  * before the recipients it reports are marked done, and a deferred file
  * is fsync'd before its journal record is marked done.
  */
-#include "qmgr.h"
-#include "config.h"
-#include "dproto.h"
-#include "dsn.h"
-#include "evloop.h"
-#include "log.h"
-#include "util.h"
+#include "qmgr/qmgr.h"
+#include "lib-conf/config.h"
+#include "lib-queue/dproto.h"
+#include "lib-mail/dsn.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

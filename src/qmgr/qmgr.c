@@ -8,15 +8,16 @@
  * periodic journal rescan that catches any notification that got lost,
  * and the idle hook that makes done marks durable in groups.
  */
-#include "qmgr.h"
-#include "config.h"
-#include "evloop.h"
-#include "log.h"
-#include "matchlist.h"
-#include "resolve.h"
-#include "cmd/commands.h"
-#include "util.h"
-#include "worker.h"
+#include "qmgr/qmgr_role.h"
+#include "qmgr/qmgr.h"
+#include "lib-conf/config.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-table/matchlist.h"
+#include "lib-route/resolve.h"
+#include "lib-queue/queue_list.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>

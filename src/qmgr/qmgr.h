@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "queue.h"
+#include "lib/buf.h"
+#include "lib-queue/queue.h"
 
 struct config;
 struct evloop;

@@ -12,12 +12,12 @@
  * for a while and then its jobs are deferred; a connection that breaks
  * mid-request defers every unit that has no status yet.
  */
-#include "qmgr.h"
-#include "config.h"
-#include "dproto.h"
-#include "evloop.h"
-#include "log.h"
-#include "util.h"
+#include "qmgr/qmgr.h"
+#include "lib-conf/config.h"
+#include "lib-queue/dproto.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

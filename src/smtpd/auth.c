@@ -21,12 +21,12 @@
  * (IPv6: its /64) may have at most AUTH_PER_CLIENT_MAX exchanges in flight
  * in this process: beyond that it alone gets 454.
  */
-#include "smtpd.h"
-#include "config.h"
-#include "evloop.h"
-#include "log.h"
-#include "sasl_client.h"
-#include "util.h"
+#include "smtpd/smtpd.h"
+#include "lib-conf/config.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-auth/sasl_client.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,15 +8,15 @@
  * Replies follow Postfix's texts so that log readers and people who know
  * Postfix recognise them.
  */
-#include "smtpd.h"
-#include "addr.h"
-#include "cleanup/cleanup.h"
-#include "config.h"
-#include "evloop.h"
-#include "log.h"
-#include "queue.h"
-#include "resolve.h"
-#include "util.h"
+#include "smtpd/smtpd.h"
+#include "lib-mail/addr.h"
+#include "lib-mail/cleanup.h"
+#include "lib-conf/config.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-queue/queue.h"
+#include "lib-route/resolve.h"
+#include "lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /*
  * content.c - see content.h.
  */
-#include "content.h"
+#include "smtpd/content.h"
 
 #include <string.h>
 #include <strings.h>

@@ -8,12 +8,12 @@
  * sessions of this worker; a qmgr that cannot be reached gets "458 Unable
  * to queue messages".
  */
-#include "smtpd.h"
-#include "config.h"
-#include "log.h"
-#include "matchlist.h"
-#include "queue.h"
-#include "util.h"
+#include "smtpd/smtpd.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-table/matchlist.h"
+#include "lib-queue/queue.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

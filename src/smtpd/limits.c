@@ -23,14 +23,14 @@
  *    never drives the process into EMFILE and the listen queue keeps
  *    moving. Other smtpd processes of the service take what they can.
  */
-#include "smtpd.h"
-#include "config.h"
-#include "conncount.h"
-#include "evloop.h"
-#include "log.h"
-#include "matchlist.h"
-#include "util.h"
-#include "worker.h"
+#include "smtpd/smtpd.h"
+#include "lib-conf/config.h"
+#include "lib-master/conncount.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-table/matchlist.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,16 +15,17 @@
  * Reply texts and codes are Postfix 3.7's, checked against a live Postfix
  * where possible (tests/unit/test_restrict.c quotes them).
  */
-#include "restrict.h"
-#include "addr.h"
-#include "buf.h"
-#include "config.h"
-#include "dns.h"
-#include "log.h"
-#include "matchlist.h"
-#include "resolve.h"
-#include "table.h"
-#include "util.h"
+#include "smtpd/smtpd_role.h"
+#include "smtpd/restrict.h"
+#include "lib-mail/addr.h"
+#include "lib/buf.h"
+#include "lib-conf/config.h"
+#include "lib-dns/dns.h"
+#include "lib/log.h"
+#include "lib-table/matchlist.h"
+#include "lib-route/resolve.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -2284,4 +2285,12 @@ void restrict_actions_free(struct restrict_actions *a)
 {
     free_message_actions(a);
     memset(a, 0, sizeof(*a));
+}
+
+int smtpd_check_service(const struct config *cfg, char *err, size_t errlen)
+{
+    /* Syntax, and the access tables named in the lists (no resolver: tables only). */
+    struct restrictions *rs = restrictions_new(cfg, NULL, NULL, err, errlen);
+    restrictions_free(rs);
+    return rs ? 0 : -1;
 }

@@ -21,13 +21,13 @@
  * With the deadline off, any input restarts smtpd_timeout (Postfix's
  * time limit per read).
  */
-#include "smtpd.h"
-#include "config.h"
-#include "evloop.h"
-#include "log.h"
-#include "dns.h"
-#include "matchlist.h"
-#include "util.h"
+#include "smtpd/smtpd.h"
+#include "lib-conf/config.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-dns/dns.h"
+#include "lib-table/matchlist.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -8,18 +8,19 @@
  * makes all of them durable with one queue_writer_commit() (one
  * fdatasync) and then answers each "250 Ok: queued as".
  */
-#include "smtpd.h"
-#include "config.h"
-#include "dns.h"
-#include "evloop.h"
-#include "log.h"
-#include "matchlist.h"
-#include "queue.h"
-#include "resolve.h"
-#include "sasl_client.h"
-#include "util.h"
-#include "worker.h"
-#include "cmd/commands.h"
+#include "smtpd/smtpd_role.h"
+#include "smtpd/smtpd.h"
+#include "lib-conf/config.h"
+#include "lib-dns/dns.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib-table/matchlist.h"
+#include "lib-queue/queue.h"
+#include "lib-route/resolve.h"
+#include "lib-auth/sasl_client.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
+#include "lib-queue/maildrop.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -206,14 +207,14 @@ static void maildrop_tick(void *arg)
     struct smtpd_server *srv = arg;
     if (srv->stopping)
         return;
-    if (!maildrop_child && sendmail_maildrop_pending(srv->queue_dir)) {
+    if (!maildrop_child && maildrop_pending(srv->queue_dir)) {
         char *sock = xasprintf("%s/public/pickup", srv->queue_dir);
         pid_t pid = fork();
         if (pid == 0) {
             /* The child must not keep pickup's socket alive after pickup is gone. */
             for (size_t i = 0; i < nlisteners; i++)
                 close(listeners[i].fd);
-            int n = sendmail_maildrop_run(srv->queue_dir, sock, srv->message_size_limit);
+            int n = maildrop_run(srv->queue_dir, sock, srv->message_size_limit);
             _exit(n < 0 ? 1 : 0);
         }
         if (pid < 0)

@@ -21,11 +21,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
-#include "content.h"
-#include "matchlist.h"
-#include "restrict.h"
-#include "tls.h"
+#include "lib/buf.h"
+#include "smtpd/content.h"
+#include "lib-table/matchlist.h"
+#include "smtpd/restrict.h"
+#include "lib-tls/tls.h"
 
 struct config;
 struct evloop;

@@ -12,10 +12,10 @@
  * commands inside the TLS session; and the session state is reset (HELO,
  * transaction, authentication), so the client must say EHLO again.
  */
-#include "smtpd.h"
-#include "evloop.h"
-#include "log.h"
-#include "util.h"
+#include "smtpd/smtpd.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <string.h>
 

@@ -2,8 +2,8 @@
  * quoting, extensions and hostname syntax. Expected results were checked
  * against Postfix 3.7 where yubin follows it (see the comments). */
 #include "t.h"
-#include "addr.h"
-#include "util.h"
+#include "lib-mail/addr.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 

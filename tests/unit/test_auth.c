@@ -9,11 +9,11 @@
 #include "auth/auth.h"
 #include "auth/climech.h"
 #include "auth/scheme.h"
-#include "base64.h"
-#include "evloop.h"
-#include "sasl_client.h"
+#include "lib/base64.h"
+#include "lib/evloop.h"
+#include "lib-auth/sasl_client.h"
 #include "t.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * both ways, field splitting, "resp=" ending the parameters, line reading
  * with limits, hostile input.
  */
-#include "authproto.h"
+#include "lib-auth/authproto.h"
 #include "t.h"
 
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * test_base64.c - RFC 4648 vectors, strictness (padding, alphabet,
  * trailing bits), limits.
  */
-#include "base64.h"
+#include "lib/base64.h"
 #include "t.h"
 
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Unit tests for buf, util list splitting and address keys, and the event loop timers. */
 #include "t.h"
-#include "buf.h"
-#include "util.h"
-#include "evloop.h"
+#include "lib/buf.h"
+#include "lib/util.h"
+#include "lib/evloop.h"
 
 #include <stdlib.h>
 

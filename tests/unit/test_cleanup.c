@@ -1,6 +1,6 @@
 /* Unit tests for src/cleanup/cleanup.c. */
 #include "t.h"
-#include "cleanup/cleanup.h"
+#include "lib-mail/cleanup.h"
 
 #include <stdlib.h>
 #include <string.h>

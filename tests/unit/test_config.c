@@ -2,9 +2,9 @@
  * test_config.c - main.cf / master.cf parsing, expansion, typed values,
  * diagnostics with file:line, defaults, service overrides and conf -e.
  */
-#include "config.h"
+#include "lib-conf/config.h"
 #include "t.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <fcntl.h>
 #include <stdio.h>

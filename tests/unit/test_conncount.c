@@ -3,9 +3,9 @@
  * and IPv6 keys, removal, clearing a dead worker's slot, a full window,
  * header validation, and the private (single-process) table. */
 #include "t.h"
-#include "conncount.h"
-#include "matchlist.h"
-#include "util.h"
+#include "lib-master/conncount.h"
+#include "lib-table/matchlist.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <unistd.h>

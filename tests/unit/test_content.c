@@ -1,6 +1,6 @@
 /* Unit tests for src/smtpd/content.c: end-of-data, smuggling, dot unstuffing, BDAT. */
 #include "t.h"
-#include "buf.h"
+#include "lib/buf.h"
 #include "smtpd/content.h"
 
 #include <string.h>

@@ -12,13 +12,14 @@
  */
 #include "t.h"
 #include "deliver/agent.h"
-#include "config.h"
-#include "buf.h"
-#include "dproto.h"
-#include "log.h"
-#include "table.h"
-#include "util.h"
-#include "worker.h"
+#include "deliver/deliver_role.h"
+#include "lib-conf/config.h"
+#include "lib/buf.h"
+#include "lib-queue/dproto.h"
+#include "lib/log.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,9 +4,9 @@
  * TXT lookups, and cancellation. */
 #include "t.h"
 #include "fakedns.h"
-#include "dns.h"
-#include "evloop.h"
-#include "util.h"
+#include "lib-dns/dns.h"
+#include "lib/evloop.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -1,7 +1,7 @@
 /* Unit tests for the delivery request protocol (dproto.c). */
 #include "t.h"
-#include "dproto.h"
-#include "util.h"
+#include "lib-queue/dproto.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* Unit tests for RFC 3464 delivery status notifications (dsn.c). */
 #include "t.h"
-#include "dsn.h"
-#include "util.h"
+#include "lib-mail/dsn.h"
+#include "lib/util.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

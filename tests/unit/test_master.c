@@ -4,12 +4,17 @@
  * reuse across reloads, the queue tree and the pid-file lock, the smtpd
  * session count regions (slots per worker, kept or replaced at reload).
  */
-#include "config.h"
-#include "conncount.h"
+#include "lib-conf/config.h"
+#include "lib-master/conncount.h"
 #include "master/master.h"
 #include "t.h"
-#include "util.h"
-#include "worker.h"
+#include "lib/util.h"
+#include "lib-master/worker.h"
+#include "auth/auth_role.h"
+#include "cmd/commands.h"
+#include "deliver/deliver_role.h"
+#include "qmgr/qmgr_role.h"
+#include "smtpd/smtpd_role.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -99,14 +104,23 @@ static void test_backoff(void)
     CHECK_INT(master_backoff(10000, 5000), 1000);   /* it ran a while: back to 1 s */
 }
 
+static int (*worker_entry(const char *command))(struct worker *)
+{
+    const struct worker_role *r = worker_role_find(command);
+    return r ? r->main : NULL;
+}
+
 static void test_worker_entry(void)
 {
+    worker_roles_set(yubin_roles);
     CHECK(worker_entry("smtpd") == smtpd_main);
     CHECK(worker_entry("pickup") == pickup_main);
     CHECK(worker_entry("qmgr") == qmgr_main);
     CHECK(worker_entry("virtual") == deliver_main);
     CHECK(worker_entry("local") == deliver_main);
     CHECK(worker_entry("smtp") == smtp_main);
+    CHECK(worker_entry("auth") == auth_main);
+    CHECK(worker_role_find("smtpd")->check != NULL);
     CHECK(worker_entry("cleanup") == NULL);
     CHECK(worker_entry("pipe") == NULL);
     CHECK(worker_entry("") == NULL);

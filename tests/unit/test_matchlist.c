@@ -2,9 +2,9 @@
  * parent-domain matching, /file/name and type:table entries, negation,
  * network address lists, IPv4/IPv6 patterns and their errors. */
 #include "t.h"
-#include "matchlist.h"
-#include "table.h"
-#include "util.h"
+#include "lib-table/matchlist.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <ftw.h>
 #include <stdio.h>

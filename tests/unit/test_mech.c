@@ -9,7 +9,7 @@
 #include "auth/mech.h"
 #include "auth/scheme.h"
 #include "t.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -7,10 +7,10 @@
  * limits hold.
  */
 #include "t.h"
-#include "buf.h"
-#include "header.h"
-#include "mime.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "lib-mail/header.h"
+#include "lib-mail/mime.h"
+#include "lib/util.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "auth/passdb.h"
 #include "auth/scheme.h"
 #include "t.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,11 +10,11 @@
  * `test_queue --bench [DIR]` runs the group-commit micro-benchmark instead.
  */
 #include "t.h"
-#include "buf.h"
-#include "log.h"
-#include "queue.h"
-#include "queue_int.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib-queue/queue.h"
+#include "lib-queue/queue_int.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

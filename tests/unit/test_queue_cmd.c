@@ -5,10 +5,10 @@
  * protocol against a fake qmgr.
  */
 #include "t.h"
-#include "commands.h"
-#include "log.h"
-#include "queue.h"
-#include "util.h"
+#include "cmd/commands.h"
+#include "lib/log.h"
+#include "lib-queue/queue.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,11 +3,11 @@
  * limits, local alias expansion and transport selection, each loaded from
  * a temporary main.cf with config_load(). */
 #include "t.h"
-#include "config.h"
-#include "log.h"
-#include "resolve.h"
-#include "table.h"
-#include "util.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-route/resolve.h"
+#include "lib-table/table.h"
+#include "lib/util.h"
 
 #include <ftw.h>
 #include <sqlite3.h>

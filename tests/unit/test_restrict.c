@@ -11,12 +11,12 @@
  */
 #include "t.h"
 #include "fakedns.h"
-#include "config.h"
-#include "dns.h"
-#include "evloop.h"
-#include "resolve.h"
+#include "lib-conf/config.h"
+#include "lib-dns/dns.h"
+#include "lib/evloop.h"
+#include "lib-route/resolve.h"
 #include "smtpd/restrict.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -3,10 +3,10 @@
  * verify, generated values round-trip, wrong passwords and malformed
  * values fail, CRAM-MD5 and SCRAM credentials match RFC 2195/7677.
  */
-#include "base64.h"
+#include "lib/base64.h"
 #include "auth/scheme.h"
 #include "t.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,8 +6,8 @@
 #include "t.h"
 #include "fakedns.h"
 #include "deliver/smtp.h"
-#include "buf.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,9 +2,9 @@
  * errors with line numbers, case folding, building and reopening LMDB
  * files, sqlite quoting, and the maps address search orders. */
 #include "t.h"
-#include "table.h"
-#include "buf.h"
-#include "util.h"
+#include "lib-table/table.h"
+#include "lib/buf.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,13 +10,13 @@
  * Keys and certificates are made here with the OpenSSL API.
  */
 #include "t.h"
-#include "buf.h"
-#include "config.h"
-#include "log.h"
-#include "table.h"
-#include "tls.h"
-#include "tls_int.h"
-#include "util.h"
+#include "lib/buf.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
+#include "lib-table/table.h"
+#include "lib-tls/tls.h"
+#include "lib-tls/tls_int.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <ftw.h>

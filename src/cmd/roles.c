@@ -1,0 +1,25 @@
+/*
+ * roles.c - every role this program can play, by master.cf command: the
+ * one place that names them all (see lib-master/worker.h).
+ */
+#include "cmd/commands.h"
+#include "auth/auth_role.h"
+#include "deliver/deliver_role.h"
+#include "lib-master/worker.h"
+#include "qmgr/qmgr_role.h"
+#include "smtpd/smtpd_role.h"
+
+#include <stddef.h>
+
+static const struct worker_role roles[] = {
+    {"smtpd", smtpd_main, smtpd_check_service},
+    {"pickup", pickup_main, NULL},
+    {"qmgr", qmgr_main, NULL},
+    {"virtual", deliver_main, NULL},
+    {"local", deliver_main, NULL},
+    {"smtp", smtp_main, NULL},
+    {"auth", auth_main, NULL},
+    {NULL, NULL, NULL},
+};
+
+const struct worker_role *const yubin_roles = roles;

@@ -1,0 +1,16 @@
+/*
+ * deliver_role.h - the public API of src/deliver (the delivery agents): what src/cmd/roles.c hands the master.
+ * Everything else in the folder is the role's own business.
+ */
+#ifndef YUBIN_DELIVER_ROLE_H
+#define YUBIN_DELIVER_ROLE_H
+
+#include <stddef.h>
+
+struct config;
+struct worker;
+
+int deliver_main(struct worker *w);  /* master.cf "local", "virtual" (svc->command says which) */
+int smtp_main(struct worker *w);     /* master.cf "smtp": SMTP client for relayed mail */
+
+#endif
