@@ -3,6 +3,7 @@ whole mail system at any instant, and no half-written message is ever
 delivered."""
 import hashlib
 import os
+import subprocess
 import random
 import smtplib
 import threading
@@ -101,8 +102,15 @@ def test_kill9_of_workers_only(instance):
     """The master restarts killed workers; nothing acknowledged is lost."""
     inst = instance().start()
 
+    killed = []
+
     def kill_workers():
-        os.system("pkill -9 -f '%s worker qmgr' ; pkill -9 -f '%s worker virtual'" % (inst.dir, inst.dir))
+        # workers show "ROLE -n SERVICE -t TYPE -c DIR" (proctitle.c), or right
+        # after a restart still "ROLE -c DIR worker SERVICE TYPE"
+        for role in ("qmgr", "virtual"):
+            r = subprocess.run(["pkill", "-9", "-f", "^%s .*-c %s( |$)" % (role, inst.dir)])
+            killed.append(r.returncode == 0)
 
     acked = run_crash_round(inst, kill_workers)
     check_all_delivered(inst, acked)
+    assert killed and all(killed), "pkill found no qmgr/virtual worker to kill: %r" % killed

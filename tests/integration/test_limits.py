@@ -47,7 +47,7 @@ def start(instance, main, nofile=None):
 
 def smtpd_pids(inst):
     def pids():
-        r = subprocess.run(["pgrep", "-f", "worker 127.0.0.1:%d inet" % inst.port],
+        r = subprocess.run(["pgrep", "-f", "^smtpd (-n 127.0.0.1:%d -t inet |.* worker 127.0.0.1:%d inet$)" % (inst.port, inst.port)],
                            capture_output=True, text=True)
         v = sorted(int(p) for p in r.stdout.split())
         return v if len(v) == 2 else None

@@ -197,7 +197,7 @@ def test_qmgr_restart_delivers_pending_mail_once(instance):
     inst = instance().start()
     send(inst, "carol@client.test", ["alice@example.test"], subject="before")
     inst.wait_maildir("example.test/alice", 1)
-    qmgr = subprocess.run(["pgrep", "-f", "%s worker qmgr" % inst.dir], capture_output=True,
+    qmgr = subprocess.run(["pgrep", "-f", "^qmgr .*-c %s( |$)" % inst.dir], capture_output=True,
                           text=True).stdout.split()
     assert len(qmgr) == 1
     master = inst.proc.pid
