@@ -38,6 +38,10 @@
 
 #define CONN_OUT_MAX        (1u << 20)   /* a client that does not read is dropped */
 #define CONN_REQUESTS_MAX   4096
+/* Requests of one client address (its ip_limit_key) on one connection, in any
+ * state, a cancelled one still hashing included: one client can only fill its
+ * own share, never the connection every client of an smtpd shares. */
+#define RIP_REQUESTS_MAX    32
 #define CLIENT_WAIT_MS      (150 * 1000)  /* Dovecot's MASTER_AUTH_SERVER_TIMEOUT_SECS */
 #define SWEEP_MS            (30 * 1000)
 #define PENALTY_FORGET_MS   (60 * 60 * 1000)
@@ -914,6 +918,21 @@ static int plaintext_refused(struct auth_req *r)
     return 1;
 }
 
+/* Requests on c from the same client address (IPv6: the same /64) as rip. */
+static size_t rip_requests(const struct auth_conn *c, const char *rip)
+{
+    char key[IP_KEY_MAX], other[IP_KEY_MAX];
+    ip_limit_key(rip, key, sizeof(key));
+    size_t n = 0;
+    for (const struct auth_req *q = c->reqs; q; q = q->next) {
+        if (!q->rip || !*q->rip)
+            continue;
+        ip_limit_key(q->rip, other, sizeof(other));
+        n += strcmp(key, other) == 0;
+    }
+    return n;
+}
+
 static int handle_auth(struct auth_conn *c, char **f, int n)
 {
     struct auth_server *s = c->srv;
@@ -953,6 +972,10 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
     }
     if (c->nreqs > CONN_REQUESTS_MAX) {
         req_fail_now(r, "too many requests on one connection", "Too many requests", 1);
+        return 0;
+    }
+    if (r->rip && *r->rip && rip_requests(c, r->rip) > RIP_REQUESTS_MAX) {
+        req_fail_now(r, "too many requests from this address", "Too many requests", 1);
         return 0;
     }
     if (s->shutting_down) {

@@ -654,6 +654,27 @@ static void test_server_cancel(void)
     raw_talk(fd, s, strlen(s), DELAY_MS + 300, &got, &closed);
     CHECK_STR(buf_cstr(&got), "");
     CHECK_INT(auth_server_requests(srv), 0);
+    /* One client address holds at most 32 requests on a connection (here waiting for
+     * the client; cancelled ones that still hash count the same): the 33rd fails at
+     * once, another address (also the same IPv4 in another /64-less key) still gets in. */
+    struct buf many;
+    buf_init(&many, 0);
+    for (int i = 0; i < 33; i++)
+        buf_printf(&many, "AUTH\t%d\tLOGIN\tservice=smtp\trip=10.9.0.1\n", 100 + i);
+    buf_puts(&many, "AUTH\t200\tLOGIN\tservice=smtp\trip=10.9.0.2\n");
+    buf_reset(&got);
+    raw_talk(fd, many.data, many.len, 100, &got, &closed);
+    CHECK(strstr(buf_cstr(&got), "FAIL\t132\treason=Too many requests\ttemp\n") != NULL);
+    CHECK(strstr(buf_cstr(&got), "CONT\t131\t") != NULL);
+    CHECK(strstr(buf_cstr(&got), "CONT\t200\t") != NULL);
+    CHECK_INT(auth_server_requests(srv), 33);
+    buf_reset(&many);
+    for (int i = 0; i < 32; i++)
+        buf_printf(&many, "CANCEL\t%d\n", 100 + i);
+    buf_puts(&many, "CANCEL\t200\n");
+    raw_talk(fd, many.data, many.len, 30, &got, &closed);
+    CHECK_INT(auth_server_requests(srv), 0);
+    buf_free(&many);
     /* Unknown ids and a repeated CANCEL are ignored; the connection stays. */
     raw_talk(fd, "CANCEL\t77\nCANCEL\t4\nCANCEL\tx\n", 27, 20, &got, &closed);
     CHECK(!closed);
@@ -820,8 +841,12 @@ static void test_abandoned_exchanges(void)
     static struct sasl_auth *a[BATCH];
     for (int round = 0; round < ROUNDS; round++) {
         memset(r, 0, sizeof(r));
-        for (int i = 0; i < BATCH; i++)
-            a[i] = sasl_auth_start(c, "LOGIN", NULL, "10.10.0.1", NULL, 0, rec_cb, &r[i]);
+        for (int i = 0; i < BATCH; i++) {
+            /* many clients (one address may hold only RIP_REQUESTS_MAX requests) */
+            char rip[32];
+            snprintf(rip, sizeof(rip), "10.10.%d.%d", i / 250, i % 250 + 1);
+            a[i] = sasl_auth_start(c, "LOGIN", NULL, rip, NULL, 0, rec_cb, &r[i]);
+        }
         int conts = 0;
         for (int tries = 0; tries < 200 && conts < BATCH; tries++) {
             run_for(10);
