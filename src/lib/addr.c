@@ -239,7 +239,7 @@ static int path_8bit(const char *s, size_t *i, size_t n, int allow_utf8, struct 
 static int path_mailbox(const char *s, size_t n, int allow_utf8, struct out *o)
 {
     size_t i = 0, local_len = 0;
-    int rc;
+    int rc, quoted_at = 0;
     if (n == 0)
         return ADDR_E_SYNTAX;
     if (s[0] == '"') {
@@ -266,6 +266,7 @@ static int path_mailbox(const char *s, size_t n, int allow_utf8, struct out *o)
                 local_len++;
                 continue;
             }
+            quoted_at |= c == '@';
             out_c(o, (char)c);
             local_len++;
             i++;
@@ -290,8 +291,10 @@ static int path_mailbox(const char *s, size_t n, int allow_utf8, struct out *o)
     }
     if (local_len == 0 || o->len > ADDR_LOCAL_MAX)
         return ADDR_E_SYNTAX;
+    /* Unqualified: "postmaster". Not <"u@x">: its internal form u@x would read as an
+     * address in a domain nobody checked, and could not be written back as a path. */
     if (i == n)
-        return 0;                              /* unqualified: "postmaster" */
+        return quoted_at ? ADDR_E_SYNTAX : 0;
     out_c(o, '@');                             /* s[i] == '@' */
     i++;
     return path_domain(s + i, n - i, allow_utf8, o);

@@ -77,6 +77,10 @@ static const struct path_case path_cases[] = {
     {"u@c.test>", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
     {"<<u@c.test>>", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
     {"<u@c.test> <v@c.test>", 0, 0, 0, "u@c.test", "<v@c.test>"},
+    /* fuzz_addr: an unqualified quoted local part holding '@' would read as u@domain */
+    {"<\"a b@c.test\">", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
+    {"<\"a amcl@route.example,{{{\">", 1, 0, ADDR_E_SYNTAX, NULL, NULL},
+    {"<\"a@b\"@c.test>", 0, 0, 0, "a@b@c.test", ""},
     /* domains */
     {"<a@b.test.>", 0, 0, 0, "a@b.test", ""},             /* trailing dot dropped */
     {"<a@.>", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
