@@ -128,6 +128,7 @@ static void check_codec(const uint8_t *data, size_t size)
             (void)authproto_param(f, n, 1, "resp");
             struct buf again;
             buf_init(&again, 0);
+            buf_puts(&again, "");
             for (int i = 0; i < n; i++) {
                 if (i)
                     buf_putc(&again, '\t');
@@ -201,7 +202,7 @@ static void check_server(const uint8_t *data, size_t size, int master)
     int eof = 0;
     /* Let the server work (hashing runs in its thread) until it is idle. */
     for (int i = 0; i < 2000 && !eof; i++) {
-        run_once(1);
+        run_once(i < 3 ? 0 : 1);
         drain(sv[1], &out, &eof);
         if (i >= 2 && auth_server_busy(srv) == 0)
             break;
@@ -209,7 +210,7 @@ static void check_server(const uint8_t *data, size_t size, int master)
     FUZZ_ASSERT(eof || auth_server_busy(srv) == 0);
     shutdown(sv[1], SHUT_WR);
     for (int i = 0; i < 2000 && !eof; i++) {
-        run_once(1);
+        run_once(i < 3 ? 0 : 1);
         drain(sv[1], &out, &eof);
     }
     FUZZ_ASSERT(eof);   /* the server closed its end */
@@ -257,14 +258,17 @@ static void client_cb(void *arg, enum sasl_status st, const char *text)
 static void check_client(const uint8_t *data, size_t size)
 {
     struct sasl_client *c = sasl_client_new(loop, sock_path);
+    /* Short: a timer left behind by a request fires during a later input, where
+     * ASan sees it (a real client waits 60 s). */
+    sasl_client_set_timeout(c, 1);
     int fd = accept(listen_fd, NULL, NULL);
     FUZZ_ASSERT(fd >= 0);
     struct cstate cs = {0};
     cs.a = sasl_auth_start(c, "PLAIN", "AHVzZXIAcGFzcw==", "192.0.2.1", "127.0.0.1",
                            SASL_SECURED, client_cb, &cs);
     FUZZ_ASSERT(write_all(fd, data, size) == (ssize_t)size);
-    for (int i = 0; i < 20 && !cs.done; i++) {
-        run_once(1);
+    for (int i = 0; i < 8 && !cs.done; i++) {
+        run_once(i < 4 ? 0 : 1);
         char tmp[4096];
         while (recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT) > 0)
             ;
