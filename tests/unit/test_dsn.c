@@ -337,6 +337,14 @@ static void test_hostile_text(void)
     CHECK_INT(build(DSN_KIND_BOUNCE, &e, &r, 1, &c, &rep), 0);
     CHECK(strstr(rep.top, "\nTo: \"john doe\"@example.org\n") != NULL);
     report_free(&rep);
+    /* fuzz_dsn: the queue ID went into the MIME boundary as it was, line break and all */
+    e.qid = "onl@ re[sdeh\r\nnk";
+    CHECK_INT(build(DSN_KIND_BOUNCE, &e, &r, 1, &c, &rep), 0);
+    CHECK_INT(rep.nparts, 3);
+    CHECK(rep.closed);
+    CHECK(strncmp(rep.boundary, "=_yubin_X_", 10) == 0);
+    CHECK(strlen(rep.boundary) <= 70);
+    report_free(&rep);
 }
 
 static void test_content_from_file(void)
