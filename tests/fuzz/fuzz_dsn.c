@@ -23,6 +23,7 @@
  *  - the returned original is the message itself (when returned in full)
  *    or a prefix of it that ends at a line boundary and is no longer than
  *    bounce_size_limit.
+ * FUZZ_TRACE=1 in the environment prints the notification.
  * max_len: 8192
  */
 #include "fuzz.h"
@@ -53,6 +54,7 @@ static void check_output(const struct buf *out, const uint8_t *orig, size_t olen
     size_t i = 0;
     const char *boundary = NULL;
     size_t blen = 0;
+    int in_ctype = 0;         /* inside the Content-Type header (its first line or a continuation) */
     for (;;) {
         const char *nl = memchr(d + i, '\n', n - i);
         FUZZ_ASSERT(nl);
@@ -62,7 +64,9 @@ static void check_output(const struct buf *out, const uint8_t *orig, size_t olen
             break;
         }
         FUZZ_ASSERT(header_line_ok(d + i, ll));
-        const char *b = memmem(d + i, ll, "boundary=\"", 10);
+        if (d[i] != ' ' && d[i] != '\t')
+            in_ctype = ll >= 13 && memcmp(d + i, "Content-Type:", 13) == 0;
+        const char *b = in_ctype ? memmem(d + i, ll, "boundary=\"", 10) : NULL;
         if (b) {
             boundary = b + 10;
             const char *q = memchr(boundary, '"', ll - (size_t)(boundary - (d + i)));
@@ -166,6 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&out, 0);
     char err[256];
     int rc = dsn_build(&cfg, kind, &env, r, nr, &content, &out, err, sizeof(err));
+    if (rc == 0 && getenv("FUZZ_TRACE"))
+        fprintf(stderr, "%.*s", (int)out.len, out.data);
     if (rc == 0)
         check_output(&out, in.p, in.n, limit);
     else
