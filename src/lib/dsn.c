@@ -358,7 +358,9 @@ static void put_human_part(struct buf *b, const struct dsn_config *cfg, enum dsn
     char *who = xasprintf("Message %s, sent by <%s>:", env->qid ? env->qid : "(unknown)",
                           env->sender);
     char *flat_who = flatten(who, TEXT_MAX);
-    buf_printf(b, "\n%s\n\n", flat_who);
+    buf_putc(b, '\n');
+    put_folded(b, "", flat_who, "    ");   /* a long sender must not make a 998+ byte line */
+    buf_putc(b, '\n');
     free(flat_who);
     free(who);
     for (size_t i = 0; i < n; i++) {
