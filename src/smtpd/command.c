@@ -307,9 +307,15 @@ static void cmd_helo(struct session *s, char *arg, int esmtp)
     /* HELO/EHLO resets the transaction (RFC 5321 4.1.4). */
     session_reset_transaction(s);
     str_copy(s->helo, arg, sizeof(s->helo));
+    /* A control character (a bare CR inside the line ...) never travels on into
+     * restrictions, Received:, the queue file (which refuses CR) or the logs: it
+     * becomes '?', as Postfix's printable() makes it. */
+    for (char *p = s->helo; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     s->esmtp = esmtp;
     s->helo_ok = 0;
-    chain_begin(s, esmtp ? CMD_EHLO : CMD_HELO, arg, helo_done);
+    chain_begin(s, esmtp ? CMD_EHLO : CMD_HELO, s->helo, helo_done);
 }
 
 /* ---- MAIL ------------------------------------------------------------------ */
