@@ -4,6 +4,9 @@
 #   make run        install missing Debian packages, build, create ./instance, run in the foreground
 #   make check      install missing Debian packages, build (plain and ASan+UBSan), run all tests
 #   make bench      run bench/smtp-throughput (not part of check)
+#   make fuzz       build tests/fuzz/ with clang + libFuzzer and run each target
+#                   FUZZ_SECONDS (60) seconds, one at a time (TARGETS="addr content" picks some)
+#   make fuzz-replay  replay every fuzz corpus with gcc + ASan/UBSan (part of check)
 
 CC      ?= cc
 PKGS    := openssl libpcre2-8 lmdb sqlite3 libcares
@@ -25,7 +28,19 @@ AOBJS     := $(CORE_SRCS:%.c=build-asan/%.o)
 TESTS     := $(TEST_SRCS:tests/unit/%.c=build/tests/%)
 ATESTS    := $(TEST_SRCS:tests/unit/%.c=build-asan/tests/%)
 
-.PHONY: layers all asan deps test-deps run check unit unit-asan integration clean bench instance
+# Fuzz targets (docs/FUZZING.md): tests/fuzz/fuzz_NAME.c, corpus tests/fuzz/corpus/NAME/.
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+TARGETS      ?= $(FUZZ_NAMES)
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang-14
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FOBJS        := $(CORE_SRCS:%.c=build-fuzz/%.o)
+REPLAYS      := $(FUZZ_NAMES:%=build-asan/fuzz/%)
+
+.PHONY: layers all asan deps test-deps fuzz-deps run check unit unit-asan integration clean bench \
+        instance fuzz fuzz-build fuzz-replay
 
 all: build/yubin
 
@@ -61,6 +76,37 @@ build-asan/tests/%: tests/unit/%.c tests/unit/t.h build-asan/libyubin.a
 
 asan: build-asan/yubin
 
+# libFuzzer builds: the project compiled by clang with coverage instrumentation.
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build-fuzz/libyubin.a: $(FOBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build-fuzz/libyubin.a
+	$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< \
+		build-fuzz/libyubin.a $(LIBS)
+
+# Replay builds: gcc + ASan/UBSan, the same objects as the unit tests, and replay.c as main().
+build-asan/fuzz/%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/replay.c build-asan/libyubin.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay.c \
+		build-asan/libyubin.a $(LIBS)
+
+fuzz-deps:
+	@sh scripts/deps.sh fuzz
+
+fuzz-build: fuzz-deps
+	$(MAKE) $(TARGETS:%=build-fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/run-fuzz.sh $(TARGETS)
+
+fuzz-replay: $(REPLAYS)
+	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/replay-fuzz.sh $(FUZZ_NAMES)
+
 deps:
 	@sh scripts/deps.sh build
 
@@ -83,6 +129,7 @@ check: test-deps
 	@python3 scripts/check-layers.py .
 	$(MAKE) all asan
 	$(MAKE) unit unit-asan
+	$(MAKE) fuzz-replay
 	$(MAKE) integration
 
 instance: build/yubin
@@ -97,6 +144,6 @@ bench: build/yubin
 	@sh bench/smtp-throughput
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
--include $(OBJS:.o=.d) $(AOBJS:.o=.d) build/src/cmd/main.d build-asan/src/cmd/main.d
+-include $(OBJS:.o=.d) $(AOBJS:.o=.d) $(FOBJS:.o=.d) build/src/cmd/main.d build-asan/src/cmd/main.d

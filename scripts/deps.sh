@@ -2,11 +2,14 @@
 # Install the Debian packages yubin needs when they are missing.
 #   deps.sh build   compiler and libraries
 #   deps.sh test    the above plus test clients and interop peers
+#   deps.sh fuzz    the build set plus clang and libFuzzer (make fuzz)
 set -e
 BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev openssl sqlite3"
 TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core"
+FUZZ_PKGS="clang-14 libclang-rt-14-dev"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"
+[ "$1" = fuzz ] && want="$BUILD_PKGS $FUZZ_PKGS"
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

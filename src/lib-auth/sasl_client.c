@@ -653,6 +653,10 @@ static void send_auth(struct sasl_auth *a)
     a->state = A_SENT;
     send_raw(c, buf_cstr(&b));
     buf_free(&b);
+    /* A request queued before the handshake completed has its queue timer: replace it,
+     * or it would fire later on this request (or on its memory once freed). */
+    if (a->timer)
+        ev_timer_cancel(c->loop, a->timer);
     a->timer = ev_timer_add(c->loop, c->timeout_ms, timeout_fired, a);
 }
 
@@ -729,6 +733,8 @@ void sasl_auth_continue(struct sasl_auth *a, const char *resp_b64)
     a->state = A_SENT;
     send_raw(c, buf_cstr(&b));
     buf_free(&b);
+    if (a->timer)
+        ev_timer_cancel(c->loop, a->timer);
     a->timer = ev_timer_add(c->loop, c->timeout_ms, timeout_fired, a);
 }
 

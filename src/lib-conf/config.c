@@ -1446,7 +1446,8 @@ struct config *config_load(const char *dir, struct cfg_diags *diags)
         cfg_master_load(cfg, d, 0);
         check_config(cfg, d);
     }
-    sort_diags(cfg, d->v + first, d->n - first);
+    if (d->n > first)          /* d->v is NULL when there are none: no pointer arithmetic on it */
+        sort_diags(cfg, d->v + first, d->n - first);
     if (!diags)
         cfg_diags_free(&local);
     if (cfg_diags_errors(d) > before) {

@@ -240,7 +240,7 @@ static int path_8bit(const char *s, size_t *i, size_t n, int allow_utf8, struct 
 static int path_mailbox(const char *s, size_t n, int allow_utf8, struct out *o)
 {
     size_t i = 0, local_len = 0;
-    int rc;
+    int rc, quoted_at = 0;
     if (n == 0)
         return ADDR_E_SYNTAX;
     if (s[0] == '"') {
@@ -267,6 +267,7 @@ static int path_mailbox(const char *s, size_t n, int allow_utf8, struct out *o)
                 local_len++;
                 continue;
             }
+            quoted_at |= c == '@';
             out_c(o, (char)c);
             local_len++;
             i++;
@@ -291,8 +292,10 @@ static int path_mailbox(const char *s, size_t n, int allow_utf8, struct out *o)
     }
     if (local_len == 0 || o->len > ADDR_LOCAL_MAX)
         return ADDR_E_SYNTAX;
+    /* Unqualified: "postmaster". Not <"u@x">: its internal form u@x would read as an
+     * address in a domain nobody checked, and could not be written back as a path. */
     if (i == n)
-        return 0;                              /* unqualified: "postmaster" */
+        return quoted_at ? ADDR_E_SYNTAX : 0;
     out_c(o, '@');                             /* s[i] == '@' */
     i++;
     return path_domain(s + i, n - i, allow_utf8, o);
@@ -617,6 +620,17 @@ int xtext_encode(const char *s, char *out, size_t outlen)
     return 0;
 }
 
+/* A decoded xtext value with control characters (ENVID, ORCPT, AUTH): refused, as
+ * Postfix does; they would otherwise travel into the queue, the delivery protocol
+ * and DSN fields. */
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static int param_err(char *err, size_t errlen, int code, const char *text)
 {
     str_copy(err, text, errlen);
@@ -725,14 +739,14 @@ int esmtp_parse_params(const char *params, int is_rcpt, int allow, struct esmtp_
                 return param_err(err, errlen, 501, "5.5.4 Bad RET parameter syntax");
         } else if (!is_rcpt && kw_is(tok, kwlen, "ENVID") && (allow & ESMTP_ALLOW_DSN)) {
             if (p->has_envid || !v || vlen == 0 || vlen > ESMTP_ENVID_MAX ||
-                xtext_decode(v, vlen, p->envid, sizeof(p->envid)) < 0)
+                xtext_decode(v, vlen, p->envid, sizeof(p->envid)) < 0 || has_ctl(p->envid))
                 return param_err(err, errlen, 501, "5.5.4 Bad ENVID parameter syntax");
             p->has_envid = 1;
         } else if (!is_rcpt && kw_is(tok, kwlen, "AUTH")) {
             if (!(allow & ESMTP_ALLOW_AUTH))
                 continue;                  /* Postfix ignores AUTH= without SASL */
             if (p->has_auth || !v || vlen == 0 ||
-                xtext_decode(v, vlen, p->auth, sizeof(p->auth)) < 0)
+                xtext_decode(v, vlen, p->auth, sizeof(p->auth)) < 0 || has_ctl(p->auth))
                 return param_err(err, errlen, 501, "5.5.4 Bad AUTH parameter syntax");
             p->has_auth = 1;
         } else if (is_rcpt && kw_is(tok, kwlen, "NOTIFY") && (allow & ESMTP_ALLOW_DSN)) {
@@ -749,7 +763,8 @@ int esmtp_parse_params(const char *params, int is_rcpt, int allow, struct esmtp_
             for (size_t i = 0; ok && i < tlen; i++)
                 if (!is_alpha((unsigned char)v[i]) && !is_digit((unsigned char)v[i]) && v[i] != '-')
                     ok = 0;
-            if (ok && xtext_decode(semi + 1, vlen - tlen - 1, p->orcpt, sizeof(p->orcpt)) < 0)
+            if (ok && (xtext_decode(semi + 1, vlen - tlen - 1, p->orcpt, sizeof(p->orcpt)) < 0 ||
+                       has_ctl(p->orcpt)))
                 ok = 0;
             if (!ok)
                 return param_err(err, errlen, 501, "5.5.4 Error: Bad ORCPT parameter syntax");

@@ -186,6 +186,21 @@ static int split_typed(const char *s, char *type, size_t tlen, const char **rest
     return 1;
 }
 
+/*
+ * The queue ID goes into the MIME boundary only when it looks like one
+ * (letters and digits, shorter than QUEUE_ID_MAX): the boundary must stay an
+ * RFC 2046 token of at most 70 characters, whatever the caller passes.
+ */
+static const char *boundary_tag(const char *qid)
+{
+    if (!qid || !*qid || strlen(qid) >= 32)
+        return "X";
+    for (const char *p = qid; *p; p++)
+        if (!isalnum((unsigned char)*p))
+            return "X";
+    return qid;
+}
+
 static void random_hex(char *out, size_t nbytes)
 {
     unsigned char r[16];
@@ -344,7 +359,9 @@ static void put_human_part(struct buf *b, const struct dsn_config *cfg, enum dsn
     char *who = xasprintf("Message %s, sent by <%s>:", env->qid ? env->qid : "(unknown)",
                           env->sender);
     char *flat_who = flatten(who, TEXT_MAX);
-    buf_printf(b, "\n%s\n\n", flat_who);
+    buf_putc(b, '\n');
+    put_folded(b, "", flat_who, "    ");   /* a long sender must not make a 998+ byte line */
+    buf_putc(b, '\n');
     free(flat_who);
     free(who);
     for (size_t i = 0; i < n; i++) {
@@ -487,12 +504,12 @@ int dsn_build(const struct dsn_config *cfg, enum dsn_kind kind, const struct dsn
                  (rcpts[i].orig_rcpt && has_8bit(rcpts[i].orig_rcpt, strlen(rcpts[i].orig_rcpt)));
     int orig_8bit = orig.len && has_8bit(orig.data, orig.len);
 
-    /* A boundary that does not occur in what we return. */
+    /* A boundary that does not occur in what we return (which may hold NUL bytes). */
     char boundary[80], rnd[33], msgid_rnd[17];
     do {
         random_hex(rnd, 12);
-        str_fmt(boundary, sizeof(boundary), "=_yubin_%s_%s", env->qid ? env->qid : "X", rnd);
-    } while (orig.len && strstr(orig.data, boundary));
+        str_fmt(boundary, sizeof(boundary), "=_yubin_%s_%s", boundary_tag(env->qid), rnd);
+    } while (orig.len && memmem(orig.data, orig.len, boundary, strlen(boundary)));
     random_hex(msgid_rnd, 8);
 
     time_t now = time(NULL);

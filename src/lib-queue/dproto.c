@@ -114,10 +114,21 @@ int dproto_xtext_encode(const char *in, char *out, size_t outlen)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
+    if (outlen == 0)
+        return -1;
+    out[0] = '\0';
     for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        size_t need = xtext_plain(*p) ? 1 : 3;
-        if (o + need >= outlen)
+        /* What dproto_xtext_decode() refuses is not written either: no field carries
+         * TAB, CR or LF, not even encoded. */
+        if (*p == '\t' || *p == '\r' || *p == '\n') {
+            out[0] = '\0';
             return -1;
+        }
+        size_t need = xtext_plain(*p) ? 1 : 3;
+        if (o + need >= outlen) {
+            out[0] = '\0';
+            return -1;
+        }
         if (need == 1) {
             out[o++] = (char)*p;
         } else {
@@ -126,8 +137,6 @@ int dproto_xtext_encode(const char *in, char *out, size_t outlen)
             out[o++] = hex[*p & 15];
         }
     }
-    if (outlen == 0)
-        return -1;
     out[o] = '\0';
     return 0;
 }

@@ -221,7 +221,10 @@ void dstatus_set_relay(struct dstatus *s, const char *relay);
 int dproto_forward_join(char *const *addrs, size_t n, char *out, size_t outlen);
 /* Split a "forward" text into a NULL-terminated strv (strv_free), NULL if malformed. */
 char **dproto_forward_split(const char *text);
-/* xtext with ',' and '=' also encoded. encode: 0 or -1 (no room); decode: 0 or -1 (malformed). */
+/*
+ * xtext with ',' and '=' also encoded. encode: 0, or -1 (out gets "") when it does not fit
+ * or s holds TAB, CR or LF, which decode refuses; decode: 0 or -1 (malformed).
+ */
 int dproto_xtext_encode(const char *in, char *out, size_t outlen);
 int dproto_xtext_decode(const char *in, char *out, size_t outlen);
 

@@ -327,7 +327,7 @@ static void cmd_helo(struct session *s, char *arg, int esmtp)
     str_copy(s->helo, arg, sizeof(s->helo));
     s->esmtp = esmtp;
     s->helo_ok = 0;
-    chain_begin(s, esmtp ? CMD_EHLO : CMD_HELO, arg, helo_done);
+    chain_begin(s, esmtp ? CMD_EHLO : CMD_HELO, s->helo, helo_done);
 }
 
 /* ---- MAIL ------------------------------------------------------------------ */

@@ -77,6 +77,10 @@ static const struct path_case path_cases[] = {
     {"u@c.test>", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
     {"<<u@c.test>>", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
     {"<u@c.test> <v@c.test>", 0, 0, 0, "u@c.test", "<v@c.test>"},
+    /* fuzz_addr: an unqualified quoted local part holding '@' would read as u@domain */
+    {"<\"a b@c.test\">", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
+    {"<\"a amcl@route.example,{{{\">", 1, 0, ADDR_E_SYNTAX, NULL, NULL},
+    {"<\"a@b\"@c.test>", 0, 0, 0, "a@b@c.test", ""},
     /* domains */
     {"<a@b.test.>", 0, 0, 0, "a@b.test", ""},             /* trailing dot dropped */
     {"<a@.>", 0, 0, ADDR_E_SYNTAX, NULL, NULL},
@@ -268,6 +272,9 @@ static void test_params_mail(void)
         {"ENVID=abc+2", 501, "5.5.4 Bad ENVID parameter syntax"},
         {"ENVID=abc+2b", 501, "5.5.4 Bad ENVID parameter syntax"},   /* lower-case hex */
         {"ENVID=a+00b", 501, "5.5.4 Bad ENVID parameter syntax"},    /* NUL */
+        {"ENVID=a+09b", 501, "5.5.4 Bad ENVID parameter syntax"},    /* control characters */
+        {"ENVID=a+0Ab", 501, "5.5.4 Bad ENVID parameter syntax"},
+        {"AUTH=a+0Db@c", 501, "5.5.4 Bad AUTH parameter syntax"},
         {"ENVID=", 501, "5.5.4 Bad ENVID parameter syntax"},
         {"ENVID=a ENVID=b", 501, "5.5.4 Bad ENVID parameter syntax"},
         {"SMTPUTF8=x", 555, "5.5.4 Unsupported option: SMTPUTF8=x"},
@@ -336,6 +343,11 @@ static void test_params_rcpt(void)
         {"ORCPT=rfc822;", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
         {"ORCPT=;a@b", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
         {"ORCPT=rfc 822;a@b", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
+        /* fuzz_dproto: a TAB in ORCPT travelled to the delivery agents as "+09", which
+         * they refuse (a local recipient was deferred as a malformed request) */
+        {"ORCPT=rfc822;a+09b@c", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
+        {"ORCPT=rfc822;a+0Ab@c", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
+        {"ORCPT=rfc822;a+7Fb@c", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
         {"ORCPT=rfc822;a@b ORCPT=rfc822;a@b", 501, "5.5.4 Error: Bad ORCPT parameter syntax"},
         {"SIZE=1", 555, "5.5.4 Unsupported option: SIZE=1"},
         {"FOO=bar", 555, "5.5.4 Unsupported option: FOO=bar"},

@@ -513,6 +513,63 @@ static void raw_talk(int fd, const char *send_text, size_t len, uint64_t ms, str
     }
 }
 
+/* One authentication driven by hand: the loop stops at every callback. */
+struct held {
+    struct sasl_auth *a;
+    int done, conts;
+    enum sasl_status last;
+};
+
+static void held_cb(void *arg, enum sasl_status st, const char *text)
+{
+    (void)text;
+    struct held *h = arg;
+    h->last = st;
+    if (st == SASL_CONT)
+        h->conts++;
+    else
+        h->done = 1;
+    ev_loop_stop(loop);
+}
+
+static void held_continue(struct held *h, const char *plain)
+{
+    struct buf b;
+    buf_init(&b, 1024);
+    base64_encode(&b, plain, strlen(plain));
+    sasl_auth_continue(h->a, buf_cstr(&b));
+    buf_free(&b);
+}
+
+/*
+ * fuzz_authproto: a request started before the handshake completed (queued,
+ * with a timer) kept that timer when it was sent, so it fired later on the
+ * request in flight (a spurious timeout while the client was typing) or,
+ * once the request was finished, on freed memory.
+ */
+static void test_queued_request_timer(void)
+{
+    struct sasl_client *c = sasl_client_new(loop, sock_path);
+    sasl_client_set_timeout(c, 1);
+    struct held h = {0};
+    h.a = sasl_auth_start(c, "LOGIN", NULL, "192.0.2.77", "127.0.0.1", 0, held_cb, &h);
+    CHECK(!sasl_client_ready(c));          /* queued: the handshake is still to come */
+    run_for(2000);
+    CHECK_INT(h.conts, 1);                 /* "Username:" */
+    CHECK(!h.done);
+    run_for(1500);                         /* the client takes its time: no timer runs */
+    CHECK(!h.done);
+    held_continue(&h, "bob");
+    run_for(2000);
+    CHECK_INT(h.conts, 2);                 /* "Password:" */
+    held_continue(&h, "bobpw");
+    run_for(2000);
+    CHECK(h.done);
+    CHECK_INT(h.last, SASL_OK);
+    run_for(1200);                         /* past every timeout of that request */
+    sasl_client_free(c);
+}
+
 static void test_raw_protocol(void)
 {
     struct buf got;
@@ -1038,6 +1095,7 @@ int main(void)
     T_RUN(test_concurrency);
     T_RUN(test_server_restart);
     T_RUN(test_shutdown);
+    T_RUN(test_queued_request_timer);
     T_RUN(test_raw_protocol);
     T_RUN(test_server_cancel);
     T_RUN(test_client_cancel);

@@ -416,7 +416,8 @@ static void test_forward(void)
     CHECK_STR(v[1], "\"a,b\"@example.com");
     CHECK_STR(v[2], "c d@x");
     strv_free(v);
-    CHECK_INT(dproto_forward_join(addrs, 3, text, 20), -1);
+    char small[20];
+    CHECK_INT(dproto_forward_join(addrs, 3, small, sizeof(small)), -1);
     CHECK(dproto_forward_split("") == NULL);
     CHECK(dproto_forward_split("a,") == NULL);
     CHECK(dproto_forward_split("a+0Ab") == NULL);
@@ -449,7 +450,17 @@ static void test_xtext(void)
     CHECK_INT(dproto_xtext_decode("+00", out, sizeof(out)), -1);
     CHECK_INT(dproto_xtext_decode("+09", out, sizeof(out)), -1);
     CHECK_INT(dproto_xtext_decode("+", out, sizeof(out)), -1);
+    /* fuzz_dproto: what decode refuses, encode does not write (out is then "") */
+    CHECK_INT(dproto_xtext_encode("a\tb", out, sizeof(out)), -1);
+    CHECK_STR(out, "");
+    CHECK_INT(dproto_xtext_encode("a\nb", out, sizeof(out)), -1);
+    CHECK_INT(dproto_xtext_encode("a\rb", out, sizeof(out)), -1);
+    struct dextra x;
+    dproto_extra_init(&x);
+    str_copy(x.orcpt, "rfc822;a\tb@c", sizeof(x.orcpt));
+    CHECK_INT(dproto_extra_format(&x, out, sizeof(out)), -1);
     CHECK_INT(dproto_xtext_encode("abcdef", out, 6), -1);
+    CHECK_STR(out, "");
     CHECK_INT(dproto_xtext_encode("abcde", out, 6), 0);
 }
 

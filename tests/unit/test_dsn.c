@@ -337,6 +337,35 @@ static void test_hostile_text(void)
     CHECK_INT(build(DSN_KIND_BOUNCE, &e, &r, 1, &c, &rep), 0);
     CHECK(strstr(rep.top, "\nTo: \"john doe\"@example.org\n") != NULL);
     report_free(&rep);
+    /* fuzz_dsn: a long sender made the text part's "Message ..., sent by <...>:" line
+     * longer than 998 bytes */
+    char *longsender = xmalloc(1500);
+    memset(longsender, 's', 1400);
+    memcpy(longsender + 1400, "@example.org", 13);
+    e.sender = longsender;
+    CHECK_INT(build(DSN_KIND_BOUNCE, &e, &r, 1, &c, &rep), 0);
+    maxline = cur = 0;
+    for (const char *p = rep.all; *p; p++) {
+        if (*p == '\n') {
+            if (cur > maxline)
+                maxline = cur;
+            cur = 0;
+        } else {
+            cur++;
+        }
+    }
+    CHECK(maxline <= 998);
+    report_free(&rep);
+    e.sender = "john doe@example.org";
+    free(longsender);
+    /* fuzz_dsn: the queue ID went into the MIME boundary as it was, line break and all */
+    e.qid = "onl@ re[sdeh\r\nnk";
+    CHECK_INT(build(DSN_KIND_BOUNCE, &e, &r, 1, &c, &rep), 0);
+    CHECK_INT(rep.nparts, 3);
+    CHECK(rep.closed);
+    CHECK(strncmp(rep.boundary, "=_yubin_X_", 10) == 0);
+    CHECK(strlen(rep.boundary) <= 70);
+    report_free(&rep);
 }
 
 static void test_content_from_file(void)
