@@ -168,9 +168,20 @@ static void check_stuffing(const uint8_t *data, size_t size, unsigned seed)
     size_t used = 0;
     enum data_status rc = data_decode(&d, wire.data, wire.len, 8192, &used);
     FUZZ_ASSERT(rc == CD_END && used == wire.len);
-    size_t want = size + (size && data[size - 1] != '\n' ? 1 : 0);
-    FUZZ_ASSERT(got.len == want);
-    FUZZ_ASSERT(size == 0 || memcmp(got.data, data, size) == 0);
+    /* What comes back: every line end of the content (LF, CR LF, and a bare CR,
+     * which goes out as CR LF against smuggling) as LF, and a final one added. */
+    struct buf want;
+    buf_init(&want, 0);
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] == '\r' && i + 1 < size && data[i + 1] == '\n')
+            continue;
+        FUZZ_ASSERT(buf_putc(&want, data[i] == '\r' ? '\n' : (char)data[i]) == 0);
+    }
+    if (want.len && want.data[want.len - 1] != '\n')
+        FUZZ_ASSERT(buf_putc(&want, '\n') == 0);
+    FUZZ_ASSERT(got.len == want.len);
+    FUZZ_ASSERT(got.len == 0 || memcmp(got.data, want.data, got.len) == 0);
+    buf_free(&want);
     buf_free(&wire);
     buf_free(&got);
 }
