@@ -28,7 +28,6 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
@@ -819,7 +818,7 @@ void dns_free(struct dns *d)
         ev_timer_cancel(d->loop, d->timer);
     if (d->deliver)
         ev_timer_cancel(d->loop, d->deliver);
-    assert(d->loop || (d->nfds == 0 && !d->timer && !d->deliver));
+    INVARIANT(d->loop || (d->nfds == 0 && !d->timer && !d->deliver));
     free(d->fds);
     free(d->hosts);
     free(d->hosts_path);
@@ -873,7 +872,7 @@ void dns_domain_exists(struct dns *d, const char *domain, dns_cb cb, void *arg)
 
 void dns_query(struct dns *d, const char *name, int type, dns_answer_cb cb, void *arg)
 {
-    assert(d->loop);
+    INVARIANT(d->loop);
     struct dns_req *r = req_new(d, DK_TYPED, name, NULL, arg);
     r->acb = cb;
     r->answer.status = DNS_NOTFOUND;       /* what a name never sent gets */
@@ -938,7 +937,7 @@ static void wait_cb(void *arg, int status, int timeouts, unsigned char *abuf, in
 
 int dns_query_wait(struct dns *d, const char *name, int type, struct dns_answer *out)
 {
-    assert(!d->loop);
+    INVARIANT(!d->loop);
     memset(out, 0, sizeof(*out));
     out->status = DNS_NOTFOUND;
     if (!name_ok(name))

@@ -14,9 +14,9 @@
 #include "lib-mail/mime.h"
 #include "lib/buf.h"
 #include "lib-mail/header.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
@@ -252,7 +252,7 @@ static void account(struct mime_parser *m, int hi, const char *data, size_t clen
 {
     for (int i = 0; i <= hi; i++) {
         struct level *l = &m->lv[i];
-        assert(!l->in_header);
+        INVARIANT(!l->in_header);
         int deepest = i == m->top;
         commit_held(m, l, deepest);
         if (clen > 0) {
@@ -404,7 +404,7 @@ static void parse_part_header(struct level *l, const struct level *parent)
 
 static void open_level(struct mime_parser *m, int i, size_t header_offset)
 {
-    assert(i <= MIME_DEPTH_MAX);
+    INVARIANT(i <= MIME_DEPTH_MAX);
     struct level *l = &m->lv[i];
     memset(l, 0, sizeof(*l));
     l->conv.cd = (iconv_t)-1;
@@ -585,7 +585,7 @@ struct mime_parser *mime_parser_new(int flags, const struct mime_callbacks *cb, 
 
 void mime_feed(struct mime_parser *m, const char *data, size_t len)
 {
-    assert(!m->finished);
+    INVARIANT(!m->finished);
     while (len > 0) {
         const char *lf = memchr(data, '\n', len);
         size_t n = lf ? (size_t)(lf - data) + 1 : len;

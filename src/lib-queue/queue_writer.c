@@ -273,6 +273,8 @@ static int add_begin(struct queue_writer *w, const struct qenvelope *env, uint64
 static void add_finish(struct queue_writer *w, const struct qenvelope *env,
                        const struct qrec_hdr *h, uint64_t start, struct qref *ref)
 {
+    /* records are appended behind everything committed, never over it */
+    INVARIANT(start >= w->committed && start >= w->size && h->total > QR_HDR_LEN);
     w->size = start + h->total;
     struct qref r;
     memset(&r, 0, sizeof(r));
@@ -541,9 +543,15 @@ int queue_writer_commit(struct queue_writer *w)
         errno = err;
         return -1;
     }
+    INVARIANT(w->committed <= w->size);
     w->committed = w->size;
-    for (size_t i = 0; i < w->npend; i++)
+    for (size_t i = 0; i < w->npend; i++) {
+        /* what qmgr hears of is on disk: in this segment below the synced end, or in
+         * one that was synced when it was retired */
+        INVARIANT(strcmp(w->pend[i].ref.path, w->path) != 0 ||
+                  (uint64_t)w->pend[i].ref.offset + w->pend[i].ref.length <= w->committed);
         notify_add(w, &w->pend[i]);
+    }
     w->npend = 0;
     queue_writer_flush_notify(w);
     return 0;

@@ -168,6 +168,12 @@ void msg_debug(const char *fmt, ...)
     va_end(ap);
 }
 
+void invariant_failed(const char *file, int line, const char *what)
+{
+    msg_error("panic: %s:%d: invariant failed: %s", file, line, what);
+    abort();
+}
+
 void msg_fatal(const char *fmt, ...)
 {
     va_list ap;

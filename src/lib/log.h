@@ -30,4 +30,17 @@ void msg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void msg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * INVARIANT(cond): a checked statement of what must hold where state
+ * machines meet (the queue writer's commit, qmgr's jobs, the restriction
+ * engine, the parsers' bounds). In every build, not only debug ones: when
+ * it does not hold, the process logs "panic: FILE:LINE: invariant failed:
+ * COND" and aborts (a core dump for the post-mortem; the master restarts
+ * the worker). It is never for input a stranger controls: that gets an
+ * answer, not an abort.
+ */
+#define INVARIANT(cond) \
+    ((cond) ? (void)0 : invariant_failed(__FILE__, __LINE__, #cond))
+_Noreturn void invariant_failed(const char *file, int line, const char *what);
+
 #endif

@@ -62,6 +62,8 @@ const char *dlv_rcpt(const struct dlv *d)
 
 void dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text)
 {
+    INVARIANT(st == DLV_SENT || st == DLV_DEFERRED || st == DLV_BOUNCED || st == DLV_FORWARDED);
+    INVARIANT(dsn && (dsn[0] == '2' || dsn[0] == '4' || dsn[0] == '5'));
     d->state = st;
     str_copy(d->dsn, dsn, sizeof(d->dsn));
     free(d->text);

@@ -268,10 +268,13 @@ static void job_start(struct qmgr *q, struct tconn *c, struct job *j)
         job_end(q, j, "5.3.0", "delivery request could not be encoded");
         return;
     }
+    INVARIANT(c->job == NULL);               /* one request at a time per connection */
     c->job = j;
     j->t_sent_ms = mono_msec();
-    for (size_t i = 0; i < j->nunits; i++)
+    for (size_t i = 0; i < j->nunits; i++) {
+        INVARIANT(j->units[i] < j->m->ndlv);
         j->m->dlvs[j->units[i]].state = DLV_INFLIGHT;
+    }
     if (buf_puts(&c->out, req) < 0) {
         free(req);
         tconn_close(q, c, "request too large");

@@ -1947,6 +1947,7 @@ static enum nres push_list(struct eval *e, struct rlist *l, int owned, const str
             rlist_free(l);
         return config_error(e, NULL);
     }
+    INVARIANT(e->depth < RESTRICT_DEPTH);
     struct frame *f = &e->stack[e->depth++];
     f->list = l;
     f->i = 0;
@@ -1959,6 +1960,7 @@ static enum nres push_list(struct eval *e, struct rlist *l, int owned, const str
 
 static void pop_frame(struct eval *e)
 {
+    INVARIANT(e->depth > 0);
     struct frame *f = &e->stack[--e->depth];
     if (f->owned)
         rlist_free(f->list);
@@ -2130,6 +2132,9 @@ static void eval_free(struct eval *e)
 static void dns_done(int status, const char *result, void *arg)
 {
     struct eval *e = arg;
+    /* only a suspended evaluation, still linked (restrict_cancel frees and unlinks) */
+    INVARIANT(e->depth > 0 && e->depth <= RESTRICT_DEPTH);
+    INVARIANT(e->r->evals == e || e->prev != NULL);
     enum nres rc = node_resume(e, status, result);
     if (!eval_run(e, rc))
         return;

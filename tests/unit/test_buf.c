@@ -3,6 +3,11 @@
 #include "lib/buf.h"
 #include "lib/util.h"
 #include "lib/evloop.h"
+#include "lib/log.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 
@@ -76,8 +81,40 @@ static void test_timers(void)
     ev_loop_free(loop);
 }
 
+/* INVARIANT aborts with FILE:LINE and the condition in the log, in every build. */
+static void test_invariant(void)
+{
+    INVARIANT(1 + 1 == 2);                 /* holds: nothing happens */
+    int p[2];
+    CHECK_INT(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        signal(SIGABRT, SIG_DFL);
+        log_init("yubin", "test");
+        log_set_dest(1, NULL);
+        INVARIANT(1 + 1 == 3);
+        _exit(0);
+    }
+    close(p[1]);
+    char out[512] = "";
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof(out) - 1 && (r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    CHECK(strstr(out, "panic: tests/unit/test_buf.c:") != NULL);
+    CHECK(strstr(out, "invariant failed: 1 + 1 == 3") != NULL);
+}
+
 int main(void)
 {
+    T_RUN(test_invariant);
     T_RUN(test_buf_limit);
     T_RUN(test_split_list);
     T_RUN(test_ip_limit_key);
