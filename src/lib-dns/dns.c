@@ -247,9 +247,12 @@ static unsigned get16(const unsigned char *p)
     return (unsigned)p[0] << 8 | p[1];
 }
 
-/* Expand the (possibly compressed) name at p; its length in the message goes to *used. */
+/*
+ * Expand the (possibly compressed) name at p; its length in the message goes
+ * to *used. 0, -1 malformed, 1 (host_only) a name no host has.
+ */
 static int get_name(const unsigned char *msg, size_t len, const unsigned char *p, char *out,
-                    size_t outlen, long *used)
+                    size_t outlen, long *used, int host_only)
 {
     char *name = NULL;
     if (ares_expand_name(p, msg, (int)len, &name, used) != ARES_SUCCESS)
@@ -258,10 +261,13 @@ static int get_name(const unsigned char *msg, size_t len, const unsigned char *p
     if (n > 0 && name[n - 1] == '.')
         name[--n] = '\0';
     int ok = n < outlen;
+    /* c-ares writes bytes no host name has ('.' inside a label, controls) as
+     * "\." or "\DDD": such a target names no host we could reach */
+    int odd = host_only && strchr(name, '\\') != NULL;
     if (ok)
         memcpy(out, name, n + 1);
     ares_free_string(name);
-    return ok ? 0 : -1;
+    return !ok ? -1 : odd ? 1 : 0;
 }
 
 /* TXT: the character-strings of one record joined. */
@@ -282,7 +288,8 @@ static int get_txt(struct dns_rr *rr, const unsigned char *p, size_t rdlen)
     return 0;
 }
 
-/* The data of one record of the asked type. 0, or -1 when malformed. */
+/* The data of one record of the asked type. 0, 1 to skip it (a target no host
+ * has, as Postfix skips them), or -1 when malformed. */
 static int get_rdata(const unsigned char *msg, size_t len, const unsigned char *p, size_t rdlen,
                      struct dns_rr *rr)
 {
@@ -302,17 +309,17 @@ static int get_rdata(const unsigned char *msg, size_t len, const unsigned char *
         if (rdlen < 3)
             return -1;
         rr->pref = (int)get16(p);
-        return get_name(msg, len, p + 2, rr->name, sizeof(rr->name), &used);
+        return get_name(msg, len, p + 2, rr->name, sizeof(rr->name), &used, 1);
     case DNS_T_SRV:
         if (rdlen < 7)
             return -1;
         rr->pref = (int)get16(p);
         rr->weight = (int)get16(p + 2);
         rr->port = (int)get16(p + 4);
-        return get_name(msg, len, p + 6, rr->name, sizeof(rr->name), &used);
+        return get_name(msg, len, p + 6, rr->name, sizeof(rr->name), &used, 1);
     case DNS_T_PTR:
     case DNS_T_CNAME:
-        return get_name(msg, len, p, rr->name, sizeof(rr->name), &used);
+        return get_name(msg, len, p, rr->name, sizeof(rr->name), &used, 1);
     case DNS_T_TXT:
         return get_txt(rr, p, rdlen);
     case DNS_T_TLSA:
@@ -347,14 +354,14 @@ int dns_parse_answer(const unsigned char *msg, size_t len, int qtype, struct dns
     char name[DNS_NAME_MAX + 2];
     long used;
     for (unsigned i = 0; i < qd; i++) {
-        if (get_name(msg, len, p, name, sizeof(name), &used) < 0 || used > end - p ||
+        if (get_name(msg, len, p, name, sizeof(name), &used, 0) < 0 || used > end - p ||
             end - p - used < 4)
             return out->status;
         p += used + 4;
     }
     out->rr = xcalloc(DNS_RR_MAX, sizeof(*out->rr));
     for (unsigned i = 0; i < an; i++) {
-        if (get_name(msg, len, p, name, sizeof(name), &used) < 0 || used > end - p ||
+        if (get_name(msg, len, p, name, sizeof(name), &used, 0) < 0 || used > end - p ||
             end - p - used < 10)
             goto malformed;
         p += used;
@@ -368,12 +375,15 @@ int dns_parse_answer(const unsigned char *msg, size_t len, int qtype, struct dns
             struct dns_rr *rr = &out->rr[out->n];
             rr->type = type;
             rr->ttl = ttl > 0x7fffffffu ? 0 : ttl;     /* RFC 2181 8: "positive values" */
-            if (get_rdata(msg, len, p, rdlen, rr) < 0) {
+            int rc = get_rdata(msg, len, p, rdlen, rr);
+            if (rc != 0) {
                 free(rr->data);
                 memset(rr, 0, sizeof(*rr));
-                goto malformed;
+                if (rc < 0)
+                    goto malformed;
+            } else {
+                out->n++;
             }
-            out->n++;
         }
         p += rdlen;
     }

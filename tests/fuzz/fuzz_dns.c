@@ -10,7 +10,8 @@
  * Invariants beyond "no crash":
  *  - DNS_OK comes with 1..DNS_RR_MAX records, every one of the asked type;
  *    any other status with none;
- *  - names are C strings without a final dot, within DNS_NAME_MAX + 1;
+ *  - names are C strings without a final dot or an escape (a record whose
+ *    target needs one is skipped), within DNS_NAME_MAX + 1;
  *    A/AAAA records have the right family and a text form that parses;
  *    TXT/TLSA data stays within DNS_RDATA_MAX;
  *  - the same message parses to the same answer twice.
@@ -39,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(rr->type == qtype);
         size_t nl = strnlen(rr->name, sizeof(rr->name));
         FUZZ_ASSERT(nl < sizeof(rr->name) && (nl == 0 || rr->name[nl - 1] != '.'));
+        FUZZ_ASSERT(!strchr(rr->name, '\\'));
         if (qtype == DNS_T_A || qtype == DNS_T_AAAA) {
             unsigned char back[16];
             FUZZ_ASSERT(rr->family == (qtype == DNS_T_A ? AF_INET : AF_INET6));

@@ -524,6 +524,18 @@ static void test_parse_answer(void)
     rr_head(&m, DNS_T_CNAME, 60, 2);
     put16(&m, 0xc000 | (unsigned)m.n);              /* points at itself */
     CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_CNAME, &a), DNS_TEMPFAIL);
+    /* an MX target that no host name can be (a '.' inside a label) is skipped */
+    msg_start(&m, 0x80, 2);
+    rr_head(&m, DNS_T_MX, 60, 2 + 8);
+    put16(&m, 5);
+    put(&m, "\3a.b\2cd\0", 8);
+    rr_head(&m, DNS_T_MX, 60, 2 + 7);
+    put16(&m, 10);
+    put(&m, "\4smtp\xc0\x11", 7);
+    CHECK_INT(dns_parse_answer(m.b, m.n, DNS_T_MX, &a), DNS_OK);
+    CHECK_INT((int)a.n, 1);
+    CHECK_STR(a.rr[0].name, "smtp.test");
+    dns_answer_free(&a);
     /* more records than kept: DNS_RR_MAX of them */
     msg_start(&m, 0x80, 100);
     for (int i = 0; i < 100; i++) {
