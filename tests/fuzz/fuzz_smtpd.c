@@ -4,16 +4,20 @@
  * command.c, content.c): the command line reader (next_line: CRLF, bare
  * LF, over-long lines), the verb table, HELO/EHLO, MAIL FROM and RCPT TO
  * (addr_parse_path + esmtp_parse_params), DATA, BDAT (chunk sizes, LAST),
- * RSET, NOOP, VRFY, ETRN, HELP, QUIT, STARTTLS and AUTH when unavailable,
- * XUID (pickup), the error and junk limits, and the restrictions of a
- * fixed main.cf (restrictions_new, restrict_eval without DNS). Accepted
- * messages really go into a queue journal in a temporary queue directory
- * (on tmpfs), which is emptied after every input.
+ * RSET, NOOP, VRFY, ETRN, HELP, QUIT, STARTTLS when unavailable, AUTH
+ * (src/smtpd/auth.c, through sasl_client.c to yubin's auth service in the
+ * same process, src/auth/: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, 334
+ * round trips, "*"), XUID (pickup), the error and junk limits, and the
+ * restrictions of a fixed main.cf (restrictions_new, restrict_eval
+ * without DNS). Accepted messages really go into a queue journal in a
+ * temporary queue directory (on tmpfs), which is emptied after every
+ * input.
  *
  * Input: byte 0 holds flags (pickup or smtpd, restrictions on or off,
  * strict_rfc821_envelopes, smtputf8_enable, smtpd_forbid_bare_newline,
- * smtpd_helo_required, a small message_size_limit), byte 1 seeds how the
- * rest, the client's byte stream, is cut into reads.
+ * smtpd_helo_required, a small message_size_limit), byte 1 turns SMTP
+ * AUTH on (bit 7) and seeds how the rest, the client's byte stream, is cut
+ * into reads.
  *
  * Invariants beyond "no crash":
  *  - everything smtpd sends is a sequence of CRLF-terminated reply lines
@@ -26,11 +30,15 @@
  * max_len: 8192
  */
 #include "fuzz.h"
+#include "auth/auth.h"
 #include "lib-conf/config.h"
 #include "lib/evloop.h"
 #include "lib-queue/queue.h"
 #include "lib-route/resolve.h"
+#include "lib-auth/sasl_client.h"
 #include "smtpd/smtpd.h"
+
+#include <sys/un.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,7 +62,7 @@ static const char main_cf[] =
     "smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient,\n"
     "    check_recipient_access inline:{ {redir@example.test=REDIRECT other@example.test},\n"
     "        {defer@example.test=DEFER_IF_PERMIT later} },\n"
-    "    permit_mynetworks, reject_unauth_destination\n"
+    "    permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\n"
     "smtpd_data_restrictions = reject_unauth_pipelining\n"
     "smtpd_end_of_data_restrictions = check_sender_access inline:{ {eod@example.org=REJECT eod} }\n"
     "smtpd_etrn_restrictions = permit_mynetworks, reject\n"
@@ -69,6 +77,59 @@ static struct restrictions *restr;
 static struct evloop *loop;
 static struct queue_writer *qw;
 static char qdir[256];
+static struct auth_server *auth;
+static struct sasl_client *sasl;
+
+static void stop_loop(void *arg)
+{
+    *(int *)arg = 1;
+    ev_loop_stop(loop);
+}
+
+/* One turn of the event loop, at most ms milliseconds (a fired timer is freed by the loop). */
+static void run_once(unsigned ms)
+{
+    int fired = 0;
+    struct ev_timer *t = ev_timer_add(loop, ms, stop_loop, &fired);
+    ev_loop_run(loop);
+    if (!fired)
+        ev_timer_cancel(loop, t);
+}
+
+/* yubin's auth service in this process, and smtpd's connection to it. */
+static void auth_start(const char *dir)
+{
+    char users[300], passdb[320], sock[300];
+    str_fmt(users, sizeof(users), "%s/users", dir);
+    static const char passwd[] = "bob:{PLAIN}bobpw\nuser@example.test:{PLAIN}secret\n";
+    fuzz_write_file(users, passwd, sizeof(passwd) - 1);
+    str_fmt(passdb, sizeof(passdb), "passwd-file:%s", users);
+    struct auth_settings set = {
+        .passdb = passdb, .userdb = passdb, .default_scheme = "PLAIN",
+        .mechanisms = "plain login cram-md5 scram-sha-256", .username_format = "%Lu",
+        .username_chars = "", .default_realm = "", .hostname = "mx.example.test",
+        .failure_delay_ms = 0, .penalty_limit_ms = 0, .threads = 1,
+    };
+    char err[256];
+    auth = auth_server_new(&set, NULL, loop, err, sizeof(err));
+    if (!auth) {
+        fprintf(stderr, "auth_server_new: %s\n", err);
+        abort();
+    }
+    str_fmt(sock, sizeof(sock), "%s/auth", dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    str_copy(sa.sun_path, sock, sizeof(sa.sun_path));
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0) {
+        perror(sock);
+        abort();
+    }
+    auth_server_listen(auth, lfd, 0);
+    sasl = sasl_client_new(loop, sock);
+    for (int i = 0; i < 1000 && !sasl_client_ready(sasl); i++)
+        run_once(1);
+    FUZZ_ASSERT(sasl_client_ready(sasl));
+}
 
 static void setup(void)
 {
@@ -103,6 +164,7 @@ static void setup(void)
         abort();
     }
     loop = ev_loop_new();
+    auth_start(dir);
 }
 
 /* Empty the journal after an input that queued mail, so the disk use stays flat. */
@@ -220,6 +282,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.strict_rfc821 = (flags >> 2) & 1;
     srv.delay_reject = 1;
     srv.bare_nl = (enum bare_nl_policy)(((flags >> 4) & 3) % 3);
+    if ((seed & 0x80) && !srv.local) {
+        srv.sasl = sasl;
+        srv.sasl_opts = "noanonymous";
+        srv.sasl_tls_opts = "noanonymous";
+        srv.sasl_auth_header = 1;
+    }
 
     int sv[2];
     FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -246,6 +314,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += n;
         session_resume(s);
         commit(&srv);
+        /* An AUTH exchange goes on in the event loop (the auth service answers there). */
+        for (int i = 0; i < 500 && srv.sessions && srv.sessions->state == SS_WAIT; i++) {
+            run_once(i < 3 ? 0 : 1);
+            commit(&srv);
+        }
         drain(sv[1], &out);
     }
     if (srv.sessions)

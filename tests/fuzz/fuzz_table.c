@@ -7,8 +7,11 @@
  * cidr: (table_cidr.c), regexp: and pcre: (table_regexp.c, with
  * if/endif, flags and $n substitution), and inline specs: inline:{...},
  * cidr:{...}, regexp:{...}, pcre:{...} (table_inline_rules,
- * table_unbrace), and the "/file/name" of match lists (src/lib/matchlist.c:
- * domain_list_new, addr_list_new: mydestination, mynetworks ...).
+ * table_unbrace), the "/file/name" of match lists (src/lib/matchlist.c:
+ * domain_list_new, addr_list_new: mydestination, mynetworks ...), and the
+ * auth service's sources (src/auth/passdb.c): Dovecot passwd-files
+ * (authdb_open, authdb_lookup_pass/user) and table values
+ * (authdb_parse_table_value).
  *
  * Input: byte 0 picks the format; the rest is the table text, optionally
  * followed by a NUL and lookup keys, one per line. File formats are
@@ -29,6 +32,7 @@
 #include "lib-table/table.h"
 #include "lib-table/table_impl.h"
 #include "lib-table/matchlist.h"
+#include "auth/passdb.h"
 
 #include <ctype.h>
 
@@ -129,6 +133,48 @@ static void check_list(const char *text, size_t len, const char *keys, int addre
     match_list_free(l);
 }
 
+static void check_passwd(const char *text, size_t len, const char *keys)
+{
+    fuzz_write_file(path, text, len);
+    char spec[400], err[1024];
+    str_fmt(spec, sizeof(spec), "passwd-file:%s", path);
+    struct authdb *db = authdb_open(spec, NULL, "CRYPT", err, sizeof(err));
+    if (!db)
+        return;
+    (void)authdb_count(db);
+    (void)authdb_capabilities(db);
+    (void)authdb_sample_password(db);
+    char *copy = xstrdup(keys);
+    for (char *k = strtok(copy, "\n"); k; k = strtok(NULL, "\n")) {
+        struct auth_user u;
+        memset(&u, 0, sizeof(u));
+        int r = authdb_lookup_pass(db, k, &u);
+        FUZZ_ASSERT(r >= AUTHDB_TEMPFAIL && r <= AUTHDB_FOUND);
+        if (r == AUTHDB_FOUND)
+            FUZZ_ASSERT(u.user && u.fields);
+        auth_user_free(&u);
+        memset(&u, 0, sizeof(u));
+        r = authdb_lookup_user(db, k, &u);
+        FUZZ_ASSERT(r >= AUTHDB_TEMPFAIL && r <= AUTHDB_FOUND);
+        if (r == AUTHDB_FOUND)
+            FUZZ_ASSERT(u.user && u.fields);
+        auth_user_free(&u);
+    }
+    free(copy);
+    authdb_close(db);
+    /* Each line also as a table value (passdb and userdb readings). */
+    char *lines = xstrdup(text);
+    for (char *l = strtok(lines, "\n"); l; l = strtok(NULL, "\n"))
+        for (int want = 0; want < 2; want++) {
+            struct auth_user u;
+            memset(&u, 0, sizeof(u));
+            if (authdb_parse_table_value("user", l, want, &u, err, sizeof(err)) == 0)
+                FUZZ_ASSERT(u.fields);
+            auth_user_free(&u);
+        }
+    free(lines);
+}
+
 static void check_lines(const char *text, int aliases)
 {
     struct tsrc src;
@@ -187,7 +233,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_quiet();
     if (!path[0])
         str_fmt(path, sizeof(path), "%s/table", fuzz_dir());
-    unsigned mode = data[0] % 11;
+    unsigned mode = data[0] % 12;
     data++;
     size--;
     const uint8_t *z = memchr(data, 0, size);
@@ -206,6 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 8: open_inline("pcre", text, keys); break;
     case 9: check_list(text, tlen, keys, 0); break;
     case 10: check_list(text, tlen, keys, 1); break;
+    case 11: check_passwd(text, tlen, keys); break;
     }
     free(text);
     free(keys);
