@@ -3,6 +3,7 @@
  * (see header.h).
  */
 #include "lib-mail/header.h"
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/util.h"
 
@@ -220,14 +221,11 @@ static int word_bytes(char enc, const char *t, size_t n, struct buf *raw)
     if (enc == 'b' || enc == 'B') {
         unsigned acc = 0;
         int bits = 0;
-        for (size_t i = 0; i < n; i++) {
-            const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            if (t[i] == '=')
-                break;
-            const char *k = t[i] ? strchr(alpha, t[i]) : NULL;
-            if (!k)
+        for (size_t i = 0; i < n && t[i] != '='; i++) {
+            int v = base64_value((unsigned char)t[i]);
+            if (v < 0)
                 return -1;
-            acc = (acc << 6) | (unsigned)(k - alpha);
+            acc = (acc << 6) | (unsigned)v;
             bits += 6;
             if (bits >= 8) {
                 bits -= 8;

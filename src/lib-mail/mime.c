@@ -12,6 +12,7 @@
  * exact without ever looking back.
  */
 #include "lib-mail/mime.h"
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib-mail/header.h"
 #include "lib/log.h"
@@ -146,17 +147,6 @@ static void out_decoded(struct mime_parser *m, struct level *l, const char *data
         deliver(m, l, data, n);
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 static int hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -177,7 +167,7 @@ static void body_out(struct mime_parser *m, struct level *l, const char *data, s
     size_t o = 0;
     if (l->part.cte == MIME_BASE64) {
         for (size_t i = 0; i < n; i++) {
-            int v = b64val((unsigned char)data[i]);
+            int v = base64_value((unsigned char)data[i]);
             if (v < 0)
                 continue;            /* line ends, padding and garbage are skipped */
             l->b64_acc = (l->b64_acc << 6) | (unsigned)v;

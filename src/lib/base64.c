@@ -47,7 +47,7 @@ int base64_encode_nopad(struct buf *out, const void *data, size_t len)
     return encode(out, data, len, 0);
 }
 
-static int b64_value(unsigned char c)
+int base64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -70,8 +70,8 @@ static int decode_core(const char *in, size_t inlen, struct buf *out)
     unsigned char *o = (unsigned char *)out->data + out->len;
     size_t i = 0;
     for (; i + 4 <= inlen; i += 4) {
-        int a = b64_value((unsigned char)in[i]), b = b64_value((unsigned char)in[i + 1]);
-        int c = b64_value((unsigned char)in[i + 2]), d = b64_value((unsigned char)in[i + 3]);
+        int a = base64_value((unsigned char)in[i]), b = base64_value((unsigned char)in[i + 1]);
+        int c = base64_value((unsigned char)in[i + 2]), d = base64_value((unsigned char)in[i + 3]);
         if ((a | b | c | d) < 0)
             return -1;
         unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
@@ -81,8 +81,8 @@ static int decode_core(const char *in, size_t inlen, struct buf *out)
     }
     size_t rest = inlen - i;
     if (rest) {
-        int a = b64_value((unsigned char)in[i]), b = b64_value((unsigned char)in[i + 1]);
-        int c = rest == 3 ? b64_value((unsigned char)in[i + 2]) : 0;
+        int a = base64_value((unsigned char)in[i]), b = base64_value((unsigned char)in[i + 1]);
+        int c = rest == 3 ? base64_value((unsigned char)in[i + 2]) : 0;
         if ((a | b | c) < 0)
             return -1;
         unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;

@@ -30,4 +30,7 @@ int base64_decode_nopad(const char *in, size_t inlen, struct buf *out);
 /* Decode into a fixed array: returns the length, or -1 (invalid, or more than outmax bytes). */
 long base64_decode_to(const char *in, size_t inlen, unsigned char *outp, size_t outmax);
 
+/* The 6-bit value of one base64 character, or -1 (padding, white space, others). */
+int base64_value(unsigned char c);
+
 #endif
