@@ -232,17 +232,6 @@ static const struct scheme_def *resolve(const char *stored, const char *default_
 /* ------------------------------------------------------------------ */
 /* encodings                                                           */
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode hex; returns length or -1. */
 static long hex_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax)
 {

@@ -207,14 +207,6 @@ int charset_to_utf8(const char *charset, const char *in, size_t len, struct buf 
 
 /* ---- RFC 2047 ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Decode the text of one word ("B" or "Q") into raw bytes. 0 or -1. */
 static int word_bytes(char enc, const char *t, size_t n, struct buf *raw)
 {
@@ -242,7 +234,7 @@ static int word_bytes(char enc, const char *t, size_t n, struct buf *raw)
         } else if (c == '=') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval((unsigned char)t[i + 1]), lo = hexval((unsigned char)t[i + 2]);
+            int hi = hex_value((unsigned char)t[i + 1]), lo = hex_value((unsigned char)t[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

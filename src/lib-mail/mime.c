@@ -147,14 +147,6 @@ static void out_decoded(struct mime_parser *m, struct level *l, const char *data
         deliver(m, l, data, n);
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (unsigned char)tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Body bytes of the deepest level: decode as its encoding says. is_eol: a line end. */
 static void body_out(struct mime_parser *m, struct level *l, const char *data, size_t n,
                      int is_eol)
@@ -204,8 +196,8 @@ static void body_out(struct mime_parser *m, struct level *l, const char *data, s
         char c = data[i];
         int hi, lo;
         if (c == '=' && i + 2 < n &&
-            (hi = hexval((unsigned char)data[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)data[i + 2])) >= 0) {
+            (hi = hex_value((unsigned char)data[i + 1])) >= 0 &&
+            (lo = hex_value((unsigned char)data[i + 2])) >= 0) {
             c = (char)(hi * 16 + lo);
             i += 2;
         }
@@ -689,8 +681,8 @@ static int ext_value(const char *v, size_t n, int first, char *charset, size_t c
     }
     for (; p < end; p++) {
         int hi, lo;
-        if (*p == '%' && end - p >= 3 && (hi = hexval((unsigned char)p[1])) >= 0 &&
-            (lo = hexval((unsigned char)p[2])) >= 0) {
+        if (*p == '%' && end - p >= 3 && (hi = hex_value((unsigned char)p[1])) >= 0 &&
+            (lo = hex_value((unsigned char)p[2])) >= 0) {
             if (buf_putc(raw, (char)(hi * 16 + lo)) < 0)
                 return -1;
             p += 2;

@@ -141,24 +141,13 @@ int dproto_xtext_encode(const char *in, char *out, size_t outlen)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 int dproto_xtext_decode(const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
     for (const char *p = in; *p; p++) {
         int c = (unsigned char)*p;
         if (c == '+') {
-            int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
+            int h = hex_value(p[1]), l = h < 0 ? -1 : hex_value(p[2]);
             if (h < 0 || l < 0)
                 return -1;
             c = h * 16 + l;

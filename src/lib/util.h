@@ -35,6 +35,8 @@ int str_ieq(const char *a, const char *b);
 int str_nieq(const char *a, const char *b, size_t n);
 /* True if s starts with prefix, case-insensitively. */
 int str_iprefix(const char *s, const char *prefix);
+/* The value of a hex digit (either case), or -1. */
+int hex_value(int c);
 /* Trim ASCII whitespace in place; returns s advanced past leading blanks. */
 char *str_trim(char *s);
 
