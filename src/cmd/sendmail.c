@@ -16,6 +16,7 @@
  */
 #include "cmd/commands.h"
 #include "lib-mail/addr.h"
+#include "lib-mail/addrlist.h"
 #include "lib/buf.h"
 #include "lib-conf/config.h"
 #include "lib-mail/header.h"

@@ -151,16 +151,6 @@ int ipv4_valid(const char *s);
 /* A mail domain: hostname_valid() or an address literal; utf8 permits U-labels. */
 int domain_valid(const char *name, int allow_utf8);
 
-/*
- * Parse an RFC 5322 address list (the value of From:, To:, Cc: ...) into
- * internal-form addresses: display names, comments and group names are
- * dropped, group members are kept, "<@route:a@b>" loses its route. Folded
- * lines (CRLF/LF + blank) are fine. Unqualified names ("root") are kept
- * as they are (sendmail -t qualifies them). Hostile input is safe: at most
- * max addresses, comment nesting bounded, each address <= ADDR_MAX.
- * Returns the number of addresses with *out a NULL-terminated strv the
- * caller strv_free()s, or -1 (and *out NULL) when the list is malformed.
- */
-int addr_parse_header_list(const char *value, size_t max, char ***out);
+/* RFC 5322 header address lists: lib-mail/addrlist.h. */
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * fuzz_addr.c - the address parsers of src/lib/addr.c: addr_parse_path
- * (MAIL FROM / RCPT TO paths), addr_parse_header_list (From:/To:/Cc:
- * values for sendmail -t), addr_split, addr_strip_ext, addr_external,
+ * fuzz_addr.c - the address parsers of src/lib-mail/addr.c and addrlist.c:
+ * addr_parse_path (MAIL FROM / RCPT TO paths), addr_parse_header_list
+ * (From:/To:/Cc: values for sendmail -t), addr_items_parse in lenient
+ * mode (the structure IMAP's ENVELOPE shows), addr_split, addr_strip_ext, addr_external,
  * hostname_valid/hostname_is_fqdn/domain_valid/addr_literal_valid,
  * utf8_valid and xtext_encode/xtext_decode.
  *
@@ -23,6 +24,7 @@
  */
 #include "fuzz.h"
 #include "lib-mail/addr.h"
+#include "lib-mail/addrlist.h"
 
 static void check_path(char *line, int strict, int utf8)
 {
@@ -117,6 +119,38 @@ static void check_header(const char *s, size_t max)
     strv_free(v);
 }
 
+/* The lenient structured parse (IMAP ENVELOPE): always an answer within
+ * max items; an address always has a mailbox and a domain; groups balance
+ * and do not nest; a strictly valid list gives the same addresses. */
+static void check_items(const char *s, size_t max)
+{
+    struct addr_items it;
+    int n = addr_items_parse(s, max, ADDRLIST_LENIENT, &it);
+    FUZZ_ASSERT(n >= 0 && (size_t)n == it.n && it.n <= max);
+    int depth = 0;
+    size_t addrs = 0;
+    for (size_t i = 0; i < it.n; i++) {
+        const struct addr_item *a = &it.v[i];
+        if (a->kind == ADDR_ITEM_MAILBOX) {
+            FUZZ_ASSERT(a->mailbox && a->domain && *a->mailbox && *a->domain);
+            FUZZ_ASSERT(strlen(a->mailbox) < ADDRLIST_ELEM_TEXT);
+            addrs++;
+        } else if (a->kind == ADDR_ITEM_GROUP_START) {
+            FUZZ_ASSERT(depth == 0 && a->mailbox && !a->domain);
+            depth++;
+        } else {
+            FUZZ_ASSERT(depth == 1 && !a->mailbox && !a->domain);
+            depth--;
+        }
+    }
+    char **v = NULL;
+    int strict = addr_parse_header_list(s, max, &v);
+    if (strict >= 0 && it.n < max)
+        FUZZ_ASSERT((size_t)strict <= addrs);
+    strv_free(v);
+    addr_items_free(&it);
+}
+
 static void check_xtext(const char *s)
 {
     char enc[4 * ADDR_MAX], dec[4 * ADDR_MAX];
@@ -146,6 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 3:
         check_header(s, (flags >> 4) + 1);
+        check_items(s, (flags >> 4) + 1);
         break;
     }
     free(s);

@@ -3,6 +3,7 @@
  * against Postfix 3.7 where yubin follows it (see the comments). */
 #include "t.h"
 #include "lib-mail/addr.h"
+#include "lib-mail/addrlist.h"
 #include "lib/util.h"
 
 #include <stdlib.h>
@@ -647,6 +648,100 @@ static void test_header_list(void)
     free(big);
 }
 
+/* The structured items as IMAP's ENVELOPE shows them:
+ * (name route mailbox host), NIL for none, "!" after an invalid one. */
+static int items(const char *in, int flags, const char *expect)
+{
+    struct addr_items it;
+    char got[2048] = "";
+    int n = addr_items_parse(in, 20, flags, &it);
+    if (n < 0)
+        str_copy(got, "ERROR", sizeof(got));
+    for (int i = 0; i < n; i++) {
+        const struct addr_item *a = &it.v[i];
+        size_t l = strlen(got);
+        str_fmt(got + l, sizeof(got) - l, "(%s %s %s %s)%s", a->name ? a->name : "NIL",
+                a->route ? a->route : "NIL", a->mailbox ? a->mailbox : "NIL",
+                a->domain ? a->domain : "NIL", a->invalid ? "!" : "");
+    }
+    if (n >= 0)
+        addr_items_free(&it);
+    if (strcmp(got, expect) != 0) {
+        fprintf(stderr, "items [%s]: expected [%s], got [%s]\n", in, expect, got);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_address_items(void)
+{
+    /* Dovecot imaptest's fetch-envelope messages */
+    CHECK(items("From Real <fromuser@fromdomain.org>", 0,
+                "(From Real NIL fromuser fromdomain.org)"));
+    CHECK(items("user@domain (Real Name)", 0, "(Real Name NIL user domain)"));
+    CHECK(items("group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;", 0,
+                "(NIL NIL group NIL)(NIL NIL g1 d1.org)(NIL NIL g2 d2.org)(NIL NIL NIL NIL)"
+                "(NIL NIL group2 NIL)(NIL NIL g3 d3.org)(NIL NIL NIL NIL)"));
+    CHECK(items("group:;, group2: (foo) ;", 0,
+                "(NIL NIL group NIL)(NIL NIL NIL NIL)(NIL NIL group2 NIL)(NIL NIL NIL NIL)"));
+    CHECK(items("<@route:user@domain>", 0, "(NIL @route user domain)"));
+    CHECK(items("", 0, ""));
+    /* names: quotes removed, words joined, dots glued, encoded words kept */
+    CHECK(items("\"Doe, John\" <jd@x.test>", 0, "(Doe, John NIL jd x.test)"));
+    CHECK(items("John  Q.\r\n Public <jqp@x.test>", 0, "(John Q. Public NIL jqp x.test)"));
+    CHECK(items("=?UTF-8?Q?J=C3=B6rg?= <j@x.test>", 0, "(=?UTF-8?Q?J=C3=B6rg?= NIL j x.test)"));
+    CHECK(items("A <a@x.test> (comment)", 0, "(A NIL a x.test)"));
+    CHECK(items("<a@x.test> (comment (nested))", 0, "(comment (nested) NIL a x.test)"));
+    CHECK(items("<@r1.test,@r2.test:u@x.test>", 0, "(NIL @r1.test,@r2.test u x.test)"));
+    CHECK(items("\"a b\"@[1.2.3.4]", 0, "(NIL NIL a b [1.2.3.4])"));
+    CHECK(items("root", 0, "(NIL NIL root NIL)"));
+    /* lenient: always an answer, with Dovecot's placeholders */
+    CHECK(items("root", ADDRLIST_LENIENT, "(NIL NIL root MISSING_DOMAIN)!"));
+    CHECK(items("John Doe", ADDRLIST_LENIENT, "(NIL NIL John Doe MISSING_DOMAIN)!"));
+    CHECK(items("@b.test", ADDRLIST_LENIENT, "(NIL NIL MISSING_MAILBOX b.test)!"));
+    CHECK(items("a@", ADDRLIST_LENIENT, "(NIL NIL a MISSING_DOMAIN)!"));
+    CHECK(items("x <>", ADDRLIST_LENIENT, "(x NIL MISSING_MAILBOX MISSING_DOMAIN)!"));
+    CHECK(items("x <>", 0, ""));
+    CHECK(items("<a@b.test", ADDRLIST_LENIENT, "(NIL NIL a b.test)"));
+    CHECK(items("a@b.test>", ADDRLIST_LENIENT, "(NIL NIL a b.test)"));
+    CHECK(items("\"unterminated@x.test", ADDRLIST_LENIENT,
+                "(NIL NIL unterminated@x.test MISSING_DOMAIN)!"));
+    CHECK(items("a@b.test (unterminated", ADDRLIST_LENIENT, "(unterminated NIL a b.test)"));
+    CHECK(items("g: a@b.test", ADDRLIST_LENIENT, "(NIL NIL g NIL)(NIL NIL a b.test)(NIL NIL NIL NIL)"));
+    CHECK(items("g: a@b.test", 0, "ERROR"));
+    CHECK(items("a@b.test;, c@d.test", ADDRLIST_LENIENT, "(NIL NIL a b.test)(NIL NIL c d.test)"));
+    CHECK(items("g1: g2: a@b.test;;", ADDRLIST_LENIENT,
+                "(NIL NIL g1 NIL)(NIL NIL NIL NIL)(NIL NIL g2 NIL)(NIL NIL a b.test)(NIL NIL NIL NIL)"));
+    CHECK(items("a\x01@b.test", ADDRLIST_LENIENT, "(NIL NIL a b.test)"));
+    CHECK(items("a\x7f@b.test", ADDRLIST_LENIENT, "(NIL NIL a b.test)"));
+    CHECK(items("john doe@x.test", ADDRLIST_LENIENT, "(NIL NIL john doe x.test)!"));
+    /* limits: strict counts addresses, lenient stops after max items */
+    char many[200] = "";
+    for (int i = 0; i < 30; i++)
+        str_fmt(many + strlen(many), sizeof(many) - strlen(many), "%sa", i ? "," : "");
+    struct addr_items it;
+    CHECK_INT(addr_items_parse(many, 20, 0, &it), -1);
+    CHECK(it.n == 0 && it.v == NULL);
+    CHECK_INT(addr_items_parse(many, 20, ADDRLIST_LENIENT, &it), 20);
+    addr_items_free(&it);
+    char *big = xmalloc(10000);
+    memset(big, 'a', 9999);
+    big[9999] = 0;
+    CHECK_INT(addr_items_parse(big, 20, 0, &it), -1);
+    CHECK_INT(addr_items_parse(big, 20, ADDRLIST_LENIENT, &it), 1);
+    CHECK(it.v[0].invalid && strlen(it.v[0].mailbox) < ADDRLIST_ELEM_TEXT);
+    addr_items_free(&it);
+    for (size_t i = 0; i < 9999; i++)
+        big[i] = i % 2 ? '.' : 'a';
+    CHECK_INT(addr_items_parse(big, 20, ADDRLIST_LENIENT, &it), 1);   /* token limit */
+    CHECK(it.v[0].invalid);
+    addr_items_free(&it);
+    memset(big, '(', 9999);
+    CHECK_INT(addr_items_parse(big, 20, 0, &it), -1);
+    CHECK_INT(addr_items_parse(big, 20, ADDRLIST_LENIENT, &it), 0);
+    free(big);
+}
+
 /* Random strings from an alphabet of troublesome bytes: no crash, no
  * overflow (ASan), results always NUL-terminated and within limits. */
 static void test_random_inputs(void)
@@ -672,6 +767,9 @@ static void test_random_inputs(void)
             CHECK_INT(addr_external(addr, ext, sizeof(ext)), 0);
         }
         char **v;
+        struct addr_items lax;
+        CHECK(addr_items_parse(line, 20, ADDRLIST_LENIENT, &lax) >= 0);
+        addr_items_free(&lax);
         int k = addr_parse_header_list(line, 20, &v);
         if (k >= 0) {
             for (int i = 0; i < k; i++)
@@ -700,6 +798,7 @@ int main(void)
     T_RUN(test_hostnames);
     T_RUN(test_utf8);
     T_RUN(test_header_list);
+    T_RUN(test_address_items);
     T_RUN(test_random_inputs);
     return T_DONE();
 }
