@@ -846,6 +846,33 @@ static int open_rel(int dirfd, const char *rel)
     return (int)fd;
 }
 
+/*
+ * The queue directory as an O_PATH descriptor, opened once per process
+ * and kept: an agent opens a queue file for every delivery, always below
+ * the same directory (as Postfix's agents chdir into it once). Returns
+ * the descriptor and whether the caller must close it (*owned, for a path
+ * too long to remember).
+ */
+static int queue_dir_fd(const char *queue_dir, int *owned)
+{
+    static char cached_dir[PATH_MAX];
+    static int cached_fd = -1;
+
+    *owned = 0;
+    if (cached_fd >= 0 && strcmp(cached_dir, queue_dir) == 0)
+        return cached_fd;
+    int fd = open(queue_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || strlen(queue_dir) >= sizeof(cached_dir)) {
+        *owned = fd >= 0;
+        return fd;
+    }
+    if (cached_fd >= 0)
+        close(cached_fd);
+    str_copy(cached_dir, queue_dir, sizeof(cached_dir));
+    cached_fd = fd;
+    return fd;
+}
+
 int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner)
 {
     int fd;
@@ -857,25 +884,26 @@ int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner)
             errno = EXDEV;
             return -1;
         }
-        int dirfd = open(queue_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int owned, dirfd = queue_dir_fd(queue_dir, &owned);
         if (dirfd < 0)
             return -1;
         fd = open_rel(dirfd, rel);
-        int saved = errno;
-        close(dirfd);
-        errno = saved;
+        if (owned) {
+            int saved = errno;
+            close(dirfd);
+            errno = saved;
+        }
     }
     if (fd < 0)
         return -1;
+    /* O_NONBLOCK kept the open from hanging on a FIFO planted in the
+     * queue; on the regular file this check insists on, it changes
+     * nothing (reads of regular files never return EAGAIN). */
     struct stat sb;
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
         (owner != (uid_t)-1 && sb.st_uid != owner && sb.st_uid != 0)) {
         close(fd);
         errno = EPERM;
-        return -1;
-    }
-    if (fd_set_nonblock(fd, 0) < 0) {
-        close(fd);
         return -1;
     }
     return fd;
