@@ -345,7 +345,7 @@ static const char *dynamic_default(const struct config *cfg, struct centry *e)
     return v;
 }
 
-const char *cfg_param_default_raw(const struct config *cfg, const char *name)
+const char *cfg_param_default_raw_by_name(const struct config *cfg, const char *name)
 {
     const struct param_def *def = cfg_param_def(name);
     if (def) {
@@ -357,21 +357,21 @@ const char *cfg_param_default_raw(const struct config *cfg, const char *name)
     return sd ? sd->def : NULL;
 }
 
-const char *cfg_get_raw(const struct config *cfg, const char *name)
+const char *cfg_get_raw_by_name(const struct config *cfg, const char *name)
 {
     struct centry *e = cmap_get(cfg->map, name, 0);
     if (e && e->value)
         return e->value;
-    return cfg_param_default_raw(cfg, name);
+    return cfg_param_default_raw_by_name(cfg, name);
 }
 
-int cfg_is_set(const struct config *cfg, const char *name)
+int cfg_is_set_by_name(const struct config *cfg, const char *name)
 {
     struct centry *e = cmap_get(cfg->map, name, 0);
     return e && e->value;
 }
 
-const char *cfg_set_where(const struct config *cfg, const char *name, int *line)
+const char *cfg_set_where_by_name(const struct config *cfg, const char *name, int *line)
 {
     struct centry *e = cmap_get(cfg->map, name, 0);
     if (!e || !e->value)
@@ -455,7 +455,7 @@ static const char *expand_name(struct xctx *x, const char *name, size_t nlen)
         loop_error(x, nm);
         return "";
     }
-    const char *raw = cfg_get_raw(cfg, nm);
+    const char *raw = cfg_get_raw_by_name(cfg, nm);
     if (!raw)
         return "";
     if (x->depth >= CFG_DEPTH_MAX) {
@@ -774,7 +774,7 @@ static int expand_text(struct xctx *x, const char *s, size_t len, struct buf *ou
 const char *cfg_get_checked(const struct config *cfg, const char *name, const char **err)
 {
     *err = NULL;
-    if (!cfg_get_raw(cfg, name))
+    if (!cfg_get_raw_by_name(cfg, name))
         return NULL;
     struct xctx x = {.cfg = cfg};
     const char *v = expand_name(&x, name, strlen(name));
@@ -785,7 +785,7 @@ const char *cfg_get_checked(const struct config *cfg, const char *name, const ch
     return v;
 }
 
-const char *cfg_get(const struct config *cfg, const char *name)
+const char *cfg_get_by_name(const struct config *cfg, const char *name)
 {
     struct centry *e = cmap_get(cfg->map, name, 0);
     if (e && e->has_exp)
@@ -811,9 +811,9 @@ char *cfg_expand(const struct config *cfg, const char *text)
     return r;
 }
 
-const char *cfg_param_default(const struct config *cfg, const char *name)
+const char *cfg_param_default_by_name(const struct config *cfg, const char *name)
 {
-    const char *raw = cfg_param_default_raw(cfg, name);
+    const char *raw = cfg_param_default_raw_by_name(cfg, name);
     if (!raw)
         return NULL;
     struct centry *e = cmap_get(cfg->map, name, 1);
@@ -876,60 +876,168 @@ int cfg_param_info(const struct config *cfg, const char *name, int *type, char *
     return 0;
 }
 
-/* Parse v as the parameter's type; on failure warn and fall back to its default. */
+/* The table's range of a name (per-service parameters have none). */
+static void param_range(const char *name, long long *min, long long *max)
+{
+    const struct param_def *def = cfg_param_def(name);
+    *min = def ? def->min : NOMIN;
+    *max = def ? def->max : NOMAX;
+}
+
+/* "must be >= 1", "must be <= 8640000", "must be between 400 and 599" */
+static void range_text(long long min, long long max, char *out, size_t outlen)
+{
+    if (min != NOMIN && max != NOMAX)
+        snprintf(out, outlen, "must be between %lld and %lld", min, max);
+    else if (min != NOMIN)
+        snprintf(out, outlen, "must be >= %lld", min);
+    else
+        snprintf(out, outlen, "must be <= %lld", max);
+}
+
+/* Parse v as type want with the parameter's unit; 0 if it is valid and in range. */
+static int parse_typed(const char *name, const char *v, int want, char unit, long long *r,
+                       int *out_of_range)
+{
+    int b, ok;
+    switch (want) {
+    case PT_BOOL: ok = cfg_parse_bool(v, &b) == 0; *r = b; break;
+    case PT_TIME: ok = cfg_parse_time(v, unit, r) == 0; break;
+    case PT_SIZE: ok = cfg_parse_size(v, r) == 0; break;
+    default: ok = cfg_parse_int(v, r) == 0; break;
+    }
+    *out_of_range = 0;
+    if (!ok)
+        return -1;
+    long long min, max;
+    param_range(name, &min, &max);
+    if (want != PT_BOOL && (*r < min || *r > max)) {
+        *out_of_range = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Parse the value as the parameter's type; a malformed or out-of-range
+ * value (possible only where `yubin check` did not run: a lenient load, a
+ * cfg_set) is logged and the default used instead.
+ */
 static long long typed_get(const struct config *cfg, const char *name, int want)
 {
     int type, impl;
     char unit;
     cfg_param_info(cfg, name, &type, &unit, &impl);
-    const char *v = cfg_get(cfg, name);
+    const char *v = cfg_get_by_name(cfg, name);
     for (int attempt = 0; attempt < 2 && v; attempt++) {
         long long r;
-        int b, ok;
-        switch (want) {
-        case PT_BOOL: ok = cfg_parse_bool(v, &b) == 0; r = b; break;
-        case PT_TIME: ok = cfg_parse_time(v, unit, &r) == 0; break;
-        case PT_SIZE: ok = cfg_parse_size(v, &r) == 0; break;
-        default: ok = cfg_parse_int(v, &r) == 0; break;
-        }
-        if (ok)
+        int oor;
+        if (parse_typed(name, v, want, unit, &r, &oor) == 0)
             return r;
-        msg_warn("%s: bad %s value \"%s\"%s", name,
+        char why[128] = "";
+        if (oor) {
+            long long min, max;
+            char range[96];
+            param_range(name, &min, &max);
+            range_text(min, max, range, sizeof(range));
+            snprintf(why, sizeof(why), " (%s)", range);
+        }
+        msg_warn("%s: %s %s value \"%s\"%s%s", name, oor ? "out-of-range" : "bad",
                  want == PT_BOOL ? "boolean" : want == PT_TIME ? "time" :
-                 want == PT_SIZE ? "size" : "numerical", v, attempt ? "" : "; using the default");
-        v = attempt ? NULL : cfg_param_default(cfg, name);
+                 want == PT_SIZE ? "size" : "numerical", v, why, attempt ? "" : "; using the default");
+        v = attempt ? NULL : cfg_param_default_by_name(cfg, name);
     }
     return 0;
 }
 
-long long cfg_get_int(const struct config *cfg, const char *name)
+/* The row of a parameter constant, checked to have type want (any type for PT_STR). */
+static const struct param_def *param_row(enum param_id p, int want)
+{
+    INVARIANT((unsigned)p < P__COUNT);
+    const struct param_def *def = &cfg_param_table[p];
+    INVARIANT(want == PT_STR || def->type == want);
+    return def;
+}
+
+long long (cfg_get_int)(const struct config *cfg, enum param_id p)
+{
+    return typed_get(cfg, param_row(p, PT_INT)->name, PT_INT);
+}
+
+int (cfg_get_bool)(const struct config *cfg, enum param_id p)
+{
+    return (int)typed_get(cfg, param_row(p, PT_BOOL)->name, PT_BOOL);
+}
+
+long long (cfg_get_time)(const struct config *cfg, enum param_id p)
+{
+    return typed_get(cfg, param_row(p, PT_TIME)->name, PT_TIME);
+}
+
+long long (cfg_get_time_ms)(const struct config *cfg, enum param_id p)
+{
+    return typed_get(cfg, param_row(p, PT_TIME)->name, PT_TIME) * 1000;
+}
+
+long long (cfg_get_size)(const struct config *cfg, enum param_id p)
+{
+    return typed_get(cfg, param_row(p, PT_SIZE)->name, PT_SIZE);
+}
+
+char **(cfg_get_list)(const struct config *cfg, enum param_id p)
+{
+    return cfg_get_list_by_name(cfg, param_row(p, PT_STR)->name);
+}
+
+const char *(cfg_get)(const struct config *cfg, enum param_id p)
+{
+    return cfg_get_by_name(cfg, param_row(p, PT_STR)->name);
+}
+
+const char *(cfg_get_raw)(const struct config *cfg, enum param_id p)
+{
+    return cfg_get_raw_by_name(cfg, param_row(p, PT_STR)->name);
+}
+
+int (cfg_is_set)(const struct config *cfg, enum param_id p)
+{
+    return cfg_is_set_by_name(cfg, param_row(p, PT_STR)->name);
+}
+
+const char *(cfg_set_where)(const struct config *cfg, enum param_id p, int *line)
+{
+    return cfg_set_where_by_name(cfg, param_row(p, PT_STR)->name, line);
+}
+
+/* By name: per-service parameters have a type from cfg_svc_param_table. */
+long long cfg_get_int_by_name(const struct config *cfg, const char *name)
 {
     return typed_get(cfg, name, PT_INT);
 }
 
-int cfg_get_bool(const struct config *cfg, const char *name)
+int cfg_get_bool_by_name(const struct config *cfg, const char *name)
 {
     return (int)typed_get(cfg, name, PT_BOOL);
 }
 
-long long cfg_get_time(const struct config *cfg, const char *name)
+long long cfg_get_time_by_name(const struct config *cfg, const char *name)
 {
     return typed_get(cfg, name, PT_TIME);
 }
 
-long long cfg_get_time_ms(const struct config *cfg, const char *name)
+long long cfg_get_time_ms_by_name(const struct config *cfg, const char *name)
 {
     return typed_get(cfg, name, PT_TIME) * 1000;
 }
 
-long long cfg_get_size(const struct config *cfg, const char *name)
+long long cfg_get_size_by_name(const struct config *cfg, const char *name)
 {
     return typed_get(cfg, name, PT_SIZE);
 }
 
-char **cfg_get_list(const struct config *cfg, const char *name)
+char **cfg_get_list_by_name(const struct config *cfg, const char *name)
 {
-    const char *v = cfg_get(cfg, name);
+    const char *v = cfg_get_by_name(cfg, name);
     return str_split_list(v ? v : "", NULL);
 }
 
@@ -974,16 +1082,16 @@ const char *cfg_dir(const struct config *cfg)
     return cfg->dir;
 }
 
-char *cfg_path(const struct config *cfg, const char *param_name)
+char *cfg_path_by_name(const struct config *cfg, const char *param_name)
 {
-    const char *v = cfg_get(cfg, param_name);
+    const char *v = cfg_get_by_name(cfg, param_name);
     if (!v || !*v)
         return NULL;
     if (v[0] == '/')
         return xstrdup(v);
     /* Postfix: process_id_directory is relative to queue_directory. */
     if (strcmp(param_name, "process_id_directory") == 0) {
-        char *q = cfg_path(cfg, "queue_directory");
+        char *q = cfg_path(cfg, P_queue_directory);
         if (q) {
             char *r = xasprintf("%s/%s", q, v);
             free(q);
@@ -991,6 +1099,11 @@ char *cfg_path(const struct config *cfg, const char *param_name)
         }
     }
     return xasprintf("%s/%s", cfg->dir, v);
+}
+
+char *(cfg_path)(const struct config *cfg, enum param_id p)
+{
+    return cfg_path_by_name(cfg, param_row(p, PT_STR)->name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1025,7 +1138,7 @@ static int cmp_str(const void *a, const void *b)
 static int restriction_class(const struct config *cfg, const char *name)
 {
     int found = 0;
-    char **v = cfg_get_list(cfg, "smtpd_restriction_classes");
+    char **v = cfg_get_list(cfg, P_smtpd_restriction_classes);
     for (char **p = v; *p && !found; p++)
         found = strcmp(*p, name) == 0;
     strv_free(v);
@@ -1232,7 +1345,7 @@ static void check_undef(const char *name, size_t len, int cond, void *arg)
         return;     /* ${name?...} / ${name:...} test definedness on purpose */
     memcpy(nm, name, len);
     nm[len] = '\0';
-    if (cfg_param_known(u->cfg, nm) || cfg_is_set(u->cfg, nm) || overridden(u->cfg, u->svc, nm))
+    if (cfg_param_known(u->cfg, nm) || cfg_is_set_by_name(u->cfg, nm) || overridden(u->cfg, u->svc, nm))
         return;
     cfg_diags_add(u->d, 0, u->file, u->line,
                   "%s: reference to undefined parameter $%s (it expands to nothing)", u->param, nm);
@@ -1245,7 +1358,7 @@ static void check_name(const struct config *cfg, const char *name, const char *v
     int type, impl;
     char unit;
     if (cfg_param_info(cfg, name, &type, &unit, &impl)) {
-        const char *def = cfg_param_default_raw(cfg, name);
+        const char *def = cfg_param_default_raw_by_name(cfg, name);
         /* Setting a parameter to its default ignores nothing: stay quiet. */
         if (!impl && !(def && strcmp(def, value) == 0))
             cfg_diags_add(d, 0, file, line,
@@ -1258,7 +1371,21 @@ static void check_name(const struct config *cfg, const char *name, const char *v
                   "unknown parameter \"%s\" (not a Postfix or yubin parameter; ignored)", name);
 }
 
-/* Expansion errors, and typed values of implemented parameters. */
+/* An integer, size or time (n, in seconds) outside the table's min..max. */
+static void check_range(const char *name, const char *v, int type, long long n, const char *file,
+                        int line, struct cfg_diags *d)
+{
+    long long min, max;
+    char range[96];
+    param_range(name, &min, &max);
+    if (n >= min && n <= max)
+        return;
+    range_text(min, max, range, sizeof(range));
+    cfg_diags_add(d, 1, file, line, "%s: value \"%.60s\" is out of range (%s%s)", name, v, range,
+                  type == PT_TIME ? " seconds" : "");
+}
+
+/* Expansion errors, typed values and ranges of implemented parameters. */
 static void check_value(const struct config *cfg, const char *name, const char *file, int line,
                         struct cfg_diags *d)
 {
@@ -1286,6 +1413,8 @@ static void check_value(const struct config *cfg, const char *name, const char *
                       name, v);
     else if (type == PT_BOOL && cfg_parse_bool(v, &b) < 0)
         cfg_diags_add(d, 1, file, line, "%s: bad boolean value \"%.60s\" (yes or no)", name, v);
+    else if (type == PT_INT || type == PT_SIZE || type == PT_TIME)
+        check_range(name, v, type, n, file, line, d);
 }
 
 static int cmp_entry_line(const void *a, const void *b)
@@ -1386,7 +1515,7 @@ static void check_config(struct config *cfg, struct cfg_diags *d)
     /* Implemented parameters left at their defaults may still refer to bad values. */
     for (size_t i = 0; i < cfg_param_table_len; i++) {
         const struct param_def *def = &cfg_param_table[i];
-        if ((def->flags & IMPL) && !cfg_is_set(cfg, def->name))
+        if ((def->flags & IMPL) && !cfg_is_set_by_name(cfg, def->name))
             check_value(cfg, def->name, cfg->main_path, 0, d);
     }
     check_services(cfg, d);

@@ -15,6 +15,8 @@
 #ifndef YUBIN_CONFIG_H
 #define YUBIN_CONFIG_H
 
+#include "lib-conf/params.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -98,33 +100,59 @@ struct config *config_defaults(const char *dir);
 void config_free(struct config *cfg);
 const char *cfg_dir(const struct config *cfg);
 
-/* Expanded value; NULL if the parameter is neither set nor has a default. */
-const char *cfg_get(const struct config *cfg, const char *name);
+/*
+ * Parameters by constant (params.h: P_name for every row of params.def).
+ * The typed getters check, in every build, that the parameter has that
+ * type in the table (INVARIANT): cfg_get_int() on a string parameter
+ * aborts with file:line. Integer, size and time values are within the
+ * table's min..max: `yubin check` rejects others, and a value that is out
+ * of range or malformed at run time is logged and replaced by the default.
+ */
+/* Expanded value; NULL if the parameter is neither set nor has a default (DYN only). */
+const char *cfg_get(const struct config *cfg, enum param_id p);
 /* Raw (unexpanded) value as written in main.cf or the default. */
-const char *cfg_get_raw(const struct config *cfg, const char *name);
-long long cfg_get_int(const struct config *cfg, const char *name);
-int cfg_get_bool(const struct config *cfg, const char *name);      /* yes/no/true/false/1/0 */
-long long cfg_get_time(const struct config *cfg, const char *name); /* seconds; units s m h d w; default unit per Postfix */
-long long cfg_get_time_ms(const struct config *cfg, const char *name); /* milliseconds, e.g. smtpd_error_sleep_time "1s" */
-long long cfg_get_size(const struct config *cfg, const char *name);
+const char *cfg_get_raw(const struct config *cfg, enum param_id p);
+long long cfg_get_int(const struct config *cfg, enum param_id p);     /* PT_INT */
+int cfg_get_bool(const struct config *cfg, enum param_id p);          /* PT_BOOL: yes/no/true/false/1/0 */
+long long cfg_get_time(const struct config *cfg, enum param_id p);    /* PT_TIME, seconds; units s m h d w */
+long long cfg_get_time_ms(const struct config *cfg, enum param_id p); /* PT_TIME, milliseconds */
+long long cfg_get_size(const struct config *cfg, enum param_id p);    /* PT_SIZE */
 /* Split value on commas/whitespace (Postfix list); caller strv_free()s. */
-char **cfg_get_list(const struct config *cfg, const char *name);
+char **cfg_get_list(const struct config *cfg, enum param_id p);
+/* Is the parameter explicitly set in main.cf (or by cfg_set)? */
+int cfg_is_set(const struct config *cfg, enum param_id p);
+/* Where a parameter was set: file and line (0 for cfg_set); NULL if not set. */
+const char *cfg_set_where(const struct config *cfg, enum param_id p, int *line);
+
+/*
+ * Parameters by a name known only at run time: names read from main.cf or
+ * the command line (`yubin conf`, -o), per-service parameters
+ * "<service>_<suffix>" of master.cf services (cfg_svc_param_table),
+ * restriction classes, "<table>_<name>" table parameters. Same meaning as
+ * the getters above; an unknown name yields NULL (0 for the typed ones).
+ */
+const char *cfg_get_by_name(const struct config *cfg, const char *name);
+const char *cfg_get_raw_by_name(const struct config *cfg, const char *name);
+long long cfg_get_int_by_name(const struct config *cfg, const char *name);
+long long cfg_get_time_by_name(const struct config *cfg, const char *name);
+int cfg_is_set_by_name(const struct config *cfg, const char *name);
+const char *cfg_set_where_by_name(const struct config *cfg, const char *name, int *line);
+
 /* Set a parameter in memory (service -o override, or command line). */
 void cfg_set(struct config *cfg, const char *name, const char *value);
-/* Is the parameter explicitly set in main.cf (or by cfg_set)? */
-int cfg_is_set(const struct config *cfg, const char *name);
 /* Apply a service's -o overrides. Values may reference $main_cf_param. */
 void cfg_apply_service(struct config *cfg, const struct master_service *svc);
 
 /* Expand $name references in an arbitrary string against cfg. Caller frees. */
 char *cfg_expand(const struct config *cfg, const char *text);
 
-/* Iterate all known parameter names (implemented or not), sorted. */
+/* Iterate all known parameter names (implemented or not), sorted: i is an enum param_id. */
 size_t cfg_param_count(void);
 const char *cfg_param_name(size_t i);
-const char *cfg_param_default(const struct config *cfg, const char *name); /* expanded default */
+/* Expanded default of a name (table or per-service); NULL if it has none. */
+const char *cfg_param_default_by_name(const struct config *cfg, const char *name);
 /* Raw default (as `postconf -d` prints it); NULL if the name has no default. */
-const char *cfg_param_default_raw(const struct config *cfg, const char *name);
+const char *cfg_param_default_raw_by_name(const struct config *cfg, const char *name);
 int cfg_param_implemented(const char *name);
 /* Known to yubin: a Postfix 3.7 parameter, or "<service>_<suffix>" of a master.cf service. */
 int cfg_param_known(const struct config *cfg, const char *name);
@@ -133,8 +161,6 @@ int cfg_param_known(const struct config *cfg, const char *name);
  * includes user-defined parameters referenced elsewhere. Caller strv_free()s.
  */
 char **cfg_set_names(const struct config *cfg);
-/* Where a parameter was set: file and line (0 for cfg_set); NULL if not set. */
-const char *cfg_set_where(const struct config *cfg, const char *name, int *line);
 
 /* inet_protocols: which address families to use (IPv6 only if the kernel has it). */
 void cfg_inet_protocols(const struct config *cfg, int *want4, int *want6);
@@ -154,9 +180,34 @@ char *cfg_unix_socket_path(const struct config *cfg, const char *service);
 int cfg_service_procs(const struct config *cfg, const struct master_service *svc);
 
 /* Paths derived from config: queue_directory and friends; caller frees. */
-char *cfg_path(const struct config *cfg, const char *param_name);
+char *cfg_path(const struct config *cfg, enum param_id p);
 
 /* Edit main.cf in place: set name = value (conf -e). 0 on success. */
 int config_edit_main(const char *dir, const char *name, const char *value, char *err, size_t errlen);
+
+/*
+ * Until every caller names its parameters by constant (the conversion is
+ * done folder by folder), the getters also take a name.
+ */
+#define CFG_BY_NAME_(p, by_name, by_id) \
+    _Generic((p), char *: by_name, const char *: by_name, default: by_id)
+#define cfg_get(c, p) CFG_BY_NAME_(p, cfg_get_by_name, cfg_get)(c, p)
+#define cfg_get_raw(c, p) CFG_BY_NAME_(p, cfg_get_raw_by_name, cfg_get_raw)(c, p)
+#define cfg_get_int(c, p) CFG_BY_NAME_(p, cfg_get_int_by_name, cfg_get_int)(c, p)
+#define cfg_get_bool(c, p) CFG_BY_NAME_(p, cfg_get_bool_by_name, cfg_get_bool)(c, p)
+#define cfg_get_time(c, p) CFG_BY_NAME_(p, cfg_get_time_by_name, cfg_get_time)(c, p)
+#define cfg_get_time_ms(c, p) CFG_BY_NAME_(p, cfg_get_time_ms_by_name, cfg_get_time_ms)(c, p)
+#define cfg_get_size(c, p) CFG_BY_NAME_(p, cfg_get_size_by_name, cfg_get_size)(c, p)
+#define cfg_get_list(c, p) CFG_BY_NAME_(p, cfg_get_list_by_name, cfg_get_list)(c, p)
+#define cfg_is_set(c, p) CFG_BY_NAME_(p, cfg_is_set_by_name, cfg_is_set)(c, p)
+#define cfg_set_where(c, p, l) CFG_BY_NAME_(p, cfg_set_where_by_name, cfg_set_where)(c, p, l)
+#define cfg_path(c, p) CFG_BY_NAME_(p, cfg_path_by_name, cfg_path)(c, p)
+#define cfg_param_default(c, p) cfg_param_default_by_name(c, p)
+#define cfg_param_default_raw(c, p) cfg_param_default_raw_by_name(c, p)
+int cfg_get_bool_by_name(const struct config *cfg, const char *name);
+long long cfg_get_time_ms_by_name(const struct config *cfg, const char *name);
+long long cfg_get_size_by_name(const struct config *cfg, const char *name);
+char **cfg_get_list_by_name(const struct config *cfg, const char *name);
+char *cfg_path_by_name(const struct config *cfg, const char *name);
 
 #endif
