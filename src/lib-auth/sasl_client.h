@@ -15,12 +15,12 @@
  *
  * Typical use in smtpd:
  *
- *   char *path = sasl_client_socket_path(queue_dir, cfg_get(cfg, "smtpd_sasl_path"));
+ *   char *path = sasl_client_socket_path(queue_dir, cfg_get(cfg, P_smtpd_sasl_path));
  *   struct sasl_client *sc = sasl_client_new(loop, path);      at worker start
  *
  *   EHLO:  struct buf m; buf_init(&m, 512);
- *          if (sasl_client_mechs(sc, tls_active, cfg_get(cfg, "smtpd_sasl_security_options"),
- *                                cfg_get(cfg, "smtpd_sasl_tls_security_options"), &m) > 0)
+ *          if (sasl_client_mechs(sc, tls_active, cfg_get(cfg, P_smtpd_sasl_security_options),
+ *                                cfg_get(cfg, P_smtpd_sasl_tls_security_options), &m) > 0)
  *              reply "250-AUTH <m>"
  *   AUTH PLAIN [ir]:
  *          s->sasl = sasl_auth_start(sc, "PLAIN", ir_or_NULL, rip, lip,

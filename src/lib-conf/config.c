@@ -1119,6 +1119,11 @@ const char *cfg_param_name(size_t i)
     return i < cfg_param_table_len ? cfg_param_table[i].name : NULL;
 }
 
+const char *cfg_param_builtin(enum param_id p)
+{
+    return param_row(p, PT_STR)->def;
+}
+
 int cfg_param_implemented(const char *name)
 {
     const struct param_def *def = cfg_param_def(name);

@@ -153,6 +153,8 @@ const char *cfg_param_name(size_t i);
 const char *cfg_param_default_by_name(const struct config *cfg, const char *name);
 /* Raw default (as `postconf -d` prints it); NULL if the name has no default. */
 const char *cfg_param_default_raw_by_name(const struct config *cfg, const char *name);
+/* The table's raw default of a constant, without a config; NULL for defaults computed at run time. */
+const char *cfg_param_builtin(enum param_id p);
 int cfg_param_implemented(const char *name);
 /* Known to yubin: a Postfix 3.7 parameter, or "<service>_<suffix>" of a master.cf service. */
 int cfg_param_known(const struct config *cfg, const char *name);
@@ -202,8 +204,6 @@ int config_edit_main(const char *dir, const char *name, const char *value, char 
 #define cfg_is_set(c, p) CFG_BY_NAME_(p, cfg_is_set_by_name, cfg_is_set)(c, p)
 #define cfg_set_where(c, p, l) CFG_BY_NAME_(p, cfg_set_where_by_name, cfg_set_where)(c, p, l)
 #define cfg_path(c, p) CFG_BY_NAME_(p, cfg_path_by_name, cfg_path)(c, p)
-#define cfg_param_default(c, p) cfg_param_default_by_name(c, p)
-#define cfg_param_default_raw(c, p) cfg_param_default_raw_by_name(c, p)
 int cfg_get_bool_by_name(const struct config *cfg, const char *name);
 long long cfg_get_time_ms_by_name(const struct config *cfg, const char *name);
 long long cfg_get_size_by_name(const struct config *cfg, const char *name);

@@ -24,7 +24,7 @@ struct centry {
     char *expanded;     /* cache for cfg_get() */
     char *experr;       /* first expansion error of that value, or NULL */
     char *dyn;          /* cache for a run-time computed default */
-    char *dflt_exp;     /* cache for cfg_param_default() */
+    char *dflt_exp;     /* cache for cfg_param_default_by_name() */
     unsigned char has_exp, has_dyn, has_dflt, expanding, referenced;
 };
 

@@ -133,7 +133,7 @@ const struct svc_param_def *cfg_svc_param(const struct config *cfg, const char *
 char *cfg_unix_socket_path(const struct config *cfg, const char *service)
 {
     const struct master_service *s = cfg_service_find(cfg, service, SVC_UNIX);
-    char *q = cfg_path(cfg, "queue_directory");
+    char *q = cfg_path(cfg, P_queue_directory);
     if (!q)
         return NULL;
     char *p = xasprintf("%s/%s/%s", q, !s || s->private_ ? "private" : "public", service);
@@ -439,7 +439,7 @@ static struct master_service *parse_service(struct config *cfg, struct mparse *m
     }
     if (strcmp(w[6], "-") == 0) {
         s->maxproc_default = 1;
-        long long dp = cfg_get_int(cfg, "default_process_limit");
+        long long dp = cfg_get_int(cfg, P_default_process_limit);
         s->maxproc = dp > 0 && dp < 100000 ? (int)dp : 100;
     } else if (cfg_parse_size(w[6], &n) < 0 || n > 100000) {
         merr(m, "bad maxproc column \"%.40s\" (expected a number or -)", w[6]);

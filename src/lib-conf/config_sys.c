@@ -54,7 +54,7 @@ char *cfg_sys_hostname_default(const struct config *cfg)
     }
     if (fqdn)
         return xstrdup(fqdn);
-    if (cfg_is_set(cfg, "mydomain"))
+    if (cfg_is_set(cfg, P_mydomain))
         return xasprintf("%s.$mydomain", shortname);
     return xasprintf("%s.localdomain", shortname);
 }
@@ -62,7 +62,7 @@ char *cfg_sys_hostname_default(const struct config *cfg)
 /* $myhostname minus its first label, or "localdomain". */
 char *cfg_sys_domain_default(const struct config *cfg)
 {
-    const char *h = cfg_get(cfg, "myhostname");
+    const char *h = cfg_get(cfg, P_myhostname);
     const char *dot = h ? strchr(h, '.') : NULL;
     if (dot && dot[1])
         return xstrdup(dot + 1);
@@ -72,7 +72,7 @@ char *cfg_sys_domain_default(const struct config *cfg)
 void cfg_inet_protocols(const struct config *cfg, int *want4, int *want6)
 {
     *want4 = *want6 = 0;
-    char **v = cfg_get_list(cfg, "inet_protocols");
+    char **v = cfg_get_list(cfg, P_inet_protocols);
     for (char **p = v; *p; p++) {
         if (str_ieq(*p, "all")) {
             *want4 = 1;
@@ -174,7 +174,7 @@ static void interface_nets(struct buf *b, int family, const char *style)
  */
 char *cfg_sys_mynetworks(const struct config *cfg)
 {
-    const char *style = cfg_get(cfg, "mynetworks_style");
+    const char *style = cfg_get(cfg, P_mynetworks_style);
     if (!style || (strcmp(style, "subnet") != 0 && strcmp(style, "class") != 0))
         style = "host";
     int want4, want6;
