@@ -47,33 +47,33 @@ struct resolver {
 
 /* ------------------------------------------------------------ setup */
 
-static char *param(const struct config *cfg, const char *name)
+static char *param(const struct config *cfg, enum param_id name)
 {
     const char *v = cfg_get(cfg, name);
     return xstrdup(v ? v : "");
 }
 
-static int open_list(const struct config *cfg, const char *name, struct match_list **l)
+static int open_list(const struct config *cfg, enum param_id name, struct match_list **l)
 {
     char err[1024];
-    *l = domain_list_new(cfg_get(cfg, name), cfg, match_parent_style(cfg, name), err,
+    *l = domain_list_new(cfg_get(cfg, name), cfg, match_parent_style(cfg, cfg_param_name(name)), err,
                          sizeof(err));
     if (!*l) {
         /* Like a table that cannot be opened: every match is a temporary failure,
          * so mail for these domains is deferred, never misrouted. */
-        msg_error("%s: %s", name, err);
+        msg_error("%s: %s", cfg_param_name(name), err);
         *l = domain_list_new("fail:unavailable", cfg, 0, err, sizeof(err));
     }
     return *l ? 0 : -1;
 }
 
-static int open_maps(const struct config *cfg, const char *name, struct maps **m)
+static int open_maps(const struct config *cfg, enum param_id name, struct maps **m)
 {
-    *m = maps_open_tolerant(cfg_get(cfg, name), cfg, name);
+    *m = maps_open_tolerant(cfg_get(cfg, name), cfg, cfg_param_name(name));
     return 0;
 }
 
-static int in_list(const struct config *cfg, const char *param_name, const char *word)
+static int in_list(const struct config *cfg, enum param_id param_name, const char *word)
 {
     char **v = cfg_get_list(cfg, param_name);
     int found = 0;
@@ -88,34 +88,34 @@ struct resolver *resolver_new(const struct config *cfg)
     struct resolver *r = xcalloc(1, sizeof(*r));
     r->cfg = cfg;
     kvmap_init(&r->warned);
-    r->myorigin = param(cfg, "myorigin");
-    r->myhostname = param(cfg, "myhostname");
-    r->delim = param(cfg, "recipient_delimiter");
-    r->double_bounce = param(cfg, "double_bounce_sender");
-    r->local_transport = param(cfg, "local_transport");
-    r->virtual_transport = param(cfg, "virtual_transport");
-    r->relay_transport = param(cfg, "relay_transport");
-    r->default_transport = param(cfg, "default_transport");
-    r->relayhost = param(cfg, "relayhost");
-    r->empty_rcpt = param(cfg, "empty_address_recipient");
-    r->propagate_virtual = in_list(cfg, "propagate_unmatched_extensions", "virtual");
-    r->propagate_alias = in_list(cfg, "propagate_unmatched_extensions", "alias");
-    r->show_table = cfg_get_bool(cfg, "show_user_unknown_table_name");
-    r->owner_special = cfg_get_bool(cfg, "owner_request_special");
-    r->expand_owner = cfg_get_bool(cfg, "expand_owner_alias");
+    r->myorigin = param(cfg, P_myorigin);
+    r->myhostname = param(cfg, P_myhostname);
+    r->delim = param(cfg, P_recipient_delimiter);
+    r->double_bounce = param(cfg, P_double_bounce_sender);
+    r->local_transport = param(cfg, P_local_transport);
+    r->virtual_transport = param(cfg, P_virtual_transport);
+    r->relay_transport = param(cfg, P_relay_transport);
+    r->default_transport = param(cfg, P_default_transport);
+    r->relayhost = param(cfg, P_relayhost);
+    r->empty_rcpt = param(cfg, P_empty_address_recipient);
+    r->propagate_virtual = in_list(cfg, P_propagate_unmatched_extensions, "virtual");
+    r->propagate_alias = in_list(cfg, P_propagate_unmatched_extensions, "alias");
+    r->show_table = cfg_get_bool(cfg, P_show_user_unknown_table_name);
+    r->owner_special = cfg_get_bool(cfg, P_owner_request_special);
+    r->expand_owner = cfg_get_bool(cfg, P_expand_owner_alias);
     r->transport_parent = match_parent_style(cfg, "transport_maps");
-    r->expansion_limit = (long)cfg_get_int(cfg, "virtual_alias_expansion_limit");
-    r->recursion_limit = (long)cfg_get_int(cfg, "virtual_alias_recursion_limit");
-    if (open_list(cfg, "mydestination", &r->mydest) < 0 ||
-        open_list(cfg, "virtual_alias_domains", &r->valias_doms) < 0 ||
-        open_list(cfg, "virtual_mailbox_domains", &r->vmbox_doms) < 0 ||
-        open_list(cfg, "relay_domains", &r->relay_doms) < 0 ||
-        open_maps(cfg, "virtual_alias_maps", &r->valias_maps) < 0 ||
-        open_maps(cfg, "virtual_mailbox_maps", &r->vmbox_maps) < 0 ||
-        open_maps(cfg, "relay_recipient_maps", &r->relay_rcpt_maps) < 0 ||
-        open_maps(cfg, "local_recipient_maps", &r->local_rcpt_maps) < 0 ||
-        open_maps(cfg, "alias_maps", &r->alias_maps) < 0 ||
-        open_maps(cfg, "transport_maps", &r->transport_maps) < 0) {
+    r->expansion_limit = (long)cfg_get_int(cfg, P_virtual_alias_expansion_limit);
+    r->recursion_limit = (long)cfg_get_int(cfg, P_virtual_alias_recursion_limit);
+    if (open_list(cfg, P_mydestination, &r->mydest) < 0 ||
+        open_list(cfg, P_virtual_alias_domains, &r->valias_doms) < 0 ||
+        open_list(cfg, P_virtual_mailbox_domains, &r->vmbox_doms) < 0 ||
+        open_list(cfg, P_relay_domains, &r->relay_doms) < 0 ||
+        open_maps(cfg, P_virtual_alias_maps, &r->valias_maps) < 0 ||
+        open_maps(cfg, P_virtual_mailbox_maps, &r->vmbox_maps) < 0 ||
+        open_maps(cfg, P_relay_recipient_maps, &r->relay_rcpt_maps) < 0 ||
+        open_maps(cfg, P_local_recipient_maps, &r->local_rcpt_maps) < 0 ||
+        open_maps(cfg, P_alias_maps, &r->alias_maps) < 0 ||
+        open_maps(cfg, P_transport_maps, &r->transport_maps) < 0) {
         resolver_free(r);
         return NULL;
     }
@@ -191,7 +191,7 @@ static void own_addresses(struct resolver *r)
     if (r->own_done)
         return;
     r->own_done = 1;
-    char *lists[] = {"inet_interfaces", "proxy_interfaces"};
+    const enum param_id lists[] = {P_inet_interfaces, P_proxy_interfaces};
     for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
         char **v = cfg_get_list(r->cfg, lists[k]);
         for (size_t i = 0; v[i]; i++) {
@@ -1028,7 +1028,7 @@ int resolve_local_alias(struct resolver *r, const char *addr, struct alias_list 
 
 int alias_db_owner(const struct config *cfg, uid_t *uid, gid_t *gid)
 {
-    char **maps = cfg_get_list(cfg, "alias_maps");
+    char **maps = cfg_get_list(cfg, P_alias_maps);
     int found = 0;
     for (char **p = maps; p && *p && !found; p++) {
         const char *colon = strchr(*p, ':');

@@ -15,7 +15,7 @@ int match_parent_style(const struct config *cfg, const char *param)
 {
     if (!cfg)
         return 0;
-    char **v = cfg_get_list(cfg, "parent_domain_matches_subdomains");
+    char **v = cfg_get_list(cfg, P_parent_domain_matches_subdomains);
     int found = 0;
     for (size_t i = 0; v && v[i]; i++)
         if (strcmp(v[i], param) == 0)

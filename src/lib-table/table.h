@@ -14,6 +14,7 @@
 #ifndef YUBIN_TABLE_H
 #define YUBIN_TABLE_H
 
+#include "lib-conf/params.h"
 #include "lib/buf.h"
 
 #include <stdio.h>
@@ -47,7 +48,7 @@ struct maps;
 /* Open the tables listed in parameter value `value` (already expanded). */
 struct maps *maps_open(const char *value, const struct config *cfg, char *err, size_t errlen);
 /* Convenience: maps_open(cfg_get(cfg, param)). Logs and returns NULL on error. */
-struct maps *maps_open_param(const struct config *cfg, const char *param);
+struct maps *maps_open_param(const struct config *cfg, enum param_id param);
 /*
  * Like maps_open(), for daemons: a table that cannot be opened is logged
  * ("what: error") and replaced by one whose every lookup is a temporary

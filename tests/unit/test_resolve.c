@@ -530,7 +530,7 @@ static void test_sqlite_maincf(void)
     expect_known(r, "sq@vmbox.example", 1, NULL);
     expect_known(r, "nosq@vmbox.example", 0, "User unknown in virtual mailbox table");
     resolver_free(r);
-    struct maps *m = maps_open_param(cfgs[ncfg - 1], "virtual_mailbox_maps");
+    struct maps *m = maps_open_param(cfgs[ncfg - 1], P_virtual_mailbox_maps);
     CHECK(m != NULL);
     struct buf res;
     buf_init(&res, 0);
@@ -538,7 +538,7 @@ static void test_sqlite_maincf(void)
     CHECK_STR(buf_cstr(&res), "vmbox.example/sq/");
     buf_free(&res);
     maps_close(m);
-    m = maps_open_param(cfgs[ncfg - 1], "relay_domains");   /* a list of names, not tables */
+    m = maps_open_param(cfgs[ncfg - 1], P_relay_domains);   /* a list of names, not tables */
     CHECK(m == NULL);
     /* Missing NAME_dbpath. */
     char sub[300], mp[400];
