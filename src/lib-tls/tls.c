@@ -226,7 +226,7 @@ int tls_cipher_setup(const struct config *cfg, const char *grade_param,
                      struct tls_ciphers *out, struct tls_report *r)
 {
     memset(out, 0, sizeof(*out));
-    const char *grade = cfg_get(cfg, grade_param);
+    const char *grade = cfg_get_by_name(cfg, TLS_PARAM(grade_param));
     grade = grade ? grade : "";
     size_t g;
     for (g = 0; g < ARRAY_LEN(cipher_grades); g++)
@@ -239,7 +239,7 @@ int tls_cipher_setup(const struct config *cfg, const char *grade_param,
     }
     char pname[64];
     str_fmt(pname, sizeof(pname), "tls_%s_cipherlist", cipher_grades[g]);
-    const char *base = cfg_get(cfg, pname);
+    const char *base = cfg_get_by_name(cfg, TLS_PARAM(pname));
     if (!base || !*base) {
         tls_report(r, 1, pname, "%s is empty", pname);
         return -1;
@@ -255,7 +255,7 @@ int tls_cipher_setup(const struct config *cfg, const char *grade_param,
     size_t nexcl = 0;
     int rc = 0;
     for (size_t i = 0; excl_params && excl_params[i] && rc == 0; i++) {
-        char **toks = cfg_get_list(cfg, excl_params[i]);
+        char **toks = cfg_get_list_by_name(cfg, TLS_PARAM(excl_params[i]));
         for (size_t j = 0; toks[j]; j++) {
             const char *t = toks[j];
             if (strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -308,7 +308,7 @@ void tls_ciphers_free(struct tls_ciphers *c)
 
 const EVP_MD *tls_digest(const struct config *cfg, const char *param, struct tls_report *r)
 {
-    const char *name = cfg_get(cfg, param);
+    const char *name = cfg_get_by_name(cfg, TLS_PARAM(param));
     const EVP_MD *md = name && *name ? EVP_get_digestbyname(name) : NULL;
     if (!md)
         tls_report(r, 1, param, "invalid %s value: \"%s\" is not a digest algorithm (use "
@@ -355,7 +355,8 @@ int tls_ctx_load_cas(SSL_CTX *ctx, const struct config *cfg, const char *prefix,
     char pfile[64], ppath[64];
     str_fmt(pfile, sizeof(pfile), "%s_tls_CAfile", prefix);
     str_fmt(ppath, sizeof(ppath), "%s_tls_CApath", prefix);
-    const char *file = cfg_get(cfg, pfile), *path = cfg_get(cfg, ppath);
+    const char *file = cfg_get_by_name(cfg, TLS_PARAM(pfile));
+    const char *path = cfg_get_by_name(cfg, TLS_PARAM(ppath));
     if (file && !*file)
         file = NULL;
     if (path && !*path)
@@ -392,7 +393,7 @@ int tls_ctx_load_cas(SSL_CTX *ctx, const struct config *cfg, const char *prefix,
             return -1;
         }
     }
-    if (cfg_get_bool(cfg, "tls_append_default_CA") && !SSL_CTX_set_default_verify_paths(ctx)) {
+    if (cfg_get_bool(cfg, P_tls_append_default_CA) && !SSL_CTX_set_default_verify_paths(ctx)) {
         tls_report(r, 0, "tls_append_default_CA", "cannot load the system CA certificates");
         ERR_clear_error();
     }
@@ -401,7 +402,7 @@ int tls_ctx_load_cas(SSL_CTX *ctx, const struct config *cfg, const char *prefix,
 
 void tls_ctx_set_curves(SSL_CTX *ctx, const struct config *cfg, struct tls_report *r)
 {
-    char **names = cfg_get_list(cfg, "tls_eecdh_auto_curves");
+    char **names = cfg_get_list(cfg, P_tls_eecdh_auto_curves);
     struct buf ok;
     buf_init(&ok, 4096);
     SSL_CTX *probe = SSL_CTX_new(TLS_method());

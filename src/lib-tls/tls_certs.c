@@ -362,7 +362,8 @@ static int load_legacy(SSL_CTX *ctx, const struct config *cfg, const char *prefi
     char cparam[64], kparam[64];
     str_fmt(cparam, sizeof(cparam), "%s_tls_%s", prefix, cert_name);
     str_fmt(kparam, sizeof(kparam), "%s_tls_%s", prefix, key_name);
-    const char *cfile = cfg_get(cfg, cparam), *kfile = cfg_get(cfg, kparam);
+    const char *cfile = cfg_get_by_name(cfg, TLS_PARAM(cparam));
+    const char *kfile = cfg_get_by_name(cfg, TLS_PARAM(kparam));
     if (!cfile || !*cfile || strcmp(cfile, "none") == 0)
         return 0;
     if (!kfile || !*kfile)
@@ -398,7 +399,7 @@ int tls_load_configured_certs(SSL_CTX *ctx, const struct config *cfg, const char
 {
     char param[64];
     str_fmt(param, sizeof(param), "%s_tls_chain_files", prefix);
-    char **files = cfg_get_list(cfg, param);
+    char **files = cfg_get_list_by_name(cfg, TLS_PARAM(param));
     if (!files[0]) {
         strv_free(files);
         int total = 0;
@@ -416,7 +417,7 @@ int tls_load_configured_certs(SSL_CTX *ctx, const struct config *cfg, const char
     for (size_t i = 0; i < ARRAY_LEN(legacy); i++) {
         char lp[64];
         str_fmt(lp, sizeof(lp), "%s_tls_%s", prefix, legacy[i]);
-        const char *v = cfg_get(cfg, lp);
+        const char *v = cfg_get_by_name(cfg, TLS_PARAM(lp));
         if (v && *v)
             tls_report(r, 0, lp, "%s is set: ignoring the legacy %s", param, lp);
     }

@@ -45,7 +45,7 @@ static int level_from_cfg(const struct config *cfg, const char *prefix, struct t
 {
     char p[64];
     pname(p, sizeof(p), prefix, "tls_security_level");
-    const char *lev = cfg_get(cfg, p);
+    const char *lev = cfg_get_by_name(cfg, TLS_PARAM(p));
     if (lev && *lev) {
         if (str_ieq(lev, "dane")) {
             tls_report(r, 0, p, "%s = dane: yubin does not support DANE (no DNSSEC); using "
@@ -62,12 +62,12 @@ static int level_from_cfg(const struct config *cfg, const char *prefix, struct t
     }
     char e[64];
     pname(e, sizeof(e), prefix, "enforce_tls");
-    if (cfg_get_bool(cfg, e)) {
+    if (cfg_get_bool_by_name(cfg, TLS_PARAM(e))) {
         pname(e, sizeof(e), prefix, "tls_enforce_peername");
-        return cfg_get_bool(cfg, e) ? TLS_LEV_VERIFY : TLS_LEV_ENCRYPT;
+        return cfg_get_bool_by_name(cfg, TLS_PARAM(e)) ? TLS_LEV_VERIFY : TLS_LEV_ENCRYPT;
     }
     pname(e, sizeof(e), prefix, "use_tls");
-    return cfg_get_bool(cfg, e) ? TLS_LEV_MAY : TLS_LEV_NONE;
+    return cfg_get_bool_by_name(cfg, TLS_PARAM(e)) ? TLS_LEV_MAY : TLS_LEV_NONE;
 }
 
 int tls_client_level(const struct config *cfg, const char *prefix, char *err, size_t errlen)
@@ -97,8 +97,8 @@ static struct tls_client *client_build(const struct config *cfg, const char *pre
 
     pname(p, sizeof(p), prefix, "tls_protocols");
     pname(p2, sizeof(p2), prefix, "tls_mandatory_protocols");
-    if (tls_parse_protocols(cfg_get(cfg, p), p, &cl->prot_may, r) < 0 ||
-        tls_parse_protocols(cfg_get(cfg, p2), p2, &cl->prot_mand, r) < 0)
+    if (tls_parse_protocols(cfg_get_by_name(cfg, TLS_PARAM(p)), p, &cl->prot_may, r) < 0 ||
+        tls_parse_protocols(cfg_get_by_name(cfg, TLS_PARAM(p2)), p2, &cl->prot_mand, r) < 0)
         ok = 0;
 
     pname(p, sizeof(p), prefix, "tls_ciphers");
@@ -130,7 +130,7 @@ static struct tls_client *client_build(const struct config *cfg, const char *pre
     /* Always verify so the result can be logged; tls_verify_cb keeps going. */
     SSL_CTX_set_verify(cl->ctx, SSL_VERIFY_PEER, tls_verify_cb);
     pname(p, sizeof(p), prefix, "tls_scert_verifydepth");
-    long long depth = cfg_get_int(cfg, p);
+    long long depth = cfg_get_int_by_name(cfg, TLS_PARAM(p));
     cl->verify_depth = depth < 0 ? 0 : depth > 100 ? 100 : (int)depth;
     SSL_CTX_set_verify_depth(cl->ctx, cl->verify_depth + 1);
     /* No client-side session cache (see the top of this file). */
@@ -140,22 +140,22 @@ static struct tls_client *client_build(const struct config *cfg, const char *pre
     if (!(cl->fpt_md = tls_digest(cfg, p, r)))
         ok = 0;
     pname(p, sizeof(p), prefix, "tls_loglevel");
-    cl->loglevel = (int)cfg_get_int(cfg, p);
+    cl->loglevel = (int)cfg_get_int_by_name(cfg, TLS_PARAM(p));
     if (cl->loglevel >= 2)
         SSL_CTX_set_info_callback(cl->ctx, tls_info_cb);
-    cl->fast_shutdown = cfg_get_bool(cfg, "tls_fast_shutdown_enable");
+    cl->fast_shutdown = cfg_get_bool(cfg, P_tls_fast_shutdown_enable);
     cl->check_flags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
-    if (cfg_get_bool(cfg, "tls_wildcard_matches_multiple_labels"))
+    if (cfg_get_bool(cfg, P_tls_wildcard_matches_multiple_labels))
         cl->check_flags |= X509_CHECK_FLAG_MULTI_LABEL_WILDCARDS;
     pname(p, sizeof(p), prefix, "tls_servername");
-    const char *sn = cfg_get(cfg, p);
+    const char *sn = cfg_get_by_name(cfg, TLS_PARAM(p));
     cl->servername = xstrdup(sn ? sn : "");
     pname(p, sizeof(p), prefix, "tls_verify_cert_match");
-    cl->verify_match = cfg_get_list(cfg, p);
+    cl->verify_match = cfg_get_list_by_name(cfg, TLS_PARAM(p));
     pname(p, sizeof(p), prefix, "tls_secure_cert_match");
-    cl->secure_match = cfg_get_list(cfg, p);
+    cl->secure_match = cfg_get_list_by_name(cfg, TLS_PARAM(p));
     pname(p, sizeof(p), prefix, "tls_fingerprint_cert_match");
-    cl->fpt_match = cfg_get_list(cfg, p);
+    cl->fpt_match = cfg_get_list_by_name(cfg, TLS_PARAM(p));
     ERR_clear_error();
     if (!ok) {
         tls_client_free(cl);

@@ -8,6 +8,8 @@
 #define YUBIN_TLS_INT_H
 
 #include "lib-tls/tls.h"
+#include "lib-conf/config.h"
+#include "lib/log.h"
 
 #include <stdint.h>
 #include <openssl/ssl.h>
@@ -16,6 +18,14 @@
 #define TLS_FILE_MAX   (1024 * 1024)   /* one PEM file (key, chain, CA bundle) */
 #define TLS_NAME_MAX   256             /* CN, SNI, host names */
 #define TLS_FPT_MAX    (EVP_MAX_MD_SIZE * 3 + 1)
+
+/*
+ * A parameter name lib-tls composes at run time from the role's prefix
+ * ("smtpd", "smtp", "lmtp") and a suffix, for the *_by_name getters: it
+ * must be a parameter of the table (checked in every build), so that a
+ * misspelled suffix fails at the first use rather than reading nothing.
+ */
+#define TLS_PARAM(name) (INVARIANT(cfg_param_known(NULL, (name))), (name))
 
 /* Where configuration problems go. */
 struct tls_report {

@@ -83,7 +83,7 @@ static int policy_build(const struct config *cfg, struct tls_smtpd_policy *p,
                         struct tls_report *r)
 {
     memset(p, 0, sizeof(*p));
-    const char *lev = cfg_get(cfg, "smtpd_tls_security_level");
+    const char *lev = cfg_get(cfg, P_smtpd_tls_security_level);
     if (lev && *lev) {
         int l = tls_level_parse(lev);
         int dane = str_ieq(lev, "dane") || str_ieq(lev, "dane-only");
@@ -98,26 +98,26 @@ static int policy_build(const struct config *cfg, struct tls_smtpd_policy *p,
             l = TLS_LEV_ENCRYPT;
         }
         p->level = (enum tls_level)l;
-    } else if (cfg_get_bool(cfg, "smtpd_enforce_tls")) {
+    } else if (cfg_get_bool(cfg, P_smtpd_enforce_tls)) {
         p->level = TLS_LEV_ENCRYPT;
-    } else if (cfg_get_bool(cfg, "smtpd_use_tls")) {
+    } else if (cfg_get_bool(cfg, P_smtpd_use_tls)) {
         p->level = TLS_LEV_MAY;
     } else {
         p->level = TLS_LEV_NONE;
     }
-    p->wrappermode = cfg_get_bool(cfg, "smtpd_tls_wrappermode");
+    p->wrappermode = cfg_get_bool(cfg, P_smtpd_tls_wrappermode);
     if (p->wrappermode)
         p->level = TLS_LEV_ENCRYPT;   /* the security level is ignored: TLS from the start */
-    int req = cfg_get_bool(cfg, "smtpd_tls_req_ccert");
+    int req = cfg_get_bool(cfg, P_smtpd_tls_req_ccert);
     if (req && p->level < TLS_LEV_ENCRYPT && p->level > TLS_LEV_NONE)
         tls_report(r, 0, "smtpd_tls_req_ccert", "smtpd_tls_req_ccert = yes requires "
                    "smtpd_tls_security_level = encrypt: ignored");
     p->require_ccert = req && p->level >= TLS_LEV_ENCRYPT;
-    p->ask_ccert = cfg_get_bool(cfg, "smtpd_tls_ask_ccert") || p->require_ccert;
-    p->auth_only = cfg_get_bool(cfg, "smtpd_tls_auth_only") || p->level >= TLS_LEV_ENCRYPT;
-    p->received_header = cfg_get_bool(cfg, "smtpd_tls_received_header");
-    p->starttls_timeout_ms = cfg_get_time_ms(cfg, "smtpd_starttls_timeout");
-    p->loglevel = (int)cfg_get_int(cfg, "smtpd_tls_loglevel");
+    p->ask_ccert = cfg_get_bool(cfg, P_smtpd_tls_ask_ccert) || p->require_ccert;
+    p->auth_only = cfg_get_bool(cfg, P_smtpd_tls_auth_only) || p->level >= TLS_LEV_ENCRYPT;
+    p->received_header = cfg_get_bool(cfg, P_smtpd_tls_received_header);
+    p->starttls_timeout_ms = cfg_get_time_ms(cfg, P_smtpd_starttls_timeout);
+    p->loglevel = (int)cfg_get_int(cfg, P_smtpd_tls_loglevel);
     return 0;
 }
 
@@ -206,7 +206,7 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 
 static int tickets_setup(struct tls_server *s, const struct config *cfg, struct tls_report *r)
 {
-    long long t = cfg_get_time(cfg, "smtpd_tls_session_cache_timeout");
+    long long t = cfg_get_time(cfg, P_smtpd_tls_session_cache_timeout);
     if (t <= 0) {
         s->ticket_lifetime = 0;
     } else {
@@ -218,7 +218,7 @@ static int tickets_setup(struct tls_server *s, const struct config *cfg, struct 
             t = TICKET_MAX;
         }
         s->ticket_lifetime = t;
-        const char *cname = cfg_get(cfg, "tls_session_ticket_cipher");
+        const char *cname = cfg_get(cfg, P_tls_session_ticket_cipher);
         s->ticket_cipher = cname && *cname ? EVP_CIPHER_fetch(NULL, cname, NULL) : NULL;
         if (s->ticket_cipher && ((EVP_CIPHER_get_flags(s->ticket_cipher) & EVP_CIPH_FLAG_AEAD_CIPHER) ||
                                  EVP_CIPHER_get_key_length(s->ticket_cipher) > EVP_MAX_KEY_LENGTH ||
@@ -240,7 +240,7 @@ static int tickets_setup(struct tls_server *s, const struct config *cfg, struct 
         SSL_CTX_set_timeout(s->ctx, (long)s->ticket_lifetime);
         /* Session IDs are still issued (smtpd_tls_always_issue_session_ids)
          * but nothing is stored under them: resumption is by ticket. */
-        long mode = cfg_get_bool(cfg, "smtpd_tls_always_issue_session_ids")
+        long mode = cfg_get_bool(cfg, P_smtpd_tls_always_issue_session_ids)
                         ? SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL
                         : SSL_SESS_CACHE_OFF;
         SSL_CTX_set_session_cache_mode(s->ctx, mode);
@@ -257,7 +257,7 @@ static int tickets_setup(struct tls_server *s, const struct config *cfg, struct 
 
 static int dh_setup(struct tls_server *s, const struct config *cfg, struct tls_report *r)
 {
-    const char *file = cfg_get(cfg, "smtpd_tls_dh1024_param_file");
+    const char *file = cfg_get(cfg, P_smtpd_tls_dh1024_param_file);
     if (!file || !*file || strcmp(file, "auto") == 0)
         return 0;
     size_t len;
@@ -517,7 +517,7 @@ static int sni_preload_one(const char *key, const char *value, void *arg)
  */
 static int sni_setup(struct tls_server *s, const struct config *cfg, struct tls_report *r)
 {
-    char **specs = cfg_get_list(cfg, "tls_server_sni_maps");
+    char **specs = cfg_get_list(cfg, P_tls_server_sni_maps);
     int rc = 0;
     for (size_t i = 0; specs[i] && rc == 0; i++) {
         char err[512];
@@ -569,7 +569,7 @@ static struct tls_server *server_build(const struct config *cfg, struct tls_repo
     /* Protocols and ciphers: the mandatory set when TLS is required. */
     const char *pparam = enforce ? "smtpd_tls_mandatory_protocols" : "smtpd_tls_protocols";
     struct tls_protocols prot;
-    if (tls_parse_protocols(cfg_get(cfg, pparam), pparam, &prot, r) < 0 ||
+    if (tls_parse_protocols(cfg_get_by_name(cfg, TLS_PARAM(pparam)), pparam, &prot, r) < 0 ||
         tls_ctx_set_protocols(s->ctx, &prot) < 0)
         ok = 0;
     const char *gparam = enforce ? "smtpd_tls_mandatory_ciphers" : "smtpd_tls_ciphers";
@@ -588,7 +588,7 @@ static struct tls_server *server_build(const struct config *cfg, struct tls_repo
         ok = 0;
     }
     ERR_clear_error();
-    if (cfg_get_bool(cfg, "tls_preempt_cipherlist"))
+    if (cfg_get_bool(cfg, P_tls_preempt_cipherlist))
         SSL_CTX_set_options(s->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     tls_ctx_set_curves(s->ctx, cfg, r);
     /* The remaining steps are independent: run them all, so that
@@ -601,7 +601,7 @@ static struct tls_server *server_build(const struct config *cfg, struct tls_repo
 
     /* Certificates: the server chains, the CAs for client certificates. */
     int n = tls_load_configured_certs(s->ctx, cfg, "smtpd", r);
-    const char *cf = cfg_get(cfg, "smtpd_tls_cert_file");
+    const char *cf = cfg_get(cfg, P_smtpd_tls_cert_file);
     if (n < 0) {
         ok = 0;
     } else if (n == 0 && !(cf && strcmp(cf, "none") == 0)) {
@@ -617,13 +617,13 @@ static struct tls_server *server_build(const struct config *cfg, struct tls_repo
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(s->ctx, mode, tls_verify_cb);
     }
-    long long depth = cfg_get_int(cfg, "smtpd_tls_ccert_verifydepth");
+    long long depth = cfg_get_int(cfg, P_smtpd_tls_ccert_verifydepth);
     s->verify_depth = depth < 0 ? 0 : depth > 100 ? 100 : (int)depth;
     /* One more than Postfix's depth so tls_verify_cb sees and names the excess. */
     SSL_CTX_set_verify_depth(s->ctx, s->verify_depth + 1);
     if (!(s->fpt_md = tls_digest(cfg, "smtpd_tls_fingerprint_digest", r)))
         ok = 0;
-    s->fast_shutdown = cfg_get_bool(cfg, "tls_fast_shutdown_enable");
+    s->fast_shutdown = cfg_get_bool(cfg, P_tls_fast_shutdown_enable);
     if (s->policy.loglevel >= 2)
         SSL_CTX_set_info_callback(s->ctx, tls_info_cb);
     if (sni_setup(s, cfg, r) < 0)
