@@ -38,7 +38,7 @@ int master_mail_owner(const struct config *cfg, uid_t *uid, gid_t *gid, char *er
         *gid = getgid();
         return 0;
     }
-    const char *owner = cfg_get(cfg, "mail_owner");
+    const char *owner = cfg_get(cfg, P_mail_owner);
     char how[256];
     if (!owner || !*owner) {
         snprintf(err, errlen, "mail_owner is empty: set it to an unprivileged user");
@@ -68,23 +68,23 @@ static void check_users(const struct config *cfg, struct cfg_diags *d, int as_ro
     gid_t gid;
     int line = 0;
     if (as_root && master_mail_owner(cfg, &uid, &gid, err, sizeof(err)) < 0) {
-        main_cf = cfg_set_where(cfg, "mail_owner", &line);
+        main_cf = cfg_set_where(cfg, P_mail_owner, &line);
         cfg_diags_add(d, 1, main_cf, line, "%s", err);
     }
-    const char *privs = cfg_get(cfg, "default_privs");
+    const char *privs = cfg_get(cfg, P_default_privs);
     struct passwd *pw = privs && *privs ? getpwnam(privs) : NULL;
-    main_cf = cfg_set_where(cfg, "default_privs", &line);
+    main_cf = cfg_set_where(cfg, P_default_privs, &line);
     if (!pw)
         cfg_diags_add(d, as_root, main_cf, line, "default_privs \"%s\": no such user; %s",
                       privs ? privs : "", how_to_create(privs ? privs : "nobody", how, sizeof(how)));
     else if (pw->pw_uid == 0)
         cfg_diags_add(d, as_root, main_cf, line, "default_privs \"%s\" is root: use an "
                       "unprivileged user such as nobody", privs);
-    else if (as_root && strcmp(privs, cfg_get(cfg, "mail_owner")) == 0)
+    else if (as_root && strcmp(privs, cfg_get(cfg, P_mail_owner)) == 0)
         cfg_diags_add(d, 1, main_cf, line, "default_privs must not be the mail_owner (%s)", privs);
-    const char *grp = cfg_get(cfg, "setgid_group");
+    const char *grp = cfg_get(cfg, P_setgid_group);
     if (as_root && grp && *grp && !getgrnam(grp)) {
-        main_cf = cfg_set_where(cfg, "setgid_group", &line);
+        main_cf = cfg_set_where(cfg, P_setgid_group, &line);
         cfg_diags_add(d, 0, main_cf, line, "setgid_group \"%s\": no such group; create it with: "
                       "groupadd --system %s", grp, grp);
     }
@@ -94,8 +94,8 @@ static void check_users(const struct config *cfg, struct cfg_diags *d, int as_ro
 static void check_queue_dir(const struct config *cfg, struct cfg_diags *d)
 {
     int line = 0;
-    const char *where = cfg_set_where(cfg, "queue_directory", &line);
-    char *q = cfg_path(cfg, "queue_directory");
+    const char *where = cfg_set_where(cfg, P_queue_directory, &line);
+    char *q = cfg_path(cfg, P_queue_directory);
     if (!q) {
         cfg_diags_add(d, 1, where, line, "queue_directory is empty");
         return;
@@ -149,7 +149,7 @@ static void param_error(const struct config *cfg, const struct master_service *s
                         struct cfg_diags *d, int is_error, const char *param, const char *text)
 {
     int line = 0;
-    const char *file = cfg_set_where(cfg, param, &line);
+    const char *file = cfg_set_where_by_name(cfg, param, &line);
     char main_cf[4200];
     if (!file && svc) {
         file = svc->file;
@@ -190,23 +190,23 @@ static void check_tables_one(const struct config *cfg, const struct master_servi
             continue;
         if (svc && !service_overrides(svc, name))
             continue; /* main.cf's value is checked once, without a service */
-        struct maps *m = maps_open(cfg_get(cfg, name), cfg, err, sizeof(err));
+        struct maps *m = maps_open(cfg_get(cfg, (enum param_id)i), cfg, err, sizeof(err));
         if (!m)
             param_error(cfg, svc, d, strict, name, err);
         maps_close(m);
     }
-    static const char *const domain_lists[] = {"mydestination", "virtual_alias_domains",
-                                               "virtual_mailbox_domains", "relay_domains"};
+    static const enum param_id domain_lists[] = {P_mydestination, P_virtual_alias_domains,
+                                                 P_virtual_mailbox_domains, P_relay_domains};
     for (size_t i = 0; !svc && i < ARRAY_LEN(domain_lists); i++) {
+        const char *name = cfg_param_name(domain_lists[i]);
         struct match_list *l = domain_list_new(cfg_get(cfg, domain_lists[i]), cfg,
-                                               match_parent_style(cfg, domain_lists[i]), err,
-                                               sizeof(err));
+                                               match_parent_style(cfg, name), err, sizeof(err));
         if (!l)
-            param_error(cfg, svc, d, strict, domain_lists[i], err);
+            param_error(cfg, svc, d, strict, name, err);
         match_list_free(l);
     }
     if (!svc) {
-        struct match_list *l = addr_list_new(cfg_get(cfg, "mynetworks"), cfg, 0, err, sizeof(err));
+        struct match_list *l = addr_list_new(cfg_get(cfg, P_mynetworks), cfg, 0, err, sizeof(err));
         if (!l)
             param_error(cfg, svc, d, 1, "mynetworks", err);
         match_list_free(l);
@@ -256,10 +256,10 @@ static void tls_finding(void *arg, int is_error, const char *param, const char *
     f->seen = xrealloc(f->seen, (f->nseen + 1) * sizeof(*f->seen));
     f->seen[f->nseen++] = xasprintf("%d%s", is_error, text);
     /* Where the parameter was set; else where this service turned TLS on. */
-    static const char *const enablers[] = {"smtpd_tls_wrappermode", "smtpd_tls_security_level",
-                                           "smtpd_enforce_tls", "smtpd_use_tls"};
+    static const enum param_id enablers[] = {P_smtpd_tls_wrappermode, P_smtpd_tls_security_level,
+                                             P_smtpd_enforce_tls, P_smtpd_use_tls};
     int line = 0;
-    const char *file = cfg_set_where(f->scfg, param, &line);
+    const char *file = cfg_set_where_by_name(f->scfg, param, &line);
     for (size_t i = 0; !file && i < ARRAY_LEN(enablers); i++)
         file = cfg_set_where(f->scfg, enablers[i], &line);
     if (!file) {

@@ -149,7 +149,7 @@ struct bind_addr *master_inet_addrs(const struct config *cfg, const struct maste
         }
         return v;
     }
-    char **ifs = cfg_get_list(cfg, "inet_interfaces");
+    char **ifs = cfg_get_list(cfg, P_inet_interfaces);
     int ok = 1;
     for (char **p = ifs; *p && ok; p++) {
         if (str_ieq(*p, "all")) {

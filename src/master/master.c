@@ -48,15 +48,15 @@ struct master {
 /* Where the master logs: stderr in the foreground unless maillog_file is set. */
 static void master_log_setup(const struct config *cfg, int foreground)
 {
-    const char *maillog = cfg_get(cfg, "maillog_file");
-    log_init(cfg_get(cfg, "syslog_name"), "master");
+    const char *maillog = cfg_get(cfg, P_maillog_file);
+    log_init(cfg_get(cfg, P_syslog_name), "master");
     log_set_dest(foreground && !(maillog && *maillog), maillog);
 }
 
 /* Keep only import_environment (and YUBIN_*), like Postfix's master. */
 static void clean_environment(const struct config *cfg)
 {
-    char **keep = master_clean_env(environ, cfg_get(cfg, "import_environment"));
+    char **keep = master_clean_env(environ, cfg_get(cfg, P_import_environment));
     clearenv();
     for (char **p = keep; *p; p++) {
         char *eq = strchr(*p, '=');
@@ -167,7 +167,7 @@ static void on_reload(int sig, void *arg)
     if (!m->single_user && master_mail_owner(cfg, &uid, &gid, err, sizeof(err)) == 0 &&
         (uid != m->owner || gid != m->group))
         msg_warn("reload: mail_owner changed; restart yubin for that to take effect");
-    char *q = cfg_path(cfg, "queue_directory");
+    char *q = cfg_path(cfg, P_queue_directory);
     if (q && master_queue_tree(q, m->owner, m->group, err, sizeof(err)) < 0) {
         msg_error("reload: %s; keeping the running configuration", err);
         free(q);
@@ -191,7 +191,7 @@ static void on_reload(int sig, void *arg)
  */
 static int master_setup(struct master *m, struct config *cfg, char *err, size_t errlen)
 {
-    char *q = cfg_path(cfg, "queue_directory");
+    char *q = cfg_path(cfg, P_queue_directory);
     int r = q ? master_queue_tree(q, m->owner, m->group, err, errlen) : -1;
     if (!q)
         snprintf(err, errlen, "queue_directory is empty");
@@ -330,7 +330,7 @@ static int run_master(const char *confdir, int foreground)
     if (m.single_user)
         msg_info("running as uid %ld without root privileges: single-user mode, mail_owner "
                  "is ignored", (long)getuid());
-    int logs_on_stderr = foreground && !*cfg_get(cfg, "maillog_file");
+    int logs_on_stderr = foreground && !*cfg_get(cfg, P_maillog_file);
     if (master_setup(&m, cfg, err, sizeof(err)) < 0) {
         msg_error("%s", err);
         if (ready_fd >= 0)

@@ -53,7 +53,7 @@ int master_queue_tree(const char *queue_dir, uid_t owner, gid_t group, char *err
 
 char *master_pid_path(const struct config *cfg)
 {
-    char *q = cfg_path(cfg, "queue_directory");
+    char *q = cfg_path(cfg, P_queue_directory);
     if (!q)
         q = xstrdup("/var/spool/yubin");
     char *p = xasprintf("%s/pid/master.pid", q);

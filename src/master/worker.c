@@ -81,7 +81,7 @@ static void raise_nofile(void)
 /* Root -> mail_owner, for good: groups first, then gid, then uid. */
 static void drop_privileges(const struct config *cfg)
 {
-    const char *owner = cfg_get(cfg, "mail_owner");
+    const char *owner = cfg_get(cfg, P_mail_owner);
     char err[512];
     uid_t uid;
     gid_t gid;
@@ -162,8 +162,8 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         msg_fatal("service %s/%s is not in %s/master.cf", service, argv[2], cfg_dir(cfg));
     cfg_apply_service(cfg, svc);
 
-    log_init(cfg_get(cfg, "syslog_name"), svc->command);
-    const char *maillog = cfg_get(cfg, "maillog_file");
+    log_init(cfg_get(cfg, P_syslog_name), svc->command);
+    const char *maillog = cfg_get(cfg, P_maillog_file);
     log_set_dest(foreground && !(maillog && *maillog), maillog);
 
     const struct worker_role *role = worker_role_find(svc->command);
@@ -191,7 +191,7 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         .nlisten = nfds,
         .foreground = foreground,
         .single_user = single_user,
-        .queue_dir = cfg_path(cfg, "queue_directory"),
+        .queue_dir = cfg_path(cfg, P_queue_directory),
         .tls = tls,
         .tls_error = tls_error,
         .tls_client = tls_client,
