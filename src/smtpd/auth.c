@@ -38,32 +38,32 @@
 void auth_setup(struct smtpd_server *srv)
 {
     struct config *cfg = srv->cfg;
-    if (srv->local || !cfg_get_bool(cfg, "smtpd_sasl_auth_enable"))
+    if (srv->local || !cfg_get_bool(cfg, P_smtpd_sasl_auth_enable))
         return;
-    const char *type = cfg_get(cfg, "smtpd_sasl_type");
+    const char *type = cfg_get(cfg, P_smtpd_sasl_type);
     if (type && strcasecmp(type, "dovecot") != 0) {
         msg_warn("smtpd_sasl_type = %s is not supported (only dovecot): SMTP AUTH is disabled", type);
         return;
     }
     char err[256];
-    srv->sasl_opts = xstrdup(cfg_get(cfg, "smtpd_sasl_security_options"));
-    srv->sasl_tls_opts = xstrdup(cfg_get(cfg, "smtpd_sasl_tls_security_options"));
+    srv->sasl_opts = xstrdup(cfg_get(cfg, P_smtpd_sasl_security_options));
+    srv->sasl_tls_opts = xstrdup(cfg_get(cfg, P_smtpd_sasl_tls_security_options));
     if (sasl_security_options_check(srv->sasl_opts, err, sizeof(err)) < 0 ||
         sasl_security_options_check(srv->sasl_tls_opts, err, sizeof(err)) < 0)
         msg_fatal("smtpd_sasl_security_options: %s", err);
-    char *path = sasl_client_socket_path(srv->queue_dir, cfg_get(cfg, "smtpd_sasl_path"));
+    char *path = sasl_client_socket_path(srv->queue_dir, cfg_get(cfg, P_smtpd_sasl_path));
     srv->sasl = sasl_client_new(srv->loop, path);
     free(path);
-    const char *service = cfg_get(cfg, "smtpd_sasl_service");
+    const char *service = cfg_get(cfg, P_smtpd_sasl_service);
     if (service && *service)
         sasl_client_set_service(srv->sasl, service);
     /* A 334 unanswered for smtpd_timeout is cancelled on the auth server too. */
     sasl_client_set_client_wait(srv->sasl, (unsigned)(srv->timeout_ms < CLIENT_WAIT_MAX_MS
                                                           ? srv->timeout_ms
                                                           : CLIENT_WAIT_MAX_MS));
-    srv->tls_auth_only = cfg_get_bool(cfg, "smtpd_tls_auth_only");
-    srv->broken_sasl_clients = cfg_get_bool(cfg, "broken_sasl_auth_clients");
-    srv->sasl_auth_header = cfg_get_bool(cfg, "smtpd_sasl_authenticated_header");
+    srv->tls_auth_only = cfg_get_bool(cfg, P_smtpd_tls_auth_only);
+    srv->broken_sasl_clients = cfg_get_bool(cfg, P_broken_sasl_auth_clients);
+    srv->sasl_auth_header = cfg_get_bool(cfg, P_smtpd_sasl_authenticated_header);
 }
 
 /* AUTH may be used here and now: enabled, not plaintext-forbidden, not done yet. */

@@ -30,7 +30,7 @@ static int etrn_domain_served(struct smtpd_server *srv, const char *domain)
 {
     if (!flush_domains) {
         char err[512];
-        flush_domains = domain_list_new(cfg_get(srv->cfg, "fast_flush_domains"), srv->cfg,
+        flush_domains = domain_list_new(cfg_get(srv->cfg, P_fast_flush_domains), srv->cfg,
                                         match_parent_style(srv->cfg, "fast_flush_domains"), err,
                                         sizeof(err));
         if (!flush_domains) {

@@ -75,7 +75,7 @@ void limits_setup(struct smtpd_server *srv)
     srv->max_sessions = session_cap();
     if (srv->local)
         return;
-    srv->conn_count_limit = cfg_get_int(srv->cfg, "smtpd_client_connection_count_limit");
+    srv->conn_count_limit = cfg_get_int(srv->cfg, P_smtpd_client_connection_count_limit);
     if (srv->conn_count_limit < 0) {
         msg_warn("smtpd_client_connection_count_limit: negative value %lld: no limit",
                  srv->conn_count_limit);
@@ -85,7 +85,8 @@ void limits_setup(struct smtpd_server *srv)
         return;
     char err[512] = "";
     const char *param = "smtpd_client_event_limit_exceptions";
-    srv->limit_exceptions = host_list_new(cfg_get(srv->cfg, param), srv->cfg,
+    srv->limit_exceptions = host_list_new(cfg_get(srv->cfg, P_smtpd_client_event_limit_exceptions),
+                                          srv->cfg,
                                           match_parent_style(srv->cfg, param) ? MATCH_F_PARENT : 0,
                                           err, sizeof(err));
     if (!srv->limit_exceptions)

@@ -340,16 +340,17 @@ bad:
     return NULL;
 }
 
-static const char *stage_param[] = {
-    [RS_CLIENT] = "smtpd_client_restrictions",
-    [RS_HELO] = "smtpd_helo_restrictions",
-    [RS_SENDER] = "smtpd_sender_restrictions",
-    [RS_RELAY] = "smtpd_relay_restrictions",
-    [RS_RECIPIENT] = "smtpd_recipient_restrictions",
-    [RS_DATA] = "smtpd_data_restrictions",
-    [RS_END_OF_DATA] = "smtpd_end_of_data_restrictions",
-    [RS_ETRN] = "smtpd_etrn_restrictions",
+static const enum param_id stage_id[] = {
+    [RS_CLIENT] = P_smtpd_client_restrictions,
+    [RS_HELO] = P_smtpd_helo_restrictions,
+    [RS_SENDER] = P_smtpd_sender_restrictions,
+    [RS_RELAY] = P_smtpd_relay_restrictions,
+    [RS_RECIPIENT] = P_smtpd_recipient_restrictions,
+    [RS_DATA] = P_smtpd_data_restrictions,
+    [RS_END_OF_DATA] = P_smtpd_end_of_data_restrictions,
+    [RS_ETRN] = P_smtpd_etrn_restrictions,
 };
+#define stage_param(s) cfg_param_name(stage_id[s])
 
 /* Postfix refuses to receive mail unless relaying is guarded somewhere. */
 static int relay_guarded(const struct rlist *l)
@@ -362,36 +363,27 @@ static int relay_guarded(const struct rlist *l)
     return 0;
 }
 
-static int param_int(const struct config *cfg, const char *name, int dflt)
+/* Reply codes are 400..599 (params.def): `yubin check` refuses others. */
+static int param_int(const struct config *cfg, enum param_id p)
 {
-    const char *v = cfg_get(cfg, name);
-    if (!v || !*v)
-        return dflt;
-    long long n = cfg_get_int(cfg, name);
-    return n >= 200 && n <= 599 ? (int)n : dflt;
+    return (int)cfg_get_int(cfg, p);
 }
 
-static char *param_str(const struct config *cfg, const char *name, const char *dflt)
+static char *param_str(const struct config *cfg, enum param_id p)
 {
-    const char *v = cfg_get(cfg, name);
-    return xstrdup(v ? v : dflt);
-}
-
-static int param_bool(const struct config *cfg, const char *name, int dflt)
-{
-    const char *v = cfg_get(cfg, name);
-    return v && *v ? cfg_get_bool(cfg, name) : dflt;
+    return xstrdup(cfg_get(cfg, p));
 }
 
 /* "defer" (1) or "defer_if_permit" (0) */
-static int tempfail_action(const struct config *cfg, const char *name, char *err, size_t errlen)
+static int tempfail_action(const struct config *cfg, enum param_id name, char *err, size_t errlen)
 {
     const char *v = cfg_get(cfg, name);
     if (!v || !*v || str_ieq(v, "defer_if_permit"))
         return 0;
     if (str_ieq(v, "defer"))
         return 1;
-    str_fmt(err, errlen, "%s: bad value \"%s\" (specify defer or defer_if_permit)", name, v);
+    str_fmt(err, errlen, "%s: bad value \"%s\" (specify defer or defer_if_permit)",
+            cfg_param_name(name), v);
     return -1;
 }
 
@@ -429,7 +421,7 @@ static struct match_list *interfaces_list(const struct config *cfg, char *err, s
 {
     struct buf b;
     buf_init(&b, 64 * 1024);
-    const char *names[] = {"inet_interfaces", "proxy_interfaces"};
+    const enum param_id names[] = {P_inet_interfaces, P_proxy_interfaces};
     for (size_t k = 0; k < ARRAY_LEN(names); k++) {
         char **v = cfg_get_list(cfg, names[k]);
         for (char **p = v; *p; p++) {
@@ -482,7 +474,7 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
     r->resolver = resolver;
 
     /* Classes: names first, so that classes may refer to each other. */
-    char **cls = cfg_get_list(cfg, "smtpd_restriction_classes");
+    char **cls = cfg_get_list(cfg, P_smtpd_restriction_classes);
     r->nclasses = strv_len(cls);
     r->classes = xcalloc(r->nclasses + 1, sizeof(*r->classes));
     for (size_t i = 0; i < r->nclasses; i++) {
@@ -493,7 +485,7 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
     }
     strv_free(cls);
     for (size_t i = 0; i < r->nclasses; i++) {
-        const char *v = cfg_get(cfg, r->classes[i].name);
+        const char *v = cfg_get_by_name(cfg, r->classes[i].name);
         if (!v) {
             str_fmt(err, errlen, "smtpd_restriction_classes: restriction class \"%s\" has no "
                     "parameter \"%s\" in main.cf", r->classes[i].name, r->classes[i].name);
@@ -507,7 +499,7 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
         free(l);
     }
     for (int s = RS_CLIENT; s <= RS_ETRN; s++) {
-        r->lists[s] = parse_list(r, stage_param[s], cfg_get(cfg, stage_param[s]), err, errlen);
+        r->lists[s] = parse_list(r, stage_param(s), cfg_get(cfg, stage_id[s]), err, errlen);
         if (!r->lists[s])
             goto bad;
     }
@@ -522,15 +514,15 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
         for (size_t i = 0; i < r->lists[s]->n; i++)
             if (r->lists[s]->v[i].op == OP_UNIMPLEMENTED)
                 msg_warn("%s: restriction \"%s\" is not implemented by yubin and is ignored",
-                         stage_param[s], r->lists[s]->v[i].name);
+                         stage_param(s), r->lists[s]->v[i].name);
             else if (r->lists[s]->v[i].op == OP_POLICY)
                 msg_warn("%s: check_policy_service is not implemented by yubin; it answers "
-                         "with smtpd_policy_service_default_action", stage_param[s]);
+                         "with smtpd_policy_service_default_action", stage_param(s));
             else if (r->lists[s]->v[i].op == OP_PERMIT_MX_BACKUP)
                 msg_warn("%s: permit_mx_backup is not implemented by yubin; it permits only "
-                         "authorized destinations", stage_param[s]);
+                         "authorized destinations", stage_param(s));
 
-    r->mynetworks = addr_list_new(cfg_get(cfg, "mynetworks"), cfg, 0, e2, sizeof(e2));
+    r->mynetworks = addr_list_new(cfg_get(cfg, P_mynetworks), cfg, 0, e2, sizeof(e2));
     if (!r->mynetworks) {
         str_fmt(err, errlen, "mynetworks: %s", e2);
         goto bad;
@@ -540,8 +532,8 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
         str_fmt(err, errlen, "inet_interfaces: %s", e2);
         goto bad;
     }
-    const char *maps_params[] = {"rbl_reply_maps", "smtpd_sender_login_maps",
-                                 "relay_clientcerts"};
+    const enum param_id maps_params[] = {P_rbl_reply_maps, P_smtpd_sender_login_maps,
+                                         P_relay_clientcerts};
     struct maps **maps_dst[] = {&r->rbl_reply_maps, &r->sender_login_maps,
                                 &r->relay_clientcerts};
     for (size_t i = 0; i < ARRAY_LEN(maps_params); i++) {
@@ -549,54 +541,50 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
         if (v && *v) {
             *maps_dst[i] = maps_open(v, cfg, e2, sizeof(e2));
             if (!*maps_dst[i]) {
-                str_fmt(err, errlen, "%s: %s", maps_params[i], e2);
+                str_fmt(err, errlen, "%s: %s", cfg_param_name(maps_params[i]), e2);
                 goto bad;
             }
         }
     }
 
-    r->delay_reject = param_bool(cfg, "smtpd_delay_reject", 1);
-    r->reject_unlisted_rcpt = param_bool(cfg, "smtpd_reject_unlisted_recipient", 1);
-    r->reject_unlisted_sender = param_bool(cfg, "smtpd_reject_unlisted_sender", 0);
-    r->relay_first = param_bool(cfg, "smtpd_relay_before_recipient_restrictions", 1);
-    r->soft_bounce = param_bool(cfg, "soft_bounce", 0);
-    r->sasl_enable = param_bool(cfg, "smtpd_sasl_auth_enable", 0);
-    r->percent_hack = param_bool(cfg, "allow_percent_hack", 1);
-    r->bang_path = param_bool(cfg, "swap_bangpath", 1);
+    r->delay_reject = cfg_get_bool(cfg, P_smtpd_delay_reject);
+    r->reject_unlisted_rcpt = cfg_get_bool(cfg, P_smtpd_reject_unlisted_recipient);
+    r->reject_unlisted_sender = cfg_get_bool(cfg, P_smtpd_reject_unlisted_sender);
+    r->relay_first = cfg_get_bool(cfg, P_smtpd_relay_before_recipient_restrictions);
+    r->soft_bounce = cfg_get_bool(cfg, P_soft_bounce);
+    r->sasl_enable = cfg_get_bool(cfg, P_smtpd_sasl_auth_enable);
+    r->percent_hack = cfg_get_bool(cfg, P_allow_percent_hack);
+    r->bang_path = cfg_get_bool(cfg, P_swap_bangpath);
     r->parent_access = match_parent_style(cfg, "smtpd_access_maps");
-    r->reject_code = param_int(cfg, "reject_code", 554);
-    r->defer_code = param_int(cfg, "defer_code", 450);
-    r->access_reject_code = param_int(cfg, "access_map_reject_code", 554);
-    r->access_defer_code = param_int(cfg, "access_map_defer_code", 450);
-    r->relay_code = param_int(cfg, "relay_domains_reject_code", 554);
-    r->unknown_addr_code = param_int(cfg, "unknown_address_reject_code", 450);
-    r->unknown_client_code = param_int(cfg, "unknown_client_reject_code", 450);
-    r->unknown_helo_code = param_int(cfg, "unknown_hostname_reject_code", 450);
-    r->invalid_helo_code = param_int(cfg, "invalid_hostname_reject_code", 501);
-    r->non_fqdn_code = param_int(cfg, "non_fqdn_reject_code", 504);
-    r->rbl_code = param_int(cfg, "maps_rbl_reject_code", 554);
-    r->multi_bounce_code = param_int(cfg, "multi_recipient_bounce_reject_code", 550);
-    r->plaintext_code = param_int(cfg, "plaintext_reject_code", 450);
-    r->unknown_local_code = param_int(cfg, "unknown_local_recipient_reject_code", 550);
-    r->unknown_valias_code = param_int(cfg, "unknown_virtual_alias_reject_code", 550);
-    r->unknown_vmbox_code = param_int(cfg, "unknown_virtual_mailbox_reject_code", 550);
-    r->unknown_relay_code = param_int(cfg, "unknown_relay_recipient_reject_code", 550);
-    if ((r->addr_tempfail_defer = tempfail_action(cfg, "unknown_address_tempfail_action", err,
+    r->reject_code = param_int(cfg, P_reject_code);
+    r->defer_code = param_int(cfg, P_defer_code);
+    r->access_reject_code = param_int(cfg, P_access_map_reject_code);
+    r->access_defer_code = param_int(cfg, P_access_map_defer_code);
+    r->relay_code = param_int(cfg, P_relay_domains_reject_code);
+    r->unknown_addr_code = param_int(cfg, P_unknown_address_reject_code);
+    r->unknown_client_code = param_int(cfg, P_unknown_client_reject_code);
+    r->unknown_helo_code = param_int(cfg, P_unknown_hostname_reject_code);
+    r->invalid_helo_code = param_int(cfg, P_invalid_hostname_reject_code);
+    r->non_fqdn_code = param_int(cfg, P_non_fqdn_reject_code);
+    r->rbl_code = param_int(cfg, P_maps_rbl_reject_code);
+    r->multi_bounce_code = param_int(cfg, P_multi_recipient_bounce_reject_code);
+    r->plaintext_code = param_int(cfg, P_plaintext_reject_code);
+    r->unknown_local_code = param_int(cfg, P_unknown_local_recipient_reject_code);
+    r->unknown_valias_code = param_int(cfg, P_unknown_virtual_alias_reject_code);
+    r->unknown_vmbox_code = param_int(cfg, P_unknown_virtual_mailbox_reject_code);
+    r->unknown_relay_code = param_int(cfg, P_unknown_relay_recipient_reject_code);
+    if ((r->addr_tempfail_defer = tempfail_action(cfg, P_unknown_address_tempfail_action, err,
                                                   errlen)) < 0 ||
-        (r->helo_tempfail_defer = tempfail_action(cfg, "unknown_helo_hostname_tempfail_action",
+        (r->helo_tempfail_defer = tempfail_action(cfg, P_unknown_helo_hostname_tempfail_action,
                                                   err, errlen)) < 0)
         goto bad;
-    r->null_key = param_str(cfg, "smtpd_null_access_lookup_key", "<>");
-    r->delim = param_str(cfg, "recipient_delimiter", "");
-    r->myorigin = param_str(cfg, "myorigin", "localhost");
-    r->default_rbl_reply = xstrdup(cfg_get_raw(cfg, "default_rbl_reply") ?
-        cfg_get_raw(cfg, "default_rbl_reply") :
-        "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using "
-        "$rbl_domain${rbl_reason?; $rbl_reason}");
-    r->expansion_filter = unescape(cfg_get_raw(cfg, "smtpd_expansion_filter"));
-    r->policy_default = param_str(cfg, "smtpd_policy_service_default_action",
-                                  "451 4.3.5 Server configuration problem");
-    r->sasl_local_domain = param_str(cfg, "smtpd_sasl_local_domain", "");
+    r->null_key = param_str(cfg, P_smtpd_null_access_lookup_key);
+    r->delim = param_str(cfg, P_recipient_delimiter);
+    r->myorigin = param_str(cfg, P_myorigin);
+    r->default_rbl_reply = xstrdup(cfg_get_raw(cfg, P_default_rbl_reply));
+    r->expansion_filter = unescape(cfg_get_raw(cfg, P_smtpd_expansion_filter));
+    r->policy_default = param_str(cfg, P_smtpd_policy_service_default_action);
+    r->sasl_local_domain = param_str(cfg, P_smtpd_sasl_local_domain);
     return r;
 bad:
     restrictions_free(r);

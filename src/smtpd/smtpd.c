@@ -240,29 +240,29 @@ static void on_sigchld(int signo, void *arg)
 
 static void read_params(struct smtpd_server *srv, struct config *cfg)
 {
-    srv->myhostname = xstrdup(cfg_get(cfg, "myhostname"));
-    srv->mail_name = xstrdup(cfg_get(cfg, "mail_name"));
-    srv->banner = xstrdup(cfg_get(cfg, "smtpd_banner"));
-    srv->message_size_limit = cfg_get_size(cfg, "message_size_limit");
-    srv->recipient_limit = cfg_get_int(cfg, "smtpd_recipient_limit");
-    srv->soft_error_limit = cfg_get_int(cfg, "smtpd_soft_error_limit");
-    srv->hard_error_limit = cfg_get_int(cfg, "smtpd_hard_error_limit");
-    srv->junk_command_limit = cfg_get_int(cfg, "smtpd_junk_command_limit");
-    srv->error_sleep_ms = cfg_get_time_ms(cfg, "smtpd_error_sleep_time");
-    srv->timeout_ms = cfg_get_time_ms(cfg, "smtpd_timeout");
-    srv->per_request_deadline = cfg_get_bool(cfg, "smtpd_per_request_deadline");
-    srv->min_data_rate = cfg_get_int(cfg, "smtpd_min_data_rate");
-    srv->hopcount_limit = cfg_get_int(cfg, "hopcount_limit");
-    srv->header_size_limit = cfg_get_size(cfg, "header_size_limit");
-    srv->queue_minfree = cfg_get_size(cfg, "queue_minfree");
-    srv->helo_required = cfg_get_bool(cfg, "smtpd_helo_required");
-    srv->disable_vrfy = cfg_get_bool(cfg, "disable_vrfy_command");
-    srv->smtputf8_enable = cfg_get_bool(cfg, "smtputf8_enable");
-    srv->strict_rfc821 = cfg_get_bool(cfg, "strict_rfc821_envelopes");
-    srv->delay_reject = cfg_get_bool(cfg, "smtpd_delay_reject");
-    srv->peername_lookup = cfg_get_bool(cfg, "smtpd_peername_lookup");
-    srv->bare_nl = bare_nl_policy_parse(cfg_get(cfg, "smtpd_forbid_bare_newline"));
-    srv->discard_ehlo = cfg_get_list(cfg, "smtpd_discard_ehlo_keywords");
+    srv->myhostname = xstrdup(cfg_get(cfg, P_myhostname));
+    srv->mail_name = xstrdup(cfg_get(cfg, P_mail_name));
+    srv->banner = xstrdup(cfg_get(cfg, P_smtpd_banner));
+    srv->message_size_limit = cfg_get_size(cfg, P_message_size_limit);
+    srv->recipient_limit = cfg_get_int(cfg, P_smtpd_recipient_limit);
+    srv->soft_error_limit = cfg_get_int(cfg, P_smtpd_soft_error_limit);
+    srv->hard_error_limit = cfg_get_int(cfg, P_smtpd_hard_error_limit);
+    srv->junk_command_limit = cfg_get_int(cfg, P_smtpd_junk_command_limit);
+    srv->error_sleep_ms = cfg_get_time_ms(cfg, P_smtpd_error_sleep_time);
+    srv->timeout_ms = cfg_get_time_ms(cfg, P_smtpd_timeout);
+    srv->per_request_deadline = cfg_get_bool(cfg, P_smtpd_per_request_deadline);
+    srv->min_data_rate = cfg_get_int(cfg, P_smtpd_min_data_rate);
+    srv->hopcount_limit = cfg_get_int(cfg, P_hopcount_limit);
+    srv->header_size_limit = cfg_get_size(cfg, P_header_size_limit);
+    srv->queue_minfree = cfg_get_size(cfg, P_queue_minfree);
+    srv->helo_required = cfg_get_bool(cfg, P_smtpd_helo_required);
+    srv->disable_vrfy = cfg_get_bool(cfg, P_disable_vrfy_command);
+    srv->smtputf8_enable = cfg_get_bool(cfg, P_smtputf8_enable);
+    srv->strict_rfc821 = cfg_get_bool(cfg, P_strict_rfc821_envelopes);
+    srv->delay_reject = cfg_get_bool(cfg, P_smtpd_delay_reject);
+    srv->peername_lookup = cfg_get_bool(cfg, P_smtpd_peername_lookup);
+    srv->bare_nl = bare_nl_policy_parse(cfg_get(cfg, P_smtpd_forbid_bare_newline));
+    srv->discard_ehlo = cfg_get_list(cfg, P_smtpd_discard_ehlo_keywords);
     if (srv->timeout_ms <= 0)
         srv->timeout_ms = 300000;
     if (srv->hard_error_limit <= 0)
@@ -308,11 +308,11 @@ static int smtpd_run(struct worker *w, int local)
         msg_fatal("cannot open the queue journal in %s: %s", w->queue_dir, strerror(errno));
     if (local) {
         char err[512] = "";
-        srv.submit_users = domain_list_new(cfg_get(w->cfg, "authorized_submit_users"), w->cfg, 0,
+        srv.submit_users = domain_list_new(cfg_get(w->cfg, P_authorized_submit_users), w->cfg, 0,
                                            err, sizeof(err));
         if (!srv.submit_users)
             msg_warn("authorized_submit_users: %s; only root and %s may submit mail", err,
-                     cfg_get(w->cfg, "mail_owner"));
+                     cfg_get(w->cfg, P_mail_owner));
     } else {
         char err[512] = "";
         srv.dns = dns_new(srv.loop);
