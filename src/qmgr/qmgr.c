@@ -743,7 +743,7 @@ static void on_sigterm(int signo, void *arg)
 
 /* ---- start ------------------------------------------------------------------------------ */
 
-static uint64_t param_us(struct config *cfg, const char *name)
+static uint64_t param_us(struct config *cfg, enum param_id name)
 {
     long long s = cfg_get_time(cfg, name);
     return s > 0 ? (uint64_t)s * 1000000u : 1000000u;
@@ -751,32 +751,32 @@ static uint64_t param_us(struct config *cfg, const char *name)
 
 static void read_params(struct qmgr *q, struct config *cfg)
 {
-    q->myhostname = xstrdup(cfg_get(cfg, "myhostname"));
-    q->myorigin = xstrdup(cfg_get(cfg, "myorigin"));
-    q->mail_name = xstrdup(cfg_get(cfg, "mail_name"));
-    const char *d = cfg_get(cfg, "recipient_delimiter");
+    q->myhostname = xstrdup(cfg_get(cfg, P_myhostname));
+    q->myorigin = xstrdup(cfg_get(cfg, P_myorigin));
+    q->mail_name = xstrdup(cfg_get(cfg, P_mail_name));
+    const char *d = cfg_get(cfg, P_recipient_delimiter);
     q->recipient_delimiter = xstrdup(d ? d : "");
     char err[512];
-    const char *users_params[] = {"authorized_mailq_users", "authorized_flush_users"};
+    const enum param_id users_params[] = {P_authorized_mailq_users, P_authorized_flush_users};
     struct match_list **users_dst[] = {&q->mailq_users, &q->flush_users};
     for (size_t i = 0; i < ARRAY_LEN(users_params); i++) {
         *users_dst[i] = domain_list_new(cfg_get(cfg, users_params[i]), cfg, 0, err, sizeof(err));
         if (!*users_dst[i])
-            msg_warn("%s: %s; only root and %s are authorized", users_params[i], err,
-                     cfg_get(cfg, "mail_owner"));
+            msg_warn("%s: %s; only root and %s are authorized", cfg_param_name(users_params[i]),
+                     err, cfg_get(cfg, P_mail_owner));
     }
-    q->min_backoff_us = param_us(cfg, "minimal_backoff_time");
-    q->max_backoff_us = param_us(cfg, "maximal_backoff_time");
+    q->min_backoff_us = param_us(cfg, P_minimal_backoff_time);
+    q->max_backoff_us = param_us(cfg, P_maximal_backoff_time);
     if (q->max_backoff_us < q->min_backoff_us)
         q->max_backoff_us = q->min_backoff_us;
-    q->max_lifetime_us = param_us(cfg, "maximal_queue_lifetime");
-    q->bounce_lifetime_us = param_us(cfg, "bounce_queue_lifetime");
-    long long dw = cfg_get_time(cfg, "delay_warning_time");
+    q->max_lifetime_us = param_us(cfg, P_maximal_queue_lifetime);
+    q->bounce_lifetime_us = param_us(cfg, P_bounce_queue_lifetime);
+    long long dw = cfg_get_time(cfg, P_delay_warning_time);
     q->delay_warning_us = dw > 0 ? (uint64_t)dw * 1000000u : 0;
-    q->queue_run_delay_ms = param_us(cfg, "queue_run_delay") / 1000;
-    long long bsl = cfg_get_size(cfg, "bounce_size_limit");
-    q->bounce_size_limit = bsl > 0 ? (size_t)bsl : 50000;
-    long long rl = cfg_get_int(cfg, "default_destination_recipient_limit");
+    q->queue_run_delay_ms = param_us(cfg, P_queue_run_delay) / 1000;
+    long long bsl = cfg_get_size(cfg, P_bounce_size_limit);
+    q->bounce_size_limit = (size_t)bsl;          /* >= 1 (params.def) */
+    long long rl = cfg_get_int(cfg, P_default_destination_recipient_limit);
     q->rcpt_limit = rl > 0 && rl < 1000 ? (int)rl : 50;
 }
 
