@@ -23,80 +23,16 @@
 
 /* ---- settings ---- */
 
-static const char *param(const struct config *cfg, const char *name, const char *def)
-{
-    const char *v = cfg ? cfg_get(cfg, name) : NULL;
-    return v ? v : def;
-}
-
-/* Unexpanded value: for parameters local(8) expands itself or never expands. */
-static const char *param_raw(const struct config *cfg, const char *name, const char *def)
-{
-    const char *v = cfg ? cfg_get_raw(cfg, name) : NULL;
-    return v ? v : def;
-}
-
-static long long param_int(const struct config *cfg, const char *name, long long def)
-{
-    const char *v = param(cfg, name, NULL);
-    if (!v || !*v)
-        return def;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno || *end || n < 0) {
-        msg_warn("%s: bad numerical value \"%s\": using %lld", name, v, def);
-        return def;
-    }
-    return n;
-}
-
-/* Postfix time value: number with optional unit s m h d w (default seconds). */
-static long long param_time(const struct config *cfg, const char *name, long long def_sec,
-                            int want_ms)
-{
-    const char *v = param(cfg, name, NULL);
-    long long scale = want_ms ? 1000 : 1;
-    if (!v || !*v)
-        return def_sec * scale;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    long long unit = 1;
-    if (!errno && end != v && n >= 0) {
-        switch (*end) {
-        case '\0': case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        case 'w': unit = 604800; break;
-        default: unit = 0;
-        }
-        if (unit && (*end == '\0' || end[1] == '\0'))
-            return n * unit * scale;
-    }
-    msg_warn("%s: bad time value \"%s\": using %llds", name, v, def_sec);
-    return def_sec * scale;
-}
-
-static int param_bool(const struct config *cfg, const char *name, int def)
-{
-    const char *v = param(cfg, name, NULL);
-    if (!v || !*v)
-        return def;
-    if (str_ieq(v, "yes") || str_ieq(v, "true") || strcmp(v, "1") == 0)
-        return 1;
-    if (str_ieq(v, "no") || str_ieq(v, "false") || strcmp(v, "0") == 0)
-        return 0;
-    msg_warn("%s: bad boolean value \"%s\": using %s", name, v, def ? "yes" : "no");
-    return def;
-}
+/*
+ * Parameters come from the table (params.def) with its defaults and ranges;
+ * `yubin check` has refused malformed and out-of-range values.
+ */
 
 /* A comma/space list of names mapped to bits; unknown names are warned about. */
-static int param_mask(const struct config *cfg, const char *name, const char *def,
-                      const char *const *names, const int *bits, size_t n)
+static int param_mask(const struct config *cfg, enum param_id name, const char *const *names,
+                      const int *bits, size_t n)
 {
-    char **v = str_split_list(param(cfg, name, def), NULL);
+    char **v = cfg_get_list(cfg, name);
     int mask = 0;
     for (char **p = v; *p; p++) {
         size_t i;
@@ -106,24 +42,24 @@ static int param_mask(const struct config *cfg, const char *name, const char *de
                 break;
             }
         if (i == n)
-            msg_warn("%s: unknown value \"%s\" ignored", name, *p);
+            msg_warn("%s: unknown value \"%s\" ignored", cfg_param_name(name), *p);
     }
     strv_free(v);
     return mask;
 }
 
-static int lock_mask(const struct config *cfg, const char *name)
+static int lock_mask(const struct config *cfg, enum param_id name)
 {
     static const char *const names[] = {"fcntl", "flock", "dotlock"};
     static const int bits[] = {MBOX_LOCK_FCNTL, MBOX_LOCK_FLOCK, MBOX_LOCK_DOTLOCK};
-    return param_mask(cfg, name, "fcntl, dotlock", names, bits, ARRAY_LEN(names));
+    return param_mask(cfg, name, names, bits, ARRAY_LEN(names));
 }
 
-static int class_mask(const struct config *cfg, const char *name)
+static int class_mask(const struct config *cfg, enum param_id name)
 {
     static const char *const names[] = {"alias", "forward", "include"};
     static const int bits[] = {DCLASS_ALIAS, DCLASS_FORWARD, DCLASS_INCLUDE};
-    return param_mask(cfg, name, "alias, forward", names, bits, ARRAY_LEN(names));
+    return param_mask(cfg, name, names, bits, ARRAY_LEN(names));
 }
 
 /*
@@ -131,12 +67,12 @@ static int class_mask(const struct config *cfg, const char *name)
  * answers every lookup with a temporary failure, so only the mail that
  * needs it is deferred (Postfix's behaviour), never bounced.
  */
-static struct maps *open_maps(struct agent *a, const char *name)
+static struct maps *open_maps(struct agent *a, enum param_id name)
 {
-    const char *v = param(a->cfg, name, "");
+    const char *v = cfg_get(a->cfg, name);
     if (!*v)
         return NULL;
-    return maps_open_tolerant(v, a->cfg, name);
+    return maps_open_tolerant(v, a->cfg, cfg_param_name(name));
 }
 
 int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx)
@@ -195,56 +131,50 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
     struct user_info owner;
     if (single_user)
         a->queue_owner = getuid();
-    else if (a->getpw(param(cfg, "mail_owner", "yubin"), 0, &owner, NULL) == 1)
+    else if (a->getpw(cfg_get(cfg, P_mail_owner), 0, &owner, NULL) == 1)
         a->queue_owner = owner.uid;
     maildir_hostname(a->maildir_host, sizeof(a->maildir_host));
-    str_copy(a->myorigin, param(cfg, "myorigin", param(cfg, "myhostname", "localhost")),
-             sizeof(a->myorigin));
-    str_copy(a->rcpt_delim, param(cfg, "recipient_delimiter", ""), sizeof(a->rcpt_delim));
-    a->enable_orig_rcpt = param_bool(cfg, "enable_original_recipient", 1);
-    a->lock_attempts = (int)param_int(cfg, "deliver_lock_attempts", 20);
-    if (a->lock_attempts < 1)
-        a->lock_attempts = 1;
-    a->lock_delay_ms = (unsigned)param_time(cfg, "deliver_lock_delay", 1, 1);
-    a->stale_lock_time = (long)param_time(cfg, "stale_lock_time", 500, 0);
-    a->strict_owner = param_bool(cfg, "strict_mailbox_ownership", 1);
+    str_copy(a->myorigin, cfg_get(cfg, P_myorigin), sizeof(a->myorigin));
+    str_copy(a->rcpt_delim, cfg_get(cfg, P_recipient_delimiter), sizeof(a->rcpt_delim));
+    a->enable_orig_rcpt = cfg_get_bool(cfg, P_enable_original_recipient);
+    a->lock_attempts = (int)cfg_get_int(cfg, P_deliver_lock_attempts);
+    a->lock_delay_ms = (unsigned)cfg_get_time_ms(cfg, P_deliver_lock_delay);
+    a->stale_lock_time = (long)cfg_get_time(cfg, P_stale_lock_time);
+    a->strict_owner = cfg_get_bool(cfg, P_strict_mailbox_ownership);
 
     if (kind == AGENT_VIRTUAL) {
-        a->vmbox = open_maps(a, "virtual_mailbox_maps");
-        a->vuid = open_maps(a, "virtual_uid_maps");
-        a->vgid = open_maps(a, "virtual_gid_maps");
-        a->vbase = xstrdup(param(cfg, "virtual_mailbox_base", ""));
-        a->vmin_uid = (long)param_int(cfg, "virtual_minimum_uid", 100);
-        a->vlimit = param_int(cfg, "virtual_mailbox_limit", 51200000);
-        a->vlocks = lock_mask(cfg, "virtual_mailbox_lock");
+        a->vmbox = open_maps(a, P_virtual_mailbox_maps);
+        a->vuid = open_maps(a, P_virtual_uid_maps);
+        a->vgid = open_maps(a, P_virtual_gid_maps);
+        a->vbase = xstrdup(cfg_get(cfg, P_virtual_mailbox_base));
+        a->vmin_uid = (long)cfg_get_int(cfg, P_virtual_minimum_uid);
+        a->vlimit = cfg_get_size(cfg, P_virtual_mailbox_limit);
+        a->vlocks = lock_mask(cfg, P_virtual_mailbox_lock);
         return 0;
     }
-    a->mbox_cmd_maps = open_maps(a, "mailbox_command_maps");
-    a->alias_maps = open_maps(a, "alias_maps");
-    a->home_mailbox = xstrdup(param(cfg, "home_mailbox", ""));
-    a->mailbox_command = xstrdup(param_raw(cfg, "mailbox_command", ""));
-    a->spool_dir = xstrdup(param(cfg, "mail_spool_directory", "/var/mail"));
-    a->forward_path = xstrdup(param_raw(cfg, "forward_path",
-                                        "$home/.forward${recipient_delimiter}${extension}, $home/.forward"));
-    a->exec_dir = xstrdup(param_raw(cfg, "command_execution_directory", ""));
-    a->command_shell = xstrdup(param(cfg, "local_command_shell", ""));
-    static const char filter[] =
-        "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    a->cmd_filter = xstrdup(param(cfg, "command_expansion_filter", filter));
-    a->fwd_filter = xstrdup(param(cfg, "forward_expansion_filter", filter));
-    a->dir_filter = xstrdup(param(cfg, "execution_directory_expansion_filter", filter));
-    a->export_env = str_split_list(param(cfg, "export_environment", "TZ MAIL_CONFIG LANG"), NULL);
-    a->mbox_limit = param_int(cfg, "mailbox_size_limit", 51200000);
-    a->cmd_time_limit = (long)param_time(cfg, "command_time_limit", 1000, 0);
-    a->allow_cmd = class_mask(cfg, "allow_mail_to_commands");
-    a->allow_file = class_mask(cfg, "allow_mail_to_files");
+    a->mbox_cmd_maps = open_maps(a, P_mailbox_command_maps);
+    a->alias_maps = open_maps(a, P_alias_maps);
+    a->home_mailbox = xstrdup(cfg_get(cfg, P_home_mailbox));
+    a->mailbox_command = xstrdup(cfg_get_raw(cfg, P_mailbox_command));
+    a->spool_dir = xstrdup(cfg_get(cfg, P_mail_spool_directory));
+    a->forward_path = xstrdup(cfg_get_raw(cfg, P_forward_path));
+    a->exec_dir = xstrdup(cfg_get_raw(cfg, P_command_execution_directory));
+    a->command_shell = xstrdup(cfg_get(cfg, P_local_command_shell));
+    a->cmd_filter = xstrdup(cfg_get(cfg, P_command_expansion_filter));
+    a->fwd_filter = xstrdup(cfg_get(cfg, P_forward_expansion_filter));
+    a->dir_filter = xstrdup(cfg_get(cfg, P_execution_directory_expansion_filter));
+    a->export_env = cfg_get_list(cfg, P_export_environment);
+    a->mbox_limit = cfg_get_size(cfg, P_mailbox_size_limit);
+    a->cmd_time_limit = (long)cfg_get_time(cfg, P_command_time_limit);
+    a->allow_cmd = class_mask(cfg, P_allow_mail_to_commands);
+    a->allow_file = class_mask(cfg, P_allow_mail_to_files);
     static const char *const dh_names[] = {"command", "file", "forward"};
     static const int dh_bits[] = {DH_COMMAND, DH_FILE, DH_FORWARD};
-    a->dh_mask = param_mask(cfg, "prepend_delivered_header", "command, file, forward", dh_names,
-                            dh_bits, ARRAY_LEN(dh_names));
-    a->mlocks = lock_mask(cfg, "mailbox_delivery_lock");
-    a->require_home = param_bool(cfg, "require_home_directory", 0);
-    const char *privs = param(cfg, "default_privs", "nobody");
+    a->dh_mask = param_mask(cfg, P_prepend_delivered_header, dh_names, dh_bits,
+                            ARRAY_LEN(dh_names));
+    a->mlocks = lock_mask(cfg, P_mailbox_delivery_lock);
+    a->require_home = cfg_get_bool(cfg, P_require_home_directory);
+    const char *privs = cfg_get(cfg, P_default_privs);
     struct user_info pw;
     if (a->getpw(privs, 0, &pw, NULL) == 1 && pw.uid != 0) {
         a->default_uid = pw.uid;

@@ -87,7 +87,7 @@ static const char *lvar(const struct lrcpt *lr, const struct agent *a, const cha
     if (strcmp(name, "domain") == 0) return lr->domain;
     if (strcmp(name, "local") == 0) return lr->local;
     if (strcmp(name, "recipient_delimiter") == 0) return a->rcpt_delim;
-    return a->cfg ? cfg_get(a->cfg, name) : NULL;
+    return a->cfg ? cfg_get_by_name(a->cfg, name) : NULL;
 }
 
 /* Append value, replacing characters outside filter by '_'. */

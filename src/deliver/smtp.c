@@ -37,19 +37,14 @@
 
 /* ---- settings ---- */
 
-static const char *param(const struct config *cfg, const char *name, const char *def)
-{
-    const char *v = cfg ? cfg_get(cfg, name) : NULL;
-    return v ? v : def;
-}
-
-static int param_time(const struct config *cfg, const char *name)
+/* Within int, for the session code: the table bounds timeouts from below only. */
+static int param_time(const struct config *cfg, enum param_id name)
 {
     long long v = cfg_get_time(cfg, name);
     return v < 0 ? 0 : v > 86400 ? 86400 : (int)v;
 }
 
-static int param_int(const struct config *cfg, const char *name)
+static int param_int(const struct config *cfg, enum param_id name)
 {
     long long v = cfg_get_int(cfg, name);
     return v < 0 ? 0 : v > 1000000 ? 1000000 : (int)v;
@@ -98,7 +93,7 @@ static void add_own_name(struct smtp_settings *s, const char *name)
 
 static void own_addresses(struct smtp_settings *s, const struct config *cfg)
 {
-    static const char *const lists[] = {"inet_interfaces", "proxy_interfaces"};
+    static const enum param_id lists[] = {P_inet_interfaces, P_proxy_interfaces};
     for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
         char **v = cfg_get_list(cfg, lists[k]);
         for (char **p = v; *p; p++) {
@@ -122,10 +117,10 @@ static void own_addresses(struct smtp_settings *s, const struct config *cfg)
 }
 
 /* smtp_bind_address[6]: a numeric address, brackets allowed. 0, or -1 (warned). */
-static int bind_param(const struct config *cfg, const char *name, int family,
+static int bind_param(const struct config *cfg, enum param_id name, int family,
                       struct sockaddr_storage *out)
 {
-    const char *v = param(cfg, name, "");
+    const char *v = cfg_get(cfg, name);
     if (!*v)
         return -1;
     char text[INET6_ADDRSTRLEN + 8];
@@ -136,7 +131,7 @@ static int bind_param(const struct config *cfg, const char *name, int family,
         str_copy(text, v, sizeof(text));
     struct smtp_addr a;
     if (smtp_addr_from_text(&a, text, NULL, 0) < 0 || a.sa.ss_family != family) {
-        msg_warn("%s: bad numerical address \"%s\": ignored", name, v);
+        msg_warn("%s: bad numerical address \"%s\": ignored", cfg_param_name(name), v);
         return -1;
     }
     *out = a.sa;
@@ -146,7 +141,7 @@ static int bind_param(const struct config *cfg, const char *name, int family,
 /* Note 1 of smtp_bind_address: one non-loopback IPv4 inet_interfaces address is used. */
 static void bind_from_interfaces(struct smtp_settings *s, const struct config *cfg)
 {
-    char **v = cfg_get_list(cfg, "inet_interfaces");
+    char **v = cfg_get_list(cfg, P_inet_interfaces);
     struct smtp_addr a;
     int n4 = 0, n6 = 0;
     struct sockaddr_storage a4, a6;
@@ -187,35 +182,34 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
 {
     memset(s, 0, sizeof(*s));
     s->queue_dir = queue_dir;
-    str_copy(s->helo_name, param(cfg, "smtp_helo_name", param(cfg, "myhostname", "localhost")),
-             sizeof(s->helo_name));
-    str_copy(s->known_ports, param(cfg, "known_tcp_ports", "smtp=25"), sizeof(s->known_ports));
-    const char *port = param(cfg, "smtp_tcp_port", "smtp");
+    str_copy(s->helo_name, cfg_get(cfg, P_smtp_helo_name), sizeof(s->helo_name));
+    str_copy(s->known_ports, cfg_get(cfg, P_known_tcp_ports), sizeof(s->known_ports));
+    const char *port = cfg_get(cfg, P_smtp_tcp_port);
     if (smtp_port_parse(port, s->known_ports, &s->default_port) < 0) {
         msg_warn("smtp_tcp_port: unknown service \"%s\": using 25", port);
         s->default_port = 25;
     }
-    s->connect_timeout = param_time(cfg, "smtp_connect_timeout");
-    s->helo_timeout = param_time(cfg, "smtp_helo_timeout");
-    s->mail_timeout = param_time(cfg, "smtp_mail_timeout");
-    s->rcpt_timeout = param_time(cfg, "smtp_rcpt_timeout");
-    s->data_init_timeout = param_time(cfg, "smtp_data_init_timeout");
-    s->data_xfer_timeout = param_time(cfg, "smtp_data_xfer_timeout");
-    s->data_done_timeout = param_time(cfg, "smtp_data_done_timeout");
-    s->quit_timeout = param_time(cfg, "smtp_quit_timeout");
-    s->starttls_timeout = param_time(cfg, "smtp_starttls_timeout");
-    s->mx_address_limit = param_int(cfg, "smtp_mx_address_limit");
-    s->mx_session_limit = param_int(cfg, "smtp_mx_session_limit");
-    s->randomize = cfg_get_bool(cfg, "smtp_randomize_addresses");
-    const char *pref = param(cfg, "smtp_address_preference", "any");
+    s->connect_timeout = param_time(cfg, P_smtp_connect_timeout);
+    s->helo_timeout = param_time(cfg, P_smtp_helo_timeout);
+    s->mail_timeout = param_time(cfg, P_smtp_mail_timeout);
+    s->rcpt_timeout = param_time(cfg, P_smtp_rcpt_timeout);
+    s->data_init_timeout = param_time(cfg, P_smtp_data_init_timeout);
+    s->data_xfer_timeout = param_time(cfg, P_smtp_data_xfer_timeout);
+    s->data_done_timeout = param_time(cfg, P_smtp_data_done_timeout);
+    s->quit_timeout = param_time(cfg, P_smtp_quit_timeout);
+    s->starttls_timeout = param_time(cfg, P_smtp_starttls_timeout);
+    s->mx_address_limit = param_int(cfg, P_smtp_mx_address_limit);
+    s->mx_session_limit = param_int(cfg, P_smtp_mx_session_limit);
+    s->randomize = cfg_get_bool(cfg, P_smtp_randomize_addresses);
+    const char *pref = cfg_get(cfg, P_smtp_address_preference);
     s->addr_pref = str_ieq(pref, "ipv4") ? 4 : str_ieq(pref, "ipv6") ? 6 : 0;
     if (s->addr_pref == 0 && !str_ieq(pref, "any"))
         msg_warn("smtp_address_preference: unknown value \"%s\": using \"any\"", pref);
-    s->balance = cfg_get_bool(cfg, "smtp_balance_inet_protocols");
+    s->balance = cfg_get_bool(cfg, P_smtp_balance_inet_protocols);
     cfg_inet_protocols(cfg, &s->want4, &s->want6);
-    const char *level = param(cfg, "smtp_dns_support_level", "");
-    s->dns = !cfg_get_bool(cfg, "disable_dns_lookups") && strcmp(level, "disabled") != 0;
-    char **hl = cfg_get_list(cfg, "smtp_host_lookup");
+    const char *level = cfg_get(cfg, P_smtp_dns_support_level);
+    s->dns = !cfg_get_bool(cfg, P_disable_dns_lookups) && strcmp(level, "disabled") != 0;
+    char **hl = cfg_get_list(cfg, P_smtp_host_lookup);
     for (char **p = hl; *p; p++) {
         if (str_ieq(*p, "dns"))
             s->host_dns = 1;
@@ -227,12 +221,12 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     strv_free(hl);
     if (!s->host_dns && !s->host_native)
         s->host_dns = 1;
-    s->skip_5xx_greeting = cfg_get_bool(cfg, "smtp_skip_5xx_greeting");
-    s->never_ehlo = cfg_get_bool(cfg, "smtp_never_send_ehlo");
-    s->defer_if_no_mx_address = cfg_get_bool(cfg, "smtp_defer_if_no_mx_address_found");
-    s->ignore_mx_lookup_error = cfg_get_bool(cfg, "ignore_mx_lookup_error");
-    s->line_limit = param_int(cfg, "smtp_line_length_limit");
-    s->min_backoff = param_time(cfg, "minimal_backoff_time");
+    s->skip_5xx_greeting = cfg_get_bool(cfg, P_smtp_skip_5xx_greeting);
+    s->never_ehlo = cfg_get_bool(cfg, P_smtp_never_send_ehlo);
+    s->defer_if_no_mx_address = cfg_get_bool(cfg, P_smtp_defer_if_no_mx_address_found);
+    s->ignore_mx_lookup_error = cfg_get_bool(cfg, P_ignore_mx_lookup_error);
+    s->line_limit = param_int(cfg, P_smtp_line_length_limit);
+    s->min_backoff = param_time(cfg, P_minimal_backoff_time);
     if (s->line_limit > 0 && s->line_limit < 40) {
         msg_warn("smtp_line_length_limit: %d is too small: using 40", s->line_limit);
         s->line_limit = 40;
@@ -252,12 +246,12 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     } else {
         tls_client_free(tls);
     }
-    s->fallback_relay = smtp_dest_split(param(cfg, "smtp_fallback_relay", ""));
-    s->discard_ehlo = cfg_get_list(cfg, "smtp_discard_ehlo_keywords");
+    s->fallback_relay = smtp_dest_split(cfg_get(cfg, P_smtp_fallback_relay));
+    s->discard_ehlo = cfg_get_list(cfg, P_smtp_discard_ehlo_keywords);
     for (char **p = s->discard_ehlo; *p; p++)
         str_lower(*p);
-    s->have_bind4 = bind_param(cfg, "smtp_bind_address", AF_INET, &s->bind4) == 0;
-    s->have_bind6 = bind_param(cfg, "smtp_bind_address6", AF_INET6, &s->bind6) == 0;
+    s->have_bind4 = bind_param(cfg, P_smtp_bind_address, AF_INET, &s->bind4) == 0;
+    s->have_bind6 = bind_param(cfg, P_smtp_bind_address6, AF_INET6, &s->bind6) == 0;
     bind_from_interfaces(s, cfg);
     own_addresses(s, cfg);
     if (!s->want4 && !s->want6 && !s->config_error)
