@@ -50,17 +50,8 @@
 #define USER_MAX            256
 #define RESPONSE_MAX        12288         /* decoded SASL message (Postfix's response limit) */
 
-static const char default_username_chars[] =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@";
-
 /* ------------------------------------------------------------------ */
 /* settings                                                            */
-
-static const char *param_or(const struct config *cfg, const char *name, const char *def)
-{
-    const char *v = cfg_get(cfg, name);
-    return v ? v : def;
-}
 
 int auth_parse_delay(const char *s, long long *ms)
 {
@@ -87,27 +78,28 @@ int auth_parse_delay(const char *s, long long *ms)
 void auth_settings_from_config(const struct config *cfg, struct auth_settings *set)
 {
     memset(set, 0, sizeof(*set));
-    set->passdb = param_or(cfg, "auth_passdb", "");
-    set->userdb = param_or(cfg, "auth_userdb", set->passdb);
-    set->default_scheme = param_or(cfg, "auth_default_pass_scheme", "CRYPT");
-    set->mechanisms = param_or(cfg, "auth_mechanisms", "plain login");
-    set->username_format = param_or(cfg, "auth_username_format", "%Lu");
-    set->username_chars = param_or(cfg, "auth_username_chars", default_username_chars);
-    set->default_realm = param_or(cfg, "auth_default_realm", "");
-    set->hostname = param_or(cfg, "myhostname", "localhost");
-    const char *names[] = {"auth_failure_delay", "auth_penalty_limit"};
+    set->passdb = cfg_get(cfg, P_auth_passdb);
+    set->userdb = cfg_get(cfg, P_auth_userdb);
+    set->default_scheme = cfg_get(cfg, P_auth_default_pass_scheme);
+    set->mechanisms = cfg_get(cfg, P_auth_mechanisms);
+    set->username_format = cfg_get(cfg, P_auth_username_format);
+    set->username_chars = cfg_get(cfg, P_auth_username_chars);
+    set->default_realm = cfg_get(cfg, P_auth_default_realm);
+    set->hostname = cfg_get(cfg, P_myhostname);
+    const enum param_id names[] = {P_auth_failure_delay, P_auth_penalty_limit};
     long long *dst[] = {&set->failure_delay_ms, &set->penalty_limit_ms};
-    long long defs[] = {2000, 15000};
     for (int i = 0; i < 2; i++) {
         const char *v = cfg_get(cfg, names[i]);
-        *dst[i] = defs[i];
-        if (v && auth_parse_delay(v, dst[i]) < 0) {
+        if (auth_parse_delay(v, dst[i]) < 0) {
+            /* the table's default ("2s", "15s") */
+            const char *def = cfg_param_default_by_name(cfg, cfg_param_name(names[i]));
             msg_warn("%s: bad time value \"%.40s\" (a number with an optional unit ms, s, m); "
-                     "using %llds", names[i], v, defs[i] / 1000);
-            *dst[i] = defs[i];
+                     "using %s", cfg_param_name(names[i]), v, def);
+            if (auth_parse_delay(def, dst[i]) < 0)
+                *dst[i] = 0;
         }
     }
-    set->disable_plaintext = cfg_get(cfg, "auth_disable_plaintext") ? cfg_get_bool(cfg, "auth_disable_plaintext") : 0;
+    set->disable_plaintext = cfg_get_bool(cfg, P_auth_disable_plaintext);
 }
 
 /* ------------------------------------------------------------------ */
@@ -119,7 +111,8 @@ int auth_username_normalize(const struct auth_settings *set, const char *in, cha
     size_t n = strlen(in);
     if (n == 0 || n >= USER_MAX)
         return -1;
-    const char *allowed = set->username_chars ? set->username_chars : default_username_chars;
+    const char *allowed = set->username_chars ? set->username_chars
+                                              : cfg_param_builtin(P_auth_username_chars);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c < 0x20 || c == 0x7f || c == '\t')
@@ -1612,7 +1605,7 @@ static void on_term(int signo, void *arg)
 /* The userdb socket: created by the auth process itself next to its own. */
 static int userdb_listen(struct worker *w, char **path_out)
 {
-    const char *p = cfg_get(w->cfg, "auth_userdb_socket");
+    const char *p = cfg_get(w->cfg, P_auth_userdb_socket);
     *path_out = NULL;
     if (!p || !*p)
         return -1;
