@@ -42,8 +42,9 @@ static void print_param(const struct conf_opts *o, const char *name, const char 
 static const char *value_of(const struct conf_opts *o, const struct config *cfg, const char *name)
 {
     if (o->defaults)
-        return o->expand ? cfg_param_default(cfg, name) : cfg_param_default_raw(cfg, name);
-    return o->expand ? cfg_get(cfg, name) : cfg_get_raw(cfg, name);
+        return o->expand ? cfg_param_default_by_name(cfg, name)
+                         : cfg_param_default_raw_by_name(cfg, name);
+    return o->expand ? cfg_get_by_name(cfg, name) : cfg_get_raw_by_name(cfg, name);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -240,7 +241,7 @@ int cmd_conf(const char *confdir, int argc, char **argv)
         for (int k = 0; k < argc; k++) {
             const char *v = value_of(&o, cfg, argv[k]);
             int known = cfg_param_known(cfg, argv[k]);
-            if (!v || (!known && o.defaults) || (!known && !cfg_is_set(cfg, argv[k]))) {
+            if (!v || (!known && o.defaults) || (!known && !cfg_is_set_by_name(cfg, argv[k]))) {
                 fprintf(stderr, "yubin: warning: %s: unknown parameter\n", argv[k]);
                 continue;
             }

@@ -382,7 +382,7 @@ int cmd_newaliases(const char *confdir, int argc, char **argv)
     cfg_diags_free(&d);
     if (!cfg)
         return EXIT_TROUBLE;
-    char **dbs = cfg_get_list(cfg, "alias_database");
+    char **dbs = cfg_get_list(cfg, P_alias_database);
     int rc = 0;
     for (size_t k = 0; dbs[k]; k++) {
         char err[1024];

@@ -463,7 +463,7 @@ static char *queue_dir_of(const char *confdir, struct config **cfgp)
     cfg_diags_free(&d);
     if (!cfg)
         return NULL;
-    char *q = cfg_path(cfg, "queue_directory");
+    char *q = cfg_path(cfg, P_queue_directory);
     if (!q) {
         fprintf(stderr, "yubin queue: queue_directory is not set\n");
         config_free(cfg);

@@ -267,8 +267,8 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
         fprintf(stderr, "sendmail: fatal: cannot read the configuration in %s\n", confdir);
         return EX_TEMPFAIL;
     }
-    const char *myorigin = cfg_get(cfg, "myorigin");
-    char *sock = xasprintf("%s/public/pickup", cfg_get(cfg, "queue_directory"));
+    const char *myorigin = cfg_get(cfg, P_myorigin);
+    char *sock = xasprintf("%s/public/pickup", cfg_get(cfg, P_queue_directory));
     struct submit_conn c;
     int down = 0;
     if (submit_open(&c, sock) < 0) {
@@ -298,7 +298,7 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
         char *sender = qualify(o.sender ? o.sender : pw ? pw->pw_name : "nobody", myorigin);
         struct buf msg;
         const char *bad;
-        long long limit = cfg_get_size(cfg, "message_size_limit");   /* 0: no limit */
+        long long limit = cfg_get_size(cfg, P_message_size_limit);   /* 0: no limit */
         buf_init(&msg, limit > 0 ? (size_t)limit + 1 : 0);
         rc = 0;
         if (read_message(&msg, o.dot_ends) < 0) {
@@ -313,7 +313,7 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
             fprintf(stderr, "sendmail: fatal: control character in %s\n", bad);
             rc = EX_DATAERR;
         } else if (down) {
-            char *qd = cfg_path(cfg, "queue_directory");
+            char *qd = cfg_path(cfg, P_queue_directory);
             if (maildrop_write(qd, sender, &o.s, &msg) < 0) {
                 fprintf(stderr, "sendmail: fatal: the mail system is down and %s/maildrop is "
                         "not writable: %s\n", qd, strerror(errno));
