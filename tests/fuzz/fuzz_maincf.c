@@ -43,8 +43,8 @@ static void use_values(const struct config *cfg, char *const *names)
 {
     for (size_t i = 0; names[i]; i++) {
         const char *n = names[i];
-        FUZZ_ASSERT(cfg_is_set(cfg, n));
-        FUZZ_ASSERT(cfg_get_raw(cfg, n) != NULL);
+        FUZZ_ASSERT(cfg_is_set_by_name(cfg, n));
+        FUZZ_ASSERT(cfg_get_raw_by_name(cfg, n) != NULL);
         const char *err = NULL;
         const char *v = cfg_get_checked(cfg, n, &err);
         if (v)
@@ -53,11 +53,11 @@ static void use_values(const struct config *cfg, char *const *names)
         char unit;
         cfg_param_info(cfg, n, &type, &unit, &impl);
         switch (type) {
-        case PT_BOOL: (void)cfg_get_bool(cfg, n); break;
-        case PT_INT: (void)cfg_get_int(cfg, n); break;
-        case PT_TIME: (void)cfg_get_time(cfg, n); break;
-        case PT_SIZE: (void)cfg_get_size(cfg, n); break;
-        case PT_LIST: strv_free(cfg_get_list(cfg, n)); break;
+        case PT_BOOL: (void)cfg_get_bool_by_name(cfg, n); break;
+        case PT_INT: (void)cfg_get_int_by_name(cfg, n); break;
+        case PT_TIME: (void)cfg_get_time_by_name(cfg, n); break;
+        case PT_SIZE: (void)cfg_get_size_by_name(cfg, n); break;
+        case PT_LIST: strv_free(cfg_get_list_by_name(cfg, n)); break;
         default: break;
         }
     }
@@ -70,13 +70,13 @@ static void same_values(const struct config *a, const struct config *b, char *co
         const char *n = names[i];
         if (except && strcmp(n, except) == 0)
             continue;
-        const char *ra = cfg_get_raw(a, n), *rb = cfg_get_raw(b, n);
+        const char *ra = cfg_get_raw_by_name(a, n), *rb = cfg_get_raw_by_name(b, n);
         if (!rb || strcmp(ra, rb) != 0) {
             fprintf(stderr, "%s: \"%s\" became \"%s\"\n", n, ra, rb ? rb : "(unset)");
             FUZZ_ASSERT(!"raw values survive");
         }
         if (!except) {
-            const char *ea = cfg_get(a, n), *eb = cfg_get(b, n);
+            const char *ea = cfg_get_by_name(a, n), *eb = cfg_get_by_name(b, n);
             FUZZ_ASSERT((!ea && !eb) || (ea && eb && strcmp(ea, eb) == 0));
         }
     }
@@ -107,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char **names = cfg_set_names(cfg);
     FUZZ_ASSERT(names);
     use_values(cfg, names);
-    (void)cfg_get(cfg, "myhostname");
-    (void)cfg_get(cfg, "mydestination");
+    (void)cfg_get(cfg, P_myhostname);
+    (void)cfg_get(cfg, P_mydestination);
     char *x = cfg_expand(cfg, "$myhostname ${mydomain?{$mydomain}:{none}} $(queue_directory)");
     free(x);
 
@@ -153,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct cfg_diags d3 = {0};
         struct config *cfg3 = config_load_lenient(dir_a);
         FUZZ_ASSERT(cfg3);
-        const char *h = cfg_get_raw(cfg3, "myhostname");
+        const char *h = cfg_get_raw(cfg3, P_myhostname);
         FUZZ_ASSERT(h && strcmp(h, "edited.example") == 0);
         same_values(cfg, cfg3, all, "myhostname");
         config_free(cfg3);

@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     cfg_diags_free(&diags);
-    const char *qdir = cfg_get(cfg, "queue_directory");
+    const char *qdir = cfg_get(cfg, P_queue_directory);
     size_t n = cfg_service_count(cfg);
     struct buf text;
     buf_init(&text, 0);
@@ -131,9 +131,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                 ? (size_t)(eq - s->overrides[j]) + 1
                                                 : sizeof(name));
             /* A later -o of the same name won inside the service already. */
-            const char *raw = cfg_get_raw(cfg, name);
+            const char *raw = cfg_get_raw_by_name(cfg, name);
             FUZZ_ASSERT(raw && strcmp(raw, eq + 1) == 0);
-            (void)cfg_get(cfg, name);
+            (void)cfg_get_by_name(cfg, name);
         }
     }
     if (writable) {

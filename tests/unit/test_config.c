@@ -99,16 +99,16 @@ static void test_main_syntax(void)
         dump(&d);
         return;
     }
-    CHECK_STR(cfg_get(c, "myhostname"), "mx.example.test");
-    CHECK_STR(cfg_get_raw(c, "mydestination"), "a, b c");
-    CHECK_STR(cfg_get(c, "myorigin"), "example.test");
-    CHECK_STR(cfg_get(c, "relayhost"), "[second]:25");
+    CHECK_STR(cfg_get(c, P_myhostname), "mx.example.test");
+    CHECK_STR(cfg_get_raw(c, P_mydestination), "a, b c");
+    CHECK_STR(cfg_get(c, P_myorigin), "example.test");
+    CHECK_STR(cfg_get(c, P_relayhost), "[second]:25");
     CHECK(has_diag(&d, 0, "main.cf", 12, "overriding earlier entry: relayhost=[first]:25"));
-    CHECK_STR(cfg_get(c, "home_mailbox"), "");
-    CHECK(cfg_is_set(c, "home_mailbox"));
-    CHECK(!cfg_is_set(c, "mailbox_command"));
+    CHECK_STR(cfg_get(c, P_home_mailbox), "");
+    CHECK(cfg_is_set(c, P_home_mailbox));
+    CHECK(!cfg_is_set(c, P_mailbox_command));
     int line = 0;
-    CHECK(cfg_set_where(c, "mydestination", &line) != NULL);
+    CHECK(cfg_set_where(c, P_mydestination, &line) != NULL);
     CHECK_INT(line, 5);
     CHECK_INT(cfg_diags_errors(&d), 0);
     config_free(c);
@@ -207,30 +207,30 @@ static void test_expansion_forms(void)
         dump(&d);
         return;
     }
-    CHECK_STR(cfg_get(c, "e1"), "yes");
-    CHECK_STR(cfg_get(c, "e2"), "yes");
-    CHECK_STR(cfg_get(c, "e3"), "yes");
-    CHECK_STR(cfg_get(c, "e4"), "[text] []");
-    CHECK_STR(cfg_get(c, "e5"), "[] [text]");
-    CHECK_STR(cfg_get(c, "e6"), "[a b] [c d]");
-    CHECK_STR(cfg_get(c, "e7"), "[set] [unset]");
-    CHECK_STR(cfg_get(c, "e8"), "[plain text]");
-    CHECK_STR(cfg_get(c, "e9"), "cost $5 and $full");
-    CHECK_STR(cfg_get(c, "e10"), "[] []");
-    CHECK_STR(cfg_get(c, "e11"), "mx.example.test");
-    CHECK_STR(cfg_get(c, "e12"), "yesyes-yes_x");
-    CHECK_STR(cfg_get(c, "e13"), ":colon in text");
+    CHECK_STR(cfg_get_by_name(c, "e1"), "yes");
+    CHECK_STR(cfg_get_by_name(c, "e2"), "yes");
+    CHECK_STR(cfg_get_by_name(c, "e3"), "yes");
+    CHECK_STR(cfg_get_by_name(c, "e4"), "[text] []");
+    CHECK_STR(cfg_get_by_name(c, "e5"), "[] [text]");
+    CHECK_STR(cfg_get_by_name(c, "e6"), "[a b] [c d]");
+    CHECK_STR(cfg_get_by_name(c, "e7"), "[set] [unset]");
+    CHECK_STR(cfg_get_by_name(c, "e8"), "[plain text]");
+    CHECK_STR(cfg_get_by_name(c, "e9"), "cost $5 and $full");
+    CHECK_STR(cfg_get_by_name(c, "e10"), "[] []");
+    CHECK_STR(cfg_get_by_name(c, "e11"), "mx.example.test");
+    CHECK_STR(cfg_get_by_name(c, "e12"), "yesyes-yes_x");
+    CHECK_STR(cfg_get_by_name(c, "e13"), ":colon in text");
 
-    CHECK_STR(cfg_get(c, "e16"), "eq eq");
-    CHECK_STR(cfg_get(c, "e17"), "ge ge");
-    CHECK_STR(cfg_get(c, "e18"), "newer le");
-    CHECK_STR(cfg_get(c, "e19"), "new");
-    CHECK_STR(cfg_get(c, "e20"), "yes");
-    CHECK_STR(cfg_get(c, "e21"), "");
-    CHECK_STR(cfg_get(c, "e22"), "outer inner");
-    CHECK_STR(cfg_get(c, "e23"), "num");
+    CHECK_STR(cfg_get_by_name(c, "e16"), "eq eq");
+    CHECK_STR(cfg_get_by_name(c, "e17"), "ge ge");
+    CHECK_STR(cfg_get_by_name(c, "e18"), "newer le");
+    CHECK_STR(cfg_get_by_name(c, "e19"), "new");
+    CHECK_STR(cfg_get_by_name(c, "e20"), "yes");
+    CHECK_STR(cfg_get_by_name(c, "e21"), "");
+    CHECK_STR(cfg_get_by_name(c, "e22"), "outer inner");
+    CHECK_STR(cfg_get_by_name(c, "e23"), "num");
     /* Raw values stay raw. */
-    CHECK_STR(cfg_get_raw(c, "e2"), "${full}");
+    CHECK_STR(cfg_get_raw_by_name(c, "e2"), "${full}");
     /* Expanding arbitrary text. */
     char *x = cfg_expand(c, "<$myhostname ${full?on}>");
     CHECK_STR(x, "<mx.example.test on>");
@@ -303,7 +303,7 @@ static void test_expansion_errors(void)
     if (c) {
         cfg_set(c, "ping", "a $pong");
         cfg_set(c, "pong", "b $ping");
-        const char *v = cfg_get(c, "ping");
+        const char *v = cfg_get_by_name(c, "ping");
         CHECK(v != NULL && strncmp(v, "a b", 3) == 0);
         config_free(c);
     }
@@ -317,14 +317,14 @@ static void test_set_invalidates(void)
     CHECK(c != NULL);
     if (!c)
         return;
-    const char *before = cfg_get(c, "mydestination");
+    const char *before = cfg_get(c, P_mydestination);
     CHECK_STR(before, "mx.example.test, localhost.example.test, localhost");
     cfg_set(c, "myhostname", "other.example.test");
-    CHECK_STR(cfg_get(c, "mydestination"), "other.example.test, localhost.example.test, localhost");
-    CHECK_STR(cfg_get(c, "smtpd_banner"), "other.example.test ESMTP yubin");
+    CHECK_STR(cfg_get(c, P_mydestination), "other.example.test, localhost.example.test, localhost");
+    CHECK_STR(cfg_get(c, P_smtpd_banner), "other.example.test ESMTP yubin");
     /* The pointer handed out earlier is still valid. */
     CHECK_STR(before, "mx.example.test, localhost.example.test, localhost");
-    CHECK(cfg_is_set(c, "myhostname"));
+    CHECK(cfg_is_set(c, P_myhostname));
     config_free(c);
     cfg_diags_free(&d);
 }
@@ -356,37 +356,37 @@ static void test_typed_values(void)
         dump(&d);
         return;
     }
-    CHECK_INT(cfg_get_time(c, "smtpd_timeout"), 30);
-    CHECK_INT(cfg_get_time(c, "smtp_connect_timeout"), 300);
-    CHECK_INT(cfg_get_time(c, "minimal_backoff_time"), 7200);
-    CHECK_INT(cfg_get_time(c, "maximal_queue_lifetime"), 86400);
-    CHECK_INT(cfg_get_time(c, "bounce_queue_lifetime"), 604800);
-    CHECK_INT(cfg_get_time(c, "delay_warning_time"), 4 * 3600); /* default unit h */
-    CHECK_INT(cfg_get_time(c, "queue_run_delay"), 10);
-    CHECK_INT(cfg_get_time_ms(c, "smtpd_error_sleep_time"), 2000);
-    CHECK_INT(cfg_get_size(c, "message_size_limit"), 0);
-    CHECK_INT(cfg_get_bool(c, "smtpd_helo_required"), 1);
-    CHECK_INT(cfg_get_bool(c, "disable_vrfy_command"), 1);
-    CHECK_INT(cfg_get_bool(c, "strict_rfc821_envelopes"), 0);
-    CHECK_INT(cfg_get_int(c, "smtpd_recipient_limit"), 50);
-    CHECK_INT(cfg_get_int(c, "hopcount_limit"), 50);
+    CHECK_INT(cfg_get_time(c, P_smtpd_timeout), 30);
+    CHECK_INT(cfg_get_time(c, P_smtp_connect_timeout), 300);
+    CHECK_INT(cfg_get_time(c, P_minimal_backoff_time), 7200);
+    CHECK_INT(cfg_get_time(c, P_maximal_queue_lifetime), 86400);
+    CHECK_INT(cfg_get_time(c, P_bounce_queue_lifetime), 604800);
+    CHECK_INT(cfg_get_time(c, P_delay_warning_time), 4 * 3600); /* default unit h */
+    CHECK_INT(cfg_get_time(c, P_queue_run_delay), 10);
+    CHECK_INT(cfg_get_time_ms(c, P_smtpd_error_sleep_time), 2000);
+    CHECK_INT(cfg_get_size(c, P_message_size_limit), 0);
+    CHECK_INT(cfg_get_bool(c, P_smtpd_helo_required), 1);
+    CHECK_INT(cfg_get_bool(c, P_disable_vrfy_command), 1);
+    CHECK_INT(cfg_get_bool(c, P_strict_rfc821_envelopes), 0);
+    CHECK_INT(cfg_get_int(c, P_smtpd_recipient_limit), 50);
+    CHECK_INT(cfg_get_int(c, P_hopcount_limit), 50);
     /* Defaults with units and expressions. */
-    CHECK_INT(cfg_get_time(c, "maximal_backoff_time"), 4000);
-    CHECK_INT(cfg_get_int(c, "smtpd_hard_error_limit"), 20);
-    CHECK_INT(cfg_get_bool(c, "smtputf8_enable"), 1);
-    CHECK_INT(cfg_get_size(c, "mailbox_size_limit"), 51200000);
-    char **v = cfg_get_list(c, "mydestination");
+    CHECK_INT(cfg_get_time(c, P_maximal_backoff_time), 4000);
+    CHECK_INT(cfg_get_int(c, P_smtpd_hard_error_limit), 20);
+    CHECK_INT(cfg_get_bool(c, P_smtputf8_enable), 1);
+    CHECK_INT(cfg_get_size(c, P_mailbox_size_limit), 51200000);
+    char **v = cfg_get_list(c, P_mydestination);
     CHECK_INT(strv_len(v), 5);
     CHECK_STR(v[0], "a");
     CHECK_STR(v[3], "d");
     CHECK_STR(v[4], "{e f}");
     strv_free(v);
-    v = cfg_get_list(c, "relay_domains");
+    v = cfg_get_list(c, P_relay_domains);
     CHECK_INT(strv_len(v), 0);
     strv_free(v);
     /* A bad value set at run time falls back to the default. */
     cfg_set(c, "smtpd_timeout", "soon");
-    CHECK_INT(cfg_get_time(c, "smtpd_timeout"), 300);
+    CHECK_INT(cfg_get_time(c, P_smtpd_timeout), 300);
     config_free(c);
     cfg_diags_free(&d);
 }
@@ -433,40 +433,40 @@ static void test_defaults(void)
     if (!c)
         return;
     CHECK_INT(d.n, 0);
-    CHECK_INT(cfg_get_int(c, "smtpd_recipient_limit"), 1000);
-    CHECK_INT(cfg_get_size(c, "message_size_limit"), 10240000);
-    CHECK_INT(cfg_get_time(c, "smtpd_timeout"), 300);
-    CHECK_INT(cfg_get_int(c, "default_process_limit"), 100);
-    CHECK_STR(cfg_get(c, "mydomain"), "example.test");
-    CHECK_STR(cfg_get(c, "mydestination"), "mx.example.test, localhost.example.test, localhost");
-    CHECK_STR(cfg_get(c, "myorigin"), "mx.example.test");
-    CHECK_STR(cfg_get(c, "compatibility_level"), "3.6");
-    CHECK_STR(cfg_get(c, "mynetworks_style"), "host");
-    CHECK_STR(cfg_get(c, "relay_domains"), "");
-    CHECK_STR(cfg_get(c, "smtpd_relay_restrictions"),
+    CHECK_INT(cfg_get_int(c, P_smtpd_recipient_limit), 1000);
+    CHECK_INT(cfg_get_size(c, P_message_size_limit), 10240000);
+    CHECK_INT(cfg_get_time(c, P_smtpd_timeout), 300);
+    CHECK_INT(cfg_get_int(c, P_default_process_limit), 100);
+    CHECK_STR(cfg_get(c, P_mydomain), "example.test");
+    CHECK_STR(cfg_get(c, P_mydestination), "mx.example.test, localhost.example.test, localhost");
+    CHECK_STR(cfg_get(c, P_myorigin), "mx.example.test");
+    CHECK_STR(cfg_get(c, P_compatibility_level), "3.6");
+    CHECK_STR(cfg_get(c, P_mynetworks_style), "host");
+    CHECK_STR(cfg_get(c, P_relay_domains), "");
+    CHECK_STR(cfg_get(c, P_smtpd_relay_restrictions),
               "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination");
-    CHECK_STR(cfg_get(c, "queue_directory"), "/var/spool/yubin");
-    CHECK_STR(cfg_get(c, "data_directory"), "/var/lib/yubin");
-    CHECK_STR(cfg_get(c, "mail_owner"), "yubin");
-    CHECK_STR(cfg_get(c, "setgid_group"), "yubin");
-    CHECK_STR(cfg_get(c, "syslog_name"), "yubin");
-    CHECK_STR(cfg_get(c, "mail_name"), "yubin");
-    CHECK_STR(cfg_get(c, "smtpd_banner"), "mx.example.test ESMTP yubin");
-    CHECK_STR(cfg_get(c, "smtpd_forbid_bare_newline"), "normalize");
-    CHECK_STR(cfg_get(c, "alias_maps"), "hash:/etc/aliases");
-    CHECK_STR(cfg_get(c, "local_transport"), "local:mx.example.test");
-    CHECK_STR(cfg_get(c, "smtpd_tls_security_level"), "");
-    CHECK_STR(cfg_get(c, "smtp_tls_fingerprint_digest"), "sha256");
-    CHECK_STR(cfg_get_raw(c, "smtpd_timeout"), "${stress?{10}:{300}}s");
+    CHECK_STR(cfg_get(c, P_queue_directory), "/var/spool/yubin");
+    CHECK_STR(cfg_get(c, P_data_directory), "/var/lib/yubin");
+    CHECK_STR(cfg_get(c, P_mail_owner), "yubin");
+    CHECK_STR(cfg_get(c, P_setgid_group), "yubin");
+    CHECK_STR(cfg_get(c, P_syslog_name), "yubin");
+    CHECK_STR(cfg_get(c, P_mail_name), "yubin");
+    CHECK_STR(cfg_get(c, P_smtpd_banner), "mx.example.test ESMTP yubin");
+    CHECK_STR(cfg_get(c, P_smtpd_forbid_bare_newline), "normalize");
+    CHECK_STR(cfg_get(c, P_alias_maps), "hash:/etc/aliases");
+    CHECK_STR(cfg_get(c, P_local_transport), "local:mx.example.test");
+    CHECK_STR(cfg_get(c, P_smtpd_tls_security_level), "");
+    CHECK_STR(cfg_get(c, P_smtp_tls_fingerprint_digest), "sha256");
+    CHECK_STR(cfg_get_raw(c, P_smtpd_timeout), "${stress?{10}:{300}}s");
     char *real = realpath(tmpdir, NULL);
-    CHECK_STR(cfg_get(c, "config_directory"), real);
+    CHECK_STR(cfg_get(c, P_config_directory), real);
     CHECK_STR(cfg_dir(c), real);
-    char *p = cfg_path(c, "process_id_directory");
+    char *p = cfg_path(c, P_process_id_directory);
     CHECK_STR(p, "/var/spool/yubin/pid");
     free(p);
     free(real);
     /* mynetworks (host style) trusts loopback first. */
-    const char *mn = cfg_get(c, "mynetworks");
+    const char *mn = cfg_get(c, P_mynetworks);
     CHECK(mn && strncmp(mn, "127.0.0.0/8", 11) == 0);
     /* The catalogue: sorted, every Postfix name, implemented flags. */
     CHECK(cfg_param_count() > 800);
@@ -480,12 +480,12 @@ static void test_defaults(void)
     CHECK(cfg_param_known(c, "lmtp_tls_cert_file"));
     CHECK(cfg_param_known(c, "relay_destination_concurrency_limit")); /* built-in master.cf */
     CHECK(!cfg_param_known(c, "nosuch_destination_concurrency_limit"));
-    CHECK_STR(cfg_get(c, "relay_destination_concurrency_limit"), "20");
-    CHECK_STR(cfg_get(c, "local_destination_concurrency_limit"), "2");
-    CHECK_STR(cfg_param_default(c, "mydestination"),
+    CHECK_STR(cfg_get_by_name(c, "relay_destination_concurrency_limit"), "20");
+    CHECK_STR(cfg_get(c, P_local_destination_concurrency_limit), "2");
+    CHECK_STR(cfg_param_default_by_name(c, "mydestination"),
               "mx.example.test, localhost.example.test, localhost");
-    CHECK(cfg_get(c, "no_such_parameter") == NULL);
-    CHECK(cfg_get_raw(c, "no_such_parameter") == NULL);
+    CHECK(cfg_get_by_name(c, "no_such_parameter") == NULL);
+    CHECK(cfg_get_raw_by_name(c, "no_such_parameter") == NULL);
     config_free(c);
     cfg_diags_free(&d);
 
@@ -493,7 +493,7 @@ static void test_defaults(void)
     c = load("", NULL, &d);
     CHECK(c != NULL);
     if (c) {
-        const char *h = cfg_get(c, "myhostname"), *dm = cfg_get(c, "mydomain");
+        const char *h = cfg_get(c, P_myhostname), *dm = cfg_get(c, P_mydomain);
         CHECK(h && strchr(h, '.'));
         CHECK(dm && strcmp(dm, strchr(h, '.') + 1) == 0);
         config_free(c);
@@ -501,16 +501,16 @@ static void test_defaults(void)
     cfg_diags_free(&d);
     /* A short explicit myhostname: mydomain falls back to localdomain. */
     c = load("myhostname = shorty\n", NULL, &d);
-    CHECK(c && strcmp(cfg_get(c, "mydomain"), "localdomain") == 0);
+    CHECK(c && strcmp(cfg_get(c, P_mydomain), "localdomain") == 0);
     config_free(c);
     cfg_diags_free(&d);
     /* compatibility_level below 2: Postfix's old defaults. */
     c = load(BASE "compatibility_level = 0\n", NULL, &d);
     CHECK(c != NULL);
     if (c) {
-        CHECK_STR(cfg_get(c, "mynetworks_style"), "subnet");
-        CHECK_STR(cfg_get(c, "relay_domains"), "mx.example.test, localhost.example.test, localhost");
-        CHECK_INT(cfg_get_bool(c, "smtputf8_enable"), 0);
+        CHECK_STR(cfg_get(c, P_mynetworks_style), "subnet");
+        CHECK_STR(cfg_get(c, P_relay_domains), "mx.example.test, localhost.example.test, localhost");
+        CHECK_INT(cfg_get_bool(c, P_smtputf8_enable), 0);
         config_free(c);
     }
     cfg_diags_free(&d);
@@ -546,8 +546,8 @@ static void test_unknown_parameters(void)
     CHECK(has_diag(&d, 0, "main.cf", 12, "mydestination: reference to undefined parameter $undefined_thing"));
     CHECK_INT(cfg_diags_errors(&d), 0);
     if (c) {
-        CHECK_INT(cfg_get_int(c, "relay_destination_concurrency_limit"), 5);
-        CHECK_STR(cfg_get(c, "smtpd_recipient_restrictions"), "permit_mynetworks, reject");
+        CHECK_INT(cfg_get_int_by_name(c, "relay_destination_concurrency_limit"), 5);
+        CHECK_STR(cfg_get(c, P_smtpd_recipient_restrictions), "permit_mynetworks, reject");
         char **names = cfg_set_names(c);
         int has_foo = 0, has_my = 0;
         for (char **p = names; *p; p++) {
@@ -772,12 +772,12 @@ static void test_apply_service(void)
     CHECK(s != NULL);
     if (s) {
         cfg_apply_service(c, s);
-        CHECK_STR(cfg_get(c, "myhostname"), "sub.example.test");
-        CHECK_STR(cfg_get(c, "smtpd_banner"), "sub.example.test ESMTP yubin (sub)");
-        CHECK_STR(cfg_get(c, "smtpd_client_restrictions"), "permit_sasl_authenticated, reject");
-        CHECK_STR(cfg_get(c, "syslog_name"), "yubin/sub");
-        CHECK_STR(cfg_get(c, "mydestination"), "sub.example.test, localhost.example.test, localhost");
-        CHECK_INT(cfg_get_time(c, "smtpd_timeout"), 10);
+        CHECK_STR(cfg_get(c, P_myhostname), "sub.example.test");
+        CHECK_STR(cfg_get(c, P_smtpd_banner), "sub.example.test ESMTP yubin (sub)");
+        CHECK_STR(cfg_get(c, P_smtpd_client_restrictions), "permit_sasl_authenticated, reject");
+        CHECK_STR(cfg_get(c, P_syslog_name), "yubin/sub");
+        CHECK_STR(cfg_get(c, P_mydestination), "sub.example.test, localhost.example.test, localhost");
+        CHECK_INT(cfg_get_time(c, P_smtpd_timeout), 10);
     }
     config_free(c);
     cfg_diags_free(&d);
@@ -837,7 +837,7 @@ static void test_edit_main(void)
     struct cfg_diags d = {0};
     remove_file("master.cf");
     struct config *c = config_load(tmpdir, &d);
-    CHECK(c && strcmp(cfg_get(c, "myhostname"), "mx.example.test") == 0);
+    CHECK(c && strcmp(cfg_get(c, P_myhostname), "mx.example.test") == 0);
     config_free(c);
     cfg_diags_free(&d);
     /* No temporary files are left behind. */
@@ -852,7 +852,7 @@ static void test_lenient_load(void)
     write_text("master.cf", "smtp inet n - n\n");
     struct config *c = config_load_lenient(tmpdir);
     CHECK(c != NULL);
-    CHECK_STR(cfg_get(c, "queue_directory"), "/srv/q");
+    CHECK_STR(cfg_get(c, P_queue_directory), "/srv/q");
     CHECK_INT(cfg_service_count(c), 7);     /* unusable master.cf: the built-in one */
     config_free(c);
     remove_file("master.cf");
@@ -864,8 +864,8 @@ static void test_defaults_config(void)
     remove_file("master.cf");
     struct config *c = config_defaults(tmpdir);
     CHECK(c != NULL);
-    CHECK_STR(cfg_param_default_raw(c, "smtpd_recipient_limit"), "1000");
-    CHECK_STR(cfg_param_default_raw(c, "mydestination"), "$myhostname, localhost.$mydomain, localhost");
+    CHECK_STR(cfg_param_default_raw_by_name(c, "smtpd_recipient_limit"), "1000");
+    CHECK_STR(cfg_param_default_raw_by_name(c, "mydestination"), "$myhostname, localhost.$mydomain, localhost");
     CHECK_INT(cfg_service_count(c), 7);
     config_free(c);
 }
