@@ -959,52 +959,52 @@ static const struct param_def *param_row(enum param_id p, int want)
     return def;
 }
 
-long long (cfg_get_int)(const struct config *cfg, enum param_id p)
+long long cfg_get_int(const struct config *cfg, enum param_id p)
 {
     return typed_get(cfg, param_row(p, PT_INT)->name, PT_INT);
 }
 
-int (cfg_get_bool)(const struct config *cfg, enum param_id p)
+int cfg_get_bool(const struct config *cfg, enum param_id p)
 {
     return (int)typed_get(cfg, param_row(p, PT_BOOL)->name, PT_BOOL);
 }
 
-long long (cfg_get_time)(const struct config *cfg, enum param_id p)
+long long cfg_get_time(const struct config *cfg, enum param_id p)
 {
     return typed_get(cfg, param_row(p, PT_TIME)->name, PT_TIME);
 }
 
-long long (cfg_get_time_ms)(const struct config *cfg, enum param_id p)
+long long cfg_get_time_ms(const struct config *cfg, enum param_id p)
 {
     return typed_get(cfg, param_row(p, PT_TIME)->name, PT_TIME) * 1000;
 }
 
-long long (cfg_get_size)(const struct config *cfg, enum param_id p)
+long long cfg_get_size(const struct config *cfg, enum param_id p)
 {
     return typed_get(cfg, param_row(p, PT_SIZE)->name, PT_SIZE);
 }
 
-char **(cfg_get_list)(const struct config *cfg, enum param_id p)
+char **cfg_get_list(const struct config *cfg, enum param_id p)
 {
     return cfg_get_list_by_name(cfg, param_row(p, PT_STR)->name);
 }
 
-const char *(cfg_get)(const struct config *cfg, enum param_id p)
+const char *cfg_get(const struct config *cfg, enum param_id p)
 {
     return cfg_get_by_name(cfg, param_row(p, PT_STR)->name);
 }
 
-const char *(cfg_get_raw)(const struct config *cfg, enum param_id p)
+const char *cfg_get_raw(const struct config *cfg, enum param_id p)
 {
     return cfg_get_raw_by_name(cfg, param_row(p, PT_STR)->name);
 }
 
-int (cfg_is_set)(const struct config *cfg, enum param_id p)
+int cfg_is_set(const struct config *cfg, enum param_id p)
 {
     return cfg_is_set_by_name(cfg, param_row(p, PT_STR)->name);
 }
 
-const char *(cfg_set_where)(const struct config *cfg, enum param_id p, int *line)
+const char *cfg_set_where(const struct config *cfg, enum param_id p, int *line)
 {
     return cfg_set_where_by_name(cfg, param_row(p, PT_STR)->name, line);
 }
@@ -1023,11 +1023,6 @@ int cfg_get_bool_by_name(const struct config *cfg, const char *name)
 long long cfg_get_time_by_name(const struct config *cfg, const char *name)
 {
     return typed_get(cfg, name, PT_TIME);
-}
-
-long long cfg_get_time_ms_by_name(const struct config *cfg, const char *name)
-{
-    return typed_get(cfg, name, PT_TIME) * 1000;
 }
 
 long long cfg_get_size_by_name(const struct config *cfg, const char *name)
@@ -1082,7 +1077,7 @@ const char *cfg_dir(const struct config *cfg)
     return cfg->dir;
 }
 
-char *cfg_path_by_name(const struct config *cfg, const char *param_name)
+static char *cfg_path_by_name(const struct config *cfg, const char *param_name)
 {
     const char *v = cfg_get_by_name(cfg, param_name);
     if (!v || !*v)
@@ -1101,7 +1096,7 @@ char *cfg_path_by_name(const struct config *cfg, const char *param_name)
     return xasprintf("%s/%s", cfg->dir, v);
 }
 
-char *(cfg_path)(const struct config *cfg, enum param_id p)
+char *cfg_path(const struct config *cfg, enum param_id p)
 {
     return cfg_path_by_name(cfg, param_row(p, PT_STR)->name);
 }

@@ -108,7 +108,7 @@ const char *cfg_dir(const struct config *cfg);
  * table's min..max: `yubin check` rejects others, and a value that is out
  * of range or malformed at run time is logged and replaced by the default.
  */
-/* Expanded value; NULL if the parameter is neither set nor has a default (DYN only). */
+/* Expanded value; never NULL (a default computed at run time may be ""). */
 const char *cfg_get(const struct config *cfg, enum param_id p);
 /* Raw (unexpanded) value as written in main.cf or the default. */
 const char *cfg_get_raw(const struct config *cfg, enum param_id p);
@@ -128,13 +128,17 @@ const char *cfg_set_where(const struct config *cfg, enum param_id p, int *line);
  * Parameters by a name known only at run time: names read from main.cf or
  * the command line (`yubin conf`, -o), per-service parameters
  * "<service>_<suffix>" of master.cf services (cfg_svc_param_table),
- * restriction classes, "<table>_<name>" table parameters. Same meaning as
+ * restriction classes, "<table>_<name>" table parameters, $name in local(8)
+ * templates, TLS names composed from a role prefix. Same meaning as
  * the getters above; an unknown name yields NULL (0 for the typed ones).
  */
 const char *cfg_get_by_name(const struct config *cfg, const char *name);
 const char *cfg_get_raw_by_name(const struct config *cfg, const char *name);
 long long cfg_get_int_by_name(const struct config *cfg, const char *name);
 long long cfg_get_time_by_name(const struct config *cfg, const char *name);
+int cfg_get_bool_by_name(const struct config *cfg, const char *name);
+long long cfg_get_size_by_name(const struct config *cfg, const char *name);
+char **cfg_get_list_by_name(const struct config *cfg, const char *name);
 int cfg_is_set_by_name(const struct config *cfg, const char *name);
 const char *cfg_set_where_by_name(const struct config *cfg, const char *name, int *line);
 
@@ -186,28 +190,5 @@ char *cfg_path(const struct config *cfg, enum param_id p);
 
 /* Edit main.cf in place: set name = value (conf -e). 0 on success. */
 int config_edit_main(const char *dir, const char *name, const char *value, char *err, size_t errlen);
-
-/*
- * Until every caller names its parameters by constant (the conversion is
- * done folder by folder), the getters also take a name.
- */
-#define CFG_BY_NAME_(p, by_name, by_id) \
-    _Generic((p), char *: by_name, const char *: by_name, default: by_id)
-#define cfg_get(c, p) CFG_BY_NAME_(p, cfg_get_by_name, cfg_get)(c, p)
-#define cfg_get_raw(c, p) CFG_BY_NAME_(p, cfg_get_raw_by_name, cfg_get_raw)(c, p)
-#define cfg_get_int(c, p) CFG_BY_NAME_(p, cfg_get_int_by_name, cfg_get_int)(c, p)
-#define cfg_get_bool(c, p) CFG_BY_NAME_(p, cfg_get_bool_by_name, cfg_get_bool)(c, p)
-#define cfg_get_time(c, p) CFG_BY_NAME_(p, cfg_get_time_by_name, cfg_get_time)(c, p)
-#define cfg_get_time_ms(c, p) CFG_BY_NAME_(p, cfg_get_time_ms_by_name, cfg_get_time_ms)(c, p)
-#define cfg_get_size(c, p) CFG_BY_NAME_(p, cfg_get_size_by_name, cfg_get_size)(c, p)
-#define cfg_get_list(c, p) CFG_BY_NAME_(p, cfg_get_list_by_name, cfg_get_list)(c, p)
-#define cfg_is_set(c, p) CFG_BY_NAME_(p, cfg_is_set_by_name, cfg_is_set)(c, p)
-#define cfg_set_where(c, p, l) CFG_BY_NAME_(p, cfg_set_where_by_name, cfg_set_where)(c, p, l)
-#define cfg_path(c, p) CFG_BY_NAME_(p, cfg_path_by_name, cfg_path)(c, p)
-int cfg_get_bool_by_name(const struct config *cfg, const char *name);
-long long cfg_get_time_ms_by_name(const struct config *cfg, const char *name);
-long long cfg_get_size_by_name(const struct config *cfg, const char *name);
-char **cfg_get_list_by_name(const struct config *cfg, const char *name);
-char *cfg_path_by_name(const struct config *cfg, const char *name);
 
 #endif

@@ -3,14 +3,17 @@
  * diagnostics with file:line, defaults, service overrides and conf -e.
  */
 #include "lib-conf/config.h"
+#include "lib-conf/config_params.h"
 #include "t.h"
 #include "lib/util.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -870,6 +873,162 @@ static void test_defaults_config(void)
     config_free(c);
 }
 
+/* ---------------------------------------------------------------- params.def */
+
+/* The constants index the table, which is sorted and searched by name. */
+static void test_param_constants(void)
+{
+    CHECK_INT(cfg_param_count(), P__COUNT);
+    CHECK_STR(cfg_param_name(P_smtpd_recipient_limit), "smtpd_recipient_limit");
+    CHECK_STR(cfg_param_name(P_2bounce_notice_recipient), "2bounce_notice_recipient");
+    CHECK_STR(cfg_param_name(P_lmtp_tls_CAfile), "lmtp_tls_CAfile");
+    CHECK_STR(cfg_param_name(P__COUNT - 1), cfg_param_table[cfg_param_table_len - 1].name);
+    for (size_t i = 0; i < P__COUNT; i++) {
+        CHECK(cfg_param_def(cfg_param_name(i)) == &cfg_param_table[i]);
+        if (i > 0)
+            CHECK(strcmp(cfg_param_name(i - 1), cfg_param_name(i)) < 0);
+        const struct param_def *r = &cfg_param_table[i];
+        CHECK(r->min <= r->max);
+        /* Ranges only where `yubin check` enforces them. */
+        if (r->min != NOMIN || r->max != NOMAX)
+            CHECK((r->flags & IMPL) &&
+                  (r->type == PT_INT || r->type == PT_TIME || r->type == PT_SIZE));
+    }
+    CHECK_STR(cfg_param_builtin(P_auth_mechanisms), "plain, login, cram-md5, scram-sha-256");
+    CHECK(cfg_param_builtin(P_myhostname) == NULL);     /* computed at run time */
+}
+
+/* Every default is the table's, valid for its type and inside its range. */
+static void test_param_defaults_in_range(void)
+{
+    write_text("main.cf", BASE);
+    remove_file("master.cf");
+    struct config *c = config_defaults(tmpdir);
+    CHECK(c != NULL);
+    for (size_t i = 0; i < P__COUNT; i++) {
+        const struct param_def *r = &cfg_param_table[i];
+        if (!(r->flags & IMPL))
+            continue;
+        CHECK_STR(cfg_get_raw(c, i), cfg_param_default_raw_by_name(c, r->name));
+        long long v;
+        if (r->type == PT_INT)
+            v = cfg_get_int(c, i);
+        else if (r->type == PT_TIME)
+            v = cfg_get_time(c, i);
+        else if (r->type == PT_SIZE)
+            v = cfg_get_size(c, i);
+        else
+            continue;
+        if (v < r->min || v > r->max)
+            fprintf(stderr, "%s: default %lld outside %lld..%lld\n", r->name, v, r->min, r->max);
+        CHECK(v >= r->min && v <= r->max);
+    }
+    CHECK_INT(cfg_get_int(c, P_smtpd_recipient_limit), 1000);
+    CHECK_INT(cfg_get_int(c, P_reject_code), 554);
+    CHECK_INT(cfg_get_size(c, P_bounce_size_limit), 50000);
+    CHECK_INT(cfg_get_time(c, P_maximal_queue_lifetime), 5 * 86400);
+    CHECK_STR(cfg_get(c, P_auth_mechanisms), "plain, login, cram-md5, scram-sha-256");
+    config_free(c);
+}
+
+/* Values outside the table's range stop the load, with file:line. */
+static void test_param_ranges(void)
+{
+    struct cfg_diags d = {0};
+    struct config *c = load(BASE
+                            "smtpd_recipient_limit = 0\n"          /* 2: >= 1 */
+                            "maximal_queue_lifetime = 101d\n"      /* 3: <= 100d */
+                            "reject_code = 250\n"                  /* 4: 400..599 */
+                            "smtpd_timeout = 0s\n"                 /* 5: >= 1 */
+                            "bounce_size_limit = 0\n"              /* 6: >= 1 */
+                            "line_length_limit = 511\n"            /* 7: >= 512 */
+                            "defer_code = 600\n"                   /* 8: 400..599 */
+                            "bounce_queue_lifetime = 100d\n"       /* 9: the maximum: fine */
+                            "queue_minfree = 0\n"                  /* 10: the minimum: fine */
+                            "smtpd_error_sleep_time = 0\n"         /* 11: fine */
+                            "address_verify_poll_count = 0\n",     /* 12: not implemented */
+                            NULL, &d);
+    CHECK(c == NULL);
+    CHECK(has_diag(&d, 1, "main.cf", 2,
+                   "smtpd_recipient_limit: value \"0\" is out of range (must be >= 1)"));
+    CHECK(has_diag(&d, 1, "main.cf", 3,
+                   "maximal_queue_lifetime: value \"101d\" is out of range (must be between 0 "
+                   "and 8640000 seconds)"));
+    CHECK(has_diag(&d, 1, "main.cf", 4, "reject_code: value \"250\" is out of range (must be "
+                   "between 400 and 599)"));
+    CHECK(has_diag(&d, 1, "main.cf", 5, "smtpd_timeout: value \"0s\" is out of range"));
+    CHECK(has_diag(&d, 1, "main.cf", 6, "bounce_size_limit: value \"0\" is out of range"));
+    CHECK(has_diag(&d, 1, "main.cf", 7, "line_length_limit: value \"511\" is out of range"));
+    CHECK(has_diag(&d, 1, "main.cf", 8, "defer_code: value \"600\" is out of range"));
+    CHECK_INT(cfg_diags_errors(&d), 7);
+    char line[1024] = "";
+    for (size_t i = 0; i < d.n; i++)
+        if (d.v[i].line == 2)
+            cfg_diag_format(&d.v[i], line, sizeof(line));
+    CHECK(strstr(line, "/main.cf:2: error: smtpd_recipient_limit: value \"0\" is out of range")
+          != NULL);
+    cfg_diags_free(&d);
+
+    /* A value that reaches the range through $name, and a -o override. */
+    c = load(BASE "few = 0\nsmtpd_recipient_limit = $few\n",
+             "smtp inet n - n - - smtpd\n"
+             "submission inet n - n - - smtpd -o smtpd_timeout=0\n", &d);
+    CHECK(c == NULL);
+    CHECK(has_diag(&d, 1, "main.cf", 3, "smtpd_recipient_limit: value \"0\" is out of range"));
+    CHECK(has_diag(&d, 1, "master.cf", 2, "smtpd_timeout: value \"0\" is out of range"));
+    cfg_diags_free(&d);
+
+    /* Where no check ran (cfg_set), the getter logs and uses the default. */
+    c = load(BASE, NULL, &d);
+    CHECK(c != NULL);
+    cfg_set(c, "smtpd_recipient_limit", "0");
+    cfg_set(c, "maximal_queue_lifetime", "200d");
+    cfg_set(c, "reject_code", "250");
+    CHECK_INT(cfg_get_int(c, P_smtpd_recipient_limit), 1000);
+    CHECK_INT(cfg_get_time(c, P_maximal_queue_lifetime), 5 * 86400);
+    CHECK_INT(cfg_get_int(c, P_reject_code), 554);
+    cfg_set(c, "smtpd_recipient_limit", "1");
+    CHECK_INT(cfg_get_int(c, P_smtpd_recipient_limit), 1);
+    config_free(c);
+    cfg_diags_free(&d);
+}
+
+/* Reading a parameter with the getter of another type is an invariant failure. */
+static void test_param_type_invariant(void)
+{
+    struct cfg_diags d = {0};
+    struct config *c = load(BASE, NULL, &d);
+    CHECK(c != NULL);
+    for (int k = 0; k < 4; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            if (fd >= 0)
+                dup2(fd, 2);
+            if (k == 0)
+                (void)cfg_get_int(c, P_myhostname);         /* a string */
+            else if (k == 1)
+                (void)cfg_get_bool(c, P_smtpd_recipient_limit);
+            else if (k == 2)
+                (void)cfg_get_time(c, P_message_size_limit);
+            else
+                (void)cfg_get(c, (enum param_id)P__COUNT);  /* no such row */
+            _exit(0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    }
+    /* Any type reads as a string or a list. */
+    CHECK_STR(cfg_get(c, P_smtpd_recipient_limit), "1000");
+    char **v = cfg_get_list(c, P_smtpd_recipient_limit);
+    CHECK(v[0] && strcmp(v[0], "1000") == 0 && !v[1]);
+    strv_free(v);
+    config_free(c);
+    cfg_diags_free(&d);
+}
+
 int main(void)
 {
     str_copy(tmpdir, "/tmp/yubin-test-config.XXXXXX", sizeof(tmpdir));
@@ -893,6 +1052,10 @@ int main(void)
     T_RUN(test_edit_main);
     T_RUN(test_lenient_load);
     T_RUN(test_defaults_config);
+    T_RUN(test_param_constants);
+    T_RUN(test_param_defaults_in_range);
+    T_RUN(test_param_ranges);
+    T_RUN(test_param_type_invariant);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
