@@ -1,8 +1,9 @@
 /*
  * agent.c - what the local and virtual agents share: their settings from
  * main.cf, handling one delivery request (open the queue file as root,
- * scan the headers once, deliver each recipient), and serving one qmgr
- * connection with dproto under timeouts.
+ * scan the headers once, hand each recipient to the agent's deliver
+ * function from its row of agent_roles[]), and serving one qmgr
+ * connection with dproto under timeouts. It never names an agent.
  */
 #include "deliver/agent.h"
 #include "lib/buf.h"
@@ -98,25 +99,6 @@ int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void 
     return 1;
 }
 
-/* Host name for Maildir file names: '/' -> "\057", ':' -> "\072". */
-static void maildir_hostname(char *out, size_t outlen)
-{
-    char host[256];
-    if (gethostname(host, sizeof(host)) < 0)
-        str_copy(host, "localhost", sizeof(host));
-    host[sizeof(host) - 1] = '\0';
-    size_t o = 0;
-    for (const char *p = host; *p && o + 5 < outlen; p++) {
-        if (*p == '/' || *p == ':') {
-            memcpy(out + o, *p == '/' ? "\\057" : "\\072", 4);
-            o += 4;
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
 int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
                int single_user, const char *queue_dir)
 {
@@ -127,13 +109,16 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
     a->queue_dir = queue_dir;
     a->getpw = agent_getpw_system;
     a->request_timeout = AGENT_REQUEST_TIMEOUT;
+    for (const struct agent_role *r = agent_roles; r->name && !a->role; r++)
+        if (r->kind == kind)
+            a->role = r;
+    INVARIANT(a->role != NULL);
     a->queue_owner = (uid_t)-1;
     struct user_info owner;
     if (single_user)
         a->queue_owner = getuid();
     else if (a->getpw(cfg_get(cfg, P_mail_owner), 0, &owner, NULL) == 1)
         a->queue_owner = owner.uid;
-    maildir_hostname(a->maildir_host, sizeof(a->maildir_host));
     str_copy(a->myorigin, cfg_get(cfg, P_myorigin), sizeof(a->myorigin));
     str_copy(a->rcpt_delim, cfg_get(cfg, P_recipient_delimiter), sizeof(a->rcpt_delim));
     a->enable_orig_rcpt = cfg_get_bool(cfg, P_enable_original_recipient);
@@ -208,15 +193,6 @@ void agent_free(struct agent *a)
     memset(a, 0, sizeof(*a));
 }
 
-const char *errno_dsn(int err, const char *def)
-{
-    if (err == EDQUOT || err == EFBIG)
-        return "5.2.2";                /* over quota or size limit: bounce, as Postfix */
-    if (err == ENOSPC || err == EIO)
-        return "4.3.0";                /* the system, not the mailbox: try again later */
-    return def;
-}
-
 /* ---- one request ---- */
 
 static void all_status(const struct dreq *req, struct dstatus *st, const char *dsn,
@@ -261,12 +237,8 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
         str_fmt(text, sizeof(text), "error reading queue file: %s", strerror(d.scan_error));
         all_status(req, st, "4.3.0", text);
     } else {
-        for (size_t i = 0; i < req->nrcpts; i++) {
-            if (a->kind == AGENT_VIRTUAL)
-                virtual_deliver(&d, &req->rcpts[i], &st[i]);
-            else
-                local_deliver(&d, &req->rcpts[i], &st[i]);
-        }
+        for (size_t i = 0; i < req->nrcpts; i++)
+            a->role->deliver(&d, &req->rcpts[i], &st[i]);
     }
     close(d.fd);
     strv_free(d.delivered);

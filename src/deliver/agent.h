@@ -1,31 +1,32 @@
 /*
- * agent.h - internals shared by the local and virtual delivery agents.
+ * agent.h - the narrow API the local and virtual delivery agents share.
  *
  * Owns: the agent's settings (read once from main.cf at start), the
- * per-request state, and the building blocks every delivery uses:
- * privilege switching (privs.c), the message stream with the prepended
- * Return-Path/X-Original-To/Delivered-To headers and mbox quoting
- * (copy.c), Maildir and mbox writers (maildir.c, mbox.c), external
- * commands (command.c). virtual.c and local.c implement the two
- * agents on top; deliver.c runs the process and speaks dproto.
+ * per-request state, the table of agents (struct agent_role: one row per
+ * master.cf command, whose deliver function agent.c calls for each
+ * recipient), and the building blocks a delivery uses: privilege
+ * switching (privs.c), the message stream with the prepended
+ * Return-Path/X-Original-To/Delivered-To headers (copy.c), delivery into
+ * a Maildir or mbox through lib-storage (store.c), external commands
+ * (command.c). virtual.c and local.c implement the two agents on top and
+ * use only this header; agent.c never names them; deliver.c runs the
+ * process, holds the table and speaks dproto.
  */
 #ifndef YUBIN_DELIVER_AGENT_H
 #define YUBIN_DELIVER_AGENT_H
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "lib-queue/dproto.h"
+#include "lib-storage/storage.h"         /* MBOX_LOCK_* */
 
 struct config;
 struct maps;
+struct agent_role;
 
 enum agent_kind { AGENT_VIRTUAL, AGENT_LOCAL };
-
-/* Mailbox locking methods (virtual_mailbox_lock, mailbox_delivery_lock). */
-#define MBOX_LOCK_FCNTL   0x1
-#define MBOX_LOCK_FLOCK   0x2
-#define MBOX_LOCK_DOTLOCK 0x4
 
 /* allow_mail_to_commands / allow_mail_to_files classes. */
 #define DCLASS_ALIAS   0x1
@@ -60,7 +61,6 @@ struct agent {
     int single_user;                 /* no uid switching */
     const char *queue_dir;           /* content paths must lie below it (NULL: any) */
     uid_t queue_owner;               /* owner of queue files: mail_owner ((uid_t)-1: any) */
-    char maildir_host[512];          /* hostname for Maildir names, '/' and ':' escaped */
     char myorigin[256];
     char rcpt_delim[32];
     int enable_orig_rcpt;
@@ -90,7 +90,7 @@ struct agent {
 
     agent_getpw_fn getpw;
     void *getpw_ctx;
-    unsigned long seq;               /* Maildir Q<n> counter */
+    const struct agent_role *role;   /* this agent's row of agent_roles[] */
 };
 
 /* One request being served. */
@@ -105,9 +105,7 @@ struct delivery {
 
 /* What to put around the content (Postfix's mail_copy flags). */
 struct copy_opts {
-    const char *from_sender;         /* non-NULL: "From <sender> <date>" first line */
-    int quote_from;                  /* ">From " quoting of body lines */
-    int final_blank;                 /* ensure final newline, then an empty line */
+    const char *from_sender;         /* non-NULL: "From <sender> <date>" first line (commands) */
     const char *return_path;         /* NULL: none; "" is <> */
     const char *orig_to;             /* X-Original-To: or NULL */
     const char *delivered_to;        /* Delivered-To: or NULL */
@@ -145,44 +143,32 @@ struct msgstream;
 struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opts *o);
 /* Next bytes of the transformed message; 0 at the end, -1 on a read error (errno). */
 ssize_t msgstream_read(struct msgstream *ms, char *buf, size_t cap);
+/* Bytes the whole stream yields. */
+size_t msgstream_size(const struct msgstream *ms);
 void msgstream_close(struct msgstream *ms);
-/* Size of the output for a stream without quoting (Maildir S=). */
-size_t copy_output_size(const struct delivery *d, const struct copy_opts *o);
-/* Copy the whole stream to fd. 0, or -1 with errno (read or write error). */
-int copy_to_fd(const struct delivery *d, const struct copy_opts *o, int fd, int *read_error);
+/* The message's arrival time (request attribute "arrival"), or now. */
+time_t delivery_arrival(const struct delivery *d);
 /* Scan the message headers for Delivered-To: (once per request). */
 int delivery_scan_headers(struct delivery *d);
 /* Is addr already in a Delivered-To: header? */
 int delivery_is_loop(const struct delivery *d, const char *addr);
 
-/* ---- maildir.c ---- */
-/*
- * Deliver into Maildir dir (path ending in '/') with the current (already
- * switched) privileges, creating dir/{tmp,new,cur} (0700) when missing;
- * st gets the outcome. limit: largest file allowed (0 = none).
- */
-void maildir_deliver(struct delivery *d, int idx, const char *dir, const struct copy_opts *o,
-                     long long limit, uid_t uid, gid_t gid, struct dstatus *st);
-/* Unique file name part "<sec>.M<usec>P<pid>Q<n>.<host>". */
-void maildir_unique(struct agent *a, char *out, size_t outlen);
-
-/* ---- mbox.c ---- */
-struct mbox_target {
+/* ---- store.c ---- */
+/* A mailbox: path ending in '/' is a Maildir, anything else an mbox file. */
+struct store_target {
     const char *path;
     const char *user;                /* for texts: "cannot update mailbox X for user Y" */
     uid_t uid;
     gid_t gid;
     int locks;                       /* MBOX_LOCK_* */
-    long long limit;                 /* 0 = none */
+    long long limit;                 /* 0 = none (Maildir: message size, mbox: file size) */
     int is_file;                     /* alias /file target: "cannot append message to file" */
     int spool;                       /* in mail_spool_directory: create/lock with the dir's rights */
     int strict_owner;
 };
-/* Append the message (caller holds root; switches itself). */
-void mbox_deliver(struct delivery *d, int idx, const struct mbox_target *t,
-                  const struct copy_opts *o, struct dstatus *st);
-int dotlock_acquire(const struct delivery *d, const char *path, char *why, size_t whylen);
-void dotlock_release(const char *path);
+/* Deliver the message as t's owner (caller holds root; switches itself); st gets the outcome. */
+void agent_store(struct delivery *d, int idx, const struct store_target *t,
+                 const struct copy_opts *o, struct dstatus *st);
 
 /* ---- command.c ---- */
 struct command_spec {
@@ -197,11 +183,14 @@ struct command_spec {
 void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
                      const struct copy_opts *o, struct dstatus *st);
 
-/* ---- virtual.c / local.c ---- */
-void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
-void local_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
-
-/* errno -> enhanced status: quota/size 5.2.2, disk full/EIO 4.3.0, anything else def. */
-const char *errno_dsn(int err, const char *def);
+/* ---- the agents: deliver.c's table ---- */
+typedef void agent_deliver_fn(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
+struct agent_role {
+    const char *name;                /* master.cf command */
+    enum agent_kind kind;
+    agent_deliver_fn *deliver;       /* one recipient of a request */
+};
+/* One row per agent, ended by a NULL name. */
+extern const struct agent_role agent_roles[];
 
 #endif

@@ -3,9 +3,10 @@
  *
  * Owns: reading the content bytes from the queue file (pread, in chunks,
  * never the whole message in memory), the lines a delivery prepends
- * ("From " envelope line, Return-Path:, X-Original-To:, Delivered-To:),
- * ">From " quoting and the final empty line of mbox format, and the scan
- * of the message headers for Delivered-To: used for loop detection.
+ * ("From " envelope line for commands, Return-Path:, X-Original-To:,
+ * Delivered-To:), and the scan of the message headers for Delivered-To:
+ * used for loop detection. The mbox format itself (its "From " line,
+ * ">From " quoting, the final empty line) is lib-storage's.
  */
 #include "deliver/agent.h"
 #include "lib-mail/addr.h"
@@ -44,6 +45,13 @@ static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
     return (ssize_t)got;
 }
 
+time_t delivery_arrival(const struct delivery *d)
+{
+    const char *arr = dproto_attr(d->req, "arrival");
+    time_t t = arr ? (time_t)strtoll(arr, NULL, 10) : 0;
+    return t > 0 ? t : time(NULL);
+}
+
 /* The prepended lines, as one string. */
 static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
 {
@@ -51,10 +59,7 @@ static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
     buf_init(&b, 0);
     buf_puts(&b, "");
     if (o->from_sender) {
-        const char *arr = dproto_attr(d->req, "arrival");
-        time_t t = arr ? (time_t)strtoll(arr, NULL, 10) : 0;
-        if (t <= 0)
-            t = time(NULL);
+        time_t t = delivery_arrival(d);
         struct tm tm;
         char date[64];
         localtime_r(&t, &tm);
@@ -81,14 +86,6 @@ static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
     return b.data;
 }
 
-size_t copy_output_size(const struct delivery *d, const struct copy_opts *o)
-{
-    char *p = make_prefix(d, o);
-    size_t n = strlen(p) + d->req->length;
-    free(p);
-    return n;
-}
-
 /* ---- the stream ---- */
 
 struct msgstream {
@@ -97,12 +94,9 @@ struct msgstream {
     size_t left;                     /* content bytes not read yet */
     char *prefix;
     size_t plen, ppos;
-    int quote, final_blank;
+    size_t size;                     /* prefix + content */
     char raw[CHUNK];
     size_t rlen, rpos;
-    int bol;                         /* next content byte starts a line */
-    char last;                       /* last content byte emitted */
-    int tail;                        /* 0 content, 1 final newline check, 2 blank line, 3 done */
 };
 
 struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opts *o)
@@ -113,11 +107,13 @@ struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opt
     ms->left = d->req->length;
     ms->prefix = make_prefix(d, o);
     ms->plen = strlen(ms->prefix);
-    ms->quote = o->quote_from;
-    ms->final_blank = o->final_blank;
-    ms->bol = 1;
-    ms->last = '\n';
+    ms->size = ms->plen + d->req->length;
     return ms;
+}
+
+size_t msgstream_size(const struct msgstream *ms)
+{
+    return ms->size;
 }
 
 void msgstream_close(struct msgstream *ms)
@@ -161,79 +157,20 @@ ssize_t msgstream_read(struct msgstream *ms, char *buf, size_t cap)
             o += n;
             continue;
         }
-        if (ms->tail == 0) {
-            size_t avail = ms->rlen - ms->rpos;
-            /* quoting needs 5 bytes of lookahead at a line start */
-            if ((avail == 0 || (ms->quote && ms->bol && avail < 5)) && ms->left > 0) {
-                if (refill(ms) < 0)
-                    return -1;
-                avail = ms->rlen - ms->rpos;
-            }
-            if (avail == 0) {
-                ms->tail = 1;
-                continue;
-            }
-            const char *p = ms->raw + ms->rpos;
-            if (ms->quote && ms->bol && avail >= 5 && memcmp(p, "From ", 5) == 0) {
-                buf[o++] = '>';
-                ms->bol = 0;         /* the line itself follows, unquoted */
-                continue;
-            }
-            const char *nl = memchr(p, '\n', avail);
-            size_t n = nl ? (size_t)(nl - p) + 1 : avail;
-            if (n > cap - o)
-                n = cap - o;
-            memcpy(buf + o, p, n);
-            o += n;
-            ms->rpos += n;
-            ms->last = p[n - 1];
-            ms->bol = ms->last == '\n';
-            continue;
+        if (ms->rpos == ms->rlen) {
+            if (ms->left == 0)
+                break;
+            if (refill(ms) < 0)
+                return -1;
         }
-        if (ms->tail == 1) {
-            ms->tail = 2;
-            if (ms->final_blank && ms->last != '\n') {
-                buf[o++] = '\n';
-                ms->last = '\n';
-            }
-            continue;
-        }
-        if (ms->tail == 2) {
-            ms->tail = 3;
-            if (ms->final_blank)
-                buf[o++] = '\n';
-            continue;
-        }
-        break;
+        size_t n = ms->rlen - ms->rpos;
+        if (n > cap - o)
+            n = cap - o;
+        memcpy(buf + o, ms->raw + ms->rpos, n);
+        ms->rpos += n;
+        o += n;
     }
     return (ssize_t)o;
-}
-
-int copy_to_fd(const struct delivery *d, const struct copy_opts *o, int fd, int *read_error)
-{
-    struct msgstream *ms = msgstream_open(d, o);
-    char *buf = xmalloc(CHUNK);
-    int rc = 0;
-    *read_error = 0;
-    for (;;) {
-        ssize_t n = msgstream_read(ms, buf, CHUNK);
-        if (n < 0) {
-            *read_error = 1;
-            rc = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        if (write_all(fd, buf, (size_t)n) < 0) {
-            rc = -1;
-            break;
-        }
-    }
-    int saved = errno;
-    free(buf);
-    msgstream_close(ms);
-    errno = saved;
-    return rc;
 }
 
 /* ---- Delivered-To: scan ---- */

@@ -11,6 +11,8 @@
  */
 #include "deliver/deliver_role.h"
 #include "deliver/agent.h"
+#include "deliver/local.h"
+#include "deliver/virtual.h"
 #include "lib-conf/config.h"
 #include "lib/log.h"
 #include "deliver/serve.h"
@@ -20,16 +22,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The agents, one row each: agent.c calls the deliver function of its row. */
+const struct agent_role agent_roles[] = {
+    {"virtual", AGENT_VIRTUAL, virtual_deliver},
+    {"local", AGENT_LOCAL, local_deliver},
+    {NULL, AGENT_VIRTUAL, NULL},
+};
+
 int deliver_main(struct worker *w)
 {
     const char *cmd = w->svc && w->svc->command ? w->svc->command : "";
-    enum agent_kind kind;
-    if (strcmp(cmd, "virtual") == 0)
-        kind = AGENT_VIRTUAL;
-    else if (strcmp(cmd, "local") == 0)
-        kind = AGENT_LOCAL;
-    else
+    const struct agent_role *role = agent_roles;
+    while (role->name && strcmp(role->name, cmd) != 0)
+        role++;
+    if (!role->name)
         msg_fatal("deliver_main: unknown delivery agent \"%s\"", cmd);
+    enum agent_kind kind = role->kind;
     if (w->nlisten < 1)
         msg_fatal("%s: no listening socket", cmd);
 

@@ -16,6 +16,7 @@
  * the user's privileges.
  */
 #include "deliver/agent.h"
+#include "deliver/local.h"
 #include "lib/buf.h"
 #include "lib-conf/config.h"
 #include "lib/log.h"
@@ -321,21 +322,10 @@ static void deliver_file(struct delivery *d, int idx, const char *path, const st
     unroot(a, &uid, &gid);
     const char *dt = (a->dh_mask & DH_FILE) ? delivered : NULL;
     const char *orig = a->enable_orig_rcpt ? lr->orig : NULL;
-    if (path[strlen(path) - 1] == '/') {
-        struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-        if (delivery_become(d, uid, gid, (gid_t)-1) < 0) {
-            dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", (long)uid, (long)gid);
-            return;
-        }
-        maildir_deliver(d, idx, path, &o, a->mbox_limit, uid, gid, st);
-        priv_restore(a);
-        return;
-    }
-    struct copy_opts o = {.from_sender = d->req->sender, .quote_from = 1, .final_blank = 1,
-                          .return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-    struct mbox_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
-                            .locks = a->mlocks, .limit = a->mbox_limit, .is_file = 1};
-    mbox_deliver(d, idx, &t, &o, st);
+    struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
+    struct store_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
+                             .locks = a->mlocks, .limit = a->mbox_limit, .is_file = 1};
+    agent_store(d, idx, &t, &o, st);
 }
 
 /* ---- alias targets from qmgr ---- */
@@ -521,6 +511,7 @@ static void deliver_mailbox(struct delivery *d, int idx, const struct lrcpt *lr,
     gid_t gid = lr->pw.gid;
     const char *orig = a->enable_orig_rcpt ? lr->orig : NULL;
     const char *dt = (a->dh_mask & DH_FILE) ? lr->addr : NULL;
+    struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
 
     char *cmd = NULL;
     if (a->mbox_cmd_maps) {
@@ -548,32 +539,18 @@ static void deliver_mailbox(struct delivery *d, int idx, const struct lrcpt *lr,
     }
     if (a->home_mailbox && *a->home_mailbox) {
         char *path = xasprintf("%s/%s", lr->pw.home, a->home_mailbox);
-        if (path[strlen(path) - 1] == '/') {
-            struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-            if (delivery_become(d, uid, gid, (gid_t)-1) < 0) {
-                dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", (long)uid, (long)gid);
-            } else {
-                maildir_deliver(d, idx, path, &o, a->mbox_limit, uid, gid, st);
-                priv_restore(a);
-            }
-        } else {
-            struct copy_opts o = {.from_sender = d->req->sender, .quote_from = 1, .final_blank = 1,
-                                  .return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-            struct mbox_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
-                                    .locks = a->mlocks, .limit = a->mbox_limit,
-                                    .strict_owner = a->strict_owner};
-            mbox_deliver(d, idx, &t, &o, st);
-        }
+        struct store_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
+                                 .locks = a->mlocks, .limit = a->mbox_limit,
+                                 .strict_owner = a->strict_owner};
+        agent_store(d, idx, &t, &o, st);
         free(path);
         return;
     }
     char *path = xasprintf("%s/%s", a->spool_dir, lr->user);
-    struct copy_opts o = {.from_sender = d->req->sender, .quote_from = 1, .final_blank = 1,
-                          .return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
-    struct mbox_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
-                            .locks = a->mlocks, .limit = a->mbox_limit, .spool = 1,
-                            .strict_owner = a->strict_owner};
-    mbox_deliver(d, idx, &t, &o, st);
+    struct store_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
+                             .locks = a->mlocks, .limit = a->mbox_limit, .spool = 1,
+                             .strict_owner = a->strict_owner};
+    agent_store(d, idx, &t, &o, st);
     free(path);
 }
 

@@ -4,9 +4,10 @@
  * search order: user+ext@domain, user@domain, @domain), under
  * virtual_mailbox_base, owned by the uid/gid from virtual_uid_maps and
  * virtual_gid_maps. A result ending in "/" is a Maildir, anything else
- * an mbox file.
+ * an mbox file (written by lib-storage through agent_store()).
  */
 #include "deliver/agent.h"
+#include "deliver/virtual.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib-table/table.h"
@@ -135,22 +136,11 @@ void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstat
     }
     char *path = xasprintf("%s/%s", a->vbase, buf_cstr(&res));
     const char *orig = a->enable_orig_rcpt ? (*r->orig ? r->orig : r->addr) : NULL;
-    if (path[strlen(path) - 1] == '/') {
-        struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = rcpt};
-        if (delivery_become(d, (uid_t)uid, (gid_t)gid, (gid_t)-1) < 0) {
-            dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", uid, gid);
-        } else {
-            maildir_deliver(d, idx, path, &o, a->vlimit, (uid_t)uid, (gid_t)gid, st);
-            priv_restore(a);
-        }
-    } else {
-        struct copy_opts o = {.from_sender = d->req->sender, .quote_from = 1, .final_blank = 1,
-                              .return_path = d->req->sender, .orig_to = orig, .delivered_to = rcpt};
-        struct mbox_target t = {.path = path, .user = rcpt, .uid = (uid_t)uid, .gid = (gid_t)gid,
-                                .locks = a->vlocks, .limit = a->vlimit,
-                                .strict_owner = a->strict_owner};
-        mbox_deliver(d, idx, &t, &o, st);
-    }
+    struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = rcpt};
+    struct store_target t = {.path = path, .user = rcpt, .uid = (uid_t)uid, .gid = (gid_t)gid,
+                             .locks = a->vlocks, .limit = a->vlimit,
+                             .strict_owner = a->strict_owner};
+    agent_store(d, idx, &t, &o, st);
     free(path);
 out:
     buf_free(&res);
