@@ -101,7 +101,9 @@ struct msgstream {
 
 struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opts *o)
 {
-    struct msgstream *ms = xcalloc(1, sizeof(*ms));
+    /* not calloc: zeroing the 64 KB read buffer cost more than the rest of a delivery */
+    struct msgstream *ms = xmalloc(sizeof(*ms));
+    ms->rlen = ms->rpos = ms->ppos = 0;
     ms->fd = d->fd;
     ms->off = d->req->offset;
     ms->left = d->req->length;
