@@ -209,7 +209,8 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
     /* qmgr cannot make us read other files: beneath the queue, no symlink, owned
      * by mail_owner (or root). */
     struct delivery d = {.a = a, .req = req, .fd = -1};
-    d.fd = queue_open_beneath(a->queue_dir, req->path, a->queue_owner);
+    struct stat sb;
+    d.fd = queue_open_beneath(a->queue_dir, req->path, a->queue_owner, &sb);
     if (d.fd < 0 && (errno == EXDEV || errno == ELOOP || errno == EPERM)) {
         msg_warn("%s: queue file %s is not a file of %s: request refused", req->qid, req->path,
                  a->queue_dir ? a->queue_dir : "the queue");
@@ -222,9 +223,7 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
         all_status(req, st, "4.3.0", text);
         return;
     }
-    struct stat sb;
-    if (fstat(d.fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-        (unsigned long long)sb.st_size < (unsigned long long)req->offset + req->length) {
+    if ((unsigned long long)sb.st_size < (unsigned long long)req->offset + req->length) {
         msg_warn("%s: queue file %s is shorter than offset %lld + length %zu", req->qid,
                  req->path, (long long)req->offset, req->length);
         all_status(req, st, "4.3.0", "queue file is truncated");

@@ -283,7 +283,8 @@ static int job_open(struct smtp_job *j)
     const struct dreq *req = j->req;
     char text[600];
     /* qmgr cannot make us read other files: beneath the queue, no symlink, ours. */
-    j->fd = queue_open_beneath(j->set->queue_dir, req->path, geteuid());
+    struct stat sb;
+    j->fd = queue_open_beneath(j->set->queue_dir, req->path, geteuid(), &sb);
     if (j->fd < 0 && (errno == EXDEV || errno == ELOOP || errno == EPERM)) {
         msg_warn("%s: queue file %s is not a file of %s: request refused", req->qid, req->path,
                  j->set->queue_dir ? j->set->queue_dir : "the queue");
@@ -296,9 +297,7 @@ static int job_open(struct smtp_job *j)
         all_final(j, "4.3.0", text);
         return -1;
     }
-    struct stat sb;
-    if (fstat(j->fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-        (unsigned long long)sb.st_size < (unsigned long long)req->offset + req->length) {
+    if ((unsigned long long)sb.st_size < (unsigned long long)req->offset + req->length) {
         msg_warn("%s: queue file %s is shorter than offset %lld + length %zu", req->qid,
                  req->path, (long long)req->offset, req->length);
         all_final(j, "4.3.0", "queue file is truncated");

@@ -443,9 +443,11 @@ int queue_open_content(const struct qref *ref, struct qenvelope *env,
  * the kernel lacks it); it must be a regular file owned by owner or root
  * (owner (uid_t)-1: any). queue_dir NULL: any path, last component not
  * followed (unit tests). Returns the descriptor, or -1 with errno (EXDEV
- * outside the queue, ELOOP through a symlink, EPERM wrong owner or type).
+ * outside the queue, ELOOP through a symlink, EPERM wrong owner or type);
+ * *st (may be NULL) receives the file's status, already read for the checks.
  */
-int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner);
+struct stat;
+int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner, struct stat *st);
 
 /* ---- deferred and hold files ---- */
 

@@ -873,7 +873,7 @@ static int queue_dir_fd(const char *queue_dir, int *owned)
     return fd;
 }
 
-int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner)
+int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner, struct stat *st)
 {
     int fd;
     if (!queue_dir) {
@@ -906,5 +906,7 @@ int queue_open_beneath(const char *queue_dir, const char *path, uid_t owner)
         errno = EPERM;
         return -1;
     }
+    if (st)
+        *st = sb;
     return fd;
 }
