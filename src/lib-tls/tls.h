@@ -214,6 +214,16 @@ int tls_shutdown(struct tls_conn *c);
 /* Free the connection; the fd is the caller's to close. NULL is fine. */
 void tls_free(struct tls_conn *c);
 
+/*
+ * Make t the I/O layer of connection c (lib/conn.h): from now on c reads
+ * and writes through TLS, and c owns t (conn_free / conn_layer_drop free
+ * it). The plaintext input c had buffered is discarded (the STARTTLS
+ * injection rule); returns how many bytes, for the caller's log. Then
+ * conn_handshake() or conn_handshake_wait().
+ */
+struct conn;
+size_t tls_conn_attach(struct conn *c, struct tls_conn *t);
+
 int tls_conn_fd(const struct tls_conn *c);
 /* Why the handshake or the last read/write failed ("" if it did not). */
 const char *tls_conn_error(const struct tls_conn *c);
