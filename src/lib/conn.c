@@ -570,7 +570,7 @@ void conn_update(struct conn *c)
     if (c->hs_active) {
         ev = c->hs_events;
     } else if (!c->hold) {
-        if (c->want_input && !c->block_input && !c->eof && c->out.len < c->highwater)
+        if (c->want_input && !c->block_input && c->out.len < c->highwater)
             ev |= EV_READ;
         if (c->out.len > 0)
             ev |= c->write_wants_read ? EV_READ : EV_WRITE;

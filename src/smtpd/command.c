@@ -12,6 +12,7 @@
 #include "lib-mail/addr.h"
 #include "lib-mail/cleanup.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib-queue/queue.h"
@@ -880,13 +881,14 @@ static void bdat_chunk_end(struct session *s)
 /* Feed DATA or BDAT input to the decoder. Returns 1 if it made progress. */
 int data_feed(struct session *s)
 {
+    char *data;
     if (s->state == SS_BDAT) {
-        size_t n = s->in.len < s->bdat_left ? s->in.len : (size_t)s->bdat_left;
+        size_t n = conn_blob(s->conn, s->bdat_left < SIZE_MAX ? (size_t)s->bdat_left : SIZE_MAX,
+                             &data);
         if (n == 0 && s->bdat_left > 0)
             return 0;
         if (!s->bdat_fail)
-            bdat_decode(&s->bd, s->in.data, n);
-        buf_consume(&s->in, n);
+            bdat_decode(&s->bd, data, n);
         s->bdat_left -= n;
         if (s->bdat_left > 0)
             return n > 0;
@@ -894,8 +896,9 @@ int data_feed(struct session *s)
         return 1;
     }
     size_t used = 0;
-    enum data_status st = data_decode(&s->dd, s->in.data, s->in.len, SMTPD_DATA_HOLD, &used);
-    buf_consume(&s->in, used);
+    size_t avail = conn_peek(s->conn, &data);
+    enum data_status st = data_decode(&s->dd, data, avail, SMTPD_DATA_HOLD, &used);
+    conn_consume(s->conn, used);
     switch (st) {
     case CD_END:
         message_end(s);

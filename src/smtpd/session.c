@@ -1,12 +1,14 @@
 /*
  * session.c - one SMTP client connection: I/O, replies, limits, logging.
  *
- * Input is read into s->in and processed as far as it goes: commands one
- * line at a time (so a pipelining client gets all its replies in one
- * write), DATA/BDAT content through content.c. Processing stops while an
- * asynchronous step is pending (a DNS-based restriction, the group
- * commit) and resumes from session_resume(). Replies are collected in
- * s->out and written when nothing more can be processed.
+ * The socket is a connection object (lib/conn.h: reading, writing, TLS,
+ * flow control, the deadline timer). Input is processed as far as it
+ * goes: commands one line at a time (so a pipelining client gets all its
+ * replies in one write), DATA/BDAT content through content.c. Processing
+ * stops while an asynchronous step is pending (a DNS-based restriction,
+ * the group commit) and resumes from session_resume(). Replies are
+ * collected in the connection's output queue and written when nothing
+ * more can be processed.
  *
  * smtpd_timeout is a deadline, not an idle timer, when
  * smtpd_per_request_deadline is on (yubin's default; Postfix's only under
@@ -23,6 +25,7 @@
  */
 #include "smtpd/smtpd.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib-dns/dns.h"
@@ -58,30 +61,12 @@ static const char *const cmd_names[CMD_COUNT] = {
     "rset", "noop", "vrfy", "etrn", "help", "quit", "unknown",
 };
 
-static void session_io(int fd, int events, void *arg);
 static void session_process(struct session *s);
-static int session_read(struct session *s);
 
 /* ---- timers ---------------------------------------------------------- */
 
-static void session_timeout(void *arg)
-{
-    struct session *s = arg;
-    s->timer = NULL;
-    uint64_t now = ev_now(s->srv->loop);
-    if (now + 50 < s->deadline_ms) {
-        s->timer = ev_timer_add(s->srv->loop, s->deadline_ms - now, session_timeout, s);
-        return;
-    }
-    session_expire(s);
-}
-
 void session_expire(struct session *s)
 {
-    if (s->timer) {   /* expired by something other than the idle timer */
-        ev_timer_cancel(s->srv->loop, s->timer);
-        s->timer = NULL;
-    }
     msg_info("timeout after %s from %s", after_what(s), s->namaddr);
     if (s->state == SS_CLOSING) {
         /* Its last replies found no reader within smtpd_timeout either. */
@@ -103,21 +88,22 @@ void session_expire(struct session *s)
     session_close_after_reply(s);
     /* A client that reads nothing gets smtpd_timeout more to take the 421. */
     session_deadline_reset(s);
-    s->timer = ev_timer_add(s->srv->loop, (uint64_t)s->srv->timeout_ms, session_timeout, s);
     session_resume(s);
 }
 
-/* Moving the deadline only records a time; the timer re-arms itself lazily,
- * so a busy session does not touch the timer heap on every command. The
- * deadline never moves earlier, so the timer never fires too late. */
+/* Moving the deadline only records a time; the connection's timer re-arms
+ * itself lazily, so a busy session does not touch the timer heap on every
+ * command. */
 void session_deadline_reset(struct session *s)
 {
-    s->deadline_ms = ev_now(s->srv->loop) + (uint64_t)s->srv->timeout_ms;
+    conn_deadline_in(s->conn, (uint64_t)s->srv->timeout_ms);
 }
 
 /* n bytes arrived: per read (no deadline), or content earning time at smtpd_min_data_rate. */
-static void session_input(struct session *s, size_t n)
+static void session_input(struct conn *c, void *arg, size_t n)
 {
+    (void)c;
+    struct session *s = arg;
     struct smtpd_server *srv = s->srv;
     if (!srv->per_request_deadline) {
         session_deadline_reset(s);
@@ -127,69 +113,23 @@ static void session_input(struct session *s, size_t n)
         return;   /* a command line: its deadline started with the request */
     uint64_t cap = ev_now(srv->loop) + (uint64_t)srv->timeout_ms;
     uint64_t earned = (uint64_t)n * 1000 / (uint64_t)srv->min_data_rate;
-    s->deadline_ms = s->deadline_ms + earned < cap ? s->deadline_ms + earned : cap;
+    uint64_t at = conn_deadline(s->conn);
+    conn_deadline_at(s->conn, at + earned < cap ? at + earned : cap);
 }
 
 /* ---- registration with the loop -------------------------------------- */
 
+/* Input only in states that read; the connection adds flow control and TLS's wants. */
 static void session_update_events(struct session *s)
 {
-    int ev = 0;
-    if (s->state == SS_HANDSHAKE) {
-        ev = s->hs_events;
-    } else {
-        if (s->state != SS_CLOSING && s->state != SS_WAIT && s->state != SS_CONNECT &&
-            s->state != SS_STARTTLS && s->out.len < SMTPD_OUT_MAX / 2)
-            ev |= EV_READ;
-        if (s->out.len > 0)
-            ev |= s->tls_write_wants_read ? EV_READ : EV_WRITE;
-        if (s->tls_read_wants_write)
-            ev |= EV_WRITE;
-    }
-    if (ev == s->watching)
-        return;
-    if (s->watching == 0 && ev != 0)
-        ev_fd_add(s->srv->loop, s->fd, ev, session_io, s);
-    else if (ev == 0)
-        ev_fd_del(s->srv->loop, s->fd);
-    else
-        ev_fd_mod(s->srv->loop, s->fd, ev);
-    s->watching = ev;
+    conn_want_input(s->conn, s->state != SS_CLOSING && s->state != SS_WAIT &&
+                                 s->state != SS_CONNECT && s->state != SS_STARTTLS);
+    /* After "220 Ready to start TLS" nothing is read until TLS is installed. */
+    conn_block_input(s->conn, s->state == SS_STARTTLS);
+    conn_update(s->conn);
 }
 
 /* ---- output ------------------------------------------------------------ */
-
-static int session_flush(struct session *s)
-{
-    while (s->out.len > 0) {
-        if (s->tls) {
-            int want = 0;
-            ssize_t w = tls_write(s->tls, s->out.data, s->out.len, &want);
-            s->tls_write_wants_read = 0;
-            if (w > 0) {
-                buf_consume(&s->out, (size_t)w);
-                continue;
-            }
-            if (want == TLS_WANT_WRITE)
-                return 0;
-            if (want == TLS_WANT_READ) {
-                s->tls_write_wants_read = 1;
-                return 0;
-            }
-            return -1;
-        }
-        ssize_t w = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
-        }
-        buf_consume(&s->out, (size_t)w);
-    }
-    return 0;
-}
 
 static void vreply(struct session *s, const char *fmt, va_list ap)
 {
@@ -199,7 +139,7 @@ static void vreply(struct session *s, const char *fmt, va_list ap)
     for (char *p = line; *p; p++)
         if (*p == '\r' || *p == '\n')
             *p = ' ';
-    if (buf_printf(&s->out, "%s\r\n", line) < 0)
+    if (buf_printf(conn_out(s->conn), "%s\r\n", line) < 0)
         s->state = SS_CLOSING;
     if (log_verbose())
         msg_debug("> %s: %s", s->namaddr, line);
@@ -277,26 +217,17 @@ void session_destroy(struct session *s, const char *why)
     if (srv->dns)
         dns_cancel(srv->dns, s);
     smtpd_commit_forget(s);
-    if (s->timer)
-        ev_timer_cancel(srv->loop, s->timer);
     if (s->sleep_timer)
         ev_timer_cancel(srv->loop, s->sleep_timer);
-    if (s->hs_timer)
-        ev_timer_cancel(srv->loop, s->hs_timer);
     if (s->wait_timer)
         ev_timer_cancel(srv->loop, s->wait_timer);
-    if (s->watching)
-        ev_fd_del(srv->loop, s->fd);
-    if (s->tls) {
-        tls_shutdown(s->tls);
-        tls_free(s->tls);
-    }
-    close(s->fd);
+    /* TLS: close_notify, then the connection frees the TLS state and closes the socket. */
+    conn_shutdown(s->conn);
+    conn_free(s->conn);
+    s->tls = NULL;
     session_reset_transaction(s);
     restrict_actions_free(&s->actions);
     auth_session_end(s);
-    buf_free(&s->in);
-    buf_free(&s->out);
     buf_free(&s->msg);
     if (s->prev)
         s->prev->next = s->next;
@@ -414,18 +345,51 @@ static void reverse_done(int status, const char *result, void *arg)
     greet(s);
 }
 
+static void session_ready(struct conn *c, void *arg)
+{
+    (void)c;
+    session_resume(arg);
+}
+
+static void session_lost(struct conn *c, void *arg)
+{
+    (void)c;
+    struct session *s = arg;
+    session_destroy(s, s->state == SS_CLOSING ? NULL : "lost connection");
+}
+
+static void session_deadline(struct conn *c, void *arg)
+{
+    (void)c;
+    session_expire(arg);
+}
+
+static void session_handshake(struct conn *c, void *arg, int result)
+{
+    (void)c;
+    starttls_done(arg, result);
+}
+
+static const struct conn_cb session_cb = {
+    .ready = session_ready,
+    .lost = session_lost,
+    .deadline = session_deadline,
+    .handshake = session_handshake,
+    .input = session_input,
+};
+
 void session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
                    uid_t uid)
 {
     struct session *s = xcalloc(1, sizeof(*s));
     s->srv = srv;
-    s->fd = fd;
     s->uid = uid;
     s->ret = -1;
     s->last_cmd = CMD_CONNECT;
     s->spill_fd = -1;
-    buf_init(&s->in, SMTPD_IN_MAX);
-    buf_init(&s->out, SMTPD_OUT_MAX);
+    s->conn = conn_new(fd, SMTPD_IN_MAX, SMTPD_OUT_MAX);
+    conn_set_lines(s->conn, SMTPD_LINE_MAX, CONN_CRLF);
+    conn_attach(s->conn, srv->loop, &session_cb, s);
     /* message_size_limit 0 is "no limit": the spill to disk above
      * SMTPD_SPILL_AT is then what bounds the memory of a session. */
     buf_init(&s->msg, srv->message_size_limit > 0 ?
@@ -442,7 +406,6 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     srv->nsessions++;
     s->state = SS_CONNECT;
     session_deadline_reset(s);
-    s->timer = ev_timer_add(srv->loop, (uint64_t)srv->timeout_ms, session_timeout, s);
     if (srv->local) {
         str_copy(s->name, "localhost", sizeof(s->name));
         str_copy(s->reverse_name, "localhost", sizeof(s->reverse_name));
@@ -473,49 +436,34 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
 
 /* ---- input processing -------------------------------------------------------- */
 
-/* Take one command line out of s->in. Returns 1 with *line set, 0 for "need more". */
-static int next_line(struct session *s, char *line, size_t linesz)
+/*
+ * Take one command line from the input (in place, no copy). 1 with *line
+ * set, 0 for "need more", -1 when a line was answered here (too long).
+ */
+static int next_line(struct session *s, char **line)
 {
-    for (;;) {
-        if (s->in.len == 0)
-            return 0;
-        char *lf = memchr(s->in.data, '\n', s->in.len);
-        if (!lf) {
-            if (s->in.len >= SMTPD_LINE_MAX) {
-                /* Over-long command: drop what we have and the rest of the line. */
-                buf_reset(&s->in);
-                if (!s->skip_long_line) {
-                    s->skip_long_line = 1;
-                    s->last_cmd = CMD_UNKNOWN;
-                    s->counts[CMD_UNKNOWN][1]++;
-                    session_error(s, "500 5.5.0 Error: line too long");
-                }
-            }
-            return 0;
-        }
-        size_t n = (size_t)(lf - s->in.data);
-        int crlf = n > 0 && s->in.data[n - 1] == '\r';
-        if (s->skip_long_line) {
-            buf_consume(&s->in, n + 1);
-            s->skip_long_line = 0;
-            continue;
-        }
-        if (!crlf && s->srv->bare_nl == BARE_NL_REJECT) {
-            msg_info("disconnect: bare <LF> received from %s", s->namaddr);
-            session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
-            session_close_after_reply(s);
-            buf_reset(&s->in);
-            return 0;
-        }
-        size_t len = crlf ? n - 1 : n;
-        if (len >= linesz)
-            len = linesz - 1;
-        memcpy(line, s->in.data, len);
-        line[len] = '\0';
-        buf_consume(&s->in, n + 1);
-        session_deadline_reset(s);   /* the next request's time starts now */
-        return 1;
+    size_t len;
+    switch (conn_line(s->conn, line, &len)) {
+    case CONN_LINE:
+        break;
+    case CONN_LONG:
+        /* Over-long command: answered once; the connection drops the rest of it. */
+        s->last_cmd = CMD_UNKNOWN;
+        s->counts[CMD_UNKNOWN][1]++;
+        session_error(s, "500 5.5.0 Error: line too long");
+        return -1;
+    default:
+        return 0;
     }
+    if (!conn_line_crlf(s->conn) && s->srv->bare_nl == BARE_NL_REJECT) {
+        msg_info("disconnect: bare <LF> received from %s", s->namaddr);
+        session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
+        session_close_after_reply(s);
+        conn_discard_input(s->conn);
+        return 0;
+    }
+    session_deadline_reset(s);   /* the next request's time starts now */
+    return 1;
 }
 
 static void session_wake(void *arg)
@@ -528,29 +476,29 @@ static void session_wake(void *arg)
 
 static void session_process(struct session *s)
 {
-    char line[SMTPD_LINE_MAX + 1];
+    char *line;
     while (!s->sleeping && (s->state == SS_COMMAND || s->state == SS_DATA ||
                             s->state == SS_BDAT || s->state == SS_AUTH)) {
-        if (s->out.len >= SMTPD_OUT_MAX / 2)
+        if (conn_output_blocked(s->conn))
             break; /* the client does not read its replies; wait */
         int progressed;
         if (s->state == SS_DATA || s->state == SS_BDAT) {
             progressed = data_feed(s);
             if (s->state != SS_DATA && s->state != SS_BDAT)
                 session_deadline_reset(s);   /* content complete: a new request */
-        } else if (next_line(s, line, sizeof(line))) {
-            if (s->state == SS_AUTH)
-                auth_response(s, line);
-            else
-                command_dispatch(s, line);
-            progressed = 1;
         } else {
-            progressed = 0;
+            int r = next_line(s, &line);
+            if (r > 0) {
+                if (s->state == SS_AUTH)
+                    auth_response(s, line);
+                else
+                    command_dispatch(s, line);
+            }
+            progressed = r != 0;
         }
         if (!progressed) {
             /* Out of input; with TLS the library may hold decrypted bytes no event announces. */
-            size_t before = s->in.len;
-            if (s->tls && tls_pending(s->tls) > 0 && session_read(s) == 0 && s->in.len > before)
+            if (conn_pending(s->conn) && conn_fill(s->conn) > 0)
                 continue;
             break;
         }
@@ -564,79 +512,24 @@ void session_resume(struct session *s)
         if (!s->sleep_timer)
             s->sleep_timer = ev_timer_add(s->srv->loop, (uint64_t)s->srv->error_sleep_ms,
                                           session_wake, s);
-        if (s->watching)
-            ev_fd_del(s->srv->loop, s->fd);
-        s->watching = 0;
+        conn_hold(s->conn, 1);   /* neither read nor write until the timer */
+        conn_update(s->conn);
         return;
     }
-    if (session_flush(s) < 0) {
+    conn_hold(s->conn, 0);
+    if (conn_flush(s->conn) < 0) {
         session_destroy(s, "lost connection");
         return;
     }
-    if (s->state == SS_CLOSING && s->out.len == 0) {
+    if (s->state == SS_CLOSING && conn_out_len(s->conn) == 0) {
         session_destroy(s, NULL);
         return;
     }
-    if (s->state == SS_STARTTLS && s->out.len == 0) {
+    if (s->state == SS_STARTTLS && conn_out_len(s->conn) == 0) {
         starttls_begin(s);   /* the 220 is out: plaintext ends here */
         return;
     }
     session_update_events(s);
-}
-
-/* Read what is there into s->in. Returns 0, or -1 when the connection is gone. */
-static int session_read(struct session *s)
-{
-    for (;;) {
-        if (buf_reserve(&s->in, 4096) < 0)
-            return 0; /* full of input we cannot use yet; processing will make room */
-        size_t room = s->in.cap - s->in.len - 1;
-        ssize_t r;
-        if (s->tls) {
-            int want = 0;
-            r = tls_read(s->tls, s->in.data + s->in.len, room, &want);
-            s->tls_read_wants_write = 0;
-            if (r < 0) {
-                if (want == TLS_WANT_READ)
-                    return 0;
-                if (want == TLS_WANT_WRITE) {
-                    s->tls_read_wants_write = 1;
-                    return 0;
-                }
-                return -1;
-            }
-        } else {
-            r = recv(s->fd, s->in.data + s->in.len, room, 0);
-            if (r < 0)
-                return (errno == EAGAIN || errno == EINTR || errno == EWOULDBLOCK) ? 0 : -1;
-        }
-        if (r == 0)
-            return -1;
-        s->in.len += (size_t)r;
-        s->in.data[s->in.len] = '\0';
-        session_input(s, (size_t)r);
-        /* Plaintext: one read per wakeup (epoll is level-triggered). TLS: drain what
-         * the library already decrypted, or no event will ever tell us about it. */
-        if (!s->tls || tls_pending(s->tls) <= 0)
-            return 0;
-    }
-}
-
-static void session_io(int fd, int events, void *arg)
-{
-    (void)fd;
-    struct session *s = arg;
-    if (s->state == SS_HANDSHAKE) {
-        starttls_handshake(s);
-        return;
-    }
-    if ((events & EV_READ) || ((events & EV_WRITE) && s->tls_read_wants_write)) {
-        if (s->state != SS_STARTTLS && session_read(s) < 0) {
-            session_destroy(s, s->state == SS_CLOSING ? NULL : "lost connection");
-            return;
-        }
-    }
-    session_resume(s);
 }
 
 /* ---- helpers used by commands ----------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include "smtpd/smtpd.h"
 #include "lib-conf/config.h"
 #include "lib-dns/dns.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib-table/matchlist.h"
@@ -139,14 +140,11 @@ static void on_accept(int fd, int events, void *arg)
         if (ss.ss_family == AF_UNIX) {
             /* pickup trusts the uid for the sender; without it, no session
              * (never "root" by default). */
-            struct ucred cred;
-            socklen_t cl = sizeof(cred);
-            if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cl != sizeof(cred)) {
+            if (fd_peer_cred(c, &uid, NULL, NULL) < 0) {
                 msg_warn("cannot get the credentials of a local client: %s", strerror(errno));
                 close(c);
                 continue;
             }
-            uid = cred.uid;
         }
         session_start(srv, c, addr, port, uid);
     }

@@ -37,6 +37,7 @@ struct resolver;
 struct dns;
 struct worker;
 struct conncount;
+struct conn;
 
 #define SMTPD_LINE_MAX      12288   /* command line; RFC 4954 wants 12288 for AUTH lines */
 #define SMTPD_IN_MAX        (64 * 1024)
@@ -126,18 +127,10 @@ struct session {
     struct smtpd_server *srv;
     struct session *next, *prev;
     struct session *commit_next;
-    int fd;
-    struct buf in, out;
+    struct conn *conn;               /* the socket: I/O, TLS, flow control, the deadline */
     enum session_state state;
-    int want_write;
-    int watching;                    /* events registered with the loop */
-    struct ev_timer *timer;
     struct ev_timer *sleep_timer;    /* smtpd_error_sleep_time before the next reply */
-    struct ev_timer *hs_timer;       /* smtpd_starttls_timeout for the handshake */
-    struct tls_conn *tls;            /* TLS is active (or being negotiated) */
-    int hs_events;                   /* what the handshake waits for */
-    int tls_read_wants_write;        /* SSL_read needs the socket writable */
-    int tls_write_wants_read;        /* SSL_write needs the socket readable */
+    struct tls_conn *tls;            /* TLS is active (or being negotiated); the conn owns it */
     int greet_after_tls;             /* wrapper mode: 220 only once TLS is up */
     struct sasl_auth *sasl;          /* authentication in progress */
     int auth_wait;                   /* EHLO/AUTH waited this many ticks for the auth server */
@@ -146,11 +139,9 @@ struct session {
     char sasl_method[32];
     char *sasl_username;             /* authenticated as */
     int sleeping;
-    uint64_t deadline_ms;            /* smtpd_timeout: when the session times out */
     int counted;                     /* in srv->conns under caddr */
     struct net_addr caddr;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
-    int skip_long_line;              /* discarding the rest of an over-long command */
 
     /* The client. */
     char addr[64];                   /* "127.0.0.1", "::1" */
@@ -244,7 +235,8 @@ int starttls_offered(const struct session *s);
 int starttls_required(const struct session *s);
 void cmd_starttls(struct session *s, char *arg);
 void starttls_begin(struct session *s);
-void starttls_handshake(struct session *s);
+/* The connection's handshake ended: 0 done, -1 failed, -2 timed out. */
+void starttls_done(struct session *s, int result);
 void tls_received_text(const struct session *s, char *out, size_t outlen);
 void session_greet(struct session *s);
 

@@ -9,10 +9,12 @@
  *
  * The command-injection rule: whatever plaintext the client sent after the
  * STARTTLS line (pipelined in the same packet) is thrown away, not read as
- * commands inside the TLS session; and the session state is reset (HELO,
+ * commands inside the TLS session (the connection does that when TLS is
+ * installed, lib/conn.h; we log it); and the session state is reset (HELO,
  * transaction, authentication), so the client must say EHLO again.
  */
 #include "smtpd/smtpd.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -32,14 +34,6 @@ int starttls_required(const struct session *s)
     return !s->tls && !s->srv->local && s->srv->tlsp.level >= TLS_LEV_ENCRYPT;
 }
 
-static void hs_timeout(void *arg)
-{
-    struct session *s = arg;
-    s->hs_timer = NULL;
-    msg_info("SSL_accept error from %s: timed out", s->namaddr);
-    session_destroy(s, NULL);
-}
-
 /* RFC 3207 4.2: after the handshake the server forgets what the client told it. */
 static void forget_plaintext_state(struct session *s)
 {
@@ -52,24 +46,15 @@ static void forget_plaintext_state(struct session *s)
     auth_session_end(s);
 }
 
-void starttls_handshake(struct session *s)
+/* The handshake ended: 0 done, -1 failed (tls_handshake logged why), -2 timed out. */
+void starttls_done(struct session *s, int result)
 {
-    int r = tls_handshake(s->tls);
-    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
-        s->hs_events = r == TLS_WANT_READ ? EV_READ : EV_WRITE;
-        session_resume(s);
-        return;
-    }
-    if (s->hs_timer) {
-        ev_timer_cancel(s->srv->loop, s->hs_timer);
-        s->hs_timer = NULL;
-    }
-    if (r != TLS_OK) {
-        /* tls_handshake() logged why ("SSL_accept error from ..."). */
+    if (result == -2)
+        msg_info("SSL_accept error from %s: timed out", s->namaddr);
+    if (result != 0) {
         session_destroy(s, NULL);
         return;
     }
-    s->hs_events = 0;
     session_deadline_reset(s);
     forget_plaintext_state(s);
     if (s->greet_after_tls) {
@@ -84,22 +69,22 @@ void starttls_handshake(struct session *s)
 
 void starttls_begin(struct session *s)
 {
-    /* Anything the client pipelined after STARTTLS was plaintext: never a command. */
-    if (s->in.len > 0) {
-        msg_info("%s: discarding %zu bytes of plaintext sent after STARTTLS", s->namaddr,
-                 s->in.len);
-        buf_reset(&s->in);
-    }
-    s->tls = tls_accept(s->srv->tls, s->fd, s->namaddr);
-    if (!s->tls) {
+    struct tls_conn *t = tls_accept(s->srv->tls, conn_fd(s->conn), s->namaddr);
+    if (!t) {
         msg_warn("%s: cannot start TLS", s->namaddr);
         session_destroy(s, NULL);
         return;
     }
+    /* Anything the client pipelined after STARTTLS was plaintext: never a command. */
+    size_t dropped = tls_conn_attach(s->conn, t);
+    if (dropped > 0)
+        msg_info("%s: discarding %zu bytes of plaintext sent after STARTTLS", s->namaddr,
+                 dropped);
+    s->tls = t;
     s->state = SS_HANDSHAKE;
+    conn_block_input(s->conn, 0);
     long long ms = s->srv->tlsp.starttls_timeout_ms > 0 ? s->srv->tlsp.starttls_timeout_ms : 300000;
-    s->hs_timer = ev_timer_add(s->srv->loop, (uint64_t)ms, hs_timeout, s);
-    starttls_handshake(s);
+    conn_handshake(s->conn, (uint64_t)ms);
 }
 
 void cmd_starttls(struct session *s, char *arg)
