@@ -8,10 +8,12 @@
  * from the queue file, QUIT (without waiting for its reply).
  *
  * With PIPELINING, MAIL, every RCPT and DATA go out in one write and
- * the replies are read afterwards in order. Writes never block on a
- * server that answers while we send: whatever arrives is read into the
- * input buffer in the meantime. Time limits apply per read or write, as
- * Postfix's smtp_*_timeout do by default (progress restarts the clock).
+ * the replies are read afterwards in order. The socket is a connection
+ * object in blocking mode (lib/conn.h): writes never block on a server
+ * that answers while we send (whatever arrives is read into the input
+ * buffer in the meantime), and TLS is its layer. Time limits apply per
+ * read or write, as Postfix's smtp_*_timeout do by default (progress
+ * restarts the clock: the connection's idle deadline).
  *
  * Outcomes go to the recipients of the job: a 5xx bounces at once, a
  * 4xx (or a broken connection) leaves the recipient for the next server
@@ -20,6 +22,7 @@
 #include "deliver/smtp.h"
 #include "lib-mail/addr.h"
 #include "lib/buf.h"
+#include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -48,18 +51,15 @@
 struct sess {
     struct smtp_job *j;
     const struct smtp_settings *set;
-    int fd;
+    struct conn *c;                   /* the socket (NULL: none yet) */
     char namaddr[SMTP_NAMADDR_MAX];   /* host[addr] */
     char relay[SMTP_NAMADDR_MAX];     /* host[addr]:port */
     unsigned features;
     unsigned long long size_limit;    /* SIZE n (0: none announced) */
-    struct buf in;
-    int skip_to_lf;                   /* dropping the rest of an over-long line */
     int ehlo;                         /* parse EHLO keywords from the reply lines */
     const char *state;                /* "sending MAIL FROM" ... */
     int timed_out;
-    struct tls_conn *tls;             /* after STARTTLS */
-    short want;                       /* the poll event a blocked read/write waits for */
+    struct tls_conn *tls;             /* after STARTTLS (the connection owns it) */
     const char *nexthop;
     const char *host;                 /* the server's name (MX host) */
     int no_tls;                       /* second try at level "may": plaintext */
@@ -102,139 +102,20 @@ void smtp_job_status_all(struct smtp_job *j, int only_accepted, int final, const
 
 /* ---- I/O ---- */
 
-/*
- * Wait for events on the session socket until the deadline. 1 ready
- * (revents in *rev), 0 timeout, -1 error.
- */
-static int sess_wait(struct sess *s, short events, int64_t deadline, short *rev)
+/* A time limit in seconds as the connection's idle deadline: progress restarts it. */
+static void sess_limit(struct sess *s, int seconds)
 {
-    for (;;) {
-        int64_t left = deadline - (int64_t)mono_msec();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = s->fd, .events = events};
-        int n = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n > 0) {
-            *rev = p.revents;
-            return 1;
-        }
-    }
-}
-
-static int64_t deadline_in(int seconds)
-{
-    return (int64_t)mono_msec() + (int64_t)(seconds > 0 ? seconds : 1) * 1000;
-}
-
-/*
- * Read what the server sent into s->in (through TLS after STARTTLS).
- * 1 some bytes, 0 nothing now (s->want says what to wait for), -1 EOF or
- * error.
- */
-static int sess_read_some(struct sess *s)
-{
-    if (buf_reserve(&s->in, 4096) < 0) {
-        errno = EPROTO;
-        return -1;                     /* the server sends without end */
-    }
-    size_t room = s->in.cap - s->in.len - 1;
-    for (;;) {
-        ssize_t n;
-        if (s->tls) {
-            int want = 0;
-            n = tls_read(s->tls, s->in.data + s->in.len, room, &want);
-            if (n < 0 && (want == TLS_WANT_READ || want == TLS_WANT_WRITE)) {
-                s->want = want == TLS_WANT_READ ? POLLIN : POLLOUT;
-                return 0;
-            }
-            if (n < 0)
-                errno = ECONNRESET;
-        } else {
-            n = recv(s->fd, s->in.data + s->in.len, room, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                s->want = POLLIN;
-                return 0;
-            }
-        }
-        if (n > 0) {
-            s->in.len += (size_t)n;
-            s->in.data[s->in.len] = '\0';
-            return 1;
-        }
-        if (n == 0)
-            errno = 0;
-        return -1;
-    }
-}
-
-/* One write. Bytes written, 0 nothing now (s->want set), -1 error. */
-static ssize_t sess_send(struct sess *s, const char *data, size_t len)
-{
-    for (;;) {
-        if (s->tls) {
-            int want = 0;
-            ssize_t n = tls_write(s->tls, data, len, &want);
-            if (n > 0)
-                return n;
-            if (n < 0 && (want == TLS_WANT_READ || want == TLS_WANT_WRITE)) {
-                s->want = want == TLS_WANT_READ ? POLLIN : POLLOUT;
-                return 0;
-            }
-            errno = ECONNRESET;
-            return -1;
-        }
-        ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL);
-        if (n > 0)
-            return n;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            s->want = POLLOUT;
-            return 0;
-        }
-        return -1;
-    }
+    conn_set_idle(s->c, (uint64_t)(seconds > 0 ? seconds : 1) * 1000);
 }
 
 /* Send everything (timeout per write, reading replies that arrive meanwhile). 0 or -1. */
 static int sess_write(struct sess *s, const char *data, size_t len, int timeout)
 {
-    int64_t deadline = deadline_in(timeout);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = sess_send(s, data + off, len - off);
-        if (n < 0)
-            return -1;
-        if (n > 0) {
-            off += (size_t)n;
-            deadline = deadline_in(timeout);
-            continue;
-        }
-        /* Blocked: wait until we can go on, reading what the server says meanwhile
-         * so that neither side waits for the other with full buffers. */
-        short ev = (short)(s->want | (s->in.len < SESS_IN_MAX ? POLLIN : 0)), rev = 0;
-        int w = sess_wait(s, ev, deadline, &rev);
-        if (w == 0) {
-            s->timed_out = 1;
-            return -1;
-        }
-        if (w < 0)
-            return -1;
-        if ((rev & (POLLIN | POLLHUP | POLLERR)) && !(s->want == POLLIN && s->tls)) {
-            int r = sess_read_some(s);
-            if (r < 0)
-                return -1;             /* the server went away */
-            if (r > 0)
-                deadline = deadline_in(timeout);
-        }
-    }
-    return 0;
+    sess_limit(s, timeout);
+    if (conn_write_wait(s->c, data, len) == 0)
+        return 0;
+    s->timed_out |= conn_timed_out(s->c);
+    return -1;
 }
 
 /*
@@ -243,48 +124,18 @@ static int sess_write(struct sess *s, const char *data, size_t len, int timeout)
  */
 static int sess_line(struct sess *s, char *line, size_t *len, int timeout)
 {
-    int64_t deadline = deadline_in(timeout);
-    for (;;) {
-        char *nl = s->in.len ? memchr(s->in.data, '\n', s->in.len) : NULL;
-        if (s->skip_to_lf) {
-            if (!nl) {
-                buf_reset(&s->in);
-            } else {
-                buf_consume(&s->in, (size_t)(nl - s->in.data) + 1);
-                s->skip_to_lf = 0;
-                continue;
-            }
-        } else if (nl || s->in.len >= SMTP_LINE_MAX) {
-            size_t n = nl ? (size_t)(nl - s->in.data) : SMTP_LINE_MAX;
-            size_t keep = n < SMTP_LINE_MAX ? n : SMTP_LINE_MAX;
-            memcpy(line, s->in.data, keep);
-            if (keep > 0 && line[keep - 1] == '\r')
-                keep--;
-            line[keep] = '\0';
-            *len = keep;
-            if (nl) {
-                buf_consume(&s->in, n + 1);
-            } else {
-                buf_consume(&s->in, n);
-                s->skip_to_lf = 1;
-            }
-            return 1;
-        }
-        /* read first: TLS may hold decrypted bytes that poll(2) cannot see */
-        int r = sess_read_some(s);
-        if (r < 0)
-            return -1;
-        if (r > 0) {
-            deadline = deadline_in(timeout);
-            continue;
-        }
-        short rev = 0;
-        int w = sess_wait(s, s->want, deadline, &rev);
-        if (w == 0)
-            s->timed_out = 1;
-        if (w <= 0)
-            return -1;
-    }
+    sess_limit(s, timeout);
+    char *p;
+    size_t n;
+    enum conn_line_result r = conn_line_wait(s->c, &p, &n);
+    if (r == CONN_TIMEOUT)
+        s->timed_out = 1;
+    if (r != CONN_LINE && r != CONN_LONG)
+        return -1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    *len = n;
+    return 1;
 }
 
 static void ehlo_keyword(struct sess *s, const char *line, size_t len)
@@ -497,7 +348,7 @@ static int bind_local(struct sess *s, int family)
     if (!have)
         return 0;
     socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    if (bind(s->fd, (const struct sockaddr *)b, len) < 0)
+    if (bind(conn_fd(s->c), (const struct sockaddr *)b, len) < 0)
         msg_warn("%s: bind %s: %s", family == AF_INET ? "smtp_bind_address" : "smtp_bind_address6",
                  family == AF_INET ? "IPv4 address" : "IPv6 address", strerror(errno));
     return 0;
@@ -511,18 +362,20 @@ static int sess_connect(struct sess *s, const struct smtp_addr *a, unsigned port
         ((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
     else
         ((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
-    s->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0)
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
         return -1;
+    s->c = conn_new(fd, SESS_IN_MAX + 8192, 0);
+    conn_set_lines(s->c, SMTP_LINE_MAX, CONN_CRLF);
     bind_local(s, sa.ss_family);
-    if (connect(s->fd, (struct sockaddr *)&sa, a->salen) == 0)
+    if (connect(fd, (struct sockaddr *)&sa, a->salen) == 0)
         return 0;
     if (errno != EINPROGRESS)
         return -1;
     /* 0: the kernel's own limit decides (SO_ERROR reports ETIMEDOUT) */
     int timeout = s->set->connect_timeout > 0 ? s->set->connect_timeout : 3600;
-    short rev = 0;
-    int w = sess_wait(s, POLLOUT, deadline_in(timeout), &rev);
+    conn_deadline_in(s->c, (uint64_t)timeout * 1000);
+    int w = conn_wait(s->c, POLLOUT, NULL);
     if (w == 0) {
         errno = ETIMEDOUT;
         return -1;
@@ -531,7 +384,7 @@ static int sess_connect(struct sess *s, const struct smtp_addr *a, unsigned port
         return -1;
     int err = 0;
     socklen_t el = sizeof(err);
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
         return -1;
     if (err) {
         errno = err;
@@ -636,17 +489,17 @@ static int sess_starttls(struct sess *s)
         smtp_job_status_all(s->j, 0, dsn[0] == '5', dsn, s->relay, text);
         return -1;
     }
-    /* Anything after the 220 was sent before TLS: never believe it (RFC 3207). */
-    buf_reset(&s->in);
-    s->skip_to_lf = 0;
     struct tls_client_peer peer = {.level = set->tls_level, .nexthop = s->nexthop,
                                    .hostname = s->host, .namaddr = s->relay};
-    s->tls = tls_connect(set->tls, s->fd, &peer);
+    s->tls = tls_connect(set->tls, conn_fd(s->c), &peer);
+    /* Anything after the 220 was sent before TLS: never believe it (RFC 3207);
+     * installing the layer throws it away. */
+    tls_conn_attach(s->c, s->tls);
     int timeout_ms = (set->starttls_timeout > 0 ? set->starttls_timeout : 300) * 1000;
-    if (tls_handshake_wait(s->tls, timeout_ms) != TLS_OK) {
+    if (tls_conn_handshake_wait(s->c, s->tls, timeout_ms) != TLS_OK) {
         char why[256];
         str_copy(why, tls_conn_error(s->tls), sizeof(why));
-        tls_free(s->tls);
+        conn_layer_drop(s->c);
         s->tls = NULL;
         if (plaintext_fallback_ok(s)) {
             s->retry_plain = 1;        /* "the connection is retried with TLS disabled" */
@@ -873,14 +726,12 @@ static int session_once(struct smtp_job *j, const struct smtp_addr *a, unsigned 
     memset(&s, 0, sizeof(s));
     s.j = j;
     s.set = j->set;
-    s.fd = -1;
     s.nexthop = nexthop;
     s.host = a->host;
     s.no_tls = no_tls;
     *counted = 0;
     smtp_namaddr(s.namaddr, sizeof(s.namaddr), a, port, 0);
     smtp_namaddr(s.relay, sizeof(s.relay), a, port, 1);
-    buf_init(&s.in, SESS_IN_MAX + 8192);
     if (sess_connect(&s, a, port) < 0) {
         char text[SMTP_NAMADDR_MAX + 200];
         str_fmt(text, sizeof(text), "connect to %s:%u: %s", s.namaddr, port, strerror(errno));
@@ -894,13 +745,10 @@ static int session_once(struct smtp_job *j, const struct smtp_addr *a, unsigned 
     } else if (!s.timed_out && !s.retry_plain) {
         send_text(&s, "QUIT\r\n", s.set->quit_timeout);
     }
-    if (s.tls) {
-        tls_shutdown(s.tls);           /* close_notify if it goes out at once; no waiting */
-        tls_free(s.tls);
+    if (s.c) {
+        conn_shutdown(s.c);            /* TLS: close_notify if it goes out at once; no waiting */
+        conn_free(s.c);
     }
-    if (s.fd >= 0)
-        close(s.fd);
-    buf_free(&s.in);
     return s.retry_plain;
 }
 

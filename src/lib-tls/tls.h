@@ -223,6 +223,8 @@ void tls_free(struct tls_conn *c);
  */
 struct conn;
 size_t tls_conn_attach(struct conn *c, struct tls_conn *t);
+/* The handshake of an attached t, blocking (conn_handshake_wait): TLS_OK or TLS_ERROR (logged). */
+int tls_conn_handshake_wait(struct conn *c, struct tls_conn *t, int timeout_ms);
 
 int tls_conn_fd(const struct tls_conn *c);
 /* Why the handshake or the last read/write failed ("" if it did not). */

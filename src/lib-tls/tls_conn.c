@@ -7,7 +7,10 @@
  * before the layer was installed) is conn.c's, written once there.
  */
 #include "lib-tls/tls.h"
+#include "lib-tls/tls_int.h"
 #include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
 
@@ -75,4 +78,16 @@ static const struct conn_io_ops tls_layer = {
 size_t tls_conn_attach(struct conn *c, struct tls_conn *t)
 {
     return conn_layer_install(c, &tls_layer, t);
+}
+
+int tls_conn_handshake_wait(struct conn *c, struct tls_conn *t, int timeout_ms)
+{
+    int r = conn_handshake_wait(c, timeout_ms);
+    if (r == -2) {
+        str_copy(t->err, "handshake timed out", sizeof(t->err));
+        t->state = TLS_ST_FAILED;
+        msg_info("%s %s: handshake timed out", t->is_server ? "SSL_accept error from" :
+                 "SSL_connect error to", t->namaddr);
+    }
+    return r == 0 ? TLS_OK : TLS_ERROR;
 }

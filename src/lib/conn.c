@@ -300,6 +300,23 @@ int conn_fill(struct conn *c)
     }
 }
 
+size_t conn_feed(struct conn *c, const void *data, size_t len)
+{
+    size_t done = 0;
+    while (done < len && make_room(c) == 0) {
+        size_t n = read_room(c);
+        if (n > len - done)
+            n = len - done;
+        if (n == 0)
+            break;
+        memcpy(c->in.data + c->in.len, (const char *)data + done, n);
+        c->in.len += n;
+        c->in.data[c->in.len] = '\0';
+        done += n;
+    }
+    return done;
+}
+
 int conn_pending(const struct conn *c)
 {
     return c->ops && c->ops->pending && c->ops->pending(c->ctx) > 0;
@@ -761,8 +778,9 @@ int conn_handshake_wait(struct conn *c, int timeout_ms)
             return 0;
         if (r != CONN_WANT_READ && r != CONN_WANT_WRITE)
             return -1;
-        if (wait_until(c, r == CONN_WANT_READ ? POLLIN : POLLOUT, at, NULL) <= 0)
-            return -1;
+        int w = wait_until(c, r == CONN_WANT_READ ? POLLIN : POLLOUT, at, NULL);
+        if (w <= 0)
+            return w == 0 ? -2 : -1;
     }
 }
 

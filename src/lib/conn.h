@@ -111,6 +111,8 @@ size_t conn_discard_input(struct conn *c);
  * now (or the input buffer is full), -1 EOF or error.
  */
 int conn_fill(struct conn *c);
+/* Append bytes to the input as if read (fuzzers, tests); returns how many fit. */
+size_t conn_feed(struct conn *c, const void *data, size_t len);
 /* The layer holds input no readiness event will announce. */
 int conn_pending(const struct conn *c);
 int conn_eof(const struct conn *c);
@@ -140,7 +142,7 @@ void *conn_layer(const struct conn *c);        /* the layer's ctx, NULL: plainte
  * -1 failed (the layer said why), -2 timed out (timeout_ms; 0: none).
  */
 void conn_handshake(struct conn *c, uint64_t timeout_ms);
-/* Blocking: 0 done, -1 failed or timed out. */
+/* Blocking: 0 done, -1 failed, -2 timed out. */
 int conn_handshake_wait(struct conn *c, int timeout_ms);
 /* Close the layer politely (TLS close_notify); no effect in plaintext. */
 void conn_shutdown(struct conn *c);

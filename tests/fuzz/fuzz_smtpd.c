@@ -32,6 +32,7 @@
 #include "fuzz.h"
 #include "auth/auth.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib-queue/queue.h"
 #include "lib-route/resolve.h"
@@ -305,12 +306,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = 1 + (seed >> 16) % 600;
         if (n > size - off)
             n = size - off;
-        size_t room = s->in.len + 1 < s->in.limit ? s->in.limit - s->in.len - 1 : 0;
-        if (n > room)
-            n = room;
+        n = conn_feed(s->conn, data + off, n);
         if (n == 0)
             break;            /* smtpd would not read more either: its input is full */
-        FUZZ_ASSERT(buf_append(&s->in, data + off, n) == 0);
         off += n;
         session_resume(s);
         commit(&srv);

@@ -401,7 +401,7 @@ static void test_handshake_timeout(void)
     run_for(t.loop, 1000);
     CHECK_INT(t.handshake, -2);
     /* Blocking: the peer never answers. */
-    CHECK_INT(conn_handshake_wait(c, 50), -1);
+    CHECK_INT(conn_handshake_wait(c, 50), -2);
     put(peer, "H");
     CHECK_INT(conn_handshake_wait(c, 1000), 0);
     conn_layer_drop(c);
