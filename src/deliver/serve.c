@@ -1,9 +1,12 @@
 /*
  * serve.c - a delivery agent's process loop (see serve.h): accepting qmgr
  * connections, reading dproto requests under a timeout, answering them.
+ * Each qmgr connection is a connection object in blocking mode
+ * (lib/conn.h): lines up to DPROTO_LINE_MAX, the request's deadline.
  */
 #include "deliver/serve.h"
 #include "lib/buf.h"
+#include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -42,94 +45,53 @@ volatile sig_atomic_t *serve_signals(void)
 }
 
 /*
- * Wait until fd is ready for events. idle: no deadline, and SIGTERM ends
- * the wait. Returns 1 ready, 0 timeout or stop, -1 error.
+ * Between requests: wait for the next one without a deadline (SIGTERM
+ * ends the wait), then give it request_timeout to arrive complete. 1 a
+ * request begins, 0 clean EOF or stop, -1 error.
  */
-static int wait_fd(int fd, short events, int64_t deadline_ms, int idle)
+static int wait_request(struct conn *c, int timeout)
 {
+    char *p;
+    if (conn_peek(c, &p) > 0)
+        return 1;
+    conn_deadline_clear(c);
     for (;;) {
-        if (idle && stop_requested)
+        if (stop_requested)
             return 0;
-        struct timespec ts, *tsp = NULL;
-        if (!idle) {
-            int64_t left = deadline_ms - (int64_t)mono_msec();
-            if (left <= 0)
-                return 0;
-            ts.tv_sec = left / 1000;
-            ts.tv_nsec = (left % 1000) * 1000000L;
-            tsp = &ts;
-        }
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = ppoll(&p, 1, tsp, idle ? &wait_mask : NULL);
-        if (n < 0 && errno == EINTR)
+        int w = conn_wait(c, POLLIN, &wait_mask);
+        if (w == CONN_INTR)
             continue;
-        if (n < 0)
+        if (w < 0)
             return -1;
-        if (n > 0)
-            return 1;
+        break;
     }
+    conn_deadline_in(c, (uint64_t)timeout * 1000);   /* a request begins: it must arrive in time */
+    if (conn_fill(c) < 0)
+        return conn_eof(c) ? 0 : -1;
+    return 1;
 }
-
-struct reader {
-    int fd;
-    char buf[2 * DPROTO_LINE_MAX];
-    size_t len;
-};
 
 /*
  * Next line (without "\n"). 1 = line, 0 = clean EOF or stop between
  * requests, -1 = error, timeout or EOF inside a request, -2 = over-long
  * line or NUL byte.
  */
-static int read_line(struct reader *r, char *line, int64_t *deadline, int timeout, int in_request)
+static int read_line(struct conn *c, char **line, int timeout, int in_request)
 {
-    for (;;) {
-        char *nl = memchr(r->buf, '\n', r->len);
-        if (nl) {
-            size_t n = (size_t)(nl - r->buf);
-            if (memchr(r->buf, '\0', n))
-                return -2;
-            memcpy(line, r->buf, n);
-            line[n] = '\0';
-            memmove(r->buf, nl + 1, r->len - n - 1);
-            r->len -= n + 1;
-            return 1;
-        }
-        if (r->len >= DPROTO_LINE_MAX)
-            return -2;
-        int idle = !in_request && r->len == 0;
-        int w = wait_fd(r->fd, POLLIN, *deadline, idle);
+    if (!in_request) {
+        int w = wait_request(c, timeout);
         if (w <= 0)
-            return w < 0 || !idle ? -1 : 0;
-        ssize_t got = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
-        if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (got <= 0)
-            return got == 0 && idle ? 0 : -1;
-        if (idle)          /* a request begins: it must arrive in time */
-            *deadline = (int64_t)mono_msec() + (int64_t)timeout * 1000;
-        r->len += (size_t)got;
+            return w;
     }
-}
-
-static int write_all_timeout(int fd, const char *data, size_t len, int timeout)
-{
-    int64_t deadline = (int64_t)mono_msec() + (int64_t)timeout * 1000;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
-            return -1;
-        if (wait_fd(fd, POLLOUT, deadline, 0) <= 0)
-            return -1;
+    size_t len;
+    switch (conn_line_wait(c, line, &len)) {
+    case CONN_LINE:
+        return memchr(*line, '\0', len) ? -2 : 1;
+    case CONN_LONG:
+        return -2;
+    default:
+        return -1;
     }
-    return 0;
 }
 
 /* The reply to one request: a status line per recipient, then ".". */
@@ -153,17 +115,18 @@ static char *format_reply(const struct dreq *req, const struct dstatus *st, size
 
 int serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx)
 {
-    struct reader *r = xcalloc(1, sizeof(*r));
-    r->fd = fd;
     fd_set_nonblock(fd, 1);
-    char *line = xmalloc(DPROTO_LINE_MAX + 1);
+    struct conn *c = conn_new(fd, 2 * DPROTO_LINE_MAX, 0);
+    conn_keep_fd(c);                   /* the caller closes it */
+    conn_set_lines(c, DPROTO_LINE_MAX - 1, 0);
+    char *line;
     int rc = 0;
     for (;;) {
         struct dreq req;
         dproto_init_request(&req);
-        int64_t deadline = (int64_t)mono_msec() + (int64_t)request_timeout * 1000;
+        conn_deadline_in(c, (uint64_t)request_timeout * 1000);
         int complete = 0, got;
-        while ((got = read_line(r, line, &deadline, request_timeout, req.state != 0)) == 1) {
+        while ((got = read_line(c, &line, request_timeout, req.state != 0)) == 1) {
             complete = dproto_parse_request_line(&req, line);
             if (complete != 0)
                 break;
@@ -190,7 +153,8 @@ int serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx)
         fn(ctx, &req, st);
         size_t len;
         char *reply = format_reply(&req, st, &len);
-        int wrc = write_all_timeout(fd, reply, len, request_timeout);
+        conn_deadline_in(c, (uint64_t)request_timeout * 1000);
+        int wrc = conn_write_wait(c, reply, len);
         free(reply);
         free(st);
         dproto_free_request(&req);
@@ -202,8 +166,7 @@ int serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx)
         if (stop_requested)
             break;
     }
-    free(line);
-    free(r);
+    conn_free(c);
     return rc;
 }
 
