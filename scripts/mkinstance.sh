@@ -111,6 +111,7 @@ virtual          unix  -       n       n       -       -       virtual
 local            unix  -       n       n       -       -       local
 smtp             unix  -       -       n       -       -       smtp
 relay            unix  -       -       n       -       -       smtp
+proxymap         unix  -       -       n       -       -       proxymap
 EOF
 
 cat > "$DIR/vmailbox.cf" <<EOF

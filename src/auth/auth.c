@@ -19,6 +19,7 @@
 #include "auth/scheme.h"
 #include "lib/util.h"
 #include "lib-master/worker.h"
+#include "lib-table/table.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -277,6 +278,7 @@ enum req_state {
     REQ_CLIENT,      /* waiting for the client's CONT */
     REQ_BUSY,        /* a hash job is running */
     REQ_DELAY,       /* failure reply waits for auth_failure_delay */
+    REQ_TABLE,       /* its passdb lookup waits for a remote table (table.h) */
 };
 
 struct auth_conn;
@@ -301,6 +303,9 @@ struct auth_req {
     struct scram_secret secret;  /* stored SCRAM credentials while the PBKDF2 ballast runs */
     int have_secret;             /* SCRAM: 0 none (fake), 1 stored (secret), 2 from plaintext (job) */
     int no_password;             /* unknown user or no stored password: never succeeds */
+    struct table_wait tw;        /* REQ_TABLE: the passdb lookup runs again when woken */
+    void (*resume)(struct auth_req *r);
+    enum req_state state_before; /* REQ_TABLE: the state to go back to */
     struct auth_req *next;
 };
 
@@ -453,6 +458,7 @@ static void req_free(struct auth_req *r)
         return;
     if (r->timer)
         ev_timer_cancel(r->conn->srv->loop, r->timer);
+    table_wait_cancel(&r->tw);
     if (r->job)
         r->job->arg = NULL;   /* the pool's callback frees it */
     mech_free(r->mech);
@@ -629,11 +635,22 @@ static char *dummy_stored(struct auth_server *s)
  * AUTHDB_NOTFOUND, or -1 when the request has already been answered (a bad
  * user name, or a temporary passdb failure).
  */
-static int req_lookup_pass(struct auth_req *r, struct auth_user *u)
+static int req_lookup_pass(struct auth_req *r, struct auth_user *u,
+                           void (*resume)(struct auth_req *r))
 {
     if (req_set_user(r) < 0)
         return -1;
+    table_wait_begin(&r->tw);
     int rc = authdb_lookup_pass(r->conn->srv->passdb, r->user, u);
+    if (table_wait_end(&r->tw)) {
+        /* A remote table answers later: park the request, run resume() again then. */
+        auth_user_free(u);
+        r->resume = resume;
+        r->state_before = r->state;
+        r->state = REQ_TABLE;
+        return -1;
+    }
+    table_wait_done(&r->tw);
     if (rc == AUTHDB_TEMPFAIL) {
         req_fail_now(r, "passdb lookup failed temporarily", "Temporary authentication failure",
                      1);
@@ -642,11 +659,19 @@ static int req_lookup_pass(struct auth_req *r, struct auth_user *u)
     return rc;
 }
 
+static void req_table_woken(void *arg)
+{
+    struct auth_req *r = arg;
+    INVARIANT(r->state == REQ_TABLE);
+    r->state = r->state_before;
+    r->resume(r);
+}
+
 static void verify_password(struct auth_req *r)
 {
     struct auth_server *s = r->conn->srv;
     struct auth_user u;
-    int rc = req_lookup_pass(r, &u);
+    int rc = req_lookup_pass(r, &u, verify_password);
     if (rc < 0)
         return;
     struct hash_job *j = req_job(r, HASH_VERIFY);
@@ -671,7 +696,7 @@ static void cram_lookup(struct auth_req *r)
 {
     struct auth_server *s = r->conn->srv;
     struct auth_user u;
-    int rc = req_lookup_pass(r, &u);
+    int rc = req_lookup_pass(r, &u, cram_lookup);
     if (rc < 0)
         return;
     unsigned char ctx[CRAM_CTX_LEN];
@@ -693,7 +718,7 @@ static void scram_lookup(struct auth_req *r)
 {
     struct auth_server *s = r->conn->srv;
     struct auth_user u;
-    int rc = req_lookup_pass(r, &u);
+    int rc = req_lookup_pass(r, &u, scram_lookup);
     if (rc < 0)
         return;
     /*
@@ -939,6 +964,7 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
         return -1;
     }
     struct auth_req *r = xcalloc(1, sizeof(*r));
+    table_wait_init(&r->tw, req_table_woken, r);
     r->conn = c;
     r->id = id;
     const char *service = authproto_param(f, n, 3, "service");
@@ -1642,6 +1668,7 @@ int auth_main(struct worker *w)
     struct auth_settings set;
     auth_settings_from_config(w->cfg, &set);
     struct evloop *loop = ev_loop_new();
+    table_async_init(loop, w->cfg);   /* remote passdb tables never stall other logins */
     char err[512];
     struct auth_server *srv = auth_server_new(&set, w->cfg, loop, err, sizeof(err));
     if (!srv)

@@ -6,6 +6,7 @@
 #include "auth/auth_role.h"
 #include "deliver/deliver_role.h"
 #include "lib-master/worker.h"
+#include "proxymap/proxymap_role.h"
 #include "qmgr/qmgr_role.h"
 #include "smtpd/smtpd_role.h"
 
@@ -19,6 +20,7 @@ static const struct worker_role roles[] = {
     {"local", deliver_main, NULL},
     {"smtp", smtp_main, NULL},
     {"auth", auth_main, NULL},
+    {"proxymap", proxymap_main, NULL},
     {NULL, NULL, NULL},
 };
 

@@ -31,11 +31,10 @@ static const char builtin_master_cf[] =
 
 /* Commands yubin runs, and Postfix services whose work yubin does internally. */
 static const char *const run_commands[] = {"smtpd", "pickup", "qmgr", "virtual", "local", "smtp",
-                                           "auth"};
+                                           "auth", "proxymap"};
 static const char *const builtin_commands[] = {
-    "cleanup", "trivial-rewrite", "bounce", "defer", "trace", "verify", "flush", "proxymap",
-    "proxywrite", "showq", "anvil", "scache", "tlsmgr", "postlog", "postlogd", "error", "retry",
-    "discard",
+    "cleanup", "trivial-rewrite", "bounce", "defer", "trace", "verify", "flush", "proxywrite",
+    "showq", "anvil", "scache", "tlsmgr", "postlog", "postlogd", "error", "retry", "discard",
 };
 
 static int in_list(const char *s, const char *const *list, size_t n)
@@ -89,7 +88,8 @@ int cfg_service_procs(const struct config *cfg, const struct master_service *svc
         return 1;
     else if (strcmp(c, "auth") == 0)
         return 1;   /* one process owns the penalty state and the passdb caches */
-    else if (strcmp(c, "virtual") == 0 || strcmp(c, "local") == 0 || strcmp(c, "smtp") == 0)
+    else if (strcmp(c, "virtual") == 0 || strcmp(c, "local") == 0 || strcmp(c, "smtp") == 0 ||
+             strcmp(c, "proxymap") == 0)
         cap = 8;
     else
         return 1;

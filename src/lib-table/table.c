@@ -52,19 +52,22 @@ struct type_entry {
 };
 
 enum { K_STATIC, K_INLINE, K_TEXTHASH, K_LMDB, K_REGEXP, K_PCRE, K_CIDR, K_UNION,
-       K_SQLITE, K_UNIX, K_FAIL };
+       K_SQLITE, K_UNIX, K_FAIL, K_SOCKETMAP };
 
 static const struct type_entry types[] = {
     {"static", K_STATIC},     {"inline", K_INLINE}, {"texthash", K_TEXTHASH},
     {"hash", K_LMDB},         {"lmdb", K_LMDB},     {"regexp", K_REGEXP},
     {"pcre", K_PCRE},         {"cidr", K_CIDR},     {"unionmap", K_UNION},
     {"sqlite", K_SQLITE},     {"unix", K_UNIX},     {"fail", K_FAIL},
+    {"socketmap", K_SOCKETMAP},
 };
 
 struct table *table_open(const char *spec, const struct config *cfg, char *err, size_t errlen)
 {
     const char *s = spec;
-    /* yubin has no proxymap(8): proxy:type:name is opened in-process. */
+    /* proxy:type:name: remote types are served by the proxymap service in
+     * event-loop processes whether written with proxy: or not
+     * (table_async.c); local files answer at once and are opened here. */
     while (strncasecmp(s, "proxy:", 6) == 0)
         s += 6;
     const char *colon = strchr(s, ':');
@@ -80,7 +83,7 @@ struct table *table_open(const char *spec, const struct config *cfg, char *err, 
     if (!te) {
         table_err(err, errlen,
                   "table \"%s\": unsupported lookup table type \"%.*s\" (supported: static inline "
-                  "texthash hash lmdb regexp pcre cidr unionmap sqlite unix fail)",
+                  "texthash hash lmdb regexp pcre cidr unionmap sqlite socketmap unix fail)",
                   spec, (int)tlen, s);
         return NULL;
     }
@@ -117,6 +120,7 @@ struct table *table_open(const char *spec, const struct config *cfg, char *err, 
     case K_UNION: rc = table_union_open(t, cfg, why, sizeof(why)); break;
     case K_SQLITE: rc = table_sqlite_open(t, cfg, why, sizeof(why)); break;
     case K_UNIX: rc = table_unix_open(t, why, sizeof(why)); break;
+    case K_SOCKETMAP: rc = table_socketmap_open(t, cfg, why, sizeof(why)); break;
     default: rc = table_fail_open(t, why, sizeof(why)); break;
     }
     if (rc < 0) {
@@ -150,6 +154,15 @@ void table_close(struct table *t)
     free(t);
 }
 
+/* The lookup itself, key already folded: in place, or through proxymap. */
+static int lookup_key(struct table *t, const char *key, struct buf *result)
+{
+    int rc;
+    if ((t->flags & TABLE_F_REMOTE) && table_async_lookup(t, key, result, &rc))
+        return rc;
+    return t->ops->lookup(t, key, result);
+}
+
 int table_lookup(struct table *t, const char *key, struct buf *result)
 {
     buf_reset(result);
@@ -157,10 +170,10 @@ int table_lookup(struct table *t, const char *key, struct buf *result)
     if (klen > TABLE_KEY_MAX)
         return TABLE_NOTFOUND;   /* can never be in a table: sources refuse such keys */
     if (!t->fold)
-        return t->ops->lookup(t, key, result);
+        return lookup_key(t, key, result);
     char folded[TABLE_KEY_MAX + 1];
     table_fold(folded, key, sizeof(folded));
-    return t->ops->lookup(t, folded, result);
+    return lookup_key(t, folded, result);
 }
 
 int table_lookup_exact(struct table *t, const char *key, struct buf *result)
@@ -168,7 +181,7 @@ int table_lookup_exact(struct table *t, const char *key, struct buf *result)
     buf_reset(result);
     if (strlen(key) > TABLE_KEY_MAX)
         return TABLE_NOTFOUND;
-    return t->ops->lookup(t, key, result);
+    return lookup_key(t, key, result);
 }
 
 int table_flags(const struct table *t)

@@ -8,8 +8,15 @@
  *
  * Types: static:, inline:{...}, texthash:, hash: and lmdb: (LMDB files
  * built by `yubin map`, reopened when rebuilt), regexp: and pcre: (PCRE2),
- * cidr:, unionmap:{...}, sqlite: (sqlite_table(5) .cf file), and
+ * cidr:, unionmap:{...}, sqlite: (sqlite_table(5) .cf file),
+ * socketmap: (socketmap_table(5): a server elsewhere, may be slow), and
  * passwd-file is NOT a table (see auth).
+ *
+ * Lookups that may wait: a process with an event loop calls
+ * table_async_init(); from then on lookups in remote tables
+ * (TABLE_F_REMOTE: socketmap:, later SQL and LDAP) made inside a "step"
+ * of a struct table_wait are sent to the proxymap service and return
+ * TABLE_PENDING at once. See "Restartable lookups" below.
  */
 #ifndef YUBIN_TABLE_H
 #define YUBIN_TABLE_H
@@ -26,10 +33,12 @@ struct table;
 #define TABLE_FOUND     1
 #define TABLE_NOTFOUND  0
 #define TABLE_TEMPFAIL  (-1)   /* database down, file unreadable: defer, never drop */
+#define TABLE_PENDING   (-2)   /* the answer comes later (table_wait): re-run the step */
 
 /* Table flags (from the type). */
 #define TABLE_F_PATTERN 0x1    /* regexp/pcre/cidr: matched with the full key only */
 #define TABLE_F_FIXED   0x2    /* static/inline etc. */
+#define TABLE_F_REMOTE  0x4    /* answers from a server (socketmap:): may be slow */
 
 /*
  * Open a table. cfg may be NULL (no parameter expansion in sql .cf).
@@ -164,5 +173,64 @@ int maps_find(struct maps *m, const char *key, int partial, struct buf *result);
 
 /* Fold ASCII to lowercase into dst (size >= strlen(src)+1), as table keys are folded. */
 void table_fold(char *dst, const char *src, size_t size);
+
+/*
+ * Restartable lookups (table_async.c).
+ *
+ * A caller that must not wait (an event-loop process: smtpd, qmgr, auth)
+ * runs each unit of work that looks things up -- a restriction, the
+ * resolution of a recipient, a password lookup -- as a "step" of its
+ * struct table_wait:
+ *
+ *     table_wait_begin(&w);
+ *     ... straight-line code: table_lookup, maps_lookup_addr, resolve_*,
+ *         domain_list_match ...
+ *     if (table_wait_end(&w))
+ *         return;                  // void: w.wake(w.arg) comes later
+ *     table_wait_done(&w);         // the step's answers are used up
+ *
+ * Inside a step, a lookup in a remote table that this process has no
+ * answer for returns TABLE_PENDING at once (callers above see it as an
+ * error or a miss), and the question goes to the proxymap service. When
+ * table_wait_end() says so, everything the step computed is void: the
+ * caller parks the work and, when wake() is called from the event loop,
+ * runs the same step again. The answers that arrived are kept in the
+ * waiter until table_wait_done() or table_wait_cancel(), so the re-run
+ * gets them at once and goes further (one more round trip per remote key
+ * the step needs). Other lookups (files, LMDB, ...) always answer at once.
+ * Outside a step, or in a process without table_async_init() (the
+ * command line, the blocking delivery agents, proxymap itself), remote
+ * tables are looked up in place and wait up to their own timeout.
+ */
+struct evloop;
+struct table_answer;
+struct table_req;
+
+struct table_wait {
+    void (*wake)(void *arg);
+    void *arg;
+    int pending;                    /* this step must wait: wake() will follow */
+    int where;                      /* table_async.c: 0, waiting, or being woken */
+    struct table_answer *answers;   /* answers that arrived for this step */
+    unsigned nanswers;
+    struct table_req *req;          /* the question it waits for */
+    struct table_wait *next;        /* the other waiters of req (or to wake) */
+};
+
+/*
+ * Send remote lookups of this process through the proxymap service on
+ * loop: $queue_directory/private/$proxymap_service_name (or public/).
+ * Without that socket (no proxymap in master.cf) lookups wait in place,
+ * with one warning. Returns 1 when lookups may go pending, 0 otherwise.
+ */
+int table_async_init(struct evloop *loop, const struct config *cfg);
+void table_wait_init(struct table_wait *w, void (*wake)(void *arg), void *arg);
+void table_wait_begin(struct table_wait *w);
+/* End the step; 1: it is void, wake() will be called; 0: results stand. */
+int table_wait_end(struct table_wait *w);
+/* The step is complete: drop the answers it collected. */
+void table_wait_done(struct table_wait *w);
+/* The owner goes away: no wake() after this; frees what w holds. */
+void table_wait_cancel(struct table_wait *w);
 
 #endif

@@ -256,10 +256,10 @@ static int union_lookup(struct table *t, const char *key, struct buf *result)
     int found = 0;
     for (size_t i = 0; i < u->n; i++) {
         int r = table_lookup(u->t[i], key, &one);
-        if (r == TABLE_TEMPFAIL) {
+        if (r == TABLE_TEMPFAIL || r == TABLE_PENDING) {
             buf_free(&one);
             buf_reset(result);
-            return TABLE_TEMPFAIL;
+            return r;
         }
         if (r == TABLE_FOUND) {
             if ((found && buf_putc(result, ',') < 0) || buf_append(result, one.data, one.len) < 0) {

@@ -188,6 +188,8 @@ static void check_tables_one(const struct config *cfg, const struct master_servi
         size_t n = strlen(name);
         if (!cfg_param_implemented(name) || n < 6 || strcmp(name + n - 5, "_maps") != 0)
             continue;
+        if (strcmp(name, "proxy_read_maps") == 0)
+            continue; /* names parameters' tables and other words: what proxymap may open */
         if (svc && !service_overrides(svc, name))
             continue; /* main.cf's value is checked once, without a service */
         struct maps *m = maps_open(cfg_get(cfg, (enum param_id)i), cfg, err, sizeof(err));

@@ -104,6 +104,8 @@ static void grow_hash(struct qmgr *q)
     q->nhash = n;
 }
 
+static void expand_woken(void *arg);
+
 struct qmsg *qmgr_add(struct qmgr *q, const struct qref *ref, const char *qid, int in_file,
                       enum qlist list)
 {
@@ -112,6 +114,8 @@ struct qmsg *qmgr_add(struct qmgr *q, const struct qref *ref, const char *qid, i
     if (q->nmsgs >= q->nhash)
         grow_hash(q);
     struct qmsg *m = xcalloc(1, sizeof(*m));
+    table_wait_init(&m->tw, expand_woken, m);
+    m->q = q;
     str_copy(m->qid, qid, sizeof(m->qid));
     m->ref = *ref;
     m->in_file = in_file;
@@ -132,6 +136,7 @@ void qmgr_forget(struct qmgr *q, struct qmsg *m)
     if (*pp)
         *pp = m->hnext;
     q->nmsgs--;
+    table_wait_cancel(&m->tw);
     if (m->loaded)
         qenv_free(&m->env);
     free(m);
@@ -166,6 +171,44 @@ static int hold_on_arrival(struct qmgr *q, struct qmsg *m)
     return 1;
 }
 
+/*
+ * Expand and route the recipients as one restartable step (table.h): when a
+ * remote table must answer first, the units made so far are dropped and the
+ * message is parked -- held like a job in flight, so nothing finishes or
+ * frees it -- until expand_woken() runs the step again. Other messages are
+ * delivered meanwhile.
+ */
+static void activate_expand(struct qmgr *q, struct qmsg *m)
+{
+    size_t before = m->ndlv;
+    table_wait_begin(&m->tw);
+    expand_message(q, m);
+    if (table_wait_end(&m->tw)) {
+        while (m->ndlv > before)
+            dlv_free(&m->dlvs[--m->ndlv]);
+        m->inflight++;
+        return;
+    }
+    table_wait_done(&m->tw);
+    for (size_t i = before; i < m->ndlv; i++)
+        if (m->dlvs[i].state != DLV_PENDING)
+            finish_log_unit(q, m, &m->dlvs[i], NULL);
+    transport_submit(q, m);
+}
+
+static void expand_woken(void *arg)
+{
+    struct qmsg *m = arg;
+    struct qmgr *q = m->q;
+    INVARIANT(m->inflight > 0 && m->list == QL_ACTIVE);
+    m->inflight--;
+    if (m->deleted) {
+        finish_maybe(q, m);
+        return;
+    }
+    activate_expand(q, m);
+}
+
 int qmgr_activate(struct qmgr *q, struct qmsg *m)
 {
     /* A notification can arrive after a scan found and finished the record. */
@@ -194,11 +237,7 @@ int qmgr_activate(struct qmgr *q, struct qmsg *m)
     msg_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid, m->env.sender,
              m->size, qenv_pending(&m->env));
     qmgr_list_move(q, m, QL_ACTIVE);
-    expand_message(q, m);
-    for (size_t i = 0; i < m->ndlv; i++)
-        if (m->dlvs[i].state != DLV_PENDING)
-            finish_log_unit(q, m, &m->dlvs[i], NULL);
-    transport_submit(q, m);
+    activate_expand(q, m);
     return 0;
 }
 
@@ -794,6 +833,7 @@ int qmgr_main(struct worker *w)
     read_params(&q, w->cfg);
     signal(SIGPIPE, SIG_IGN);
     q.loop = ev_loop_new();
+    table_async_init(q.loop, w->cfg);   /* remote tables never stall deliveries */
     q.resolver = resolver_new(w->cfg);
     q.qw = queue_writer_open(w->queue_dir, NULL);
     if (!q.qw)

@@ -24,6 +24,7 @@
 
 #include "lib/buf.h"
 #include "lib-queue/queue.h"
+#include "lib-table/table.h"
 
 struct config;
 struct evloop;
@@ -73,6 +74,8 @@ struct qmsg {
     uint64_t next_try_usec;    /* deferred */
     int deleted;               /* deleted by the administrator while in flight */
     int hold_after;            /* put on hold once the jobs in flight return */
+    struct table_wait tw;      /* the expansion waits for a remote table (parked) */
+    struct qmgr *q;            /* for tw's wake-up */
 };
 
 struct job {

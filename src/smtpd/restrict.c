@@ -11,6 +11,12 @@
  * warn_if_reject state, access(5) actions, DNS-based checks (unknown
  * domains, HELO names, DNSBL/RHSBL) that suspend the evaluation and resume
  * it where it stopped, and the implicit smtpd_reject_unlisted_* checks.
+ * Table lookups suspend the same way: each restriction (and the implicit
+ * unlisted checks) runs as a step of the evaluation's struct table_wait
+ * (lib-table/table.h); when a remote table's answer must come from the
+ * proxymap service, the step's outcome is dropped without side effects
+ * (reply() does nothing while a lookup is pending) and the same
+ * restriction runs again when the answer is there.
  *
  * Reply texts and codes are Postfix 3.7's, checked against a live Postfix
  * where possible (tests/unit/test_restrict.c quotes them).
@@ -654,7 +660,8 @@ struct frame {
 };
 
 /* Node results */
-enum nres { N_DUNNO, N_PERMIT, N_REJECT, N_PENDING, N_PUSHED, N_WARN_SET };
+enum nres { N_DUNNO, N_PERMIT, N_REJECT, N_PENDING, N_PUSHED, N_WARN_SET,
+            N_RETRY /* run the restriction where the evaluation stopped again */ };
 
 struct eval {
     struct restrictions *r;
@@ -674,6 +681,7 @@ struct eval {
     struct restrict_defer dip, dir;
     int rcpt_checked, sender_checked;   /* explicit reject_unlisted_* ran */
     int permitted;              /* a list ended with an explicit permit */
+    struct table_wait tw;       /* table lookups of the current restriction */
     /* a suspended node */
     const struct rnode *pnode;
     struct subject psubj;
@@ -783,6 +791,8 @@ static enum nres reply(struct eval *e, int code, const char *dsn, const char *fm
     char text[sizeof(e->res.text)];
     char d[16];
     va_list ap;
+    if (e->tw.pending)
+        return N_DUNNO;                       /* the step is void: it runs again */
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
@@ -1136,6 +1146,8 @@ static enum nres table_hit(struct eval *e, const struct subject *s, int rc, stru
 {
     if (rc == TABLE_FOUND)
         return access_result(e, s, buf_cstr(b), n->arg);
+    if (rc == TABLE_PENDING)
+        return N_DUNNO;                       /* void: the restriction runs again */
     if (rc == TABLE_TEMPFAIL) {
         msg_warn("%s: table lookup problem for %s", n->arg, s->name);
         return config_error(e, s);
@@ -2056,6 +2068,7 @@ static int eval_run(struct eval *e, enum nres first)
     for (;;) {
         if (rc == N_PENDING)
             return 0;
+        /* N_RETRY, N_PUSHED: the restriction on top (or finish()) runs next */
         if (rc == N_REJECT) {
             while (e->depth)
                 pop_frame(e);
@@ -2079,7 +2092,12 @@ static int eval_run(struct eval *e, enum nres first)
         }
         if (e->depth == 0) {
             if (e->iplan >= e->nplan) {
-                e->res.verdict = finish(e);
+                table_wait_begin(&e->tw);
+                enum restrict_verdict v = finish(e);
+                if (table_wait_end(&e->tw))
+                    return 0;                 /* table_woken() runs finish() again */
+                table_wait_done(&e->tw);
+                e->res.verdict = v;
                 return 1;
             }
             struct subject s;
@@ -2089,7 +2107,13 @@ static int eval_run(struct eval *e, enum nres first)
             continue;
         }
         struct frame *f = &e->stack[e->depth - 1];
+        table_wait_begin(&e->tw);
         rc = node_eval(e, &f->list->v[f->i], &f->subj);
+        if (table_wait_end(&e->tw)) {
+            INVARIANT(rc != N_PENDING);       /* never a DNS and a table wait at once */
+            return 0;                         /* table_woken() runs the node again */
+        }
+        table_wait_done(&e->tw);
     }
 }
 
@@ -2110,11 +2134,24 @@ static void eval_free(struct eval *e)
     eval_unlink(e);
     if (e->r->dns)
         dns_cancel(e->r->dns, e);
+    table_wait_cancel(&e->tw);
     while (e->depth)
         pop_frame(e);
     for (size_t i = 0; i < ARRAY_LEN(e->strs); i++)
         free(e->strs[i]);
     free(e);
+}
+
+/* Run a suspended evaluation on with rc; the callback when it is decided. */
+static void eval_continue(struct eval *e, enum nres rc)
+{
+    if (!eval_run(e, rc))
+        return;
+    restrict_cb cb = e->cb;
+    void *cbarg = e->arg;
+    struct restrict_result res = e->res;
+    eval_free(e);
+    cb(&res, cbarg);
 }
 
 static void dns_done(int status, const char *result, void *arg)
@@ -2123,14 +2160,15 @@ static void dns_done(int status, const char *result, void *arg)
     /* only a suspended evaluation, still linked (restrict_cancel frees and unlinks) */
     INVARIANT(e->depth > 0 && e->depth <= RESTRICT_DEPTH);
     INVARIANT(e->r->evals == e || e->prev != NULL);
-    enum nres rc = node_resume(e, status, result);
-    if (!eval_run(e, rc))
-        return;
-    restrict_cb cb = e->cb;
-    void *cbarg = e->arg;
-    struct restrict_result res = e->res;
-    eval_free(e);
-    cb(&res, cbarg);
+    eval_continue(e, node_resume(e, status, result));
+}
+
+/* A table answer for the suspended restriction (or finish()) arrived: run it again. */
+static void table_woken(void *arg)
+{
+    struct eval *e = arg;
+    INVARIANT(e->r->evals == e || e->prev != NULL);
+    eval_continue(e, N_RETRY);
 }
 
 static const char *dup_in(struct eval *e, int slot, const char *s)
@@ -2161,6 +2199,7 @@ enum restrict_verdict restrict_eval(struct restrictions *r, enum restrict_stage 
 
     struct eval *e = xcalloc(1, sizeof(*e));
     e->r = r;
+    table_wait_init(&e->tw, table_woken, e);
     e->stage = stage;
     e->act = actions;
     e->cb = cb;

@@ -16,6 +16,7 @@
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib-table/matchlist.h"
+#include "lib-table/table.h"
 #include "lib-queue/queue.h"
 #include "lib-route/resolve.h"
 #include "lib-auth/sasl_client.h"
@@ -314,6 +315,7 @@ static int smtpd_run(struct worker *w, int local)
     } else {
         char err[512] = "";
         srv.dns = dns_new(srv.loop);
+        table_async_init(srv.loop, w->cfg);   /* remote tables never stall the sessions */
         srv.resolver = resolver_new(w->cfg);
         srv.restr = restrictions_new(w->cfg, srv.dns, srv.resolver, err, sizeof(err));
         if (!srv.restr)
