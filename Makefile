@@ -122,12 +122,14 @@ unit-asan: $(ATESTS)
 integration: build-asan/yubin build/yubin
 	@sh scripts/run-integration.sh
 
-layers:
+layers: all
 	@python3 scripts/check-layers.py .
+	@python3 scripts/check-symbols.py . build
 
 check: test-deps
 	@python3 scripts/check-layers.py .
 	$(MAKE) all asan
+	@python3 scripts/check-symbols.py . build
 	$(MAKE) unit unit-asan
 	$(MAKE) fuzz-replay
 	$(MAKE) integration

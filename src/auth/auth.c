@@ -286,7 +286,7 @@ struct auth_conn;
 struct auth_req {
     struct auth_conn *conn;
     unsigned id;
-    const struct mech_info *info;
+    const struct auth_mech_info *info;
     struct mech *mech;
     enum req_state state;
     char *service, *rip, *lip;
@@ -461,7 +461,7 @@ static void req_free(struct auth_req *r)
     table_wait_cancel(&r->tw);
     if (r->job)
         r->job->arg = NULL;   /* the pool's callback frees it */
-    mech_free(r->mech);
+    auth_mech_free(r->mech);
     free(r->service);
     free(r->rip);
     free(r->lip);
@@ -483,8 +483,8 @@ static const char *user_for_log(struct auth_req *r, char *buf, size_t len)
 {
     if (r->user[0])
         log_safe(r->user, buf, len);
-    else if (r->mech && mech_user(r->mech))
-        log_safe(mech_user(r->mech), buf, len);
+    else if (r->mech && auth_mech_user(r->mech))
+        log_safe(auth_mech_user(r->mech), buf, len);
     else
         str_copy(buf, "", len);
     return buf;
@@ -541,7 +541,7 @@ static void send_fail(struct auth_req *r, const char *client_reason, int temp)
 {
     const char *f[4] = {0};
     char userf[USER_MAX + 8], reasonf[200];
-    const char *u = r->user[0] ? r->user : (r->mech ? mech_user(r->mech) : NULL);
+    const char *u = r->user[0] ? r->user : (r->mech ? auth_mech_user(r->mech) : NULL);
     if (u && *u) {
         snprintf(userf, sizeof(userf), "user=%s", u);
         f[0] = userf;
@@ -599,10 +599,10 @@ static void req_success(struct auth_req *r)
     req_done(r);
 }
 
-/* Normalize mech_user() into r->user; -1 (and the request failed) if refused. */
+/* Normalize auth_mech_user() into r->user; -1 (and the request failed) if refused. */
 static int req_set_user(struct auth_req *r)
 {
-    const char *raw = mech_user(r->mech);
+    const char *raw = auth_mech_user(r->mech);
     if (!raw || auth_username_normalize(&r->conn->srv->set, raw, r->user, sizeof(r->user)) < 0) {
         r->user[0] = '\0';
         req_fail_auth(r, "user name contains disallowed characters or is too long");
@@ -615,7 +615,7 @@ static void hash_done(struct hash_job *job);
 
 static struct hash_job *req_job(struct auth_req *r, enum hash_job_kind kind)
 {
-    struct hash_job *j = hash_job_new(kind);
+    struct hash_job *j = auth_hash_job_new(kind);
     j->done = hash_done;
     j->arg = r;
     r->job = j;
@@ -626,7 +626,7 @@ static struct hash_job *req_job(struct auth_req *r, enum hash_job_kind kind)
 /* A stored value to hash for users without one, so they cost the same. */
 static char *dummy_stored(struct auth_server *s)
 {
-    const char *sample = authdb_sample_password(s->passdb);
+    const char *sample = auth_db_sample_password(s->passdb);
     return xstrdup(sample ? sample : s->dummy ? s->dummy : "{PLAIN}x");
 }
 
@@ -641,7 +641,7 @@ static int req_lookup_pass(struct auth_req *r, struct auth_user *u,
     if (req_set_user(r) < 0)
         return -1;
     table_wait_begin(&r->tw);
-    int rc = authdb_lookup_pass(r->conn->srv->passdb, r->user, u);
+    int rc = auth_db_lookup_pass(r->conn->srv->passdb, r->user, u);
     if (table_wait_end(&r->tw)) {
         /* A remote table answers later: park the request, run resume() again then. */
         auth_user_free(u);
@@ -676,8 +676,8 @@ static void verify_password(struct auth_req *r)
         return;
     struct hash_job *j = req_job(r, HASH_VERIFY);
     size_t pwlen;
-    const char *pw = mech_password(r->mech, &pwlen);
-    hash_job_set_password(j, pw, pwlen);
+    const char *pw = auth_mech_password(r->mech, &pwlen);
+    auth_hash_job_set_password(j, pw, pwlen);
     j->default_scheme = xstrdup(s->set.default_scheme);
     if (rc == AUTHDB_FOUND && u.password) {
         j->stored = xstrdup(u.password);
@@ -689,7 +689,7 @@ static void verify_password(struct auth_req *r)
                  sizeof(r->fail_reason));
     }
     auth_user_free(&u);
-    hashpool_submit(s->pool, j);
+    auth_hashpool_submit(s->pool, j);
 }
 
 static void cram_lookup(struct auth_req *r)
@@ -701,9 +701,9 @@ static void cram_lookup(struct auth_req *r)
         return;
     unsigned char ctx[CRAM_CTX_LEN];
     int have = rc == AUTHDB_FOUND && u.password &&
-               scheme_get_cram_md5(u.password, s->set.default_scheme, ctx) == 1;
+               auth_scheme_get_cram_md5(u.password, s->set.default_scheme, ctx) == 1;
     auth_user_free(&u);
-    enum mech_result res = mech_cram_check(r->mech, have ? ctx : NULL);
+    enum mech_result res = auth_mech_cram_check(r->mech, have ? ctx : NULL);
     OPENSSL_cleanse(ctx, sizeof(ctx));
     if (res != MECH_SUCCESS)
         str_copy(r->fail_reason,
@@ -729,24 +729,24 @@ static void scram_lookup(struct auth_req *r)
     struct hash_job *j = req_job(r, HASH_SCRAM);
     j->iterations = SCRAM_ITER_MIN;
     j->saltlen = 16;
-    mech_scram_salt(s->plain_salt_key, sizeof(s->plain_salt_key), r->user, j->salt);
+    auth_mech_scram_salt(s->plain_salt_key, sizeof(s->plain_salt_key), r->user, j->salt);
     struct buf plain;
     buf_init(&plain, 4096);
     r->have_secret = 0;
     if (rc == AUTHDB_FOUND && u.password &&
-        scheme_get_scram(u.password, s->set.default_scheme, &r->secret) == 1) {
+        auth_scheme_get_scram(u.password, s->set.default_scheme, &r->secret) == 1) {
         r->have_secret = 1;   /* stored: the job's result is only ballast */
-        hash_job_set_password(j, "x", 1);
+        auth_hash_job_set_password(j, "x", 1);
         str_copy(r->fail_reason, "password mismatch", sizeof(r->fail_reason));
     } else if (rc == AUTHDB_FOUND && u.password &&
-               scheme_get_plaintext(u.password, s->set.default_scheme, &plain) == 1) {
+               auth_scheme_get_plaintext(u.password, s->set.default_scheme, &plain) == 1) {
         r->have_secret = 2;   /* derive from the plaintext */
-        hash_job_set_password(j, plain.data ? plain.data : "", plain.len);
+        auth_hash_job_set_password(j, plain.data ? plain.data : "", plain.len);
         str_copy(r->fail_reason, "password mismatch", sizeof(r->fail_reason));
     } else {
         unsigned char rnd[16];
         RAND_bytes(rnd, sizeof(rnd));
-        hash_job_set_password(j, (const char *)rnd, sizeof(rnd));
+        auth_hash_job_set_password(j, (const char *)rnd, sizeof(rnd));
         str_copy(r->fail_reason,
                  rc == AUTHDB_FOUND ? "no SCRAM credentials for the user" : "unknown user",
                  sizeof(r->fail_reason));
@@ -755,14 +755,14 @@ static void scram_lookup(struct auth_req *r)
         OPENSSL_cleanse(plain.data, plain.cap);
     buf_free(&plain);
     auth_user_free(&u);
-    hashpool_submit(s->pool, j);
+    auth_hashpool_submit(s->pool, j);
 }
 
 static void hash_done(struct hash_job *j)
 {
     struct auth_req *r = j->arg;
     if (!r) {   /* the request went away */
-        hash_job_free(j);
+        auth_hash_job_free(j);
         return;
     }
     r->job = NULL;
@@ -776,7 +776,7 @@ static void hash_done(struct hash_job *j)
                      j->err);
             str_copy(r->fail_reason, "stored password is unusable", sizeof(r->fail_reason));
         }
-        hash_job_free(j);
+        auth_hash_job_free(j);
         if (!unknown && result == SCHEME_MATCH)
             req_success(r);
         else
@@ -792,8 +792,8 @@ static void hash_done(struct hash_job *j)
     else if (r->have_secret == 2)
         sec = &j->secret;
     enum mech_result res =
-        mech_scram_first(r->mech, sec, s->salt_key, sizeof(s->salt_key), &out);
-    hash_job_free(j);
+        auth_mech_scram_first(r->mech, sec, s->salt_key, sizeof(s->salt_key), &out);
+    auth_hash_job_free(j);
     req_result(r, res, &out);
     buf_free(&out);
 }
@@ -854,14 +854,14 @@ static void req_result(struct auth_req *r, enum mech_result res, struct buf *out
         req_success(r);
         return;
     case MECH_FAIL:
-        if (mech_failed_protocol(r->mech)) {
-            req_fail_now(r, mech_error(r->mech), NULL, 0);
+        if (auth_mech_failed_protocol(r->mech)) {
+            req_fail_now(r, auth_mech_error(r->mech), NULL, 0);
             return;
         }
-        if (!r->user[0] && mech_user(r->mech))
-            auth_username_normalize(&r->conn->srv->set, mech_user(r->mech), r->user,
+        if (!r->user[0] && auth_mech_user(r->mech))
+            auth_username_normalize(&r->conn->srv->set, auth_mech_user(r->mech), r->user,
                                     sizeof(r->user));
-        req_fail_auth(r, r->fail_reason[0] ? r->fail_reason : mech_error(r->mech));
+        req_fail_auth(r, r->fail_reason[0] ? r->fail_reason : auth_mech_error(r->mech));
         return;
     }
 }
@@ -871,7 +871,7 @@ static void req_begin(struct auth_req *r)
     r->started = mono_msec();
     struct buf out;
     buf_init(&out, AUTHPROTO_LINE_MAX);
-    enum mech_result res = mech_step(r->mech, r->has_initial ? r->initial : NULL,
+    enum mech_result res = auth_mech_step(r->mech, r->has_initial ? r->initial : NULL,
                                      r->initial_len, &out);
     if (r->initial) {
         OPENSSL_cleanse(r->initial, r->initial_len);
@@ -975,12 +975,12 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
     r->lip = lip ? xstrdup(lip) : NULL;
     r->secured = authproto_param(f, n, 3, "secured") != NULL;
     r->no_penalty = authproto_param(f, n, 3, "no-penalty") != NULL;
-    r->info = mech_find(f[2]);
+    r->info = auth_mech_find(f[2]);
     r->next = c->reqs;
     c->reqs = r;
     c->nreqs++;
     if (!r->info || !s->mech_enabled[r->info->id]) {
-        static const struct mech_info unknown = {MECH_PLAIN, "?", "", 0, 0};
+        static const struct auth_mech_info unknown = {MECH_PLAIN, "?", "", 0, 0};
         r->info = &unknown;
         req_fail_now(r, "unsupported mechanism", "Unsupported authentication mechanism", 0);
         return 0;
@@ -1016,7 +1016,7 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
         }
         r->has_initial = 1;
     }
-    r->mech = mech_new(r->info->id, s->set.hostname);
+    r->mech = auth_mech_new(r->info->id, s->set.hostname);
 
     /* Penalty: attempts from an IP with recent failures start spaced out. */
     uint64_t now = mono_msec();
@@ -1080,7 +1080,7 @@ static int handle_cont(struct auth_conn *c, char **f, int n)
     r->started = mono_msec();
     struct buf out;
     buf_init(&out, AUTHPROTO_LINE_MAX);
-    enum mech_result res = mech_step(r->mech, data ? data : (const unsigned char *)"", len, &out);
+    enum mech_result res = auth_mech_step(r->mech, data ? data : (const unsigned char *)"", len, &out);
     if (data) {
         OPENSSL_cleanse(data, len);
         free(data);
@@ -1209,7 +1209,7 @@ static void master_user(struct auth_conn *c, unsigned id, const char *name)
         return;
     }
     struct auth_user u;
-    int rc = authdb_lookup_user(s->userdb, user, &u);
+    int rc = auth_db_lookup_user(s->userdb, user, &u);
     if (rc == AUTHDB_NOTFOUND) {
         master_reply(c, "NOTFOUND", id, NULL, NULL);
         return;
@@ -1289,9 +1289,9 @@ static void conn_handshake(struct auth_conn *c)
         return;
     }
     buf_printf(&b, "VERSION\t%d\t%d\n", AUTHPROTO_MAJOR, AUTHPROTO_MINOR);
-    int caps = authdb_capabilities(s->passdb);
+    int caps = auth_db_capabilities(s->passdb);
     for (int i = 0; i < MECH_COUNT; i++) {
-        const struct mech_info *m = mech_info((enum mech_id)i);
+        const struct auth_mech_info *m = auth_mech_info((enum mech_id)i);
         if (!s->mech_enabled[i] || (m->need_caps && !(caps & m->need_caps)))
             continue;
         buf_printf(&b, "MECH\t%s\t%s\n", m->name, m->props);
@@ -1452,7 +1452,7 @@ static int parse_mechanisms(struct auth_server *s, const char *list, char *err, 
     size_t n;
     char **v = str_split_list(list ? list : "", &n);
     for (size_t i = 0; i < n; i++) {
-        const struct mech_info *m = mech_find(v[i]);
+        const struct auth_mech_info *m = auth_mech_find(v[i]);
         if (!m) {
             snprintf(err, errlen, "auth_mechanisms: unsupported mechanism \"%s\"", v[i]);
             strv_free(v);
@@ -1483,7 +1483,7 @@ struct auth_server *auth_server_new(const struct auth_settings *set, const struc
     if (parse_mechanisms(s, s->set.mechanisms, err, errlen) < 0)
         goto fail;
     char e[256];
-    s->passdb = authdb_open(s->set.passdb, cfg, s->set.default_scheme, e, sizeof(e));
+    s->passdb = auth_db_open(s->set.passdb, cfg, s->set.default_scheme, e, sizeof(e));
     if (!s->passdb) {
         snprintf(err, errlen, "auth_passdb: %s", e);
         goto fail;
@@ -1491,26 +1491,26 @@ struct auth_server *auth_server_new(const struct auth_settings *set, const struc
     /* The same sources serve both (the default): share them, read files once. */
     s->userdb = strcmp(s->set.userdb, s->set.passdb) == 0
                     ? s->passdb
-                    : authdb_open(s->set.userdb, cfg, s->set.default_scheme, e, sizeof(e));
+                    : auth_db_open(s->set.userdb, cfg, s->set.default_scheme, e, sizeof(e));
     if (!s->userdb) {
         snprintf(err, errlen, "auth_userdb: %s", e);
         goto fail;
     }
-    if (authdb_count(s->passdb) == 0)
+    if (auth_db_count(s->passdb) == 0)
         msg_warn("auth_passdb is empty: every authentication will fail");
     RAND_bytes(s->salt_key, sizeof(s->salt_key));
     RAND_bytes(s->plain_salt_key, sizeof(s->plain_salt_key));
     unsigned char rnd[16];
     RAND_bytes(rnd, sizeof(rnd));
     char gen_err[128];
-    s->dummy = scheme_generate("SHA512-CRYPT", (const char *)rnd, sizeof(rnd) - 1, 0, gen_err,
+    s->dummy = auth_scheme_generate("SHA512-CRYPT", (const char *)rnd, sizeof(rnd) - 1, 0, gen_err,
                                sizeof(gen_err));
     if (!s->dummy) {
         /* A NUL in the random bytes: use a printable password instead. */
-        s->dummy = scheme_generate("SHA512-CRYPT", "yubin-dummy-password", 20, 0, gen_err,
+        s->dummy = auth_scheme_generate("SHA512-CRYPT", "yubin-dummy-password", 20, 0, gen_err,
                                    sizeof(gen_err));
     }
-    s->pool = hashpool_new(loop, set->threads);
+    s->pool = auth_hashpool_new(loop, set->threads);
     s->sweep = ev_timer_add(loop, SWEEP_MS, sweep, s);
     return s;
 fail:
@@ -1578,10 +1578,10 @@ void auth_server_free(struct auth_server *s)
         }
     if (s->sweep)
         ev_timer_cancel(s->loop, s->sweep);
-    hashpool_free(s->pool);
+    auth_hashpool_free(s->pool);
     if (s->userdb != s->passdb)
-        authdb_close(s->userdb);
-    authdb_close(s->passdb);
+        auth_db_close(s->userdb);
+    auth_db_close(s->passdb);
     penalty_free_all(&s->penalties);
     free(s->dummy);
     for (size_t i = 0; i < ARRAY_LEN(s->set_strings); i++)
@@ -1683,7 +1683,7 @@ int auth_main(struct worker *w)
     ev_signal_add(loop, SIGTERM, on_term, &st);
     ev_signal_add(loop, SIGINT, on_term, &st);
     msg_info("auth service ready: %zu passdb, %zu userdb source(s)%s%s",
-             authdb_count(srv->passdb), authdb_count(srv->userdb),
+             auth_db_count(srv->passdb), auth_db_count(srv->userdb),
              userdb_path ? ", userdb socket " : "", userdb_path ? userdb_path : "");
     ev_loop_run(loop);
     if (st.grace)

@@ -26,7 +26,7 @@ struct climech {
     int verified;
 };
 
-struct climech *climech_new(const char *mech, const char *user, const char *password,
+struct climech *auth_climech_new(const char *mech, const char *user, const char *password,
                             const char *authzid)
 {
     enum cm k;
@@ -48,7 +48,7 @@ struct climech *climech_new(const char *mech, const char *user, const char *pass
     return c;
 }
 
-void climech_free(struct climech *c)
+void auth_climech_free(struct climech *c)
 {
     if (!c)
         return;
@@ -60,7 +60,7 @@ void climech_free(struct climech *c)
     free(c);
 }
 
-int climech_server_verified(const struct climech *c)
+int auth_climech_server_verified(const struct climech *c)
 {
     return c->verified;
 }
@@ -78,7 +78,7 @@ static void scram_name(struct buf *out, const char *s)
     }
 }
 
-int climech_initial(struct climech *c, struct buf *out)
+int auth_climech_initial(struct climech *c, struct buf *out)
 {
     switch (c->kind) {
     case CM_PLAIN:
@@ -185,12 +185,12 @@ out:
     return rc;
 }
 
-int climech_step(struct climech *c, const unsigned char *ch, size_t len, struct buf *out)
+int auth_climech_step(struct climech *c, const unsigned char *ch, size_t len, struct buf *out)
 {
     switch (c->kind) {
     case CM_PLAIN:
         if (c->step == 0 && len == 0)
-            return climech_initial(c, out) ? 0 : -1;
+            return auth_climech_initial(c, out) ? 0 : -1;
         return -1;
     case CM_LOGIN:
         if (c->step == 0) {
@@ -208,8 +208,8 @@ int climech_step(struct climech *c, const unsigned char *ch, size_t len, struct 
         if (c->step != 0 || len == 0)
             return -1;
         unsigned char ctx[CRAM_CTX_LEN], d[16];
-        cram_md5_context(c->password, strlen(c->password), ctx);
-        cram_md5_digest(ctx, ch, len, d);
+        auth_cram_md5_context(c->password, strlen(c->password), ctx);
+        auth_cram_md5_digest(ctx, ch, len, d);
         buf_printf(out, "%s ", c->user);
         for (int i = 0; i < 16; i++)
             buf_printf(out, "%02x", d[i]);
@@ -218,7 +218,7 @@ int climech_step(struct climech *c, const unsigned char *ch, size_t len, struct 
     }
     case CM_SCRAM:
         if (c->step == 0)   /* the server asked for client-first */
-            return climech_initial(c, out) ? 0 : -1;
+            return auth_climech_initial(c, out) ? 0 : -1;
         if (c->step == 1) {
             c->step = 2;
             return scram_final(c, (const char *)ch, len, out);

@@ -11,14 +11,14 @@
 struct climech;
 
 /* authzid may be NULL. NULL for an unsupported mechanism. */
-struct climech *climech_new(const char *mech, const char *user, const char *password,
+struct climech *auth_climech_new(const char *mech, const char *user, const char *password,
                             const char *authzid);
-void climech_free(struct climech *c);
+void auth_climech_free(struct climech *c);
 /* The initial response: 1 and out filled, 0 when the mechanism has none. */
-int climech_initial(struct climech *c, struct buf *out);
+int auth_climech_initial(struct climech *c, struct buf *out);
 /* Answer a challenge: 0 and out filled, or -1 (bad challenge, server signature mismatch). */
-int climech_step(struct climech *c, const unsigned char *challenge, size_t len, struct buf *out);
+int auth_climech_step(struct climech *c, const unsigned char *challenge, size_t len, struct buf *out);
 /* SCRAM: did the server prove it knows the password? */
-int climech_server_verified(const struct climech *c);
+int auth_climech_server_verified(const struct climech *c);
 
 #endif

@@ -32,14 +32,14 @@ struct hashpool {
     size_t pending;
 };
 
-struct hash_job *hash_job_new(enum hash_job_kind kind)
+struct hash_job *auth_hash_job_new(enum hash_job_kind kind)
 {
     struct hash_job *j = xcalloc(1, sizeof(*j));
     j->kind = kind;
     return j;
 }
 
-void hash_job_set_password(struct hash_job *j, const char *password, size_t pwlen)
+void auth_hash_job_set_password(struct hash_job *j, const char *password, size_t pwlen)
 {
     if (j->password) {
         OPENSSL_cleanse(j->password, j->pwlen);
@@ -52,7 +52,7 @@ void hash_job_set_password(struct hash_job *j, const char *password, size_t pwle
     j->pwlen = pwlen;
 }
 
-void hash_job_free(struct hash_job *j)
+void auth_hash_job_free(struct hash_job *j)
 {
     if (!j)
         return;
@@ -74,12 +74,12 @@ static void run_job(struct hash_job *j)
     switch (j->kind) {
     case HASH_VERIFY:
         j->err[0] = '\0';
-        j->result = scheme_verify(j->stored ? j->stored : "", j->default_scheme,
+        j->result = auth_scheme_verify(j->stored ? j->stored : "", j->default_scheme,
                                   j->password ? j->password : "", j->pwlen, j->err,
                                   sizeof(j->err));
         break;
     case HASH_SCRAM:
-        scram_from_password(j->password ? j->password : "", j->pwlen, j->salt, j->saltlen,
+        auth_scram_from_password(j->password ? j->password : "", j->pwlen, j->salt, j->saltlen,
                             j->iterations, &j->secret);
         j->result = SCHEME_MATCH;
         break;
@@ -140,7 +140,7 @@ static void on_done(int fd, int events, void *arg)
     }
 }
 
-struct hashpool *hashpool_new(struct evloop *loop, int threads)
+struct hashpool *auth_hashpool_new(struct evloop *loop, int threads)
 {
     struct hashpool *p = xcalloc(1, sizeof(*p));
     p->loop = loop;
@@ -166,7 +166,7 @@ struct hashpool *hashpool_new(struct evloop *loop, int threads)
     return p;
 }
 
-void hashpool_free(struct hashpool *p)
+void auth_hashpool_free(struct hashpool *p)
 {
     if (!p)
         return;
@@ -181,12 +181,12 @@ void hashpool_free(struct hashpool *p)
         pthread_join(p->threads[i], NULL);
     while (q) {
         struct hash_job *n = q->next;
-        hash_job_free(q);
+        auth_hash_job_free(q);
         q = n;
     }
     while (p->done) {
         struct hash_job *n = p->done->next;
-        hash_job_free(p->done);
+        auth_hash_job_free(p->done);
         p->done = n;
     }
     ev_fd_del(p->loop, p->efd);
@@ -196,7 +196,7 @@ void hashpool_free(struct hashpool *p)
     free(p);
 }
 
-void hashpool_submit(struct hashpool *p, struct hash_job *j)
+void auth_hashpool_submit(struct hashpool *p, struct hash_job *j)
 {
     j->next = NULL;
     pthread_mutex_lock(&p->lock);
@@ -210,7 +210,7 @@ void hashpool_submit(struct hashpool *p, struct hash_job *j)
     pthread_mutex_unlock(&p->lock);
 }
 
-size_t hashpool_pending(const struct hashpool *p)
+size_t auth_hashpool_pending(const struct hashpool *p)
 {
     return p->pending;
 }

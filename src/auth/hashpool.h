@@ -6,8 +6,8 @@
  * hash never stalls other clients, and the hand-back of finished jobs to
  * the event loop (an eventfd), where their callbacks run.
  *
- * A job belongs to the pool from hashpool_submit() until its callback
- * runs; the callback frees it (hash_job_free). To abandon a job whose
+ * A job belongs to the pool from auth_hashpool_submit() until its callback
+ * runs; the callback frees it (auth_hash_job_free). To abandon a job whose
  * requester went away, clear its arg and let the callback see that.
  */
 #ifndef YUBIN_HASHPOOL_H
@@ -21,8 +21,8 @@ struct evloop;
 struct hashpool;
 
 enum hash_job_kind {
-    HASH_VERIFY,      /* result = scheme_verify(stored, default_scheme, password) */
-    HASH_SCRAM,       /* secret = scram_from_password(password, salt, iterations) */
+    HASH_VERIFY,      /* result = auth_scheme_verify(stored, default_scheme, password) */
+    HASH_SCRAM,       /* secret = auth_scram_from_password(password, salt, iterations) */
 };
 
 struct hash_job {
@@ -46,15 +46,15 @@ struct hash_job {
 };
 
 /* threads: 0 = one per CPU, at most 8. */
-struct hashpool *hashpool_new(struct evloop *loop, int threads);
+struct hashpool *auth_hashpool_new(struct evloop *loop, int threads);
 /* Stops the threads after the queued jobs; callbacks of unfinished jobs do not run. */
-void hashpool_free(struct hashpool *p);
-void hashpool_submit(struct hashpool *p, struct hash_job *job);
+void auth_hashpool_free(struct hashpool *p);
+void auth_hashpool_submit(struct hashpool *p, struct hash_job *job);
 /* Jobs submitted and not yet called back. */
-size_t hashpool_pending(const struct hashpool *p);
+size_t auth_hashpool_pending(const struct hashpool *p);
 
-struct hash_job *hash_job_new(enum hash_job_kind kind);
-void hash_job_set_password(struct hash_job *job, const char *password, size_t pwlen);
-void hash_job_free(struct hash_job *job);
+struct hash_job *auth_hash_job_new(enum hash_job_kind kind);
+void auth_hash_job_set_password(struct hash_job *job, const char *password, size_t pwlen);
+void auth_hash_job_free(struct hash_job *job);
 
 #endif

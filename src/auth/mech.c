@@ -20,19 +20,19 @@
 #define PASS_MAX_LEN 1024
 #define NONCE_MAX    256
 
-static const struct mech_info mechs[MECH_COUNT] = {
+static const struct auth_mech_info mechs[MECH_COUNT] = {
     {MECH_PLAIN, "PLAIN", "plaintext", 1, 0},
     {MECH_LOGIN, "LOGIN", "plaintext", 1, 0},
     {MECH_CRAM_MD5, "CRAM-MD5", "dictionary\tactive", 0, SCHEME_CAN_CRAM},
     {MECH_SCRAM_SHA_256, "SCRAM-SHA-256", "mutual-auth", 0, SCHEME_CAN_SCRAM},
 };
 
-const struct mech_info *mech_info(enum mech_id id)
+const struct auth_mech_info *auth_mech_info(enum mech_id id)
 {
     return (unsigned)id < MECH_COUNT ? &mechs[id] : NULL;
 }
 
-const struct mech_info *mech_find(const char *name)
+const struct auth_mech_info *auth_mech_find(const char *name)
 {
     for (int i = 0; i < MECH_COUNT; i++)
         if (str_ieq(name, mechs[i].name))
@@ -61,7 +61,7 @@ struct mech {
     int fake;
 };
 
-struct mech *mech_new(enum mech_id id, const char *hostname)
+struct mech *auth_mech_new(enum mech_id id, const char *hostname)
 {
     struct mech *m = xcalloc(1, sizeof(*m));
     m->id = id;
@@ -77,7 +77,7 @@ static void free_secret_str(char *s, size_t n)
     }
 }
 
-void mech_free(struct mech *m)
+void auth_mech_free(struct mech *m)
 {
     if (!m)
         return;
@@ -94,23 +94,23 @@ void mech_free(struct mech *m)
     free(m);
 }
 
-const char *mech_user(const struct mech *m)
+const char *auth_mech_user(const struct mech *m)
 {
     return m->user;
 }
 
-const char *mech_password(const struct mech *m, size_t *pwlen)
+const char *auth_mech_password(const struct mech *m, size_t *pwlen)
 {
     *pwlen = m->pwlen;
     return m->password ? m->password : "";
 }
 
-const char *mech_error(const struct mech *m)
+const char *auth_mech_error(const struct mech *m)
 {
     return m->error ? m->error : "authentication failed";
 }
 
-int mech_failed_protocol(const struct mech *m)
+int auth_mech_failed_protocol(const struct mech *m)
 {
     return m->protocol_error;
 }
@@ -247,13 +247,13 @@ static enum mech_result cram_step(struct mech *m, const unsigned char *d, size_t
     return MECH_NEED_CRAM;
 }
 
-enum mech_result mech_cram_check(struct mech *m, const unsigned char *ctx)
+enum mech_result auth_mech_cram_check(struct mech *m, const unsigned char *ctx)
 {
     if (m->id != MECH_CRAM_MD5 || m->state != 2)
         return fail(m, "unexpected CRAM-MD5 check", 0);
     unsigned char want[16];
     unsigned char dummy[CRAM_CTX_LEN] = {0};
-    cram_md5_digest(ctx ? ctx : dummy, m->challenge, strlen(m->challenge), want);
+    auth_cram_md5_digest(ctx ? ctx : dummy, m->challenge, strlen(m->challenge), want);
     int eq = CRYPTO_memcmp(want, m->digest, sizeof(want)) == 0;
     OPENSSL_cleanse(want, sizeof(want));
     m->state = 3;
@@ -363,7 +363,7 @@ static enum mech_result scram_client_first(struct mech *m, const char *d, size_t
     return MECH_NEED_SCRAM;
 }
 
-void mech_scram_salt(const unsigned char *key, size_t keylen, const char *user,
+void auth_mech_scram_salt(const unsigned char *key, size_t keylen, const char *user,
                      unsigned char salt[16])
 {
     unsigned char h[32];
@@ -372,7 +372,7 @@ void mech_scram_salt(const unsigned char *key, size_t keylen, const char *user,
     memcpy(salt, h, 16);
 }
 
-enum mech_result mech_scram_first(struct mech *m, const struct scram_secret *secret,
+enum mech_result auth_mech_scram_first(struct mech *m, const struct scram_secret *secret,
                                   const unsigned char *fake_salt_key, size_t keylen,
                                   struct buf *out)
 {
@@ -385,7 +385,7 @@ enum mech_result mech_scram_first(struct mech *m, const struct scram_secret *sec
         memset(&m->secret, 0, sizeof(m->secret));
         m->secret.iterations = SCRAM_ITER_MIN;
         m->secret.saltlen = 16;
-        mech_scram_salt(fake_salt_key, keylen, m->user, m->secret.salt);
+        auth_mech_scram_salt(fake_salt_key, keylen, m->user, m->secret.salt);
         RAND_bytes(m->secret.stored_key, SCRAM_KEY_LEN);
         m->fake = 1;
     }
@@ -504,11 +504,11 @@ static enum mech_result scram_step(struct mech *m, const unsigned char *d, size_
     }
 }
 
-enum mech_result mech_step(struct mech *m, const unsigned char *data, size_t len,
+enum mech_result auth_mech_step(struct mech *m, const unsigned char *data, size_t len,
                            struct buf *out)
 {
     if (m->state < 0)
-        return fail(m, mech_error(m), m->protocol_error);
+        return fail(m, auth_mech_error(m), m->protocol_error);
     switch (m->id) {
     case MECH_PLAIN: return plain_step(m, data, len, out);
     case MECH_LOGIN: return login_step(m, data, len, out);

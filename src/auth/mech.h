@@ -24,61 +24,61 @@
 
 enum mech_id { MECH_PLAIN, MECH_LOGIN, MECH_CRAM_MD5, MECH_SCRAM_SHA_256, MECH_COUNT };
 
-struct mech_info {
+struct auth_mech_info {
     enum mech_id id;
     const char *name;       /* "PLAIN" */
     const char *props;      /* Dovecot MECH properties, TAB-separated: "plaintext" */
     int plaintext;          /* the password crosses the wire */
     int need_caps;          /* SCHEME_CAN_* a passdb must offer; 0 = any verifiable password */
 };
-const struct mech_info *mech_info(enum mech_id id);
+const struct auth_mech_info *auth_mech_info(enum mech_id id);
 /* By SASL name, case-insensitively; NULL if unknown. */
-const struct mech_info *mech_find(const char *name);
+const struct auth_mech_info *auth_mech_find(const char *name);
 
 enum mech_result {
     MECH_CONTINUE,      /* send out as a challenge, wait for the next response */
-    MECH_VERIFY,        /* check mech_user()/mech_password() against the passdb */
-    MECH_NEED_CRAM,     /* look up mech_user()'s CRAM-MD5 context, then mech_cram_check() */
-    MECH_NEED_SCRAM,    /* look up mech_user()'s SCRAM secret, then mech_scram_first() */
-    MECH_SUCCESS,       /* authenticated as mech_user() */
-    MECH_FAIL,          /* failed; mech_error() says why (for the log, not the client) */
+    MECH_VERIFY,        /* check auth_mech_user()/auth_mech_password() against the passdb */
+    MECH_NEED_CRAM,     /* look up auth_mech_user()'s CRAM-MD5 context, then auth_mech_cram_check() */
+    MECH_NEED_SCRAM,    /* look up auth_mech_user()'s SCRAM secret, then auth_mech_scram_first() */
+    MECH_SUCCESS,       /* authenticated as auth_mech_user() */
+    MECH_FAIL,          /* failed; auth_mech_error() says why (for the log, not the client) */
 };
 
 struct mech;
 
 /* hostname goes into CRAM-MD5 challenges. */
-struct mech *mech_new(enum mech_id id, const char *hostname);
-void mech_free(struct mech *m);
+struct mech *auth_mech_new(enum mech_id id, const char *hostname);
+void auth_mech_free(struct mech *m);
 
 /*
  * Feed the client's next message (data == NULL: the AUTH command had no
  * initial response). On MECH_CONTINUE, out holds the challenge.
  */
-enum mech_result mech_step(struct mech *m, const unsigned char *data, size_t len,
+enum mech_result auth_mech_step(struct mech *m, const unsigned char *data, size_t len,
                            struct buf *out);
 
 /* The authentication identity (raw, as the client sent it); NULL before it is known. */
-const char *mech_user(const struct mech *m);
+const char *auth_mech_user(const struct mech *m);
 /* The password for MECH_VERIFY (may contain NUL; pwlen set). */
-const char *mech_password(const struct mech *m, size_t *pwlen);
+const char *auth_mech_password(const struct mech *m, size_t *pwlen);
 /* Why the last step failed. */
-const char *mech_error(const struct mech *m);
+const char *auth_mech_error(const struct mech *m);
 /* Did the failure come from the client's protocol use (bad encoding ...) rather than credentials? */
-int mech_failed_protocol(const struct mech *m);
+int auth_mech_failed_protocol(const struct mech *m);
 
 /* CRAM-MD5: ctx NULL when the user has no usable credentials. */
-enum mech_result mech_cram_check(struct mech *m, const unsigned char *ctx);
+enum mech_result auth_mech_cram_check(struct mech *m, const unsigned char *ctx);
 
 /*
  * SCRAM: the user's secret, or NULL (unknown user, no SCRAM credentials):
  * the exchange then continues with a fake salt derived from fake_salt_key
  * and fails at the end, so it reveals nothing. out gets server-first.
  */
-enum mech_result mech_scram_first(struct mech *m, const struct scram_secret *secret,
+enum mech_result auth_mech_scram_first(struct mech *m, const struct scram_secret *secret,
                                   const unsigned char *fake_salt_key, size_t keylen,
                                   struct buf *out);
 /* A salt for user derived from key: for fake secrets and for secrets made from plaintext. */
-void mech_scram_salt(const unsigned char *key, size_t keylen, const char *user,
+void auth_mech_scram_salt(const unsigned char *key, size_t keylen, const char *user,
                      unsigned char salt[16]);
 
 #endif

@@ -111,7 +111,7 @@ static int check_control(const char *s, size_t n)
     return 0;
 }
 
-int passwd_file_parse_line(const char *line, struct auth_user *out, char *err, size_t errlen)
+int auth_passwd_file_parse_line(const char *line, struct auth_user *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     size_t len = strlen(line);
@@ -181,7 +181,7 @@ fail:
 }
 
 /* "uid=1 gid=2 home=/x mail=..." (userdb) or "PASSWORD field ..." (passdb). */
-int authdb_parse_table_value(const char *user, const char *value, int want_password,
+int auth_db_parse_table_value(const char *user, const char *value, int want_password,
                              struct auth_user *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
@@ -287,7 +287,7 @@ static int is_expensive(const char *stored, const char *default_scheme)
 {
     char name[SCHEME_NAME_MAX];
     const char *data;
-    if (scheme_split(stored, default_scheme, name, sizeof(name), &data) < 0)
+    if (auth_scheme_split(stored, default_scheme, name, sizeof(name), &data) < 0)
         return 0;
     return strstr(name, "CRYPT") || strncmp(name, "ARGON2", 6) == 0 ||
            strcmp(name, "SCRAM-SHA-256") == 0;
@@ -297,8 +297,8 @@ static int scheme_known_value(const char *stored, const char *default_scheme)
 {
     char name[SCHEME_NAME_MAX];
     const char *data;
-    return scheme_split(stored, default_scheme, name, sizeof(name), &data) == 0 &&
-           scheme_known(name);
+    return auth_scheme_split(stored, default_scheme, name, sizeof(name), &data) == 0 &&
+           auth_scheme_known(name);
 }
 
 static int pwfile_load(struct pwfile *pf, const char *default_scheme)
@@ -327,7 +327,7 @@ static int pwfile_load(struct pwfile *pf, const char *default_scheme)
             str_copy(err, "NUL byte in line", sizeof(err));
         } else {
             *le = '\0';
-            rc = passwd_file_parse_line(p, &u, err, sizeof(err));
+            rc = auth_passwd_file_parse_line(p, &u, err, sizeof(err));
         }
         if (rc < 0)
             msg_warn("%s:%d: %s; line ignored", pf->path, lineno, err);
@@ -364,7 +364,7 @@ static int pwfile_load(struct pwfile *pf, const char *default_scheme)
         const char *pw = pf->v[i].password;
         if (!pw)
             continue;
-        pf->caps |= scheme_capabilities(pw, default_scheme);
+        pf->caps |= auth_scheme_capabilities(pw, default_scheme);
         if (!pf->sample || (!is_expensive(pf->sample, default_scheme) &&
                             is_expensive(pw, default_scheme)))
             pf->sample = pw;
@@ -468,19 +468,19 @@ struct authdb {
 };
 
 /* Table sources live in passdb_table.c (lookup tables, table.h). */
-void *authdb_table_open(const char *spec, const struct config *cfg, char *err, size_t errlen);
-void authdb_table_close(void *t);
-int authdb_table_lookup(void *t, const char *key, char **value);
+void *auth_db_table_open(const char *spec, const struct config *cfg, char *err, size_t errlen);
+void auth_db_table_close(void *t);
+int auth_db_table_lookup(void *t, const char *key, char **value);
 
-struct authdb *authdb_open(const char *value, const struct config *cfg,
+struct authdb *auth_db_open(const char *value, const struct config *cfg,
                            const char *default_scheme, char *err, size_t errlen)
 {
     struct authdb *db = xcalloc(1, sizeof(*db));
     db->default_scheme = xstrdup(default_scheme && *default_scheme ? default_scheme : "CRYPT");
-    if (!scheme_known(db->default_scheme)) {
+    if (!auth_scheme_known(db->default_scheme)) {
         set_err(err, errlen, "auth_default_pass_scheme: unknown password scheme \"%s\"",
                 db->default_scheme);
-        authdb_close(db);
+        auth_db_close(db);
         return NULL;
     }
     size_t count;
@@ -502,7 +502,7 @@ struct authdb *authdb_open(const char *value, const struct config *cfg,
             pwfile_refresh(&s->pf, db->default_scheme, 1);
         } else {
             s->type = SRC_TABLE;
-            s->table = authdb_table_open(items[i], cfg, err, errlen);
+            s->table = auth_db_table_open(items[i], cfg, err, errlen);
             if (!s->table) {
                 free(s->spec);
                 goto fail;
@@ -514,11 +514,11 @@ struct authdb *authdb_open(const char *value, const struct config *cfg,
     return db;
 fail:
     strv_free(items);
-    authdb_close(db);
+    auth_db_close(db);
     return NULL;
 }
 
-void authdb_close(struct authdb *db)
+void auth_db_close(struct authdb *db)
 {
     if (!db)
         return;
@@ -528,7 +528,7 @@ void authdb_close(struct authdb *db)
             pwfile_clear(&s->pf);
             free(s->pf.path);
         } else {
-            authdb_table_close(s->table);
+            auth_db_table_close(s->table);
         }
         free(s->spec);
     }
@@ -541,7 +541,7 @@ void authdb_close(struct authdb *db)
     free(db);
 }
 
-size_t authdb_count(const struct authdb *db)
+size_t auth_db_count(const struct authdb *db)
 {
     return db ? db->n : 0;
 }
@@ -565,7 +565,7 @@ static int lookup(struct authdb *db, const char *user, struct auth_user *out, in
             return AUTHDB_FOUND;
         }
         char *value = NULL;
-        int rc = authdb_table_lookup(s->table, user, &value);
+        int rc = auth_db_table_lookup(s->table, user, &value);
         if (rc < 0) {
             tempfail = 1;
             continue;
@@ -573,7 +573,7 @@ static int lookup(struct authdb *db, const char *user, struct auth_user *out, in
         if (rc == 0)
             continue;
         char err[128];
-        rc = authdb_parse_table_value(user, value, !userdb, out, err, sizeof(err));
+        rc = auth_db_parse_table_value(user, value, !userdb, out, err, sizeof(err));
         memset(value, 0, strlen(value));
         free(value);
         if (rc < 0) {
@@ -590,17 +590,17 @@ static int lookup(struct authdb *db, const char *user, struct auth_user *out, in
     return tempfail ? AUTHDB_TEMPFAIL : AUTHDB_NOTFOUND;
 }
 
-int authdb_lookup_pass(struct authdb *db, const char *user, struct auth_user *out)
+int auth_db_lookup_pass(struct authdb *db, const char *user, struct auth_user *out)
 {
     return lookup(db, user, out, 0);
 }
 
-int authdb_lookup_user(struct authdb *db, const char *user, struct auth_user *out)
+int auth_db_lookup_user(struct authdb *db, const char *user, struct auth_user *out)
 {
     return lookup(db, user, out, 1);
 }
 
-int authdb_capabilities(struct authdb *db)
+int auth_db_capabilities(struct authdb *db)
 {
     int caps = 0;
     for (size_t i = 0; db && i < db->n; i++) {
@@ -609,13 +609,13 @@ int authdb_capabilities(struct authdb *db)
             pwfile_refresh(&s->pf, db->default_scheme, 0);
             caps |= s->pf.caps;
         } else {
-            caps |= scheme_capabilities("x", db->default_scheme);
+            caps |= auth_scheme_capabilities("x", db->default_scheme);
         }
     }
     return caps;
 }
 
-const char *authdb_sample_password(struct authdb *db)
+const char *auth_db_sample_password(struct authdb *db)
 {
     for (size_t i = 0; db && i < db->n; i++)
         if (db->v[i].type == SRC_PWFILE && db->v[i].pf.sample)

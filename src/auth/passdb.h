@@ -61,22 +61,22 @@ struct authdb;
  * parameters (sqlite:NAME). default_scheme is auth_default_pass_scheme.
  * Returns NULL with err set on the first source that cannot be opened.
  */
-struct authdb *authdb_open(const char *value, const struct config *cfg,
+struct authdb *auth_db_open(const char *value, const struct config *cfg,
                            const char *default_scheme, char *err, size_t errlen);
-void authdb_close(struct authdb *db);
-size_t authdb_count(const struct authdb *db);
+void auth_db_close(struct authdb *db);
+size_t auth_db_count(const struct authdb *db);
 
 /* Password lookup: fills *out on AUTHDB_FOUND. */
-int authdb_lookup_pass(struct authdb *db, const char *user, struct auth_user *out);
+int auth_db_lookup_pass(struct authdb *db, const char *user, struct auth_user *out);
 /* User lookup: uid/gid/home and userdb fields ("userdb_" stripped) on AUTHDB_FOUND. */
-int authdb_lookup_user(struct authdb *db, const char *user, struct auth_user *out);
+int auth_db_lookup_user(struct authdb *db, const char *user, struct auth_user *out);
 
 /*
  * SCHEME_CAN_* flags (scheme.h) some user of the list could use: decides
  * which challenge-response mechanisms are offered. For tables, whose
  * contents are not known in advance, only auth_default_pass_scheme counts.
  */
-int authdb_capabilities(struct authdb *db);
+int auth_db_capabilities(struct authdb *db);
 
 /*
  * A stored password value representative of the list (the first crypt or
@@ -84,14 +84,14 @@ int authdb_capabilities(struct authdb *db);
  * NULL: unknown users are checked against it so they cost what real
  * users cost. The pointer is valid until the next lookup.
  */
-const char *authdb_sample_password(struct authdb *db);
+const char *auth_db_sample_password(struct authdb *db);
 
 /* --- exposed for tests ------------------------------------------------ */
 
 /* Parse one passwd-file line into *out: 1 entry, 0 blank/comment, -1 error (err set). */
-int passwd_file_parse_line(const char *line, struct auth_user *out, char *err, size_t errlen);
+int auth_passwd_file_parse_line(const char *line, struct auth_user *out, char *err, size_t errlen);
 /* Parse a table value: as a passdb (want_password) or as a userdb. 0, or -1 (err set). */
-int authdb_parse_table_value(const char *user, const char *value, int want_password,
+int auth_db_parse_table_value(const char *user, const char *value, int want_password,
                              struct auth_user *out, char *err, size_t errlen);
 
 #endif

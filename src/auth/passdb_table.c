@@ -11,13 +11,13 @@
 
 struct config;
 
-void *authdb_table_open(const char *spec, const struct config *cfg, char *err, size_t errlen);
-void authdb_table_close(void *t);
-int authdb_table_lookup(void *t, const char *key, char **value);
+void *auth_db_table_open(const char *spec, const struct config *cfg, char *err, size_t errlen);
+void auth_db_table_close(void *t);
+int auth_db_table_lookup(void *t, const char *key, char **value);
 
 #define VALUE_MAX 8192
 
-void *authdb_table_open(const char *spec, const struct config *cfg, char *err, size_t errlen)
+void *auth_db_table_open(const char *spec, const struct config *cfg, char *err, size_t errlen)
 {
     if (!strchr(spec, ':')) {
         snprintf(err, errlen, "%s: expected type:name (passwd-file:/path, sqlite:/path.cf, ...)",
@@ -27,13 +27,13 @@ void *authdb_table_open(const char *spec, const struct config *cfg, char *err, s
     return table_open(spec, cfg, err, errlen);
 }
 
-void authdb_table_close(void *t)
+void auth_db_table_close(void *t)
 {
     table_close(t);
 }
 
 /* 1 found (*value allocated), 0 not found, -1 temporary failure. */
-int authdb_table_lookup(void *t, const char *key, char **value)
+int auth_db_table_lookup(void *t, const char *key, char **value)
 {
     struct buf b;
     buf_init(&b, VALUE_MAX);

@@ -84,7 +84,7 @@ static void set_err(char *err, size_t errlen, const char *msg)
         str_copy(err, msg, errlen);
 }
 
-int secret_equal(const void *a, size_t alen, const void *b, size_t blen)
+int auth_secret_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
     /* Hash both so the comparison is fixed-size and leaks no length. */
     unsigned char da[32], db[32];
@@ -128,14 +128,14 @@ static int split_encoding(const char *full, char *name, size_t namelen, enum enc
     return 0;
 }
 
-int scheme_known(const char *scheme)
+int auth_scheme_known(const char *scheme)
 {
     char name[SCHEME_NAME_MAX];
     enum enc enc;
     return split_encoding(scheme, name, sizeof(name), &enc) == 0 && find_scheme(name) != NULL;
 }
 
-int scheme_can_generate(const char *scheme)
+int auth_scheme_can_generate(const char *scheme)
 {
     char name[SCHEME_NAME_MAX];
     enum enc enc;
@@ -145,7 +145,7 @@ int scheme_can_generate(const char *scheme)
     return d && d->generate;
 }
 
-const char *scheme_names(void)
+const char *auth_scheme_names(void)
 {
     static char list[512];
     if (!list[0]) {
@@ -194,7 +194,7 @@ static int split_full(const char *stored, const char *default_scheme, char *sche
     return 0;
 }
 
-int scheme_split(const char *stored, const char *default_scheme, char *scheme, size_t schemelen,
+int auth_scheme_split(const char *stored, const char *default_scheme, char *scheme, size_t schemelen,
                  const char **data)
 {
     char full[SCHEME_NAME_MAX];
@@ -303,7 +303,7 @@ static int verify_crypt(const struct scheme_def *d, const char *data, const char
         set_err(err, errlen, "crypt(3) rejected the stored value");
         rc = SCHEME_ERROR;
     } else {
-        rc = secret_equal(h, strlen(h), data, strlen(data)) ? SCHEME_MATCH : SCHEME_MISMATCH;
+        rc = auth_secret_equal(h, strlen(h), data, strlen(data)) ? SCHEME_MATCH : SCHEME_MISMATCH;
     }
     OPENSSL_cleanse(phrase, pwlen);
     free(phrase);
@@ -533,7 +533,7 @@ static unsigned get_le32(const unsigned char *p)
     return (unsigned)p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16 | (unsigned)p[3] << 24;
 }
 
-void cram_md5_context(const char *password, size_t pwlen, unsigned char ctx[CRAM_CTX_LEN])
+void auth_cram_md5_context(const char *password, size_t pwlen, unsigned char ctx[CRAM_CTX_LEN])
 {
     unsigned char key[64] = {0}, pad[64];
     if (pwlen > 64)
@@ -568,7 +568,7 @@ static void md5_resume(MD5_CTX *c, const unsigned char state[16])
     c->Nl = 64 * 8;
 }
 
-void cram_md5_digest(const unsigned char ctx[CRAM_CTX_LEN], const void *challenge, size_t len,
+void auth_cram_md5_digest(const unsigned char ctx[CRAM_CTX_LEN], const void *challenge, size_t len,
                      unsigned char out[16])
 {
     MD5_CTX c;
@@ -593,7 +593,7 @@ static int cram_decode(const char *data, enum enc enc, unsigned char ctx[CRAM_CT
 /* ------------------------------------------------------------------ */
 /* SCRAM-SHA-256                                                       */
 
-void scram_from_password(const char *password, size_t pwlen, const unsigned char *salt,
+void auth_scram_from_password(const char *password, size_t pwlen, const unsigned char *salt,
                          size_t saltlen, unsigned iterations, struct scram_secret *out)
 {
     unsigned char salted[SCRAM_KEY_LEN], client_key[SCRAM_KEY_LEN];
@@ -670,7 +670,7 @@ static int verify_scram(const char *data, const char *pw, size_t pwlen, char *er
         set_err(err, errlen, "malformed SCRAM-SHA-256 value");
         return SCHEME_ERROR;
     }
-    scram_from_password(pw, pwlen, s.salt, s.saltlen, s.iterations, &t);
+    auth_scram_from_password(pw, pwlen, s.salt, s.saltlen, s.iterations, &t);
     int eq = CRYPTO_memcmp(s.stored_key, t.stored_key, SCRAM_KEY_LEN) == 0;
     OPENSSL_cleanse(&t, sizeof(t));
     OPENSSL_cleanse(&s, sizeof(s));
@@ -680,7 +680,7 @@ static int verify_scram(const char *data, const char *pw, size_t pwlen, char *er
 /* ------------------------------------------------------------------ */
 /* public                                                              */
 
-int scheme_verify(const char *stored, const char *default_scheme, const char *password,
+int auth_scheme_verify(const char *stored, const char *default_scheme, const char *password,
                   size_t pwlen, char *err, size_t errlen)
 {
     enum enc enc;
@@ -705,7 +705,7 @@ int scheme_verify(const char *stored, const char *default_scheme, const char *pa
         if (plain_decode(data, enc, &b) < 0)
             set_err(err, errlen, "malformed PLAIN value for its encoding");
         else
-            rc = secret_equal(b.data ? b.data : "", b.len, password, pwlen) ? SCHEME_MATCH
+            rc = auth_secret_equal(b.data ? b.data : "", b.len, password, pwlen) ? SCHEME_MATCH
                                                                              : SCHEME_MISMATCH;
         if (b.data)
             OPENSSL_cleanse(b.data, b.cap);
@@ -718,7 +718,7 @@ int scheme_verify(const char *stored, const char *default_scheme, const char *pa
             set_err(err, errlen, "malformed CRAM-MD5 value");
             return SCHEME_ERROR;
         }
-        cram_md5_context(password, pwlen, got);
+        auth_cram_md5_context(password, pwlen, got);
         int eq = CRYPTO_memcmp(want, got, CRAM_CTX_LEN) == 0;
         OPENSSL_cleanse(got, sizeof(got));
         return eq ? SCHEME_MATCH : SCHEME_MISMATCH;
@@ -729,7 +729,7 @@ int scheme_verify(const char *stored, const char *default_scheme, const char *pa
     return SCHEME_ERROR;
 }
 
-char *scheme_generate(const char *scheme, const char *password, size_t pwlen, unsigned rounds,
+char *auth_scheme_generate(const char *scheme, const char *password, size_t pwlen, unsigned rounds,
                       char *err, size_t errlen)
 {
     char full[SCHEME_NAME_MAX], name[SCHEME_NAME_MAX];
@@ -778,7 +778,7 @@ char *scheme_generate(const char *scheme, const char *password, size_t pwlen, un
     }
     case K_CRAM: {
         unsigned char ctx[CRAM_CTX_LEN];
-        cram_md5_context(password, pwlen, ctx);
+        auth_cram_md5_context(password, pwlen, ctx);
         struct buf b;
         buf_init(&b, 0);
         buf_printf(&b, "{%s}", full);
@@ -801,7 +801,7 @@ char *scheme_generate(const char *scheme, const char *password, size_t pwlen, un
             return NULL;
         }
         struct scram_secret s;
-        scram_from_password(password, pwlen, salt, sizeof(salt), it, &s);
+        auth_scram_from_password(password, pwlen, salt, sizeof(salt), it, &s);
         char *out = scram_format(&s, d->name);
         OPENSSL_cleanse(&s, sizeof(s));
         return out;
@@ -813,7 +813,7 @@ char *scheme_generate(const char *scheme, const char *password, size_t pwlen, un
     return NULL;
 }
 
-int scheme_get_plaintext(const char *stored, const char *default_scheme, struct buf *out)
+int auth_scheme_get_plaintext(const char *stored, const char *default_scheme, struct buf *out)
 {
     enum enc enc;
     const char *data;
@@ -825,7 +825,7 @@ int scheme_get_plaintext(const char *stored, const char *default_scheme, struct 
     return plain_decode(data, enc, out) < 0 ? -1 : 1;
 }
 
-int scheme_get_cram_md5(const char *stored, const char *default_scheme,
+int auth_scheme_get_cram_md5(const char *stored, const char *default_scheme,
                         unsigned char ctx[CRAM_CTX_LEN])
 {
     enum enc enc;
@@ -841,14 +841,14 @@ int scheme_get_cram_md5(const char *stored, const char *default_scheme,
     buf_init(&b, STORED_MAX);
     int rc = plain_decode(data, enc, &b) < 0 ? -1 : 1;
     if (rc == 1)
-        cram_md5_context(b.data ? b.data : "", b.len, ctx);
+        auth_cram_md5_context(b.data ? b.data : "", b.len, ctx);
     if (b.data)
         OPENSSL_cleanse(b.data, b.cap);
     buf_free(&b);
     return rc;
 }
 
-int scheme_get_scram(const char *stored, const char *default_scheme, struct scram_secret *out)
+int auth_scheme_get_scram(const char *stored, const char *default_scheme, struct scram_secret *out)
 {
     enum enc enc;
     const char *data;
@@ -860,7 +860,7 @@ int scheme_get_scram(const char *stored, const char *default_scheme, struct scra
     return scram_parse(data, out) < 0 ? -1 : 1;
 }
 
-int scheme_capabilities(const char *stored, const char *default_scheme)
+int auth_scheme_capabilities(const char *stored, const char *default_scheme)
 {
     enum enc enc;
     const char *data;

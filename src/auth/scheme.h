@@ -48,7 +48,7 @@
  * SCHEME_MATCH, SCHEME_MISMATCH, or SCHEME_ERROR with a reason in err
  * (never containing the password or the stored value).
  */
-int scheme_verify(const char *stored, const char *default_scheme, const char *password,
+int auth_scheme_verify(const char *stored, const char *default_scheme, const char *password,
                   size_t pwlen, char *err, size_t errlen);
 
 /*
@@ -56,39 +56,39 @@ int scheme_verify(const char *stored, const char *default_scheme, const char *pa
  * default (crypt rounds, bcrypt cost, Argon2 passes, SCRAM iterations).
  * Returns NULL with err set for unknown or verify-only schemes.
  */
-char *scheme_generate(const char *scheme, const char *password, size_t pwlen, unsigned rounds,
+char *auth_scheme_generate(const char *scheme, const char *password, size_t pwlen, unsigned rounds,
                       char *err, size_t errlen);
 
 /* Is this a scheme name yubin knows (verify)? can it generate it? */
-int scheme_known(const char *scheme);
-int scheme_can_generate(const char *scheme);
+int auth_scheme_known(const char *scheme);
+int auth_scheme_can_generate(const char *scheme);
 /* Space-separated list of every known scheme, for `yubin pw -l`. */
-const char *scheme_names(void);
+const char *auth_scheme_names(void);
 
 /*
  * Split stored into its upper-cased scheme name (without encoding suffix)
  * and data. Returns 0, or -1 if "{...}" is malformed or the name too long.
  */
-int scheme_split(const char *stored, const char *default_scheme, char *scheme, size_t schemelen,
+int auth_scheme_split(const char *stored, const char *default_scheme, char *scheme, size_t schemelen,
                  const char **data);
 
 /* What a stored value can serve: mechanisms need more than verification. */
 #define SCHEME_CAN_PLAIN  0x1   /* the plaintext is recoverable (PLAIN, CLEAR) */
 #define SCHEME_CAN_CRAM   0x2   /* CRAM-MD5 contexts available */
 #define SCHEME_CAN_SCRAM  0x4   /* SCRAM-SHA-256 keys available */
-int scheme_capabilities(const char *stored, const char *default_scheme);
+int auth_scheme_capabilities(const char *stored, const char *default_scheme);
 
 /* The plaintext of a PLAIN/CLEAR value: 1 and out filled, 0 if not plaintext, -1 malformed. */
-int scheme_get_plaintext(const char *stored, const char *default_scheme, struct buf *out);
+int auth_scheme_get_plaintext(const char *stored, const char *default_scheme, struct buf *out);
 
 /* CRAM-MD5: the 32-byte (outer, inner) MD5 state pair of HMAC-MD5 keyed by the password. */
 #define CRAM_CTX_LEN 32
-void cram_md5_context(const char *password, size_t pwlen, unsigned char ctx[CRAM_CTX_LEN]);
+void auth_cram_md5_context(const char *password, size_t pwlen, unsigned char ctx[CRAM_CTX_LEN]);
 /* From a stored value: 1 and ctx filled (CRAM-MD5 or plaintext), 0 unavailable, -1 malformed. */
-int scheme_get_cram_md5(const char *stored, const char *default_scheme,
+int auth_scheme_get_cram_md5(const char *stored, const char *default_scheme,
                         unsigned char ctx[CRAM_CTX_LEN]);
 /* HMAC-MD5(challenge) from a context. */
-void cram_md5_digest(const unsigned char ctx[CRAM_CTX_LEN], const void *challenge, size_t len,
+void auth_cram_md5_digest(const unsigned char ctx[CRAM_CTX_LEN], const void *challenge, size_t len,
                      unsigned char digest[16]);
 
 /* SCRAM-SHA-256 server secrets (RFC 5802 section 3, RFC 7677). */
@@ -104,12 +104,12 @@ struct scram_secret {
     unsigned char server_key[SCRAM_KEY_LEN];
 };
 /* From a stored SCRAM-SHA-256 value: 1 and out filled, 0 other scheme, -1 malformed. */
-int scheme_get_scram(const char *stored, const char *default_scheme, struct scram_secret *out);
+int auth_scheme_get_scram(const char *stored, const char *default_scheme, struct scram_secret *out);
 /* Derive from a password (PBKDF2-HMAC-SHA-256: slow by design). */
-void scram_from_password(const char *password, size_t pwlen, const unsigned char *salt,
+void auth_scram_from_password(const char *password, size_t pwlen, const unsigned char *salt,
                          size_t saltlen, unsigned iterations, struct scram_secret *out);
 
 /* Constant-time comparison of two strings of possibly different lengths. */
-int secret_equal(const void *a, size_t alen, const void *b, size_t blen);
+int auth_secret_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

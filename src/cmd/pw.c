@@ -122,7 +122,7 @@ int cmd_pw(const char *confdir, int argc, char **argv)
     while ((opt = getopt(argc, argv, "ls:r:p:t:Vh")) != -1) {
         switch (opt) {
         case 'l':
-            printf("%s\n", scheme_names());
+            printf("%s\n", auth_scheme_names());
             return 0;
         case 's':
             scheme = optarg;
@@ -162,9 +162,9 @@ int cmd_pw(const char *confdir, int argc, char **argv)
         pw_usage(stderr);
         return 2;
     }
-    if (!stored && !scheme_can_generate(scheme)) {
+    if (!stored && !auth_scheme_can_generate(scheme)) {
         fprintf(stderr, "yubin pw: %s password scheme %s (try -l)\n",
-                scheme_known(scheme) ? "cannot generate the" : "unknown", scheme);
+                auth_scheme_known(scheme) ? "cannot generate the" : "unknown", scheme);
         return 2;
     }
     if (!have_pw && get_password(pw, sizeof(pw), !stored) < 0)
@@ -176,7 +176,7 @@ int cmd_pw(const char *confdir, int argc, char **argv)
     char err[160];
     int rc = 0;
     if (stored) {
-        int v = scheme_verify(stored, "CRYPT", pw, strlen(pw), err, sizeof(err));
+        int v = auth_scheme_verify(stored, "CRYPT", pw, strlen(pw), err, sizeof(err));
         if (v == SCHEME_MATCH) {
             printf("%s (verified)\n", stored);
         } else {
@@ -185,11 +185,11 @@ int cmd_pw(const char *confdir, int argc, char **argv)
             rc = 1;
         }
     } else {
-        char *out = scheme_generate(scheme, pw, strlen(pw), rounds, err, sizeof(err));
+        char *out = auth_scheme_generate(scheme, pw, strlen(pw), rounds, err, sizeof(err));
         if (!out) {
             fprintf(stderr, "yubin pw: %s\n", err);
             rc = 1;
-        } else if (verify && scheme_verify(out, "CRYPT", pw, strlen(pw), err, sizeof(err)) !=
+        } else if (verify && auth_scheme_verify(out, "CRYPT", pw, strlen(pw), err, sizeof(err)) !=
                                  SCHEME_MATCH) {
             fprintf(stderr, "yubin pw: the generated value does not verify\n");
             rc = 1;
@@ -228,7 +228,7 @@ static void test_cb(void *arg, enum sasl_status st, const char *text)
         buf_init(&out, 65536);
         buf_init(&enc, 65536);
         if (base64_decode(text, strlen(text), &dec) < 0 ||
-            climech_step(t->cm, (const unsigned char *)buf_cstr(&dec), dec.len, &out) < 0) {
+            auth_climech_step(t->cm, (const unsigned char *)buf_cstr(&dec), dec.len, &out) < 0) {
             printf("ABORT bad challenge from the server\n");
             sasl_auth_cancel(t->auth);
             t->status = 1;
@@ -244,7 +244,7 @@ static void test_cb(void *arg, enum sasl_status st, const char *text)
     }
     case SASL_OK:
         printf("OK user=%s%s\n", text,
-               str_ieq(t->mech, "SCRAM-SHA-256") && climech_server_verified(t->cm)
+               str_ieq(t->mech, "SCRAM-SHA-256") && auth_climech_server_verified(t->cm)
                    ? " (server verified)" : "");
         t->status = 0;
         break;
@@ -311,7 +311,7 @@ int cmd_auth_test(const char *confdir, int argc, char **argv)
                         "[-S SERVICE] [-s] [-M] SOCKET USER PASSWORD\n");
         return 2;
     }
-    t.cm = climech_new(t.mech, argv[optind + 1], argv[optind + 2], authzid);
+    t.cm = auth_climech_new(t.mech, argv[optind + 1], argv[optind + 2], authzid);
     if (!t.cm) {
         fprintf(stderr, "yubin auth-test: unsupported mechanism %s\n", t.mech);
         return 2;
@@ -319,7 +319,7 @@ int cmd_auth_test(const char *confdir, int argc, char **argv)
     log_set_dest(1, NULL);
     struct buf ir;
     buf_init(&ir, 65536);
-    if (climech_initial(t.cm, &ir) == 1) {
+    if (auth_climech_initial(t.cm, &ir) == 1) {
         struct buf enc;
         buf_init(&enc, 0);
         base64_encode(&enc, ir.data ? ir.data : "", ir.len);
@@ -335,7 +335,7 @@ int cmd_auth_test(const char *confdir, int argc, char **argv)
     ev_loop_run(t.loop);
     fflush(stdout);
     sasl_client_free(t.client);
-    climech_free(t.cm);
+    auth_climech_free(t.cm);
     free(t.initial_b64);
     ev_loop_free(t.loop);
     return t.status;

@@ -2,7 +2,7 @@
  * agent.c - what the local and virtual agents share: their settings from
  * main.cf, handling one delivery request (open the queue file as root,
  * scan the headers once, hand each recipient to the agent's deliver
- * function from its row of agent_roles[]), and serving one qmgr
+ * function from its row of deliver_agent_roles[]), and serving one qmgr
  * connection with dproto under timeouts. It never names an agent.
  */
 #include "deliver/agent.h"
@@ -76,7 +76,7 @@ static struct maps *open_maps(struct agent *a, enum param_id name)
     return maps_open_tolerant(v, a->cfg, cfg_param_name(name));
 }
 
-int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx)
+int deliver_agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx)
 {
     (void)ctx;
     struct passwd pw, *res = NULL;
@@ -99,7 +99,7 @@ int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void 
     return 1;
 }
 
-int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
+int deliver_agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
                int single_user, const char *queue_dir)
 {
     memset(a, 0, sizeof(*a));
@@ -107,9 +107,9 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
     a->cfg = cfg;
     a->single_user = single_user;
     a->queue_dir = queue_dir;
-    a->getpw = agent_getpw_system;
+    a->getpw = deliver_agent_getpw_system;
     a->request_timeout = AGENT_REQUEST_TIMEOUT;
-    for (const struct agent_role *r = agent_roles; r->name && !a->role; r++)
+    for (const struct agent_role *r = deliver_agent_roles; r->name && !a->role; r++)
         if (r->kind == kind)
             a->role = r;
     INVARIANT(a->role != NULL);
@@ -172,7 +172,7 @@ int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
     return 0;
 }
 
-void agent_free(struct agent *a)
+void deliver_agent_free(struct agent *a)
 {
     maps_close(a->vmbox);
     maps_close(a->vuid);
@@ -202,7 +202,7 @@ static void all_status(const struct dreq *req, struct dstatus *st, const char *d
         dstatus_set(&st[i], req->rcpts[i].idx, dsn, "%s", text);
 }
 
-void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstatus *st)
+void deliver_agent_deliver_request(struct agent *a, const struct dreq *req, struct dstatus *st)
 {
     char text[600];
     all_status(req, st, "4.3.0", "delivery was not attempted");
@@ -230,7 +230,7 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
         close(d.fd);
         return;
     }
-    if (delivery_scan_headers(&d) < 0) {
+    if (deliver_scan_headers(&d) < 0) {
         msg_warn("%s: error reading queue file %s: %s", req->qid, req->path,
                  strerror(d.scan_error));
         str_fmt(text, sizeof(text), "error reading queue file: %s", strerror(d.scan_error));
@@ -245,12 +245,12 @@ void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstat
 
 /* ---- the connection ---- */
 
-void agent_serve_fn(void *agent, const struct dreq *req, struct dstatus *st)
+void deliver_agent_serve_fn(void *agent, const struct dreq *req, struct dstatus *st)
 {
-    agent_deliver_request(agent, req, st);
+    deliver_agent_deliver_request(agent, req, st);
 }
 
-int agent_serve(struct agent *a, int fd)
+int deliver_agent_serve(struct agent *a, int fd)
 {
-    return serve_connection(fd, a->request_timeout, agent_serve_fn, a);
+    return deliver_serve_connection(fd, a->request_timeout, deliver_agent_serve_fn, a);
 }

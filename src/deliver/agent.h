@@ -90,7 +90,7 @@ struct agent {
 
     agent_getpw_fn getpw;
     void *getpw_ctx;
-    const struct agent_role *role;   /* this agent's row of agent_roles[] */
+    const struct agent_role *role;   /* this agent's row of deliver_agent_roles[] */
 };
 
 /* One request being served. */
@@ -113,45 +113,45 @@ struct copy_opts {
 
 /* ---- agent.c ---- */
 /* Read the settings and open the tables (an unopenable table defers what needs it). */
-int agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
+int deliver_agent_init(struct agent *a, const struct config *cfg, enum agent_kind kind,
                int single_user, const char *queue_dir);
-void agent_free(struct agent *a);
+void deliver_agent_free(struct agent *a);
 /* Deliver one parsed request; st[i] receives the status of req->rcpts[i]. */
-void agent_deliver_request(struct agent *a, const struct dreq *req, struct dstatus *st);
+void deliver_agent_deliver_request(struct agent *a, const struct dreq *req, struct dstatus *st);
 /*
- * Serve one qmgr connection with serve_connection() (serve.h): requests
+ * Serve one qmgr connection with deliver_serve_connection() (serve.h): requests
  * until EOF, a protocol error, a timeout, or SIGTERM between requests.
  * Returns 0 on EOF/stop, -1 otherwise.
  */
-int agent_serve(struct agent *a, int fd);
-/* agent_deliver_request() as a serve.h handler (ctx: the struct agent). */
-void agent_serve_fn(void *agent, const struct dreq *req, struct dstatus *st);
-int agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx);
+int deliver_agent_serve(struct agent *a, int fd);
+/* deliver_agent_deliver_request() as a serve.h handler (ctx: the struct agent). */
+void deliver_agent_serve_fn(void *agent, const struct dreq *req, struct dstatus *st);
+int deliver_agent_getpw_system(const char *name, uid_t uid, struct user_info *out, void *ctx);
 
 /* ---- privs.c ---- */
 /* Become uid/gid (effective; real and saved stay root). extra_gid (or -1) is added as a supplementary group. */
-int priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid);
-/* priv_become, logging a failure with the queue ID. */
-int delivery_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid);
+int deliver_priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid);
+/* deliver_priv_become, logging a failure with the queue ID. */
+int deliver_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid);
 /* Back to root; fatal when impossible. */
-void priv_restore(const struct agent *a);
+void deliver_priv_restore(const struct agent *a);
 /* In a child: give up root for good. */
-int priv_drop_for_good(const struct agent *a, uid_t uid, gid_t gid);
+int deliver_priv_drop_for_good(const struct agent *a, uid_t uid, gid_t gid);
 
 /* ---- copy.c ---- */
 struct msgstream;
-struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opts *o);
+struct msgstream *deliver_msgstream_open(const struct delivery *d, const struct copy_opts *o);
 /* Next bytes of the transformed message; 0 at the end, -1 on a read error (errno). */
-ssize_t msgstream_read(struct msgstream *ms, char *buf, size_t cap);
+ssize_t deliver_msgstream_read(struct msgstream *ms, char *buf, size_t cap);
 /* Bytes the whole stream yields. */
-size_t msgstream_size(const struct msgstream *ms);
-void msgstream_close(struct msgstream *ms);
+size_t deliver_msgstream_size(const struct msgstream *ms);
+void deliver_msgstream_close(struct msgstream *ms);
 /* The message's arrival time (request attribute "arrival"), or now. */
-time_t delivery_arrival(const struct delivery *d);
+time_t deliver_arrival(const struct delivery *d);
 /* Scan the message headers for Delivered-To: (once per request). */
-int delivery_scan_headers(struct delivery *d);
+int deliver_scan_headers(struct delivery *d);
 /* Is addr already in a Delivered-To: header? */
-int delivery_is_loop(const struct delivery *d, const char *addr);
+int deliver_is_loop(const struct delivery *d, const char *addr);
 
 /* ---- store.c ---- */
 /* A mailbox: path ending in '/' is a Maildir, anything else an mbox file. */
@@ -167,7 +167,7 @@ struct store_target {
     int strict_owner;
 };
 /* Deliver the message as t's owner (caller holds root; switches itself); st gets the outcome. */
-void agent_store(struct delivery *d, int idx, const struct store_target *t,
+void deliver_agent_store(struct delivery *d, int idx, const struct store_target *t,
                  const struct copy_opts *o, struct dstatus *st);
 
 /* ---- command.c ---- */
@@ -180,7 +180,7 @@ struct command_spec {
     long long fsize_limit;           /* RLIMIT_FSIZE, 0 = none */
 };
 /* Run command (as root: forks and drops privileges in the child). */
-void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
+void deliver_command(struct delivery *d, int idx, const struct command_spec *c,
                      const struct copy_opts *o, struct dstatus *st);
 
 /* ---- the agents: deliver.c's table ---- */
@@ -191,6 +191,6 @@ struct agent_role {
     agent_deliver_fn *deliver;       /* one recipient of a request */
 };
 /* One row per agent, ended by a NULL name. */
-extern const struct agent_role agent_roles[];
+extern const struct agent_role deliver_agent_roles[];
 
 #endif

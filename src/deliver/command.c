@@ -105,7 +105,7 @@ static _Noreturn void run_child(const struct delivery *d, const struct command_s
         struct rlimit rl = {(rlim_t)c->fsize_limit, (rlim_t)c->fsize_limit};
         setrlimit(RLIMIT_FSIZE, &rl);
     }
-    if (priv_drop_for_good(a, c->uid, c->gid) < 0) {
+    if (deliver_priv_drop_for_good(a, c->uid, c->gid) < 0) {
         dprintf(1, "cannot set privileges to uid/gid %ld/%ld: %s", (long)c->uid, (long)c->gid,
                 strerror(errno));
         _exit(75);
@@ -155,7 +155,7 @@ struct io {
 static int feed(struct io *io)
 {
     if (io->bpos == io->blen) {
-        ssize_t got = msgstream_read(io->ms, io->buf, PIPE_CHUNK);
+        ssize_t got = deliver_msgstream_read(io->ms, io->buf, PIPE_CHUNK);
         if (got < 0) {
             io->read_error = errno;
             return -1;
@@ -282,7 +282,7 @@ static void command_status(struct dstatus *st, int idx, const struct command_spe
                 sep, output);
 }
 
-void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
+void deliver_command(struct delivery *d, int idx, const struct command_spec *c,
                      const struct copy_opts *o, struct dstatus *st)
 {
     const struct agent *a = d->a;
@@ -313,7 +313,7 @@ void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
     fd_set_nonblock(in[1], 1);
     fd_set_nonblock(out[0], 1);
 
-    struct io io = {.ms = msgstream_open(d, o), .buf = xmalloc(PIPE_CHUNK),
+    struct io io = {.ms = deliver_msgstream_open(d, o), .buf = xmalloc(PIPE_CHUNK),
                     .in_fd = in[1], .out_fd = out[0]};
     uint64_t deadline = mono_msec() + (uint64_t)a->cmd_time_limit * 1000u;
     int wstatus = 0;
@@ -345,5 +345,5 @@ void command_deliver(struct delivery *d, int idx, const struct command_spec *c,
     else
         command_status(st, idx, c, wstatus, io.out);
     free(io.buf);
-    msgstream_close(io.ms);
+    deliver_msgstream_close(io.ms);
 }

@@ -45,7 +45,7 @@ static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
     return (ssize_t)got;
 }
 
-time_t delivery_arrival(const struct delivery *d)
+time_t deliver_arrival(const struct delivery *d)
 {
     const char *arr = dproto_attr(d->req, "arrival");
     time_t t = arr ? (time_t)strtoll(arr, NULL, 10) : 0;
@@ -59,7 +59,7 @@ static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
     buf_init(&b, 0);
     buf_puts(&b, "");
     if (o->from_sender) {
-        time_t t = delivery_arrival(d);
+        time_t t = deliver_arrival(d);
         struct tm tm;
         char date[64];
         localtime_r(&t, &tm);
@@ -99,7 +99,7 @@ struct msgstream {
     size_t rlen, rpos;
 };
 
-struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opts *o)
+struct msgstream *deliver_msgstream_open(const struct delivery *d, const struct copy_opts *o)
 {
     /* not calloc: zeroing the 64 KB read buffer cost more than the rest of a delivery */
     struct msgstream *ms = xmalloc(sizeof(*ms));
@@ -113,12 +113,12 @@ struct msgstream *msgstream_open(const struct delivery *d, const struct copy_opt
     return ms;
 }
 
-size_t msgstream_size(const struct msgstream *ms)
+size_t deliver_msgstream_size(const struct msgstream *ms)
 {
     return ms->size;
 }
 
-void msgstream_close(struct msgstream *ms)
+void deliver_msgstream_close(struct msgstream *ms)
 {
     if (!ms)
         return;
@@ -146,7 +146,7 @@ static int refill(struct msgstream *ms)
     return 0;
 }
 
-ssize_t msgstream_read(struct msgstream *ms, char *buf, size_t cap)
+ssize_t deliver_msgstream_read(struct msgstream *ms, char *buf, size_t cap)
 {
     size_t o = 0;
     while (o < cap) {
@@ -192,7 +192,7 @@ static void note_delivered(struct delivery *d, const struct hdr_field *f)
     buf_free(&v);
 }
 
-int delivery_scan_headers(struct delivery *d)
+int deliver_scan_headers(struct delivery *d)
 {
     /* The header section, read chunk by chunk until it ends (cleanup keeps it
      * within header_size_limit; HEADER_SCAN_MAX bounds what a loop check reads). */
@@ -230,7 +230,7 @@ int delivery_scan_headers(struct delivery *d)
     return rc;
 }
 
-int delivery_is_loop(const struct delivery *d, const char *addr)
+int deliver_is_loop(const struct delivery *d, const char *addr)
 {
     char *ext = addr_external_dup(addr);      /* Delivered-To: holds the quoted form */
     int found = 0;

@@ -4,7 +4,7 @@
  *
  * Several agent processes share the service's listening UNIX socket;
  * each waits for a connection, serves that one qmgr connection (requests
- * one after another) until qmgr closes it, then waits again: serve_loop()
+ * one after another) until qmgr closes it, then waits again: deliver_serve_loop()
  * of serve.h, the loop every delivery agent shares. SIGTERM is only
  * delivered while the process waits, so a request in progress is always
  * finished and answered before the process exits 0.
@@ -23,16 +23,16 @@
 #include <unistd.h>
 
 /* The agents, one row each: agent.c calls the deliver function of its row. */
-const struct agent_role agent_roles[] = {
-    {"virtual", AGENT_VIRTUAL, virtual_deliver},
-    {"local", AGENT_LOCAL, local_deliver},
+const struct agent_role deliver_agent_roles[] = {
+    {"virtual", AGENT_VIRTUAL, deliver_virtual},
+    {"local", AGENT_LOCAL, deliver_local},
     {NULL, AGENT_VIRTUAL, NULL},
 };
 
 int deliver_main(struct worker *w)
 {
     const char *cmd = w->svc && w->svc->command ? w->svc->command : "";
-    const struct agent_role *role = agent_roles;
+    const struct agent_role *role = deliver_agent_roles;
     while (role->name && strcmp(role->name, cmd) != 0)
         role++;
     if (!role->name)
@@ -53,11 +53,11 @@ int deliver_main(struct worker *w)
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
-    serve_signals();
+    deliver_serve_signals();
 
     struct agent a;
-    agent_init(&a, w->cfg, kind, single_user, w->queue_dir);
-    serve_loop(cmd, w->listen_fds[0], a.request_timeout, agent_serve_fn, &a);
-    agent_free(&a);
+    deliver_agent_init(&a, w->cfg, kind, single_user, w->queue_dir);
+    deliver_serve_loop(cmd, w->listen_fds[0], a.request_timeout, deliver_agent_serve_fn, &a);
+    deliver_agent_free(&a);
     return 0;
 }

@@ -304,7 +304,7 @@ static void run_command(struct delivery *d, int idx, const char *cmd, const stru
     struct copy_opts o = {.from_sender = d->req->sender, .return_path = d->req->sender,
                           .orig_to = a->enable_orig_rcpt ? lr->orig : NULL,
                           .delivered_to = (a->dh_mask & DH_COMMAND) ? delivered : NULL};
-    command_deliver(d, idx, &c, &o, st);
+    deliver_command(d, idx, &c, &o, st);
     strv_free(env);
     free(cwd);
 }
@@ -325,7 +325,7 @@ static void deliver_file(struct delivery *d, int idx, const char *path, const st
     struct copy_opts o = {.return_path = d->req->sender, .orig_to = orig, .delivered_to = dt};
     struct store_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
                              .locks = a->mlocks, .limit = a->mbox_limit, .is_file = 1};
-    agent_store(d, idx, &t, &o, st);
+    deliver_agent_store(d, idx, &t, &o, st);
 }
 
 /* ---- alias targets from qmgr ---- */
@@ -489,7 +489,7 @@ static void deliver_alias_target(struct delivery *d, const struct dreq_rcpt *r,
     lrcpt_init(&lr, a, alias, r->orig);
     uid_t uid;
     gid_t gid;
-    if (delivery_is_loop(d, lr.addr))
+    if (deliver_is_loop(d, lr.addr))
         dstatus_set(st, idx, "5.4.6", "mail forwarding loop for %s", lr.addr);
     else if (target_privileges(d, r, x, lr.addr, &uid, &gid, st) == 0) {
         lr.pw.uid = (uid_t)-1;           /* no account of its own: env from the owner */
@@ -542,7 +542,7 @@ static void deliver_mailbox(struct delivery *d, int idx, const struct lrcpt *lr,
         struct store_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
                                  .locks = a->mlocks, .limit = a->mbox_limit,
                                  .strict_owner = a->strict_owner};
-        agent_store(d, idx, &t, &o, st);
+        deliver_agent_store(d, idx, &t, &o, st);
         free(path);
         return;
     }
@@ -550,7 +550,7 @@ static void deliver_mailbox(struct delivery *d, int idx, const struct lrcpt *lr,
     struct store_target t = {.path = path, .user = lr->user, .uid = uid, .gid = gid,
                              .locks = a->mlocks, .limit = a->mbox_limit, .spool = 1,
                              .strict_owner = a->strict_owner};
-    agent_store(d, idx, &t, &o, st);
+    deliver_agent_store(d, idx, &t, &o, st);
     free(path);
 }
 
@@ -590,12 +590,12 @@ static char *read_forward_file(struct delivery *d, const struct lrcpt *lr, const
 {
     struct agent *a = d->a;
     *missing = 0;
-    if (delivery_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
+    if (deliver_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
         return NULL;
     /* read with the user's rights, so following a symlink reveals nothing new */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     int err = errno;
-    priv_restore(a);
+    deliver_priv_restore(a);
     if (fd < 0) {
         if (err == ENOENT || err == ENOTDIR) {
             *missing = 1;
@@ -813,11 +813,11 @@ static int try_forward(struct delivery *d, int idx, const struct lrcpt *lr, stru
 static int home_accessible(const struct delivery *d, const struct lrcpt *lr)
 {
     const struct agent *a = d->a;
-    if (delivery_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
+    if (deliver_become(d, lr->pw.uid, lr->pw.gid, (gid_t)-1) < 0)
         return 0;
     struct stat sb;
     int ok = stat(lr->pw.home, &sb) == 0 && S_ISDIR(sb.st_mode);
-    priv_restore(a);
+    deliver_priv_restore(a);
     return ok;
 }
 
@@ -828,7 +828,7 @@ static void deliver_user(struct delivery *d, const struct dreq_rcpt *r, const st
     int idx = r->idx;
     struct lrcpt lr;
     lrcpt_init(&lr, a, r->addr, r->orig);
-    if (delivery_is_loop(d, lr.addr)) {
+    if (deliver_is_loop(d, lr.addr)) {
         dstatus_set(st, idx, "5.4.6", "mail forwarding loop for %s", lr.addr);
         goto out;
     }
@@ -856,7 +856,7 @@ out:
     lrcpt_free(&lr);
 }
 
-void local_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st)
+void deliver_local(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st)
 {
     struct dextra x;
     if (dproto_extra_parse(r->extra, &x) < 0) {

@@ -7,6 +7,6 @@
 
 #include "deliver/agent.h"
 
-agent_deliver_fn local_deliver;
+agent_deliver_fn deliver_local;
 
 #endif

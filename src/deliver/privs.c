@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid)
+int deliver_priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid)
 {
     if (a->single_user)
         return 0;
@@ -25,16 +25,16 @@ int priv_become(const struct agent *a, uid_t uid, gid_t gid, gid_t extra_gid)
     if (setgroups(ngroups, groups) < 0 || setresgid((gid_t)-1, gid, (gid_t)-1) < 0 ||
         setresuid((uid_t)-1, uid, (uid_t)-1) < 0) {
         int saved = errno;
-        priv_restore(a);
+        deliver_priv_restore(a);
         errno = saved;
         return -1;
     }
     return 0;
 }
 
-int delivery_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid)
+int deliver_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_gid)
 {
-    if (priv_become(d->a, uid, gid, extra_gid) == 0)
+    if (deliver_priv_become(d->a, uid, gid, extra_gid) == 0)
         return 0;
     int saved = errno;
     msg_warn("%s: cannot switch to uid/gid %ld/%ld: %s", d->req->qid, (long)uid, (long)gid,
@@ -43,7 +43,7 @@ int delivery_become(const struct delivery *d, uid_t uid, gid_t gid, gid_t extra_
     return -1;
 }
 
-void priv_restore(const struct agent *a)
+void deliver_priv_restore(const struct agent *a)
 {
     if (a->single_user)
         return;
@@ -53,7 +53,7 @@ void priv_restore(const struct agent *a)
         msg_fatal("cannot restore root privileges: %s", strerror(errno));
 }
 
-int priv_drop_for_good(const struct agent *a, uid_t uid, gid_t gid)
+int deliver_priv_drop_for_good(const struct agent *a, uid_t uid, gid_t gid)
 {
     if (a->single_user)
         return 0;

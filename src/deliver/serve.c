@@ -27,7 +27,7 @@ static void on_term(int sig)
     stop_requested = 1;
 }
 
-volatile sig_atomic_t *serve_signals(void)
+volatile sig_atomic_t *deliver_serve_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -113,7 +113,7 @@ static char *format_reply(const struct dreq *req, const struct dstatus *st, size
     return reply.data;
 }
 
-int serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx)
+int deliver_serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx)
 {
     fd_set_nonblock(fd, 1);
     struct conn *c = conn_new(fd, 2 * DPROTO_LINE_MAX, 0);
@@ -170,7 +170,7 @@ int serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx)
     return rc;
 }
 
-void serve_loop(const char *name, int lfd, int request_timeout, serve_fn fn, void *ctx)
+void deliver_serve_loop(const char *name, int lfd, int request_timeout, serve_fn fn, void *ctx)
 {
     fd_set_nonblock(lfd, 1);
     while (!stop_requested) {
@@ -187,7 +187,7 @@ void serve_loop(const char *name, int lfd, int request_timeout, serve_fn fn, voi
                 msg_warn("%s: accept: %s", name, strerror(errno));
             continue;                  /* another process took it */
         }
-        serve_connection(cfd, request_timeout, fn, ctx);
+        deliver_serve_connection(cfd, request_timeout, fn, ctx);
         close(cfd);
     }
 }

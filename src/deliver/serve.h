@@ -23,20 +23,20 @@ typedef void (*serve_fn)(void *ctx, const struct dreq *req, struct dstatus *st);
  * flag and is blocked except while the process waits for work; SIGPIPE
  * is ignored. Returns the flag.
  */
-volatile sig_atomic_t *serve_signals(void);
+volatile sig_atomic_t *deliver_serve_signals(void);
 
 /*
  * Serve one qmgr connection until EOF, a protocol error, a timeout, or
  * stop (checked between requests). request_timeout: seconds allowed to
  * read one whole request once it has begun. 0 on EOF/stop, -1 otherwise.
  */
-int serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx);
+int deliver_serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx);
 
 /*
  * Accept connections on lfd (shared with the other processes of the
  * service) and serve them one after another until SIGTERM. name is used
  * in log messages.
  */
-void serve_loop(const char *name, int lfd, int request_timeout, serve_fn fn, void *ctx);
+void deliver_serve_loop(const char *name, int lfd, int request_timeout, serve_fn fn, void *ctx);
 
 #endif

@@ -476,7 +476,7 @@ int smtp_main(struct worker *w)
     const char *name = w->svc && w->svc->name ? w->svc->name : "smtp";
     if (w->nlisten < 1)
         msg_fatal("%s: no listening socket", name);
-    serve_signals();
+    deliver_serve_signals();
     srandom((unsigned)(time(NULL) ^ ((unsigned)getpid() << 16)));
     struct smtp_settings s;
     struct tls_client *tls = w->tls_client;   /* made as root by the worker, or NULL */
@@ -484,7 +484,7 @@ int smtp_main(struct worker *w)
     if (smtp_settings_init(&s, w->cfg, w->queue_dir, tls) < 0)
         msg_warn("%s: configuration error (%s): every delivery will be deferred", name,
                  s.config_error);
-    serve_loop(name, w->listen_fds[0], SMTP_REQUEST_TIMEOUT, handle, &s);
+    deliver_serve_loop(name, w->listen_fds[0], SMTP_REQUEST_TIMEOUT, handle, &s);
     smtp_settings_free(&s);
     return 0;
 }

@@ -22,15 +22,15 @@
 
 static ssize_t stream_read(void *ms, char *buf, size_t cap)
 {
-    return msgstream_read(ms, buf, cap);
+    return deliver_msgstream_read(ms, buf, cap);
 }
 
 /* Save the stream into box. 0, or -1 with err filled (nothing left behind). */
 static int save_stream(struct delivery *d, struct mailbox *box, struct msgstream *ms,
                        struct storage_error *err)
 {
-    struct storage_save_opts so = {.sender = d->req->sender, .received = delivery_arrival(d),
-                                   .size = (long long)msgstream_size(ms)};
+    struct storage_save_opts so = {.sender = d->req->sender, .received = deliver_arrival(d),
+                                   .size = (long long)deliver_msgstream_size(ms)};
     struct storage_save *s = storage_save_begin(box, &so, err);
     if (!s)
         return -1;
@@ -78,7 +78,7 @@ static void maildir_store(struct delivery *d, int idx, const struct store_target
     struct storage_location loc;
     struct storage_error err;
     location_init(&loc, d, t, STORAGE_MAILDIR);
-    if (t->limit > 0 && (long long)msgstream_size(ms) > t->limit) {
+    if (t->limit > 0 && (long long)deliver_msgstream_size(ms) > t->limit) {
         /* too big for the mailbox: said before anything is created */
         dstatus_set(st, idx, storage_errno_dsn(EFBIG, "5.2.2"),
                     "maildir delivery failed: error writing message: %s", strerror(EFBIG));
@@ -146,7 +146,7 @@ static void mbox_store(struct delivery *d, int idx, const struct store_target *t
                   !dir_writable_by(t->path, t->uid, t->gid, &extra_gid);
     if (as_root)
         loc.flags |= STORAGE_LOC_CHOWN_NEW;
-    else if (delivery_become(d, t->uid, t->gid, extra_gid) < 0) {
+    else if (deliver_become(d, t->uid, t->gid, extra_gid) < 0) {
         mbox_fail(st, idx, t, "4.3.0", "cannot switch to the mailbox owner");
         return;
     }
@@ -154,7 +154,7 @@ static void mbox_store(struct delivery *d, int idx, const struct store_target *t
     int rc = box ? save_stream(d, box, ms, &err) : -1;
     mailbox_close(box);                /* releases the locks */
     if (!as_root)
-        priv_restore(a);
+        deliver_priv_restore(a);
     if (rc == 0 && t->is_file)
         dstatus_set(st, idx, "2.0.0", "delivered to file: %s", t->path);
     else if (rc == 0)
@@ -165,18 +165,18 @@ static void mbox_store(struct delivery *d, int idx, const struct store_target *t
         mbox_fail(st, idx, t, err.dsn, err.text);
 }
 
-void agent_store(struct delivery *d, int idx, const struct store_target *t,
+void deliver_agent_store(struct delivery *d, int idx, const struct store_target *t,
                  const struct copy_opts *o, struct dstatus *st)
 {
-    struct msgstream *ms = msgstream_open(d, o);
+    struct msgstream *ms = deliver_msgstream_open(d, o);
     if (storage_format_of(t->path) == STORAGE_MBOX) {
         mbox_store(d, idx, t, ms, st);
-    } else if (delivery_become(d, t->uid, t->gid, (gid_t)-1) < 0) {
+    } else if (deliver_become(d, t->uid, t->gid, (gid_t)-1) < 0) {
         dstatus_set(st, idx, "4.3.0", "cannot switch to uid/gid %ld/%ld", (long)t->uid,
                     (long)t->gid);
     } else {
         maildir_store(d, idx, t, ms, st);
-        priv_restore(d->a);
+        deliver_priv_restore(d->a);
     }
-    msgstream_close(ms);
+    deliver_msgstream_close(ms);
 }

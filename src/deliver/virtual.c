@@ -4,7 +4,7 @@
  * search order: user+ext@domain, user@domain, @domain), under
  * virtual_mailbox_base, owned by the uid/gid from virtual_uid_maps and
  * virtual_gid_maps. A result ending in "/" is a Maildir, anything else
- * an mbox file (written by lib-storage through agent_store()).
+ * an mbox file (written by lib-storage through deliver_agent_store()).
  */
 #include "deliver/agent.h"
 #include "deliver/virtual.h"
@@ -84,14 +84,14 @@ static int lookup_id(struct delivery *d, struct maps *m, const char *param, cons
     return rc == TABLE_FOUND ? 0 : -1;
 }
 
-void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st)
+void deliver_virtual(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st)
 {
     struct agent *a = d->a;
     int idx = r->idx;
     char *rcpt = xstrdup(r->addr);
     str_lower(rcpt);
 
-    if (delivery_is_loop(d, rcpt)) {
+    if (deliver_is_loop(d, rcpt)) {
         dstatus_set(st, idx, "5.4.6", "mail forwarding loop for %s", rcpt);
         free(rcpt);
         return;
@@ -140,7 +140,7 @@ void virtual_deliver(struct delivery *d, const struct dreq_rcpt *r, struct dstat
     struct store_target t = {.path = path, .user = rcpt, .uid = (uid_t)uid, .gid = (gid_t)gid,
                              .locks = a->vlocks, .limit = a->vlimit,
                              .strict_owner = a->strict_owner};
-    agent_store(d, idx, &t, &o, st);
+    deliver_agent_store(d, idx, &t, &o, st);
     free(path);
 out:
     buf_free(&res);

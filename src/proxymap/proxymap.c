@@ -52,7 +52,7 @@ static int remote_type(const char *spec)
     return strncasecmp(spec, "socketmap:", 10) == 0;
 }
 
-struct pmap_tables *pmap_tables_new(const struct config *cfg)
+struct pmap_tables *proxymap_tables_new(const struct config *cfg)
 {
     struct pmap_tables *pt = xcalloc(1, sizeof(*pt));
     pt->cfg = cfg;
@@ -74,7 +74,7 @@ struct pmap_tables *pmap_tables_new(const struct config *cfg)
     return pt;
 }
 
-void pmap_tables_free(struct pmap_tables *pt)
+void proxymap_tables_free(struct pmap_tables *pt)
 {
     if (!pt)
         return;
@@ -91,7 +91,7 @@ void pmap_tables_free(struct pmap_tables *pt)
     free(pt);
 }
 
-int pmap_approved(const struct pmap_tables *pt, const char *spec)
+int proxymap_approved(const struct pmap_tables *pt, const char *spec)
 {
     for (size_t i = 0; i < pt->napproved; i++)
         if (strcmp(pt->approved[i], spec) == 0)
@@ -117,7 +117,7 @@ static struct table *pmap_table(struct pmap_tables *pt, const char *spec, char *
     return t;
 }
 
-void pmap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *reply)
+void proxymap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *reply)
 {
     struct tproto_request req;
     const char *why;
@@ -127,7 +127,7 @@ void pmap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *rep
         tproto_reply_encode(reply, TP_TEMPFAIL, "malformed request");
         return;
     }
-    if (!pmap_approved(pt, req.spec)) {
+    if (!proxymap_approved(pt, req.spec)) {
         msg_warn("request for unapproved table: \"%s\" (not in proxy_read_maps)", req.spec);
         tproto_reply_encode(reply, TP_DENIED, "table not approved by proxy_read_maps");
         return;
@@ -153,15 +153,15 @@ void pmap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *rep
 
 int proxymap_main(struct worker *w)
 {
-    volatile sig_atomic_t *stop = pmap_signals();
-    struct pmap_tables *pt = pmap_tables_new(w->cfg);
+    volatile sig_atomic_t *stop = proxymap_signals();
+    struct pmap_tables *pt = proxymap_tables_new(w->cfg);
     msg_info("proxymap ready: %zu approved table(s)", pt->napproved);
     while (!*stop && w->nlisten > 0) {
-        int fd = pmap_accept(w->listen_fds[0]);
+        int fd = proxymap_accept(w->listen_fds[0]);
         if (fd < 0)
             break;
-        pmap_serve(fd, pt);
+        proxymap_serve(fd, pt);
     }
-    pmap_tables_free(pt);
+    proxymap_tables_free(pt);
     return 0;
 }

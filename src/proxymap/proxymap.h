@@ -12,22 +12,22 @@ struct config;
 struct pmap_tables;
 
 /* The tables proxy_read_maps approves (see proxymap.c). */
-struct pmap_tables *pmap_tables_new(const struct config *cfg);
-void pmap_tables_free(struct pmap_tables *pt);
-int pmap_approved(const struct pmap_tables *pt, const char *spec);
+struct pmap_tables *proxymap_tables_new(const struct config *cfg);
+void proxymap_tables_free(struct pmap_tables *pt);
+int proxymap_approved(const struct pmap_tables *pt, const char *spec);
 
 /*
  * Answer one request line (without LF; line[len] is writable) into reply
  * (a complete reply line). Never fails: every problem is a reply.
  */
 struct buf;
-void pmap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *reply);
+void proxymap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *reply);
 
 /* proxymap_io.c: SIGTERM handling and the connection loop. */
-volatile sig_atomic_t *pmap_signals(void);
+volatile sig_atomic_t *proxymap_signals(void);
 /* Wait for a connection on lfd; -1 when asked to stop. */
-int pmap_accept(int lfd);
+int proxymap_accept(int lfd);
 /* Read one request, answer it, close fd. */
-void pmap_serve(int fd, struct pmap_tables *pt);
+void proxymap_serve(int fd, struct pmap_tables *pt);
 
 #endif

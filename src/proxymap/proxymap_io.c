@@ -28,7 +28,7 @@ static void on_term(int sig)
     stop_requested = 1;
 }
 
-volatile sig_atomic_t *pmap_signals(void)
+volatile sig_atomic_t *proxymap_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -48,7 +48,7 @@ volatile sig_atomic_t *pmap_signals(void)
     return &stop_requested;
 }
 
-int pmap_accept(int lfd)
+int proxymap_accept(int lfd)
 {
     for (;;) {
         if (stop_requested)
@@ -132,14 +132,14 @@ static void send_reply(int fd, const struct buf *out, uint64_t deadline)
     }
 }
 
-void pmap_serve(int fd, struct pmap_tables *pt)
+void proxymap_serve(int fd, struct pmap_tables *pt)
 {
     struct buf in, out;
     buf_init(&in, TPROTO_REQUEST_MAX + 1);
     buf_init(&out, TPROTO_REPLY_MAX + 1);
     size_t len;
     if (read_request(fd, &in, &len, mono_msec() + PMAP_IO_TIMEOUT_MS) == 0) {
-        pmap_answer(pt, in.data, len, &out);
+        proxymap_answer(pt, in.data, len, &out);
         send_reply(fd, &out, mono_msec() + PMAP_IO_TIMEOUT_MS);
     }
     buf_free(&in);

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth)
+struct dlv *qmgr_dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth)
 {
     if (m->ndlv == m->capdlv) {
         m->capdlv = m->capdlv ? m->capdlv * 2 : 4;
@@ -43,7 +43,7 @@ struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig
     return d;
 }
 
-void dlv_free(struct dlv *d)
+void qmgr_dlv_free(struct dlv *d)
 {
     free(d->addr);
     free(d->rcpt);
@@ -55,12 +55,12 @@ void dlv_free(struct dlv *d)
     free(d->relay);
 }
 
-const char *dlv_rcpt(const struct dlv *d)
+const char *qmgr_dlv_rcpt(const struct dlv *d)
 {
     return d->rcpt ? d->rcpt : d->addr;
 }
 
-void dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text)
+void qmgr_dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text)
 {
     INVARIANT(st == DLV_SENT || st == DLV_DEFERRED || st == DLV_BOUNCED || st == DLV_FORWARDED);
     INVARIANT(dsn && (dsn[0] == '2' || dsn[0] == '4' || dsn[0] == '5'));
@@ -102,7 +102,7 @@ static void route_unit(struct qmgr *q, struct qmsg *m, struct dlv *d)
     int r = resolve_transport(q->resolver, d->addr, transport, sizeof(transport), nexthop,
                               sizeof(nexthop), why, sizeof(why));
     if (r < 0) {
-        dlv_set_final(d, DLV_DEFERRED, "4.3.0", "address resolver failure");
+        qmgr_dlv_set_final(d, DLV_DEFERRED, "4.3.0", "address resolver failure");
         return;
     }
     if (filter && *filter && strcmp(transport, "error") != 0) {
@@ -116,11 +116,11 @@ static void route_unit(struct qmgr *q, struct qmsg *m, struct dlv *d)
         }
     }
     if (strcmp(transport, "error") == 0) {
-        dlv_set_final(d, DLV_BOUNCED, "5.1.1", why[0] ? why : nexthop[0] ? nexthop : "unknown user");
+        qmgr_dlv_set_final(d, DLV_BOUNCED, "5.1.1", why[0] ? why : nexthop[0] ? nexthop : "unknown user");
         return;
     }
     if (strcmp(transport, "discard") == 0) {
-        dlv_set_final(d, DLV_SENT, "2.0.0", nexthop[0] ? nexthop : "discarded");
+        qmgr_dlv_set_final(d, DLV_SENT, "2.0.0", nexthop[0] ? nexthop : "discarded");
         return;
     }
     d->transport = xstrdup(transport);
@@ -157,13 +157,13 @@ static void add_alias_target(struct qmgr *q, struct qmsg *m, int ridx, const cha
     char extra[2048];
     if ((include && strlen(include) >= sizeof(x.include)) ||
         dproto_extra_format(&x, extra, sizeof(extra)) < 0) {
-        struct dlv *d = dlv_new(m, ridx, target, orig, depth);
-        dlv_set_final(d, DLV_BOUNCED, "5.3.0", "alias target too long");
+        struct dlv *d = qmgr_dlv_new(m, ridx, target, orig, depth);
+        qmgr_dlv_set_final(d, DLV_BOUNCED, "5.3.0", "alias target too long");
         return;
     }
     if (unit_exists(m, target, extra))
         return;
-    struct dlv *d = dlv_new(m, ridx, target, orig, depth);
+    struct dlv *d = qmgr_dlv_new(m, ridx, target, orig, depth);
     d->extra = xstrdup(extra);
     if (!direct && *alias)
         d->rcpt = xstrdup(alias);
@@ -208,9 +208,9 @@ static char *alias_address(struct qmgr *q, const char *top, const char *name)
 static void defer_unexpanded(struct qmsg *m, int ridx, const char *addr, const char *orig,
                              int depth, const char *text)
 {
-    struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+    struct dlv *d = qmgr_dlv_new(m, ridx, addr, orig, depth);
     d->unexpanded = 1;
-    dlv_set_final(d, DLV_DEFERRED, "4.3.0", text);
+    qmgr_dlv_set_final(d, DLV_DEFERRED, "4.3.0", text);
 }
 
 /* ":include:/file": read it here (as mail_owner); the local agent runs its commands and
@@ -246,8 +246,8 @@ static void expand_include(struct qmgr *q, struct qmsg *m, int ridx, const char 
     if (r == -1) {
         defer_unexpanded(m, ridx, alias, orig, depth, why);
     } else if (r < 0) {
-        struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
-        dlv_set_final(d, DLV_BOUNCED, "5.4.6", why);
+        struct dlv *d = qmgr_dlv_new(m, ridx, alias, orig, depth);
+        qmgr_dlv_set_final(d, DLV_BOUNCED, "5.4.6", why);
     } else {
         expand_items(q, m, ridx, orig, top, &l, "include", it->value, depth + 1);
     }
@@ -280,8 +280,8 @@ static void expand_items(struct qmgr *q, struct qmsg *m, int ridx, const char *o
             break;
         case ALIAS_INCLUDE:
             if (depth + 1 > QMGR_EXPAND_DEPTH) {
-                struct dlv *d = dlv_new(m, ridx, alias, orig, depth);
-                dlv_set_final(d, DLV_BOUNCED, "5.4.6", "include file nesting too deep");
+                struct dlv *d = qmgr_dlv_new(m, ridx, alias, orig, depth);
+                qmgr_dlv_set_final(d, DLV_BOUNCED, "5.4.6", "include file nesting too deep");
             } else {
                 expand_include(q, m, ridx, orig, top, it, depth + 1);
             }
@@ -309,8 +309,8 @@ static int expand_local_alias(struct qmgr *q, struct qmsg *m, int ridx, const ch
     if (r == -1) {
         defer_unexpanded(m, ridx, addr, orig, depth, why[0] ? why : "alias database unavailable");
     } else if (r < 0) {
-        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
-        dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
+        struct dlv *d = qmgr_dlv_new(m, ridx, addr, orig, depth);
+        qmgr_dlv_set_final(d, DLV_BOUNCED, "5.4.6", why[0] ? why : "alias database loop");
     } else {
         expand_items(q, m, ridx, orig, addr, &l, "alias", NULL, depth);
     }
@@ -322,8 +322,8 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
                         const char *orig, int depth)
 {
     if (depth > QMGR_EXPAND_DEPTH) {
-        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
-        dlv_set_final(d, DLV_BOUNCED, "5.4.6", "mail forwarding loop");
+        struct dlv *d = qmgr_dlv_new(m, ridx, addr, orig, depth);
+        qmgr_dlv_set_final(d, DLV_BOUNCED, "5.4.6", "mail forwarding loop");
         return;
     }
     char **out = NULL;
@@ -340,9 +340,9 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
         char text[600];
         str_fmt(text, sizeof(text), "Alias expansion error: %s",
                 why[0] ? why : "virtual alias expansion failed");
-        struct dlv *d = dlv_new(m, ridx, addr, orig, depth);
+        struct dlv *d = qmgr_dlv_new(m, ridx, addr, orig, depth);
         d->unexpanded = 1;
-        dlv_set_final(d, DLV_DEFERRED, "4.6.0", text);
+        qmgr_dlv_set_final(d, DLV_DEFERRED, "4.6.0", text);
         return;
     }
     for (char **p = out; p && *p; p++) {
@@ -351,13 +351,13 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
             continue;
         if (unit_exists(m, *p, NULL))
             continue;
-        struct dlv *d = dlv_new(m, ridx, *p, orig, depth);
+        struct dlv *d = qmgr_dlv_new(m, ridx, *p, orig, depth);
         route_unit(q, m, d);
     }
     strv_free(out);
 }
 
-void expand_message(struct qmgr *q, struct qmsg *m)
+void qmgr_expand_message(struct qmgr *q, struct qmsg *m)
 {
     const char *redirect = qenv_attr(&m->env, "redirect");
     for (size_t i = 0; i < m->env.nrcpts; i++) {
@@ -371,7 +371,7 @@ void expand_message(struct qmgr *q, struct qmsg *m)
             /* Already rewritten before it was deferred: route only. */
             if (unit_exists(m, r->addr, NULL))
                 continue;
-            struct dlv *d = dlv_new(m, (int)i, r->addr, orig, 0);
+            struct dlv *d = qmgr_dlv_new(m, (int)i, r->addr, orig, 0);
             route_unit(q, m, d);
         } else {
             expand_addr(q, m, (int)i, r->addr, orig, 0);
@@ -380,19 +380,19 @@ void expand_message(struct qmgr *q, struct qmsg *m)
 }
 
 /* ~/.forward of a local user: the agent answered "forward" with more addresses. */
-size_t expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs)
+size_t qmgr_expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs)
 {
     char **list = dproto_forward_split(addrs);
     size_t before = m->ndlv;
     struct dlv *d = &m->dlvs[unit];
     int ridx = d->ridx, depth = d->depth;
     char *orig = xstrdup(d->orig);
-    dlv_set_final(d, DLV_FORWARDED, "2.0.0", addrs);
+    qmgr_dlv_set_final(d, DLV_FORWARDED, "2.0.0", addrs);
     for (char **p = list; p && *p; p++)
         expand_addr(q, m, ridx, *p, orig, depth + 1);
     if (!list) {
-        struct dlv *e = dlv_new(m, ridx, m->dlvs[unit].addr, orig, depth);
-        dlv_set_final(e, DLV_BOUNCED, "5.3.0", "malformed forward list");
+        struct dlv *e = qmgr_dlv_new(m, ridx, m->dlvs[unit].addr, orig, depth);
+        qmgr_dlv_set_final(e, DLV_BOUNCED, "5.3.0", "malformed forward list");
     }
     strv_free(list);
     free(orig);

@@ -56,7 +56,7 @@ static const char *status_word(enum dlv_state st)
     }
 }
 
-void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct job *job)
+void qmgr_finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct job *job)
 {
     (void)q;
     uint64_t now_us = now_usec(), now_ms = mono_msec();
@@ -93,7 +93,7 @@ void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct
     fmt_delay(sc, sizeof(sc), c);
     fmt_delay(sd, sizeof(sd), dd);
     char orig[600] = "";
-    const char *to = dlv_rcpt(d);
+    const char *to = qmgr_dlv_rcpt(d);
     if (d->orig && strcasecmp(d->orig, to) != 0)
         str_fmt(orig, sizeof(orig), " orig_to=<%s>,", d->orig);
     msg_info("%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
@@ -287,7 +287,7 @@ static void deferred_envelope(struct qmgr *q, struct qmsg *m, struct qenvelope *
 static void unload(struct qmsg *m)
 {
     for (size_t i = 0; i < m->ndlv; i++)
-        dlv_free(&m->dlvs[i]);
+        qmgr_dlv_free(&m->dlvs[i]);
     free(m->dlvs);
     m->dlvs = NULL;
     m->ndlv = m->capdlv = 0;
@@ -358,7 +358,7 @@ static void remove_message(struct qmgr *q, struct qmsg *m)
     qmgr_forget(q, m);
 }
 
-int finish_delete(struct qmgr *q, struct qmsg *m)
+int qmgr_finish_delete(struct qmgr *q, struct qmsg *m)
 {
     if (m->inflight > 0) {
         m->deleted = 1;
@@ -371,7 +371,7 @@ int finish_delete(struct qmgr *q, struct qmsg *m)
     return -1;
 }
 
-void finish_maybe(struct qmgr *q, struct qmsg *m)
+void qmgr_finish_maybe(struct qmgr *q, struct qmsg *m)
 {
     if (m->inflight > 0 || m->list != QL_ACTIVE)
         return;

@@ -182,18 +182,18 @@ static void activate_expand(struct qmgr *q, struct qmsg *m)
 {
     size_t before = m->ndlv;
     table_wait_begin(&m->tw);
-    expand_message(q, m);
+    qmgr_expand_message(q, m);
     if (table_wait_end(&m->tw)) {
         while (m->ndlv > before)
-            dlv_free(&m->dlvs[--m->ndlv]);
+            qmgr_dlv_free(&m->dlvs[--m->ndlv]);
         m->inflight++;
         return;
     }
     table_wait_done(&m->tw);
     for (size_t i = before; i < m->ndlv; i++)
         if (m->dlvs[i].state != DLV_PENDING)
-            finish_log_unit(q, m, &m->dlvs[i], NULL);
-    transport_submit(q, m);
+            qmgr_finish_log_unit(q, m, &m->dlvs[i], NULL);
+    qmgr_transport_submit(q, m);
 }
 
 static void expand_woken(void *arg)
@@ -203,7 +203,7 @@ static void expand_woken(void *arg)
     INVARIANT(m->inflight > 0 && m->list == QL_ACTIVE);
     m->inflight--;
     if (m->deleted) {
-        finish_maybe(q, m);
+        qmgr_finish_maybe(q, m);
         return;
     }
     activate_expand(q, m);
@@ -466,7 +466,7 @@ static int ctl_one(struct qmgr *q, const char *verb, struct qmsg *m, const char 
     *why = "";
     if (strcmp(verb, "delete") == 0) {
         *why = "cannot remove the message";
-        return finish_delete(q, m) < 0 ? -1 : 1;
+        return qmgr_finish_delete(q, m) < 0 ? -1 : 1;
     }
     if (strcmp(verb, "hold") == 0)
         return ctl_hold(q, m, why);
@@ -864,12 +864,12 @@ int qmgr_main(struct worker *w)
     done_hook(&q);
     while (clients)
         client_close(clients);
-    transport_free_all(&q);
+    qmgr_transport_free_all(&q);
     for (int l = QL_INCOMING; l <= QL_HOLD; l++)
         while (q.lists[l]) {
             struct qmsg *m = q.lists[l];
             for (size_t i = 0; i < m->ndlv; i++)
-                dlv_free(&m->dlvs[i]);
+                qmgr_dlv_free(&m->dlvs[i]);
             free(m->dlvs);
             qmgr_forget(&q, m);
         }

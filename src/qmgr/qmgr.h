@@ -153,24 +153,24 @@ struct qmsg *qmgr_add(struct qmgr *q, const struct qref *ref, const char *qid, i
                       enum qlist list);
 
 /* expand.c */
-void expand_message(struct qmgr *q, struct qmsg *m);
-size_t expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs);
-struct dlv *dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth);
-void dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text);
-void dlv_free(struct dlv *d);
+void qmgr_expand_message(struct qmgr *q, struct qmsg *m);
+size_t qmgr_expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs);
+struct dlv *qmgr_dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth);
+void qmgr_dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text);
+void qmgr_dlv_free(struct dlv *d);
 /* The address a unit is logged and reported as: the alias for "|command" and "/file". */
-const char *dlv_rcpt(const struct dlv *d);
+const char *qmgr_dlv_rcpt(const struct dlv *d);
 
 /* transport.c */
-struct transport *transport_get(struct qmgr *q, const char *name);
-void transport_submit(struct qmgr *q, struct qmsg *m);
-void transport_free_all(struct qmgr *q);
-void transport_kick(struct qmgr *q);
+struct transport *qmgr_transport_get(struct qmgr *q, const char *name);
+void qmgr_transport_submit(struct qmgr *q, struct qmsg *m);
+void qmgr_transport_free_all(struct qmgr *q);
+void qmgr_transport_kick(struct qmgr *q);
 
 /* finish.c */
-void finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct job *job);
-void finish_maybe(struct qmgr *q, struct qmsg *m);
-int finish_delete(struct qmgr *q, struct qmsg *m);
+void qmgr_finish_log_unit(struct qmgr *q, struct qmsg *m, struct dlv *d, const struct job *job);
+void qmgr_finish_maybe(struct qmgr *q, struct qmsg *m);
+int qmgr_finish_delete(struct qmgr *q, struct qmsg *m);
 void qmgr_mark_done(struct qmgr *q, struct qmsg *m, int idx);
 
 #endif

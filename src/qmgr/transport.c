@@ -34,7 +34,7 @@
 static void tconn_io(int fd, int events, void *arg);
 static void transport_dispatch(struct qmgr *q, struct transport *t);
 
-struct transport *transport_get(struct qmgr *q, const char *name)
+struct transport *qmgr_transport_get(struct qmgr *q, const char *name)
 {
     for (struct transport *t = q->transports; t; t = t->next)
         if (strcmp(t->name, name) == 0)
@@ -78,13 +78,13 @@ static void job_end(struct qmgr *q, struct job *j, const char *dsn, const char *
     for (size_t i = 0; i < j->nunits; i++) {
         struct dlv *d = &m->dlvs[j->units[i]];
         if (d->state == DLV_INFLIGHT || d->state == DLV_PENDING) {
-            dlv_set_final(d, st, dsn, text);
-            finish_log_unit(q, m, d, j);
+            qmgr_dlv_set_final(d, st, dsn, text);
+            qmgr_finish_log_unit(q, m, d, j);
         }
     }
     m->inflight--;
     job_free(j);
-    finish_maybe(q, m);
+    qmgr_finish_maybe(q, m);
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -240,7 +240,7 @@ static char *job_encode(struct job *j)
     add_attr(&r, &m->env, "sasl_method");
     add_attr(&r, &m->env, "sasl_username");
     add_attr(&r, &m->env, "sasl_sender");
-    /* Units of one job share their next hop (transport_submit groups them). */
+    /* Units of one job share their next hop (qmgr_transport_submit groups them). */
     const char *nexthop = j->nunits ? m->dlvs[j->units[0]].nexthop : NULL;
     if (nexthop && *nexthop)
         dproto_add_attr(&r, "nexthop", nexthop);
@@ -304,19 +304,19 @@ static int job_status(struct qmgr *q, struct job *j, const char *line)
     if (!mine || m->dlvs[u].state != DLV_INFLIGHT)
         return -1;
     if (strcmp(st.cls, "forward") == 0) {
-        size_t added = expand_forward(q, m, u, st.text);
+        size_t added = qmgr_expand_forward(q, m, u, st.text);
         if (added)
-            transport_submit(q, m);
+            qmgr_transport_submit(q, m);
         return 1;
     }
     int passed = strcmp(st.cls, "passed") == 0;
     enum dlv_state s = strcmp(st.cls, "sent") == 0 || passed ? DLV_SENT
                      : strcmp(st.cls, "bounced") == 0 ? DLV_BOUNCED : DLV_DEFERRED;
-    dlv_set_final(&m->dlvs[u], s, st.dsn, st.text);
+    qmgr_dlv_set_final(&m->dlvs[u], s, st.dsn, st.text);
     m->dlvs[u].dsn_passed = passed;
     free(m->dlvs[u].relay);
     m->dlvs[u].relay = st.relay[0] ? xstrdup(st.relay) : NULL;
-    finish_log_unit(q, m, &m->dlvs[u], j);
+    qmgr_finish_log_unit(q, m, &m->dlvs[u], j);
     return 1;
 }
 
@@ -486,26 +486,26 @@ static void transport_dispatch(struct qmgr *q, struct transport *t)
     }
 }
 
-void transport_kick(struct qmgr *q)
+void qmgr_transport_kick(struct qmgr *q)
 {
     for (struct transport *t = q->transports; t; t = t->next)
         transport_dispatch(q, t);
 }
 
 /* Queue the message's pending units: one job per transport and next hop, at most rcpt_limit units each. */
-void transport_submit(struct qmgr *q, struct qmsg *m)
+void qmgr_transport_submit(struct qmgr *q, struct qmsg *m)
 {
     /* Hold the message: a job can end inside dispatch (an unreachable agent),
-     * and finish_maybe() must not free the message under our feet. */
+     * and qmgr_finish_maybe() must not free the message under our feet. */
     m->inflight++;
     for (size_t i = 0; i < m->ndlv; i++) {
         struct dlv *d = &m->dlvs[i];
         if (d->state != DLV_PENDING)
             continue;
-        struct transport *t = transport_get(q, d->transport);
+        struct transport *t = qmgr_transport_get(q, d->transport);
         if (!t) {
-            dlv_set_final(d, DLV_DEFERRED, "4.3.0", "mail transport unavailable");
-            finish_log_unit(q, m, d, NULL);
+            qmgr_dlv_set_final(d, DLV_DEFERRED, "4.3.0", "mail transport unavailable");
+            qmgr_finish_log_unit(q, m, d, NULL);
             continue;
         }
         struct job *j = xcalloc(1, sizeof(*j));
@@ -531,10 +531,10 @@ void transport_submit(struct qmgr *q, struct qmsg *m)
         if (t->qhead)
             transport_dispatch(q, t);
     m->inflight--;
-    finish_maybe(q, m);
+    qmgr_finish_maybe(q, m);
 }
 
-void transport_free_all(struct qmgr *q)
+void qmgr_transport_free_all(struct qmgr *q)
 {
     while (q->transports) {
         struct transport *t = q->transports;

@@ -35,7 +35,7 @@
 #define AUTH_PER_CLIENT_MAX 10
 #define CLIENT_WAIT_MAX_MS  86400000LL
 
-void auth_setup(struct smtpd_server *srv)
+void smtpd_auth_setup(struct smtpd_server *srv)
 {
     struct config *cfg = srv->cfg;
     if (srv->local || !cfg_get_bool(cfg, P_smtpd_sasl_auth_enable))
@@ -82,12 +82,12 @@ static int auth_mechs(struct session *s, struct buf *out)
 }
 
 /* AUTH would be offered but the auth server's mechanisms are not known yet. */
-int auth_server_pending(const struct session *s)
+int smtpd_auth_server_pending(const struct session *s)
 {
     return auth_available(s) && !sasl_client_ready(s->srv->sasl);
 }
 
-void auth_ehlo_keywords(struct session *s, struct buf *kw)
+void smtpd_auth_ehlo_keywords(struct session *s, struct buf *kw)
 {
     struct buf m;
     buf_init(&m, 1024);
@@ -122,29 +122,29 @@ static void auth_done(void *arg, enum sasl_status st, const char *text)
          * "334": it sat on it for smtpd_timeout. Replying now would be read
          * as the answer to its next line; end the session as a timeout. */
         s->sasl = NULL;
-        session_expire(s);
+        smtpd_session_expire(s);
         return;
     }
     switch (st) {
     case SASL_CONT:
         /* The library holds on to the handle; the next client line answers it. */
-        session_reply(s, "334 %s", text ? text : "");
+        smtpd_session_reply(s, "334 %s", text ? text : "");
         s->state = SS_AUTH;
-        session_resume(s);
+        smtpd_session_resume(s);
         return;
     case SASL_OK:
         s->sasl = NULL;
         s->sasl_username = xstrdup(text ? text : "");
         s->counts[CMD_AUTH][0]++;
         s->state = SS_COMMAND;
-        session_reply(s, "235 2.7.0 Authentication successful");
+        smtpd_session_reply(s, "235 2.7.0 Authentication successful");
         break;
     case SASL_FAIL:
         s->sasl = NULL;
         s->state = SS_COMMAND;
         msg_warn("%s: SASL %s authentication failed: %s", s->namaddr, s->sasl_method,
                  text && *text ? text : "authentication failure");
-        session_error(s, "535 5.7.8 Error: authentication failed: %s",
+        smtpd_session_error(s, "535 5.7.8 Error: authentication failed: %s",
                       text && *text ? text : "authentication failure");
         break;
     case SASL_TEMPFAIL:
@@ -152,11 +152,11 @@ static void auth_done(void *arg, enum sasl_status st, const char *text)
         s->state = SS_COMMAND;
         msg_warn("%s: SASL %s authentication aborted: %s", s->namaddr, s->sasl_method,
                  text && *text ? text : "temporary failure");
-        session_error(s, "454 4.7.0 Temporary authentication failure: %s",
+        smtpd_session_error(s, "454 4.7.0 Temporary authentication failure: %s",
                       text && *text ? text : "try again later");
         break;
     }
-    session_resume(s);
+    smtpd_session_resume(s);
 }
 
 /* AUTH before the auth server's mechanisms are known (no EHLO after STARTTLS
@@ -168,9 +168,9 @@ static void auth_retry(void *arg)
     char *a = s->auth_arg;
     s->auth_arg = NULL;
     s->state = SS_COMMAND;
-    cmd_auth(s, a ? a : (char *)"");
+    smtpd_cmd_auth(s, a ? a : (char *)"");
     free(a);
-    session_resume(s);
+    smtpd_session_resume(s);
 }
 
 /* Sessions from s's address (IPv6: its /64) with an exchange in flight in this process. */
@@ -188,28 +188,28 @@ static int auth_in_flight(const struct session *s)
     return n;
 }
 
-void cmd_auth(struct session *s, char *arg)
+void smtpd_cmd_auth(struct session *s, char *arg)
 {
     struct smtpd_server *srv = s->srv;
     if (!srv->sasl || (srv->tls_auth_only && !s->tls)) {
-        session_error(s, "503 5.5.1 Error: authentication not enabled");
+        smtpd_session_error(s, "503 5.5.1 Error: authentication not enabled");
         return;
     }
     if (s->sasl_username) {
-        session_error(s, "503 5.5.1 Error: already authenticated");
+        smtpd_session_error(s, "503 5.5.1 Error: already authenticated");
         return;
     }
     if (s->in_mail) {
-        session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+        smtpd_session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
         return;
     }
     char *mech = strtok(arg, " ");
     char *ir = strtok(NULL, " ");
     if (!mech || strtok(NULL, " ") || strlen(mech) >= sizeof(s->sasl_method)) {
-        session_error(s, "501 5.5.4 Syntax: AUTH mechanism");
+        smtpd_session_error(s, "501 5.5.4 Syntax: AUTH mechanism");
         return;
     }
-    if (auth_server_pending(s)) {
+    if (smtpd_auth_server_pending(s)) {
         if (s->auth_wait < 100) {
             s->auth_wait++;
             /* strtok cut arg at the first blank: put it back together. */
@@ -218,19 +218,19 @@ void cmd_auth(struct session *s, char *arg)
             s->wait_timer = ev_timer_add(srv->loop, 20, auth_retry, s);
             return;
         }
-        session_error(s, "454 4.7.0 Temporary authentication failure: "
+        smtpd_session_error(s, "454 4.7.0 Temporary authentication failure: "
                          "authentication server not available");
         return;
     }
     if (!mech_offered(s, mech)) {
-        session_error(s, "504 5.5.4 Unsupported authentication mechanism");
+        smtpd_session_error(s, "504 5.5.4 Unsupported authentication mechanism");
         return;
     }
     int busy = auth_in_flight(s);
     if (busy >= AUTH_PER_CLIENT_MAX) {
         msg_warn("AUTH concurrency limit exceeded: %d from %s for service %s", busy + 1,
                  s->namaddr, srv->service ? srv->service : "smtp");
-        session_error(s, "454 4.7.0 Temporary authentication failure: "
+        smtpd_session_error(s, "454 4.7.0 Temporary authentication failure: "
                          "too many authentications in progress from %s", s->addr);
         return;
     }
@@ -247,29 +247,29 @@ void cmd_auth(struct session *s, char *arg)
 }
 
 /* A line after "334": the client's base64 answer, or "*" to give up. */
-void auth_response(struct session *s, char *line)
+void smtpd_auth_response(struct session *s, char *line)
 {
     if (strcmp(line, "*") == 0) {
-        auth_abort(s);
+        smtpd_auth_abort(s);
         s->state = SS_COMMAND;
         msg_warn("%s: SASL %s authentication aborted", s->namaddr, s->sasl_method);
-        session_error(s, "501 5.7.0 Authentication aborted");
+        smtpd_session_error(s, "501 5.7.0 Authentication aborted");
         return;
     }
     s->state = SS_WAIT;
     sasl_auth_continue(s->sasl, line);
 }
 
-void auth_abort(struct session *s)
+void smtpd_auth_abort(struct session *s)
 {
     if (s->sasl)
         sasl_auth_cancel(s->sasl);   /* tells the auth server (CANCEL) */
     s->sasl = NULL;
 }
 
-void auth_session_end(struct session *s)
+void smtpd_auth_session_end(struct session *s)
 {
-    auth_abort(s);
+    smtpd_auth_abort(s);
     free(s->sasl_username);
     s->sasl_username = NULL;
     free(s->auth_arg);

@@ -88,7 +88,7 @@ static int chain_step(struct session *s, const struct restrict_result *res)
 {
     enum restrict_stage st = s->chain[s->ichain];
     if (res->verdict == RV_REJECT || res->verdict == RV_DEFER) {
-        session_log_reject(s, stage_name(st, s->pending_cmd), res,
+        smtpd_session_log_reject(s, stage_name(st, s->pending_cmd), res,
                            s->pending_cmd == CMD_RCPT ? s->pending_arg : NULL);
         if (!res->warn_only) {
             s->ichain = s->nchain;
@@ -111,18 +111,18 @@ static void checks_cb(const struct restrict_result *res, void *arg)
     struct session *s = arg;
     s->state = SS_COMMAND;
     if (chain_step(s, res))
-        checks_run(s);
-    session_resume(s);
+        smtpd_checks_run(s);
+    smtpd_session_resume(s);
 }
 
-void checks_run(struct session *s)
+void smtpd_checks_run(struct session *s)
 {
     while (s->ichain < s->nchain) {
         struct restrict_input in;
         struct restrict_result res;
         fill_input(s, &in);
         memset(&res, 0, sizeof(res));
-        enum restrict_verdict v = restrict_eval(s->srv->restr, s->chain[s->ichain], &in,
+        enum restrict_verdict v = smtpd_restrict_eval(s->srv->restr, s->chain[s->ichain], &in,
                                                 &s->actions, &res, checks_cb, s);
         if (v == RV_PENDING) {
             s->state = SS_WAIT;
@@ -194,15 +194,15 @@ static void chain_begin(struct session *s, enum smtpd_cmd cmd, const char *arg,
     default:
         break;
     }
-    checks_run(s);
+    smtpd_checks_run(s);
 }
 
 static void reply_restriction(struct session *s, const struct restrict_result *res)
 {
-    session_error(s, "%d %s %s", res->code, res->dsn, res->text);
+    smtpd_session_error(s, "%d %s %s", res->code, res->dsn, res->text);
     /* An access table may answer 421 or 521: say it, then hang up. */
     if (res->code == 421 || res->code == 521)
-        session_close_after_reply(s);
+        smtpd_session_close_after_reply(s);
 }
 
 /* ---- HELO / EHLO ------------------------------------------------------- */
@@ -227,13 +227,13 @@ static void helo_retry(void *arg)
     struct session *s = arg;
     s->wait_timer = NULL;
     helo_done(s, NULL);
-    session_resume(s);
+    smtpd_session_resume(s);
 }
 
 static void helo_done(struct session *s, const struct restrict_result *res)
 {
     s->state = SS_COMMAND;
-    if (!res && s->esmtp && auth_server_pending(s) && s->auth_wait < 100) {
+    if (!res && s->esmtp && smtpd_auth_server_pending(s) && s->auth_wait < 100) {
         s->auth_wait++;
         s->state = SS_WAIT;
         s->wait_timer = ev_timer_add(s->srv->loop, 20, helo_retry, s);
@@ -246,7 +246,7 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     }
     s->counts[s->last_cmd][0]++;
     if (!s->esmtp) {
-        session_reply(s, "250 %s", s->srv->myhostname);
+        smtpd_session_reply(s, "250 %s", s->srv->myhostname);
         return;
     }
     struct buf kw;
@@ -258,11 +258,11 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     if (!s->srv->disable_vrfy)
         ehlo_keyword(s, &kw, "VRFY", NULL);
     ehlo_keyword(s, &kw, "ETRN", NULL);
-    if (starttls_offered(s))
+    if (smtpd_starttls_offered(s))
         ehlo_keyword(s, &kw, "STARTTLS", NULL);
     struct buf authkw;
     buf_init(&authkw, 2048);
-    auth_ehlo_keywords(s, &authkw);
+    smtpd_auth_ehlo_keywords(s, &authkw);
     for (char *line = authkw.data; line && *line;) {
         char *nl = strchr(line, '\n');
         *nl = '\0';
@@ -283,12 +283,12 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     if (s->srv->smtputf8_enable)
         ehlo_keyword(s, &kw, "SMTPUTF8", NULL);
     ehlo_keyword(s, &kw, "CHUNKING", NULL);
-    session_reply(s, "250%c%s", kw.len ? '-' : ' ', s->srv->myhostname);
+    smtpd_session_reply(s, "250%c%s", kw.len ? '-' : ' ', s->srv->myhostname);
     char *p = kw.data;
     while (p && *p) {
         char *nl = strchr(p, '\n');
         *nl = '\0';
-        session_reply(s, "250%c%s", nl[1] ? '-' : ' ', p);
+        smtpd_session_reply(s, "250%c%s", nl[1] ? '-' : ' ', p);
         p = nl + 1;
     }
     buf_free(&kw);
@@ -307,7 +307,7 @@ static void cmd_helo(struct session *s, char *arg, int esmtp)
 {
     arg = str_trim(arg);
     if (!*arg) {
-        session_error(s, "501 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+        smtpd_session_error(s, "501 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
         return;
     }
     /*
@@ -316,15 +316,15 @@ static void cmd_helo(struct session *s, char *arg, int esmtp)
      * or CR would make the message undeliverable).
      */
     if (has_control(arg)) {
-        session_error(s, "501 5.5.2 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+        smtpd_session_error(s, "501 5.5.2 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
         return;
     }
     if (strlen(arg) >= sizeof(s->helo)) {
-        session_error(s, "501 5.5.2 Syntax: %s hostname too long", esmtp ? "EHLO" : "HELO");
+        smtpd_session_error(s, "501 5.5.2 Syntax: %s hostname too long", esmtp ? "EHLO" : "HELO");
         return;
     }
     /* HELO/EHLO resets the transaction (RFC 5321 4.1.4). */
-    session_reset_transaction(s);
+    smtpd_session_reset_transaction(s);
     str_copy(s->helo, arg, sizeof(s->helo));
     s->esmtp = esmtp;
     s->helo_ok = 0;
@@ -348,7 +348,7 @@ static int parse_mail_params(struct session *s, const char *params, long long *s
     char err[256];
     int code = esmtp_parse_params(params, 0, allowed_params(s), &p, err, sizeof(err));
     if (code) {
-        session_error(s, "%d %s", code, err);
+        smtpd_session_error(s, "%d %s", code, err);
         return -1;
     }
     if (p.has_size)
@@ -366,12 +366,12 @@ static void mail_done(struct session *s, const struct restrict_result *res)
     s->state = SS_COMMAND;
     if (res) {
         reply_restriction(s, res);
-        session_reset_transaction(s);
+        smtpd_session_reset_transaction(s);
         return;
     }
     s->counts[CMD_MAIL][0]++;
     s->in_mail = 1;
-    session_reply(s, "250 2.1.0 Ok");
+    smtpd_session_reply(s, "250 2.1.0 Ok");
 }
 
 /*
@@ -391,18 +391,18 @@ static void cmd_mail(struct session *s, char *arg)
 {
     struct smtpd_server *srv = s->srv;
     if (srv->helo_required && !s->helo[0] && !srv->local) {
-        session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+        smtpd_session_error(s, "503 5.5.1 Error: send HELO/EHLO first");
         return;
     }
     if (s->in_mail) {
-        session_error(s, "503 5.5.1 Error: nested MAIL command");
+        smtpd_session_error(s, "503 5.5.1 Error: nested MAIL command");
         return;
     }
     if (!str_iprefix(arg, "FROM:")) {
-        session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+        smtpd_session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
-    session_reset_transaction(s);
+    smtpd_session_reset_transaction(s);
     char addr[ADDR_MAX];
     char *params = NULL;
     const char *why = NULL;
@@ -410,36 +410,36 @@ static void cmd_mail(struct session *s, char *arg)
     if (err < 0) {
         int code;
         const char *text = addr_path_reply(err, 0, &code);
-        session_error(s, "%d %s", code, text);
+        smtpd_session_error(s, "%d %s", code, text);
         return;
     }
     long long size = 0;
     if (parse_mail_params(s, params ? params : "", &size) < 0) {
-        session_reset_transaction(s);
+        smtpd_session_reset_transaction(s);
         return;
     }
     if (has_8bit(addr) && !s->smtputf8) {
-        session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+        smtpd_session_reset_transaction(s);
         return;
     }
     if (local_special(s, addr)) {
         msg_info("NOQUEUE: reject: MAIL from %s: 550 5.1.0 <%s>: Sender address rejected: User "
                  "unknown in local recipient table; from=<%s> proto=%s helo=<%s>", s->namaddr,
                  addr, addr, s->esmtp ? "ESMTP" : "SMTP", s->helo);
-        session_error(s, "550 5.1.0 <%s>: Sender address rejected: User unknown in local "
+        smtpd_session_error(s, "550 5.1.0 <%s>: Sender address rejected: User unknown in local "
                       "recipient table", addr);
-        session_reset_transaction(s);
+        smtpd_session_reset_transaction(s);
         return;
     }
     if (srv->message_size_limit > 0 && size > srv->message_size_limit) {
-        session_error(s, "552 5.3.4 Message size exceeds fixed limit");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "552 5.3.4 Message size exceeds fixed limit");
+        smtpd_session_reset_transaction(s);
         return;
     }
-    if (!session_queue_space_ok(s)) {
-        session_error(s, "452 4.3.1 Insufficient system storage");
-        session_reset_transaction(s);
+    if (!smtpd_session_queue_space_ok(s)) {
+        smtpd_session_error(s, "452 4.3.1 Insufficient system storage");
+        smtpd_session_reset_transaction(s);
         return;
     }
     s->sender = xstrdup(addr);
@@ -454,7 +454,7 @@ static int parse_rcpt_params(struct session *s, const char *params, int *notify,
     char err[256];
     int code = esmtp_parse_params(params, 1, allowed_params(s), &p, err, sizeof(err));
     if (code) {
-        session_error(s, "%d %s", code, err);
+        smtpd_session_error(s, "%d %s", code, err);
         return -1;
     }
     /* ESMTP_NOTIFY_* and DSN_NOTIFY_* are both RFC 3461's bits. */
@@ -490,21 +490,21 @@ static void rcpt_done(struct session *s, const struct restrict_result *res)
     }
     s->nrcpts++;
     s->counts[CMD_RCPT][0]++;
-    session_reply(s, "250 2.1.5 Ok");
+    smtpd_session_reply(s, "250 2.1.5 Ok");
 }
 
 static void cmd_rcpt(struct session *s, char *arg)
 {
     if (!s->in_mail) {
-        session_error(s, "503 5.5.1 Error: need MAIL command");
+        smtpd_session_error(s, "503 5.5.1 Error: need MAIL command");
         return;
     }
     if (!str_iprefix(arg, "TO:")) {
-        session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+        smtpd_session_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
         return;
     }
     if ((long long)s->nrcpts >= s->srv->recipient_limit) {
-        session_error(s, "452 4.5.3 Error: too many recipients");
+        smtpd_session_error(s, "452 4.5.3 Error: too many recipients");
         return;
     }
     char addr[ADDR_MAX];
@@ -514,11 +514,11 @@ static void cmd_rcpt(struct session *s, char *arg)
     if (err < 0 || !addr[0]) {
         int code = 501;
         const char *text = err < 0 ? addr_path_reply(err, 1, &code) : "5.1.3 Bad recipient address syntax";
-        session_error(s, "%d %s", code, text);
+        smtpd_session_error(s, "%d %s", code, text);
         return;
     }
     if (has_8bit(addr) && !s->smtputf8) {
-        session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
+        smtpd_session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
         return;
     }
     if (local_special(s, addr)) {
@@ -526,7 +526,7 @@ static void cmd_rcpt(struct session *s, char *arg)
                  "unknown in local recipient table; from=<%s> to=<%s> proto=%s helo=<%s>",
                  s->qid[0] ? s->qid : "NOQUEUE", s->namaddr, addr, s->sender, addr,
                  s->esmtp ? "ESMTP" : "SMTP", s->helo);
-        session_error(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+        smtpd_session_error(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
                       "recipient table", addr);
         return;
     }
@@ -632,7 +632,7 @@ static void content_begin(struct session *s)
         for (size_t i = 0; i < s->actions.nprepend; i++)
             buf_printf(&s->msg, "%s\n", s->actions.prepend[i]);
         char tls_info[900];
-        tls_received_text(s, tls_info, sizeof(tls_info));
+        smtpd_tls_received_text(s, tls_info, sizeof(tls_info));
         if (s->sasl_username && s->srv->sasl_auth_header) {
             size_t n = strlen(tls_info);
             str_fmt(tls_info + n, sizeof(tls_info) - n, "%s(Authenticated sender: %s)",
@@ -735,13 +735,13 @@ static void message_end(struct session *s)
         msg_info("%s: reject: %s from %s: 552 5.3.4 Error: message file too big; from=<%s> proto=%s helo=<%s>",
                  s->qid, s->bdat_active ? "BDAT" : "END-OF-MESSAGE", s->namaddr, s->sender,
                  protocol_name(s), s->helo);
-        session_error(s, "552 5.3.4 Error: message file too big");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "552 5.3.4 Error: message file too big");
+        smtpd_session_reset_transaction(s);
         return;
     }
     if (s->io_error) {
-        session_error(s, "451 4.3.0 Error: queue file write error");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "451 4.3.0 Error: queue file write error");
+        smtpd_session_reset_transaction(s);
         return;
     }
     /* Header checks see our headers and the start of the client's data. */
@@ -757,13 +757,13 @@ static void message_end(struct session *s)
     if (hi.received_count > s->srv->hopcount_limit) {
         msg_info("%s: reject: END-OF-MESSAGE from %s: 554 5.4.0 Error: too many hops; from=<%s>",
                  s->qid, s->namaddr, s->sender);
-        session_error(s, "554 5.4.0 Error: too many hops");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "554 5.4.0 Error: too many hops");
+        smtpd_session_reset_transaction(s);
         return;
     }
     if (s->srv->header_size_limit > 0 && hi.longest_header > (size_t)s->srv->header_size_limit) {
-        session_error(s, "552 5.3.4 Error: message header size exceeds limit");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "552 5.3.4 Error: message header size exceeds limit");
+        smtpd_session_reset_transaction(s);
         return;
     }
     struct header_info data_hi;
@@ -776,7 +776,7 @@ static void message_end(struct session *s)
     s->chain_done = message_finish;
     if (s->srv->restr)
         chain_add(s, RS_END_OF_DATA);
-    checks_run(s);
+    smtpd_checks_run(s);
 }
 
 static void message_finish(struct session *s, const struct restrict_result *res)
@@ -784,7 +784,7 @@ static void message_finish(struct session *s, const struct restrict_result *res)
     s->state = SS_COMMAND;
     if (res) {
         reply_restriction(s, res);
-        session_reset_transaction(s);
+        smtpd_session_reset_transaction(s);
         return;
     }
     if (s->actions.discard) {
@@ -792,8 +792,8 @@ static void message_finish(struct session *s, const struct restrict_result *res)
                  s->namaddr, s->actions.discard_reason ? s->actions.discard_reason : "",
                  s->sender, protocol_name(s), s->helo);
         s->counts[s->bdat_active ? CMD_BDAT : CMD_DATA][0]++;
-        session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
-        session_reset_transaction(s);
+        smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+        smtpd_session_reset_transaction(s);
         return;
     }
     struct qenvelope env;
@@ -806,8 +806,8 @@ static void message_finish(struct session *s, const struct restrict_result *res)
     qenv_free(&env);
     if (r < 0) {
         msg_warn("%s: queue file write error: %s", s->qid, strerror(errno));
-        session_error(s, "451 4.3.0 Error: queue file write error");
-        session_reset_transaction(s);
+        smtpd_session_error(s, "451 4.3.0 Error: queue file write error");
+        smtpd_session_reset_transaction(s);
         return;
     }
     /* The reply waits for the group commit (smtpd.c). */
@@ -823,24 +823,24 @@ static void data_done(struct session *s, const struct restrict_result *res)
         return;
     }
     content_begin(s);
-    data_decoder_init(&s->dd, s->srv->bare_nl, msg_sink, s);
+    smtpd_data_decoder_init(&s->dd, s->srv->bare_nl, msg_sink, s);
     s->bare_lf_reject = 0;
     s->state = SS_DATA;
-    session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+    smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
 static void cmd_data(struct session *s, char *arg)
 {
     if (*str_trim(arg)) {
-        session_error(s, "501 5.5.4 Syntax: DATA");
+        smtpd_session_error(s, "501 5.5.4 Syntax: DATA");
         return;
     }
     if (s->bdat_active) {
-        session_error(s, "503 5.5.1 Error: DATA after BDAT");
+        smtpd_session_error(s, "503 5.5.1 Error: DATA after BDAT");
         return;
     }
     if (!s->in_mail || s->nrcpts == 0) {
-        session_error(s, s->in_mail ? "554 5.5.1 Error: no valid recipients"
+        smtpd_session_error(s, s->in_mail ? "554 5.5.1 Error: no valid recipients"
                                     : "503 5.5.1 Error: need RCPT command");
         return;
     }
@@ -864,22 +864,22 @@ static void bdat_chunk_end(struct session *s)
         bdat_fail(s, "552 5.3.4 Error: message file too big");
     }
     if (s->bdat_fail) {
-        session_error(s, "%s", s->bdat_fail);
+        smtpd_session_error(s, "%s", s->bdat_fail);
         if (s->bdat_last || !s->in_mail)
-            session_reset_transaction(s);
+            smtpd_session_reset_transaction(s);
         return;
     }
     if (s->bdat_last) {
-        bdat_finish(&s->bd);
+        smtpd_bdat_finish(&s->bd);
         message_end(s);
         return;
     }
     s->counts[CMD_BDAT][0]++;
-    session_reply(s, "250 2.0.0 Ok: %zu bytes", body_size(s));
+    smtpd_session_reply(s, "250 2.0.0 Ok: %zu bytes", body_size(s));
 }
 
 /* Feed DATA or BDAT input to the decoder. Returns 1 if it made progress. */
-int data_feed(struct session *s)
+int smtpd_data_feed(struct session *s)
 {
     char *data;
     if (s->state == SS_BDAT) {
@@ -888,7 +888,7 @@ int data_feed(struct session *s)
         if (n == 0 && s->bdat_left > 0)
             return 0;
         if (!s->bdat_fail)
-            bdat_decode(&s->bd, data, n);
+            smtpd_bdat_decode(&s->bd, data, n);
         s->bdat_left -= n;
         if (s->bdat_left > 0)
             return n > 0;
@@ -897,7 +897,7 @@ int data_feed(struct session *s)
     }
     size_t used = 0;
     size_t avail = conn_peek(s->conn, &data);
-    enum data_status st = data_decode(&s->dd, data, avail, SMTPD_DATA_HOLD, &used);
+    enum data_status st = smtpd_data_decode(&s->dd, data, avail, SMTPD_DATA_HOLD, &used);
     conn_consume(s->conn, used);
     switch (st) {
     case CD_END:
@@ -906,12 +906,12 @@ int data_feed(struct session *s)
     case CD_BARE_LF:
         s->bare_lf_reject = 1;
         msg_info("disconnect: bare <LF> received from %s", s->namaddr);
-        session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
-        session_close_after_reply(s);
+        smtpd_session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
+        smtpd_session_close_after_reply(s);
         return 0;
     case CD_SINK_ERROR:
-        session_error(s, "451 4.3.0 Error: internal error");
-        session_close_after_reply(s);
+        smtpd_session_error(s, "451 4.3.0 Error: internal error");
+        smtpd_session_close_after_reply(s);
         return 0;
     case CD_MORE:
         break;
@@ -927,7 +927,7 @@ static void bdat_first_done(struct session *s, const struct restrict_result *res
         bdat_fail(s, line);
     } else {
         content_begin(s);
-        bdat_decoder_init(&s->bd, msg_sink, s);
+        smtpd_bdat_decoder_init(&s->bd, msg_sink, s);
     }
     s->bdat_active = 1;
     s->state = SS_BDAT;
@@ -944,8 +944,8 @@ static void cmd_bdat(struct session *s, char *arg)
     if (!tok || *end || errno || !isdigit((unsigned char)*tok) || extra ||
         (last && strcasecmp(last, "LAST") != 0)) {
         /* Without a valid count the chunk boundary is unknown: we cannot go on. */
-        session_error(s, "501 5.5.4 Syntax: BDAT count [LAST]");
-        session_close_after_reply(s);
+        smtpd_session_error(s, "501 5.5.4 Syntax: BDAT count [LAST]");
+        smtpd_session_close_after_reply(s);
         return;
     }
     s->bdat_left = n;
@@ -970,12 +970,12 @@ static void cmd_bdat(struct session *s, char *arg)
 static void cmd_vrfy(struct session *s, char *arg)
 {
     if (s->srv->disable_vrfy) {
-        session_error(s, "502 5.5.1 VRFY command is disabled");
+        smtpd_session_error(s, "502 5.5.1 VRFY command is disabled");
         return;
     }
     arg = str_trim(arg);
     if (!*arg) {
-        session_error(s, "501 5.5.4 Syntax: VRFY address");
+        smtpd_session_error(s, "501 5.5.4 Syntax: VRFY address");
         return;
     }
     char addr[ADDR_MAX];
@@ -983,21 +983,21 @@ static void cmd_vrfy(struct session *s, char *arg)
     const char *why = NULL;
     if (addr_parse_path(arg, 0, s->srv->smtputf8_enable, addr, sizeof(addr), &params, &why) < 0 ||
         !addr[0]) {
-        session_error(s, "501 5.1.3 Bad recipient address syntax");
+        smtpd_session_error(s, "501 5.1.3 Bad recipient address syntax");
         return;
     }
     char reason[256] = "";
     int known = s->srv->resolver ? resolve_rcpt_known(s->srv->resolver, addr, reason, sizeof(reason)) : 1;
     if (known < 0) {
-        session_error(s, "450 4.3.0 <%s>: Temporary lookup failure", addr);
+        smtpd_session_error(s, "450 4.3.0 <%s>: Temporary lookup failure", addr);
         return;
     }
     if (known == 0) {
-        session_error(s, "550 5.1.1 <%s>: Recipient address rejected: %s", addr, reason);
+        smtpd_session_error(s, "550 5.1.1 <%s>: Recipient address rejected: %s", addr, reason);
         return;
     }
     s->counts[CMD_VRFY][0]++;
-    session_reply(s, "252 2.0.0 %s", addr);
+    smtpd_session_reply(s, "252 2.0.0 %s", addr);
 }
 
 static void etrn_done(struct session *s, const struct restrict_result *res)
@@ -1007,28 +1007,28 @@ static void etrn_done(struct session *s, const struct restrict_result *res)
         reply_restriction(s, res);
         return;
     }
-    etrn_request(s, s->pending_arg);     /* etrn.c */
+    smtpd_etrn_request(s, s->pending_arg);     /* etrn.c */
 }
 
 static void cmd_etrn(struct session *s, char *arg)
 {
     arg = str_trim(arg);
     if (!s->helo[0]) {
-        session_error(s, "503 Error: send HELO/EHLO first");
+        smtpd_session_error(s, "503 Error: send HELO/EHLO first");
         return;
     }
     if (s->in_mail) {
-        session_error(s, "503 Error: MAIL transaction in progress");
+        smtpd_session_error(s, "503 Error: MAIL transaction in progress");
         return;
     }
     if (!*arg || strchr(arg, ' ')) {
-        session_error(s, "500 Syntax: ETRN domain");
+        smtpd_session_error(s, "500 Syntax: ETRN domain");
         return;
     }
     if (arg[0] == '@' || arg[0] == '#')     /* RFC 1985 queue names: served as the domain */
         arg++;
     if (!hostname_valid(arg)) {
-        session_error(s, "501 Error: invalid parameter syntax");
+        smtpd_session_error(s, "501 Error: invalid parameter syntax");
         return;
     }
     chain_begin(s, CMD_ETRN, arg, etrn_done);
@@ -1061,12 +1061,12 @@ static enum smtpd_cmd lookup_verb(const char *line, char **arg)
 /* smtpd_tls_security_level = encrypt: what may be said before STARTTLS. */
 static int needs_tls_first(struct session *s, enum smtpd_cmd c)
 {
-    if (!starttls_required(s))
+    if (!smtpd_starttls_required(s))
         return 0;
     switch (c) {
     case CMD_MAIL: case CMD_RCPT: case CMD_DATA: case CMD_BDAT: case CMD_VRFY: case CMD_ETRN:
     case CMD_AUTH:
-        session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+        smtpd_session_error(s, "530 5.7.0 Must issue a STARTTLS command first");
         return 1;
     default:
         return 0;
@@ -1081,8 +1081,8 @@ static int junk_limit_hit(struct session *s, enum smtpd_cmd c)
     if (++s->junk <= s->srv->junk_command_limit)
         return 0;
     msg_info("too many errors after %s from %s", c == CMD_NOOP ? "NOOP" : "command", s->namaddr);
-    session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->myhostname);
-    session_close_after_reply(s);
+    smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->myhostname);
+    smtpd_session_close_after_reply(s);
     return 1;
 }
 
@@ -1097,7 +1097,7 @@ static int local_xuid(struct session *s, const char *line)
         (s->uid != 0 && s->uid != geteuid()))
         return 0;
     if (s->in_mail) {
-        session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+        smtpd_session_error(s, "503 5.5.1 Error: MAIL transaction in progress");
         return 1;
     }
     char *end;
@@ -1105,20 +1105,20 @@ static int local_xuid(struct session *s, const char *line)
     unsigned long v = strtoul(line + 5, &end, 10);
     if (errno || end == line + 5 || *end || !isdigit((unsigned char)line[5]) ||
         v >= (unsigned long)(uid_t)-1) {
-        session_error(s, "501 5.5.4 Syntax: XUID uid");
+        smtpd_session_error(s, "501 5.5.4 Syntax: XUID uid");
         return 1;
     }
     if (!smtpd_submit_allowed(s->srv, (uid_t)v)) {
-        session_error(s, "554 5.7.1 Error: user id %lu is not allowed to submit mail "
+        smtpd_session_error(s, "554 5.7.1 Error: user id %lu is not allowed to submit mail "
                          "(authorized_submit_users)", v);
         return 1;
     }
     s->uid = (uid_t)v;
-    session_reply(s, "250 2.0.0 Ok");
+    smtpd_session_reply(s, "250 2.0.0 Ok");
     return 1;
 }
 
-void command_dispatch(struct session *s, char *line)
+void smtpd_command_dispatch(struct session *s, char *line)
 {
     if (log_verbose())
         msg_debug("< %s: %s", s->namaddr, line);
@@ -1140,28 +1140,28 @@ void command_dispatch(struct session *s, char *line)
     case CMD_VRFY: cmd_vrfy(s, arg); return;
     case CMD_ETRN: cmd_etrn(s, arg); return;
     case CMD_RSET:
-        session_reset_transaction(s);
+        smtpd_session_reset_transaction(s);
         s->counts[c][0]++;
-        session_reply(s, "250 2.0.0 Ok");
+        smtpd_session_reply(s, "250 2.0.0 Ok");
         return;
     case CMD_NOOP:
         s->counts[c][0]++;
-        session_reply(s, "250 2.0.0 Ok");
+        smtpd_session_reply(s, "250 2.0.0 Ok");
         return;
     case CMD_HELP:
         s->counts[c][0]++;
-        session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP VRFY ETRN HELP QUIT");
+        smtpd_session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP VRFY ETRN HELP QUIT");
         return;
     case CMD_QUIT:
         s->counts[c][0]++;
-        session_reply(s, "221 2.0.0 Bye");
-        session_close_after_reply(s);
+        smtpd_session_reply(s, "221 2.0.0 Bye");
+        smtpd_session_close_after_reply(s);
         return;
     case CMD_STARTTLS:
-        cmd_starttls(s, arg);
+        smtpd_cmd_starttls(s, arg);
         return;
     case CMD_AUTH:
-        cmd_auth(s, arg);
+        smtpd_cmd_auth(s, arg);
         return;
     case CMD_UNKNOWN:
     case CMD_CONNECT:
@@ -1169,23 +1169,23 @@ void command_dispatch(struct session *s, char *line)
         break;
     }
     if (!*line)
-        session_error(s, "500 5.5.2 Error: bad syntax");
+        smtpd_session_error(s, "500 5.5.2 Error: bad syntax");
     else
-        session_error(s, "502 5.5.2 Error: command not recognized");
+        smtpd_session_error(s, "502 5.5.2 Error: command not recognized");
 }
 
 /* Called by smtpd.c after the group commit with its result. */
-void session_committed(struct session *s, int ok)
+void smtpd_session_committed(struct session *s, int ok)
 {
     enum smtpd_cmd c = s->bdat_active ? CMD_BDAT : CMD_DATA;
     if (ok) {
         s->counts[c][0]++;
-        session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+        smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
     } else {
-        session_error(s, "451 4.3.0 Error: queue file write error");
+        smtpd_session_error(s, "451 4.3.0 Error: queue file write error");
     }
-    session_reset_transaction(s);
+    smtpd_session_reset_transaction(s);
     if (s->state == SS_WAIT)
         s->state = SS_COMMAND;
-    session_resume(s);
+    smtpd_session_resume(s);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-void data_decoder_init(struct data_decoder *d, enum bare_nl_policy policy,
+void smtpd_data_decoder_init(struct data_decoder *d, enum bare_nl_policy policy,
                        content_sink sink, void *arg)
 {
     memset(d, 0, sizeof(*d));
@@ -48,7 +48,7 @@ static enum data_status one_line(struct data_decoder *d, const char *p, size_t n
     return CD_MORE;
 }
 
-enum data_status data_decode(struct data_decoder *d, const char *in, size_t len,
+enum data_status smtpd_data_decode(struct data_decoder *d, const char *in, size_t len,
                              size_t hold_max, size_t *used)
 {
     size_t pos = 0;
@@ -88,14 +88,14 @@ enum data_status data_decode(struct data_decoder *d, const char *in, size_t len,
     return CD_MORE;
 }
 
-void bdat_decoder_init(struct bdat_decoder *b, content_sink sink, void *arg)
+void smtpd_bdat_decoder_init(struct bdat_decoder *b, content_sink sink, void *arg)
 {
     b->pending_cr = 0;
     b->sink = sink;
     b->sink_arg = arg;
 }
 
-int bdat_decode(struct bdat_decoder *b, const char *in, size_t len)
+int smtpd_bdat_decode(struct bdat_decoder *b, const char *in, size_t len)
 {
     size_t start = 0;
     if (len == 0)
@@ -134,7 +134,7 @@ int bdat_decode(struct bdat_decoder *b, const char *in, size_t len)
     return 0;
 }
 
-int bdat_finish(struct bdat_decoder *b)
+int smtpd_bdat_finish(struct bdat_decoder *b)
 {
     if (b->pending_cr) {
         b->pending_cr = 0;
@@ -143,7 +143,7 @@ int bdat_finish(struct bdat_decoder *b)
     return 0;
 }
 
-enum bare_nl_policy bare_nl_policy_parse(const char *value)
+enum bare_nl_policy smtpd_bare_nl_policy_parse(const char *value)
 {
     if (!value || strcasecmp(value, "normalize") == 0)
         return BARE_NL_NORMALIZE;

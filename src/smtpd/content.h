@@ -40,7 +40,7 @@ enum data_status {
     CD_SINK_ERROR
 };
 
-void data_decoder_init(struct data_decoder *d, enum bare_nl_policy policy,
+void smtpd_data_decoder_init(struct data_decoder *d, enum bare_nl_policy policy,
                        content_sink sink, void *arg);
 /*
  * Decode from in[0..len). *used gets the number of bytes consumed (the
@@ -48,7 +48,7 @@ void data_decoder_init(struct data_decoder *d, enum bare_nl_policy policy,
  * `hold_max` are left unconsumed to be completed later; longer ones are
  * passed on in pieces (a long line is content, not an error).
  */
-enum data_status data_decode(struct data_decoder *d, const char *in, size_t len,
+enum data_status smtpd_data_decode(struct data_decoder *d, const char *in, size_t len,
                              size_t hold_max, size_t *used);
 
 /* BDAT chunks: raw bytes, CRLF → LF, a CR at a chunk end may pair with a LF in the next. */
@@ -58,11 +58,11 @@ struct bdat_decoder {
     void *sink_arg;
 };
 
-void bdat_decoder_init(struct bdat_decoder *b, content_sink sink, void *arg);
-int bdat_decode(struct bdat_decoder *b, const char *in, size_t len);
+void smtpd_bdat_decoder_init(struct bdat_decoder *b, content_sink sink, void *arg);
+int smtpd_bdat_decode(struct bdat_decoder *b, const char *in, size_t len);
 /* End of the last chunk: flush a pending CR. */
-int bdat_finish(struct bdat_decoder *b);
+int smtpd_bdat_finish(struct bdat_decoder *b);
 
-enum bare_nl_policy bare_nl_policy_parse(const char *value);
+enum bare_nl_policy smtpd_bare_nl_policy_parse(const char *value);
 
 #endif

@@ -70,23 +70,23 @@ static int etrn_tell_qmgr(struct smtpd_server *srv, const char *domain)
     return rc;
 }
 
-void etrn_request(struct session *s, const char *domain)
+void smtpd_etrn_request(struct session *s, const char *domain)
 {
     int served = etrn_domain_served(s->srv, domain);
     if (served < 0) {
-        session_error(s, "458 Unable to queue messages");
+        smtpd_session_error(s, "458 Unable to queue messages");
         return;
     }
     if (served == 0) {
         msg_warn("reject: ETRN %.100s... from %s", domain, s->namaddr);
-        session_error(s, "459 <%s>: service unavailable", domain);
+        smtpd_session_error(s, "459 <%s>: service unavailable", domain);
         return;
     }
     if (etrn_tell_qmgr(s->srv, domain) < 0) {
         msg_warn("unable to talk to the queue manager: %s", strerror(errno));
-        session_error(s, "458 Unable to queue messages");
+        smtpd_session_error(s, "458 Unable to queue messages");
         return;
     }
     s->counts[CMD_ETRN][0]++;
-    session_reply(s, "250 Queuing started");
+    smtpd_session_reply(s, "250 Queuing started");
 }

@@ -70,7 +70,7 @@ static struct conncount *count_table(struct worker *w)
     return conncount_private();
 }
 
-void limits_setup(struct smtpd_server *srv)
+void smtpd_limits_setup(struct smtpd_server *srv)
 {
     srv->max_sessions = session_cap();
     if (srv->local)
@@ -94,7 +94,7 @@ void limits_setup(struct smtpd_server *srv)
     srv->conns = count_table(srv->w);
 }
 
-void limits_free(struct smtpd_server *srv)
+void smtpd_limits_free(struct smtpd_server *srv)
 {
     conncount_free(srv->conns);
     srv->conns = NULL;
@@ -121,7 +121,7 @@ static void warn_busy(struct smtpd_server *srv, const char *fmt, ...)
     msg_warn("%s", line);
 }
 
-int limits_accept_ok(struct smtpd_server *srv, int fd)
+int smtpd_limits_accept_ok(struct smtpd_server *srv, int fd)
 {
     if (srv->nsessions < srv->max_sessions)
         return 1;
@@ -144,12 +144,12 @@ static void refuse(struct session *s, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     s->state = SS_COMMAND;
-    session_reply(s, "%s", line);
-    session_close_after_reply(s);
-    session_resume(s);
+    smtpd_session_reply(s, "%s", line);
+    smtpd_session_close_after_reply(s);
+    smtpd_session_resume(s);
 }
 
-int limits_session_begin(struct session *s)
+int smtpd_limits_session_begin(struct session *s)
 {
     struct smtpd_server *srv = s->srv;
     if (!srv->conns || net_addr_parse(s->addr, &s->caddr, 1) < 0)
@@ -174,7 +174,7 @@ int limits_session_begin(struct session *s)
     return 0;
 }
 
-void limits_session_end(struct session *s)
+void smtpd_limits_session_end(struct session *s)
 {
     if (!s->counted)
         return;

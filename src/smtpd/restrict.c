@@ -470,7 +470,7 @@ static struct match_list *interfaces_list(const struct config *cfg, char *err, s
     return l;
 }
 
-struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
+struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns *dns,
                                       struct resolver *resolver, char *err, size_t errlen)
 {
     struct restrictions *r = xcalloc(1, sizeof(*r));
@@ -593,13 +593,13 @@ struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
     r->sasl_local_domain = param_str(cfg, P_smtpd_sasl_local_domain);
     return r;
 bad:
-    restrictions_free(r);
+    smtpd_restrictions_free(r);
     return NULL;
 }
 
 static void eval_free(struct eval *e);
 
-void restrictions_free(struct restrictions *r)
+void smtpd_restrictions_free(struct restrictions *r)
 {
     if (!r)
         return;
@@ -634,7 +634,7 @@ void restrictions_free(struct restrictions *r)
     free(r);
 }
 
-int restrict_client_in_mynetworks(struct restrictions *r, const char *client_addr)
+int smtpd_restrict_client_in_mynetworks(struct restrictions *r, const char *client_addr)
 {
     return client_addr && addr_list_match(r->mynetworks, client_addr) == 1;
 }
@@ -2157,7 +2157,7 @@ static void eval_continue(struct eval *e, enum nres rc)
 static void dns_done(int status, const char *result, void *arg)
 {
     struct eval *e = arg;
-    /* only a suspended evaluation, still linked (restrict_cancel frees and unlinks) */
+    /* only a suspended evaluation, still linked (smtpd_restrict_cancel frees and unlinks) */
     INVARIANT(e->depth > 0 && e->depth <= RESTRICT_DEPTH);
     INVARIANT(e->r->evals == e || e->prev != NULL);
     eval_continue(e, node_resume(e, status, result));
@@ -2179,7 +2179,7 @@ static const char *dup_in(struct eval *e, int slot, const char *s)
     return e->strs[slot];
 }
 
-enum restrict_verdict restrict_eval(struct restrictions *r, enum restrict_stage stage,
+enum restrict_verdict smtpd_restrict_eval(struct restrictions *r, enum restrict_stage stage,
                                     const struct restrict_input *in,
                                     struct restrict_actions *actions,
                                     struct restrict_result *res, restrict_cb cb, void *arg)
@@ -2280,7 +2280,7 @@ enum restrict_verdict restrict_eval(struct restrictions *r, enum restrict_stage 
     return res->verdict;
 }
 
-void restrict_cancel(struct restrictions *r, void *arg)
+void smtpd_restrict_cancel(struct restrictions *r, void *arg)
 {
     struct eval *e = r->evals;
     while (e) {
@@ -2304,7 +2304,7 @@ static void free_message_actions(struct restrict_actions *a)
     a->hold = a->discard = 0;
 }
 
-void restrict_actions_reset(struct restrict_actions *a)
+void smtpd_restrict_actions_reset(struct restrict_actions *a)
 {
     free_message_actions(a);
     memset(&a->dip_sender, 0, sizeof(a->dip_sender));
@@ -2313,7 +2313,7 @@ void restrict_actions_reset(struct restrict_actions *a)
     a->dip_sender_set = 0;
 }
 
-void restrict_actions_free(struct restrict_actions *a)
+void smtpd_restrict_actions_free(struct restrict_actions *a)
 {
     free_message_actions(a);
     memset(a, 0, sizeof(*a));
@@ -2322,7 +2322,7 @@ void restrict_actions_free(struct restrict_actions *a)
 int smtpd_check_service(const struct config *cfg, char *err, size_t errlen)
 {
     /* Syntax, and the access tables named in the lists (no resolver: tables only). */
-    struct restrictions *rs = restrictions_new(cfg, NULL, NULL, err, errlen);
-    restrictions_free(rs);
+    struct restrictions *rs = smtpd_restrictions_new(cfg, NULL, NULL, err, errlen);
+    smtpd_restrictions_free(rs);
     return rs ? 0 : -1;
 }

@@ -4,11 +4,11 @@
  * Owns: parsing the smtpd_*_restrictions lists and smtpd_restriction_classes
  * at worker start, and evaluating them for a session at each stage.
  * Evaluation may need DNS (reject_unknown_*_domain, reverse lookups), so it
- * is asynchronous: restrict_eval() either answers at once or returns
+ * is asynchronous: smtpd_restrict_eval() either answers at once or returns
  * RESTRICT_PENDING and calls cb later from the event loop.
  *
  * smtpd_delay_reject=yes (default): client, helo and sender restrictions are
- * evaluated at RCPT TO time (the session calls restrict_eval for stages
+ * evaluated at RCPT TO time (the session calls smtpd_restrict_eval for stages
  * CLIENT, HELO, SENDER, then RELAY and RECIPIENT, at RCPT), as Postfix does.
  *
  * How a session drives it (Postfix smtpd_check.c semantics):
@@ -28,7 +28,7 @@
  *    carries over from the client, helo and sender stages and becomes a
  *    deferral only at the end of RCPT/DATA/END-OF-DATA/ETRN when nothing
  *    rejected; this state lives in struct restrict_actions, so use one
- *    struct per session (restrict_actions_reset() per transaction keeps
+ *    struct per session (smtpd_restrict_actions_reset() per transaction keeps
  *    the client/helo part).
  *  - warn_if_reject, WARN, INFO, HOLD, DISCARD ... are logged here in
  *    Postfix's format ("NOQUEUE: reject_warning: RCPT from ..."); a
@@ -69,7 +69,7 @@ enum restrict_verdict {
     RV_PERMIT = 0,   /* go on (also "nothing matched") */
     RV_REJECT,       /* code/dsn/text filled in */
     RV_DEFER,        /* 4xx */
-    RV_PENDING       /* only as a return of restrict_eval: callback will follow */
+    RV_PENDING       /* only as a return of smtpd_restrict_eval: callback will follow */
 };
 
 /* What the restrictions may look at; owned by the session, valid during eval. */
@@ -108,7 +108,7 @@ struct restrict_actions {
     char *filter;                /* FILTER transport:dest */
     char *hold_reason, *discard_reason;
     /* Evaluation state carried between stages; restrict.c's business.
-     * restrict_actions_reset() keeps the client and helo parts. */
+     * smtpd_restrict_actions_reset() keeps the client and helo parts. */
     struct restrict_defer {
         int active;
         int code;
@@ -130,27 +130,27 @@ struct restrict_result {
 typedef void (*restrict_cb)(const struct restrict_result *res, void *arg);
 
 /* Parse all restriction lists of cfg; NULL with err on a syntax error. */
-struct restrictions *restrictions_new(const struct config *cfg, struct dns *dns,
+struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns *dns,
                                       struct resolver *resolver, char *err, size_t errlen);
-void restrictions_free(struct restrictions *r);
+void smtpd_restrictions_free(struct restrictions *r);
 
 /*
  * Evaluate the list for `stage`. Returns RV_PERMIT/RV_REJECT/RV_DEFER with
  * *res filled in, or RV_PENDING (cb(res, arg) is called later, exactly
- * once, unless restrict_cancel(r, arg) is called first).
+ * once, unless smtpd_restrict_cancel(r, arg) is called first).
  * actions accumulates PREPEND/HOLD/DISCARD/REDIRECT/FILTER.
  */
-enum restrict_verdict restrict_eval(struct restrictions *r, enum restrict_stage stage,
+enum restrict_verdict smtpd_restrict_eval(struct restrictions *r, enum restrict_stage stage,
                                     const struct restrict_input *in,
                                     struct restrict_actions *actions,
                                     struct restrict_result *res, restrict_cb cb, void *arg);
-void restrict_cancel(struct restrictions *r, void *arg);
+void smtpd_restrict_cancel(struct restrictions *r, void *arg);
 /* New transaction: free message actions, keep the session's client/helo state. */
-void restrict_actions_reset(struct restrict_actions *a);
+void smtpd_restrict_actions_reset(struct restrict_actions *a);
 /* Session end: free everything (the struct may be reused after memset 0). */
-void restrict_actions_free(struct restrict_actions *a);
+void smtpd_restrict_actions_free(struct restrict_actions *a);
 
 /* Is the client in mynetworks? (also used for XCLIENT-free relay decisions) */
-int restrict_client_in_mynetworks(struct restrictions *r, const char *client_addr);
+int smtpd_restrict_client_in_mynetworks(struct restrictions *r, const char *client_addr);
 
 #endif

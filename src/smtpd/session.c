@@ -6,7 +6,7 @@
  * goes: commands one line at a time (so a pipelining client gets all its
  * replies in one write), DATA/BDAT content through content.c. Processing
  * stops while an asynchronous step is pending (a DNS-based restriction,
- * the group commit) and resumes from session_resume(). Replies are
+ * the group commit) and resumes from smtpd_session_resume(). Replies are
  * collected in the connection's output queue and written when nothing
  * more can be processed.
  *
@@ -65,36 +65,36 @@ static void session_process(struct session *s);
 
 /* ---- timers ---------------------------------------------------------- */
 
-void session_expire(struct session *s)
+void smtpd_session_expire(struct session *s)
 {
     msg_info("timeout after %s from %s", after_what(s), s->namaddr);
     if (s->state == SS_CLOSING) {
         /* Its last replies found no reader within smtpd_timeout either. */
-        session_destroy(s, NULL);
+        smtpd_session_destroy(s, NULL);
         return;
     }
     if (s->state == SS_WAIT && s->srv->restr) {
         /* A stuck check must not hold the client forever; cancel it. */
-        restrict_cancel(s->srv->restr, s);
+        smtpd_restrict_cancel(s->srv->restr, s);
     }
     /* An AUTH exchange too: its answer must not revive a closing session. */
-    auth_abort(s);
+    smtpd_auth_abort(s);
     smtpd_commit_forget(s);
     if (s->sleep_timer)
         ev_timer_cancel(s->srv->loop, s->sleep_timer);
     s->sleep_timer = NULL;
     s->sleeping = 0;
-    session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->myhostname);
-    session_close_after_reply(s);
+    smtpd_session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->myhostname);
+    smtpd_session_close_after_reply(s);
     /* A client that reads nothing gets smtpd_timeout more to take the 421. */
-    session_deadline_reset(s);
-    session_resume(s);
+    smtpd_session_deadline_reset(s);
+    smtpd_session_resume(s);
 }
 
 /* Moving the deadline only records a time; the connection's timer re-arms
  * itself lazily, so a busy session does not touch the timer heap on every
  * command. */
-void session_deadline_reset(struct session *s)
+void smtpd_session_deadline_reset(struct session *s)
 {
     conn_deadline_in(s->conn, (uint64_t)s->srv->timeout_ms);
 }
@@ -106,7 +106,7 @@ static void session_input(struct conn *c, void *arg, size_t n)
     struct session *s = arg;
     struct smtpd_server *srv = s->srv;
     if (!srv->per_request_deadline) {
-        session_deadline_reset(s);
+        smtpd_session_deadline_reset(s);
         return;
     }
     if (s->state != SS_DATA && s->state != SS_BDAT)
@@ -145,7 +145,7 @@ static void vreply(struct session *s, const char *fmt, va_list ap)
         msg_debug("> %s: %s", s->namaddr, line);
 }
 
-void session_reply(struct session *s, const char *fmt, ...)
+void smtpd_session_reply(struct session *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -153,13 +153,13 @@ void session_reply(struct session *s, const char *fmt, ...)
     va_end(ap);
 }
 
-void session_error(struct session *s, const char *fmt, ...)
+void smtpd_session_error(struct session *s, const char *fmt, ...)
 {
     s->errors++;
     if (s->errors >= s->srv->hard_error_limit) {
         msg_info("too many errors after %s from %s", after_what(s), s->namaddr);
-        session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->myhostname);
-        session_close_after_reply(s);
+        smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->myhostname);
+        smtpd_session_close_after_reply(s);
         return;
     }
     /* Past the soft limit Postfix sleeps before each error reply. Sleeping would
@@ -173,7 +173,7 @@ void session_error(struct session *s, const char *fmt, ...)
     va_end(ap);
 }
 
-void session_close_after_reply(struct session *s)
+void smtpd_session_close_after_reply(struct session *s)
 {
     s->state = SS_CLOSING;
 }
@@ -204,16 +204,16 @@ static void log_disconnect(struct session *s)
         msg_info("disconnect from %s%s commands=%d/%d", s->namaddr, line, total_ok, total);
 }
 
-void session_destroy(struct session *s, const char *why)
+void smtpd_session_destroy(struct session *s, const char *why)
 {
     struct smtpd_server *srv = s->srv;
     if (why && !srv->local)
         msg_info("%s after %s from %s", why, after_what(s), s->namaddr);
     if (!srv->local)
         log_disconnect(s);
-    limits_session_end(s);
+    smtpd_limits_session_end(s);
     if (srv->restr)
-        restrict_cancel(srv->restr, s);
+        smtpd_restrict_cancel(srv->restr, s);
     if (srv->dns)
         dns_cancel(srv->dns, s);
     smtpd_commit_forget(s);
@@ -225,9 +225,9 @@ void session_destroy(struct session *s, const char *why)
     conn_shutdown(s->conn);
     conn_free(s->conn);
     s->tls = NULL;
-    session_reset_transaction(s);
-    restrict_actions_free(&s->actions);
-    auth_session_end(s);
+    smtpd_session_reset_transaction(s);
+    smtpd_restrict_actions_free(&s->actions);
+    smtpd_auth_session_end(s);
     buf_free(&s->msg);
     if (s->prev)
         s->prev->next = s->next;
@@ -241,7 +241,7 @@ void session_destroy(struct session *s, const char *why)
         ev_loop_stop(srv->loop);
 }
 
-void session_reset_transaction(struct session *s)
+void smtpd_session_reset_transaction(struct session *s)
 {
     free(s->sender);
     s->sender = NULL;
@@ -267,7 +267,7 @@ void session_reset_transaction(struct session *s)
     free(s->bdat_fail);
     s->bdat_fail = NULL;
     s->bdat_left = 0;
-    restrict_actions_reset(&s->actions);
+    smtpd_restrict_actions_reset(&s->actions);
     buf_reset(&s->msg);
     if (s->spill_fd >= 0)
         close(s->spill_fd);
@@ -281,11 +281,11 @@ void session_reset_transaction(struct session *s)
         buf_free(&s->msg);
 }
 
-void session_greet(struct session *s)
+void smtpd_session_greet(struct session *s)
 {
     s->state = SS_COMMAND;
-    session_reply(s, "220 %s", s->srv->banner);
-    session_resume(s);
+    smtpd_session_reply(s, "220 %s", s->srv->banner);
+    smtpd_session_resume(s);
 }
 
 /* pickup: authorized_submit_users (default static:anyone), by login name. */
@@ -306,14 +306,14 @@ static void greet(struct session *s)
         if (!s->srv->tls) {
             msg_warn("%s: TLS wrapper mode is configured but TLS is unavailable: %s", s->namaddr,
                      s->srv->tls_error ? s->srv->tls_error : "no TLS context");
-            session_destroy(s, NULL);
+            smtpd_session_destroy(s, NULL);
             return;
         }
         s->greet_after_tls = 1;
-        starttls_begin(s);
+        smtpd_starttls_begin(s);
         return;
     }
-    session_greet(s);
+    smtpd_session_greet(s);
 }
 
 static void set_namaddr(struct session *s)
@@ -340,7 +340,7 @@ static void reverse_done(int status, const char *result, void *arg)
     }
     set_namaddr(s);
     msg_info("connect from %s", s->namaddr);
-    if (limits_session_begin(s) < 0)
+    if (smtpd_limits_session_begin(s) < 0)
         return;
     greet(s);
 }
@@ -348,26 +348,26 @@ static void reverse_done(int status, const char *result, void *arg)
 static void session_ready(struct conn *c, void *arg)
 {
     (void)c;
-    session_resume(arg);
+    smtpd_session_resume(arg);
 }
 
 static void session_lost(struct conn *c, void *arg)
 {
     (void)c;
     struct session *s = arg;
-    session_destroy(s, s->state == SS_CLOSING ? NULL : "lost connection");
+    smtpd_session_destroy(s, s->state == SS_CLOSING ? NULL : "lost connection");
 }
 
 static void session_deadline(struct conn *c, void *arg)
 {
     (void)c;
-    session_expire(arg);
+    smtpd_session_expire(arg);
 }
 
 static void session_handshake(struct conn *c, void *arg, int result)
 {
     (void)c;
-    starttls_done(arg, result);
+    smtpd_starttls_done(arg, result);
 }
 
 static const struct conn_cb session_cb = {
@@ -378,7 +378,7 @@ static const struct conn_cb session_cb = {
     .input = session_input,
 };
 
-void session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
+void smtpd_session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
                    uid_t uid)
 {
     struct session *s = xcalloc(1, sizeof(*s));
@@ -405,7 +405,7 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
     srv->sessions = s;
     srv->nsessions++;
     s->state = SS_CONNECT;
-    session_deadline_reset(s);
+    smtpd_session_deadline_reset(s);
     if (srv->local) {
         str_copy(s->name, "localhost", sizeof(s->name));
         str_copy(s->reverse_name, "localhost", sizeof(s->reverse_name));
@@ -413,10 +413,10 @@ void session_start(struct smtpd_server *srv, int fd, const char *addr, const cha
         set_namaddr(s);
         if (!smtpd_submit_allowed(srv, uid)) {
             s->state = SS_COMMAND;
-            session_reply(s, "554 5.7.1 Error: user id %ld is not allowed to submit mail "
+            smtpd_session_reply(s, "554 5.7.1 Error: user id %ld is not allowed to submit mail "
                              "(authorized_submit_users)", (long)uid);
-            session_close_after_reply(s);
-            session_resume(s);
+            smtpd_session_close_after_reply(s);
+            smtpd_session_resume(s);
             return;
         }
         greet(s);
@@ -450,19 +450,19 @@ static int next_line(struct session *s, char **line)
         /* Over-long command: answered once; the connection drops the rest of it. */
         s->last_cmd = CMD_UNKNOWN;
         s->counts[CMD_UNKNOWN][1]++;
-        session_error(s, "500 5.5.0 Error: line too long");
+        smtpd_session_error(s, "500 5.5.0 Error: line too long");
         return -1;
     default:
         return 0;
     }
     if (!conn_line_crlf(s->conn) && s->srv->bare_nl == BARE_NL_REJECT) {
         msg_info("disconnect: bare <LF> received from %s", s->namaddr);
-        session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
-        session_close_after_reply(s);
+        smtpd_session_reply(s, "521 5.5.2 %s Error: bare <LF> received", s->srv->myhostname);
+        smtpd_session_close_after_reply(s);
         conn_discard_input(s->conn);
         return 0;
     }
-    session_deadline_reset(s);   /* the next request's time starts now */
+    smtpd_session_deadline_reset(s);   /* the next request's time starts now */
     return 1;
 }
 
@@ -471,7 +471,7 @@ static void session_wake(void *arg)
     struct session *s = arg;
     s->sleep_timer = NULL;
     s->sleeping = 0;
-    session_resume(s);
+    smtpd_session_resume(s);
 }
 
 static void session_process(struct session *s)
@@ -483,16 +483,16 @@ static void session_process(struct session *s)
             break; /* the client does not read its replies; wait */
         int progressed;
         if (s->state == SS_DATA || s->state == SS_BDAT) {
-            progressed = data_feed(s);
+            progressed = smtpd_data_feed(s);
             if (s->state != SS_DATA && s->state != SS_BDAT)
-                session_deadline_reset(s);   /* content complete: a new request */
+                smtpd_session_deadline_reset(s);   /* content complete: a new request */
         } else {
             int r = next_line(s, &line);
             if (r > 0) {
                 if (s->state == SS_AUTH)
-                    auth_response(s, line);
+                    smtpd_auth_response(s, line);
                 else
-                    command_dispatch(s, line);
+                    smtpd_command_dispatch(s, line);
             }
             progressed = r != 0;
         }
@@ -505,7 +505,7 @@ static void session_process(struct session *s)
     }
 }
 
-void session_resume(struct session *s)
+void smtpd_session_resume(struct session *s)
 {
     session_process(s);
     if (s->sleeping) {
@@ -518,15 +518,15 @@ void session_resume(struct session *s)
     }
     conn_hold(s->conn, 0);
     if (conn_flush(s->conn) < 0) {
-        session_destroy(s, "lost connection");
+        smtpd_session_destroy(s, "lost connection");
         return;
     }
     if (s->state == SS_CLOSING && conn_out_len(s->conn) == 0) {
-        session_destroy(s, NULL);
+        smtpd_session_destroy(s, NULL);
         return;
     }
     if (s->state == SS_STARTTLS && conn_out_len(s->conn) == 0) {
-        starttls_begin(s);   /* the 220 is out: plaintext ends here */
+        smtpd_starttls_begin(s);   /* the 220 is out: plaintext ends here */
         return;
     }
     session_update_events(s);
@@ -534,7 +534,7 @@ void session_resume(struct session *s)
 
 /* ---- helpers used by commands ----------------------------------------------------- */
 
-void session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
+void smtpd_session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
                         const char *rcpt)
 {
     char to[ 600 ] = "";
@@ -547,7 +547,7 @@ void session_log_reject(struct session *s, const char *stage, const struct restr
 }
 
 /* queue_minfree and room for one message of the maximal size, checked at most once a second. */
-int session_queue_space_ok(struct session *s)
+int smtpd_session_queue_space_ok(struct session *s)
 {
     struct smtpd_server *srv = s->srv;
     uint64_t now = ev_now(srv->loop);

@@ -76,7 +76,7 @@ static void commit_hook(void *arg)
             struct session *s = list;
             list = s->commit_next;
             s->commit_next = NULL;
-            session_committed(s, ok);
+            smtpd_session_committed(s, ok);
         }
     }
 }
@@ -133,7 +133,7 @@ static void on_accept(int fd, int events, void *arg)
             }
             return;
         }
-        if (!limits_accept_ok(srv, c))
+        if (!smtpd_limits_accept_ok(srv, c))
             continue;
         char addr[64], port[8];
         sockaddr_text(&ss, addr, sizeof(addr), port, sizeof(port));
@@ -147,7 +147,7 @@ static void on_accept(int fd, int events, void *arg)
                 continue;
             }
         }
-        session_start(srv, c, addr, port, uid);
+        smtpd_session_start(srv, c, addr, port, uid);
     }
 }
 
@@ -260,7 +260,7 @@ static void read_params(struct smtpd_server *srv, struct config *cfg)
     srv->strict_rfc821 = cfg_get_bool(cfg, P_strict_rfc821_envelopes);
     srv->delay_reject = cfg_get_bool(cfg, P_smtpd_delay_reject);
     srv->peername_lookup = cfg_get_bool(cfg, P_smtpd_peername_lookup);
-    srv->bare_nl = bare_nl_policy_parse(cfg_get(cfg, P_smtpd_forbid_bare_newline));
+    srv->bare_nl = smtpd_bare_nl_policy_parse(cfg_get(cfg, P_smtpd_forbid_bare_newline));
     srv->discard_ehlo = cfg_get_list(cfg, P_smtpd_discard_ehlo_keywords);
     if (srv->timeout_ms <= 0)
         srv->timeout_ms = 300000;
@@ -317,12 +317,12 @@ static int smtpd_run(struct worker *w, int local)
         srv.dns = dns_new(srv.loop);
         table_async_init(srv.loop, w->cfg);   /* remote tables never stall the sessions */
         srv.resolver = resolver_new(w->cfg);
-        srv.restr = restrictions_new(w->cfg, srv.dns, srv.resolver, err, sizeof(err));
+        srv.restr = smtpd_restrictions_new(w->cfg, srv.dns, srv.resolver, err, sizeof(err));
         if (!srv.restr)
             msg_fatal("%s", err);
     }
-    auth_setup(&srv);
-    limits_setup(&srv);
+    smtpd_auth_setup(&srv);
+    smtpd_limits_setup(&srv);
     ev_hook_add(srv.loop, commit_hook, &srv);
     ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
     if (local) {
@@ -341,11 +341,11 @@ static int smtpd_run(struct worker *w, int local)
     int rc = ev_loop_run(srv.loop);
 
     while (srv.sessions)
-        session_destroy(srv.sessions, NULL);
+        smtpd_session_destroy(srv.sessions, NULL);
     commit_hook(&srv);
     queue_writer_close(srv.qw);
-    restrictions_free(srv.restr);
-    limits_free(&srv);
+    smtpd_restrictions_free(srv.restr);
+    smtpd_limits_free(&srv);
     if (srv.submit_users)
         match_list_free(srv.submit_users);
     sasl_client_free(srv.sasl);

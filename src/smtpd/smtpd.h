@@ -197,60 +197,60 @@ struct session {
 };
 
 /* session.c */
-void session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
+void smtpd_session_start(struct smtpd_server *srv, int fd, const char *addr, const char *port,
                    uid_t uid);
-void session_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void smtpd_session_reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A reply that counts as an error (4xx/5xx): applies the soft/hard error limits. */
-void session_error(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void session_close_after_reply(struct session *s);
+void smtpd_session_error(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void smtpd_session_close_after_reply(struct session *s);
 /* smtpd_timeout is up: "421 4.4.2 ... Error: timeout exceeded", logged, and close. */
-void session_expire(struct session *s);
-void session_destroy(struct session *s, const char *why);
-void session_resume(struct session *s);
+void smtpd_session_expire(struct session *s);
+void smtpd_session_destroy(struct session *s, const char *why);
+void smtpd_session_resume(struct session *s);
 /* A new request begins: the client has smtpd_timeout from now. */
-void session_deadline_reset(struct session *s);
-void session_reset_transaction(struct session *s);
-void session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
+void smtpd_session_deadline_reset(struct session *s);
+void smtpd_session_reset_transaction(struct session *s);
+void smtpd_session_log_reject(struct session *s, const char *stage, const struct restrict_result *res,
                         const char *rcpt);
-int session_queue_space_ok(struct session *s);
+int smtpd_session_queue_space_ok(struct session *s);
 
 /* command.c */
-void command_dispatch(struct session *s, char *line);
-int data_feed(struct session *s);    /* SS_DATA/SS_BDAT: consume input; 1 = progress */
-void checks_run(struct session *s);  /* continue the restriction chain */
-void session_committed(struct session *s, int ok); /* after the group commit */
+void smtpd_command_dispatch(struct session *s, char *line);
+int smtpd_data_feed(struct session *s);    /* SS_DATA/SS_BDAT: consume input; 1 = progress */
+void smtpd_checks_run(struct session *s);  /* continue the restriction chain */
+void smtpd_session_committed(struct session *s, int ok); /* after the group commit */
 
 /* auth.c */
-void auth_setup(struct smtpd_server *srv);
-void auth_ehlo_keywords(struct session *s, struct buf *kw);
-int auth_server_pending(const struct session *s);
-void cmd_auth(struct session *s, char *arg);
-void auth_response(struct session *s, char *line);
+void smtpd_auth_setup(struct smtpd_server *srv);
+void smtpd_auth_ehlo_keywords(struct session *s, struct buf *kw);
+int smtpd_auth_server_pending(const struct session *s);
+void smtpd_cmd_auth(struct session *s, char *arg);
+void smtpd_auth_response(struct session *s, char *line);
 /* Cancel the exchange in progress, if any (the auth server is told). */
-void auth_abort(struct session *s);
-void auth_session_end(struct session *s);
+void smtpd_auth_abort(struct session *s);
+void smtpd_auth_session_end(struct session *s);
 
 /* starttls.c */
-int starttls_offered(const struct session *s);
-int starttls_required(const struct session *s);
-void cmd_starttls(struct session *s, char *arg);
-void starttls_begin(struct session *s);
+int smtpd_starttls_offered(const struct session *s);
+int smtpd_starttls_required(const struct session *s);
+void smtpd_cmd_starttls(struct session *s, char *arg);
+void smtpd_starttls_begin(struct session *s);
 /* The connection's handshake ended: 0 done, -1 failed, -2 timed out. */
-void starttls_done(struct session *s, int result);
-void tls_received_text(const struct session *s, char *out, size_t outlen);
-void session_greet(struct session *s);
+void smtpd_starttls_done(struct session *s, int result);
+void smtpd_tls_received_text(const struct session *s, char *out, size_t outlen);
+void smtpd_session_greet(struct session *s);
 
 /* etrn.c: after smtpd_etrn_restrictions; replies 250, 458 or 459 */
-void etrn_request(struct session *s, const char *domain);
+void smtpd_etrn_request(struct session *s, const char *domain);
 
 /* limits.c */
-void limits_setup(struct smtpd_server *srv);
-void limits_free(struct smtpd_server *srv);
+void smtpd_limits_setup(struct smtpd_server *srv);
+void smtpd_limits_free(struct smtpd_server *srv);
 /* At accept: may this process take one more session? If not, answers 421 and closes fd. */
-int limits_accept_ok(struct smtpd_server *srv, int fd);
+int smtpd_limits_accept_ok(struct smtpd_server *srv, int fd);
 /* Before the greeting: count the session; -1 when over the limit (421 queued, closing). */
-int limits_session_begin(struct session *s);
-void limits_session_end(struct session *s);
+int smtpd_limits_session_begin(struct session *s);
+void smtpd_limits_session_end(struct session *s);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);

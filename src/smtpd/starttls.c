@@ -21,7 +21,7 @@
 
 #include <string.h>
 
-int starttls_offered(const struct session *s)
+int smtpd_starttls_offered(const struct session *s)
 {
     const struct smtpd_server *srv = s->srv;
     return !s->tls && !srv->local && srv->tls && srv->tlsp.level != TLS_LEV_NONE &&
@@ -29,7 +29,7 @@ int starttls_offered(const struct session *s)
 }
 
 /* smtpd_tls_security_level = encrypt: no mail before TLS. */
-int starttls_required(const struct session *s)
+int smtpd_starttls_required(const struct session *s)
 {
     return !s->tls && !s->srv->local && s->srv->tlsp.level >= TLS_LEV_ENCRYPT;
 }
@@ -37,42 +37,42 @@ int starttls_required(const struct session *s)
 /* RFC 3207 4.2: after the handshake the server forgets what the client told it. */
 static void forget_plaintext_state(struct session *s)
 {
-    session_reset_transaction(s);
+    smtpd_session_reset_transaction(s);
     s->helo[0] = '\0';
     s->esmtp = 0;
     s->helo_ok = 0;
     s->client_ok = 0;
-    restrict_actions_free(&s->actions);
-    auth_session_end(s);
+    smtpd_restrict_actions_free(&s->actions);
+    smtpd_auth_session_end(s);
 }
 
 /* The handshake ended: 0 done, -1 failed (tls_handshake logged why), -2 timed out. */
-void starttls_done(struct session *s, int result)
+void smtpd_starttls_done(struct session *s, int result)
 {
     if (result == -2)
         msg_info("SSL_accept error from %s: timed out", s->namaddr);
     if (result != 0) {
-        session_destroy(s, NULL);
+        smtpd_session_destroy(s, NULL);
         return;
     }
-    session_deadline_reset(s);
+    smtpd_session_deadline_reset(s);
     forget_plaintext_state(s);
     if (s->greet_after_tls) {
         s->greet_after_tls = 0;
-        session_greet(s);
+        smtpd_session_greet(s);
         return;
     }
     /* A TLS 1.3 client may have sent EHLO with its last handshake flight. */
     s->state = SS_COMMAND;
-    session_resume(s);
+    smtpd_session_resume(s);
 }
 
-void starttls_begin(struct session *s)
+void smtpd_starttls_begin(struct session *s)
 {
     struct tls_conn *t = tls_accept(s->srv->tls, conn_fd(s->conn), s->namaddr);
     if (!t) {
         msg_warn("%s: cannot start TLS", s->namaddr);
-        session_destroy(s, NULL);
+        smtpd_session_destroy(s, NULL);
         return;
     }
     /* Anything the client pipelined after STARTTLS was plaintext: never a command. */
@@ -87,29 +87,29 @@ void starttls_begin(struct session *s)
     conn_handshake(s->conn, (uint64_t)ms);
 }
 
-void cmd_starttls(struct session *s, char *arg)
+void smtpd_cmd_starttls(struct session *s, char *arg)
 {
     if (*str_trim(arg)) {
-        session_error(s, "501 5.5.4 Syntax: STARTTLS");
+        smtpd_session_error(s, "501 5.5.4 Syntax: STARTTLS");
         return;
     }
     if (s->tls) {
-        session_error(s, "554 5.5.1 Error: TLS already active");
+        smtpd_session_error(s, "554 5.5.1 Error: TLS already active");
         return;
     }
     if (s->srv->local || s->srv->tlsp.level == TLS_LEV_NONE || s->srv->tlsp.wrappermode) {
-        session_error(s, "502 5.5.1 Error: command not implemented");
+        smtpd_session_error(s, "502 5.5.1 Error: command not implemented");
         return;
     }
     if (!s->srv->tls) {
         msg_warn("%s: STARTTLS: TLS is not available: %s", s->namaddr,
                  s->srv->tls_error ? s->srv->tls_error : "no server certificate");
-        session_error(s, "454 4.7.0 TLS not available due to local problem");
+        smtpd_session_error(s, "454 4.7.0 TLS not available due to local problem");
         return;
     }
     s->counts[CMD_STARTTLS][0]++;
-    session_reply(s, "220 2.0.0 Ready to start TLS");
-    /* session_resume() sends the 220, then calls starttls_begin(). */
+    smtpd_session_reply(s, "220 2.0.0 Ready to start TLS");
+    /* smtpd_session_resume() sends the 220, then calls smtpd_starttls_begin(). */
     s->state = SS_STARTTLS;
 }
 
@@ -119,7 +119,7 @@ void cmd_starttls(struct session *s, char *arg)
  *    key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)
  *   (No client certificate requested)
  */
-void tls_received_text(const struct session *s, char *out, size_t outlen)
+void smtpd_tls_received_text(const struct session *s, char *out, size_t outlen)
 {
     out[0] = '\0';
     if (!s->tls || !s->srv->tlsp.received_header)

@@ -1,6 +1,6 @@
 /*
  * fuzz_content.c - the DATA and BDAT content decoders of smtpd
- * (src/smtpd/content.c: data_decode, bdat_decode, bdat_finish), and the
+ * (src/smtpd/content.c: smtpd_data_decode, smtpd_bdat_decode, smtpd_bdat_finish), and the
  * SMTP client's encoder of the same content (src/deliver/smtp_data.c:
  * smtp_stuff, smtp_stuff_end) checked against that decoder.
  *
@@ -60,9 +60,9 @@ static void check_data(const uint8_t *data, size_t size, unsigned mode, unsigned
     struct buf out1;
     buf_init(&out1, 0);
     struct data_decoder d1;
-    data_decoder_init(&d1, pol, sink, &out1);
+    smtpd_data_decoder_init(&d1, pol, sink, &out1);
     size_t used1 = 0;
-    enum data_status st1 = data_decode(&d1, in, len, hold, &used1);
+    enum data_status st1 = smtpd_data_decode(&d1, in, len, hold, &used1);
     FUZZ_ASSERT(used1 <= len);
     FUZZ_ASSERT(out1.len <= used1);
     FUZZ_ASSERT(st1 == CD_END || st1 == CD_BARE_LF);
@@ -84,7 +84,7 @@ static void check_data(const uint8_t *data, size_t size, unsigned mode, unsigned
     buf_init(&out2, 0);
     buf_init(&pending, 0);
     struct data_decoder d2;
-    data_decoder_init(&d2, pol, sink, &out2);
+    smtpd_data_decoder_init(&d2, pol, sink, &out2);
     uint32_t state = seed;
     size_t fed = 0, consumed = 0;
     enum data_status st2 = CD_MORE;
@@ -93,7 +93,7 @@ static void check_data(const uint8_t *data, size_t size, unsigned mode, unsigned
         FUZZ_ASSERT(buf_append(&pending, in + fed, n) == 0);
         fed += n;
         size_t used = 0;
-        st2 = data_decode(&d2, pending.data, pending.len, hold, &used);
+        st2 = smtpd_data_decode(&d2, pending.data, pending.len, hold, &used);
         FUZZ_ASSERT(used <= pending.len);
         buf_consume(&pending, used);
         consumed += used;
@@ -123,16 +123,16 @@ static void check_bdat(const uint8_t *data, size_t size, unsigned seed)
     struct buf got;
     buf_init(&got, 0);
     struct bdat_decoder b;
-    bdat_decoder_init(&b, sink, &got);
+    smtpd_bdat_decoder_init(&b, sink, &got);
     uint32_t state = seed;
     size_t off = 0;
     while (off < size) {
         size_t n = next_piece(&state, size - off);
-        FUZZ_ASSERT(bdat_decode(&b, (const char *)data + off, n) == 0);
+        FUZZ_ASSERT(smtpd_bdat_decode(&b, (const char *)data + off, n) == 0);
         off += n;
     }
-    FUZZ_ASSERT(bdat_decode(&b, "", 0) == 0);
-    FUZZ_ASSERT(bdat_finish(&b) == 0);
+    FUZZ_ASSERT(smtpd_bdat_decode(&b, "", 0) == 0);
+    FUZZ_ASSERT(smtpd_bdat_finish(&b) == 0);
     FUZZ_ASSERT(got.len == want.len);
     FUZZ_ASSERT(got.len == 0 || memcmp(got.data, want.data, got.len) == 0);
     buf_free(&want);
@@ -164,9 +164,9 @@ static void check_stuffing(const uint8_t *data, size_t size, unsigned seed)
     struct buf got;
     buf_init(&got, 0);
     struct data_decoder d;
-    data_decoder_init(&d, BARE_NL_REJECT, sink, &got);
+    smtpd_data_decoder_init(&d, BARE_NL_REJECT, sink, &got);
     size_t used = 0;
-    enum data_status rc = data_decode(&d, wire.data, wire.len, 8192, &used);
+    enum data_status rc = smtpd_data_decode(&d, wire.data, wire.len, 8192, &used);
     FUZZ_ASSERT(rc == CD_END && used == wire.len);
     /* What comes back: every line end of the content (LF, CR LF, and a bare CR,
      * which goes out as CR LF against smuggling) as LF, and a final one added. */

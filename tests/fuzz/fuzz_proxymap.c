@@ -2,7 +2,7 @@
  * fuzz_proxymap.c - the proxymap protocol (src/lib-table/tableproto.c):
  * request lines as the proxymap service parses them from any local
  * client (tproto_request_parse), then the whole answer path of the
- * service (pmap_answer, src/proxymap/proxymap.c: approval by
+ * service (proxymap_answer, src/proxymap/proxymap.c: approval by
  * proxy_read_maps, opening and looking up an approved inline: table);
  * reply lines as an event-loop client parses them (tproto_reply_parse).
  *
@@ -38,7 +38,7 @@ static void setup(void)
     fuzz_write_file(path, text, sizeof(text) - 1);
     cfg = config_load_lenient(fuzz_dir());
     FUZZ_ASSERT(cfg != NULL);
-    pt = pmap_tables_new(cfg);
+    pt = proxymap_tables_new(cfg);
 }
 
 static void check_request(char *line, size_t len)
@@ -60,7 +60,7 @@ static void check_request(char *line, size_t len)
     }
     struct buf reply;
     buf_init(&reply, TPROTO_REPLY_MAX + 1);
-    pmap_answer(pt, copy, len, &reply);
+    proxymap_answer(pt, copy, len, &reply);
     FUZZ_ASSERT(reply.len > 0 && reply.data[reply.len - 1] == '\n');
     FUZZ_ASSERT(memchr(reply.data, '\n', reply.len) == reply.data + reply.len - 1);
     enum tproto_status st;

@@ -8,7 +8,7 @@
  * (src/smtpd/auth.c, through sasl_client.c to yubin's auth service in the
  * same process, src/auth/: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, 334
  * round trips, "*"), XUID (pickup), the error and junk limits, and the
- * restrictions of a fixed main.cf (restrictions_new, restrict_eval
+ * restrictions of a fixed main.cf (smtpd_restrictions_new, smtpd_restrict_eval
  * without DNS). Accepted messages really go into a queue journal in a
  * temporary queue directory (on tmpfs), which is emptied after every
  * input.
@@ -23,7 +23,7 @@
  *  - everything smtpd sends is a sequence of CRLF-terminated reply lines
  *    "DDD text" / "DDD-text" with D a digit and the first one 2..5, no
  *    bare CR or LF inside a line, each at most 1024 bytes;
- *  - the session ends cleanly (session_destroy) whatever was sent;
+ *  - the session ends cleanly (smtpd_session_destroy) whatever was sent;
  *  - what smtpd accepted can be queued: never "451 4.3.0 Error: queue file
  *    write error" (the queue writer refusing an envelope field).
  * FUZZ_TRACE=1 in the environment prints smtpd's replies (for seeds).
@@ -159,9 +159,9 @@ static void setup(void)
     }
     char err[512] = "";
     resolver = resolver_new(cfg);
-    restr = restrictions_new(cfg, NULL, resolver, err, sizeof(err));
+    restr = smtpd_restrictions_new(cfg, NULL, resolver, err, sizeof(err));
     if (!restr) {
-        fprintf(stderr, "restrictions_new: %s\n", err);
+        fprintf(stderr, "smtpd_restrictions_new: %s\n", err);
         abort();
     }
     loop = ev_loop_new();
@@ -204,7 +204,7 @@ static void commit(struct smtpd_server *srv)
             struct session *s = list;
             list = s->commit_next;
             s->commit_next = NULL;
-            session_committed(s, ok);
+            smtpd_session_committed(s, ok);
         }
     }
 }
@@ -295,7 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int big = 1 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
     fd_set_nonblock(sv[0], 1);
-    session_start(&srv, sv[0], srv.local ? "" : "192.0.2.7", srv.local ? "" : "40000", geteuid());
+    smtpd_session_start(&srv, sv[0], srv.local ? "" : "192.0.2.7", srv.local ? "" : "40000", geteuid());
 
     struct buf out;
     buf_init(&out, 0);
@@ -310,7 +310,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n == 0)
             break;            /* smtpd would not read more either: its input is full */
         off += n;
-        session_resume(s);
+        smtpd_session_resume(s);
         commit(&srv);
         /* An AUTH exchange goes on in the event loop (the auth service answers there). */
         for (int i = 0; i < 500 && srv.sessions && srv.sessions->state == SS_WAIT; i++) {
@@ -320,7 +320,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drain(sv[1], &out);
     }
     if (srv.sessions)
-        session_destroy(srv.sessions, NULL);
+        smtpd_session_destroy(srv.sessions, NULL);
     commit(&srv);
     FUZZ_ASSERT(srv.nsessions == 0 && !srv.commit_head);
     drain(sv[1], &out);

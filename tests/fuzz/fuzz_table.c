@@ -10,8 +10,8 @@
  * table_unbrace), the "/file/name" of match lists (src/lib/matchlist.c:
  * domain_list_new, addr_list_new: mydestination, mynetworks ...), and the
  * auth service's sources (src/auth/passdb.c): Dovecot passwd-files
- * (authdb_open, authdb_lookup_pass/user) and table values
- * (authdb_parse_table_value).
+ * (auth_db_open, auth_db_lookup_pass/user) and table values
+ * (auth_db_parse_table_value).
  *
  * Input: byte 0 picks the format; the rest is the table text, optionally
  * followed by a NUL and lookup keys, one per line. File formats are
@@ -138,37 +138,37 @@ static void check_passwd(const char *text, size_t len, const char *keys)
     fuzz_write_file(path, text, len);
     char spec[400], err[1024];
     str_fmt(spec, sizeof(spec), "passwd-file:%s", path);
-    struct authdb *db = authdb_open(spec, NULL, "CRYPT", err, sizeof(err));
+    struct authdb *db = auth_db_open(spec, NULL, "CRYPT", err, sizeof(err));
     if (!db)
         return;
-    (void)authdb_count(db);
-    (void)authdb_capabilities(db);
-    (void)authdb_sample_password(db);
+    (void)auth_db_count(db);
+    (void)auth_db_capabilities(db);
+    (void)auth_db_sample_password(db);
     char *copy = xstrdup(keys);
     for (char *k = strtok(copy, "\n"); k; k = strtok(NULL, "\n")) {
         struct auth_user u;
         memset(&u, 0, sizeof(u));
-        int r = authdb_lookup_pass(db, k, &u);
+        int r = auth_db_lookup_pass(db, k, &u);
         FUZZ_ASSERT(r >= AUTHDB_TEMPFAIL && r <= AUTHDB_FOUND);
         if (r == AUTHDB_FOUND)
             FUZZ_ASSERT(u.user && u.fields);
         auth_user_free(&u);
         memset(&u, 0, sizeof(u));
-        r = authdb_lookup_user(db, k, &u);
+        r = auth_db_lookup_user(db, k, &u);
         FUZZ_ASSERT(r >= AUTHDB_TEMPFAIL && r <= AUTHDB_FOUND);
         if (r == AUTHDB_FOUND)
             FUZZ_ASSERT(u.user && u.fields);
         auth_user_free(&u);
     }
     free(copy);
-    authdb_close(db);
+    auth_db_close(db);
     /* Each line also as a table value (passdb and userdb readings). */
     char *lines = xstrdup(text);
     for (char *l = strtok(lines, "\n"); l; l = strtok(NULL, "\n"))
         for (int want = 0; want < 2; want++) {
             struct auth_user u;
             memset(&u, 0, sizeof(u));
-            if (authdb_parse_table_value("user", l, want, &u, err, sizeof(err)) == 0)
+            if (auth_db_parse_table_value("user", l, want, &u, err, sizeof(err)) == 0)
                 FUZZ_ASSERT(u.fields);
             auth_user_free(&u);
         }

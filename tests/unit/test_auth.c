@@ -108,7 +108,7 @@ static void attempt_cb(void *arg, enum sasl_status st, const char *text)
         buf_init(&out, 65536);
         buf_init(&enc, 65536);
         if (!t->cm || base64_decode(text, strlen(text), &dec) < 0 ||
-            climech_step(t->cm, (const unsigned char *)buf_cstr(&dec), dec.len, &out) < 0) {
+            auth_climech_step(t->cm, (const unsigned char *)buf_cstr(&dec), dec.len, &out) < 0) {
             sasl_auth_cancel(t->a);
             t->done = 1;
             t->status = SASL_TEMPFAIL;
@@ -137,13 +137,13 @@ static void attempt_start(struct sasl_client *c, struct attempt *t, const char *
                           int flags, int *pending)
 {
     memset(t, 0, sizeof(*t));
-    t->cm = climech_new(mech, user, pw, authzid);
+    t->cm = auth_climech_new(mech, user, pw, authzid);
     t->pending = pending;
     t->started = mono_msec();
     struct buf ir, enc;
     buf_init(&ir, 65536);
     buf_init(&enc, 65536);
-    int has = t->cm ? climech_initial(t->cm, &ir) : 0;   /* NULL: a mechanism only the server may know */
+    int has = t->cm ? auth_climech_initial(t->cm, &ir) : 0;   /* NULL: a mechanism only the server may know */
     if (has)
         base64_encode(&enc, ir.data ? ir.data : "", ir.len);
     t->a = sasl_auth_start(c, mech, has ? buf_cstr(&enc) : NULL, rip, "127.0.0.1", flags,
@@ -161,7 +161,7 @@ static enum sasl_status auth1(struct sasl_client *c, const char *mech, const cha
     int pending = 1;
     attempt_start(c, t, mech, user, pw, NULL, rip, flags, &pending);
     run_for(20000);
-    climech_free(t->cm);
+    auth_climech_free(t->cm);
     t->cm = NULL;
     if (!t->done) {
         fprintf(stderr, "  attempt %s/%s did not finish\n", mech, user);
@@ -246,12 +246,12 @@ static void test_failures(void)
     int pending = 1;
     attempt_start(c, &t, "PLAIN", "bob", "bobpw", "alice@example.com", "10.1.9.1", 0, &pending);
     run_for(5000);
-    climech_free(t.cm);
+    auth_climech_free(t.cm);
     CHECK(t.done && t.status == SASL_FAIL);
     pending = 1;
     attempt_start(c, &t, "PLAIN", "bob", "bobpw", "bob", "10.1.9.2", 0, &pending);
     run_for(5000);
-    climech_free(t.cm);
+    auth_climech_free(t.cm);
     CHECK(t.done && t.status == SASL_OK);
     /* Disallowed characters. */
     CHECK_INT(auth1(c, "PLAIN", "bo b", "bobpw", "10.1.9.3", 0, &t), SASL_FAIL);
@@ -323,7 +323,7 @@ static void test_timing(void)
     run_for(20000);
     uint64_t total = mono_msec() - t0;
     for (int i = 0; i < 3; i++) {
-        climech_free(par[i].cm);
+        auth_climech_free(par[i].cm);
         CHECK(par[i].done && par[i].status == SASL_FAIL);
     }
     CHECK(total >= 2 * PENALTY_MS + DELAY_MS);
@@ -342,7 +342,7 @@ static void test_timing(void)
 static void test_dummy_cost(void)
 {
     char err[128], path[300], spec[320];
-    char *heavy = scheme_generate("BLF-CRYPT", "heavypw", 7, 9, err, sizeof(err));
+    char *heavy = auth_scheme_generate("BLF-CRYPT", "heavypw", 7, 9, err, sizeof(err));
     snprintf(path, sizeof(path), "%s/heavy-users", dir);
     FILE *f = fopen(path, "w");
     fprintf(f, "heavy:%s\n", heavy);
@@ -400,7 +400,7 @@ static void test_concurrency(void)
     uint64_t total = mono_msec() - t0;
     int ok = 0, fail = 0;
     for (int i = 0; i < N; i++) {
-        climech_free(at[i].cm);
+        auth_climech_free(at[i].cm);
         CHECK(at[i].done);
         if (at[i].expect_user) {
             CHECK_INT(at[i].status, SASL_OK);
@@ -429,7 +429,7 @@ static void test_server_restart(void)
     run_for(50);
     server_stop();
     run_for(500);
-    climech_free(t.cm);
+    auth_climech_free(t.cm);
     CHECK(t.done && t.status == SASL_TEMPFAIL);
     CHECK(!sasl_client_ready(c));
     struct buf m;
@@ -450,7 +450,7 @@ static void test_server_restart(void)
     sasl_auth_cancel(t.a);
     run_for(300);
     CHECK(!t.done);
-    climech_free(t.cm);
+    auth_climech_free(t.cm);
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.4.0.6", 0, &t), SASL_OK);
     sasl_client_free(c);
 }
@@ -472,8 +472,8 @@ static void test_shutdown(void)
     CHECK(mono_msec() - t0 < DELAY_MS);
     CHECK(t.done && t.status == SASL_FAIL);
     CHECK(p.done && p.status == SASL_TEMPFAIL);
-    climech_free(t.cm);
-    climech_free(p.cm);
+    auth_climech_free(t.cm);
+    auth_climech_free(p.cm);
     sasl_client_free(c);
     server_stop();
     server_start();
@@ -1055,9 +1055,9 @@ int main(void)
     snprintf(userdb_path, sizeof(userdb_path), "%s/auth-userdb", dir);
     snprintf(users_path, sizeof(users_path), "%s/users", dir);
     char err[128];
-    char *alice = scheme_generate("SHA512-CRYPT", "alicepw", 7, 5000, err, sizeof(err));
-    char *carol = scheme_generate("SCRAM-SHA-256", "carolpw", 7, 0, err, sizeof(err));
-    char *dave = scheme_generate("CRAM-MD5", "davepw", 6, 0, err, sizeof(err));
+    char *alice = auth_scheme_generate("SHA512-CRYPT", "alicepw", 7, 5000, err, sizeof(err));
+    char *carol = auth_scheme_generate("SCRAM-SHA-256", "carolpw", 7, 0, err, sizeof(err));
+    char *dave = auth_scheme_generate("CRAM-MD5", "davepw", 6, 0, err, sizeof(err));
     FILE *f = fopen(users_path, "w");
     fprintf(f,
             "alice@example.com:%s:1000:1000::/home/alice::userdb_quota_rule=*:storage=1G "

@@ -15,8 +15,8 @@ static enum data_status run(const char *in, enum bare_nl_policy pol, struct buf 
 {
     struct data_decoder d;
     buf_reset(out);
-    data_decoder_init(&d, pol, sink, out);
-    return data_decode(&d, in, strlen(in), 1000, used);
+    smtpd_data_decoder_init(&d, pol, sink, out);
+    return smtpd_data_decode(&d, in, strlen(in), 1000, used);
 }
 
 /* Feed byte by byte: the result must not depend on how TCP split the input. */
@@ -25,13 +25,13 @@ static enum data_status run_bytes(const char *in, enum bare_nl_policy pol, struc
 {
     struct data_decoder d;
     buf_reset(out);
-    data_decoder_init(&d, pol, sink, out);
+    smtpd_data_decoder_init(&d, pol, sink, out);
     char pending[2048];
     size_t np = 0, total = 0;
     for (size_t i = 0; in[i]; i++) {
         pending[np++] = in[i];
         size_t u;
-        enum data_status st = data_decode(&d, pending, np, 1000, &u);
+        enum data_status st = smtpd_data_decode(&d, pending, np, 1000, &u);
         memmove(pending, pending + u, np - u);
         np -= u;
         total += u;
@@ -131,12 +131,12 @@ static void test_long_line_passes_through(void)
     /* In small pieces with a small hold limit the long line is passed on in parts. */
     struct data_decoder d;
     buf_reset(&out);
-    data_decoder_init(&d, BARE_NL_NORMALIZE, sink, &out);
+    smtpd_data_decoder_init(&d, BARE_NL_NORMALIZE, sink, &out);
     size_t off = 0, len = strlen(in);
     enum data_status st = CD_MORE;
     while (off < len && st == CD_MORE) {
         size_t chunk = len - off > 700 ? 700 : len - off, u;
-        st = data_decode(&d, in + off, chunk, 100, &u);
+        st = smtpd_data_decode(&d, in + off, chunk, 100, &u);
         off += u;
         if (u == 0 && st == CD_MORE)
             break;
@@ -153,11 +153,11 @@ static void test_bdat(void)
     struct buf out;
     buf_init(&out, 0);
     struct bdat_decoder b;
-    bdat_decoder_init(&b, sink, &out);
+    smtpd_bdat_decoder_init(&b, sink, &out);
     static const char *chunks[] = {"a\r\nb\r", "\nc\rd\n.\r\n", "e\r"};
     for (size_t i = 0; i < 3; i++)
-        CHECK_INT(bdat_decode(&b, chunks[i], strlen(chunks[i])), 0);
-    CHECK_INT(bdat_finish(&b), 0);
+        CHECK_INT(smtpd_bdat_decode(&b, chunks[i], strlen(chunks[i])), 0);
+    CHECK_INT(smtpd_bdat_finish(&b), 0);
     /* CRLF→LF across the chunk boundary; bare CR and bare LF kept; no dot rules. */
     CHECK_STR(buf_cstr(&out), "a\nb\nc\rd\n.\ne\r");
     buf_free(&out);
@@ -165,9 +165,9 @@ static void test_bdat(void)
 
 static void test_policy_parse(void)
 {
-    CHECK_INT(bare_nl_policy_parse("normalize"), BARE_NL_NORMALIZE);
-    CHECK_INT(bare_nl_policy_parse("yes"), BARE_NL_REJECT);
-    CHECK_INT(bare_nl_policy_parse("no"), BARE_NL_ALLOW);
+    CHECK_INT(smtpd_bare_nl_policy_parse("normalize"), BARE_NL_NORMALIZE);
+    CHECK_INT(smtpd_bare_nl_policy_parse("yes"), BARE_NL_REJECT);
+    CHECK_INT(smtpd_bare_nl_policy_parse("no"), BARE_NL_ALLOW);
 }
 
 int main(void)

@@ -244,7 +244,7 @@ static void setup(void)
 
 static void agent_for(struct agent *a, enum agent_kind kind)
 {
-    CHECK_INT(agent_init(a, cfg, kind, !is_root, queue), 0);
+    CHECK_INT(deliver_agent_init(a, cfg, kind, !is_root, queue), 0);
     a->getpw = fake_getpw;
     a->default_uid = owner_uid;
     a->default_gid = is_root ? OWNER : getgid();
@@ -274,7 +274,7 @@ static int exchange_rawn(struct agent *a, const char *text, size_t textlen, stru
             struct rlimit rl = {(rlim_t)fsize_limit, (rlim_t)fsize_limit};
             setrlimit(RLIMIT_FSIZE, &rl);
         }
-        int rc = agent_serve(a, sv[1]);
+        int rc = deliver_agent_serve(a, sv[1]);
         _exit(rc == 0 ? 0 : 3);
     }
     close(sv[1]);
@@ -441,7 +441,7 @@ static void test_virtual_maildir(void)
     text = maildir_message(dir, NULL, 0);
     free(text);
     free(dir);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_virtual_refusals(void)
@@ -480,7 +480,7 @@ static void test_virtual_refusals(void)
     CHECK_STATUS(st[0], "bounced", "5.2.2",
                  "maildir delivery failed: error writing message: File too large");
     a.vlimit = 0;
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_virtual_mbox(void)
@@ -549,7 +549,7 @@ static void test_virtual_mbox(void)
     free(text);
     free(mbox);
     free(dir);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_write_failure_cleans_up(void)
@@ -577,7 +577,7 @@ static void test_write_failure_cleans_up(void)
     free(nw);
     free(text);
     dproto_free_request(&req);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_bad_requests(void)
@@ -617,7 +617,7 @@ static void test_bad_requests(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        _exit(agent_serve(&a, sv[1]) == 0 ? 0 : 3);
+        _exit(deliver_agent_serve(&a, sv[1]) == 0 ? 0 : 3);
     }
     close(sv[1]);
     write_all(sv[0], two, strlen(two));
@@ -634,7 +634,7 @@ static void test_bad_requests(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);     /* EOF after a request: clean */
     CHECK_STR(reply, "S\t5\tbounced\t5.1.1\tunknown user: \"none@example.com\"\n.\n"
                      "S\t6\tbounced\t5.1.1\tunknown user: \"none2@example.com\"\n.\n");
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_request_timeout(void)
@@ -648,7 +648,7 @@ static void test_request_timeout(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        _exit(agent_serve(&a, sv[1]) == 0 ? 0 : 3);
+        _exit(deliver_agent_serve(&a, sv[1]) == 0 ? 0 : 3);
     }
     close(sv[1]);
     write_all(sv[0], "DELIVER\tQ1\t/x\t0\t1\n", 19);   /* and then nothing */
@@ -662,7 +662,7 @@ static void test_request_timeout(void)
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
     close(sv[0]);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_config_error_defers(void)
@@ -674,12 +674,12 @@ static void test_config_error_defers(void)
     struct config *bad = config_load(conf, NULL);
     CHECK(bad != NULL);
     struct agent a;
-    CHECK_INT(agent_init(&a, bad, AGENT_VIRTUAL, !is_root, queue), 0);
+    CHECK_INT(deliver_agent_init(&a, bad, AGENT_VIRTUAL, !is_root, queue), 0);
     struct dstatus st[1];
     CHECK_INT(deliver1(&a, "a@example.com", NULL, NULL, st), 1);
     CHECK_STATUS(st[0], "deferred", "4.3.0",
                  "mail system configuration error: virtual_mailbox_maps lookup failure");
-    agent_free(&a);
+    deliver_agent_free(&a);
     config_free(bad);
     free(main_cf);
     free(conf);
@@ -715,7 +715,7 @@ static void test_local_home_maildir(void)
     struct r r = {"alice@mx.example.com", NULL, NULL};
     CHECK_INT(exchange(&a, "s@x", off, strlen("Delivered-To: alice@mx.example.com\n\nbody\n"), &r, 1, st), 1);
     CHECK_STATUS(st[0], "bounced", "5.4.6", "mail forwarding loop for alice@mx.example.com");
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_local_spool_mbox(void)
@@ -754,7 +754,7 @@ static void test_local_spool_mbox(void)
     mbox = path_of("home/erin/Mailbox");
     check_owner(mbox);
     free(mbox);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_mailbox_command(void)
@@ -825,7 +825,7 @@ static void test_mailbox_command(void)
         CHECK(mono_msec() - t0 < 5000);
     }
     free(out);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_alias_targets(void)
@@ -881,7 +881,7 @@ static void test_alias_targets(void)
     free(maildir);
     free(inc);
     free(incf);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 /*
@@ -934,7 +934,7 @@ static void test_alias_targets_unmarked(void)
     free(file);
     free(inc);
     free(notinc);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 /* The queue file is opened beneath queue_directory, never through a symlink. */
@@ -966,7 +966,7 @@ static void test_queue_file_beneath(void)
     free(via_dir);
     free(link_file);
     free(outside);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 static void test_forward_file(void)
@@ -1042,7 +1042,7 @@ static void test_forward_file(void)
     free(fwdext);
     free(cmdout);
     free(md);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 /* Reference mbox quoting: ">From " for body lines starting with "From ". */
@@ -1139,7 +1139,7 @@ static void test_big_messages(void)
     unlink(mbox);
     free(mbox);
     /* a command reads all of it from its standard input */
-    agent_free(&a);
+    deliver_agent_free(&a);
     agent_for(&a, AGENT_LOCAL);
     char *out = path_of("home/dave/big.txt");
     free(a.mailbox_command);
@@ -1152,7 +1152,7 @@ static void test_big_messages(void)
     free(text);
     unlink(out);
     free(out);
-    agent_free(&a);
+    deliver_agent_free(&a);
     free(msg);
 }
 
@@ -1208,7 +1208,7 @@ static void test_forward_path_and_command_maps(void)
     CHECK_STR(st[0].cls, "deferred");
     free(spec);
     free(out);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 /* deliver_main: SIGTERM while a request runs is answered, then exit 0. */
@@ -1289,12 +1289,12 @@ static void bench_maildir(void)
     struct dstatus st;
     uint64_t t0 = mono_msec();
     for (int i = 0; i < n; i++)
-        agent_deliver_request(&a, &req, &st);
+        deliver_agent_deliver_request(&a, &req, &st);
     uint64_t ms = mono_msec() - t0;
     printf("bench: %d Maildir deliveries of %d bytes in %llu ms: %.0f/s (%s)\n", n, len,
            (unsigned long long)ms, ms ? n * 1000.0 / (double)ms : 0.0, st.text);
     dproto_free_request(&req);
-    agent_free(&a);
+    deliver_agent_free(&a);
 }
 
 int main(void)

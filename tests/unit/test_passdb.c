@@ -32,7 +32,7 @@ static void test_parse_line(void)
 {
     struct auth_user u;
     char err[128];
-    CHECK_INT(passwd_file_parse_line("alice@example.com:{PLAIN}pw:1000:1001:Alice A:/home/alice:"
+    CHECK_INT(auth_passwd_file_parse_line("alice@example.com:{PLAIN}pw:1000:1001:Alice A:/home/alice:"
                                      "/bin/sh:userdb_mail=maildir:~/Maildir quota=1G nopassword",
                                      &u, err, sizeof(err)),
               1);
@@ -47,25 +47,25 @@ static void test_parse_line(void)
     auth_user_free(&u);
 
     /* Trailing fields may be missing; empty ones are absent. */
-    CHECK_INT(passwd_file_parse_line("bob:{SHA512-CRYPT}$6$x$y", &u, err, sizeof(err)), 1);
+    CHECK_INT(auth_passwd_file_parse_line("bob:{SHA512-CRYPT}$6$x$y", &u, err, sizeof(err)), 1);
     CHECK_STR(u.user, "bob");
     CHECK(u.uid == NULL && u.gid == NULL && u.home == NULL);
     CHECK(u.fields && u.fields[0] == NULL);
     auth_user_free(&u);
-    CHECK_INT(passwd_file_parse_line("carol::::::\r", &u, err, sizeof(err)), 1);
+    CHECK_INT(auth_passwd_file_parse_line("carol::::::\r", &u, err, sizeof(err)), 1);
     CHECK(u.password == NULL);
     auth_user_free(&u);
-    CHECK_INT(passwd_file_parse_line("dave", &u, err, sizeof(err)), 1);
+    CHECK_INT(auth_passwd_file_parse_line("dave", &u, err, sizeof(err)), 1);
     auth_user_free(&u);
-    CHECK_INT(passwd_file_parse_line("eve:pw:vmail:mail", &u, err, sizeof(err)), 1);
+    CHECK_INT(auth_passwd_file_parse_line("eve:pw:vmail:mail", &u, err, sizeof(err)), 1);
     CHECK_STR(u.uid, "vmail");
     auth_user_free(&u);
 
     /* Comments and blank lines. */
-    CHECK_INT(passwd_file_parse_line("# alice:x", &u, err, sizeof(err)), 0);
-    CHECK_INT(passwd_file_parse_line("   ", &u, err, sizeof(err)), 0);
-    CHECK_INT(passwd_file_parse_line("", &u, err, sizeof(err)), 0);
-    CHECK_INT(passwd_file_parse_line("  # indented comment", &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_passwd_file_parse_line("# alice:x", &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_passwd_file_parse_line("   ", &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_passwd_file_parse_line("", &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_passwd_file_parse_line("  # indented comment", &u, err, sizeof(err)), 0);
 
     /* Hostile lines. */
     static const char *const bad[] = {
@@ -80,18 +80,18 @@ static void test_parse_line(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        CHECK_INT(passwd_file_parse_line(bad[i], &u, err, sizeof(err)), -1);
+        CHECK_INT(auth_passwd_file_parse_line(bad[i], &u, err, sizeof(err)), -1);
         CHECK(err[0] != '\0');
     }
     char longname[400];
     memset(longname, 'a', 300);
     strcpy(longname + 300, ":pw");
-    CHECK_INT(passwd_file_parse_line(longname, &u, err, sizeof(err)), -1);
+    CHECK_INT(auth_passwd_file_parse_line(longname, &u, err, sizeof(err)), -1);
     char *huge = xmalloc(20000);
     memset(huge, 'x', 19999);
     huge[19999] = '\0';
     huge[1] = ':';
-    CHECK_INT(passwd_file_parse_line(huge, &u, err, sizeof(err)), -1);
+    CHECK_INT(auth_passwd_file_parse_line(huge, &u, err, sizeof(err)), -1);
     free(huge);
     /* Too many extra fields. */
     struct buf many;
@@ -99,7 +99,7 @@ static void test_parse_line(void)
     buf_puts(&many, "x:pw:1:1::/h::");
     for (int i = 0; i < 200; i++)
         buf_printf(&many, "f%d=1 ", i);
-    CHECK_INT(passwd_file_parse_line(many.data, &u, err, sizeof(err)), -1);
+    CHECK_INT(auth_passwd_file_parse_line(many.data, &u, err, sizeof(err)), -1);
     buf_free(&many);
 }
 
@@ -107,7 +107,7 @@ static void test_table_value(void)
 {
     struct auth_user u;
     char err[128];
-    CHECK_INT(authdb_parse_table_value("a@b", "{PLAIN}pw uid=5 home=/h allow_nets=10/8", 1, &u,
+    CHECK_INT(auth_db_parse_table_value("a@b", "{PLAIN}pw uid=5 home=/h allow_nets=10/8", 1, &u,
                                        err, sizeof(err)),
               0);
     CHECK_STR(u.password, "{PLAIN}pw");
@@ -115,7 +115,7 @@ static void test_table_value(void)
     CHECK_INT(strv_len(u.fields), 3);
     auth_user_free(&u);
     /* userdb use: the password word is skipped, userdb_ prefixes go. */
-    CHECK_INT(authdb_parse_table_value("a@b", "{PLAIN}pw userdb_uid=5 gid=6 home=/h mail=x", 0,
+    CHECK_INT(auth_db_parse_table_value("a@b", "{PLAIN}pw userdb_uid=5 gid=6 home=/h mail=x", 0,
                                        &u, err, sizeof(err)),
               0);
     CHECK(u.password == NULL);
@@ -125,20 +125,20 @@ static void test_table_value(void)
     CHECK_INT(strv_len(u.fields), 1);
     CHECK_STR(u.fields[0], "mail=x");
     auth_user_free(&u);
-    CHECK_INT(authdb_parse_table_value("a@b", "uid=5 gid=6", 0, &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_db_parse_table_value("a@b", "uid=5 gid=6", 0, &u, err, sizeof(err)), 0);
     CHECK_STR(u.uid, "5");
     auth_user_free(&u);
     /* A bare crypt hash is a password. */
-    CHECK_INT(authdb_parse_table_value("a@b", "$6$salt$hash", 1, &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_db_parse_table_value("a@b", "$6$salt$hash", 1, &u, err, sizeof(err)), 0);
     CHECK_STR(u.password, "$6$salt$hash");
     auth_user_free(&u);
     /* Base64 padding in a password is not a field. */
-    CHECK_INT(authdb_parse_table_value("a@b", "{SSHA512}abc= uid=1", 0, &u, err, sizeof(err)), 0);
+    CHECK_INT(auth_db_parse_table_value("a@b", "{SSHA512}abc= uid=1", 0, &u, err, sizeof(err)), 0);
     CHECK_STR(u.uid, "1");
     auth_user_free(&u);
-    CHECK_INT(authdb_parse_table_value("a@b", "pw\x01 x", 1, &u, err, sizeof(err)), -1);
-    CHECK_INT(authdb_parse_table_value("a@b", "uid=1;x", 0, &u, err, sizeof(err)), -1);
-    CHECK_INT(authdb_parse_table_value("a@b", "home=rel", 0, &u, err, sizeof(err)), -1);
+    CHECK_INT(auth_db_parse_table_value("a@b", "pw\x01 x", 1, &u, err, sizeof(err)), -1);
+    CHECK_INT(auth_db_parse_table_value("a@b", "uid=1;x", 0, &u, err, sizeof(err)), -1);
+    CHECK_INT(auth_db_parse_table_value("a@b", "home=rel", 0, &u, err, sizeof(err)), -1);
 }
 
 static void test_file_source(void)
@@ -155,32 +155,32 @@ static void test_file_source(void)
                "dan:{CRAM-MD5}99f8fbc95358982b24895db1bb9b90e9b5b25b0daeaee1ad9575e0b7d77a3f2f\n"
                "no newline at end:x");
     snprintf(spec, sizeof(spec), "passwd-file:%s/users", dir);
-    struct authdb *db = authdb_open(spec, NULL, "CRYPT", err, sizeof(err));
+    struct authdb *db = auth_db_open(spec, NULL, "CRYPT", err, sizeof(err));
     CHECK(db != NULL);
     if (!db)
         return;
     struct auth_user u;
-    CHECK_INT(authdb_lookup_pass(db, "alice@example.com", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "alice@example.com", &u), AUTHDB_FOUND);
     CHECK_STR(u.password, "{PLAIN}alicepw");   /* the first of the duplicates */
     CHECK_INT(strv_len(u.fields), 1);          /* passdb: userdb_ fields left out */
     CHECK_STR(u.fields[0], "note=x");
     auth_user_free(&u);
-    CHECK_INT(authdb_lookup_user(db, "alice@example.com", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_lookup_user(db, "alice@example.com", &u), AUTHDB_FOUND);
     CHECK(u.password == NULL);
     CHECK_STR(u.home, "/home/alice");
     CHECK_INT(strv_len(u.fields), 1);
     CHECK_STR(u.fields[0], "quota=1G");
     auth_user_free(&u);
-    CHECK_INT(authdb_lookup_pass(db, "ALICE@example.com", &u), AUTHDB_NOTFOUND);
-    CHECK_INT(authdb_lookup_pass(db, "bad user", &u), AUTHDB_NOTFOUND);
-    CHECK_INT(authdb_lookup_pass(db, "carol", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "ALICE@example.com", &u), AUTHDB_NOTFOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "bad user", &u), AUTHDB_NOTFOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "carol", &u), AUTHDB_FOUND);
     CHECK(u.password == NULL);
     auth_user_free(&u);
-    CHECK_INT(authdb_lookup_pass(db, "nobody", &u), AUTHDB_NOTFOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "nobody", &u), AUTHDB_NOTFOUND);
     /* PLAIN and CRAM-MD5 entries: every challenge-response mechanism is possible. */
-    CHECK_INT(authdb_capabilities(db), SCHEME_CAN_PLAIN | SCHEME_CAN_CRAM | SCHEME_CAN_SCRAM);
+    CHECK_INT(auth_db_capabilities(db), SCHEME_CAN_PLAIN | SCHEME_CAN_CRAM | SCHEME_CAN_SCRAM);
     /* The sample is the expensive crypt value, not the plaintext. */
-    CHECK(authdb_sample_password(db) && strncmp(authdb_sample_password(db), "{SHA512-CRYPT}", 14) == 0);
+    CHECK(auth_db_sample_password(db) && strncmp(auth_db_sample_password(db), "{SHA512-CRYPT}", 14) == 0);
 
     /* Change the file: new content after the recheck interval. */
     write_file("users", "zed:{SHA512-CRYPT}$6$x$y\n");
@@ -191,22 +191,22 @@ static void test_file_source(void)
     struct timespec ts[2] = {{time(NULL) + 5, 0}, {time(NULL) + 5, 0}};
     utimensat(AT_FDCWD, path, ts, 0);
     usleep(1100 * 1000);
-    CHECK_INT(authdb_lookup_pass(db, "alice@example.com", &u), AUTHDB_NOTFOUND);
-    CHECK_INT(authdb_lookup_pass(db, "zed", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "alice@example.com", &u), AUTHDB_NOTFOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "zed", &u), AUTHDB_FOUND);
     auth_user_free(&u);
-    CHECK_INT(authdb_capabilities(db), 0);
+    CHECK_INT(auth_db_capabilities(db), 0);
 
     /* The file disappears: temporary failure, never "unknown user". */
     unlink(path);
     usleep(1100 * 1000);
-    CHECK_INT(authdb_lookup_pass(db, "zed", &u), AUTHDB_TEMPFAIL);
-    CHECK_INT(authdb_lookup_pass(db, "nobody", &u), AUTHDB_TEMPFAIL);
+    CHECK_INT(auth_db_lookup_pass(db, "zed", &u), AUTHDB_TEMPFAIL);
+    CHECK_INT(auth_db_lookup_pass(db, "nobody", &u), AUTHDB_TEMPFAIL);
     /* And comes back. */
     write_file("users", "zed:{PLAIN}z\n");
     usleep(1100 * 1000);
-    CHECK_INT(authdb_lookup_pass(db, "zed", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "zed", &u), AUTHDB_FOUND);
     auth_user_free(&u);
-    authdb_close(db);
+    auth_db_close(db);
 
     /* A source list: the first that knows the user answers; a broken one only matters
      * when no other source knows the user. */
@@ -215,47 +215,47 @@ static void test_file_source(void)
     char list[1024];
     snprintf(list, sizeof(list), "passwd-file:%s/a, passwd-file:%s/missing passwd-file:%s/b", dir,
              dir, dir);
-    db = authdb_open(list, NULL, NULL, err, sizeof(err));
+    db = auth_db_open(list, NULL, NULL, err, sizeof(err));
     CHECK(db != NULL);
-    CHECK_INT(authdb_count(db), 3);
-    CHECK_INT(authdb_lookup_pass(db, "u1", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_count(db), 3);
+    CHECK_INT(auth_db_lookup_pass(db, "u1", &u), AUTHDB_FOUND);
     CHECK_STR(u.password, "{PLAIN}one");
     auth_user_free(&u);
-    CHECK_INT(authdb_lookup_pass(db, "u2", &u), AUTHDB_FOUND);
+    CHECK_INT(auth_db_lookup_pass(db, "u2", &u), AUTHDB_FOUND);
     CHECK_STR(u.password, "{PLAIN}three");
     auth_user_free(&u);
-    CHECK_INT(authdb_lookup_pass(db, "u3", &u), AUTHDB_TEMPFAIL);
-    authdb_close(db);
+    CHECK_INT(auth_db_lookup_pass(db, "u3", &u), AUTHDB_TEMPFAIL);
+    auth_db_close(db);
 
     /* Tables: inline: as a passdb; the value's first word is the password. */
-    db = authdb_open("inline:{ {x@y.z={PLAIN}pw uid=7 home=/x}, {q@y.z=broken\x01} }", NULL,
+    db = auth_db_open("inline:{ {x@y.z={PLAIN}pw uid=7 home=/x}, {q@y.z=broken\x01} }", NULL,
                      "PLAIN", err, sizeof(err));
     CHECK(db != NULL);
     if (db) {
-        CHECK_INT(authdb_lookup_pass(db, "x@y.z", &u), AUTHDB_FOUND);
+        CHECK_INT(auth_db_lookup_pass(db, "x@y.z", &u), AUTHDB_FOUND);
         CHECK_STR(u.password, "{PLAIN}pw");
         auth_user_free(&u);
-        CHECK_INT(authdb_lookup_user(db, "x@y.z", &u), AUTHDB_FOUND);
+        CHECK_INT(auth_db_lookup_user(db, "x@y.z", &u), AUTHDB_FOUND);
         CHECK_STR(u.uid, "7");
         CHECK_STR(u.home, "/x");
         auth_user_free(&u);
-        CHECK_INT(authdb_lookup_pass(db, "nobody@y.z", &u), AUTHDB_NOTFOUND);
+        CHECK_INT(auth_db_lookup_pass(db, "nobody@y.z", &u), AUTHDB_NOTFOUND);
         /* default scheme PLAIN: plaintext mechanisms are possible */
-        CHECK(authdb_capabilities(db) & SCHEME_CAN_CRAM);
-        authdb_close(db);
+        CHECK(auth_db_capabilities(db) & SCHEME_CAN_CRAM);
+        auth_db_close(db);
     }
 
     /* Errors when opening. */
-    CHECK(authdb_open("passwd-file:relative/path", NULL, NULL, err, sizeof(err)) == NULL);
+    CHECK(auth_db_open("passwd-file:relative/path", NULL, NULL, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "absolute") != NULL);
-    CHECK(authdb_open("nosuchtype:/x", NULL, NULL, err, sizeof(err)) == NULL);
-    CHECK(authdb_open("noprefix", NULL, NULL, err, sizeof(err)) == NULL);
-    CHECK(authdb_open("", NULL, "NOSUCHSCHEME", err, sizeof(err)) == NULL);
-    db = authdb_open("", NULL, NULL, err, sizeof(err));
-    CHECK(db && authdb_count(db) == 0);
-    CHECK_INT(authdb_lookup_pass(db, "x", &u), AUTHDB_NOTFOUND);
-    CHECK(authdb_sample_password(db) == NULL);
-    authdb_close(db);
+    CHECK(auth_db_open("nosuchtype:/x", NULL, NULL, err, sizeof(err)) == NULL);
+    CHECK(auth_db_open("noprefix", NULL, NULL, err, sizeof(err)) == NULL);
+    CHECK(auth_db_open("", NULL, "NOSUCHSCHEME", err, sizeof(err)) == NULL);
+    db = auth_db_open("", NULL, NULL, err, sizeof(err));
+    CHECK(db && auth_db_count(db) == 0);
+    CHECK_INT(auth_db_lookup_pass(db, "x", &u), AUTHDB_NOTFOUND);
+    CHECK(auth_db_sample_password(db) == NULL);
+    auth_db_close(db);
 }
 
 int main(void)

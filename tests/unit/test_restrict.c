@@ -90,12 +90,12 @@ static void ctx_load(struct ctx *c, const char *extra)
         fprintf(stderr, "resolver_new failed\n");
         exit(1);
     }
-    c->r = restrictions_new(c->cfg, dns, c->res, c->err, sizeof(c->err));
+    c->r = smtpd_restrictions_new(c->cfg, dns, c->res, c->err, sizeof(c->err));
 }
 
 static void ctx_free(struct ctx *c)
 {
-    restrictions_free(c->r);
+    smtpd_restrictions_free(c->r);
     resolver_free(c->res);
     config_free(c->cfg);
 }
@@ -129,11 +129,11 @@ static enum restrict_verdict eval(struct ctx *c, enum restrict_stage st,
                                   struct restrict_result *res)
 {
     struct waiter w = {0};
-    enum restrict_verdict v = restrict_eval(c->r, st, in, a, res, done_cb, &w);
+    enum restrict_verdict v = smtpd_restrict_eval(c->r, st, in, a, res, done_cb, &w);
     if (v != RV_PENDING)
         return v;
     pending_seen++;
-    CHECK_INT(w.called, 0);                /* never from inside restrict_eval */
+    CHECK_INT(w.called, 0);                /* never from inside smtpd_restrict_eval */
     struct ev_timer *g = ev_timer_add(loop, 5000, guard_cb, NULL);
     ev_loop_run(loop);
     ev_timer_cancel(loop, g);
@@ -194,7 +194,7 @@ static void run_cases(const char *cf, const struct rcase *cases, size_t n)
     struct ctx c;
     ctx_load(&c, cf);
     if (!c.r) {
-        fprintf(stderr, "restrictions_new: %s\n", c.err);
+        fprintf(stderr, "smtpd_restrictions_new: %s\n", c.err);
         CHECK(c.r != NULL);
         ctx_free(&c);
         return;
@@ -210,7 +210,7 @@ static void run_cases(const char *cf, const struct rcase *cases, size_t n)
         if (strcmp(out, cases[i].expect) != 0)
             fprintf(stderr, "config [%s] rcpt <%s>:\n", cf, cases[i].rcpt);
         CHECK_STR(out, cases[i].expect);
-        restrict_actions_free(&a);
+        smtpd_restrict_actions_free(&a);
     }
     ctx_free(&c);
 }
@@ -312,14 +312,14 @@ static void test_relay(void)
               "550 5.1.1 <unknown@local.test>: Recipient address rejected: User unknown in local recipient table");
     in.recipient = "x@other.test";
     CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)), "OK");
-    CHECK(restrict_client_in_mynetworks(c.r, "10.9.9.9"));
-    CHECK(!restrict_client_in_mynetworks(c.r, "127.0.0.1"));
+    CHECK(smtpd_restrict_client_in_mynetworks(c.r, "10.9.9.9"));
+    CHECK(!smtpd_restrict_client_in_mynetworks(c.r, "127.0.0.1"));
     /* RS_RECIPIENT alone still applies the relay list: never an open relay */
     struct restrict_result res;
     in = input("x@other.test");
     CHECK_INT(eval(&c, RS_RECIPIENT, &in, &a, &res), RV_REJECT);
     CHECK_STR(res.text, "<x@other.test>: Relay access denied");
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -432,14 +432,14 @@ static void test_access_actions(void)
     in.recipient = "nobody@other.test";
     CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)), "OK");
     /* a new transaction forgets all of it */
-    restrict_actions_reset(&a);
+    smtpd_restrict_actions_reset(&a);
     CHECK_INT(a.discard, 0);
     CHECK_INT(a.hold, 0);
     CHECK_INT(a.nprepend, 0);
     CHECK(a.filter == NULL && a.redirect == NULL);
     CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)),
               "454 4.7.1 <nobody@other.test>: Relay access denied");
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -488,7 +488,7 @@ static void test_dsn_fix(void)
     in.helo = "h3.test";
     CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)),
               "550 5.2.1 <h3.test>: Helo command rejected: t");
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -575,11 +575,11 @@ static void test_defer_carry(void)
     CHECK_INT(eval(&c, RS_RECIPIENT, &in, &a, &res), RV_DEFER);
     CHECK_STR(res.text, "<localhost[127.0.0.1]>: Client host rejected: defer_if_permit requested");
     /* the next transaction still carries the client's deferral */
-    restrict_actions_reset(&a);
+    smtpd_restrict_actions_reset(&a);
     CHECK_INT(eval(&c, RS_SENDER, &in, &a, &res), RV_PERMIT);
     CHECK_INT(eval(&c, RS_RECIPIENT, &in, &a, &res), RV_DEFER);
     CHECK_INT(eval(&c, RS_DATA, &in, &a, &res), RV_DEFER);
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -620,7 +620,7 @@ static void test_helo_sender_misc(void)
         memset(&a, 0, sizeof(a));
         char out[700];
         CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)), cases[i].expect);
-        restrict_actions_free(&a);
+        smtpd_restrict_actions_free(&a);
     }
     ctx_free(&c);
 
@@ -650,7 +650,7 @@ static void test_helo_sender_misc(void)
     CHECK_STR(out, "554 5.7.1 <foo.test>: Etrn command rejected: Access denied");
     in.etrn_domain = "ok.test";
     CHECK_INT(eval(&c, RS_ETRN, &in, &a, &res), RV_PERMIT);
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -710,7 +710,7 @@ static void test_client(void)
         if (strcmp(out, cases[i].expect))
             fprintf(stderr, "client case %zu\n", i);
         CHECK_STR(out, cases[i].expect);
-        restrict_actions_free(&a);
+        smtpd_restrict_actions_free(&a);
         ctx_free(&c);
     }
 
@@ -743,7 +743,7 @@ static void test_client(void)
         memset(&a, 0, sizeof(a));
         session_rcpt(&c, &in, &a, out, sizeof(out));
         CHECK_STR(out, cc[i].expect);
-        restrict_actions_free(&a);
+        smtpd_restrict_actions_free(&a);
     }
     ctx_free(&c);
     /* without smtpd_access_maps in parent_domain_matches_subdomains */
@@ -758,7 +758,7 @@ static void test_client(void)
               "554 5.7.1 <a.sub.example[127.0.0.1]>: Client host rejected: parent");
     in.client_name = "sub.example";
     CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)), "OK");
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -815,7 +815,7 @@ static void test_login_mismatch(void)
         memset(&a, 0, sizeof(a));
         char out[700];
         CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)), cases[i].expect);
-        restrict_actions_free(&a);
+        smtpd_restrict_actions_free(&a);
     }
     ctx_free(&c);
 }
@@ -918,7 +918,7 @@ static void test_dns_checks(void)
     memset(&a, 0, sizeof(a));
     in.helo = "[192.0.2.1]";
     CHECK_STR(session_rcpt(&c, &in, &a, out, sizeof(out)), "OK");
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
     ctx_free(&c);
 }
 
@@ -980,7 +980,7 @@ static void test_rbl(void)
         if (strcmp(out, cases[i].expect))
             fprintf(stderr, "rbl case %zu\n", i);
         CHECK_STR(out, cases[i].expect);
-        restrict_actions_free(&a);
+        smtpd_restrict_actions_free(&a);
         ctx_free(&c);
     }
 }
@@ -1011,8 +1011,8 @@ static void test_cancel(void)
     memset(&a, 0, sizeof(a));
     struct restrict_result res;
     int session;
-    CHECK_INT(restrict_eval(c.r, RS_CLIENT, &in, &a, &res, never_cb, &session), RV_PENDING);
-    restrict_cancel(c.r, &session);
+    CHECK_INT(smtpd_restrict_eval(c.r, RS_CLIENT, &in, &a, &res, never_cb, &session), RV_PENDING);
+    smtpd_restrict_cancel(c.r, &session);
     ev_timer_add(loop, 800, stop_cb, NULL);   /* longer than the DNS timeout */
     ev_loop_run(loop);
     CHECK_INT(cancelled_called, 0);
@@ -1023,12 +1023,12 @@ static void test_cancel(void)
     CHECK_STR(res.text, "<localhost[127.0.0.3]>: Client host rejected: Access denied");
 
     /* freeing the restrictions with an evaluation pending: no callback */
-    CHECK_INT(restrict_eval(c.r, RS_CLIENT, &in, &a, &res, never_cb, &session), RV_PENDING);
+    CHECK_INT(smtpd_restrict_eval(c.r, RS_CLIENT, &in, &a, &res, never_cb, &session), RV_PENDING);
     ctx_free(&c);
     ev_timer_add(loop, 800, stop_cb, NULL);
     ev_loop_run(loop);
     CHECK_INT(cancelled_called, 0);
-    restrict_actions_free(&a);
+    smtpd_restrict_actions_free(&a);
 }
 
 static void rm_rf(const char *path)

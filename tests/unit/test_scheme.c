@@ -55,27 +55,27 @@ static void test_dovecot_values(void)
     for (size_t i = 1; i < ARRAY_LEN(dovecot_secret); i++) {
         const char *v = dovecot_secret[i];
         err[0] = '\0';
-        int rc = scheme_verify(v, "CRYPT", "secret", 6, err, sizeof(err));
+        int rc = auth_scheme_verify(v, "CRYPT", "secret", 6, err, sizeof(err));
         if (rc != SCHEME_MATCH)
             fprintf(stderr, "  %s -> %d (%s)\n", v, rc, err);
         CHECK_INT(rc, SCHEME_MATCH);
-        CHECK_INT(scheme_verify(v, "CRYPT", "Secret", 6, err, sizeof(err)), SCHEME_MISMATCH);
+        CHECK_INT(auth_scheme_verify(v, "CRYPT", "Secret", 6, err, sizeof(err)), SCHEME_MISMATCH);
         if (strstr(v, "$argon2"))
             continue;   /* 64 MiB per try: one wrong password is enough */
-        CHECK_INT(scheme_verify(v, "CRYPT", "secret ", 7, err, sizeof(err)), SCHEME_MISMATCH);
-        CHECK_INT(scheme_verify(v, "CRYPT", "", 0, err, sizeof(err)), SCHEME_MISMATCH);
+        CHECK_INT(auth_scheme_verify(v, "CRYPT", "secret ", 7, err, sizeof(err)), SCHEME_MISMATCH);
+        CHECK_INT(auth_scheme_verify(v, "CRYPT", "", 0, err, sizeof(err)), SCHEME_MISMATCH);
     }
     const char *pw = "pa:ss w\xc3\xb6rd";
     for (size_t i = 0; i < ARRAY_LEN(dovecot_other); i++) {
-        int rc = scheme_verify(dovecot_other[i], NULL, pw, strlen(pw), err, sizeof(err));
+        int rc = auth_scheme_verify(dovecot_other[i], NULL, pw, strlen(pw), err, sizeof(err));
         if (rc != SCHEME_MATCH)
             fprintf(stderr, "  %s -> %d (%s)\n", dovecot_other[i], rc, err);
         CHECK_INT(rc, SCHEME_MATCH);
-        CHECK_INT(scheme_verify(dovecot_other[i], NULL, "pa:ss", 5, err, sizeof(err)),
+        CHECK_INT(auth_scheme_verify(dovecot_other[i], NULL, "pa:ss", 5, err, sizeof(err)),
                   SCHEME_MISMATCH);
     }
     /* The first vector in the list is deliberately corrupted: a mismatch, not a match. */
-    CHECK_INT(scheme_verify(dovecot_secret[0], NULL, "secret", 6, err, sizeof(err)),
+    CHECK_INT(auth_scheme_verify(dovecot_secret[0], NULL, "secret", 6, err, sizeof(err)),
               SCHEME_MISMATCH);
 }
 
@@ -91,63 +91,63 @@ static void test_roundtrip(void)
     char err[128];
     for (size_t i = 0; i < ARRAY_LEN(gen); i++) {
         err[0] = '\0';
-        char *v = scheme_generate(gen[i].scheme, pw, strlen(pw), gen[i].rounds, err, sizeof(err));
+        char *v = auth_scheme_generate(gen[i].scheme, pw, strlen(pw), gen[i].rounds, err, sizeof(err));
         CHECK(v != NULL);
         if (!v) {
             fprintf(stderr, "  generate %s: %s\n", gen[i].scheme, err);
             continue;
         }
         CHECK(v[0] == '{');
-        CHECK_INT(scheme_verify(v, NULL, pw, strlen(pw), err, sizeof(err)), SCHEME_MATCH);
-        CHECK_INT(scheme_verify(v, NULL, pw, strlen(pw) - 1, err, sizeof(err)), SCHEME_MISMATCH);
+        CHECK_INT(auth_scheme_verify(v, NULL, pw, strlen(pw), err, sizeof(err)), SCHEME_MATCH);
+        CHECK_INT(auth_scheme_verify(v, NULL, pw, strlen(pw) - 1, err, sizeof(err)), SCHEME_MISMATCH);
         free(v);
     }
-    char *a = scheme_generate("SHA512-CRYPT", "x", 1, 0, err, sizeof(err));
-    char *b = scheme_generate("SHA512-CRYPT", "x", 1, 0, err, sizeof(err));
+    char *a = auth_scheme_generate("SHA512-CRYPT", "x", 1, 0, err, sizeof(err));
+    char *b = auth_scheme_generate("SHA512-CRYPT", "x", 1, 0, err, sizeof(err));
     CHECK(a && b && strcmp(a, b) != 0);   /* salted */
     free(a);
     free(b);
-    char *r = scheme_generate("SHA512-CRYPT", "x", 1, 7000, err, sizeof(err));
+    char *r = auth_scheme_generate("SHA512-CRYPT", "x", 1, 7000, err, sizeof(err));
     CHECK(r && strstr(r, "$6$rounds=7000$"));
     free(r);
-    r = scheme_generate("BLF-CRYPT", "x", 1, 0, err, sizeof(err));
+    r = auth_scheme_generate("BLF-CRYPT", "x", 1, 0, err, sizeof(err));
     CHECK(r && strncmp(r, "{BLF-CRYPT}$2y$05$", 18) == 0);
     free(r);
-    r = scheme_generate("SCRAM-SHA-256", "x", 1, 0, err, sizeof(err));
+    r = auth_scheme_generate("SCRAM-SHA-256", "x", 1, 0, err, sizeof(err));
     CHECK(r && strncmp(r, "{SCRAM-SHA-256}4096,", 20) == 0);
     free(r);
     /* Binary passwords: PLAIN needs an encoding, crypt refuses NUL. */
-    CHECK(scheme_generate("PLAIN", "a\0b", 3, 0, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("SHA512-CRYPT", "a\0b", 3, 0, err, sizeof(err)) == NULL);
-    r = scheme_generate("PLAIN.B64", "a\0b", 3, 0, err, sizeof(err));
+    CHECK(auth_scheme_generate("PLAIN", "a\0b", 3, 0, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("SHA512-CRYPT", "a\0b", 3, 0, err, sizeof(err)) == NULL);
+    r = auth_scheme_generate("PLAIN.B64", "a\0b", 3, 0, err, sizeof(err));
     CHECK(r != NULL);
-    CHECK_INT(scheme_verify(r, NULL, "a\0b", 3, err, sizeof(err)), SCHEME_MATCH);
-    CHECK_INT(scheme_verify(r, NULL, "a", 1, err, sizeof(err)), SCHEME_MISMATCH);
+    CHECK_INT(auth_scheme_verify(r, NULL, "a\0b", 3, err, sizeof(err)), SCHEME_MATCH);
+    CHECK_INT(auth_scheme_verify(r, NULL, "a", 1, err, sizeof(err)), SCHEME_MISMATCH);
     free(r);
     /* A NUL in the offered password never matches a crypt hash of its prefix. */
-    CHECK_INT(scheme_verify(dovecot_secret[1], NULL, "secret\0x", 8, err, sizeof(err)),
+    CHECK_INT(auth_scheme_verify(dovecot_secret[1], NULL, "secret\0x", 8, err, sizeof(err)),
               SCHEME_MISMATCH);
 }
 
 static void test_generate_errors(void)
 {
     char err[128];
-    CHECK(scheme_generate("NOPE", "x", 1, 0, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("NOPE", "x", 1, 0, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "unknown") != NULL);
-    CHECK(scheme_generate("MD5-CRYPT", "x", 1, 0, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("SHA512", "x", 1, 0, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("SHA512-CRYPT", "x", 1, 10, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("BLF-CRYPT", "x", 1, 32, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("SCRAM-SHA-256", "x", 1, 100, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("PLAIN.ROT13", "x", 1, 0, err, sizeof(err)) == NULL);
-    CHECK(scheme_generate("AVERYLONGSCHEMENAMETHATDOESNOTFITANYWHERE", "x", 1, 0, err,
+    CHECK(auth_scheme_generate("MD5-CRYPT", "x", 1, 0, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("SHA512", "x", 1, 0, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("SHA512-CRYPT", "x", 1, 10, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("BLF-CRYPT", "x", 1, 32, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("SCRAM-SHA-256", "x", 1, 100, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("PLAIN.ROT13", "x", 1, 0, err, sizeof(err)) == NULL);
+    CHECK(auth_scheme_generate("AVERYLONGSCHEMENAMETHATDOESNOTFITANYWHERE", "x", 1, 0, err,
                           sizeof(err)) == NULL);
-    CHECK(scheme_known("sha512-crypt"));
-    CHECK(scheme_known("SSHA512.HEX"));
-    CHECK(!scheme_known("SHA3"));
-    CHECK(scheme_can_generate("ARGON2ID"));
-    CHECK(!scheme_can_generate("CRYPT"));
-    CHECK(strstr(scheme_names(), "SCRAM-SHA-256") != NULL);
+    CHECK(auth_scheme_known("sha512-crypt"));
+    CHECK(auth_scheme_known("SSHA512.HEX"));
+    CHECK(!auth_scheme_known("SHA3"));
+    CHECK(auth_scheme_can_generate("ARGON2ID"));
+    CHECK(!auth_scheme_can_generate("CRYPT"));
+    CHECK(strstr(auth_scheme_names(), "SCRAM-SHA-256") != NULL);
 }
 
 static void test_malformed(void)
@@ -186,7 +186,7 @@ static void test_malformed(void)
     char err[128];
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         err[0] = '\0';
-        int rc = scheme_verify(bad[i], "CRYPT", "secret", 6, err, sizeof(err));
+        int rc = auth_scheme_verify(bad[i], "CRYPT", "secret", 6, err, sizeof(err));
         if (rc != SCHEME_ERROR)
             fprintf(stderr, "  %s -> %d\n", bad[i], rc);
         CHECK_INT(rc, SCHEME_ERROR);
@@ -194,10 +194,10 @@ static void test_malformed(void)
         CHECK(strstr(err, "secret") == NULL);
     }
     /* Bare values: CRYPT by default, PLAIN when configured. */
-    CHECK_INT(scheme_verify("secret", "PLAIN", "secret", 6, err, sizeof(err)), SCHEME_MATCH);
+    CHECK_INT(auth_scheme_verify("secret", "PLAIN", "secret", 6, err, sizeof(err)), SCHEME_MATCH);
     /* crypt(3) takes "secret" as a DES setting: a mismatch, never a match. */
-    CHECK_INT(scheme_verify("secret", "CRYPT", "secret", 6, err, sizeof(err)), SCHEME_MISMATCH);
-    CHECK_INT(scheme_verify("$argon2i$v=19$m=32768,t=4,p=1$Y9XrGzrw52qdcHDFfkfCHQ$+82nmqhqt4o88wbHM2CEM+h5WlgA5tDPU5Prt+QKb5o",
+    CHECK_INT(auth_scheme_verify("secret", "CRYPT", "secret", 6, err, sizeof(err)), SCHEME_MISMATCH);
+    CHECK_INT(auth_scheme_verify("$argon2i$v=19$m=32768,t=4,p=1$Y9XrGzrw52qdcHDFfkfCHQ$+82nmqhqt4o88wbHM2CEM+h5WlgA5tDPU5Prt+QKb5o",
                             "PLAIN", "secret", 6, err, sizeof(err)),
               SCHEME_MATCH);
     /* Very long stored values are refused outright. */
@@ -205,17 +205,17 @@ static void test_malformed(void)
     memset(huge, 'a', 9999);
     huge[9999] = '\0';
     memcpy(huge, "{PLAIN}", 7);
-    CHECK_INT(scheme_verify(huge, NULL, "secret", 6, err, sizeof(err)), SCHEME_ERROR);
+    CHECK_INT(auth_scheme_verify(huge, NULL, "secret", 6, err, sizeof(err)), SCHEME_ERROR);
     free(huge);
 
     char name[SCHEME_NAME_MAX];
     const char *data;
-    CHECK_INT(scheme_split("{sha512.hex}abc", NULL, name, sizeof(name), &data), 0);
+    CHECK_INT(auth_scheme_split("{sha512.hex}abc", NULL, name, sizeof(name), &data), 0);
     CHECK_STR(name, "SHA512");
     CHECK_STR(data, "abc");
-    CHECK_INT(scheme_split("$6$x$y", "SHA512-CRYPT", name, sizeof(name), &data), 0);
+    CHECK_INT(auth_scheme_split("$6$x$y", "SHA512-CRYPT", name, sizeof(name), &data), 0);
     CHECK_STR(name, "SHA512-CRYPT");
-    CHECK_INT(scheme_split("{abc", NULL, name, sizeof(name), &data), -1);
+    CHECK_INT(auth_scheme_split("{abc", NULL, name, sizeof(name), &data), -1);
 }
 
 static void test_cram(void)
@@ -223,8 +223,8 @@ static void test_cram(void)
     /* RFC 2195 section 2 */
     const char *challenge = "<1896.697170952@postoffice.reston.mci.net>";
     unsigned char ctx[CRAM_CTX_LEN], d[16];
-    cram_md5_context("tanstaaftanstaaf", 16, ctx);
-    cram_md5_digest(ctx, challenge, strlen(challenge), d);
+    auth_cram_md5_context("tanstaaftanstaaf", 16, ctx);
+    auth_cram_md5_digest(ctx, challenge, strlen(challenge), d);
     char hex[33];
     for (int i = 0; i < 16; i++)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
@@ -232,29 +232,29 @@ static void test_cram(void)
 
     /* The same through a stored {CRAM-MD5} value and through {PLAIN}. */
     char err[64];
-    char *v = scheme_generate("CRAM-MD5", "tanstaaftanstaaf", 16, 0, err, sizeof(err));
+    char *v = auth_scheme_generate("CRAM-MD5", "tanstaaftanstaaf", 16, 0, err, sizeof(err));
     unsigned char ctx2[CRAM_CTX_LEN];
-    CHECK_INT(scheme_get_cram_md5(v, NULL, ctx2), 1);
+    CHECK_INT(auth_scheme_get_cram_md5(v, NULL, ctx2), 1);
     CHECK(memcmp(ctx, ctx2, sizeof(ctx)) == 0);
     free(v);
-    CHECK_INT(scheme_get_cram_md5("{PLAIN}tanstaaftanstaaf", NULL, ctx2), 1);
+    CHECK_INT(auth_scheme_get_cram_md5("{PLAIN}tanstaaftanstaaf", NULL, ctx2), 1);
     CHECK(memcmp(ctx, ctx2, sizeof(ctx)) == 0);
-    CHECK_INT(scheme_get_cram_md5(dovecot_secret[1], NULL, ctx2), 0);
-    CHECK_INT(scheme_get_cram_md5("{CRAM-MD5}00", NULL, ctx2), -1);
+    CHECK_INT(auth_scheme_get_cram_md5(dovecot_secret[1], NULL, ctx2), 0);
+    CHECK_INT(auth_scheme_get_cram_md5("{CRAM-MD5}00", NULL, ctx2), -1);
     /* Long keys are hashed first (RFC 2104). */
     char longkey[100];
     memset(longkey, 'k', sizeof(longkey));
-    cram_md5_context(longkey, sizeof(longkey), ctx);
-    v = scheme_generate("CRAM-MD5", longkey, sizeof(longkey), 0, err, sizeof(err));
-    CHECK_INT(scheme_verify(v, NULL, longkey, sizeof(longkey), err, sizeof(err)), SCHEME_MATCH);
+    auth_cram_md5_context(longkey, sizeof(longkey), ctx);
+    v = auth_scheme_generate("CRAM-MD5", longkey, sizeof(longkey), 0, err, sizeof(err));
+    CHECK_INT(auth_scheme_verify(v, NULL, longkey, sizeof(longkey), err, sizeof(err)), SCHEME_MATCH);
     free(v);
 
-    CHECK_INT(scheme_capabilities("{PLAIN}x", NULL),
+    CHECK_INT(auth_scheme_capabilities("{PLAIN}x", NULL),
               SCHEME_CAN_PLAIN | SCHEME_CAN_CRAM | SCHEME_CAN_SCRAM);
-    CHECK_INT(scheme_capabilities(dovecot_other[8], NULL), SCHEME_CAN_CRAM);
-    CHECK_INT(scheme_capabilities(dovecot_secret[14], NULL), SCHEME_CAN_SCRAM);
-    CHECK_INT(scheme_capabilities(dovecot_secret[1], NULL), 0);
-    CHECK_INT(scheme_capabilities("x", "PLAIN"),
+    CHECK_INT(auth_scheme_capabilities(dovecot_other[8], NULL), SCHEME_CAN_CRAM);
+    CHECK_INT(auth_scheme_capabilities(dovecot_secret[14], NULL), SCHEME_CAN_SCRAM);
+    CHECK_INT(auth_scheme_capabilities(dovecot_secret[1], NULL), 0);
+    CHECK_INT(auth_scheme_capabilities("x", "PLAIN"),
               SCHEME_CAN_PLAIN | SCHEME_CAN_CRAM | SCHEME_CAN_SCRAM);
 }
 
@@ -264,7 +264,7 @@ static void test_scram(void)
     unsigned char salt[16];
     CHECK_INT(base64_decode_to("W22ZaJ0SNY7soEsUEjb6gQ==", 24, salt, sizeof(salt)), 16);
     struct scram_secret s;
-    scram_from_password("pencil", 6, salt, sizeof(salt), 4096, &s);
+    auth_scram_from_password("pencil", 6, salt, sizeof(salt), 4096, &s);
     /* ServerSignature of the RFC's AuthMessage must be the RFC's v= value, and the
      * RFC's ClientProof must recover a ClientKey whose hash is StoredKey. */
     const char *am = "n=user,r=rOprNGfwEbeRWgbNEkqO,"
@@ -287,34 +287,34 @@ static void test_scram(void)
     CHECK(memcmp(h, s.stored_key, 32) == 0);
     /* Stored value round trip. */
     char err[64];
-    char *stored = scheme_generate("SCRAM-SHA-256", "pencil", 6, 4096, err, sizeof(err));
+    char *stored = auth_scheme_generate("SCRAM-SHA-256", "pencil", 6, 4096, err, sizeof(err));
     struct scram_secret t;
-    CHECK_INT(scheme_get_scram(stored, NULL, &t), 1);
+    CHECK_INT(auth_scheme_get_scram(stored, NULL, &t), 1);
     CHECK_INT(t.iterations, 4096);
     CHECK_INT(t.saltlen, 16);
     struct scram_secret u;
-    scram_from_password("pencil", 6, t.salt, t.saltlen, 4096, &u);
+    auth_scram_from_password("pencil", 6, t.salt, t.saltlen, 4096, &u);
     CHECK(memcmp(t.stored_key, u.stored_key, 32) == 0);
     CHECK(memcmp(t.server_key, u.server_key, 32) == 0);
     free(stored);
-    CHECK_INT(scheme_get_scram("{PLAIN}x", NULL, &t), 0);
-    CHECK_INT(scheme_get_scram("{SCRAM-SHA-256}1,2,3", NULL, &t), -1);
+    CHECK_INT(auth_scheme_get_scram("{PLAIN}x", NULL, &t), 0);
+    CHECK_INT(auth_scheme_get_scram("{SCRAM-SHA-256}1,2,3", NULL, &t), -1);
 }
 
 static void test_secret_equal(void)
 {
-    CHECK(secret_equal("abc", 3, "abc", 3));
-    CHECK(!secret_equal("abc", 3, "abd", 3));
-    CHECK(!secret_equal("abc", 3, "abcd", 4));
-    CHECK(!secret_equal("", 0, "a", 1));
-    CHECK(secret_equal("", 0, "", 0));
+    CHECK(auth_secret_equal("abc", 3, "abc", 3));
+    CHECK(!auth_secret_equal("abc", 3, "abd", 3));
+    CHECK(!auth_secret_equal("abc", 3, "abcd", 4));
+    CHECK(!auth_secret_equal("", 0, "a", 1));
+    CHECK(auth_secret_equal("", 0, "", 0));
     struct buf out;
     buf_init(&out, 100);
-    CHECK_INT(scheme_get_plaintext("{PLAIN.HEX}616263", NULL, &out), 1);
+    CHECK_INT(auth_scheme_get_plaintext("{PLAIN.HEX}616263", NULL, &out), 1);
     CHECK_STR(buf_cstr(&out), "abc");
     buf_reset(&out);
-    CHECK_INT(scheme_get_plaintext("{SHA512-CRYPT}$6$x", NULL, &out), 0);
-    CHECK_INT(scheme_get_plaintext("{BOGUS}x", NULL, &out), -1);
+    CHECK_INT(auth_scheme_get_plaintext("{SHA512-CRYPT}$6$x", NULL, &out), 0);
+    CHECK_INT(auth_scheme_get_plaintext("{BOGUS}x", NULL, &out), -1);
     buf_free(&out);
 }
 
