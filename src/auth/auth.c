@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "lib-auth/authproto.h"
 #include "lib/base64.h"
+#include "lib/conn.h"
 #include "lib-conf/config.h"
 #include "lib/evloop.h"
 #include "auth/hashpool.h"
@@ -311,15 +312,14 @@ struct auth_req {
 
 struct auth_conn {
     struct auth_server *srv;
-    int fd;
+    struct conn *io;             /* the socket: lines in, replies out */
     int master;                  /* userdb protocol */
     int got_version;
     int closing;
     unsigned long cpid;
-    struct buf in, out;
     struct auth_req *reqs;
     size_t nreqs;
-    struct ev_timer *close_timer;  /* closing noticed outside conn_io */
+    struct ev_timer *close_timer;  /* closing noticed outside ac_ready */
     int in_io;
     struct auth_conn *next;
 };
@@ -349,7 +349,7 @@ struct auth_server {
     int shutting_down;
 };
 
-static void conn_close(struct auth_conn *c);
+static void ac_close(struct auth_conn *c);
 static void req_free(struct auth_req *r);
 static void req_begin(struct auth_req *r);
 static void req_result(struct auth_req *r, enum mech_result res, struct buf *out);
@@ -357,59 +357,42 @@ static void req_result(struct auth_req *r, enum mech_result res, struct buf *out
 /* ------------------------------------------------------------------ */
 /* output                                                              */
 
-static void conn_flush(struct auth_conn *c);
-
-static void conn_io(int fd, int events, void *arg);
-
 static void close_later(void *arg)
 {
     struct auth_conn *c = arg;
     c->close_timer = NULL;
-    conn_close(c);
+    ac_close(c);
 }
 
-/* Mark for closing; outside conn_io the close happens from a timer. */
-static void conn_fail(struct auth_conn *c)
+/* Mark for closing; outside ac_ready the close happens from a timer. */
+static void ac_fail(struct auth_conn *c)
 {
     c->closing = 1;
     if (!c->in_io && !c->close_timer)
         c->close_timer = ev_timer_add(c->srv->loop, 0, close_later, c);
 }
 
-static void conn_want_write(struct auth_conn *c, int on)
+/* Write what the socket takes now; the rest waits for writability. */
+static void ac_flush(struct auth_conn *c)
 {
-    ev_fd_mod(c->srv->loop, c->fd, EV_READ | (on ? EV_WRITE : 0));
+    if (conn_flush(c->io) < 0) {
+        ac_fail(c);
+        return;
+    }
+    conn_update(c->io);
 }
 
-static void conn_send(struct auth_conn *c, const char *line, size_t len)
+static void ac_send(struct auth_conn *c, const char *line, size_t len)
 {
     if (c->closing)
         return;
-    if (buf_append(&c->out, line, len) < 0 || buf_putc(&c->out, '\n') < 0) {
+    struct buf *out = conn_out(c->io);
+    if (buf_append(out, line, len) < 0 || buf_putc(out, '\n') < 0) {
         msg_warn("auth client does not read its replies; disconnecting");
-        conn_fail(c);
+        ac_fail(c);
         return;
     }
-    conn_flush(c);
-}
-
-static void conn_flush(struct auth_conn *c)
-{
-    while (c->out.len > 0) {
-        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn_want_write(c, 1);
-                return;
-            }
-            conn_fail(c);
-            return;
-        }
-        buf_consume(&c->out, (size_t)n);
-    }
-    conn_want_write(c, 0);
+    ac_flush(c);
 }
 
 /* "CMD\tid\t..." with the extra fields escaped. */
@@ -426,7 +409,7 @@ static void reply(struct auth_req *r, const char *cmd, const char *const *fields
         buf_putc(&b, '\t');
         authproto_escape(&b, fields[i], strlen(fields[i]));
     }
-    conn_send(r->conn, b.data, b.len);
+    ac_send(r->conn, b.data, b.len);
     buf_free(&b);
 }
 
@@ -824,7 +807,7 @@ static void req_challenge(struct auth_req *r, struct buf *out)
     struct buf line;
     buf_init(&line, AUTHPROTO_LINE_MAX);
     buf_printf(&line, "CONT\t%u\t%s", r->id, b.data ? b.data : "");
-    conn_send(r->conn, line.data, line.len);
+    ac_send(r->conn, line.data, line.len);
     buf_free(&line);
     buf_free(&b);
     struct auth_server *s = r->conn->srv;
@@ -1056,7 +1039,7 @@ static int handle_cont(struct auth_conn *c, char **f, int n)
         struct buf b;
         buf_init(&b, 64);
         buf_printf(&b, "FAIL\t%u\treason=Authentication request timed out", id);
-        conn_send(c, b.data, b.len);
+        ac_send(c, b.data, b.len);
         buf_free(&b);
         return 0;
     }
@@ -1196,7 +1179,7 @@ static void master_reply(struct auth_conn *c, const char *cmd, unsigned id, cons
         buf_reset(&b);
         buf_printf(&b, "FAIL\t%u\treason=userdb reply too long", id);
     }
-    conn_send(c, b.data, b.len);
+    ac_send(c, b.data, b.len);
     buf_free(&b);
 }
 
@@ -1276,7 +1259,8 @@ static int handle_master_line(struct auth_conn *c, char *line)
 /* ------------------------------------------------------------------ */
 /* connections                                                         */
 
-static void conn_handshake(struct auth_conn *c)
+/* The server's greeting: VERSION, MECHs, SPID, CUID, COOKIE, DONE (userdb: VERSION, SPID). */
+static void ac_greet(struct auth_conn *c)
 {
     struct auth_server *s = c->srv;
     struct buf b;
@@ -1284,7 +1268,7 @@ static void conn_handshake(struct auth_conn *c)
     if (c->master) {
         buf_printf(&b, "VERSION\t%d\t%d\nSPID\t%ld", AUTHPROTO_MAJOR, AUTHPROTO_MASTER_MINOR,
                    (long)getpid());
-        conn_send(c, b.data, b.len);
+        ac_send(c, b.data, b.len);
         buf_free(&b);
         return;
     }
@@ -1302,87 +1286,76 @@ static void conn_handshake(struct auth_conn *c)
     for (size_t i = 0; i < sizeof(cookie); i++)
         buf_printf(&b, "%02x", cookie[i]);
     buf_puts(&b, "\nDONE");
-    conn_send(c, b.data, b.len);
+    ac_send(c, b.data, b.len);
     buf_free(&b);
 }
 
-static void conn_read(struct auth_conn *c)
+/* One line: CR removed, dispatched by protocol; a NUL in it is "binary". */
+static void ac_line(struct auth_conn *c, char *line, size_t len)
 {
-    for (;;) {
-        if (buf_reserve(&c->in, 4096) < 0) {
-            msg_warn("auth client sent a line longer than %d bytes; disconnecting",
-                     AUTHPROTO_LINE_MAX);
-            c->closing = 1;
-            return;
-        }
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                c->closing = 1;
-            break;
-        }
-        if (n == 0) {
-            c->closing = 1;
-            break;
-        }
-        c->in.len += (size_t)n;
-        c->in.data[c->in.len] = '\0';
-        char *line;
-        long len = -1;
-        while (!c->closing && (len = authproto_getline(&c->in, &line)) >= 0) {
-            if (len > 0 && line[len - 1] == '\r')
-                line[len - 1] = '\0';
-            int rc = c->master ? handle_master_line(c, line) : handle_client_line(c, line);
-            buf_consume(&c->in, (size_t)len + 1);
-            if (rc < 0)
-                c->closing = 1;
-        }
-        if (!c->closing && (len == -2 || c->in.len >= AUTHPROTO_LINE_MAX)) {
-            msg_warn("auth client sent an overlong or binary line; disconnecting");
-            c->closing = 1;
-        }
-        if (c->closing)
-            break;
+    if (memchr(line, '\0', len)) {
+        msg_warn("auth client sent an overlong or binary line; disconnecting");
+        c->closing = 1;
+        return;
     }
+    if (len > 0 && line[len - 1] == '\r')
+        line[len - 1] = '\0';
+    int rc = c->master ? handle_master_line(c, line) : handle_client_line(c, line);
+    if (rc < 0)
+        c->closing = 1;
 }
 
-static void conn_io(int fd, int events, void *arg)
+/* The connection read (one read per wakeup) or became writable. */
+static void ac_ready(struct conn *io, void *arg)
 {
-    (void)fd;
     struct auth_conn *c = arg;
     c->in_io = 1;
-    if (events & EV_WRITE)
-        conn_flush(c);
-    if (!c->closing && (events & EV_READ))
-        conn_read(c);
+    if (conn_out_len(io) > 0 && conn_flush(io) < 0)
+        c->closing = 1;
+    char *line;
+    size_t len;
+    enum conn_line_result r = CONN_NEED;
+    while (!c->closing && (r = conn_line(io, &line, &len)) == CONN_LINE)
+        ac_line(c, line, len);
+    if (!c->closing && r == CONN_LONG) {
+        msg_warn("auth client sent an overlong or binary line; disconnecting");
+        c->closing = 1;
+    }
     c->in_io = 0;
     if (c->closing)
-        conn_close(c);
+        ac_close(c);
+    else
+        conn_update(io);
 }
 
-static void conn_close(struct auth_conn *c)
+static void ac_lost(struct conn *io, void *arg)
+{
+    (void)io;
+    struct auth_conn *c = arg;
+    c->closing = 1;
+    if (!c->in_io)
+        ac_close(c);
+}
+
+static const struct conn_cb ac_cb = {.ready = ac_ready, .lost = ac_lost};
+
+static void ac_close(struct auth_conn *c)
 {
     struct auth_server *s = c->srv;
     if (c->close_timer)
         ev_timer_cancel(s->loop, c->close_timer);
-    if (c->out.len)
-        (void)send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)conn_flush(c->io);   /* what the socket takes now; the rest is lost */
     while (c->reqs) {
         struct auth_req *r = c->reqs;
         c->reqs = r->next;
         req_free(r);
     }
-    ev_fd_del(s->loop, c->fd);
-    close(c->fd);
+    conn_free(c->io);
     for (struct auth_conn **pp = &s->conns; *pp; pp = &(*pp)->next)
         if (*pp == c) {
             *pp = c->next;
             break;
         }
-    buf_free(&c->in);
-    buf_free(&c->out);
     free(c);
 }
 
@@ -1392,21 +1365,22 @@ void auth_server_add_conn(struct auth_server *s, int fd, int master)
     fd_set_cloexec(fd, 1);
     struct auth_conn *c = xcalloc(1, sizeof(*c));
     c->srv = s;
-    c->fd = fd;
     c->master = master;
-    buf_init(&c->in, AUTHPROTO_LINE_MAX + 4096);
-    buf_init(&c->out, CONN_OUT_MAX);
-    if (ev_fd_add(s->loop, fd, EV_READ, conn_io, c) < 0) {
-        msg_warn("cannot watch auth connection: %s", strerror(errno));
-        close(fd);
-        free(c);
-        return;
-    }
+    /* A line of AUTHPROTO_LINE_MAX bytes or more (LF included) is overlong;
+     * the CR is removed by ac_line, so it counts, as it always did. */
+    c->io = conn_new(fd, AUTHPROTO_LINE_MAX + 4096, CONN_OUT_MAX);
+    conn_set_lines(c->io, AUTHPROTO_LINE_MAX - 1, 0);
+    /* Keep reading a client that does not read its replies until its queue
+     * overflows: it is then disconnected (ac_send), as before. */
+    conn_set_highwater(c->io, CONN_OUT_MAX);
+    conn_attach(c->io, s->loop, &ac_cb, c);
     c->next = s->conns;
     s->conns = c;
-    conn_handshake(c);
+    ac_greet(c);
     if (c->closing)
-        conn_close(c);
+        ac_close(c);
+    else
+        conn_update(c->io);
 }
 
 static void on_accept(int fd, int events, void *arg)
@@ -1570,7 +1544,7 @@ void auth_server_free(struct auth_server *s)
     if (!s)
         return;
     while (s->conns)
-        conn_close(s->conns);
+        ac_close(s->conns);
     for (size_t i = 0; i < s->nlisteners; i++)
         if (s->listeners[i].fd >= 0) {
             ev_fd_del(s->loop, s->listeners[i].fd);

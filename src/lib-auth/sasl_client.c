@@ -4,6 +4,7 @@
  */
 #include "lib-auth/sasl_client.h"
 #include "lib-auth/authproto.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -72,8 +73,7 @@ struct sasl_client {
     unsigned timeout_ms;         /* for the server's reply */
     unsigned client_wait_ms;     /* for the SMTP client's answer to a challenge */
     enum conn_state state;
-    int fd;
-    struct buf in, out;
+    struct conn *io;             /* NULL while down */
     struct mech_entry mechs[MECHS_MAX];
     size_t nmechs;
     struct sasl_auth *auths;
@@ -84,7 +84,7 @@ struct sasl_client {
     struct ev_timer *retry;
 };
 
-static void client_io(int fd, int events, void *arg);
+static const struct conn_cb client_cb;
 static void auth_report(struct sasl_auth *a, enum sasl_status st, const char *text);
 static void connect_server(struct sasl_client *c);
 static void retry_timer(void *arg);
@@ -149,23 +149,15 @@ int sasl_security_options_check(const char *options, char *err, size_t errlen)
 
 static void send_raw(struct sasl_client *c, const char *line)
 {
-    if (c->fd < 0)
+    if (!c->io)
         return;
-    if (buf_puts(&c->out, line) < 0 || buf_putc(&c->out, '\n') < 0) {
+    struct buf *out = conn_out(c->io);
+    if (buf_puts(out, line) < 0 || buf_putc(out, '\n') < 0) {
         msg_warn("SASL: output to %s overflows", c->path);
         return;
     }
-    while (c->out.len) {
-        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                ev_fd_mod(c->loop, c->fd, EV_READ | EV_WRITE);
-            return;   /* other errors surface as EOF on read */
-        }
-        buf_consume(&c->out, (size_t)n);
-    }
+    (void)conn_flush(c->io);   /* errors surface as EOF on read */
+    conn_update(c->io);
 }
 
 static void auth_free(struct sasl_auth *a)
@@ -235,16 +227,11 @@ static void auth_give_up(struct sasl_auth *a, enum sasl_status st, const char *t
 
 static void disconnect(struct sasl_client *c, const char *why)
 {
-    if (c->fd >= 0) {
-        ev_fd_del(c->loop, c->fd);
-        close(c->fd);
-        c->fd = -1;
-    }
+    conn_free(c->io);
+    c->io = NULL;
     int was_ready = c->state == C_READY;
     c->state = C_DOWN;
     c->nmechs = 0;
-    buf_reset(&c->in);
-    buf_reset(&c->out);
     int in_flight = 0;
     for (struct sasl_auth *a = c->auths; a; a = a->next)
         in_flight += a->state == A_SENT || a->state == A_WAIT_CLIENT;
@@ -304,12 +291,12 @@ static void connect_server(struct sasl_client *c)
         fail_queued(c, "authentication server unavailable");
         return;
     }
-    c->fd = fd;
-    if (ev_fd_add(c->loop, fd, EV_READ, client_io, c) < 0) {
-        disconnect(c, "cannot watch the connection");
-        fail_queued(c, "authentication server unavailable");
-        return;
-    }
+    c->io = conn_new(fd, AUTHPROTO_LINE_MAX + 4096, OUT_MAX);
+    /* A line of AUTHPROTO_LINE_MAX bytes or more (LF included) is malformed. */
+    conn_set_lines(c->io, AUTHPROTO_LINE_MAX - 1, 0);
+    conn_set_highwater(c->io, OUT_MAX);   /* replies are read whatever we have to send */
+    conn_attach(c->io, c->loop, &client_cb, c);
+    conn_update(c->io);
     c->state = C_HANDSHAKE;
     char hello[96];
     snprintf(hello, sizeof(hello), "VERSION\t%d\t%d\nCPID\t%ld", AUTHPROTO_MAJOR,
@@ -452,71 +439,50 @@ static void reply_line(struct sasl_client *c, char **f, int n)
     }
 }
 
-static void client_read(struct sasl_client *c)
-{
-    for (;;) {
-        if (buf_reserve(&c->in, 4096) < 0) {
-            disconnect(c, "line too long");
-            return;
-        }
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                disconnect(c, strerror(errno));
-            return;
-        }
-        if (n == 0) {
-            disconnect(c, "connection closed by the authentication server");
-            return;
-        }
-        c->in.len += (size_t)n;
-        c->in.data[c->in.len] = '\0';
-        char *line;
-        long len = -1;
-        while (c->fd >= 0 && (len = authproto_getline(&c->in, &line)) >= 0) {
-            char *f[AUTHPROTO_FIELDS_MAX];
-            int nf = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
-            if (nf > 0) {
-                if (c->state == C_HANDSHAKE)
-                    handshake_line(c, f, nf);
-                else
-                    reply_line(c, f, nf);
-            }
-            if (c->fd >= 0)
-                buf_consume(&c->in, (size_t)len + 1);
-        }
-        if (c->fd < 0)
-            return;
-        if (len == -2) {
-            disconnect(c, "malformed line from the authentication server");
-            return;
-        }
-    }
-}
-
-static void client_io(int fd, int events, void *arg)
+/* Lines read (one read per wakeup), or the socket became writable. */
+static void client_ready(struct conn *io, void *arg)
 {
     struct sasl_client *c = arg;
-    if (events & EV_WRITE) {
-        while (c->out.len) {
-            ssize_t n = send(fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno != EAGAIN && errno != EWOULDBLOCK)
-                    disconnect(c, strerror(errno));
-                break;
-            }
-            buf_consume(&c->out, (size_t)n);
-        }
-        if (c->fd >= 0 && !c->out.len)
-            ev_fd_mod(c->loop, fd, EV_READ);
+    if (conn_out_len(io) > 0 && conn_flush(io) < 0) {
+        disconnect(c, strerror(errno));
+        return;
     }
-    if (c->fd >= 0 && (events & EV_READ))
-        client_read(c);
+    char *line;
+    size_t len;
+    enum conn_line_result r;
+    while ((r = conn_line(io, &line, &len)) == CONN_LINE) {
+        if (memchr(line, '\0', len)) {
+            r = CONN_LONG;
+            break;
+        }
+        char *f[AUTHPROTO_FIELDS_MAX];
+        int nf = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
+        if (nf > 0) {
+            if (c->state == C_HANDSHAKE)
+                handshake_line(c, f, nf);
+            else
+                reply_line(c, f, nf);
+        }
+        if (c->io != io)
+            return;   /* disconnected: io is gone */
+    }
+    if (r == CONN_LONG) {
+        disconnect(c, "malformed line from the authentication server");
+        return;
+    }
+    conn_update(io);
 }
+
+static void client_lost(struct conn *io, void *arg)
+{
+    struct sasl_client *c = arg;
+    if (conn_eof(io))
+        disconnect(c, "connection closed by the authentication server");
+    else
+        disconnect(c, strerror(errno));
+}
+
+static const struct conn_cb client_cb = {.ready = client_ready, .lost = client_lost};
 
 /* ------------------------------------------------------------------ */
 /* public                                                              */
@@ -529,10 +495,7 @@ struct sasl_client *sasl_client_new(struct evloop *loop, const char *socket_path
     c->service = xstrdup("smtp");
     c->timeout_ms = 60000;
     c->client_wait_ms = CLIENT_WAIT_MS;
-    c->fd = -1;
     c->next_id = 1;
-    buf_init(&c->in, AUTHPROTO_LINE_MAX + 4096);
-    buf_init(&c->out, OUT_MAX);
     connect_server(c);
     return c;
 }
@@ -545,12 +508,7 @@ void sasl_client_free(struct sasl_client *c)
         auth_free(c->auths);
     if (c->retry)
         ev_timer_cancel(c->loop, c->retry);
-    if (c->fd >= 0) {
-        ev_fd_del(c->loop, c->fd);
-        close(c->fd);
-    }
-    buf_free(&c->in);
-    buf_free(&c->out);
+    conn_free(c->io);
     free(c->path);
     free(c->service);
     free(c);

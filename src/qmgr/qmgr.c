@@ -11,6 +11,7 @@
 #include "qmgr/qmgr_role.h"
 #include "qmgr/qmgr.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib-table/matchlist.h"
@@ -556,9 +557,7 @@ static void control(struct qmgr *q, char *line, struct buf *out)
 struct client {
     struct client *next;
     struct qmgr *q;
-    int fd;
-    struct buf in, out;
-    int watching;
+    struct conn *io;
     int ordinary;              /* an ordinary local user: "C list" and "C flush" only */
     uid_t uid;                 /* ... and who */
 };
@@ -569,18 +568,13 @@ static size_t nordinary;       /* connections of ordinary users, capped: they ar
 
 static void client_close(struct client *c)
 {
-    struct qmgr *q = c->q;
-    if (c->watching)
-        ev_fd_del(q->loop, c->fd);
-    close(c->fd);
     if (c->ordinary)
         nordinary--;
     struct client **pp = &clients;
     while (*pp != c)
         pp = &(*pp)->next;
     *pp = c->next;
-    buf_free(&c->in);
-    buf_free(&c->out);
+    conn_free(c->io);
     free(c);
 }
 
@@ -628,10 +622,11 @@ static void list_for_viewer(struct client *c)
     struct qmgr *q = c->q;
     pid_t pid = fork();
     if (pid == 0) {
-        int fl = fcntl(c->fd, F_GETFL);
+        int fd = conn_fd(c->io);
+        int fl = fcntl(fd, F_GETFL);
         if (fl >= 0)
-            (void)fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
-        FILE *f = fdopen(c->fd, "w");
+            (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        FILE *f = fdopen(fd, "w");
         int rc = f && queue_print_list(f, q->queue_dir) == 0 ? 0 : 1;
         if (f && fclose(f) != 0)
             rc = 1;
@@ -650,86 +645,80 @@ static void on_sigchld(int signo, void *arg)
         ;
 }
 
-static void client_io(int fd, int events, void *arg)
+/* One request line; 0 go on, -1 the client is closed (by us or as it asked). */
+static int client_line(struct client *c, char *line, int *got_new)
 {
-    (void)events;
+    struct qmgr *q = c->q;
+    struct buf *out = conn_out(c->io);
+    if (c->ordinary) {
+        if (strcmp(line, "C list") == 0) {
+            if (user_may(c->uid, q->mailq_users))
+                list_for_viewer(c);
+            else
+                client_close(c);       /* the client says: not authorized */
+            return -1;
+        }
+        if (strncmp(line, "C flush ", 8) != 0) {
+            msg_warn("refused a request from uid %ld other than a queue listing or flush",
+                     (long)c->uid);
+            client_close(c);
+            return -1;
+        }
+        if (!user_may(c->uid, q->flush_users)) {
+            buf_puts(out, "ERR not authorized to flush the queue "
+                          "(authorized_flush_users)\n");
+            return 0;
+        }
+    }
+    int bad = 0;
+    if (line[0] == 'N' && line[1] == ' ') {
+        bad = notification(q, line + 2) < 0;
+        *got_new = 1;
+    } else if (line[0] == 'C' && line[1] == ' ') {
+        control(q, line + 2, out);
+    } else if (line[0] == 'W' && line[1] == '\0') {
+        run_deferred(q, 0);
+    } else {
+        bad = 1;
+    }
+    if (bad) {
+        msg_warn("malformed request on the qmgr socket; closing that connection");
+        client_close(c);
+        if (*got_new)
+            qmgr_activate_more(q);
+        return -1;
+    }
+    return 0;
+}
+
+/* Requests read (one read per wakeup), or the socket became writable. */
+static void client_ready(struct conn *io, void *arg)
+{
     struct client *c = arg;
     struct qmgr *q = c->q;
-    if (events & EV_READ) {
-        if (buf_reserve(&c->in, 4096) < 0) {
-            client_close(c);
-            return;
-        }
-        ssize_t r = recv(fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            client_close(c);
-            return;
-        }
-        if (r > 0) {
-            c->in.len += (size_t)r;
-            c->in.data[c->in.len] = '\0';
-        }
-    }
-    char *nl;
+    char *line;
+    size_t len;
+    enum conn_line_result r;
     int got_new = 0;
-    while ((nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
-        *nl = '\0';
-        char *line = c->in.data;
-        int bad = 0;
-        if (c->ordinary) {
-            if (strcmp(line, "C list") == 0) {
-                if (user_may(c->uid, q->mailq_users))
-                    list_for_viewer(c);
-                else
-                    client_close(c);       /* the client says: not authorized */
-                return;
-            }
-            if (strncmp(line, "C flush ", 8) != 0) {
-                msg_warn("refused a request from uid %ld other than a queue listing or flush",
-                         (long)c->uid);
-                client_close(c);
-                return;
-            }
-            if (!user_may(c->uid, q->flush_users)) {
-                buf_puts(&c->out, "ERR not authorized to flush the queue "
-                                  "(authorized_flush_users)\n");
-                buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
-                continue;
-            }
-        }
-        if (line[0] == 'N' && line[1] == ' ') {
-            bad = notification(q, line + 2) < 0;
-            got_new = 1;
-        } else if (line[0] == 'C' && line[1] == ' ') {
-            control(q, line + 2, &c->out);
-        } else if (line[0] == 'W' && line[1] == '\0') {
-            run_deferred(q, 0);
-        } else {
-            bad = 1;
-        }
-        buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
-        if (bad) {
-            msg_warn("malformed request on the qmgr socket; closing that connection");
-            client_close(c);
-            if (got_new)
-                qmgr_activate_more(q);
+    while ((r = conn_line(io, &line, &len)) == CONN_LINE)
+        if (client_line(c, line, &got_new) < 0)
             return;
-        }
-    }
     if (got_new)
         qmgr_activate_more(q);
-    while (c->out.len > 0) {
-        ssize_t w = send(fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-        if (w <= 0)
-            break;
-        buf_consume(&c->out, (size_t)w);
+    if (r == CONN_LONG || conn_flush(io) < 0) {
+        client_close(c);               /* a request longer than the buffer, or a broken socket */
+        return;
     }
-    int ev = EV_READ | (c->out.len ? EV_WRITE : 0);
-    if (ev != c->watching) {
-        ev_fd_mod(q->loop, fd, ev);
-        c->watching = ev;
-    }
+    conn_update(io);
 }
+
+static void client_lost(struct conn *io, void *arg)
+{
+    (void)io;
+    client_close(arg);
+}
+
+static const struct conn_cb client_cb = {.ready = client_ready, .lost = client_lost};
 
 static void on_accept(int fd, int events, void *arg)
 {
@@ -741,7 +730,7 @@ static void on_accept(int fd, int events, void *arg)
             return;
         /* With Postfix's master.cf the socket is public/qmgr: only the mail system
          * itself (mail_owner) and root may notify or control the queue; other
-         * users may list and flush it (client_io). */
+         * users may list and flush it (client_line). */
         struct ucred cred;
         socklen_t cl = sizeof(cred);
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cl != sizeof(cred)) {
@@ -762,13 +751,14 @@ static void on_accept(int fd, int events, void *arg)
         nordinary += (size_t)ordinary;
         c->uid = cred.uid;
         c->q = q;
-        c->fd = cfd;
-        buf_init(&c->in, CLIENT_IN_MAX);
-        buf_init(&c->out, CLIENT_IN_MAX);
+        c->io = conn_new(cfd, CLIENT_IN_MAX, CLIENT_IN_MAX);
+        /* Lines up to what the buffer holds; replies never stop the reading. */
+        conn_set_lines(c->io, CLIENT_IN_MAX - 2, 0);
+        conn_set_highwater(c->io, CLIENT_IN_MAX);
+        conn_attach(c->io, q->loop, &client_cb, c);
         c->next = clients;
         clients = c;
-        c->watching = EV_READ;
-        ev_fd_add(q->loop, cfd, EV_READ, client_io, c);
+        conn_update(c->io);
     }
 }
 
