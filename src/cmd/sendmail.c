@@ -282,7 +282,7 @@ int cmd_sendmail(const char *confdir, int argc, char **argv)
             return EX_TEMPFAIL;
         }
         c.fd = -1;
-        buf_init(&c.in, 0);
+        c.conn = NULL;
     }
     free(sock);
     int rc;

@@ -229,9 +229,7 @@ static int maildrop_take(int dfd, const char *name, const char *sock, long long 
             rc = 0;
         } else {
             /* pickup may be going away under us: never wait for it forever. */
-            struct timeval tv = {.tv_sec = 120};
-            setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+            submit_set_timeout(&c, 120);
             int r = submit_message(&c, d.sender, &d.o, &d.msg, (long)st.st_uid);
             submit_close(&c);
             if (r == 0) {

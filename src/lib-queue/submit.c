@@ -3,6 +3,7 @@
  */
 #include "lib-queue/submit.h"
 #include "lib-mail/addr.h"
+#include "lib/conn.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -25,18 +26,24 @@ void submission_add_rcpt(struct submission *o, const char *a)
     o->rcpts[o->nrcpts++] = xstrdup(a);
 }
 
+#define SUBMIT_LINE_MAX (64 * 1024)
+
 void submit_close(struct submit_conn *c)
 {
-    if (c->fd >= 0)
+    if (c->conn)
+        conn_free(c->conn);          /* closes the fd */
+    else if (c->fd >= 0)
         close(c->fd);
+    c->conn = NULL;
     c->fd = -1;
-    buf_free(&c->in);
 }
 
 int submit_open(struct submit_conn *c, const char *path)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    c->conn = NULL;
     if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
+        c->fd = -1;
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -46,47 +53,54 @@ int submit_open(struct submit_conn *c, const char *path)
     if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
         int saved = errno;
         close(c->fd);
+        c->fd = -1;
         errno = saved;
         return -1;
     }
-    buf_init(&c->in, 64 * 1024);
+    c->conn = conn_new(c->fd, SUBMIT_LINE_MAX, 0);
+    conn_set_lines(c->conn, SUBMIT_LINE_MAX - 1, 0);
     return 0;
+}
+
+void submit_set_timeout(struct submit_conn *c, unsigned secs)
+{
+    if (!c->conn)
+        return;
+    conn_set_idle(c->conn, (uint64_t)secs * 1000);
+    if (secs)
+        conn_deadline_in(c->conn, (uint64_t)secs * 1000);
+    else
+        conn_deadline_clear(c->conn);
 }
 
 int submit_reply(struct submit_conn *c, char *last, size_t lastlen)
 {
+    if (!c->conn)
+        return -1;
     for (;;) {
-        char *nl = c->in.len ? memchr(c->in.data, '\n', c->in.len) : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - c->in.data);
-            int more = n > 3 && c->in.data[3] == '-';
-            int code = n >= 3 ? atoi(c->in.data) : -1;
-            if (last) {
-                size_t tl = n > 4 ? n - 4 : 0;
-                if (tl && c->in.data[n - 1] == '\r')
-                    tl--;
-                if (tl >= lastlen)
-                    tl = lastlen - 1;
-                memcpy(last, n > 4 ? c->in.data + 4 : "", tl);
-                last[tl] = '\0';
-            }
-            buf_consume(&c->in, n + 1);
-            if (!more)
-                return code;
-            continue;
+        char *line;
+        size_t n;
+        if (conn_line_wait(c->conn, &line, &n) != CONN_LINE)
+            return -1;               /* broken, silent too long, or a line over the limit */
+        if (n && line[n - 1] == '\r')
+            n--;
+        int more = n > 3 && line[3] == '-';
+        int code = n >= 3 ? atoi(line) : -1;
+        if (last) {
+            size_t tl = n > 4 ? n - 4 : 0;
+            if (tl >= lastlen)
+                tl = lastlen - 1;
+            memcpy(last, n > 4 ? line + 4 : "", tl);
+            last[tl] = '\0';
         }
-        if (buf_reserve(&c->in, 4096) < 0)
-            return -1;
-        ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1);
-        if (r <= 0)
-            return -1;
-        c->in.len += (size_t)r;
+        if (!more)
+            return code;
     }
 }
 
-static int conn_send(struct submit_conn *c, const char *data, size_t len)
+static int submit_send(struct submit_conn *c, const char *data, size_t len)
 {
-    return write_all(c->fd, data, len) < 0 ? -1 : 0;
+    return c->conn && conn_write_wait(c->conn, data, len) == 0 ? 0 : -1;
 }
 
 static int command(struct submit_conn *c, char *text, size_t textlen, const char *fmt, ...)
@@ -99,7 +113,7 @@ static int command(struct submit_conn *c, char *text, size_t textlen, const char
     va_start(ap, fmt);
     int r = buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    if (r < 0 || buf_puts(&b, "\r\n") < 0 || conn_send(c, b.data, b.len) < 0) {
+    if (r < 0 || buf_puts(&b, "\r\n") < 0 || submit_send(c, b.data, b.len) < 0) {
         buf_free(&b);
         return -1;
     }
@@ -122,7 +136,7 @@ static int send_content(struct submit_conn *c, const struct buf *msg)
         buf_puts(&out, "\r\n");
         pos += n + 1;
         if (out.len > 65536) {
-            if (conn_send(c, out.data, out.len) < 0) {
+            if (submit_send(c, out.data, out.len) < 0) {
                 buf_free(&out);
                 return -1;
             }
@@ -130,7 +144,7 @@ static int send_content(struct submit_conn *c, const struct buf *msg)
         }
     }
     buf_puts(&out, ".\r\n");
-    int r = conn_send(c, out.data, out.len);
+    int r = submit_send(c, out.data, out.len);
     buf_free(&out);
     return r;
 }

@@ -16,6 +16,8 @@
 
 #include "lib/buf.h"
 
+struct conn;
+
 #define SUBMIT_RCPT_MAX 10000
 
 /* What is submitted besides the sender and the message. */
@@ -25,9 +27,11 @@ struct submission {
     const char *notify, *ret, *envid, *body;   /* -N -R -V -B, or NULL */
 };
 
+/* A connection to pickup: fd (for sendmail -bs, which relays raw bytes)
+ * and the connection object the dialogue reads and writes through. */
 struct submit_conn {
     int fd;
-    struct buf in;
+    struct conn *conn;
 };
 
 void submission_add_rcpt(struct submission *o, const char *addr);
@@ -43,6 +47,8 @@ const char *submission_unsafe_value(const char *sender, const struct submission 
 /* Connect to pickup's socket. 0, or -1 with errno (c->fd is -1 then). */
 int submit_open(struct submit_conn *c, const char *path);
 void submit_close(struct submit_conn *c);
+/* Give up on a reply or a write after secs seconds of silence (0: never). */
+void submit_set_timeout(struct submit_conn *c, unsigned secs);
 /* One reply; the last line's text goes to last. Returns the code, -1 on a broken connection. */
 int submit_reply(struct submit_conn *c, char *last, size_t lastlen);
 /*
