@@ -28,8 +28,8 @@ LAYERS = [
     "lib-queue",    # the queue on disk, maildrop, delivery requests
     "lib-auth",     # the Dovecot auth protocol, password schemes
     "lib-master",   # the contract between master and workers, shared session counts
-    "lib-storage",  # mailboxes: Maildir and mbox
-    "lib-imap",
+    "lib-imap",     # IMAP protocol pieces: arguments, sequence sets, mUTF-7, ENVELOPE, BODYSTRUCTURE
+    "lib-storage",  # mailboxes: Maildir and mbox, folders, UIDs, index
     "lib-milter",
     "lib-sieve",
     "lib-mailauth",

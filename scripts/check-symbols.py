@@ -28,6 +28,7 @@ ROLE_PREFIXES = {
     "deliver": ["deliver_", "smtp_"],
     "auth": ["auth_"],
     "proxymap": ["proxymap_"],
+    "imapd": ["imapd_"],
     "cmd": ["cmd_", "yubin_"],
 }
 ALWAYS = {"main"}
