@@ -91,12 +91,11 @@ struct job {
 struct tconn {
     struct tconn *next;
     struct transport *t;
-    int fd;
-    int connecting;
+    struct conn *io;           /* lib/conn.h: the agent's socket and buffers */
+    int connecting;            /* non-blocking connect not yet known to have worked */
+    int going;                 /* the agent went away: gets no new job */
     struct job *job;
-    struct buf in, out;
     uint64_t t_connect_ms;
-    int watching;
 };
 
 struct transport {

@@ -15,6 +15,7 @@
 #include "qmgr/qmgr.h"
 #include "lib-conf/config.h"
 #include "lib-queue/dproto.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -31,7 +32,6 @@
 #define TRANSPORT_GIVE_UP_MS 30000   /* agent unreachable this long: defer its jobs */
 #define TRANSPORT_RETRY_MS   1000
 
-static void tconn_io(int fd, int events, void *arg);
 static void transport_dispatch(struct qmgr *q, struct transport *t);
 
 struct transport *qmgr_transport_get(struct qmgr *q, const char *name)
@@ -89,34 +89,20 @@ static void job_end(struct qmgr *q, struct job *j, const char *dsn, const char *
 
 /* ---- connections ---------------------------------------------------------- */
 
-static void tconn_watch(struct qmgr *q, struct tconn *c)
-{
-    int ev = EV_READ;
-    if (c->connecting || c->out.len > 0)
-        ev |= EV_WRITE;
-    if (c->watching == ev)
-        return;
-    if (!c->watching)
-        ev_fd_add(q->loop, c->fd, ev, tconn_io, c);
-    else
-        ev_fd_mod(q->loop, c->fd, ev);
-    c->watching = ev;
-}
+static void tconn_ready(struct conn *io, void *arg);
+static void tconn_lost(struct conn *io, void *arg);
+static const struct conn_cb tconn_cb = {.ready = tconn_ready, .lost = tconn_lost};
 
 static void tconn_close(struct qmgr *q, struct tconn *c, const char *why)
 {
     struct transport *t = c->t;
-    if (c->watching)
-        ev_fd_del(q->loop, c->fd);
-    close(c->fd);
+    conn_free(c->io);
     struct tconn **pp = &t->conns;
     while (*pp != c)
         pp = &(*pp)->next;
     *pp = c->next;
     t->nconn--;
     struct job *j = c->job;
-    buf_free(&c->in);
-    buf_free(&c->out);
     free(c);
     if (j) {
         msg_warn("%s: lost connection with %s service: %s", j->m->qid, t->name, why);
@@ -124,17 +110,24 @@ static void tconn_close(struct qmgr *q, struct tconn *c, const char *why)
     }
 }
 
+/*
+ * Connect to the agent's socket without waiting. NULL with errno when it
+ * cannot be reached now, EAGAIN included: a UNIX stream socket whose
+ * listen queue is full is not left connecting, so it is retried later.
+ */
 static struct tconn *tconn_open(struct qmgr *q, struct transport *t)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (str_copy(sun.sun_path, t->sock, sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
+    if (str_copy(sun.sun_path, t->sock, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
         return NULL;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
     int connecting = 0;
     if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN) {
+        if (errno != EINPROGRESS) {
             int saved = errno;
             close(fd);
             errno = saved;
@@ -144,30 +137,17 @@ static struct tconn *tconn_open(struct qmgr *q, struct transport *t)
     }
     struct tconn *c = xcalloc(1, sizeof(*c));
     c->t = t;
-    c->fd = fd;
+    c->io = conn_new(fd, TCONN_IN_MAX, TCONN_OUT_MAX);
+    conn_set_lines(c->io, TCONN_IN_MAX - 2, 0);
+    conn_set_highwater(c->io, TCONN_OUT_MAX);   /* replies are read while a request is queued */
+    conn_attach(c->io, q->loop, &tconn_cb, c);
     c->connecting = connecting;
     c->t_connect_ms = mono_msec();
-    buf_init(&c->in, TCONN_IN_MAX);
-    buf_init(&c->out, TCONN_OUT_MAX);
     c->next = t->conns;
     t->conns = c;
     t->nconn++;
-    tconn_watch(q, c);
+    conn_update(c->io);
     return c;
-}
-
-static int tconn_flush(struct tconn *c)
-{
-    while (c->out.len > 0) {
-        ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-        }
-        buf_consume(&c->out, (size_t)w);
-    }
-    return 0;
 }
 
 /* ---- requests -------------------------------------------------------------- */
@@ -275,17 +255,17 @@ static void job_start(struct qmgr *q, struct tconn *c, struct job *j)
         INVARIANT(j->units[i] < j->m->ndlv);
         j->m->dlvs[j->units[i]].state = DLV_INFLIGHT;
     }
-    if (buf_puts(&c->out, req) < 0) {
+    if (conn_write(c->io, req, strlen(req)) < 0) {
         free(req);
         tconn_close(q, c, "request too large");
         return;
     }
     free(req);
-    if (!c->connecting && tconn_flush(c) < 0) {
+    if (!c->connecting && conn_flush(c->io) < 0) {
         tconn_close(q, c, strerror(errno));
         return;
     }
-    tconn_watch(q, c);
+    conn_update(c->io);
 }
 
 /* One status line from the agent. */
@@ -329,46 +309,23 @@ static int tconn_alive(const struct transport *t, const struct tconn *c)
 }
 
 /*
- * Read what the agent sent. Status lines that arrived before an EOF or an
- * error are used first: an agent that answered and then went away must
- * not have its deliveries deferred (they would be made twice).
+ * Use every status line the agent sent. Lines that arrived before an EOF
+ * or an error are used first (conn.c hands them over before it reports
+ * the loss): an agent that answered and then went away must not have its
+ * deliveries deferred (they would be made twice). 0, or -1 when c is gone.
  */
-static void tconn_read(struct qmgr *q, struct tconn *c)
+static int tconn_lines(struct qmgr *q, struct tconn *c)
 {
     struct transport *t = c->t;
-    const char *gone = NULL;
-    char errtext[128];
-    for (;;) {
-        if (buf_reserve(&c->in, 4096) < 0) {
-            gone = "reply too long";
-            break;
-        }
-        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
-        if (r == 0) {
-            gone = "connection closed by agent";
-            break;
-        }
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                str_copy(errtext, strerror(errno), sizeof(errtext));
-                gone = errtext;
-            }
-            break;
-        }
-        c->in.len += (size_t)r;
-        c->in.data[c->in.len] = '\0';
-    }
-    char *nl;
-    while (c->in.len && (nl = memchr(c->in.data, '\n', c->in.len)) != NULL) {
-        *nl = '\0';
+    char *line;
+    size_t len;
+    enum conn_line_result lr;
+    while ((lr = conn_line(c->io, &line, &len)) == CONN_LINE) {
         struct job *j = c->job;
-        int r = j ? job_status(q, j, c->in.data) : -1;
-        buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+        int r = j ? job_status(q, j, line) : -1;
         if (r < 0) {
             tconn_close(q, c, "protocol error");
-            return;
+            return -1;
         }
         if (r == 0) {
             /* End of the reply: units without a status are deferred. */
@@ -377,28 +334,29 @@ static void tconn_read(struct qmgr *q, struct tconn *c)
             /* Finishing the message can activate more mail, whose new job
              * may have been given to c and failed on it, closing it. */
             if (!tconn_alive(t, c))
-                return;
-            if (gone)
-                break;          /* no new job for a connection that is going away */
+                return -1;
             transport_dispatch(q, t);
             if (!tconn_alive(t, c))
-                return;
+                return -1;
         }
     }
-    if (gone)
-        tconn_close(q, c, gone);
+    if (lr == CONN_LONG) {
+        tconn_close(q, c, "reply too long");
+        return -1;
+    }
+    return 0;
 }
 
-static void tconn_io(int fd, int events, void *arg)
+/* Readable or writable: finish the connect, send what waits, use the replies. */
+static void tconn_ready(struct conn *io, void *arg)
 {
-    (void)fd;
     struct tconn *c = arg;
-    struct transport *t = c->t;
-    struct qmgr *q = t->q;
-    if (c->connecting && (events & (EV_WRITE | EV_READ))) {
+    struct qmgr *q = c->t->q;
+    if (c->connecting) {
         int err = 0;
         socklen_t el = sizeof(err);
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (getsockopt(conn_fd(io), SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            err = errno;
         if (err) {
             tconn_close(q, c, strerror(err));
             return;
@@ -407,15 +365,27 @@ static void tconn_io(int fd, int events, void *arg)
         if (c->job)
             c->job->conn_ms = mono_msec() - c->t_connect_ms;
     }
-    if ((events & EV_WRITE) && tconn_flush(c) < 0) {
+    if (conn_flush(io) < 0) {
         tconn_close(q, c, strerror(errno));
         return;
     }
-    if (events & EV_READ) {
-        tconn_read(q, c);
-        return; /* c may be gone */
-    }
-    tconn_watch(q, c);
+    if (tconn_lines(q, c) < 0)
+        return;
+    conn_update(io);
+}
+
+static void tconn_lost(struct conn *io, void *arg)
+{
+    struct tconn *c = arg;
+    struct qmgr *q = c->t->q;
+    char why[128];
+    str_copy(why, conn_eof(io) ? "connection closed by agent" : strerror(errno), sizeof(why));
+    /* Status lines read before the EOF come first; no new job for c. */
+    c->connecting = 0;
+    c->going = 1;
+    if (tconn_lines(q, c) < 0)
+        return;
+    tconn_close(q, c, why);
 }
 
 /* ---- dispatching ------------------------------------------------------------ */
@@ -423,7 +393,7 @@ static void tconn_io(int fd, int events, void *arg)
 static struct tconn *idle_conn(struct transport *t)
 {
     for (struct tconn *c = t->conns; c; c = c->next)
-        if (!c->job)
+        if (!c->job && !c->going)
             return c;
     return NULL;
 }
@@ -542,13 +512,9 @@ void qmgr_transport_free_all(struct qmgr *q)
         while (t->conns) {
             struct tconn *c = t->conns;
             t->conns = c->next;
-            if (c->watching)
-                ev_fd_del(q->loop, c->fd);
-            close(c->fd);
+            conn_free(c->io);
             if (c->job)
                 job_free(c->job);
-            buf_free(&c->in);
-            buf_free(&c->out);
             free(c);
         }
         while (t->qhead) {
