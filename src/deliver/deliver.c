@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "deliver/serve.h"
 #include "lib-master/worker.h"
+#include "lib-master/stopsig.h"
 
 #include <signal.h>
 #include <string.h>
@@ -53,7 +54,7 @@ int deliver_main(struct worker *w)
     sa.sa_handler = SIG_DFL;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
-    deliver_serve_signals();
+    worker_stop_signals((const int[]){SIGTERM, 0});
 
     struct agent a;
     deliver_agent_init(&a, w->cfg, kind, single_user, w->queue_dir);

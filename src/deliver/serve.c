@@ -5,6 +5,7 @@
  * (lib/conn.h): lines up to DPROTO_LINE_MAX, the request's deadline.
  */
 #include "deliver/serve.h"
+#include "lib-master/stopsig.h"
 #include "lib/buf.h"
 #include "lib/conn.h"
 #include "lib/log.h"
@@ -18,32 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-static sigset_t wait_mask;             /* the mask while waiting: SIGTERM deliverable */
-
-static void on_term(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-volatile sig_atomic_t *deliver_serve_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);     /* no SA_RESTART: waits return EINTR */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &wait_mask);
-    sigdelset(&wait_mask, SIGTERM);
-    return &stop_requested;
-}
-
 /*
  * Between requests: wait for the next one without a deadline (SIGTERM
  * ends the wait), then give it request_timeout to arrive complete. 1 a
@@ -56,9 +31,9 @@ static int wait_request(struct conn *c, int timeout)
         return 1;
     conn_deadline_clear(c);
     for (;;) {
-        if (stop_requested)
+        if (worker_stopping())
             return 0;
-        int w = conn_wait(c, POLLIN, &wait_mask);
+        int w = conn_wait(c, POLLIN, worker_wait_mask());
         if (w == CONN_INTR)
             continue;
         if (w < 0)
@@ -163,7 +138,7 @@ int deliver_serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx
             rc = -1;
             break;
         }
-        if (stop_requested)
+        if (worker_stopping())
             break;
     }
     conn_free(c);
@@ -173,19 +148,13 @@ int deliver_serve_connection(int fd, int request_timeout, serve_fn fn, void *ctx
 void deliver_serve_loop(const char *name, int lfd, int request_timeout, serve_fn fn, void *ctx)
 {
     fd_set_nonblock(lfd, 1);
-    while (!stop_requested) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        int n = ppoll(&p, 1, NULL, &wait_mask);
-        if (n < 0 && errno != EINTR)
-            msg_fatal("%s: poll: %s", name, strerror(errno));
-        if (n <= 0 || stop_requested)
-            continue;
-        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    for (;;) {
+        int cfd = worker_accept(lfd, SOCK_CLOEXEC);
         if (cfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                msg_warn("%s: accept: %s", name, strerror(errno));
-            continue;                  /* another process took it */
+            if (errno == 0)
+                break;                 /* SIGTERM */
+            msg_warn("%s: accept: %s", name, strerror(errno));
+            continue;
         }
         deliver_serve_connection(cfd, request_timeout, fn, ctx);
         close(cfd);

@@ -18,12 +18,7 @@
 /* Deliver one complete request; st[i] (zeroed) receives the status of req->rcpts[i]. */
 typedef void (*serve_fn)(void *ctx, const struct dreq *req, struct dstatus *st);
 
-/*
- * Install the signal handling of an agent process: SIGTERM sets the stop
- * flag and is blocked except while the process waits for work; SIGPIPE
- * is ignored. Returns the flag.
- */
-volatile sig_atomic_t *deliver_serve_signals(void);
+/* Call lib-master/stopsig.h worker_stop_signals() with SIGTERM first. */
 
 /*
  * Serve one qmgr connection until EOF, a protocol error, a timeout, or

@@ -20,6 +20,7 @@
 #include "lib-queue/queue.h"
 #include "lib/util.h"
 #include "lib-master/worker.h"
+#include "lib-master/stopsig.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -476,7 +477,7 @@ int smtp_main(struct worker *w)
     const char *name = w->svc && w->svc->name ? w->svc->name : "smtp";
     if (w->nlisten < 1)
         msg_fatal("%s: no listening socket", name);
-    deliver_serve_signals();
+    worker_stop_signals((const int[]){SIGTERM, 0});
     srandom((unsigned)(time(NULL) ^ ((unsigned)getpid() << 16)));
     struct smtp_settings s;
     struct tls_client *tls = w->tls_client;   /* made as root by the worker, or NULL */

@@ -22,16 +22,19 @@
 #include "proxymap/proxymap.h"
 #include "proxymap/proxymap_role.h"
 #include "lib-conf/config.h"
+#include "lib-master/stopsig.h"
 #include "lib-master/worker.h"
 #include "lib-table/table.h"
 #include "lib-table/tableproto.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 struct pmap_open {
     char *spec;
@@ -153,13 +156,16 @@ void proxymap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf 
 
 int proxymap_main(struct worker *w)
 {
-    volatile sig_atomic_t *stop = proxymap_signals();
+    worker_stop_signals((const int[]){SIGTERM, SIGINT, 0});
     struct pmap_tables *pt = proxymap_tables_new(w->cfg);
     msg_info("proxymap ready: %zu approved table(s)", pt->napproved);
-    while (!*stop && w->nlisten > 0) {
-        int fd = proxymap_accept(w->listen_fds[0]);
-        if (fd < 0)
+    while (w->nlisten > 0) {
+        int fd = worker_accept(w->listen_fds[0], SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno)
+                msg_warn("accept: %s", strerror(errno));
             break;
+        }
         proxymap_serve(fd, pt);
     }
     proxymap_tables_free(pt);

@@ -23,11 +23,7 @@ int proxymap_approved(const struct pmap_tables *pt, const char *spec);
 struct buf;
 void proxymap_answer(struct pmap_tables *pt, char *line, size_t len, struct buf *reply);
 
-/* proxymap_io.c: SIGTERM handling and the connection loop. */
-volatile sig_atomic_t *proxymap_signals(void);
-/* Wait for a connection on lfd; -1 when asked to stop. */
-int proxymap_accept(int lfd);
-/* Read one request, answer it, close fd. */
+/* proxymap_io.c: read one request, answer it, close fd. */
 void proxymap_serve(int fd, struct pmap_tables *pt);
 
 #endif
