@@ -17,6 +17,7 @@
 #include "lib-table/table_impl.h"
 #include "lib-table/tableproto.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/evloop.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -44,11 +45,9 @@ struct table_answer {
 
 struct table_req {
     char *spec, *key;
-    int fd;                     /* -1: queued, or failed to connect */
+    struct conn *io;            /* lib/conn.h; NULL: queued, or failed to connect */
     int failed;                 /* could not be sent: finishes on a timer tick */
-    struct buf out, in;
-    size_t out_off;
-    struct ev_timer *timer;
+    struct ev_timer *timer;     /* the failed case's tick (a connection has its deadline) */
     struct table_wait *waiters;
     struct table_req *next;
 };
@@ -227,10 +226,6 @@ static struct table_req *req_new(const char *spec, const char *key)
     struct table_req *r = xcalloc(1, sizeof(*r));
     r->spec = xstrdup(spec);
     r->key = xstrdup(key);
-    r->fd = -1;
-    buf_init(&r->out, TPROTO_REQUEST_MAX);
-    buf_init(&r->in, TPROTO_REQUEST_MAX > TPROTO_REPLY_MAX ? TPROTO_REQUEST_MAX
-                                                            : TPROTO_REPLY_MAX);
     struct table_req **pp = &A.reqs;
     while (*pp)
         pp = &(*pp)->next;
@@ -298,7 +293,7 @@ static void start_queued(void)
 {
     for (struct table_req *r = A.reqs; r && A.nconn < ASYNC_CONN_MAX;) {
         struct table_req *next = r->next;
-        if (r->fd < 0 && !r->failed)
+        if (!r->io && !r->failed)
             req_start(r);
         r = next;
     }
@@ -313,13 +308,10 @@ static void req_finish(struct table_req *r, int rc, const char *value)
             break;
         }
     }
-    if (r->fd >= 0) {
-        ev_fd_del(A.loop, r->fd);
-        close(r->fd);
+    if (r->io)
         A.nconn--;
-    } else {
+    else
         A.nqueued--;
-    }
     if (r->timer)
         ev_timer_cancel(A.loop, r->timer);
     while (r->waiters) {
@@ -332,10 +324,9 @@ static void req_finish(struct table_req *r, int rc, const char *value)
         *A.waking_tail = w;
         A.waking_tail = &w->next;
     }
+    conn_free(r->io);                  /* after the waiters: value may point into it */
     free(r->spec);
     free(r->key);
-    buf_free(&r->out);
-    buf_free(&r->in);
     free(r);
     start_queued();
     wake_all();
@@ -373,48 +364,50 @@ static void req_answer(struct table_req *r, char *line, size_t len)
     }
 }
 
-static void req_io(int fd, int events, void *arg)
+/* The reply line, once it is complete. */
+static void req_ready(struct conn *io, void *arg)
 {
     struct table_req *r = arg;
-    (void)events;
-    if (r->out_off < r->out.len) {
-        ssize_t n = send(fd, r->out.data + r->out_off, r->out.len - r->out_off, MSG_NOSIGNAL);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (n < 0) {
-            req_fail(r, strerror(errno));
-            return;
-        }
-        r->out_off += (size_t)n;
-        if (r->out_off == r->out.len)
-            ev_fd_mod(A.loop, fd, EV_READ);
+    if (conn_flush(io) < 0) {
+        req_fail(r, strerror(errno));
         return;
     }
-    if (buf_reserve(&r->in, 4096) < 0) {
+    char *line;
+    size_t len;
+    switch (conn_line(io, &line, &len)) {
+    case CONN_LINE:
+        req_answer(r, line, len);
+        return;
+    case CONN_LONG:
         req_fail(r, "reply too long");
         return;
-    }
-    ssize_t n = recv(fd, r->in.data + r->in.len, 4096, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        req_fail(r, n == 0 ? "connection closed before the reply" : strerror(errno));
+    default:
+        conn_update(io);
         return;
     }
-    r->in.len += (size_t)n;
-    char *lf = memchr(r->in.data, '\n', r->in.len);
-    if (lf)
-        req_answer(r, r->in.data, (size_t)(lf - r->in.data));
 }
 
+static void req_lost(struct conn *io, void *arg)
+{
+    req_fail(arg, conn_eof(io) ? "connection closed before the reply" : strerror(errno));
+}
+
+static void req_deadline(struct conn *io, void *arg)
+{
+    (void)io;
+    req_fail(arg, "timeout");
+}
+
+static const struct conn_cb req_cb = {
+    .ready = req_ready, .lost = req_lost, .deadline = req_deadline,
+};
+
+/* The failed case: finished on the next timer tick (never from inside the lookup call). */
 static void req_timeout(void *arg)
 {
     struct table_req *r = arg;
     r->timer = NULL;
-    if (r->failed)
-        req_finish(r, TABLE_TEMPFAIL, "");   /* already logged */
-    else
-        req_fail(r, "timeout");
+    req_finish(r, TABLE_TEMPFAIL, "");   /* already logged */
 }
 
 /* Connect and send; a failure finishes the question at once. */
@@ -424,12 +417,22 @@ static void req_start(struct table_req *r)
     str_copy(sun.sun_path, A.path, sizeof(sun.sun_path));
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const char *why = NULL;
+    struct buf req;
+    buf_init(&req, TPROTO_REQUEST_MAX);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
         why = strerror(errno);
-    else if (tproto_request_encode(&r->out, 1, r->spec, r->key) < 0)
+    else if (tproto_request_encode(&req, 1, r->spec, r->key) < 0)
         why = "request too long";
-    else if (ev_fd_add(A.loop, fd, EV_WRITE, req_io, r) < 0)
-        why = "cannot watch the socket";
+    if (!why) {
+        r->io = conn_new(fd, TPROTO_REPLY_MAX + 2, TPROTO_REQUEST_MAX);
+        conn_set_lines(r->io, TPROTO_REPLY_MAX, 0);
+        int queued = conn_write(r->io, req.data, req.len);
+        INVARIANT(queued == 0);        /* encoded within the output limit */
+        conn_attach(r->io, A.loop, &req_cb, r);
+        conn_deadline_in(r->io, A.timeout_ms);
+        conn_update(r->io);
+    }
+    buf_free(&req);
     if (why) {
         if (fd >= 0)
             close(fd);
@@ -439,8 +442,6 @@ static void req_start(struct table_req *r)
         msg_warn("%s: cannot reach the proxymap service %s: %s", r->spec, A.path, why);
         return;
     }
-    r->fd = fd;
     A.nqueued--;
     A.nconn++;
-    r->timer = ev_timer_add(A.loop, A.timeout_ms, req_timeout, r);
 }

@@ -11,8 +11,9 @@
  * write, read) shares one deadline, socketmap_timeout (yubin's parameter,
  * default 100s: Postfix's built-in value); a timeout, a refused
  * connection or a malformed reply is a temporary failure, never "not
- * found". Like regexp: and cidr:, a socketmap sees only full keys (Postfix
- * sends it no partial ones), and its keys are not folded.
+ * found". The connection is a lib/conn.h connection in blocking mode.
+ * Like regexp: and cidr:, a socketmap sees only full keys (Postfix sends
+ * it no partial ones), and its keys are not folded.
  *
  * This file waits in place: inside event-loop processes (smtpd, qmgr,
  * auth) the lookups are sent to the proxymap service instead
@@ -22,6 +23,7 @@
 #include "lib-table/table_impl.h"
 #include "lib-table/tableproto.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -41,7 +43,7 @@ struct sockmap {
     char *port;
     char *path;         /* unix */
     char *map;          /* NAME */
-    int fd;
+    struct conn *io;    /* the open connection (lib/conn.h, blocking mode), or NULL */
     unsigned timeout_ms;
 };
 
@@ -148,80 +150,62 @@ static int sockmap_connect(struct sockmap *s, uint64_t deadline)
     return fd;
 }
 
-static int send_all(int fd, const char *p, size_t len, uint64_t deadline)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN) {
-            if (wait_fd(fd, POLLOUT, deadline) < 0)
-                return -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Read one netstring reply into in; its payload at *off, *plen. 0, or -1
- * with errno (EPIPE: closed before any byte), or -2 malformed (why). */
-static int read_reply(int fd, struct buf *in, size_t *off, size_t *plen, uint64_t deadline,
-                      const char **why)
+/* Read one netstring reply; its payload at *off, *plen in the connection's
+ * input (conn_peek). 0, or -1 with errno (EPIPE: closed before any byte,
+ * ETIMEDOUT), or -2 malformed (why). */
+static int read_reply(struct conn *c, size_t *off, size_t *plen, const char **why)
 {
     for (;;) {
-        size_t used;
-        int r = netstring_decode(in->data, in->len, SOCKMAP_REPLY_MAX, off, plen, &used, why);
+        char *data;
+        size_t n = conn_peek(c, &data), used;
+        int r = netstring_decode(data, n, SOCKMAP_REPLY_MAX, off, plen, &used, why);
         if (r > 0)
             return 0;
         if (r < 0)
             return -2;
-        if (buf_reserve(in, 4096) < 0) {
+        int f = conn_fill_wait(c);
+        if (f == 1)
+            continue;
+        if (f == CONN_EOF) {
+            errno = n ? ECONNRESET : EPIPE;
+        } else if (f == CONN_TIMEOUT) {
+            errno = ETIMEDOUT;
+        } else if (n >= SOCKMAP_REPLY_MAX) {
             *why = "reply too long";
             return -2;
         }
-        ssize_t n = recv(fd, in->data + in->len, 4096, 0);
-        if (n > 0) {
-            in->len += (size_t)n;
-        } else if (n == 0) {
-            errno = in->len ? ECONNRESET : EPIPE;
-            return -1;
-        } else if (errno == EAGAIN) {
-            if (wait_fd(fd, POLLIN, deadline) < 0)
-                return -1;
-        } else if (errno != EINTR) {
-            return -1;
-        }
+        return -1;
     }
 }
 
 static void sockmap_disconnect(struct sockmap *s)
 {
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
+    conn_free(s->io);
+    s->io = NULL;
 }
 
 /* One attempt on the current (or a new) connection. */
 static int sockmap_try(struct table *t, struct sockmap *s, const struct buf *req,
                        struct buf *result, uint64_t deadline, int *retry)
 {
-    int reused = s->fd >= 0;
+    int reused = s->io != NULL;
     *retry = 0;
-    if (s->fd < 0 && (s->fd = sockmap_connect(s, deadline)) < 0) {
-        msg_warn("%s: cannot connect: %s", t->spec, strerror(errno));
-        return TABLE_TEMPFAIL;
+    if (!s->io) {
+        int fd = sockmap_connect(s, deadline);
+        if (fd < 0) {
+            msg_warn("%s: cannot connect: %s", t->spec, strerror(errno));
+            return TABLE_TEMPFAIL;
+        }
+        s->io = conn_new(fd, SOCKMAP_REPLY_MAX + 16, 0);
     }
-    struct buf in;
-    buf_init(&in, SOCKMAP_REPLY_MAX + 16);
+    conn_deadline_at(s->io, deadline);
     size_t off = 0, plen = 0;
     const char *why = "";
-    int rc = send_all(s->fd, req->data, req->len, deadline);
+    int rc = conn_write_wait(s->io, req->data, req->len);
+    if (rc < 0 && conn_timed_out(s->io))
+        errno = ETIMEDOUT;
     if (rc == 0)
-        rc = read_reply(s->fd, &in, &off, &plen, deadline, &why);
+        rc = read_reply(s->io, &off, &plen, &why);
     if (rc < 0) {
         int e = errno;
         sockmap_disconnect(s);
@@ -233,14 +217,14 @@ static int sockmap_try(struct table *t, struct sockmap *s, const struct buf *req
         } else {
             msg_warn("%s: %s", t->spec, why);
         }
-        buf_free(&in);
         return TABLE_TEMPFAIL;
     }
-    char reason[300];
-    rc = sockmap_parse_reply(in.data + off, plen, result, reason, sizeof(reason));
+    char reason[300], *data;
+    conn_peek(s->io, &data);
+    rc = sockmap_parse_reply(data + off, plen, result, reason, sizeof(reason));
     if (rc == TABLE_TEMPFAIL)
         msg_warn("%s: %s", t->spec, reason);
-    buf_free(&in);
+    conn_discard_input(s->io);         /* one reply per request: anything more is noise */
     return rc;
 }
 
@@ -284,7 +268,6 @@ static const struct table_ops sockmap_ops = {sockmap_lookup, sockmap_close, NULL
 int table_socketmap_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
 {
     struct sockmap *s = xcalloc(1, sizeof(*s));
-    s->fd = -1;
     s->timeout_ms = SOCKMAP_DEFAULT_TIMEOUT_MS;
     if (cfg) {
         long long sec = cfg_get_time(cfg, P_socketmap_timeout);
