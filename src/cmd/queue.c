@@ -16,6 +16,7 @@
 #include "cmd/commands.h"
 #include "lib-mail/addr.h"
 #include "lib-conf/config.h"
+#include "lib/conn.h"
 #include "lib/log.h"
 #include "lib-queue/queue.h"
 #include "lib-queue/queue_list.h"
@@ -23,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,36 +66,36 @@ static int list_via_qmgr(const char *queue_dir, const struct config *cfg)
         return 1;
     }
     static const char req[] = "C list\n";
-    if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+    struct conn *c = conn_new(fd, 8192 + 2, 0);
+    conn_set_idle(c, CTL_TIMEOUT_MS);
+    if (conn_write_wait(c, req, sizeof(req) - 1) < 0) {
         fprintf(stderr, "mailq: fatal: write to qmgr: %s\n", strerror(errno));
-        close(fd);
+        conn_free(c);
         return 1;
     }
-    char buf[8192];
     int rc = 0, any = 0;
     for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int pr = poll(&p, 1, CTL_TIMEOUT_MS);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        ssize_t r = pr > 0 ? read(fd, buf, sizeof(buf)) : -1;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r < 0 || !any) {
-                fprintf(stderr, "mailq: fatal: %s\n", any ? "the queue report was cut short" :
-                        "not authorized to view the queue (authorized_mailq_users)");
+        char *data;
+        size_t n = conn_peek(c, &data);
+        if (n > 0) {
+            any = 1;
+            if (fwrite(data, 1, n, stdout) != n) {
                 rc = 1;
+                break;
             }
-            break;
+            conn_consume(c, n);
         }
-        any = 1;
-        if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r) {
+        int f = conn_fill_wait(c);
+        if (f == 1)
+            continue;
+        if (f != CONN_EOF || !any) {
+            fprintf(stderr, "mailq: fatal: %s\n", any ? "the queue report was cut short" :
+                    "not authorized to view the queue (authorized_mailq_users)");
             rc = 1;
-            break;
         }
+        break;
     }
-    close(fd);
+    conn_free(c);
     return rc;
 }
 
@@ -275,44 +275,23 @@ static int ctl_connect(const char *queue_dir, const struct config *cfg)
     return -1;
 }
 
-/* Read one reply line (without "\n") within the timeout. 0, or -1. */
-static int ctl_read_line(int fd, char *line, size_t len)
+static int ctl_request(struct conn *c, const char *verb, const char *arg)
 {
-    size_t n = 0;
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int pr = poll(&p, 1, CTL_TIMEOUT_MS);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0) {
-            errno = pr == 0 ? ETIMEDOUT : errno;
-            return -1;
-        }
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            errno = r == 0 ? ECONNRESET : errno;
-            return -1;
-        }
-        if (c == '\n') {
-            line[n] = '\0';
-            return 0;
-        }
-        if (n + 1 >= len) {
+    char req[QUEUE_CTL_LINE_MAX], *reply;
+    size_t len;
+    enum conn_line_result lr = CONN_ERROR;
+    conn_deadline_in(c, CTL_TIMEOUT_MS);
+    if (str_fmt(req, sizeof(req), "C %s %s\n", verb, arg) < 0)
+        errno = EMSGSIZE;
+    else if (conn_write_wait(c, req, strlen(req)) == 0)
+        lr = conn_line_wait(c, &reply, &len);
+    if (lr != CONN_LINE) {
+        if (lr == CONN_LONG)
             errno = EMSGSIZE;
-            return -1;
-        }
-        line[n++] = c;
-    }
-}
-
-static int ctl_request(int fd, const char *verb, const char *arg)
-{
-    char req[QUEUE_CTL_LINE_MAX], reply[QUEUE_CTL_LINE_MAX];
-    if (str_fmt(req, sizeof(req), "C %s %s\n", verb, arg) < 0 ||
-        write_all(fd, req, strlen(req)) < 0 || ctl_read_line(fd, reply, sizeof(reply)) < 0) {
+        else if (lr == CONN_TIMEOUT)
+            errno = ETIMEDOUT;
+        else if (lr == CONN_EOF)
+            errno = ECONNRESET;
         fprintf(stderr, "yubin queue: qmgr: %s\n", strerror(errno));
         return -1;
     }
@@ -526,15 +505,17 @@ int cmd_queue(const char *confdir, int argc, char **argv)
     } else {
         int fd = ctl_connect(queue_dir, cfg);
         if (fd >= 0) {
+            struct conn *c = conn_new(fd, QUEUE_CTL_LINE_MAX + 2, 0);
+            conn_set_lines(c, QUEUE_CTL_LINE_MAX - 1, 0);
             rc = 0;
             if (is_flush) {
-                rc = ctl_request(fd, verb, nargs ? args[0] : "ALL") != 0;
+                rc = ctl_request(c, verb, nargs ? args[0] : "ALL") != 0;
             } else {
                 for (int i = 0; i < nargs; i++)
-                    if (ctl_request(fd, verb, args[i]) != 0)
+                    if (ctl_request(c, verb, args[i]) != 0)
                         rc = 1;
             }
-            close(fd);
+            conn_free(c);
         } else if (errno == ENOENT || errno == ECONNREFUSED) {
             if (strcmp(verb, "flush") == 0) {
                 fprintf(stderr, "yubin queue: cannot flush: the mail system is down\n");
