@@ -75,12 +75,8 @@ void smtpd_limits_setup(struct smtpd_server *srv)
     srv->max_sessions = session_cap();
     if (srv->local)
         return;
+    /* 0..: the parameter's range, enforced when the configuration is read. */
     srv->conn_count_limit = cfg_get_int(srv->cfg, P_smtpd_client_connection_count_limit);
-    if (srv->conn_count_limit < 0) {
-        msg_warn("smtpd_client_connection_count_limit: negative value %lld: no limit",
-                 srv->conn_count_limit);
-        srv->conn_count_limit = 0;
-    }
     if (srv->conn_count_limit == 0)
         return;
     char err[512] = "";
