@@ -27,7 +27,7 @@ _Static_assert((CONNCOUNT_ENTRIES & (CONNCOUNT_ENTRIES - 1)) == 0, "entries: a p
 _Static_assert(CONNCOUNT_WINDOW <= CONNCOUNT_ENTRIES, "window larger than the table");
 
 #define CC_MAGIC     0x79636e63u   /* "yccn" */
-#define CC_VERSION   1u
+#define CC_VERSION   2u
 #define CC_PAGE      4096u         /* header size and slot alignment */
 #define CC_MAX_SLOTS 4096u
 #define CC_MASK      (CONNCOUNT_ENTRIES - 1u)
@@ -45,9 +45,16 @@ struct cc_header {
     uint64_t seed[2];
 };
 
+/*
+ * An entry is live while its client has sessions in the owning process
+ * (count > 0) or its rate window is open (until > now); a dead entry is
+ * free for reuse.
+ */
 struct cc_entry {
     _Atomic uint32_t key[4];   /* the address as IPv6; IPv4 as ::ffff:a.b.c.d */
-    _Atomic uint32_t count;    /* sessions of the owning process; 0 = free */
+    _Atomic uint32_t count;    /* sessions of the owning process */
+    _Atomic uint32_t until;    /* end of the rate window (monotonic seconds + 1); 0: none */
+    _Atomic uint32_t rate[CONNCOUNT_EVENTS]; /* events of the owning process in the window */
 };
 
 struct conncount {
@@ -57,6 +64,7 @@ struct conncount {
     unsigned nslots, slot;     /* slot: the one this process owns */
     size_t slot_bytes;
     uint64_t seed[2];
+    unsigned v6bits;           /* IPv6 clients are counted by this prefix (128: the address) */
 };
 
 static size_t slot_bytes(void)
@@ -154,6 +162,7 @@ struct conncount *conncount_attach(int fd, unsigned slot, char *err, size_t errl
     c->slot = slot;
     c->slot_bytes = (size_t)h->slot_bytes;
     memcpy(c->seed, h->seed, sizeof(c->seed));
+    c->v6bits = 128;
     return c;
 }
 
@@ -166,6 +175,7 @@ struct conncount *conncount_private(void)
     c->slot = 0;
     c->slot_bytes = slot_bytes();
     random_seed(c->seed);
+    c->v6bits = 128;
     return c;
 }
 
@@ -182,7 +192,12 @@ void conncount_free(struct conncount *c)
 
 /* ---- the table ------------------------------------------------------------------- */
 
-static void key_of(const struct net_addr *a, uint32_t k[4])
+void conncount_set_ipv6_prefix(struct conncount *c, unsigned bits)
+{
+    c->v6bits = bits > 128 ? 128 : bits;
+}
+
+static void key_of(const struct conncount *c, const struct net_addr *a, uint32_t k[4])
 {
     unsigned char b[16] = {0};
     if (a->family == AF_INET) {
@@ -190,6 +205,12 @@ static void key_of(const struct net_addr *a, uint32_t k[4])
         memcpy(b + 12, a->a, 4);
     } else {
         memcpy(b, a->a, 16);
+        /* Keep the first v6bits bits: one client is one prefix. */
+        for (unsigned i = 0; i < 16; i++) {
+            unsigned keep = c->v6bits > i * 8 ? c->v6bits - i * 8 : 0;
+            if (keep < 8)
+                b[i] &= (unsigned char)(0xff00u >> keep);
+        }
     }
     memcpy(k, b, sizeof(b));
 }
@@ -228,8 +249,19 @@ static int key_eq(struct cc_entry *e, const uint32_t k[4])
     return 1;
 }
 
-/* In this process's own slot: the entry holding k, or NULL (and *free_e, the first free one). */
-static struct cc_entry *own_find(const struct conncount *c, const uint32_t k[4],
+/* Monotonic seconds, offset by one so that 0 means "no window". */
+static uint32_t now_s(void)
+{
+    return (uint32_t)(mono_msec() / 1000u) + 1u;
+}
+
+static int live(struct cc_entry *e, uint32_t now, memory_order mo)
+{
+    return atomic_load_explicit(&e->count, mo) > 0 || atomic_load_explicit(&e->until, mo) > now;
+}
+
+/* In this process's own slot: the live entry holding k, or NULL (and *free_e, the first dead one). */
+static struct cc_entry *own_find(const struct conncount *c, const uint32_t k[4], uint32_t now,
                                  struct cc_entry **free_e)
 {
     struct cc_entry *t = slot_table(c, c->slot);
@@ -237,7 +269,7 @@ static struct cc_entry *own_find(const struct conncount *c, const uint32_t k[4],
     *free_e = NULL;
     for (size_t i = 0; i < CONNCOUNT_WINDOW; i++) {
         struct cc_entry *e = &t[(home + i) & CC_MASK];
-        if (atomic_load_explicit(&e->count, memory_order_relaxed) == 0) {
+        if (!live(e, now, memory_order_relaxed)) {
             if (!*free_e)
                 *free_e = e;
         } else if (key_eq(e, k)) {
@@ -247,23 +279,32 @@ static struct cc_entry *own_find(const struct conncount *c, const uint32_t k[4],
     return NULL;
 }
 
+/* Take the dead entry e for k: the key and zeroed rates first, then what makes it live. */
+static void own_take(struct cc_entry *e, const uint32_t k[4])
+{
+    for (int i = 0; i < 4; i++)
+        atomic_store_explicit(&e->key[i], k[i], memory_order_relaxed);
+    for (int i = 0; i < CONNCOUNT_EVENTS; i++)
+        atomic_store_explicit(&e->rate[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&e->until, 0, memory_order_relaxed);
+}
+
 int conncount_add(struct conncount *c, const struct net_addr *a)
 {
     uint32_t k[4];
-    key_of(a, k);
+    key_of(c, a, k);
     struct cc_entry *free_e;
-    struct cc_entry *e = own_find(c, k, &free_e);
+    struct cc_entry *e = own_find(c, k, now_s(), &free_e);
     if (e) {
         uint32_t n = atomic_load_explicit(&e->count, memory_order_relaxed);
-        CC_ASSERT(n > 0 && n < UINT32_MAX);
+        CC_ASSERT(n < UINT32_MAX);
         atomic_store_explicit(&e->count, n + 1, memory_order_release);
         return 0;
     }
     if (!free_e)
         return -1;
     /* The key first, then the count that makes readers look at it. */
-    for (int i = 0; i < 4; i++)
-        atomic_store_explicit(&free_e->key[i], k[i], memory_order_relaxed);
+    own_take(free_e, k);
     atomic_store_explicit(&free_e->count, 1, memory_order_release);
     return 0;
 }
@@ -271,18 +312,19 @@ int conncount_add(struct conncount *c, const struct net_addr *a)
 void conncount_remove(struct conncount *c, const struct net_addr *a)
 {
     uint32_t k[4];
-    key_of(a, k);
+    key_of(c, a, k);
     struct cc_entry *free_e;
-    struct cc_entry *e = own_find(c, k, &free_e);
+    struct cc_entry *e = own_find(c, k, now_s(), &free_e);
     CC_ASSERT(e != NULL);   /* every removed session was added */
     uint32_t n = atomic_load_explicit(&e->count, memory_order_relaxed);
+    CC_ASSERT(n > 0);
     atomic_store_explicit(&e->count, n - 1, memory_order_release);
 }
 
 unsigned conncount_total(const struct conncount *c, const struct net_addr *a)
 {
     uint32_t k[4];
-    key_of(a, k);
+    key_of(c, a, k);
     size_t home = home_of(c, k);
     /* Pairs with the same fence in the other workers: of two processes that
      * add the same client at once, at least one sees the other's count. */
@@ -295,6 +337,56 @@ unsigned conncount_total(const struct conncount *c, const struct net_addr *a)
             uint32_t n = atomic_load_explicit(&e->count, memory_order_acquire);
             if (n > 0 && key_eq(e, k))
                 sum += n;
+        }
+    }
+    return sum > UINT32_MAX ? UINT32_MAX : (unsigned)sum;
+}
+
+unsigned conncount_event(struct conncount *c, const struct net_addr *a, enum conncount_event ev,
+                         unsigned unit_s)
+{
+    CC_ASSERT((unsigned)ev < CONNCOUNT_EVENTS && unit_s > 0);
+    uint32_t k[4];
+    key_of(c, a, k);
+    uint32_t now = now_s();
+    struct cc_entry *free_e;
+    struct cc_entry *e = own_find(c, k, now, &free_e);
+    if (!e) {
+        if (!free_e)
+            return 0;          /* no room: not counted (the session cap refuses such floods) */
+        own_take(free_e, k);
+        e = free_e;
+    }
+    if (atomic_load_explicit(&e->until, memory_order_relaxed) <= now) {
+        /* A new window, as anvil starts one at the first event after the last expired. */
+        for (int i = 0; i < CONNCOUNT_EVENTS; i++)
+            atomic_store_explicit(&e->rate[i], 0, memory_order_relaxed);
+        uint64_t until = (uint64_t)now + unit_s;
+        atomic_store_explicit(&e->until, until > UINT32_MAX ? UINT32_MAX : (uint32_t)until,
+                              memory_order_release);
+    }
+    uint32_t n = atomic_load_explicit(&e->rate[ev], memory_order_relaxed);
+    if (n < UINT32_MAX)
+        atomic_store_explicit(&e->rate[ev], n + 1, memory_order_release);
+    return conncount_rate(c, a, ev);
+}
+
+unsigned conncount_rate(const struct conncount *c, const struct net_addr *a,
+                        enum conncount_event ev)
+{
+    CC_ASSERT((unsigned)ev < CONNCOUNT_EVENTS);
+    uint32_t k[4];
+    key_of(c, a, k);
+    size_t home = home_of(c, k);
+    uint32_t now = now_s();
+    atomic_thread_fence(memory_order_seq_cst);
+    unsigned long long sum = 0;
+    for (unsigned s = 0; s < c->nslots; s++) {
+        struct cc_entry *t = slot_table(c, s);
+        for (size_t i = 0; i < CONNCOUNT_WINDOW; i++) {
+            struct cc_entry *e = &t[(home + i) & CC_MASK];
+            if (atomic_load_explicit(&e->until, memory_order_acquire) > now && key_eq(e, k))
+                sum += atomic_load_explicit(&e->rate[ev], memory_order_relaxed);
         }
     }
     return sum > UINT32_MAX ? UINT32_MAX : (unsigned)sum;

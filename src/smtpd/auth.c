@@ -222,6 +222,9 @@ void smtpd_cmd_auth(struct session *s, char *arg)
                          "authentication server not available");
         return;
     }
+    /* Counted once per command: the waits above come back here. */
+    if (smtpd_limits_event(s, CONNCOUNT_AUTH) < 0)
+        return;
     if (!mech_offered(s, mech)) {
         smtpd_session_error(s, "504 5.5.4 Unsupported authentication mechanism");
         return;

@@ -402,6 +402,8 @@ static void cmd_mail(struct session *s, char *arg)
         smtpd_session_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
         return;
     }
+    if (smtpd_limits_event(s, CONNCOUNT_MAIL) < 0)
+        return;
     smtpd_session_reset_transaction(s);
     char addr[ADDR_MAX];
     char *params = NULL;
@@ -507,6 +509,8 @@ static void cmd_rcpt(struct session *s, char *arg)
         smtpd_session_error(s, "452 4.5.3 Error: too many recipients");
         return;
     }
+    if (smtpd_limits_event(s, CONNCOUNT_RCPT) < 0)
+        return;
     char addr[ADDR_MAX];
     char *params = NULL;
     const char *why = NULL;

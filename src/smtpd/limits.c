@@ -1,5 +1,6 @@
 /*
- * limits.c - how many sessions one client, and one process, may hold.
+ * limits.c - how many sessions one client, and one process, may hold, and
+ * how fast a client may connect, send, add recipients, start TLS and AUTH.
  *
  * Owns:
  *  - smtpd_client_connection_count_limit (Postfix: enforced by anvil):
@@ -14,6 +15,20 @@
  *    CONNCOUNT_ENTRIES addresses; should a window of it be full (thousands
  *    of distinct clients in one process), the client is refused like one
  *    over the session cap below rather than let in uncounted.
+ *  - the rate limits (Postfix: anvil): smtpd_client_connection_rate_limit
+ *    (checked at connect, with the count: "421 4.7.0 <myhostname> Error:
+ *    too many connections from <addr>"), smtpd_client_message_rate_limit
+ *    (at MAIL: "450 4.7.1 Error: too much mail from <addr>"),
+ *    smtpd_client_recipient_rate_limit (at RCPT: "450 4.7.1 Error: too
+ *    many recipients from <addr>"), smtpd_client_auth_rate_limit (at
+ *    AUTH: "450 4.7.1 Error: too many AUTH commands from <addr>") and
+ *    smtpd_client_new_tls_session_rate_limit (after a handshake that made
+ *    a new session, resumed ones are free: "421 4.7.0 <myhostname> Error:
+ *    too many new TLS sessions from <addr>", then the session ends). Each
+ *    counts events per anvil_rate_time_unit across the service's processes
+ *    (conncount.h), logs "<what> rate limit exceeded: N from host[addr]
+ *    for service S", and spares smtpd_client_event_limit_exceptions. IPv6
+ *    clients are counted by their smtpd_client_ipv6_prefix_length prefix.
  *  - the session cap of this process: every session costs up to two
  *    descriptors (its socket and, for a large message, a spill file), and
  *    max(SMTPD_FD_RESERVE, 10%) of RLIMIT_NOFILE is kept for everything
@@ -75,9 +90,19 @@ void smtpd_limits_setup(struct smtpd_server *srv)
     srv->max_sessions = session_cap();
     if (srv->local)
         return;
-    /* 0..: the parameter's range, enforced when the configuration is read. */
+    /* 0..: the parameters' ranges, enforced when the configuration is read. */
     srv->conn_count_limit = cfg_get_int(srv->cfg, P_smtpd_client_connection_count_limit);
-    if (srv->conn_count_limit == 0)
+    srv->rate_limit[CONNCOUNT_CONN] = cfg_get_int(srv->cfg, P_smtpd_client_connection_rate_limit);
+    srv->rate_limit[CONNCOUNT_MAIL] = cfg_get_int(srv->cfg, P_smtpd_client_message_rate_limit);
+    srv->rate_limit[CONNCOUNT_RCPT] = cfg_get_int(srv->cfg, P_smtpd_client_recipient_rate_limit);
+    srv->rate_limit[CONNCOUNT_NEWTLS] =
+        cfg_get_int(srv->cfg, P_smtpd_client_new_tls_session_rate_limit);
+    srv->rate_limit[CONNCOUNT_AUTH] = cfg_get_int(srv->cfg, P_smtpd_client_auth_rate_limit);
+    srv->rate_unit_s = (unsigned)cfg_get_time(srv->cfg, P_anvil_rate_time_unit);
+    int any = srv->conn_count_limit > 0;
+    for (int i = 0; i < CONNCOUNT_EVENTS; i++)
+        any |= srv->rate_limit[i] > 0;
+    if (!any)
         return;
     char err[512] = "";
     const char *param = "smtpd_client_event_limit_exceptions";
@@ -88,6 +113,8 @@ void smtpd_limits_setup(struct smtpd_server *srv)
     if (!srv->limit_exceptions)
         msg_warn("%s: %s; no client is excepted from the limits", param, err);
     srv->conns = count_table(srv->w);
+    conncount_set_ipv6_prefix(srv->conns,
+                              (unsigned)cfg_get_int(srv->cfg, P_smtpd_client_ipv6_prefix_length));
 }
 
 void smtpd_limits_free(struct smtpd_server *srv)
@@ -153,21 +180,60 @@ int smtpd_limits_session_begin(struct session *s)
     /* Postfix: a table that fails leaves the client counted (and logs why). */
     if (host_list_match(srv->limit_exceptions, s->name, s->addr) == 1)
         return 0;
-    if (conncount_add(srv->conns, &s->caddr) < 0) {
-        warn_busy(srv, "service \"%s\": the connection count table of this process is full; "
-                  "new clients get \"" BUSY_REPLY "\"", srv->service);
-        refuse(s, BUSY_REPLY);
-        return -1;
+    s->limited = 1;
+    if (srv->conn_count_limit > 0) {
+        if (conncount_add(srv->conns, &s->caddr) < 0) {
+            warn_busy(srv, "service \"%s\": the connection count table of this process is full; "
+                      "new clients get \"" BUSY_REPLY "\"", srv->service);
+            refuse(s, BUSY_REPLY);
+            return -1;
+        }
+        s->counted = 1;
+        unsigned n = conncount_total(srv->conns, &s->caddr);
+        if (n > srv->conn_count_limit) {
+            msg_warn("Connection concurrency limit exceeded: %u from %s for service %s", n,
+                     s->namaddr, srv->service);
+            refuse(s, "421 4.7.0 %s Error: too many connections from %s", srv->myhostname,
+                   s->addr);
+            return -1;
+        }
     }
-    s->counted = 1;
-    unsigned n = conncount_total(srv->conns, &s->caddr);
-    if (n > srv->conn_count_limit) {
-        msg_warn("Connection concurrency limit exceeded: %u from %s for service %s", n,
-                 s->namaddr, srv->service);
+    return smtpd_limits_event(s, CONNCOUNT_CONN);
+}
+
+/* The rates anvil limits: what the log and the reply call them. */
+static const struct {
+    const char *log;             /* "<log> rate limit exceeded: N from host[addr] ..." */
+    const char *reply;           /* reply format: %s the client address */
+} rate_texts[CONNCOUNT_EVENTS] = {
+    [CONNCOUNT_CONN] = {"Connection", NULL},
+    [CONNCOUNT_MAIL] = {"Message delivery request", "450 4.7.1 Error: too much mail from %s"},
+    [CONNCOUNT_RCPT] = {"Recipient address", "450 4.7.1 Error: too many recipients from %s"},
+    [CONNCOUNT_NEWTLS] = {"New TLS session", NULL},
+    [CONNCOUNT_AUTH] = {"AUTH command", "450 4.7.1 Error: too many AUTH commands from %s"},
+};
+
+int smtpd_limits_event(struct session *s, enum conncount_event ev)
+{
+    struct smtpd_server *srv = s->srv;
+    INVARIANT((unsigned)ev < CONNCOUNT_EVENTS);
+    if (!s->limited || srv->rate_limit[ev] <= 0)
+        return 0;
+    unsigned n = conncount_event(srv->conns, &s->caddr, ev, srv->rate_unit_s);
+    if (n <= srv->rate_limit[ev])
+        return 0;
+    msg_warn("%s rate limit exceeded: %u from %s for service %s", rate_texts[ev].log, n,
+             s->namaddr, srv->service);
+    if (ev == CONNCOUNT_CONN) {
         refuse(s, "421 4.7.0 %s Error: too many connections from %s", srv->myhostname, s->addr);
-        return -1;
+    } else if (ev == CONNCOUNT_NEWTLS) {
+        smtpd_session_reply(s, "421 4.7.0 %s Error: too many new TLS sessions from %s",
+                            srv->myhostname, s->addr);
+        smtpd_session_close_after_reply(s);
+    } else {
+        smtpd_session_error(s, rate_texts[ev].reply, s->addr);
     }
-    return 0;
+    return -1;
 }
 
 void smtpd_limits_session_end(struct session *s)

@@ -23,6 +23,7 @@
 
 #include "lib/buf.h"
 #include "smtpd/content.h"
+#include "lib-master/conncount.h"
 #include "lib-table/matchlist.h"
 #include "smtpd/restrict.h"
 #include "lib-tls/tls.h"
@@ -94,6 +95,8 @@ struct smtpd_server {
                                       * service's processes; NULL: not counted */
     struct match_list *limit_exceptions; /* smtpd_client_event_limit_exceptions */
     long long conn_count_limit;      /* smtpd_client_connection_count_limit; 0 = none */
+    long long rate_limit[CONNCOUNT_EVENTS]; /* smtpd_client_*_rate_limit; 0 = none */
+    unsigned rate_unit_s;            /* anvil_rate_time_unit */
     size_t max_sessions;             /* this process, from RLIMIT_NOFILE */
     uint64_t busy_warned_ms;         /* last "session limit" warning */
 
@@ -140,6 +143,7 @@ struct session {
     char *sasl_username;             /* authenticated as */
     int sleeping;
     int counted;                     /* in srv->conns under caddr */
+    int limited;                     /* subject to the rate limits (not an exception) */
     struct net_addr caddr;
     enum smtpd_cmd last_cmd;         /* for "lost connection after X" */
 
@@ -251,6 +255,13 @@ int smtpd_limits_accept_ok(struct smtpd_server *srv, int fd);
 /* Before the greeting: count the session; -1 when over the limit (421 queued, closing). */
 int smtpd_limits_session_begin(struct session *s);
 void smtpd_limits_session_end(struct session *s);
+/*
+ * Count one event (CONNCOUNT_MAIL at MAIL, _RCPT at RCPT, _AUTH at AUTH,
+ * _NEWTLS after a handshake that made a new TLS session) and check its
+ * rate limit: 0, or -1 when the client is over it (the reply and the log
+ * line are made; for _NEWTLS the session is closed after the reply).
+ */
+int smtpd_limits_event(struct session *s, enum conncount_event ev);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);

@@ -57,6 +57,12 @@ void smtpd_starttls_done(struct session *s, int result)
     }
     smtpd_session_deadline_reset(s);
     forget_plaintext_state(s);
+    if (!tls_conn_reused(s->tls) && smtpd_limits_event(s, CONNCOUNT_NEWTLS) < 0) {
+        s->greet_after_tls = 0;
+        s->state = SS_COMMAND;
+        smtpd_session_resume(s);
+        return;
+    }
     if (s->greet_after_tls) {
         s->greet_after_tls = 0;
         smtpd_session_greet(s);
