@@ -62,6 +62,20 @@ static void fill_input(struct session *s, struct restrict_input *in)
         in->ccert_trusted = tls_conn_peer_trusted(s->tls);
     }
     in->sasl_username = s->sasl_username;
+    in->sasl_method = s->sasl_username ? s->sasl_method : NULL;
+    in->client_port = s->port;
+    in->size = s->mail_size;
+    if (s->tls) {
+        in->tls_protocol = tls_conn_protocol(s->tls);
+        in->tls_cipher = tls_conn_cipher(s->tls);
+        in->tls_bits = tls_conn_bits(s->tls, NULL);
+    }
+    if (!s->instance[0]) {
+        static unsigned serial;
+        str_fmt(s->instance, sizeof(s->instance), "%lx.%llx.%x", (unsigned long)getpid(),
+                (unsigned long long)now_usec(), ++serial);
+    }
+    in->instance = s->instance;
     /* Log lines name the command being answered ("RCPT from ..."), also for a
      * delayed HELO or MAIL restriction that warns while RCPT is checked. */
     if (s->ichain < s->nchain)
@@ -420,6 +434,7 @@ static void cmd_mail(struct session *s, char *arg)
         smtpd_session_reset_transaction(s);
         return;
     }
+    s->mail_size = size;
     if (has_8bit(addr) && !s->smtputf8) {
         smtpd_session_error(s, "553 5.6.7 Must declare SMTPUTF8 to send unicode address");
         smtpd_session_reset_transaction(s);

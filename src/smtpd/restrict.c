@@ -23,6 +23,7 @@
  */
 #include "smtpd/smtpd_role.h"
 #include "smtpd/restrict.h"
+#include "smtpd/policy.h"
 #include "lib-mail/addr.h"
 #include "lib/buf.h"
 #include "lib-conf/config.h"
@@ -225,7 +226,8 @@ struct restrictions {
     int unknown_local_code, unknown_valias_code, unknown_vmbox_code, unknown_relay_code;
     int addr_tempfail_defer, helo_tempfail_defer;   /* 1: "defer", 0: "defer_if_permit" */
     char *null_key, *delim, *myorigin, *default_rbl_reply, *expansion_filter;
-    char *policy_default, *sasl_local_domain;
+    char *policy_default, *sasl_local_domain, *policy_context;
+    struct smtpd_policy *policy;    /* check_policy_service; NULL: the default action */
 };
 
 /* ------------------------------------------------------------------ */
@@ -521,9 +523,6 @@ struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns
             if (r->lists[s]->v[i].op == OP_UNIMPLEMENTED)
                 msg_warn("%s: restriction \"%s\" is not implemented by yubin and is ignored",
                          stage_param(s), r->lists[s]->v[i].name);
-            else if (r->lists[s]->v[i].op == OP_POLICY)
-                msg_warn("%s: check_policy_service is not implemented by yubin; it answers "
-                         "with smtpd_policy_service_default_action", stage_param(s));
             else if (r->lists[s]->v[i].op == OP_PERMIT_MX_BACKUP)
                 msg_warn("%s: permit_mx_backup is not implemented by yubin; it permits only "
                          "authorized destinations", stage_param(s));
@@ -590,6 +589,7 @@ struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns
     r->default_rbl_reply = xstrdup(cfg_get_raw(cfg, P_default_rbl_reply));
     r->expansion_filter = unescape(cfg_get_raw(cfg, P_smtpd_expansion_filter));
     r->policy_default = param_str(cfg, P_smtpd_policy_service_default_action);
+    r->policy_context = param_str(cfg, P_smtpd_policy_service_policy_context);
     r->sasl_local_domain = param_str(cfg, P_smtpd_sasl_local_domain);
     return r;
 bad:
@@ -630,6 +630,7 @@ void smtpd_restrictions_free(struct restrictions *r)
     free(r->default_rbl_reply);
     free(r->expansion_filter);
     free(r->policy_default);
+    free(r->policy_context);
     free(r->sasl_local_domain);
     free(r);
 }
@@ -1435,6 +1436,93 @@ static enum nres rbl_start(struct eval *e, const struct rnode *n, const struct s
 }
 
 /* ------------------------------------------------------------------ */
+/* Policy servers (check_policy_service, policy.h)                     */
+
+static void policy_attr(struct buf *b, const char *name, const char *value)
+{
+    buf_printf(b, "%s=", name);
+    for (const char *p = value ? value : ""; *p; p++)
+        buf_putc(b, *p == '\n' || *p == '\r' ? ' ' : *p);   /* one attribute, one line */
+    buf_putc(b, '\n');
+}
+
+/* The attributes of SMTPD_POLICY_README, in its order. */
+static void policy_request(const struct eval *e, struct buf *b)
+{
+    const struct restrict_input *in = &e->in;
+    char num[32];
+    policy_attr(b, "request", "smtpd_access_policy");
+    policy_attr(b, "protocol_state", cmd_name(e));
+    policy_attr(b, "protocol_name", in->protocol ? in->protocol : "SMTP");
+    policy_attr(b, "helo_name", in->helo);
+    policy_attr(b, "queue_id", in->queue_id);
+    policy_attr(b, "sender", in->sender);
+    policy_attr(b, "recipient", in->recipient);
+    str_fmt(num, sizeof(num), "%d", in->nrcpt);
+    policy_attr(b, "recipient_count", num);
+    policy_attr(b, "client_address", in->client_addr);
+    policy_attr(b, "client_name", in->client_name);
+    policy_attr(b, "reverse_client_name",
+                in->reverse_client_name ? in->reverse_client_name : in->client_name);
+    policy_attr(b, "instance", in->instance);
+    policy_attr(b, "sasl_method", in->sasl_username ? in->sasl_method : NULL);
+    policy_attr(b, "sasl_username", in->sasl_username);
+    policy_attr(b, "sasl_sender", NULL);
+    str_fmt(num, sizeof(num), "%lld", in->size);
+    policy_attr(b, "size", num);
+    policy_attr(b, "ccert_subject", NULL);
+    policy_attr(b, "ccert_issuer", NULL);
+    policy_attr(b, "ccert_fingerprint", in->ccert_fingerprint);
+    policy_attr(b, "ccert_pubkey_fingerprint", in->ccert_pkey_fingerprint);
+    policy_attr(b, "encryption_protocol", in->tls_protocol);
+    policy_attr(b, "encryption_cipher", in->tls_cipher);
+    str_fmt(num, sizeof(num), "%d", in->tls_bits);
+    policy_attr(b, "encryption_keysize", num);
+    policy_attr(b, "etrn_domain", in->etrn_domain);
+    policy_attr(b, "stress", NULL);
+    policy_attr(b, "compatibility_level", cfg_get(e->r->cfg, P_compatibility_level));
+    policy_attr(b, "mail_version", cfg_get(e->r->cfg, P_mail_version));
+    policy_attr(b, "client_port", in->client_port);
+    policy_attr(b, "policy_context", e->r->policy_context);
+}
+
+static void eval_continue(struct eval *e, enum nres rc);
+
+static void policy_done(void *arg, int ok, const char *action)
+{
+    struct eval *e = arg;
+    INVARIANT(e->depth > 0 && e->depth <= RESTRICT_DEPTH);
+    INVARIANT(e->r->evals == e || e->prev != NULL);
+    enum nres rc = ok ? access_result(e, &e->psubj, action, e->pnode->arg)
+                      : access_result(e, &e->psubj, e->r->policy_default,
+                                      "smtpd_policy_service_default_action");
+    eval_continue(e, rc);
+}
+
+static enum nres policy_start(struct eval *e, const struct rnode *n, const struct subject *s)
+{
+    struct buf b;
+    buf_init(&b, SMTPD_POLICY_REQUEST_MAX);
+    policy_request(e, &b);
+    if (b.len == 0 || b.len + 1 >= SMTPD_POLICY_REQUEST_MAX) {
+        buf_free(&b);
+        msg_warn("check_policy_service %s: request too long", n->arg);
+        return access_result(e, s, e->r->policy_default, "smtpd_policy_service_default_action");
+    }
+    e->pnode = n;
+    e->psubj = *s;
+    e->pstep = 0;
+    smtpd_policy_ask(e->r->policy, n->arg, buf_cstr(&b), policy_done, e);
+    buf_free(&b);
+    return N_PENDING;
+}
+
+void smtpd_restrict_set_policy(struct restrictions *r, struct smtpd_policy *p)
+{
+    r->policy = p;
+}
+
+/* ------------------------------------------------------------------ */
 /* The restrictions                                                    */
 
 static enum nres unknown_domain_start(struct eval *e, const struct rnode *n, const char *addr,
@@ -1729,7 +1817,9 @@ static enum nres node_eval(struct eval *e, const struct rnode *n, const struct s
             return reply(e, r->plaintext_code, "4.7.1", "Session encryption is required");
         return N_DUNNO;
     case OP_POLICY:
-        return access_result(e, s, r->policy_default, "smtpd_policy_service_default_action");
+        if (!r->policy)
+            return access_result(e, s, r->policy_default, "smtpd_policy_service_default_action");
+        return policy_start(e, n, s);
     case OP_MYNETWORKS:
         return e->in.client_addr && addr_list_match(r->mynetworks, e->in.client_addr) == 1 ?
                    N_PERMIT : N_DUNNO;
@@ -2134,6 +2224,7 @@ static void eval_free(struct eval *e)
     eval_unlink(e);
     if (e->r->dns)
         dns_cancel(e->r->dns, e);
+    smtpd_policy_cancel(e->r->policy, e);
     table_wait_cancel(&e->tw);
     while (e->depth)
         pop_frame(e);
@@ -2218,6 +2309,10 @@ enum restrict_verdict smtpd_restrict_eval(struct restrictions *r, enum restrict_
     e->in.command = dup_in(e, 10, in->command);
     e->in.ccert_fingerprint = dup_in(e, 11, in->ccert_fingerprint);
     e->in.ccert_pkey_fingerprint = dup_in(e, 12, in->ccert_pkey_fingerprint);
+    e->in.instance = dup_in(e, 13, in->instance);
+    e->in.sasl_method = dup_in(e, 14, in->sasl_method);
+    e->in.client_port = dup_in(e, 15, in->client_port);
+    /* tls_protocol and tls_cipher are static strings of the TLS library's. */
 
     /* Where the defer_if_permit state starts (Postfix carries it client -> helo -> sender -> rcpt). */
     struct restrict_defer none = {0};

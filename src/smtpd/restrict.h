@@ -96,6 +96,13 @@ struct restrict_input {
     int nrcpt;                   /* recipients accepted so far in this transaction */
     const char *queue_id;        /* for log lines; NULL: "NOQUEUE" */
     const char *command;         /* for log lines ("RCPT", "EHLO" ...); NULL: from the stage */
+    /* For policy servers (check_policy_service); NULL/0: sent empty. */
+    const char *instance;        /* one per mail transaction */
+    const char *sasl_method;
+    const char *client_port;
+    const char *tls_protocol, *tls_cipher;
+    int tls_bits;
+    long long size;              /* MAIL SIZE=, or the message size at END-OF-MESSAGE */
 };
 
 /* Side effects an access(5) action can ask for (kept per message). */
@@ -130,6 +137,11 @@ struct restrict_result {
 typedef void (*restrict_cb)(const struct restrict_result *res, void *arg);
 
 /* Parse all restriction lists of cfg; NULL with err on a syntax error. */
+/* Ask policy servers through p (policy.h) instead of answering
+ * smtpd_policy_service_default_action; p outlives r. */
+struct smtpd_policy;
+void smtpd_restrict_set_policy(struct restrictions *r, struct smtpd_policy *p);
+
 struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns *dns,
                                       struct resolver *resolver, char *err, size_t errlen);
 void smtpd_restrictions_free(struct restrictions *r);

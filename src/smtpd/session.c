@@ -254,6 +254,8 @@ void smtpd_session_reset_transaction(struct session *s)
     s->nrcpts = s->caprcpts = 0;
     free(s->envid);
     s->envid = NULL;
+    s->mail_size = 0;
+    s->instance[0] = '\0';
     free(s->pending_arg);
     s->pending_arg = NULL;
     s->in_mail = 0;

@@ -10,6 +10,7 @@
  */
 #include "smtpd/smtpd_role.h"
 #include "smtpd/smtpd.h"
+#include "smtpd/policy.h"
 #include "lib-conf/config.h"
 #include "lib-dns/dns.h"
 #include "lib/conn.h"
@@ -320,6 +321,8 @@ static int smtpd_run(struct worker *w, int local)
         srv.restr = smtpd_restrictions_new(w->cfg, srv.dns, srv.resolver, err, sizeof(err));
         if (!srv.restr)
             msg_fatal("%s", err);
+        srv.policy = smtpd_policy_new(srv.loop, w->cfg, w->queue_dir);
+        smtpd_restrict_set_policy(srv.restr, srv.policy);
     }
     smtpd_auth_setup(&srv);
     smtpd_limits_setup(&srv);
@@ -345,6 +348,7 @@ static int smtpd_run(struct worker *w, int local)
     commit_hook(&srv);
     queue_writer_close(srv.qw);
     smtpd_restrictions_free(srv.restr);
+    smtpd_policy_free(srv.policy);
     smtpd_limits_free(&srv);
     if (srv.submit_users)
         match_list_free(srv.submit_users);

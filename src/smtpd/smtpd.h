@@ -74,6 +74,7 @@ struct smtpd_server {
     struct resolver *resolver;
     struct dns *dns;
     struct restrictions *restr;
+    struct smtpd_policy *policy;     /* check_policy_service clients (policy.h) */
     int local;                       /* pickup: local submission over a UNIX socket */
     struct match_list *submit_users; /* pickup: authorized_submit_users (NULL: root and
                                       * mail_owner only) */
@@ -172,6 +173,8 @@ struct session {
     int smtputf8, body_8bit;
     int ret;                         /* -1 unset, 0 HDRS, 1 FULL */
     char *envid;
+    long long mail_size;             /* MAIL SIZE=, 0 when not given */
+    char instance[48];               /* for policy servers; "" until asked, per transaction */
     struct restrict_actions actions;
     int client_ok, helo_ok, sender_ok; /* delayed checks already passed */
 
