@@ -18,6 +18,7 @@ static const struct worker_role roles[] = {
     {"qmgr", qmgr_main, NULL},
     {"virtual", deliver_main, NULL},
     {"local", deliver_main, NULL},
+    {"pipe", deliver_main, NULL},
     {"smtp", smtp_main, NULL},
     {"auth", auth_main, NULL},
     {"proxymap", proxymap_main, NULL},

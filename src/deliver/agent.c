@@ -127,6 +127,11 @@ int deliver_agent_init(struct agent *a, const struct config *cfg, enum agent_kin
     a->stale_lock_time = (long)cfg_get_time(cfg, P_stale_lock_time);
     a->strict_owner = cfg_get_bool(cfg, P_strict_mailbox_ownership);
 
+    if (kind == AGENT_PIPE) {
+        a->export_env = cfg_get_list(cfg, P_export_environment);
+        a->cmd_time_limit = (long)cfg_get_time(cfg, P_command_time_limit);
+        return 0;
+    }
     if (kind == AGENT_VIRTUAL) {
         a->vmbox = open_maps(a, P_virtual_mailbox_maps);
         a->vuid = open_maps(a, P_virtual_uid_maps);
@@ -235,6 +240,8 @@ void deliver_agent_deliver_request(struct agent *a, const struct dreq *req, stru
                  strerror(d.scan_error));
         str_fmt(text, sizeof(text), "error reading queue file: %s", strerror(d.scan_error));
         all_status(req, st, "4.3.0", text);
+    } else if (a->role->deliver_all) {
+        a->role->deliver_all(&d, st);
     } else {
         for (size_t i = 0; i < req->nrcpts; i++)
             a->role->deliver(&d, &req->rcpts[i], &st[i]);

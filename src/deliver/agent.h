@@ -25,8 +25,9 @@
 struct config;
 struct maps;
 struct agent_role;
+struct pipe_spec;
 
-enum agent_kind { AGENT_VIRTUAL, AGENT_LOCAL };
+enum agent_kind { AGENT_VIRTUAL, AGENT_LOCAL, AGENT_PIPE };
 
 /* allow_mail_to_commands / allow_mail_to_files classes. */
 #define DCLASS_ALIAS   0x1
@@ -88,6 +89,9 @@ struct agent {
     uid_t default_uid;
     gid_t default_gid;
 
+    /* pipe(8) */
+    const struct pipe_spec *pipe;
+
     agent_getpw_fn getpw;
     void *getpw_ctx;
     const struct agent_role *role;   /* this agent's row of deliver_agent_roles[] */
@@ -103,12 +107,19 @@ struct delivery {
     int scan_error;                  /* errno if the header scan failed */
 };
 
+/* copy_opts.transform: what pipe(8) flags do to the content. */
+#define COPY_DOT_STUFF   0x1         /* '.': a line starting with "." gets another "." */
+#define COPY_QUOTE_FROM  0x2         /* '>': a line starting with "From " gets ">" */
+#define COPY_BLANK_END   0x4         /* 'B': an empty line after the message */
+#define COPY_CRLF        0x8         /* eol=\r\n: every line ends in CR LF */
+
 /* What to put around the content (Postfix's mail_copy flags). */
 struct copy_opts {
     const char *from_sender;         /* non-NULL: "From <sender> <date>" first line (commands) */
     const char *return_path;         /* NULL: none; "" is <> */
     const char *orig_to;             /* X-Original-To: or NULL */
     const char *delivered_to;        /* Delivered-To: or NULL */
+    unsigned transform;              /* COPY_* */
 };
 
 /* ---- agent.c ---- */
@@ -172,7 +183,10 @@ void deliver_agent_store(struct delivery *d, int idx, const struct store_target 
 
 /* ---- command.c ---- */
 struct command_spec {
-    const char *command;
+    const char *command;             /* for the shell, or (argv set) the program for texts */
+    char *const *argv;               /* non-NULL: run argv[0] with argv, no shell (pipe(8)) */
+    const char *service;             /* pipe(8): "delivered via <service> service" */
+    long time_limit;                 /* seconds; 0: command_time_limit */
     uid_t uid;
     gid_t gid;
     const char *cwd;                 /* NULL or "": home or "/" */
@@ -185,10 +199,13 @@ void deliver_command(struct delivery *d, int idx, const struct command_spec *c,
 
 /* ---- the agents: deliver.c's table ---- */
 typedef void agent_deliver_fn(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st);
+/* The whole request at once (pipe(8) runs one command for all its recipients). */
+typedef void agent_request_fn(struct delivery *d, struct dstatus *st);
 struct agent_role {
     const char *name;                /* master.cf command */
     enum agent_kind kind;
-    agent_deliver_fn *deliver;       /* one recipient of a request */
+    agent_deliver_fn *deliver;       /* one recipient of a request, or */
+    agent_request_fn *deliver_all;   /* every recipient at once */
 };
 /* One row per agent, ended by a NULL name. */
 extern const struct agent_role deliver_agent_roles[];

@@ -1,15 +1,17 @@
 /*
  * command.c - delivery to external commands (mailbox_command, alias and
- * .forward "|command" targets).
+ * .forward "|command" targets; pipe(8)'s argv).
  *
  * The command runs through the shell ("/bin/sh -c", or
- * local_command_shell) in its own process group, with the privileges it
+ * local_command_shell), or for pipe(8) directly as an argument vector, in
+ * its own process group, with the privileges it
  * was given (never root: callers map root to default_privs), a clean
  * environment, the message on standard input and standard output/error
  * captured (a bounded amount) for the status text. It is killed when it
  * exceeds command_time_limit. Exit status follows <sysexits.h>: 0 is
  * delivered, EX_TEMPFAIL/EX_OSERR and signals defer, other codes bounce;
- * output that starts with an enhanced status code overrides the code.
+ * output that starts with an enhanced status code overrides the code,
+ * except that a temporary exit status keeps the delivery temporary.
  */
 #include "deliver/agent.h"
 #include "lib/log.h"
@@ -114,6 +116,11 @@ static _Noreturn void run_child(const struct delivery *d, const struct command_s
     if (chdir(cwd) < 0) {
         dprintf(1, "cannot change to directory %s: %s", cwd, strerror(errno));
         _exit(75);
+    }
+    if (c->argv) {
+        execve(c->argv[0], c->argv, c->env);
+        dprintf(1, "cannot execute %s: %s", c->argv[0], strerror(errno));
+        _exit(75);                     /* a configuration problem: keep the mail */
     }
     const char *shell = a->command_shell && *a->command_shell ? a->command_shell : "/bin/sh";
     char *argv[] = {(char *)shell, "-c", (char *)c->command, NULL};
@@ -265,11 +272,18 @@ static void command_status(struct dstatus *st, int idx, const struct command_spe
     }
     int code = WEXITSTATUS(wstatus);
     if (code == 0) {
-        dstatus_set(st, idx, "2.0.0", "delivered to command: %s", c->command);
+        if (c->service)
+            dstatus_set(st, idx, "2.0.0", "delivered via %s service", c->service);
+        else
+            dstatus_set(st, idx, "2.0.0", "delivered to command: %s", c->command);
         return;
     }
     char dsn[16];
     if (leading_dsn(output, dsn, sizeof(dsn))) {
+        /* A status that says "try again" (EX_TEMPFAIL, EX_OSERR) never becomes a bounce. */
+        for (size_t i = 0; i < ARRAY_LEN(sysexits); i++)
+            if (sysexits[i].code == code && sysexits[i].dsn[0] == '4')
+                dsn[0] = '4';
         dstatus_set(st, idx, dsn, "%s", output);
         return;
     }
@@ -315,7 +329,8 @@ void deliver_command(struct delivery *d, int idx, const struct command_spec *c,
 
     struct io io = {.ms = deliver_msgstream_open(d, o), .buf = xmalloc(PIPE_CHUNK),
                     .in_fd = in[1], .out_fd = out[0]};
-    uint64_t deadline = mono_msec() + (uint64_t)a->cmd_time_limit * 1000u;
+    long limit = c->time_limit > 0 ? c->time_limit : a->cmd_time_limit;
+    uint64_t deadline = mono_msec() + (uint64_t)limit * 1000u;
     int wstatus = 0;
     int rc = supervise(&io, pid, deadline, &wstatus);
     int err = errno;

@@ -5,8 +5,10 @@
  * never the whole message in memory), the lines a delivery prepends
  * ("From " envelope line for commands, Return-Path:, X-Original-To:,
  * Delivered-To:), and the scan of the message headers for Delivered-To:
- * used for loop detection. The mbox format itself (its "From " line,
- * ">From " quoting, the final empty line) is lib-storage's.
+ * used for loop detection, and the content transforms of pipe(8)'s flags
+ * (dot-stuffing, ">From " quoting, a final empty line, CR LF line ends).
+ * The mbox format itself (its "From " line, ">From " quoting, the final
+ * empty line) is lib-storage's.
  */
 #include "deliver/agent.h"
 #include "lib-mail/addr.h"
@@ -83,12 +85,28 @@ static char *make_prefix(const struct delivery *d, const struct copy_opts *o)
         buf_printf(&b, "Delivered-To: %s\n", s);
         free(s);
     }
-    return b.data;
+    if (!(o->transform & COPY_CRLF))
+        return b.data;
+    struct buf c;
+    buf_init(&c, 0);
+    buf_puts(&c, "");
+    for (size_t i = 0; i < b.len; i++) {
+        if (b.data[i] == '\n')
+            buf_putc(&c, '\r');
+        buf_putc(&c, b.data[i]);
+    }
+    buf_free(&b);
+    return c.data;
 }
 
 /* ---- the stream ---- */
 
 struct msgstream {
+    unsigned transform;              /* COPY_*: 0 copies the content as it is */
+    int bol;                         /* transform: at the beginning of a line */
+    char out[4];                     /* transform: bytes made but not handed out yet */
+    size_t olen, opos;
+    int ended;                       /* transform: the end (COPY_BLANK_END) was made */
     int fd;
     off_t off;                       /* next content byte to read */
     size_t left;                     /* content bytes not read yet */
@@ -104,6 +122,10 @@ struct msgstream *deliver_msgstream_open(const struct delivery *d, const struct 
     /* not calloc: zeroing the 64 KB read buffer cost more than the rest of a delivery */
     struct msgstream *ms = xmalloc(sizeof(*ms));
     ms->rlen = ms->rpos = ms->ppos = 0;
+    ms->transform = o->transform;
+    ms->bol = 1;
+    ms->olen = ms->opos = 0;
+    ms->ended = 0;
     ms->fd = d->fd;
     ms->off = d->req->offset;
     ms->left = d->req->length;
@@ -146,6 +168,42 @@ static int refill(struct msgstream *ms)
     return 0;
 }
 
+/*
+ * The next content byte through the transform into ms->out (one to three
+ * bytes). 0, 1 at the end of the content, -1 on a read error.
+ */
+static int transform_next(struct msgstream *ms)
+{
+    if (ms->rpos == ms->rlen || (ms->bol && (ms->transform & COPY_QUOTE_FROM) &&
+                                 ms->rlen - ms->rpos < 5 && ms->left > 0)) {
+        if (refill(ms) < 0)
+            return -1;
+        if (ms->rpos == ms->rlen) {
+            if (!ms->ended && (ms->transform & COPY_BLANK_END)) {
+                ms->ended = 1;
+                if (ms->transform & COPY_CRLF)
+                    ms->out[ms->olen++] = '\r';
+                ms->out[ms->olen++] = '\n';
+                return 0;
+            }
+            return 1;
+        }
+    }
+    char ch = ms->raw[ms->rpos++];
+    if (ms->bol) {
+        if ((ms->transform & COPY_DOT_STUFF) && ch == '.')
+            ms->out[ms->olen++] = '.';
+        else if ((ms->transform & COPY_QUOTE_FROM) && ch == 'F' &&
+                 ms->rlen - ms->rpos >= 4 && memcmp(ms->raw + ms->rpos, "rom ", 4) == 0)
+            ms->out[ms->olen++] = '>';
+    }
+    if (ch == '\n' && (ms->transform & COPY_CRLF))
+        ms->out[ms->olen++] = '\r';
+    ms->out[ms->olen++] = ch;
+    ms->bol = ch == '\n';
+    return 0;
+}
+
 ssize_t deliver_msgstream_read(struct msgstream *ms, char *buf, size_t cap)
 {
     size_t o = 0;
@@ -157,6 +215,18 @@ ssize_t deliver_msgstream_read(struct msgstream *ms, char *buf, size_t cap)
             memcpy(buf + o, ms->prefix + ms->ppos, n);
             ms->ppos += n;
             o += n;
+            continue;
+        }
+        if (ms->transform) {
+            if (ms->opos == ms->olen) {
+                ms->opos = ms->olen = 0;
+                int r = transform_next(ms);
+                if (r < 0)
+                    return -1;
+                if (r > 0)
+                    break;
+            }
+            buf[o++] = ms->out[ms->opos++];
             continue;
         }
         if (ms->rpos == ms->rlen) {

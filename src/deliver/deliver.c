@@ -13,6 +13,7 @@
 #include "deliver/agent.h"
 #include "deliver/local.h"
 #include "deliver/virtual.h"
+#include "deliver/pipe.h"
 #include "lib-conf/config.h"
 #include "lib/log.h"
 #include "deliver/serve.h"
@@ -25,9 +26,10 @@
 
 /* The agents, one row each: agent.c calls the deliver function of its row. */
 const struct agent_role deliver_agent_roles[] = {
-    {"virtual", AGENT_VIRTUAL, deliver_virtual},
-    {"local", AGENT_LOCAL, deliver_local},
-    {NULL, AGENT_VIRTUAL, NULL},
+    {"virtual", AGENT_VIRTUAL, deliver_virtual, NULL},
+    {"local", AGENT_LOCAL, deliver_local, NULL},
+    {"pipe", AGENT_PIPE, NULL, deliver_pipe_request},
+    {NULL, AGENT_VIRTUAL, NULL, NULL},
 };
 
 int deliver_main(struct worker *w)
@@ -58,6 +60,14 @@ int deliver_main(struct worker *w)
 
     struct agent a;
     deliver_agent_init(&a, w->cfg, kind, single_user, w->queue_dir);
+    struct pipe_spec pipe;
+    if (kind == AGENT_PIPE) {
+        const char *name = w->svc && w->svc->name ? w->svc->name : cmd;
+        if (deliver_pipe_parse(w->cfg, name, w->svc ? w->svc->args : NULL, single_user, &pipe,
+                               pipe.error, sizeof(pipe.error)) < 0)
+            msg_warn("service %s: %s: every delivery is deferred", name, pipe.error);
+        a.pipe = &pipe;
+    }
     deliver_serve_loop(cmd, w->listen_fds[0], a.request_timeout, deliver_agent_serve_fn, &a);
     deliver_agent_free(&a);
     return 0;

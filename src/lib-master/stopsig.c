@@ -47,13 +47,11 @@ int worker_stopping(void)
 
 const sigset_t *worker_wait_mask(void)
 {
-    INVARIANT(installed);
-    return &wait_mask;
+    return &wait_mask;                 /* not installed (unit tests): the empty set */
 }
 
 int worker_accept(int lfd, int flags)
 {
-    INVARIANT(installed);
     for (;;) {
         if (stop_requested) {
             errno = 0;

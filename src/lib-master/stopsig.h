@@ -19,7 +19,8 @@
 void worker_stop_signals(const int *sigs);
 /* A stop signal arrived. */
 int worker_stopping(void);
-/* The signal mask to wait with: the stop signals deliverable. */
+/* The signal mask to wait with: the stop signals deliverable (before
+ * worker_stop_signals(), as in unit tests: the empty set). */
 const sigset_t *worker_wait_mask(void);
 
 /*

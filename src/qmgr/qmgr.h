@@ -105,6 +105,7 @@ struct transport {
     char *sock;                /* $queue_directory/private/<name> */
     int maxconn;
     int nconn;
+    int rcpt_limit;            /* <name>_destination_recipient_limit: units per job */
     struct tconn *conns;
     struct job *qhead, **qtail;
     size_t qlen;

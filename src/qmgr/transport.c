@@ -50,6 +50,11 @@ struct transport *qmgr_transport_get(struct qmgr *q, const char *name)
     t->maxconn = cfg_service_procs(q->cfg, svc);
     if (t->maxconn < 1)
         t->maxconn = 1;
+    /* The guides' "dovecot_destination_recipient_limit = 1" for pipe(8) flags D and O. */
+    char param[300];
+    str_fmt(param, sizeof(param), "%s_destination_recipient_limit", name);
+    long long rl = cfg_get_int_by_name(q->cfg, param);
+    t->rcpt_limit = rl > 0 && rl < 1000 ? (int)rl : q->rcpt_limit;
     t->qtail = &t->qhead;
     t->q = q;
     t->next = q->transports;
@@ -483,7 +488,7 @@ void qmgr_transport_submit(struct qmgr *q, struct qmsg *m)
         j->t = t;
         j->units = xmalloc(sizeof(*j->units) * (m->ndlv - i));
         j->t_queued_ms = mono_msec();
-        for (size_t k = i; k < m->ndlv && j->nunits < (size_t)q->rcpt_limit; k++) {
+        for (size_t k = i; k < m->ndlv && j->nunits < (size_t)t->rcpt_limit; k++) {
             struct dlv *e = &m->dlvs[k];
             if (e->state == DLV_PENDING && strcmp(e->transport, d->transport) == 0 &&
                 strcmp(e->nexthop ? e->nexthop : "", d->nexthop ? d->nexthop : "") == 0) {

@@ -812,6 +812,7 @@ static void test_mailbox_command(void)
          "Command died with status 1: \"echo no such mailbox; exit 1\". Command output: no such mailbox"},
         {"echo '5.2.1 mailbox disabled'; exit 1", "bounced", "5.2.1", "5.2.1 mailbox disabled"},
         {"echo '4.2.1 try later'; exit 1", "deferred", "4.2.1", "4.2.1 try later"},
+        {"echo '5.2.2 full for now'; exit 75", "deferred", "4.2.2", "5.2.2 full for now"},
         {"kill -9 $$", "deferred", "4.3.0", "Command died with signal 9: \"kill -9 $$\""},
         {"sleep 30", "deferred", "4.3.0", "Command time limit exceeded: \"sleep 30\""},
         {"exec 0<&-; exit 0", "sent", "2.0.0", "delivered to command: exec 0<&-; exit 0"},

@@ -122,7 +122,8 @@ static void test_worker_entry(void)
     CHECK(worker_entry("auth") == auth_main);
     CHECK(worker_role_find("smtpd")->check != NULL);
     CHECK(worker_entry("cleanup") == NULL);
-    CHECK(worker_entry("pipe") == NULL);
+    CHECK(worker_entry("pipe") == deliver_main);
+    CHECK(worker_entry("oqmgr") == NULL);
     CHECK(worker_entry("") == NULL);
 }
 
