@@ -174,7 +174,7 @@ class Script:
         self.name = os.path.relpath(path, SCRIPTS_DIR) if path.startswith(SCRIPTS_DIR) else os.path.basename(path)
         self.capabilities = []
         self.connections = 1
-        self.messages = 0
+        self.messages = None      # None: all of the mbox (scripted_test.md)
         self.state = "selected"
         self.ignore_extra_untagged = True
         self.users = {}           # connection index -> user key (e.g. "user2")
@@ -1118,6 +1118,11 @@ class Runner:
                 self.append_message(first, mailbox)
         if s.state == "selected":
             for conn in self.conns:
+                if conn.user != first.user:
+                    # another user (urlauth2's "user 2: $user2") has no
+                    # $mailbox of the first one's: make it (imaptest relies
+                    # on one left by earlier runs).
+                    self.simple(conn, "CREATE " + quote(mailbox), allow_no=True)
                 conn.exists = 0
                 self.simple(conn, "SELECT " + quote(mailbox))
         return True
@@ -1145,13 +1150,13 @@ class Runner:
                         except (TestFailure, OSError):
                             pass
                     return Result(self.script.name, "skip", self.skip_reason)
-            except TestFailure as e:
+            except (TestFailure, OSError, EOFError) as e:
                 return Result(self.script.name, "fail", "initialization failed: %s" % e, [str(e)])
             self.init_done = True
             for self.group_idx, group in enumerate(self.script.groups):
                 try:
                     self.run_group(group)
-                except TestFailure as e:
+                except (TestFailure, OSError) as e:
                     self.fail(group, str(e))
                     break
         finally:
@@ -1241,3 +1246,40 @@ def run_script(path, server, env=None):
     except (ScriptError, ValueError) as e:
         return Result(os.path.basename(path), "fail", "script parse error: %s" % e)
     return Runner(script, server).run()
+
+
+def main(argv=None):
+    """python3 tests/integration/imaptest.py HOST:PORT USER PASSWORD [SCRIPT...]
+    runs the scripts (all by default) against a server and prints a summary
+    like imaptest's; exit status 1 when any failed."""
+    import argparse
+    ap = argparse.ArgumentParser(description="Replay imaptest scripts against an IMAP server.")
+    ap.add_argument("server", help="host:port")
+    ap.add_argument("user")
+    ap.add_argument("password")
+    ap.add_argument("scripts", nargs="*", help="script names or paths (default: all)")
+    ap.add_argument("--user2", nargs=2, metavar=("USER", "PASSWORD"), help="second user ($user2)")
+    ap.add_argument("--mailbox", default=DEFAULT_MAILBOX, help="test mailbox (deleted and recreated)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print failure details")
+    a = ap.parse_args(argv)
+    host, port = a.server.rsplit(":", 1)
+    server = Server(host, int(port), a.user, a.password, a.mailbox,
+                    {"user2": tuple(a.user2)} if a.user2 else None)
+    names = a.scripts or list_scripts()
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    for name in names:
+        path = name if os.path.sep in name else os.path.join(SCRIPTS_DIR, name)
+        t0 = time.time()
+        r = run_script(path, server)
+        counts[r.status] += 1
+        print("%-32s %s %6.2fs %s" % (r.name, r.status.upper(), time.time() - t0,
+                                      r.message.split("\n")[0] if r.status != "pass" else ""))
+        if a.verbose and r.status == "fail":
+            print("    " + r.message.replace("\n", "\n    "))
+    print("%d test groups: %d failed, %d skipped due to missing capabilities"
+          % (len(names), counts["fail"], counts["skip"]))
+    return 1 if counts["fail"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
