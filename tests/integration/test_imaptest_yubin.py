@@ -36,7 +36,7 @@ def _imapd_available(tmp_path_factory):
     (d / "main.cf").write_text("queue_directory = %s\n" % (d / "q"))
     (d / "master.cf").write_text("127.0.0.1:%d inet n - n - - imapd\n" % free_port())
     r = subprocess.run([YUBIN, "-c", str(d), "check"], capture_output=True, text=True)
-    return "imapd" not in (r.stdout + r.stderr) or r.returncode == 0
+    return 'command "imapd" is not implemented' not in r.stdout + r.stderr
 
 
 @pytest.fixture(scope="module")
