@@ -16,9 +16,10 @@ $!ordered/$!unordered[=n]/$!noextra/$!extra/$!ignore=/$!ban= and the
 per-reply default directives), the mbox message source (the .mbox beside
 the script, or default.mbox) and the test set-up (LOGIN, delete every
 $mailbox* box, CREATE, APPEND `messages:` mails, SELECT on every
-connection), as imaptest does it. It is a client only: no mailbox state
-tracking beyond EXISTS/EXPUNGE counts (imaptest's random-test checker is
-not part of the scripted format).
+connection), as imaptest does it. Of imaptest's mailbox state tracking it
+keeps the EXISTS/EXPUNGE counts ($N sequences) and the one check the
+scripts count on: \\Recent given to two sessions for the same UID fails.
+Values are compared as imaptest compares them, C strings (a NUL ends one).
 """
 import os
 import re
@@ -514,6 +515,8 @@ class Connection:
         self.closed = False
         self.ntag = 0
         self.seen_bye = False
+        self.mailbox = None         # selected (from the last SELECT/EXAMINE sent)
+        self.uidvalidity = None
 
     def new_tag(self):
         self.ntag += 1
@@ -595,6 +598,8 @@ class Runner:
         self.modseq_value = 0
         self.group_idx = 0
         self.init_done = False
+        self.cur_group = None
+        self.recent = {}            # (mailbox, uidvalidity, uid) -> connection that saw \Recent
 
     # --- variables ----------------------------------------------------
     def rel_seq(self, n):
@@ -873,8 +878,12 @@ class Runner:
             elif what == "EXPUNGE":
                 conn.exists = max(0, conn.exists - 1)
                 return n
+            elif what == "FETCH" and len(args) > 2 and args[2].t == "list":
+                self.track_recent(conn, args[2].v)
         elif args and args[0].t == "atom":
             what = up(args[0].v)
+            if what == "OK" and len(args) > 2 and up(args[1].astring() or "") == "[UIDVALIDITY":
+                conn.uidvalidity = (args[2].astring() or "").rstrip("]")
             if what == "BYE":
                 conn.seen_bye = True
             elif what == "CAPABILITY":
@@ -890,6 +899,36 @@ class Runner:
                 conn.capabilities = caps
         return None
 
+    def track_recent(self, conn, items):
+        """Only one session may see a message as \\Recent (RFC 3501 2.3.2):
+        a FETCH with UID and FLAGS (\\Recent) on two connections for the
+        same UID of the same mailbox fails the test (imaptest's state
+        tracking catches this; the append script counts on it)."""
+        uid = flags = None
+        for k in range(0, len(items) - 1, 2):
+            key = up(items[k].astring() or "")
+            if key == "UID":
+                uid = items[k + 1].astring()
+            elif key == "FLAGS" and items[k + 1].t == "list":
+                flags = [up(f.astring() or "") for f in items[k + 1].v]
+        if uid is None or flags is None or "\\RECENT" not in flags or conn.mailbox is None:
+            return
+        key = (up(conn.mailbox), conn.uidvalidity, uid)
+        other = self.recent.setdefault(key, conn.idx)
+        if other != conn.idx and self.cur_group is not None:
+            self.fail(self.cur_group, "\\Recent for UID %s of %s in two sessions (connections %d and %d)"
+                      % (uid, conn.mailbox, other + 1, conn.idx + 1))
+
+    def note_select(self, conn, command):
+        """Remember which mailbox a SELECT/EXAMINE opens (for \\Recent)."""
+        try:
+            args = parse_line(command)
+        except ScriptError:
+            return
+        if len(args) >= 2 and args[0].t == "atom" and up(args[0].v) in ("SELECT", "EXAMINE"):
+            conn.mailbox = args[1].astring()
+            conn.uidvalidity = None
+
     def expunged(self, seq):
         for i, s in enumerate(self.seqmap):
             if s > seq:
@@ -899,6 +938,7 @@ class Runner:
 
     def send_command(self, conn, cmd, group, state):
         text = self.expand_all(cmd.text)
+        self.note_select(conn, text)
         tag = conn.new_tag()
         cmd.cur_tag = tag
         low = text.lower()
@@ -964,6 +1004,7 @@ class Runner:
             return text
 
     def run_group(self, group):
+        self.cur_group = group
         conn = self.conns[group.conn]
         state = {"found": [False] * len(group.untagged), "best": [(-1, "")] * len(group.untagged),
                  "pending": {}, "mismatches": 0, "first_extra": None}
@@ -1124,6 +1165,7 @@ class Runner:
                     # on one left by earlier runs).
                     self.simple(conn, "CREATE " + quote(mailbox), allow_no=True)
                 conn.exists = 0
+                self.note_select(conn, "SELECT " + quote(mailbox))
                 self.simple(conn, "SELECT " + quote(mailbox))
         return True
 

@@ -134,3 +134,55 @@ def test_runner_literal_blocks():
     lines = dict(imaptest._read_logical_lines("ok x {{{\na\nb\n}}}\n* y ~{{{\nc\r\n\n}}} z\n"))
     assert lines[1] == "ok x {4}\r\na\r\nb"
     assert lines[5] == "* y ~{3}\r\nc\r\n z"
+
+
+def _fake_server(replies):
+    """A loopback IMAP server answering each command by its name from
+    replies (name -> untagged lines), OK to everything: for behaviour a real
+    server does not show. Returns (port, stop)."""
+    import socket
+    import threading
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+
+    def serve(c):
+        f = c.makefile("rb")
+        c.sendall(b"* OK [CAPABILITY IMAP4rev1] fake\r\n")
+        for line in f:
+            tag, _, rest = line.decode().strip().partition(" ")
+            name = rest.split(" ")[0].upper()
+            for u in replies.get(name, []):
+                c.sendall(("* %s\r\n" % u).encode())
+            c.sendall(("%s OK done\r\n" % tag).encode())
+            if name == "LOGOUT":
+                break
+        c.close()
+
+    def accept():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock.getsockname()[1], lsock.close
+
+
+def test_runner_detects_recent_in_two_sessions(tmp_path):
+    """\\Recent may be given to one session only (RFC 3501 2.3.2)."""
+    port, stop = _fake_server({"CAPABILITY": ["CAPABILITY IMAP4rev1"],
+                               "SELECT": ["1 EXISTS", "OK [UIDVALIDITY 7] ok"],
+                               "FETCH": ["1 FETCH (UID 5 FLAGS (\\Recent))"],
+                               "LOGOUT": ["BYE bye"]})
+    try:
+        path = tmp_path / "script"
+        path.write_text("connections: 2\nstate: created\n\n1 ok select $mailbox\n2 ok select $mailbox\n"
+                        "1 ok fetch 1 (uid flags)\n2 ok fetch 1 (uid flags)\n")
+        (tmp_path / "default.mbox").write_text("From a Fri Feb 22 17:06:23 2008\n\nx\n")
+        result = imaptest.run_script(str(path), imaptest.Server("127.0.0.1", port, "u", "p"))
+        assert result.status == "fail" and "\\Recent for UID 5" in result.message, result.message
+    finally:
+        stop()
