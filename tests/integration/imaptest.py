@@ -385,7 +385,7 @@ def parse_script(path, env=None):
     p = _Parser(script, os.environ if env is None else env)
     header = True
     for linenum, line in _read_logical_lines(data):
-        if "\r\n" not in line and line == "":
+        if line == "":
             header = False
             continue
         if line.startswith("#"):
