@@ -186,3 +186,33 @@ def test_runner_detects_recent_in_two_sessions(tmp_path):
         assert result.status == "fail" and "\\Recent for UID 5" in result.message, result.message
     finally:
         stop()
+
+
+def test_private_dovecot_protocols_and_doveadm(tmp_path):
+    """The fixture's other services: LMTP delivers into the caller's Maildir,
+    POP3 and IMAP log in, doveadm -c works on the same configuration."""
+    import imaplib
+    import poplib
+    import smtplib
+    maildir = tmp_path / "home" / "Maildir"
+    dc = dovecot.PrivateDovecot(tmp_path / "dc", maildir=str(maildir), protocols="imap pop3 lmtp").start()
+    try:
+        dc.doveadm("mailbox", "create", "-u", dc.user, "Sent")
+        lmtp = smtplib.LMTP("127.0.0.1", dc.lmtp_port)
+        assert lmtp.sendmail("a@example.test", [dc.user], b"Subject: hi\r\n\r\nbody\r\n") == {}
+        lmtp.quit()
+        assert len(os.listdir(maildir / "new")) == 1
+        out = dc.doveadm("mailbox", "status", "-u", dc.user, "messages", "INBOX").stdout
+        assert "messages=1" in out, out
+        imap = imaplib.IMAP4("127.0.0.1", dc.imap_port)
+        imap.login(dc.user, dc.password)
+        assert b"Sent" in b" ".join(imap.list()[1])
+        imap.logout()
+        pop = poplib.POP3("127.0.0.1", dc.pop3_port)
+        pop.user(dc.user)
+        pop.pass_(dc.password)
+        assert pop.stat()[0] == 1
+        pop.quit()
+    finally:
+        dc.stop()
+    assert "Panic" not in dc.log() and "Fatal" not in dc.log(), dc.log()[-2000:]
