@@ -142,6 +142,17 @@ def parse_line(s):
     return parse_args(s)[0]
 
 
+def parse_reply(text):
+    """A server's response as arguments; a malformed one fails the test."""
+    try:
+        args = parse_line(text)
+    except ScriptError as e:
+        raise TestFailure("unparsable reply (%s): %s" % (e, text[:300]))
+    if not args or args[0].t != "atom":
+        raise TestFailure("unparsable reply: " + text[:300])
+    return args
+
+
 # ---------------------------------------------------------------- scripts
 class Untagged:
     __slots__ = ("args", "existence", "line")
@@ -975,9 +986,7 @@ class Runner:
             return None
         if text.startswith("+"):
             return text
-        args = parse_line(text)
-        if not args or args[0].t != "atom":
-            raise TestFailure("unparsable reply: " + text[:300])
+        args = parse_reply(text)
         if args[0].v == "*":
             self.handle_untagged(conn, group, args[1:], state)
             seq = self.track(conn, args[1:])
@@ -1071,7 +1080,7 @@ class Runner:
                 text = conn.read_response()
             except EOFError:
                 raise TestFailure("set-up: connection closed after: " + line)
-            args = parse_line(text)
+            args = parse_reply(text)
             if text.startswith("+"):
                 raise TestFailure("set-up: unexpected continuation after: " + line)
             if args[0].v == "*":
@@ -1093,14 +1102,14 @@ class Runner:
             text = conn.read_response()
             if text.startswith("+"):
                 break
-            args = parse_line(text)
+            args = parse_reply(text)
             if args[0].v == tag:
                 raise TestFailure("set-up: APPEND refused: " + text.strip())
             self.track(conn, args[1:])
         conn.send(body + "\r\n")
         while True:
             text = conn.read_response()
-            args = parse_line(text)
+            args = parse_reply(text)
             if args[0].v == "*":
                 self.track(conn, args[1:])
                 continue
@@ -1120,7 +1129,7 @@ class Runner:
             conn = Connection(srv.host, srv.port, i)
             self.conns.append(conn)
             banner = conn.read_response()
-            args = parse_line(banner)
+            args = parse_reply(banner)
             self.track(conn, args[1:])
             self.banners.append(args[1:])
             suffix = "" if i == 0 else str(i + 1)
