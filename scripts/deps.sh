@@ -5,7 +5,7 @@
 #   deps.sh fuzz    the build set plus clang and libFuzzer (make fuzz)
 set -e
 BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev openssl sqlite3"
-TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core"
+TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved isync fetchmail mutt tmux"
 FUZZ_PKGS="clang-14 libclang-rt-14-dev"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"
@@ -37,6 +37,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
 # The Debian package may have started a system Postfix on port 25; the tests run their own.
 if command -v postfix >/dev/null 2>&1; then postfix stop >/dev/null 2>&1 || true; fi
-# Likewise Dovecot (dovecot-core: an interop peer of the auth tests) runs only under the tests.
+# Likewise Dovecot (an interop peer of the auth and IMAP tests, the IMAP benchmark baseline)
+# runs only under the tests, each from its own dovecot.conf on loopback high ports.
 if command -v dovecot >/dev/null 2>&1; then dovecot stop >/dev/null 2>&1 || true; fi
 ensure_users

@@ -1,0 +1,93 @@
+"""
+The imaptest scripts against yubin's own IMAP server (issue 7, "Tests"):
+every group passes; a group is skipped only for a capability yubin does not
+advertise, and test_skipped_groups lists them.
+
+Until yubin has an `imapd` (master.cf command) this module skips as a
+whole: the check is `yubin check` on a master.cf with an imapd line. The
+set-up follows issue 7's names: `imapd` in master.cf, logins through the
+auth service (`auth_passdb` passwd-file), virtual users' mail where
+`virtual` delivers it. Adjust `_imap_instance` if imapd's configuration
+differs.
+
+Another server can be judged with the same scripts from the command line:
+  python3 tests/integration/imaptest.py HOST:PORT USER PASSWORD [SCRIPT...]
+"""
+import os
+import subprocess
+
+import pytest
+
+import imaptest
+from conftest import YUBIN, free_port
+
+SCRIPTS = imaptest.list_scripts()
+
+# script -> why yubin may fail it (empty: every group must pass)
+KNOWN_FAILURES = {}
+
+USERS = {"alice@example.test": "alicepw", "bob@example.test": "bobpw"}
+
+
+def _imapd_available(tmp_path_factory):
+    if not os.path.exists(YUBIN):
+        return False
+    d = tmp_path_factory.mktemp("imapd-probe")
+    (d / "main.cf").write_text("queue_directory = %s\n" % (d / "q"))
+    (d / "master.cf").write_text("127.0.0.1:%d inet n - n - - imapd\n" % free_port())
+    r = subprocess.run([YUBIN, "-c", str(d), "check"], capture_output=True, text=True)
+    return 'command "imapd" is not implemented' not in r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def yubin_imap(tmp_path_factory):
+    if not os.path.isdir(imaptest.SCRIPTS_DIR):
+        pytest.skip("../shared/conformance/imap is not there")
+    if not _imapd_available(tmp_path_factory):
+        pytest.skip("yubin has no imapd yet")
+    from conftest import Instance
+    base = tmp_path_factory.mktemp("imaptest-yubin")
+    inst = _imap_instance(Instance, base)
+    yield inst
+    inst.stop()
+    inst.assert_clean()
+
+
+def _imap_instance(Instance, base):
+    port = free_port()
+    inst = Instance(base, master_extra="127.0.0.1:%d inet n - n - - imapd\n"
+                                       "auth unix n - n - 1 auth\n" % port)
+    users = inst.write("users", "".join("%s:{PLAIN}%s::::::\n" % kv for kv in USERS.items()))
+    os.chmod(users, 0o644)
+    inst.params.update({"auth_passdb": "passwd-file:" + users, "disable_plaintext_auth": "no",
+                        "mail_max_userip_connections": "1000"})
+    inst.imap_port = port
+    inst.start()
+    return inst
+
+
+def _server(inst):
+    return imaptest.Server("127.0.0.1", inst.imap_port, "alice@example.test", USERS["alice@example.test"],
+                           users={"user2": ("bob@example.test", USERS["bob@example.test"])})
+
+
+RESULTS = {}
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_script(yubin_imap, name):
+    if name in KNOWN_FAILURES:
+        pytest.xfail(KNOWN_FAILURES[name])
+    result = imaptest.run_script(os.path.join(imaptest.SCRIPTS_DIR, name), _server(yubin_imap))
+    RESULTS[name] = result
+    if result.status == "skip":
+        pytest.skip(result.message)
+    assert result.status == "pass", "%s failed against yubin:\n%s" % (name, result.message)
+
+
+def test_skipped_groups(yubin_imap, capsys):
+    """The groups skipped for a capability yubin does not advertise."""
+    skipped = sorted("%s (%s)" % (n, r.message) for n, r in RESULTS.items() if r.status == "skip")
+    with capsys.disabled():
+        print("\nimaptest groups skipped against yubin: %d%s"
+              % (len(skipped), "".join("\n  " + s for s in skipped)))
