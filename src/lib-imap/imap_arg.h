@@ -35,6 +35,7 @@ struct imap_arg {
     enum imap_arg_type type;
     unsigned literal8 : 1;     /* ~{n}: may contain NUL (RFC 3516) */
     unsigned bracketed : 1;    /* ATOM only: contains [...] (BODY[...], BINARY[...]) */
+    unsigned streamed : 1;     /* LITERAL only: its data went to the caller (str "", len its size) */
     const char *str;           /* ATOM/QUOTED/LITERAL: NUL-terminated */
     size_t len;
     struct imap_arg *list;     /* LIST: its elements, ended by IMAP_ARG_EOL */
