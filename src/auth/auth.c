@@ -51,6 +51,10 @@
 #define PENALTY_BUCKETS     4096
 #define USER_MAX            256
 #define RESPONSE_MAX        12288         /* decoded SASL message (Postfix's response limit) */
+/* Successful logins (AUTH without "nologin") wait this long for the master's
+ * REQUEST, at most LOGINS_MAX of them (the oldest go first). */
+#define LOGIN_KEEP_MS       (30 * 1000)
+#define LOGINS_MAX          8192
 
 /* ------------------------------------------------------------------ */
 /* settings                                                            */
@@ -291,7 +295,7 @@ struct auth_req {
     struct mech *mech;
     enum req_state state;
     char *service, *rip, *lip;
-    int secured, no_penalty;
+    int secured, no_penalty, nologin;
     unsigned char *initial;      /* decoded initial response, held during a penalty wait */
     size_t initial_len;
     int has_initial;
@@ -317,6 +321,7 @@ struct auth_conn {
     int got_version;
     int closing;
     unsigned long cpid;
+    char cookie[33];             /* sent in the greeting (client connections) */
     struct auth_req *reqs;
     size_t nreqs;
     struct ev_timer *close_timer;  /* closing noticed outside ac_ready */
@@ -330,8 +335,20 @@ struct listener {
     int master;
 };
 
+/* A successful login kept for the master's REQUEST (Dovecot's master protocol). */
+struct auth_login {
+    unsigned long cpid;          /* the client connection's CPID */
+    unsigned id;                 /* the request id on that connection */
+    char cookie[33];             /* that connection's cookie */
+    char user[USER_MAX];
+    uint64_t expires;
+    struct auth_login *next;
+};
+
 struct auth_server {
     struct auth_settings set;
+    struct auth_login *logins, **logins_tail;
+    size_t nlogins;
     char *set_strings[8];        /* owned copies of the setting strings */
     struct evloop *loop;
     struct authdb *passdb, *userdb;
@@ -571,10 +588,43 @@ static void req_fail_now(struct auth_req *r, const char *log_reason, const char 
     req_done(r);
 }
 
+static void logins_expire(struct auth_server *s, uint64_t now, size_t keep)
+{
+    while (s->logins && (s->logins->expires <= now || s->nlogins > keep)) {
+        struct auth_login *l = s->logins;
+        s->logins = l->next;
+        if (!s->logins)
+            s->logins_tail = &s->logins;
+        s->nlogins--;
+        OPENSSL_cleanse(l, sizeof(*l));
+        free(l);
+    }
+}
+
+/* A login (no "nologin"): the master may ask who it was, once, for a while. */
+static void login_keep(struct auth_req *r)
+{
+    struct auth_server *s = r->conn->srv;
+    if (r->nologin || r->conn->master || !r->conn->cookie[0])
+        return;
+    uint64_t now = mono_msec();
+    logins_expire(s, now, LOGINS_MAX - 1);
+    struct auth_login *l = xcalloc(1, sizeof(*l));
+    l->cpid = r->conn->cpid;
+    l->id = r->id;
+    str_copy(l->cookie, r->conn->cookie, sizeof(l->cookie));
+    str_copy(l->user, r->user, sizeof(l->user));
+    l->expires = now + LOGIN_KEEP_MS;
+    *s->logins_tail = l;
+    s->logins_tail = &l->next;
+    s->nlogins++;
+}
+
 static void req_success(struct auth_req *r)
 {
     log_result(r, 1, NULL);
     penalty_record(r, 0);
+    login_keep(r);
     char userf[USER_MAX + 8];
     snprintf(userf, sizeof(userf), "user=%s", r->user);
     const char *f[1] = {userf};
@@ -958,6 +1008,7 @@ static int handle_auth(struct auth_conn *c, char **f, int n)
     r->lip = lip ? xstrdup(lip) : NULL;
     r->secured = authproto_param(f, n, 3, "secured") != NULL;
     r->no_penalty = authproto_param(f, n, 3, "no-penalty") != NULL;
+    r->nologin = authproto_param(f, n, 3, "nologin") != NULL;
     r->info = auth_mech_find(f[2]);
     r->next = c->reqs;
     c->reqs = r;
@@ -1227,6 +1278,63 @@ static void master_user(struct auth_conn *c, unsigned id, const char *name)
     auth_user_free(&u);
 }
 
+/* Equal strings, in time that does not depend on where they differ. */
+static int cookie_eq(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb || la == 0)
+        return 0;
+    return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+/*
+ * REQUEST <id> <client-pid> <client-request-id> <cookie>: who logged in
+ * with that request on the client connection with that CPID and cookie.
+ * Answered once (USER with the userdb fields); then, or after
+ * LOGIN_KEEP_MS, NOTFOUND.
+ */
+static void master_request(struct auth_conn *c, unsigned id, char **f, int n)
+{
+    struct auth_server *s = c->srv;
+    unsigned long cpid;
+    unsigned rid;
+    char *end;
+    if (n < 5 || parse_id(f[3], &rid) < 0) {
+        char *fl[] = {"reason=malformed REQUEST", NULL};
+        master_reply(c, "FAIL", id, NULL, fl);
+        return;
+    }
+    errno = 0;
+    cpid = strtoul(f[2], &end, 10);
+    logins_expire(s, mono_msec(), LOGINS_MAX);
+    struct auth_login **pp = &s->logins, *l = NULL;
+    if (!errno && !*end)
+        for (; *pp; pp = &(*pp)->next)
+            if ((*pp)->cpid == cpid && (*pp)->id == rid) {
+                l = *pp;
+                break;
+            }
+    if (!l) {
+        master_reply(c, "NOTFOUND", id, NULL, NULL);
+        return;
+    }
+    if (!cookie_eq(l->cookie, f[4])) {
+        msg_warn("auth master REQUEST for client pid %lu request %u: wrong cookie", cpid, rid);
+        char *fl[] = {"reason=invalid cookie", NULL};
+        master_reply(c, "FAIL", id, NULL, fl);
+        return;
+    }
+    *pp = l->next;
+    if (s->logins_tail == &l->next)
+        s->logins_tail = pp;
+    s->nlogins--;
+    char user[USER_MAX];
+    str_copy(user, l->user, sizeof(user));
+    OPENSSL_cleanse(l, sizeof(*l));
+    free(l);
+    master_user(c, id, user);
+}
+
 static int handle_master_line(struct auth_conn *c, char *line)
 {
     char *f[AUTHPROTO_FIELDS_MAX];
@@ -1248,7 +1356,11 @@ static int handle_master_line(struct auth_conn *c, char *line)
         master_user(c, id, f[2]);
         return 0;
     }
-    if (strcmp(f[0], "PASS") == 0 || strcmp(f[0], "LIST") == 0 || strcmp(f[0], "REQUEST") == 0) {
+    if (strcmp(f[0], "REQUEST") == 0) {
+        master_request(c, id, f, n);
+        return 0;
+    }
+    if (strcmp(f[0], "PASS") == 0 || strcmp(f[0], "LIST") == 0) {
         char *fl[] = {"reason=not supported by yubin", NULL};
         master_reply(c, "FAIL", id, NULL, fl);
         return 0;
@@ -1282,9 +1394,10 @@ static void ac_greet(struct auth_conn *c)
     }
     unsigned char cookie[16];
     RAND_bytes(cookie, sizeof(cookie));
-    buf_printf(&b, "SPID\t%ld\nCUID\t%u\nCOOKIE\t", (long)getpid(), ++s->next_cuid);
     for (size_t i = 0; i < sizeof(cookie); i++)
-        buf_printf(&b, "%02x", cookie[i]);
+        snprintf(c->cookie + 2 * i, 3, "%02x", cookie[i]);
+    buf_printf(&b, "SPID\t%ld\nCUID\t%u\nCOOKIE\t%s", (long)getpid(), ++s->next_cuid,
+               c->cookie);
     buf_puts(&b, "\nDONE");
     ac_send(c, b.data, b.len);
     buf_free(&b);
@@ -1418,6 +1531,7 @@ static void sweep(void *arg)
     struct auth_server *s = arg;
     s->sweep = NULL;
     penalty_sweep(&s->penalties, mono_msec(), PENALTY_FORGET_MS);
+    logins_expire(s, mono_msec(), LOGINS_MAX);
     s->sweep = ev_timer_add(s->loop, SWEEP_MS, sweep, s);
 }
 
@@ -1442,6 +1556,7 @@ struct auth_server *auth_server_new(const struct auth_settings *set, const struc
                                     struct evloop *loop, char *err, size_t errlen)
 {
     struct auth_server *s = xcalloc(1, sizeof(*s));
+    s->logins_tail = &s->logins;
     s->loop = loop;
     s->set = *set;
     /* Own the strings: settings may point into a configuration that goes away. */
@@ -1557,6 +1672,7 @@ void auth_server_free(struct auth_server *s)
         auth_db_close(s->userdb);
     auth_db_close(s->passdb);
     penalty_free_all(&s->penalties);
+    logins_expire(s, UINT64_MAX, 0);
     free(s->dummy);
     for (size_t i = 0; i < ARRAY_LEN(s->set_strings); i++)
         free(s->set_strings[i]);

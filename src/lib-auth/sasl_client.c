@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ struct sasl_auth {
                                   * or the deferred report */
     enum sasl_status report_status;
     char *report_text;
+    int login;                   /* SASL_LOGIN: no "nologin" */
     struct sasl_auth *next;
 };
 
@@ -78,6 +80,8 @@ struct sasl_client {
     size_t nmechs;
     struct sasl_auth *auths;
     unsigned next_id;
+    char cookie[80];             /* the connection's COOKIE (hex), "" if none */
+    unsigned ok_id;              /* the request id during a SASL_OK callback */
     uint64_t last_attempt;
     unsigned backoff_ms;         /* background reconnects: 1s doubling to 30s */
     int warned_down;
@@ -88,6 +92,17 @@ static const struct conn_cb client_cb;
 static void auth_report(struct sasl_auth *a, enum sasl_status st, const char *text);
 static void connect_server(struct sasl_client *c);
 static void retry_timer(void *arg);
+
+int sasl_client_login_ref(const struct sasl_client *c, unsigned *id, unsigned long *cpid,
+                          const char **cookie)
+{
+    if (!c->ok_id || !c->cookie[0])
+        return -1;
+    *id = c->ok_id;
+    *cpid = (unsigned long)getpid();
+    *cookie = c->cookie;
+    return 0;
+}
 
 char *sasl_client_socket_path(const char *queue_dir, const char *sasl_path)
 {
@@ -183,9 +198,13 @@ static void report_now(void *arg)
     void *cbarg = a->arg;
     enum sasl_status st = a->report_status;
     char *text = a->report_text;
+    struct sasl_client *c = a->c;
+    unsigned id = a->id;
     a->report_text = NULL;
     auth_free(a);
+    c->ok_id = st == SASL_OK ? id : 0;
     cb(cbarg, st, text);
+    c->ok_id = 0;
     free(text);
 }
 
@@ -357,7 +376,15 @@ static void handshake_line(struct sasl_client *c, char **f, int n)
                 send_auth(a);
         return;
     }
-    /* SPID, CUID, COOKIE and anything newer: not needed. */
+    if (strcmp(f[0], "COOKIE") == 0 && n >= 2) {
+        size_t len = strlen(f[1]);
+        int hex = len > 0 && len < sizeof(c->cookie);
+        for (size_t i = 0; hex && i < len; i++)
+            hex = isxdigit((unsigned char)f[1][i]);
+        str_copy(c->cookie, hex ? f[1] : "", sizeof(c->cookie));
+        return;
+    }
+    /* SPID, CUID and anything newer: not needed. */
 }
 
 static struct sasl_auth *find_auth(struct sasl_client *c, unsigned id)
@@ -606,7 +633,8 @@ static void send_auth(struct sasl_auth *a)
     buf_init(&b, AUTHPROTO_LINE_MAX);
     buf_printf(&b, "AUTH\t%u\t%s\tservice=", a->id, mech);
     authproto_escape(&b, c->service, strlen(c->service));
-    buf_puts(&b, "\tnologin");
+    if (!a->login)
+        buf_puts(&b, "\tnologin");
     buf_puts(&b, rest);
     a->state = A_SENT;
     send_raw(c, buf_cstr(&b));
@@ -627,6 +655,7 @@ struct sasl_auth *sasl_auth_start(struct sasl_client *c, const char *mech,
     a->cb = cb;
     a->arg = arg;
     a->state = A_QUEUED;
+    a->login = (flags & SASL_LOGIN) != 0;
     a->next = c->auths;
     c->auths = a;
     const char *bad = NULL;

@@ -70,6 +70,8 @@ typedef void (*sasl_cb)(void *arg, enum sasl_status status, const char *text);
 /* Flags for sasl_auth_start. */
 #define SASL_SECURED          0x1   /* TLS (Dovecot's "secured") */
 #define SASL_VALID_CLIENT_CERT 0x2  /* a verified client certificate */
+#define SASL_LOGIN            0x4   /* a login (imapd): the server keeps a success for
+                                     * the master's REQUEST (no "nologin") */
 
 /*
  * socket_path: the server's UNIX socket (see sasl_client_socket_path).
@@ -119,6 +121,16 @@ void sasl_auth_continue(struct sasl_auth *a, const char *resp_b64);
 /* Abandon: no more callbacks for this handle, which is freed; the server is
  * told (CANCEL) if it holds the request. */
 void sasl_auth_cancel(struct sasl_auth *a);
+
+/*
+ * Inside the SASL_OK callback of a SASL_LOGIN request: what the master
+ * side needs to ask the server who logged in (Dovecot's "REQUEST id pid
+ * id cookie" on the auth-master socket): the request id, this process's
+ * pid (sent as CPID) and the connection's COOKIE (hex). 0, or -1 outside
+ * such a callback or when the server sent no COOKIE.
+ */
+int sasl_client_login_ref(const struct sasl_client *c, unsigned *id, unsigned long *cpid,
+                          const char **cookie);
 
 /*
  * smtpd_sasl_path -> socket path: "unix:" is dropped; absolute paths are

@@ -964,6 +964,79 @@ static void test_userdb(void)
     buf_free(&got);
 }
 
+/* Dovecot's master REQUEST: a login (AUTH without "nologin") is answered once,
+ * to the holder of the connection's cookie, with the userdb fields. */
+static void raw_auth_login(int fd, const char *cpid_line, const char *auth_line, struct buf *got)
+{
+    int closed = 0;
+    struct buf b;
+    buf_init(&b, 0);
+    buf_printf(&b, "VERSION\t1\t2\n%s%s", cpid_line, auth_line);
+    raw_talk(fd, b.data, b.len, 300, got, &closed);
+    buf_free(&b);
+    CHECK(!closed);
+}
+
+static void cookie_of(const char *greeting, char *out, size_t outlen)
+{
+    const char *c = strstr(greeting, "COOKIE\t");
+    out[0] = '\0';
+    if (!c)
+        return;
+    c += 7;
+    size_t n = strcspn(c, "\n");
+    if (n < outlen) {
+        memcpy(out, c, n);
+        out[n] = '\0';
+    }
+}
+
+static void test_master_request(void)
+{
+    struct buf got, resp;
+    buf_init(&got, 0);
+    buf_init(&resp, 0);
+    static const char plain[] = "\0alice@example.com\0alicepw";
+    base64_encode(&resp, plain, sizeof(plain) - 1);
+    char line[512], cookie[80];
+    int cfd = raw_connect(sock_path);
+    snprintf(line, sizeof(line), "AUTH\t7\tPLAIN\tservice=imap\trip=10.9.0.1\tresp=%s\n"
+             "AUTH\t8\tPLAIN\tservice=imap\tnologin\trip=10.9.0.1\tresp=%s\n",
+             buf_cstr(&resp), buf_cstr(&resp));
+    raw_auth_login(cfd, "CPID\t4242\n", line, &got);
+    cookie_of(buf_cstr(&got), cookie, sizeof(cookie));
+    CHECK_INT(strlen(cookie), 32);
+    CHECK(strstr(buf_cstr(&got), "OK\t7\tuser=alice@example.com") != NULL);
+    CHECK(strstr(buf_cstr(&got), "OK\t8\tuser=alice@example.com") != NULL);
+
+    int mfd = raw_connect(userdb_path);
+    int closed = 0;
+    buf_reset(&got);
+    /* a wrong cookie, an unknown request, a "nologin" one, then the right one twice */
+    snprintf(line, sizeof(line), "VERSION\t1\t1\n"
+             "REQUEST\t1\t4242\t7\t00000000000000000000000000000000\n"
+             "REQUEST\t2\t4243\t7\t%s\n"
+             "REQUEST\t3\t4242\t8\t%s\n"
+             "REQUEST\t4\t4242\t7\t%s\n"
+             "REQUEST\t5\t4242\t7\t%s\n"
+             "REQUEST\t6\t4242\n",
+             cookie, cookie, cookie, cookie);
+    raw_talk(mfd, line, strlen(line), 100, &got, &closed);
+    const char *g = buf_cstr(&got);
+    CHECK(strstr(g, "FAIL\t1\treason=invalid cookie\n") != NULL);
+    CHECK(strstr(g, "NOTFOUND\t2\n") != NULL);
+    CHECK(strstr(g, "NOTFOUND\t3\n") != NULL);
+    CHECK(strstr(g, "USER\t4\talice@example.com\tuid=1000\tgid=1000\thome=/home/alice\t"
+                    "quota_rule=*:storage=1G\tmail=maildir:~/Mail\n") != NULL);
+    CHECK(strstr(g, "NOTFOUND\t5\n") != NULL);
+    CHECK(strstr(g, "FAIL\t6\treason=malformed REQUEST\n") != NULL);
+    CHECK(!closed);
+    close(mfd);
+    close(cfd);
+    buf_free(&got);
+    buf_free(&resp);
+}
+
 static void test_plaintext_policy(void)
 {
     server_stop();
@@ -1107,6 +1180,7 @@ int main(void)
     T_RUN(test_client_cancel);
     T_RUN(test_abandoned_exchanges);
     T_RUN(test_userdb);
+    T_RUN(test_master_request);
     T_RUN(test_plaintext_policy);
     T_RUN(test_username_format);
     server_stop();
