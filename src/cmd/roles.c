@@ -5,6 +5,7 @@
 #include "cmd/commands.h"
 #include "auth/auth_role.h"
 #include "deliver/deliver_role.h"
+#include "imapd/imapd_role.h"
 #include "lib-master/worker.h"
 #include "proxymap/proxymap_role.h"
 #include "qmgr/qmgr_role.h"
@@ -13,16 +14,17 @@
 #include <stddef.h>
 
 static const struct worker_role roles[] = {
-    {"smtpd", smtpd_main, smtpd_check_service},
-    {"pickup", pickup_main, NULL},
-    {"qmgr", qmgr_main, NULL},
-    {"virtual", deliver_main, NULL},
-    {"local", deliver_main, NULL},
-    {"pipe", deliver_main, NULL},
-    {"smtp", smtp_main, NULL},
-    {"auth", auth_main, NULL},
-    {"proxymap", proxymap_main, NULL},
-    {NULL, NULL, NULL},
+    {"smtpd", smtpd_main, smtpd_check_service, NULL},
+    {"pickup", pickup_main, NULL, NULL},
+    {"qmgr", qmgr_main, NULL, NULL},
+    {"virtual", deliver_main, NULL, NULL},
+    {"local", deliver_main, NULL, NULL},
+    {"pipe", deliver_main, NULL, NULL},
+    {"smtp", smtp_main, NULL, NULL},
+    {"auth", auth_main, NULL, NULL},
+    {"proxymap", proxymap_main, NULL, NULL},
+    {"imapd", imapd_main, imapd_check_service, imapd_prepare},
+    {NULL, NULL, NULL, NULL},
 };
 
 const struct worker_role *const yubin_roles = roles;

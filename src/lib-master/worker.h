@@ -58,6 +58,10 @@ struct worker_role {
     /* Optional: check the settings of a service running this command (yubin
      * check, start), cfg with the service's -o overrides. 0, or -1 with err. */
     int (*check)(const struct config *cfg, char *err, size_t errlen);
+    /* Optional: run while the process is still root, before privileges are
+     * dropped (imapd: its TLS context, and the root launcher it forks).
+     * -1 is fatal. */
+    int (*prepare)(struct worker *w);
 };
 
 /* Set the roles (an array ended by {NULL}), once, before anything else. */

@@ -181,9 +181,6 @@ int cmd_worker(const char *confdir, int argc, char **argv)
     else if (strcmp(svc->command, "smtp") == 0 && geteuid() == 0)
         tls_client = worker_tls_client(cfg);
     int single_user = geteuid() != 0;
-    if (!single_user && svc->unpriv)
-        drop_privileges(cfg);
-
     struct worker w = {
         .cfg = cfg,
         .svc = svc,
@@ -198,6 +195,11 @@ int cmd_worker(const char *confdir, int argc, char **argv)
         .count_fd = count_fd,
         .count_slot = count_slot,
     };
+    if (role->prepare && role->prepare(&w) < 0)
+        msg_fatal("service %s: cannot start", svc->name);
+    if (!single_user && svc->unpriv)
+        drop_privileges(cfg);
+
     /* ps and top show the role, as Postfix's "smtpd -n smtp -t inet" (the argv area,
      * where service and confdir point, is overwritten here) */
     proctitle_set(svc->command, "%s -n %s -t %s -c %s", svc->command, svc->name,
@@ -206,7 +208,7 @@ int cmd_worker(const char *confdir, int argc, char **argv)
     if (w.count_fd >= 0)
         close(w.count_fd);
     tls_client_free(w.tls_client);
-    tls_server_free(tls);
+    tls_server_free(w.tls);
     free(tls_error);
     free(w.queue_dir);
     free(fds);

@@ -1,0 +1,257 @@
+/*
+ * handoff.c - the messages the parts of imapd pass each other (see
+ * imapd.h): a text head of escaped fields, opaque bytes, and at most one
+ * descriptor, as one SOCK_SEQPACKET datagram. Also the small helpers the
+ * parts share: settings, replies, capability lists, addresses.
+ */
+#include "imapd/imapd.h"
+
+#include "lib-auth/authproto.h"
+#include "lib-conf/config.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- settings ---- */
+
+void imapd_settings_read(const struct config *cfg, const char *queue_dir,
+                         struct imapd_settings *set)
+{
+    memset(set, 0, sizeof(*set));
+    set->queue_dir = xstrdup(queue_dir ? queue_dir : "");
+    set->sasl_path = xstrdup("private/auth");
+    const char *u = cfg_get(cfg, P_auth_userdb_socket);
+    set->userdb_path = xstrdup(u ? u : "");
+    set->disable_plaintext = cfg_get_bool(cfg, P_disable_plaintext_auth);
+    set->wrappermode = cfg_get_bool(cfg, P_imapd_tls_wrappermode);
+    set->first_valid_uid = cfg_get_int(cfg, P_first_valid_uid);
+    set->mail_uid = xstrdup(cfg_get(cfg, P_mail_uid));
+    set->mail_gid = xstrdup(cfg_get(cfg, P_mail_gid));
+    set->mail_location = xstrdup(cfg_get(cfg, P_mail_location));
+    set->capability = xstrdup(cfg_get(cfg, P_imap_capability));
+    set->client_limit = cfg_get_int(cfg, P_imapd_client_limit);
+    set->max_userip = cfg_get_int(cfg, P_mail_max_userip_connections);
+    set->login_timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_login_timeout);
+    set->timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_timeout);
+    set->line_max = (size_t)cfg_get_int(cfg, P_imap_max_line_length);
+}
+
+void imapd_settings_free(struct imapd_settings *set)
+{
+    free(set->queue_dir);
+    free(set->sasl_path);
+    free(set->userdb_path);
+    free(set->mail_uid);
+    free(set->mail_gid);
+    free(set->mail_location);
+    free(set->capability);
+    memset(set, 0, sizeof(*set));
+}
+
+void imapd_parser_limits(const struct imapd_settings *set, int logged_in,
+                         struct imap_parser_limits *lim)
+{
+    imap_parser_default_limits(lim);
+    lim->line_max = set->line_max;
+    lim->command_max = logged_in ? 4 * set->line_max : set->line_max + 16384;
+    lim->literal_max = logged_in ? set->line_max : 8192;
+    lim->args_max = logged_in ? 10000 : 32;
+    lim->depth_max = logged_in ? 32 : 4;
+}
+
+/* IMAP4rev1 and what the mail worker implements today. */
+#define CAPA_POST "IMAP4rev1 LITERAL+ ID"
+
+void imapd_capability_post(const struct imapd_settings *set, struct buf *out)
+{
+    const char *c = set->capability ? set->capability : "";
+    if (*c && *c != '+') {
+        buf_puts(out, c);
+        return;
+    }
+    buf_puts(out, CAPA_POST);
+    if (*c == '+' && c[1]) {
+        buf_putc(out, ' ');
+        buf_puts(out, c + 1);
+    }
+}
+
+/* ---- replies ---- */
+
+void imapd_reply(struct conn *c, const char *tag, const char *fmt, ...)
+{
+    struct buf *o = conn_out(c);
+    buf_puts(o, tag && *tag ? tag : "*");
+    buf_putc(o, ' ');
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(o, fmt, ap);
+    va_end(ap);
+    buf_puts(o, "\r\n");
+}
+
+void imapd_reply_parse_error(struct conn *c, struct imap_parser *p)
+{
+    const char *code = imap_parser_error_code(p);
+    imapd_reply(c, imap_parser_tag(p), "%s %s%s%s%s", imap_parser_error_no(p) ? "NO" : "BAD",
+                code ? "[" : "", code ? code : "", code ? "] " : "", imap_parser_error(p));
+}
+
+void imapd_reply_id(struct conn *c)
+{
+    imapd_reply(c, NULL, "ID (\"name\" \"yubin\")");
+}
+
+/* ---- addresses ---- */
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)outlen);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
+                  (socklen_t)outlen);
+    /* IPv4-mapped IPv6 addresses are shown as IPv4 */
+    if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+        memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
+void imapd_sock_addrs(int fd, char *rip, size_t riplen, char *lip, size_t liplen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        addr_text(&ss, rip, riplen);
+    else
+        rip[0] = '\0';
+    len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        addr_text(&ss, lip, liplen);
+    else
+        lip[0] = '\0';
+}
+
+/* ---- messages ---- */
+
+int imapd_msg_send(int sock, const char *const *fields, int nfields, const void *data,
+                   size_t len, int fd)
+{
+    struct buf b;
+    buf_init(&b, IMAPD_MSG_MAX);
+    for (int i = 0; i < nfields; i++) {
+        if (i)
+            buf_putc(&b, '\t');
+        const char *f = fields[i] ? fields[i] : "";
+        authproto_escape(&b, f, strlen(f));
+    }
+    if (buf_putc(&b, '\n') < 0 || (len && buf_append(&b, data, len) < 0)) {
+        buf_free(&b);
+        errno = EMSGSIZE;
+        return -1;
+    }
+    struct iovec iov = {.iov_base = b.data, .iov_len = b.len};
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    memset(&ctl, 0, sizeof(ctl));
+    if (fd >= 0) {
+        mh.msg_control = ctl.space;
+        mh.msg_controllen = sizeof(ctl.space);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    buf_free(&b);
+    return n < 0 ? -1 : 0;
+}
+
+static int received_fd(struct msghdr *mh)
+{
+    int fd = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int f;
+            memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (fd < 0)
+                fd = f;
+            else
+                close(f);      /* one descriptor per message */
+        }
+    }
+    return fd;
+}
+
+int imapd_msg_recv(int sock, struct imapd_msg *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    char *buf = xmalloc(IMAPD_MSG_MAX + 1);
+    struct iovec iov = {.iov_base = buf, .iov_len = IMAPD_MSG_MAX};
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(4 * sizeof(int))];
+    } ctl;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                        .msg_controllen = sizeof(ctl.space)};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        free(buf);
+        return n == 0 ? 0 : -1;
+    }
+    m->fd = received_fd(&mh);
+    buf[n] = '\0';
+    char *nl = memchr(buf, '\n', (size_t)n);
+    if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !nl) {
+        if (m->fd >= 0)
+            close(m->fd);
+        free(buf);
+        errno = EPROTO;
+        return -1;
+    }
+    *nl = '\0';
+    m->head = buf;
+    m->data = nl + 1;
+    m->data_len = (size_t)(buf + n - (nl + 1));
+    m->nfields = authproto_split(buf, m->fields, IMAPD_FIELDS_MAX);
+    if (m->nfields < 1) {
+        imapd_msg_free(m);
+        errno = EPROTO;
+        return -1;
+    }
+    return 1;
+}
+
+void imapd_msg_free(struct imapd_msg *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m->head);
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+}

@@ -1,0 +1,445 @@
+/*
+ * launcher.c - the imapd launcher: a root child of the front end that
+ * turns a login into a session in a mail worker running as the mailbox
+ * owner.
+ *
+ * Owns: asking the auth service who logged in (Dovecot's master
+ * "REQUEST id cpid auth-id cookie" on the auth-userdb socket: the uid,
+ * gid, home and mail location come from its answer, never from the front
+ * end), refusing uid 0 and uids below first_valid_uid, the mail workers
+ * (one or more per uid/gid pair, each holding up to imapd_client_limit
+ * sessions; forked here, then setgroups/setgid/setuid), passing each
+ * session to one, and ending the workers when the front end goes away.
+ *
+ * The REQUEST is a blocking exchange with a 10-second limit: the auth
+ * service answers it from memory and its userdb, and the launcher does
+ * nothing else.
+ */
+#include "imapd/imapd.h"
+
+#include "lib-auth/authproto.h"
+#include "lib/conn.h"
+#include "lib/evloop.h"
+#include "lib/log.h"
+#include "lib/proctitle.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define USERDB_TIMEOUT_MS 10000
+
+struct mail_worker {
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    int sock;
+    long long sessions;
+    struct mail_worker *next;
+};
+
+struct launcher {
+    const struct imapd_settings *set;
+    struct evloop *loop;
+    int fe;                         /* the front end's socket */
+    struct mail_worker *workers;
+    unsigned next_req;
+    char why[256];
+};
+
+/* The user's record from the auth service's answer. */
+struct login_user {
+    char user[256], home[1024], mail[1024], uid[32], gid[32];
+};
+
+/* ------------------------------------------------------------------ */
+/* the auth service                                                    */
+
+static int userdb_connect(const struct imapd_settings *set)
+{
+    char path[512];
+    if (set->userdb_path[0] == '/')
+        str_copy(path, set->userdb_path, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "%s/%s", set->queue_dir, set->userdb_path);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void user_fields(char **f, int n, struct login_user *u)
+{
+    str_copy(u->user, f[2], sizeof(u->user));
+    for (int i = 3; i < n; i++) {
+        if (strncmp(f[i], "uid=", 4) == 0)
+            str_copy(u->uid, f[i] + 4, sizeof(u->uid));
+        else if (strncmp(f[i], "gid=", 4) == 0)
+            str_copy(u->gid, f[i] + 4, sizeof(u->gid));
+        else if (strncmp(f[i], "home=", 5) == 0)
+            str_copy(u->home, f[i] + 5, sizeof(u->home));
+        else if (strncmp(f[i], "mail=", 5) == 0)
+            str_copy(u->mail, f[i] + 5, sizeof(u->mail));
+    }
+}
+
+/* REQUEST: 0 with *u filled, -1 with why. */
+static int userdb_request(struct launcher *l, char **lf, struct login_user *u, const char **why)
+{
+    int fd = userdb_connect(l->set);
+    if (fd < 0) {
+        *why = "cannot reach the auth service's userdb socket";
+        msg_warn("auth userdb socket %s: %s", l->set->userdb_path, strerror(errno));
+        return -1;
+    }
+    struct conn *c = conn_new(fd, AUTHPROTO_LINE_MAX + 16, AUTHPROTO_LINE_MAX + 16);
+    conn_set_lines(c, AUTHPROTO_LINE_MAX, 0);
+    conn_deadline_in(c, USERDB_TIMEOUT_MS);
+    unsigned id = ++l->next_req ? l->next_req : ++l->next_req;
+    conn_printf(c, "VERSION\t1\t0\nREQUEST\t%u\t%s\t%s\t%s\n", id, lf[3], lf[2], lf[4]);
+    int rc = -1;
+    *why = "no answer from the auth service";
+    if (conn_flush_wait(c) == 0) {
+        char *line;
+        size_t len;
+        char idtext[16];
+        snprintf(idtext, sizeof(idtext), "%u", id);
+        while (conn_line_wait(c, &line, &len) == CONN_LINE) {
+            char *f[AUTHPROTO_FIELDS_MAX];
+            int n = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
+            if (n < 2 || strcmp(f[1], idtext) != 0 ||
+                (strcmp(f[0], "USER") != 0 && strcmp(f[0], "NOTFOUND") != 0 &&
+                 strcmp(f[0], "FAIL") != 0))
+                continue;            /* VERSION, SPID */
+            if (strcmp(f[0], "USER") == 0 && n >= 3) {
+                user_fields(f, n, u);
+                rc = 0;
+            } else if (strcmp(f[0], "NOTFOUND") == 0) {
+                *why = "the login is unknown to the auth service";
+            } else {
+                const char *reason = authproto_param(f, n, 2, "reason");
+                snprintf(l->why, sizeof(l->why), "the auth service refused the login: %s",
+                         reason ? reason : "no reason given");
+                *why = l->why;
+            }
+            break;
+        }
+    }
+    conn_free(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* uids                                                                */
+
+static int parse_uid(const char *s, int group, long long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!errno && !*end && v >= 0) {
+        *out = v;
+        return 0;
+    }
+    if (group) {
+        struct group *g = getgrnam(s);
+        if (!g)
+            return -1;
+        *out = (long long)g->gr_gid;
+    } else {
+        struct passwd *p = getpwnam(s);
+        if (!p)
+            return -1;
+        *out = (long long)p->pw_uid;
+    }
+    return 0;
+}
+
+/* The uid and gid a session runs as: 0, or -1 with why. */
+static int session_ids(const struct imapd_settings *set, const struct login_user *u, uid_t *uid,
+                       gid_t *gid, const char **why)
+{
+    long long v, g;
+    if (parse_uid(u->uid[0] ? u->uid : set->mail_uid, 0, &v) < 0) {
+        *why = "no uid for the user (userdb uid= or mail_uid)";
+        return -1;
+    }
+    if (parse_uid(u->gid[0] ? u->gid : set->mail_gid, 1, &g) < 0) {
+        *why = "no gid for the user (userdb gid= or mail_gid)";
+        return -1;
+    }
+    if (v == 0) {
+        *why = "refusing to serve mail as root (uid 0)";
+        return -1;
+    }
+    if (v < set->first_valid_uid) {
+        *why = "the user's uid is below first_valid_uid";
+        return -1;
+    }
+    if (g == 0) {
+        *why = "refusing to serve mail with gid 0";
+        return -1;
+    }
+    if (geteuid() != 0 && (uid_t)v != geteuid()) {
+        *why = "single-user mode: only the instance's own uid can be served";
+        return -1;
+    }
+    *uid = (uid_t)v;
+    *gid = (gid_t)g;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* mail workers                                                        */
+
+static void on_worker(int fd, int events, void *arg);
+
+static void close_others(struct launcher *l, int keep)
+{
+    close(l->fe);
+    for (struct mail_worker *w = l->workers; w; w = w->next)
+        if (w->sock != keep)
+            close(w->sock);
+}
+
+static _Noreturn void worker_child(struct launcher *l, int sock, uid_t uid, gid_t gid)
+{
+    close_others(l, sock);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    if (geteuid() == 0) {
+        if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+            setresuid(uid, uid, uid) < 0)
+            msg_fatal("mail worker: cannot become uid %lu gid %lu: %s", (unsigned long)uid,
+                      (unsigned long)gid, strerror(errno));
+        if (setuid(0) == 0)
+            msg_fatal("mail worker: privileges were not dropped");
+    }
+    proctitle_set("imapd", "imapd: mail uid=%lu", (unsigned long)uid);
+    imapd_mail_run(sock, l->set, uid);
+}
+
+static struct mail_worker *worker_fork(struct launcher *l, uid_t uid, gid_t gid)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        worker_child(l, sv[1], uid, gid);
+    }
+    close(sv[1]);
+    struct mail_worker *w = xcalloc(1, sizeof(*w));
+    w->uid = uid;
+    w->gid = gid;
+    w->pid = pid;
+    w->sock = sv[0];
+    fd_set_nonblock(w->sock, 1);
+    ev_fd_add(l->loop, w->sock, EV_READ, on_worker, l);
+    w->next = l->workers;
+    l->workers = w;
+    return w;
+}
+
+static struct mail_worker *worker_for(struct launcher *l, uid_t uid, gid_t gid)
+{
+    for (struct mail_worker *w = l->workers; w; w = w->next)
+        if (w->uid == uid && w->gid == gid && w->sessions < l->set->client_limit)
+            return w;
+    return worker_fork(l, uid, gid);
+}
+
+static void worker_remove(struct launcher *l, struct mail_worker *gone)
+{
+    for (struct mail_worker **pp = &l->workers; *pp; pp = &(*pp)->next)
+        if (*pp == gone) {
+            *pp = gone->next;
+            ev_fd_del(l->loop, gone->sock);
+            close(gone->sock);
+            free(gone);
+            return;
+        }
+}
+
+/* A worker says a session ended, or it is gone. */
+static void on_worker(int fd, int events, void *arg)
+{
+    (void)events;
+    struct launcher *l = arg;
+    struct mail_worker *w = l->workers;
+    while (w && w->sock != fd)
+        w = w->next;
+    if (!w)
+        return;
+    for (;;) {
+        struct imapd_msg m;
+        int r = imapd_msg_recv(fd, &m);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r <= 0) {
+            worker_remove(l, w);
+            return;
+        }
+        if (strcmp(m.fields[0], "END") == 0 && w->sessions > 0)
+            w->sessions--;
+        imapd_msg_free(&m);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* logins                                                              */
+
+static void answer(struct launcher *l, const char *sid, const char *result, const char *a,
+                   const char *b)
+{
+    const char *f[] = {result, sid, a, b};
+    if (imapd_msg_send(l->fe, f, b ? 4 : 3, NULL, 0, -1) < 0)
+        msg_warn("launcher: cannot answer the front end: %s", strerror(errno));
+}
+
+/* LOGIN sid auth-id cpid cookie rip lip tls tag method, with the client's fd */
+static void handle_login(struct launcher *l, struct imapd_msg *m)
+{
+    char **f = m->fields;
+    if (m->nfields < 10 || m->fd < 0) {
+        msg_warn("launcher: malformed hand-off from the front end");
+        if (m->nfields >= 2)
+            answer(l, f[1], "FAIL", "malformed hand-off", NULL);
+        return;
+    }
+    struct login_user u;
+    memset(&u, 0, sizeof(u));
+    const char *why;
+    uid_t uid;
+    gid_t gid;
+    if (userdb_request(l, f, &u, &why) < 0 || session_ids(l->set, &u, &uid, &gid, &why) < 0) {
+        msg_warn("login from %s%s%s refused: %s", f[5], u.user[0] ? " as " : "", u.user, why);
+        answer(l, f[1], "FAIL", why, NULL);
+        return;
+    }
+    const char *mail = u.mail[0] ? u.mail : l->set->mail_location;
+    struct mail_worker *w = worker_for(l, uid, gid);
+    const char *sf[] = {"SESSION", u.user, u.home, mail, f[5], f[6], f[7], f[8]};
+    if (!w || imapd_msg_send(w->sock, sf, 8, m->data, m->data_len, m->fd) < 0) {
+        msg_warn("launcher: cannot pass the session of %s to a mail worker: %s", u.user,
+                 strerror(errno));
+        answer(l, f[1], "FAIL", "no mail worker", NULL);
+        return;
+    }
+    w->sessions++;
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%ld", (long)w->pid);
+    answer(l, f[1], "OK", u.user, pid);
+}
+
+static void on_front_end(int fd, int events, void *arg)
+{
+    (void)events;
+    struct launcher *l = arg;
+    for (;;) {
+        struct imapd_msg m;
+        int r = imapd_msg_recv(fd, &m);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r <= 0) {
+            ev_loop_stop(l->loop);     /* the front end is gone */
+            return;
+        }
+        if (strcmp(m.fields[0], "LOGIN") == 0)
+            handle_login(l, &m);
+        imapd_msg_free(&m);
+    }
+}
+
+static void on_sigchld(int signo, void *arg)
+{
+    (void)signo;
+    struct launcher *l = arg;
+    pid_t pid;
+    int status;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+            msg_warn("mail worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
+        for (struct mail_worker *w = l->workers; w; w = w->next)
+            if (w->pid == pid) {
+                worker_remove(l, w);
+                break;
+            }
+    }
+}
+
+static void on_sigterm(int signo, void *arg)
+{
+    (void)signo;
+    (void)arg;
+    /* the front end decides: the launcher stops when it goes away */
+}
+
+static _Noreturn void launcher_run(int fe, const struct imapd_settings *set)
+{
+    struct launcher l = {.set = set, .fe = fe};
+    proctitle_set("imapd", "imapd: launcher");
+    l.loop = ev_loop_new();
+    fd_set_nonblock(fe, 1);
+    ev_fd_add(l.loop, fe, EV_READ, on_front_end, &l);
+    ev_signal_add(l.loop, SIGCHLD, on_sigchld, &l);
+    ev_signal_add(l.loop, SIGTERM, on_sigterm, &l);
+    ev_loop_run(l.loop);
+    /* the front end stopped: so do the sessions (Dovecot's shutdown_clients) */
+    for (struct mail_worker *w = l.workers; w; w = w->next)
+        kill(w->pid, SIGTERM);
+    _exit(0);
+}
+
+int imapd_launcher_start(const struct imapd_settings *set, int *close_in_child, size_t nclose)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        for (size_t i = 0; i < nclose; i++)
+            if (close_in_child[i] >= 0)
+                close(close_in_child[i]);
+        launcher_run(sv[1], set);
+    }
+    close(sv[1]);
+    return sv[0];
+}
