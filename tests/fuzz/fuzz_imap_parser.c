@@ -27,11 +27,13 @@
 
 static struct imap_parser_limits lim;
 
-static size_t check_args(const struct imap_arg *a, unsigned depth, struct buf *o)
+/* Returns the number of arguments at every depth; *direct: at this one. */
+static size_t check_args(const struct imap_arg *a, unsigned depth, struct buf *o, size_t *direct)
 {
     size_t n = 0;
+    *direct = 0;
     FUZZ_ASSERT(depth <= lim.depth_max);
-    for (; a->type != IMAP_ARG_EOL; a++, n++) {
+    for (; a->type != IMAP_ARG_EOL; a++, n++, (*direct)++) {
         buf_putc(o, ' ');
         switch (a->type) {
         case IMAP_ARG_ATOM:
@@ -54,9 +56,9 @@ static size_t check_args(const struct imap_arg *a, unsigned depth, struct buf *o
             break;
         case IMAP_ARG_LIST: {
             buf_putc(o, '(');
-            size_t c = check_args(a->list, depth + 1, o);
+            size_t c;
+            n += check_args(a->list, depth + 1, o, &c);
             FUZZ_ASSERT(c == a->count);
-            n += c;
             buf_putc(o, ')');
             break;
         }
@@ -78,7 +80,7 @@ static void event(struct run *r, struct imap_parser *p, enum imap_parse_result r
     if (res == IMAP_PARSE_DONE) {
         FUZZ_ASSERT(imap_parser_tag(p) && imap_parser_command(p));
         buf_printf(&r->out, "%s %s", imap_parser_tag(p), imap_parser_command(p));
-        check_args(imap_parser_args(p), 0, &r->out);
+        check_args(imap_parser_args(p), 0, &r->out, &(size_t){0});
         buf_putc(&r->out, '\n');
     } else if (res == IMAP_PARSE_CONTINUE) {
         buf_puts(&r->out, "+\n");
@@ -94,7 +96,7 @@ static enum imap_parse_result on_literal(struct run *r, struct imap_parser *p)
     uint64_t size;
     int sync, lit8;
     imap_parser_literal(p, &size, &sync, &lit8);
-    check_args(imap_parser_args(p), 0, &r->out);
+    check_args(imap_parser_args(p), 0, &r->out, &(size_t){0});
     if (size <= 8)
         return imap_parser_literal_hold(p);
     if (size > 64)
