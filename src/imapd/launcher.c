@@ -47,8 +47,17 @@ struct mail_worker {
     struct mail_worker *next;
 };
 
+/* Sessions of one user from one address (mail_max_userip_connections). */
+struct userip {
+    pid_t pid;                      /* the mail worker holding them */
+    char user[256], ip[64];
+    long long n;
+    struct userip *next;
+};
+
 struct launcher {
     const struct imapd_settings *set;
+    struct userip *userips;
     struct evloop *loop;
     int fe;                         /* the front end's socket */
     struct mail_worker *workers;
@@ -216,6 +225,7 @@ static int session_ids(const struct imapd_settings *set, const struct login_user
 /* mail workers                                                        */
 
 static void on_worker(int fd, int events, void *arg);
+static void userip_end(struct launcher *l, pid_t pid, const char *user, const char *ip);
 
 static void close_others(struct launcher *l, int keep)
 {
@@ -285,11 +295,59 @@ static void worker_remove(struct launcher *l, struct mail_worker *gone)
     for (struct mail_worker **pp = &l->workers; *pp; pp = &(*pp)->next)
         if (*pp == gone) {
             *pp = gone->next;
+            userip_end(l, gone->pid, NULL, NULL);
             ev_fd_del(l->loop, gone->sock);
             close(gone->sock);
             free(gone);
             return;
         }
+}
+
+/* Sessions of user from ip in all workers. */
+static long long userip_count(struct launcher *l, const char *user, const char *ip)
+{
+    long long n = 0;
+    for (struct userip *u = l->userips; u; u = u->next)
+        if (strcmp(u->user, user) == 0 && strcmp(u->ip, ip) == 0)
+            n += u->n;
+    return n;
+}
+
+static void userip_add(struct launcher *l, pid_t pid, const char *user, const char *ip)
+{
+    for (struct userip *u = l->userips; u; u = u->next)
+        if (u->pid == pid && strcmp(u->user, user) == 0 && strcmp(u->ip, ip) == 0) {
+            u->n++;
+            return;
+        }
+    struct userip *u = xcalloc(1, sizeof(*u));
+    u->pid = pid;
+    str_copy(u->user, user, sizeof(u->user));
+    str_copy(u->ip, ip, sizeof(u->ip));
+    u->n = 1;
+    u->next = l->userips;
+    l->userips = u;
+}
+
+/* A session ended (user and ip given), or a worker is gone (user NULL: all of its). */
+static void userip_end(struct launcher *l, pid_t pid, const char *user, const char *ip)
+{
+    struct userip **pp = &l->userips;
+    while (*pp) {
+        struct userip *u = *pp;
+        int match = u->pid == pid && (!user || (strcmp(u->user, user) == 0 &&
+                                                strcmp(u->ip, ip) == 0));
+        if (match && (!user || --u->n <= 0)) {
+            *pp = u->next;
+            free(u);
+            if (user)
+                return;
+            continue;
+        }
+        if (match)
+            return;
+        pp = &u->next;
+    }
 }
 
 /* A worker says a session ended, or it is gone. */
@@ -311,8 +369,11 @@ static void on_worker(int fd, int events, void *arg)
             worker_remove(l, w);
             return;
         }
-        if (strcmp(m.fields[0], "END") == 0 && w->sessions > 0)
+        if (strcmp(m.fields[0], "END") == 0 && w->sessions > 0) {
             w->sessions--;
+            if (m.nfields >= 3)
+                userip_end(l, w->pid, m.fields[1], m.fields[2]);
+        }
         imapd_msg_free(&m);
     }
 }
@@ -348,6 +409,12 @@ static void handle_login(struct launcher *l, struct imapd_msg *m)
         answer(l, f[1], "FAIL", why, NULL);
         return;
     }
+    if (l->set->max_userip > 0 && userip_count(l, u.user, f[5]) >= l->set->max_userip) {
+        msg_info("login of %s from %s refused: mail_max_userip_connections=%lld reached", u.user,
+                 f[5], l->set->max_userip);
+        answer(l, f[1], "FAIL", "Maximum number of connections from user+IP exceeded", "LIMIT");
+        return;
+    }
     const char *mail = u.mail[0] ? u.mail : l->set->mail_location;
     struct mail_worker *w = worker_for(l, uid, gid);
     const char *sf[] = {"SESSION", u.user, u.home, mail, f[5], f[6], f[7], f[8]};
@@ -358,6 +425,7 @@ static void handle_login(struct launcher *l, struct imapd_msg *m)
         return;
     }
     w->sessions++;
+    userip_add(l, w->pid, u.user, f[5]);
     char pid[24];
     snprintf(pid, sizeof(pid), "%ld", (long)w->pid);
     answer(l, f[1], "OK", u.user, pid);

@@ -214,7 +214,8 @@ static struct fe_session *session_by_sid(struct imapd_login *srv, unsigned sid)
     return NULL;
 }
 
-static void handoff_failed(struct fe_session *s, const char *why)
+/* Back to reading commands, as before the login. */
+static void handoff_undo(struct fe_session *s)
 {
     if (s->relay_fd >= 0)
         close(s->relay_fd);
@@ -223,14 +224,29 @@ static void handoff_failed(struct fe_session *s, const char *why)
         conn_free(s->inner);
         s->inner = NULL;
     }
-    msg_warn("%s: login of %s not completed: %s", s->namaddr, s->mech, why);
-    imapd_reply(s->c, s->tag, "NO [UNAVAILABLE] Internal error occurred. "
-                "Refer to server log for more information.");
     s->state = FS_CMD;
     conn_want_input(s->c, 1);
 }
 
+static void handoff_failed(struct fe_session *s, const char *why)
+{
+    handoff_undo(s);
+    msg_warn("%s: login of %s not completed: %s", s->namaddr, s->mech, why);
+    imapd_reply(s->c, s->tag, "NO [UNAVAILABLE] Internal error occurred. "
+                "Refer to server log for more information.");
+}
+
 static const struct conn_cb inner_cb;
+
+/* mail_max_userip_connections: Dovecot's answer, then the connection ends. */
+static void handoff_limit(struct fe_session *s)
+{
+    handoff_undo(s);
+    imapd_reply(s->c, NULL, "BYE Maximum number of connections from user+IP exceeded "
+                "(mail_max_userip_connections=%lld)", s->srv->set->max_userip);
+    close_after_flush(s);
+    session_process(s);
+}
 
 static void handoff_done(struct fe_session *s, const char *user, const char *mpid)
 {
@@ -267,6 +283,8 @@ static void on_launcher(int fd, int events, void *arg)
         struct fe_session *s = session_by_sid(srv, sid);
         if (s && strcmp(m.fields[0], "OK") == 0 && m.nfields >= 4)
             handoff_done(s, m.fields[2], m.fields[3]);
+        else if (s && m.nfields >= 4 && strcmp(m.fields[3], "LIMIT") == 0)
+            handoff_limit(s);
         else if (s) {
             handoff_failed(s, m.nfields >= 3 ? m.fields[2] : "refused by the launcher");
             session_process(s);
@@ -795,11 +813,11 @@ static void on_sigterm(int signo, void *arg)
         ev_fd_del(srv->loop, srv->listeners[i].fd);
         close(srv->listeners[i].fd);
     }
-    /* sessions before login are dropped; logged-in ones live in the mail workers */
-    while (srv->sessions && srv->sessions->state != FS_RELAY)
+    /* every session ends: the launcher then stops the mail workers (as Dovecot's
+     * shutdown_clients), which say BYE to the logged-in clients */
+    while (srv->sessions)
         session_destroy(srv->sessions);
-    if (srv->nsessions == 0)
-        ev_loop_stop(srv->loop);
+    ev_loop_stop(srv->loop);
 }
 
 int imapd_login_run(const struct imapd_settings *set, int *listen_fds, size_t nlisten,

@@ -236,8 +236,8 @@ static void session_end(struct msession *s)
 {
     struct mail_server *srv = s->srv;
     if (srv->sock >= 0) {
-        const char *f[] = {"END"};
-        imapd_msg_send(srv->sock, f, 1, NULL, 0, -1);
+        const char *f[] = {"END", s->user, s->rip};
+        imapd_msg_send(srv->sock, f, 3, NULL, 0, -1);
     }
     conn_free(s->c);
     imap_parser_free(s->p);

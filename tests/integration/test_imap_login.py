@@ -275,3 +275,33 @@ def test_curl_imaps_login(imap):
                         "--login-options", "AUTH=PLAIN", "-u", "alice@example.test:alicepw"],
                        capture_output=True, text=True)
     assert "OK [CAPABILITY" in r.stderr and "Logged in" in r.stderr, r.stderr
+
+
+def test_mail_max_userip_connections(imap):
+    inst = imap(main={"mail_max_userip_connections": "2"})
+    held = []
+    for i in range(2):
+        m = imaplib.IMAP4("127.0.0.1", inst.local)
+        assert m.login("alice@example.test", "alicepw")[0] == "OK"
+        held.append(m)
+    r = Raw(inst.local)
+    r.line()
+    r.send("t1 LOGIN alice@example.test alicepw\r\n")
+    assert r.line() == ("* BYE Maximum number of connections from user+IP exceeded "
+                        "(mail_max_userip_connections=2)")
+    with pytest.raises(EOFError):
+        r.line()
+    r.close()
+    held.pop().logout()
+    # the ended session is counted out: a new one fits again
+    def third():
+        m = imaplib.IMAP4("127.0.0.1", inst.local)
+        try:
+            m.login("alice@example.test", "alicepw")
+        except imaplib.IMAP4.error:
+            return False
+        held.append(m)
+        return True
+    assert wait_for(third, timeout=5)
+    for m in held:
+        m.logout()
