@@ -20,6 +20,9 @@ yubin instance in $DIR
                   user test@example.test, password in $DIR/test-password
                   (try: swaks --server 127.0.0.1:2587 --tls -a PLAIN --auth-user test@example.test
                         --auth-password "\$(cat $DIR/test-password)" --to test@example.test)
+  imap            127.0.0.1:2143   STARTTLS (plaintext LOGIN only after it, or from 127.0.0.1 to itself)
+  imaps           127.0.0.1:2993   implicit TLS
+                  (try: curl -k imaps://127.0.0.1:2993/ -u "test@example.test:\$(cat $DIR/test-password)")
   mail for test@example.test lands in $DIR/mail/example.test/test/new/
   log             the terminal (set maillog_file in $DIR/main.cf for a file)
   run             ./build/yubin -c $DIR start-fg
@@ -86,6 +89,12 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = private/auth
 smtpd_sasl_authenticated_header = yes
 auth_passdb = sqlite:$DIR/passdb.cf
+
+# IMAP (imap, imaps in master.cf): logins through the same auth service; the
+# sessions run as the mailbox owner (the passdb has no uid/gid: Dovecot's fallbacks).
+mail_uid = $VUID
+mail_gid = $VGID
+first_valid_uid = $MINUID
 EOF
 
 cat > "$DIR/master.cf" <<EOF
@@ -104,6 +113,10 @@ cat > "$DIR/master.cf" <<EOF
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:2143   inet  n       -       n       -       1       imapd
+127.0.0.1:2993   inet  n       -       n       -       1       imapd
+  -o syslog_name=yubin/imaps
+  -o imapd_tls_wrappermode=yes
 auth             unix  -       -       n       -       1       auth
 pickup           unix  n       -       n       60      1       pickup
 qmgr             unix  n       -       n       300     1       qmgr

@@ -1,5 +1,6 @@
 """The quick start's instance (scripts/mkinstance.sh), as `make run` makes it:
 it passes `yubin check`, and the three services do what the README says."""
+import imaplib
 import os
 import re
 import smtplib
@@ -21,7 +22,8 @@ def test_quickstart_instance(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "127.0.0.1:2587" in r.stdout
     # Move the fixed ports out of the way of other tests and of a running `make run`.
-    ports = {2525: free_port(), 2587: free_port(), 2465: free_port()}
+    ports = {2525: free_port(), 2587: free_port(), 2465: free_port(), 2143: free_port(),
+             2993: free_port()}
     master = (d / "master.cf").read_text()
     for old, new in ports.items():
         master = master.replace("127.0.0.1:%d " % old, "127.0.0.1:%d " % new)
@@ -61,6 +63,14 @@ def test_quickstart_instance(tmp_path):
             s.sendmail("test@example.test", ["postmaster@example.test"], b"Subject: three\r\n\r\n3\r\n")
         new = d / "mail" / "example.test" / "test" / "new"
         assert wait_for(lambda: new.is_dir() and len(os.listdir(new)) == 3, 20)
+        # imap (STARTTLS) and imaps log test@example.test in
+        m = imaplib.IMAP4("127.0.0.1", ports[2143])
+        m.starttls(ssl_context=ctx)
+        assert m.login("test@example.test", password)[0] == "OK"
+        m.logout()
+        m = imaplib.IMAP4_SSL("127.0.0.1", ports[2993], ssl_context=ctx)
+        assert m.login("test@example.test", password)[0] == "OK"
+        m.logout()
     finally:
         subprocess.run([YUBIN, "-c", str(d), "stop"], capture_output=True)
         proc.wait(timeout=30)
