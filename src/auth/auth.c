@@ -1290,8 +1290,10 @@ static int cookie_eq(const char *a, const char *b)
 /*
  * REQUEST <id> <client-pid> <client-request-id> <cookie>: who logged in
  * with that request on the client connection with that CPID and cookie.
- * Answered once (USER with the userdb fields); then, or after
- * LOGIN_KEEP_MS, NOTFOUND.
+ * Answered once (USER with the userdb fields, or NOTFOUND when the userdb
+ * does not know the user); then, or after LOGIN_KEEP_MS, FAIL. Logins
+ * whose AUTH said "nologin" (yubin's smtpd does: it never asks) are not
+ * kept.
  */
 static void master_request(struct auth_conn *c, unsigned id, char **f, int n)
 {
@@ -1315,7 +1317,9 @@ static void master_request(struct auth_conn *c, unsigned id, char **f, int n)
                 break;
             }
     if (!l) {
-        master_reply(c, "NOTFOUND", id, NULL, NULL);
+        /* Dovecot: an unknown (or expired, or already answered) request is a FAIL */
+        char *fl[] = {"reason=unknown or expired login request", NULL};
+        master_reply(c, "FAIL", id, NULL, fl);
         return;
     }
     if (!cookie_eq(l->cookie, f[4])) {

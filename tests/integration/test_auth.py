@@ -237,6 +237,58 @@ def test_dovecot_clients_against_yubin(auth_instance):
     assert r.returncode != 0 and "doesn't exist" in r.stdout
 
 
+def master_request_raw(inst, user, password, nologin=False):
+    """A login on the client socket (AUTH PLAIN), then Dovecot's master REQUEST
+    for it on the userdb socket; returns the userdb socket's answers."""
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(inst.auth_socket)
+    c.settimeout(10)
+    resp = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    c.sendall(("VERSION\t1\t2\nCPID\t777\nAUTH\t3\tPLAIN\tservice=imap\t%s"
+               "resp=%s\n" % ("nologin\t" if nologin else "", resp)).encode())
+    got = b""
+    while b"\nOK\t3" not in got and b"\nFAIL\t3" not in got:
+        got += c.recv(65536)
+    cookie = [l.split("\t")[1] for l in got.decode().splitlines() if l.startswith("COOKIE\t")][0]
+    m = socket.socket(socket.AF_UNIX)
+    m.connect(inst.userdb_socket)
+    m.settimeout(10)
+    m.sendall(("VERSION\t1\t0\nREQUEST\t1\t777\t3\t%s\nREQUEST\t2\t777\t3\t%s\n"
+               % (cookie, cookie)).encode())
+    out = b""
+    while out.count(b"\n") < 4:    # VERSION, SPID and two answers
+        d = m.recv(65536)
+        if not d:
+            break
+        out += d
+    c.close()
+    m.close()
+    return out.decode()
+
+
+def test_master_request_after_login(auth_instance):
+    inst = auth_instance()
+    out = master_request_raw(inst, "alice@example.test", "alicepw")
+    assert "USER\t1\talice@example.test\tuid=5000\tgid=5000\thome=/home/alice\t" in out, out
+    assert "FAIL\t2\treason=unknown or expired login request\n" in out   # answered once
+    # a "nologin" authentication (smtpd's) is not kept for the master
+    out = master_request_raw(inst, "bob@example.test", "bobpw", nologin=True)
+    assert "FAIL\t1\treason=" in out and "USER" not in out, out
+
+
+@pytest.mark.skipif(not DOVEADM, reason="dovecot-core (doveadm) is not installed")
+def test_doveadm_auth_login_against_yubin(auth_instance):
+    """Dovecot's own client of the login + master REQUEST exchange."""
+    inst = auth_instance()
+    r = subprocess.run([DOVEADM, "-O", "auth", "login", "-a", inst.auth_socket, "-m",
+                        inst.userdb_socket, "alice@example.test", "alicepw"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "passdb: alice@example.test auth succeeded" in r.stdout, r.stdout
+    assert "userdb extra fields:" in r.stdout and "uid=5000" in r.stdout, r.stdout
+    assert "home=/home/alice" in r.stdout
+
+
 def test_timing_unknown_user_and_penalty(auth_instance):
     inst = auth_instance(main={"auth_failure_delay": "200ms", "auth_penalty_limit": "1s"})
     c = AuthClient(inst.auth_socket)

@@ -1024,11 +1024,11 @@ static void test_master_request(void)
     raw_talk(mfd, line, strlen(line), 100, &got, &closed);
     const char *g = buf_cstr(&got);
     CHECK(strstr(g, "FAIL\t1\treason=invalid cookie\n") != NULL);
-    CHECK(strstr(g, "NOTFOUND\t2\n") != NULL);
-    CHECK(strstr(g, "NOTFOUND\t3\n") != NULL);
+    CHECK(strstr(g, "FAIL\t2\treason=unknown or expired login request\n") != NULL);
+    CHECK(strstr(g, "FAIL\t3\treason=unknown or expired login request\n") != NULL);
     CHECK(strstr(g, "USER\t4\talice@example.com\tuid=1000\tgid=1000\thome=/home/alice\t"
                     "quota_rule=*:storage=1G\tmail=maildir:~/Mail\n") != NULL);
-    CHECK(strstr(g, "NOTFOUND\t5\n") != NULL);
+    CHECK(strstr(g, "FAIL\t5\treason=unknown or expired login request\n") != NULL);
     CHECK(strstr(g, "FAIL\t6\treason=malformed REQUEST\n") != NULL);
     CHECK(!closed);
     close(mfd);
