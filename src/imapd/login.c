@@ -8,7 +8,8 @@
  * (disable_plaintext_auth: LOGINDISABLED and no plaintext mechanisms on a
  * connection that is neither TLS nor from the server's own address, as
  * Dovecot), logins through the auth service (lib-auth/sasl_client.h;
- * LOGIN is sent as PLAIN), the autologout before login, and handing a
+ * LOGIN is sent as PLAIN), the autologout before login (imapd_login_timeout
+ * from the connection's start, as Dovecot's built-in one), and handing a
  * logged-in session to the launcher: the client's socket itself when it
  * is plaintext, or one end of a socket pair when it is TLS, after which
  * this process relays between the TLS connection and that pair.
@@ -259,6 +260,7 @@ static void handoff_done(struct fe_session *s, const char *user, const char *mpi
     close(s->relay_fd);            /* the worker holds its end */
     s->relay_fd = -1;
     s->state = FS_RELAY;
+    conn_set_total(s->c, 0);       /* the mail worker's autologout applies now */
     conn_deadline_clear(s->c);
     conn_want_input(s->c, 1);
     conn_attach(s->inner, s->srv->loop, &inner_cb, s);
@@ -301,6 +303,11 @@ static void handoff(struct fe_session *s)
     const char *cookie;
     if (sasl_client_login_ref(s->srv->sasl, &id, &cpid, &cookie) < 0) {
         handoff_failed(s, "the auth service sent no cookie");
+        return;
+    }
+    if (!s->tls && (conn_flush(s->c) < 0 || conn_out_len(s->c) > 0)) {
+        /* the worker's replies must not overtake ours on the socket it takes */
+        handoff_failed(s, "the client does not read its replies");
         return;
     }
     char *data;
@@ -710,8 +717,8 @@ static void session_start(struct imapd_login *srv, int fd)
     s->p = imap_parser_new(&lim);
     s->c = conn_new(fd, FE_IN_MAX, FE_OUT_MAX);
     conn_attach(s->c, srv->loop, &session_cb, s);
-    conn_set_idle(s->c, srv->set->login_timeout_ms);
-    conn_deadline_in(s->c, srv->set->login_timeout_ms);
+    /* as Dovecot's login processes: the whole time before login is bounded */
+    conn_set_total(s->c, ev_now(srv->loop) + srv->set->login_timeout_ms);
     s->next = srv->sessions;
     if (s->next)
         s->next->prev = s;
