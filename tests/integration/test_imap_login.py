@@ -305,3 +305,51 @@ def test_mail_max_userip_connections(imap):
     assert wait_for(third, timeout=5)
     for m in held:
         m.logout()
+
+
+def imapd_tree(inst):
+    """The pids of this instance's imapd processes and of all their descendants."""
+    rows = [l.split(None, 2) for l in subprocess.run(
+        ["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()[1:]]
+    kids = {}
+    for pid, ppid, *args in rows:
+        kids.setdefault(int(ppid), []).append(int(pid))
+    todo = [int(pid) for pid, _, *args in rows
+            if args and args[0].startswith("imapd -n ") and inst.dir in args[0]]
+    found = set()
+    while todo:
+        p = todo.pop()
+        if p not in found:
+            found.add(p)
+            todo.extend(kids.get(p, []))
+    return found
+
+
+def test_stop_ends_the_sessions(imap):
+    inst = imap()
+    r = Raw(inst.local)
+    r.line()
+    r.send("z1 LOGIN alice@example.test alicepw\r\n")
+    assert r.until("z1")[-1].startswith("z1 OK [CAPABILITY")
+    procs = imapd_tree(inst)
+    assert len(procs) >= 5, procs     # 3 front ends, their launchers, a mail worker
+    inst.cmd("stop", check=True)
+    assert r.line() == "* BYE Server shutting down."
+    r.close()
+    # nothing of it is left behind
+    assert wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in procs), timeout=15)
+
+
+def test_authenticate_login_mechanism(imap):
+    inst = imap()
+    r = Raw(inst.local)
+    r.line()
+    r.send("l1 AUTHENTICATE LOGIN\r\n")
+    assert base64.b64decode(r.line()[2:]).lower().startswith(b"username")
+    r.send(base64.b64encode(b"alice@example.test").decode() + "\r\n")
+    assert base64.b64decode(r.line()[2:]).lower().startswith(b"password")
+    r.send(base64.b64encode(b"alicepw").decode() + "\r\n")
+    assert r.until("l1")[-1].startswith("l1 OK [CAPABILITY")
+    r.send("l2 LOGOUT\r\n")
+    assert r.until("l2")[-1] == "l2 OK Logout completed."
+    r.close()
