@@ -11,9 +11,9 @@
  * sessions; forked here, then setgroups/setgid/setuid), passing each
  * session to one, and ending the workers when the front end goes away.
  *
- * The REQUEST is a blocking exchange with a 10-second limit: the auth
- * service answers it from memory and its userdb, and the launcher does
- * nothing else.
+ * The REQUESTs go over one connection on the launcher's event loop,
+ * answered in any order (by id), each within 10 seconds; the connection is
+ * made again when the auth service went away.
  */
 #include "imapd/imapd.h"
 
@@ -55,8 +55,19 @@ struct userip {
     struct userip *next;
 };
 
+/* A login waiting for the auth service's answer to its REQUEST. */
+struct pending {
+    struct launcher *l;
+    unsigned id;                    /* of the REQUEST */
+    struct imapd_msg m;             /* the front end's LOGIN, with the client's fd */
+    struct ev_timer *timer;
+    struct pending *next;
+};
+
 struct launcher {
     const struct imapd_settings *set;
+    struct conn *udb;               /* to the auth service's userdb socket; NULL: down */
+    struct pending *pending;
     struct userip *userips;
     struct evloop *loop;
     int fe;                         /* the front end's socket */
@@ -111,52 +122,6 @@ static void user_fields(char **f, int n, struct login_user *u)
         else if (strncmp(f[i], "mail=", 5) == 0)
             str_copy(u->mail, f[i] + 5, sizeof(u->mail));
     }
-}
-
-/* REQUEST: 0 with *u filled, -1 with why. */
-static int userdb_request(struct launcher *l, char **lf, struct login_user *u, const char **why)
-{
-    int fd = userdb_connect(l->set);
-    if (fd < 0) {
-        *why = "cannot reach the auth service's userdb socket";
-        msg_warn("auth userdb socket %s: %s", l->set->userdb_path, strerror(errno));
-        return -1;
-    }
-    struct conn *c = conn_new(fd, AUTHPROTO_LINE_MAX + 16, AUTHPROTO_LINE_MAX + 16);
-    conn_set_lines(c, AUTHPROTO_LINE_MAX, 0);
-    conn_deadline_in(c, USERDB_TIMEOUT_MS);
-    unsigned id = ++l->next_req ? l->next_req : ++l->next_req;
-    conn_printf(c, "VERSION\t1\t0\nREQUEST\t%u\t%s\t%s\t%s\n", id, lf[3], lf[2], lf[4]);
-    int rc = -1;
-    *why = "no answer from the auth service";
-    if (conn_flush_wait(c) == 0) {
-        char *line;
-        size_t len;
-        char idtext[16];
-        snprintf(idtext, sizeof(idtext), "%u", id);
-        while (conn_line_wait(c, &line, &len) == CONN_LINE) {
-            char *f[AUTHPROTO_FIELDS_MAX];
-            int n = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
-            if (n < 2 || strcmp(f[1], idtext) != 0 ||
-                (strcmp(f[0], "USER") != 0 && strcmp(f[0], "NOTFOUND") != 0 &&
-                 strcmp(f[0], "FAIL") != 0))
-                continue;            /* VERSION, SPID */
-            if (strcmp(f[0], "USER") == 0 && n >= 3) {
-                user_fields(f, n, u);
-                rc = 0;
-            } else if (strcmp(f[0], "NOTFOUND") == 0) {
-                *why = "the login is unknown to the auth service";
-            } else {
-                const char *reason = authproto_param(f, n, 2, "reason");
-                snprintf(l->why, sizeof(l->why), "the auth service refused the login: %s",
-                         reason ? reason : "no reason given");
-                *why = l->why;
-            }
-            break;
-        }
-    }
-    conn_free(c);
-    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -389,46 +354,197 @@ static void answer(struct launcher *l, const char *sid, const char *result, cons
         msg_warn("launcher: cannot answer the front end: %s", strerror(errno));
 }
 
-/* LOGIN sid auth-id cpid cookie rip lip tls tag method, with the client's fd */
-static void handle_login(struct launcher *l, struct imapd_msg *m)
+/* The auth service answered: give the session to a mail worker. */
+static void login_finish(struct launcher *l, struct imapd_msg *m, const struct login_user *u)
 {
     char **f = m->fields;
-    if (m->nfields < 10 || m->fd < 0) {
-        msg_warn("launcher: malformed hand-off from the front end");
-        if (m->nfields >= 2)
-            answer(l, f[1], "FAIL", "malformed hand-off", NULL);
-        return;
-    }
-    struct login_user u;
-    memset(&u, 0, sizeof(u));
     const char *why;
     uid_t uid;
     gid_t gid;
-    if (userdb_request(l, f, &u, &why) < 0 || session_ids(l->set, &u, &uid, &gid, &why) < 0) {
-        msg_warn("login from %s%s%s refused: %s", f[5], u.user[0] ? " as " : "", u.user, why);
+    if (session_ids(l->set, u, &uid, &gid, &why) < 0) {
+        msg_warn("login from %s as %s refused: %s", f[5], u->user, why);
         answer(l, f[1], "FAIL", why, NULL);
         return;
     }
-    if (l->set->max_userip > 0 && userip_count(l, u.user, f[5]) >= l->set->max_userip) {
-        msg_info("login of %s from %s refused: mail_max_userip_connections=%lld reached", u.user,
-                 f[5], l->set->max_userip);
+    if (l->set->max_userip > 0 && userip_count(l, u->user, f[5]) >= l->set->max_userip) {
+        msg_info("login of %s from %s refused: mail_max_userip_connections=%lld reached",
+                 u->user, f[5], l->set->max_userip);
         answer(l, f[1], "FAIL", "Maximum number of connections from user+IP exceeded", "LIMIT");
         return;
     }
-    const char *mail = u.mail[0] ? u.mail : l->set->mail_location;
+    const char *mail = u->mail[0] ? u->mail : l->set->mail_location;
     struct mail_worker *w = worker_for(l, uid, gid);
-    const char *sf[] = {"SESSION", u.user, u.home, mail, f[5], f[6], f[7], f[8]};
+    const char *sf[] = {"SESSION", u->user, u->home, mail, f[5], f[6], f[7], f[8]};
     if (!w || imapd_msg_send(w->sock, sf, 8, m->data, m->data_len, m->fd) < 0) {
-        msg_warn("launcher: cannot pass the session of %s to a mail worker: %s", u.user,
+        msg_warn("launcher: cannot pass the session of %s to a mail worker: %s", u->user,
                  strerror(errno));
         answer(l, f[1], "FAIL", "no mail worker", NULL);
         return;
     }
     w->sessions++;
-    userip_add(l, w->pid, u.user, f[5]);
+    userip_add(l, w->pid, u->user, f[5]);
     char pid[24];
     snprintf(pid, sizeof(pid), "%ld", (long)w->pid);
-    answer(l, f[1], "OK", u.user, pid);
+    answer(l, f[1], "OK", u->user, pid);
+}
+
+static void pending_free(struct pending *p)
+{
+    struct launcher *l = p->l;
+    for (struct pending **pp = &l->pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    if (p->timer)
+        ev_timer_cancel(l->loop, p->timer);
+    imapd_msg_free(&p->m);
+    free(p);
+}
+
+static void pending_fail(struct pending *p, const char *why)
+{
+    char **f = p->m.fields;
+    msg_warn("login from %s refused: %s", f[5], why);
+    answer(p->l, f[1], "FAIL", why, NULL);
+    pending_free(p);
+}
+
+static void pending_timeout(void *arg)
+{
+    struct pending *p = arg;
+    p->timer = NULL;
+    pending_fail(p, "no answer from the auth service");
+}
+
+/* USER / NOTFOUND / FAIL <id> ... from the auth service. */
+static void udb_answer(struct launcher *l, char **f, int n)
+{
+    if (n < 2 || (strcmp(f[0], "USER") != 0 && strcmp(f[0], "NOTFOUND") != 0 &&
+                  strcmp(f[0], "FAIL") != 0))
+        return;                             /* VERSION, SPID */
+    unsigned id = (unsigned)strtoul(f[1], NULL, 10);
+    struct pending *p = l->pending;
+    while (p && p->id != id)
+        p = p->next;
+    if (!p)
+        return;
+    if (strcmp(f[0], "USER") == 0 && n >= 3) {
+        struct login_user u;
+        memset(&u, 0, sizeof(u));
+        user_fields(f, n, &u);
+        login_finish(l, &p->m, &u);
+        pending_free(p);
+    } else if (strcmp(f[0], "NOTFOUND") == 0) {
+        pending_fail(p, "the user is unknown to the auth service's userdb");
+    } else {
+        const char *reason = authproto_param(f, n, 2, "reason");
+        snprintf(l->why, sizeof(l->why), "the auth service refused the login: %s",
+                 reason ? reason : "no reason given");
+        pending_fail(p, l->why);
+    }
+}
+
+static void udb_close(struct launcher *l, const char *why)
+{
+    if (l->udb) {
+        conn_free(l->udb);
+        l->udb = NULL;
+    }
+    while (l->pending)
+        pending_fail(l->pending, why);
+}
+
+static void udb_ready(struct conn *c, void *arg)
+{
+    struct launcher *l = arg;
+    char *line;
+    size_t len;
+    enum conn_line_result r;
+    while ((r = conn_line(c, &line, &len)) == CONN_LINE || r == CONN_LONG) {
+        if (r == CONN_LONG)
+            continue;
+        char *f[AUTHPROTO_FIELDS_MAX];
+        int n = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
+        if (n > 0)
+            udb_answer(l, f, n);
+        if (l->udb != c)
+            return;
+    }
+    if (conn_flush(c) < 0) {
+        udb_close(l, "lost the connection to the auth service");
+        return;
+    }
+    conn_update(c);
+}
+
+static void udb_lost(struct conn *c, void *arg)
+{
+    (void)c;
+    udb_close(arg, "lost the connection to the auth service");
+}
+
+static const struct conn_cb udb_cb = {.ready = udb_ready, .lost = udb_lost};
+
+static int udb_open(struct launcher *l)
+{
+    if (l->udb)
+        return 0;
+    int fd = userdb_connect(l->set);
+    if (fd < 0) {
+        msg_warn("auth userdb socket %s: %s", l->set->userdb_path, strerror(errno));
+        return -1;
+    }
+    fd_set_nonblock(fd, 1);
+    l->udb = conn_new(fd, AUTHPROTO_LINE_MAX + 16, 1024 * 1024);
+    conn_set_lines(l->udb, AUTHPROTO_LINE_MAX, 0);
+    conn_attach(l->udb, l->loop, &udb_cb, l);
+    conn_printf(l->udb, "VERSION\t1\t0\n");
+    return 0;
+}
+
+/* s is non-empty, short, and made of the characters in set. */
+static int all_chars(const char *s, const char *set)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 64 && strspn(s, set) == n;
+}
+
+/* LOGIN sid auth-id cpid cookie rip lip tls tag method, with the client's fd:
+ * ask the auth service who it is (the message is kept until it answers). */
+static void handle_login(struct launcher *l, struct imapd_msg *m)
+{
+    char **f = m->fields;
+    /* the front end is not trusted: what goes into the REQUEST line is checked */
+    if (m->nfields < 10 || m->fd < 0 || !all_chars(f[2], "0123456789") ||
+        !all_chars(f[3], "0123456789") || !all_chars(f[4], "0123456789abcdefABCDEF")) {
+        msg_warn("launcher: malformed hand-off from the front end");
+        if (m->nfields >= 2)
+            answer(l, f[1], "FAIL", "malformed hand-off", NULL);
+        return;
+    }
+    if (udb_open(l) < 0) {
+        answer(l, f[1], "FAIL", "cannot reach the auth service's userdb socket", NULL);
+        return;
+    }
+    struct pending *p = xcalloc(1, sizeof(*p));
+    p->l = l;
+    do
+        p->id = ++l->next_req;
+    while (p->id == 0);
+    p->m = *m;                    /* the pending request owns the message now */
+    m->head = NULL;
+    m->fd = -1;
+    p->next = l->pending;
+    l->pending = p;
+    p->timer = ev_timer_add(l->loop, USERDB_TIMEOUT_MS, pending_timeout, p);
+    f = p->m.fields;
+    conn_printf(l->udb, "REQUEST\t%u\t%s\t%s\t%s\n", p->id, f[3], f[2], f[4]);
+    if (conn_flush(l->udb) < 0) {
+        udb_close(l, "lost the connection to the auth service");
+        return;
+    }
+    conn_update(l->udb);
 }
 
 static void on_front_end(int fd, int events, void *arg)
@@ -484,6 +600,7 @@ static _Noreturn void launcher_run(int fe, const struct imapd_settings *set)
     ev_signal_add(l.loop, SIGCHLD, on_sigchld, &l);
     ev_signal_add(l.loop, SIGTERM, on_sigterm, &l);
     ev_loop_run(l.loop);
+    udb_close(&l, "shutting down");
     /* the front end stopped: so do the sessions (Dovecot's shutdown_clients) */
     for (struct mail_worker *w = l.workers; w; w = w->next)
         kill(w->pid, SIGTERM);
