@@ -39,6 +39,7 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     set->mail_location = xstrdup(cfg_get(cfg, P_mail_location));
     set->capability = xstrdup(cfg_get(cfg, P_imap_capability));
     set->client_limit = cfg_get_int(cfg, P_imapd_client_limit);
+    set->login_client_limit = cfg_get_int(cfg, P_imapd_login_client_limit);
     set->max_userip = cfg_get_int(cfg, P_mail_max_userip_connections);
     set->login_timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_login_timeout);
     set->timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_timeout);

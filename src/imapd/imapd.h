@@ -41,6 +41,7 @@ struct imapd_settings {
     char *mail_location;
     char *capability;               /* imap_capability: post-login override or "+extra" */
     long long client_limit;         /* sessions per mail worker */
+    long long login_client_limit;   /* connections per front-end process */
     long long max_userip;           /* mail_max_userip_connections */
     uint64_t login_timeout_ms;      /* autologout before login */
     uint64_t timeout_ms;            /* autologout after login */

@@ -702,8 +702,32 @@ static int same_ip(const char *a, const char *b)
     return *a && strcmp(a, b) == 0;
 }
 
+/* Full: the oldest connection that has not logged in makes room (as Dovecot). */
+static int make_room(struct imapd_login *srv)
+{
+    if (srv->set->login_client_limit <= 0 ||
+        (long long)srv->nsessions < srv->set->login_client_limit)
+        return 1;
+    struct fe_session *oldest = NULL;
+    for (struct fe_session *s = srv->sessions; s; s = s->next)
+        if (s->state != FS_RELAY && s->state != FS_HANDOFF)
+            oldest = s;            /* the list is newest first */
+    if (!oldest)
+        return 0;
+    msg_warn("%s: disconnected: imapd_login_client_limit (%lld) reached", oldest->namaddr,
+             srv->set->login_client_limit);
+    session_destroy(oldest);
+    return 1;
+}
+
 static void session_start(struct imapd_login *srv, int fd)
 {
+    if (!make_room(srv)) {
+        msg_warn("connection refused: imapd_login_client_limit (%lld) reached",
+                 srv->set->login_client_limit);
+        close(fd);
+        return;
+    }
     struct fe_session *s = xcalloc(1, sizeof(*s));
     s->srv = srv;
     s->sid = ++srv->next_sid;

@@ -353,3 +353,19 @@ def test_authenticate_login_mechanism(imap):
     r.send("l2 LOGOUT\r\n")
     assert r.until("l2")[-1] == "l2 OK Logout completed."
     r.close()
+
+
+def test_login_client_limit_drops_the_oldest(imap):
+    inst = imap(main={"imapd_login_client_limit": "2"})
+    a, b = Raw(inst.local), Raw(inst.local)
+    a.line()
+    b.line()
+    c = Raw(inst.local)
+    assert c.line().startswith("* OK [CAPABILITY")
+    with pytest.raises((EOFError, ConnectionResetError)):
+        a.line()                     # the oldest went
+    b.send("n1 NOOP\r\n")
+    assert b.until("n1") == ["n1 OK NOOP completed."]
+    inst.wait_log("imapd_login_client_limit (2) reached")
+    for r in (a, b, c):
+        r.close()
