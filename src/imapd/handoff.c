@@ -28,7 +28,8 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
 {
     memset(set, 0, sizeof(*set));
     set->queue_dir = xstrdup(queue_dir ? queue_dir : "");
-    set->sasl_path = xstrdup("private/auth");
+    /* the auth service's socket where master.cf puts it (private/ or public/) */
+    set->sasl_path = cfg_unix_socket_path(cfg, "auth");
     const char *u = cfg_get(cfg, P_auth_userdb_socket);
     set->userdb_path = xstrdup(u ? u : "");
     set->disable_plaintext = cfg_get_bool(cfg, P_disable_plaintext_auth);

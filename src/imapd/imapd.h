@@ -32,7 +32,7 @@ struct conn;
 
 struct imapd_settings {
     char *queue_dir;
-    char *sasl_path;                /* the auth service's client socket */
+    char *sasl_path;                /* the auth service's client socket (master.cf's "auth") */
     char *userdb_path;              /* its auth-master (userdb) socket */
     int disable_plaintext;          /* disable_plaintext_auth */
     int wrappermode;                /* imapd_tls_wrappermode */

@@ -4,7 +4,9 @@ every group passes; a group is skipped only for a capability yubin does not
 advertise, and test_skipped_groups lists them.
 
 Until yubin has an `imapd` (master.cf command) this module skips as a
-whole: the check is `yubin check` on a master.cf with an imapd line. The
+whole: the check is `yubin check` on a master.cf with an imapd line; then,
+while its mail worker logs in but answers SELECT with "NO [UNAVAILABLE]
+Mailbox access is not available yet", it skips too. The
 set-up follows issue 7's names: `imapd` in master.cf, logins through the
 auth service (`auth_passdb` passwd-file), virtual users' mail where
 `virtual` delivers it. Adjust `_imap_instance` if imapd's configuration
@@ -48,6 +50,10 @@ def yubin_imap(tmp_path_factory):
     from conftest import Instance
     base = tmp_path_factory.mktemp("imaptest-yubin")
     inst = _imap_instance(Instance, base)
+    why = _mailboxes_unavailable(inst)
+    if why:
+        inst.stop()
+        pytest.skip(why)
     yield inst
     inst.stop()
     inst.assert_clean()
@@ -60,10 +66,30 @@ def _imap_instance(Instance, base):
     users = inst.write("users", "".join("%s:{PLAIN}%s::::::\n" % kv for kv in USERS.items()))
     os.chmod(users, 0o644)
     inst.params.update({"auth_passdb": "passwd-file:" + users, "disable_plaintext_auth": "no",
-                        "mail_max_userip_connections": "1000"})
+                        "mail_max_userip_connections": "1000",
+                        # the passwd-file has no uid/gid: Dovecot's fallbacks
+                        "mail_uid": str(inst.vuid), "mail_gid": str(inst.vgid),
+                        "first_valid_uid": "1"})
     inst.imap_port = port
     inst.start()
     return inst
+
+
+def _mailboxes_unavailable(inst):
+    """While imapd logs in but does not serve mailboxes yet (its mail worker
+    answers NO [UNAVAILABLE] "Mailbox access is not available yet"), the
+    scripts cannot run: the reason to skip, else None. A failed login fails."""
+    import imaplib
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+    try:
+        m.login("alice@example.test", USERS["alice@example.test"])
+        typ, data = m.select("INBOX")
+    finally:
+        m.shutdown()
+    text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+    if typ != "OK" and "Mailbox access is not available yet" in text:
+        return "yubin's imapd does not serve mailboxes yet: " + text
+    return None
 
 
 def _server(inst):
