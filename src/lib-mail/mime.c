@@ -43,6 +43,8 @@ struct level {
     size_t cend;                     /* end of what is committed */
     size_t nlf;                      /* line feeds committed */
     int last_lf;                     /* the last committed byte is a line feed */
+    int last_cr;                     /* the last committed byte is a carriage return */
+    size_t nbare;                    /* line feeds committed without a CR before them */
     char held[2];                    /* the last line's end, not yet committed */
     size_t nheld;
     /* decoding (the deepest level only) */
@@ -225,7 +227,9 @@ static void commit_held(struct mime_parser *m, struct level *l, int deepest)
         body_out(m, l, l->held, l->nheld, 1);
     l->cend += l->nheld;
     l->nlf += l->held[l->nheld - 1] == '\n';
+    l->nbare += l->nheld == 1 && l->held[0] == '\n' && !l->last_cr;
     l->last_lf = l->held[l->nheld - 1] == '\n';
+    l->last_cr = 0;
     l->nheld = 0;
 }
 
@@ -242,6 +246,7 @@ static void account(struct mime_parser *m, int hi, const char *data, size_t clen
                 body_out(m, l, data, clen, 0);
             l->cend += clen;
             l->last_lf = 0;
+            l->last_cr = data[clen - 1] == '\r';
         }
         memcpy(l->held, data + clen, elen);
         l->nheld = elen;
@@ -259,6 +264,8 @@ static void close_level(struct mime_parser *m, int i, int drop_held)
     conv_close(&l->conv);
     l->part.end_offset = l->cend;
     l->part.lines = l->nlf + (l->cend > l->part.body_offset && !l->last_lf);
+    l->part.body_lf = l->nlf;
+    l->part.body_bare_lf = l->nbare;
     if (m->cb.part_end)
         m->cb.part_end(m->ctx, &l->part);
     buf_free(&l->hdr);

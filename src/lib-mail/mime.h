@@ -57,6 +57,9 @@ struct mime_part {
     /* raw offsets in the input, known at part_end */
     size_t header_offset, body_offset, end_offset;
     size_t lines;                      /* lines of the raw body */
+    size_t body_lf;                    /* line feeds in the raw body (IMAP's line count) */
+    size_t body_bare_lf;               /* of which not preceded by CR (IMAP's sizes count
+                                        * each as CRLF: size + body_bare_lf) */
     /* the header section, during part_start only (not NUL-terminated) */
     const char *header;
     size_t header_len;
