@@ -8,7 +8,9 @@
  * "From " separator line and runs to the next one, with every LF sent as
  * CRLF (imaptest appends them so). A script's expected untagged replies
  * are lines "* N FETCH (...)"; a literal is written "{{{" newline ...
- * newline "}}}", its lines joined by CRLF.
+ * newline "}}}", its lines joined by CRLF, or "~{{{" ... "}}}" for the
+ * bytes of the script as they are (line ends LF, CRs written out).
+ * Script lines keep their CR, if any.
  */
 #ifndef YUBIN_IMAPTEST_MBOX_H
 #define YUBIN_IMAPTEST_MBOX_H
@@ -109,9 +111,7 @@ static char **imaptest_script(const char *name, int *count)
     for (char *l = data; l < data + len;) {
         char *lf = memchr(l, '\n', (size_t)(data + len - l));
         char *end = lf ? lf : data + len;
-        if (end > l && end[-1] == '\r')
-            end[-1] = '\0';
-        *end = '\0';
+        *end = '\0';                      /* a CR stays: ~{{{ literals are raw bytes */
         lines[(*count)++] = strdup(l);
         l = end + 1;
     }
