@@ -125,6 +125,11 @@ static void render(struct imap_part *n, const struct mime_part *p, const struct 
     int digest = in_multipart && parent->head && strcasecmp(parent->head, "\"digest\"") == 0;
     n->kind = dovecot_kind(&mf, is_mime, digest);
     if (n->kind == IMAP_PART_MULTIPART) {
+        /* Dovecot splits only at a plain boundary= (not an RFC 2231 one) */
+        n->hide_children = 1;
+        for (size_t i = 0; i < mf.params.n; i++)
+            if (strcasecmp(mf.params.kv[i * 2], "boundary") == 0)
+                n->hide_children = !p->multipart;
         render_multipart(n, &mf);
     } else {
         /* Dovecot writes a part whose kind its parser could not follow
@@ -195,7 +200,7 @@ struct imap_msg_parser *imap_msg_parser_new(void)
     static const struct mime_callbacks cb = {on_start, NULL, on_end};
     struct imap_msg_parser *mp = xcalloc(1, sizeof(*mp));
     mp->msg = xcalloc(1, sizeof(*mp->msg));
-    mp->mime = mime_parser_new(0, &cb, mp);
+    mp->mime = mime_parser_new(MIME_IMAP, &cb, mp);
     return mp;
 }
 
@@ -276,9 +281,10 @@ static void write_part(const struct imap_part *n, int ext, struct buf *out);
 
 static void write_multipart(const struct imap_part *n, int ext, struct buf *out)
 {
-    if (!n->children)
+    const struct imap_part *first = n->hide_children ? NULL : n->children;
+    if (!first)
         buf_puts(out, ext ? EMPTY_BODYSTRUCTURE : EMPTY_BODY);
-    for (const struct imap_part *c = n->children; c; c = c->next) {
+    for (const struct imap_part *c = first; c; c = c->next) {
         buf_putc(out, '(');
         write_part(c, ext, out);
         buf_putc(out, ')');

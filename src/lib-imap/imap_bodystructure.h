@@ -43,6 +43,9 @@ enum imap_part_kind {
 struct imap_part {
     struct imap_part *parent, *children, *next;
     enum imap_part_kind kind;
+    int hide_children;               /* multipart whose children Dovecot would not see
+                                      * (an RFC 2231 boundary*=): written and addressed
+                                      * as a multipart without parts */
     int message_root;                /* the message itself or the one inside a
                                       * message/rfc822 part (children[0] of it) */
     size_t index;                    /* mime.h order of appearance */

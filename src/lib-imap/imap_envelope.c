@@ -3,6 +3,7 @@
  */
 #include "lib-imap/imap_envelope.h"
 #include "lib-imap/imap_bsquote.h"
+#include "lib-imap/imap_hdrwalk.h"
 #include "lib-mail/addrlist.h"
 #include "lib-mail/header.h"
 #include "lib/buf.h"
@@ -24,6 +25,12 @@ static const char *const env_names[ENV_FIELDS] = {
 struct env_value {
     const char *v;                   /* NULL: the field is absent */
     size_t len;
+};
+
+/* Every occurrence of one address field (Dovecot joins their addresses). */
+struct env_addrs {
+    struct env_value *v;
+    size_t n;
 };
 
 /* The value as Dovecot's header parser gives it: blanks after the colon skipped. */
@@ -55,30 +62,41 @@ static void write_addr(struct buf *out, const struct addr_item *a)
     buf_putc(out, ')');
 }
 
-/* 1 when something was written, 0 when the list is empty (nothing written). */
-static int write_addresses(struct buf *out, const struct env_value *v)
+/* The addresses of one field value into out; their count. */
+static size_t write_value_addrs(struct buf *out, const struct env_value *v, size_t room)
 {
-    if (!v->v)
-        return 0;
     char *s = xmalloc(v->len + 1);
     memcpy(s, v->v, v->len);
     s[v->len] = '\0';
     struct addr_items items;
-    int n = addr_items_parse(s, IMAP_ENVELOPE_ADDR_MAX, ADDRLIST_LENIENT, &items);
+    int n = addr_items_parse(s, room, ADDRLIST_LENIENT, &items);
     free(s);
-    if (n > 0) {
-        buf_putc(out, '(');
-        for (size_t i = 0; i < items.n; i++)
-            write_addr(out, &items.v[i]);
-        buf_putc(out, ')');
-    }
+    for (size_t i = 0; n > 0 && i < items.n; i++)
+        write_addr(out, &items.v[i]);
     addr_items_free(&items);
-    return n > 0;
+    return n > 0 ? (size_t)n : 0;
 }
 
-static void write_list(struct buf *out, const struct env_value *v, const struct env_value *dflt)
+/* "(addr...)" of every occurrence; 0 (nothing written) when there is no address. */
+static int write_addresses(struct buf *out, const struct env_addrs *a)
 {
-    if (write_addresses(out, v))
+    struct buf t;
+    buf_init(&t, 0);
+    size_t total = 0;
+    for (size_t i = 0; i < a->n && total < IMAP_ENVELOPE_ADDR_MAX; i++)
+        total += write_value_addrs(&t, &a->v[i], IMAP_ENVELOPE_ADDR_MAX - total);
+    if (total > 0) {
+        buf_putc(out, '(');
+        buf_append(out, t.data, t.len);
+        buf_putc(out, ')');
+    }
+    buf_free(&t);
+    return total > 0;
+}
+
+static void write_list(struct buf *out, const struct env_addrs *a, const struct env_addrs *dflt)
+{
+    if (write_addresses(out, a))
         return;
     if (!dflt || !write_addresses(out, dflt))
         buf_puts(out, "NIL");
@@ -87,14 +105,24 @@ static void write_list(struct buf *out, const struct env_value *v, const struct 
 static void envelope(const char *header, size_t len, struct buf *out)
 {
     struct env_value f[ENV_FIELDS];
+    struct env_addrs a[ENV_FIELDS];
     memset(f, 0, sizeof(f));
-    struct hdr_reader r;
+    memset(a, 0, sizeof(a));
+    struct imap_hdrwalk w;
     struct hdr_field hf;
-    hdr_reader_init(&r, header, len, 0, 0);
-    while (hdr_next(&r, &hf))
-        for (int i = 0; i < ENV_FIELDS; i++)
-            if (hdr_name_is(&hf, env_names[i]))
+    imap_hdrwalk_init(&w, header, len);
+    while (imap_hdrwalk_next(&w, &hf)) {
+        for (int i = 0; i < ENV_FIELDS; i++) {
+            if (!hdr_name_is(&hf, env_names[i]))
+                continue;
+            if (i >= ENV_FROM && i <= ENV_BCC) {
+                a[i].v = xrealloc(a[i].v, (a[i].n + 1) * sizeof(*a[i].v));
+                a[i].v[a[i].n++] = field_value(&hf);
+            } else {
                 f[i] = field_value(&hf);   /* the last one counts */
+            }
+        }
+    }
     buf_putc(out, '(');
     imap_bsq_nstring_nolf(out, f[ENV_DATE].v, f[ENV_DATE].len);
     buf_putc(out, ' ');
@@ -105,13 +133,15 @@ static void envelope(const char *header, size_t len, struct buf *out)
     for (int i = ENV_FROM; i <= ENV_BCC; i++) {
         buf_putc(out, ' ');
         int dflt = i == ENV_SENDER || i == ENV_REPLY_TO;
-        write_list(out, &f[i], dflt ? &f[ENV_FROM] : NULL);
+        write_list(out, &a[i], dflt ? &a[ENV_FROM] : NULL);
     }
     buf_putc(out, ' ');
     imap_bsq_nstring_nolf(out, f[ENV_IN_REPLY_TO].v, f[ENV_IN_REPLY_TO].len);
     buf_putc(out, ' ');
     imap_bsq_nstring_nolf(out, f[ENV_MESSAGE_ID].v, f[ENV_MESSAGE_ID].len);
     buf_putc(out, ')');
+    for (int i = 0; i < ENV_FIELDS; i++)
+        free(a[i].v);
 }
 
 int imap_envelope_write(const char *header, size_t len, struct buf *out)

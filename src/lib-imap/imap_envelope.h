@@ -7,8 +7,8 @@
  * and reply-to default to from; addresses come from lib-mail's lenient
  * address-list parser (groups, routes, Dovecot's MISSING_MAILBOX /
  * MISSING_DOMAIN placeholders). The output matches Dovecot 2.3 byte for
- * byte: when a field appears more than once the last one counts, the
- * subject and display names are cleaned "for humans" (white space
+ * byte: when a field appears more than once the last one counts (the
+ * addresses of repeated address fields are joined), the subject and display names are cleaned "for humans" (white space
  * collapsed), the other strings only lose their line ends.
  *
  * The text is final IMAP syntax (strings quoted or literal), so the index

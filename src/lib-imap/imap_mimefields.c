@@ -9,6 +9,7 @@
  */
 #include "lib-imap/imap_mimefields.h"
 #include "lib-imap/imap_bsquote.h"
+#include "lib-imap/imap_hdrwalk.h"
 #include "lib-mail/header.h"
 #include "lib/buf.h"
 #include "lib/util.h"
@@ -112,16 +113,30 @@ static int quoted(struct rp *r, struct buf *out)
     return -1;
 }
 
-/* "type/subtype" into out; < 0 when it does not parse to the end of the subtype. */
+/*
+ * "type/subtype" into out; < 0 when it is broken, parameters are then not
+ * read. As Dovecot 2.3: a type alone at the end stays ("text"), any other
+ * break (no subtype, something else than ";" after it) empties out.
+ */
 static int content_type(struct rp *r, struct buf *out)
 {
-    if (skip_lwsp(r) <= 0 || token(r, out) <= 0 || *r->p != '/')
-        return -1;
-    r->p++;
     if (skip_lwsp(r) <= 0)
         return -1;
+    int rc = token(r, out);
+    if (rc <= 0 || out->len == 0)
+        return -1;
+    if (*r->p != '/' || (r->p++, skip_lwsp(r) <= 0)) {
+        buf_reset(out);
+        return -1;
+    }
     buf_putc(out, '/');
-    return token(r, out);
+    size_t sub = out->len;
+    rc = token(r, out);
+    if (rc < 0 || out->len == sub || (rc > 0 && *r->p != ';')) {
+        buf_reset(out);
+        return -1;
+    }
+    return rc;
 }
 
 /* One "; key=value": 1, 0 at the end, -1 broken. */
@@ -416,10 +431,10 @@ void mime_fields_read(struct mime_fields *mf, const char *h, size_t len, int ski
         h += skip;
         len -= skip;
     }
-    struct hdr_reader r;
+    struct imap_hdrwalk w;
     struct hdr_field f;
-    hdr_reader_init(&r, h, len, 0, 0);
-    while (hdr_next(&r, &f))
+    imap_hdrwalk_init(&w, h, len);
+    while (imap_hdrwalk_next(&w, &f))
         if (f.name_len >= 8 && (strncasecmp(f.start, "Content-", 8) == 0 ||
                                 strncasecmp(f.start, "MIME-Version", f.name_len) == 0))
             read_field(mf, &f);

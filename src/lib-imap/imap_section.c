@@ -62,7 +62,7 @@ int imap_section_parse(const char *s, size_t len, struct imap_section_spec *spec
 
 static const struct imap_part *nth_child(const struct imap_part *p, unsigned n)
 {
-    const struct imap_part *c = p->children;
+    const struct imap_part *c = p->hide_children ? NULL : p->children;
     while (c && --n > 0)
         c = c->next;
     return c;

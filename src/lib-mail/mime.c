@@ -356,7 +356,7 @@ static void content_disposition(struct mime_part *p, const struct hdr_field *f)
         str_copy(p->filename, name, sizeof(p->filename));
 }
 
-static void parse_part_header(struct level *l, const struct level *parent)
+static void parse_part_header(struct level *l, const struct level *parent, int imap)
 {
     struct mime_part *p = &l->part;
     int digest = parent && parent->part.multipart && strcmp(parent->part.subtype, "digest") == 0;
@@ -373,13 +373,21 @@ static void parse_part_header(struct level *l, const struct level *parent)
     struct hdr_reader r;
     struct hdr_field f;
     hdr_reader_init(&r, h, hl, 0, 0);
-    while (hdr_next(&r, &f)) {
-        if (hdr_name_is(&f, "Content-Type"))
-            content_type(p, &f);
-        else if (hdr_name_is(&f, "Content-Transfer-Encoding"))
-            content_cte(p, &f);
-        else if (hdr_name_is(&f, "Content-Disposition"))
-            content_disposition(p, &f);
+    for (;;) {
+        while (hdr_next(&r, &f)) {
+            if (hdr_name_is(&f, "Content-Type"))
+                content_type(p, &f);
+            else if (hdr_name_is(&f, "Content-Transfer-Encoding"))
+                content_cte(p, &f);
+            else if (hdr_name_is(&f, "Content-Disposition"))
+                content_disposition(p, &f);
+        }
+        /* MIME_IMAP: a line that is not a field is skipped, the header goes on */
+        const char *lf = r.status == HDR_END_BODY && imap ? memchr(r.p, '\n', (size_t)(r.end - r.p))
+                                                          : NULL;
+        if (!lf)
+            break;
+        hdr_reader_init(&r, lf + 1, (size_t)(r.end - lf - 1), 0, 0);
     }
     /* a filename may be an RFC 2047 word (not standard, but everywhere) */
     if (strstr(p->filename, "=?")) {
@@ -410,7 +418,7 @@ static void end_header(struct mime_parser *m, size_t body_offset)
 {
     int i = m->top;
     struct level *l = &m->lv[i];
-    parse_part_header(l, i > 0 ? &m->lv[i - 1] : NULL);
+    parse_part_header(l, i > 0 ? &m->lv[i - 1] : NULL, (m->flags & MIME_IMAP) != 0);
     l->in_header = 0;
     l->part.body_offset = l->cend = body_offset;
     struct mime_part *p = &l->part;
@@ -418,8 +426,10 @@ static void end_header(struct mime_parser *m, size_t body_offset)
     if (strcmp(p->type, "multipart") == 0 && p->boundary[0]) {
         p->multipart = room;
     } else if (strcmp(p->type, "message") == 0 &&
-               (strcmp(p->subtype, "rfc822") == 0 || strcmp(p->subtype, "global") == 0) &&
-               p->cte != MIME_BASE64 && p->cte != MIME_QP) {
+               ((m->flags & MIME_IMAP) ? strcmp(p->subtype, "rfc822") == 0
+                                       : (strcmp(p->subtype, "rfc822") == 0 ||
+                                          strcmp(p->subtype, "global") == 0) &&
+                                         p->cte != MIME_BASE64 && p->cte != MIME_QP)) {
         p->message = room && m->nparts < MIME_PARTS_MAX;
         if (room && !p->message)
             m->hit |= MIME_HIT_PARTS;
@@ -457,7 +467,7 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
     int cont = l->hdr.len > 0 && clen > 0 && (data[0] == ' ' || data[0] == '\t');
     /* an mbox "From " line before the message's first field is part of its header */
     field |= m->top == 0 && start == 0 && clen >= 5 && memcmp(data, "From ", 5) == 0;
-    if (!field && !cont) {
+    if (!field && !cont && !(m->flags & MIME_IMAP)) {
         end_header(m, start);                   /* no empty line: the body starts here */
         return 0;
     }
@@ -473,8 +483,9 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
 
 /* ---- boundaries ---- */
 
-/* Is the line a boundary of level i? 1 delimiter, 2 close delimiter, 0 no. */
-static int boundary_of(const struct level *l, const char *data, size_t clen)
+/* Is the line a boundary of level i? 1 delimiter, 2 close delimiter, 0 no.
+ * prefix (MIME_IMAP): anything may follow the boundary. */
+static int boundary_of(const struct level *l, const char *data, size_t clen, int prefix)
 {
     size_t bl = strlen(l->part.boundary);
     if (clen < bl + 2 || data[0] != '-' || data[1] != '-' ||
@@ -486,24 +497,34 @@ static int boundary_of(const struct level *l, const char *data, size_t clen)
         p += 2;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
         p++;
-    return p == end ? 1 + close : 0;
+    return p == end || prefix ? 1 + close : 0;
 }
 
 static int find_boundary(const struct mime_parser *m, const char *data, size_t clen, int *close)
 {
     if (clen < 2 || data[0] != '-' || data[1] != '-')
         return -1;
+    int prefix = (m->flags & MIME_IMAP) != 0, found = -1;
+    size_t found_len = 0;
     for (int i = m->top; i >= 0; i--) {
         const struct level *l = &m->lv[i];
         if (l->in_header || !l->part.multipart || l->closed)
             continue;
-        int b = boundary_of(l, data, clen);
-        if (b) {
+        int b = boundary_of(l, data, clen, prefix);
+        if (!b)
+            continue;
+        if (!prefix) {
             *close = b == 2;
             return i;
         }
+        size_t bl = strlen(l->part.boundary);
+        if (found < 0 || bl > found_len) {      /* the longest match, innermost first */
+            found = i;
+            found_len = bl;
+            *close = b == 2;
+        }
     }
-    return -1;
+    return found;
 }
 
 static void on_boundary(struct mime_parser *m, int L, int close, const char *data, size_t clen,

@@ -393,14 +393,61 @@ static void test_odd_trees(void)
              " \"mixed\" (\"boundary\" \"x\") NIL NIL NIL)");
     bs_check("Content-Type: multipart/alternative\r\n\r\nx\r\n", 0,
              "((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0) \"alternative\")");
-    /* message/rfc822 in base64 is not parsed as a message */
+    /* message/rfc822 in base64 is parsed as a message all the same (as Dovecot does) */
     bs_check("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n", 0,
-             "(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 6)");
+             "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 6 (NIL NIL NIL NIL NIL NIL NIL NIL NIL "
+             "NIL) (" TEXT_PLAIN " 0 0) 1)");
     /* multipart/digest: parts without Content-Type are messages */
     bs_check("Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: s\r\n\r\nb\r\n"
              "--d--\r\n", 0,
              "((\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 15 (NIL \"s\" NIL NIL NIL NIL NIL NIL "
              "NIL NIL) (" TEXT_PLAIN " 1 0) 2) \"digest\")");
+}
+
+/* Messages and what Dovecot 2.3.19 answered for their BODYSTRUCTURE. */
+static void test_dovecot_cases(void)
+{
+    static const char *const cases[][2] = {
+        {"MIME-Version: 1.0\nContent-Type: text/\n\nx\n",
+         "(\"\" \"\" NIL NIL NIL \"7bit\" 3 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: /plain\n\nx\n",
+         "(\"\" \"\" NIL NIL NIL \"7bit\" 3 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: text/plain junk; a=b\n\nx\n",
+         "(\"\" \"\" NIL NIL NIL \"7bit\" 3 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: text\n\nx\n",
+         "(\"text\" \"\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: text /plain\n\nx\n",
+         "(" TEXT_PLAIN " 3 1 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: text/plain; =b; c\n\nx\n",
+         "(\"text\" \"plain\" (\"\" \"b\" \"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: text/plain; a=\"unterminated\n\nx\n",
+         "(" TEXT_PLAIN " 3 1 NIL NIL NIL NIL)"},
+        {"MIME-Version: 1.0\nContent-Type: multipart/mixed junk; boundary=b\n\n--b\n\nx\n--b--\n",
+         "(\"\" \"\" NIL NIL NIL \"7bit\" 17 NIL NIL NIL NIL)"},
+        /* a boundary only has to start the line */
+        {"Content-Type: multipart/mixed; boundary=b\n\n--b junk\nContent-Type: text/html\n\nhi\n--b--\n",
+         "((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 2 0 NIL NIL NIL NIL) \"mixed\" "
+         "(\"boundary\" \"b\") NIL NIL NIL)"},
+        {"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n--bb\nmore\n--b--\n",
+         "((" TEXT_PLAIN " 2 0 NIL NIL NIL NIL)(" TEXT_PLAIN " 0 0 NIL NIL NIL NIL) \"mixed\" "
+         "(\"boundary\" \"b\") NIL NIL NIL)"},
+        /* an RFC 2231 boundary does not split */
+        {"Content-Type: multipart/mixed; boundary*=x\n\n--x\n\nhi\n--x--\n",
+         "((" TEXT_PLAIN " 0 0 NIL NIL NIL NIL) \"mixed\" (\"boundary*\" \"x\") NIL NIL NIL)"},
+        {"Content-Type: text/plain; name*=utf-8''%E2%82%AC; a*0=x; a*1=y\nContent-Disposition: inline\n"
+         "Content-Disposition: attachment; filename=z\nContent-Language: en-US , fr\n\nx\n",
+         "(\"text\" \"plain\" (\"a\" \"xy\" \"name*\" \"utf-8''%E2%82%AC\" \"charset\" \"us-ascii\") NIL NIL "
+         "\"7bit\" 3 1 NIL (\"attachment\" (\"filename\" \"z\")) (\"en-US\" \"fr\") NIL)"},
+        {"Content-Type: message/global\n\nSubject: x\n\nhi\n",
+         "(\"message\" \"global\" NIL NIL NIL \"7bit\" 18 NIL NIL NIL NIL)"},
+        {"Content-Type: text/plain\nContent-Type: text/html\n\nx",
+         "(" TEXT_PLAIN " 1 0 NIL NIL NIL NIL)"},
+        /* no empty line: everything is header */
+        {"From: a@b\nSubject: s\ncounter to RFC 2822, no separating line\n",
+         "(" TEXT_PLAIN " 0 0 NIL NIL NIL NIL)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        bs_check(cases[i][0], 1, cases[i][1]);
 }
 
 static void test_sections(void)
@@ -502,14 +549,74 @@ static void test_corpora(void)
     CHECK(corpus_files >= 50);
 }
 
+/* ---- Dovecot's own answers (tests/unit/data/dovecot-ref.py recorded them) ---- */
+
+static int ref_mismatches;
+
+static void ref_compare(const char *path, const char *item, const char *want, size_t wl)
+{
+    const char *shared = getenv("YUBIN_SHARED");
+    char full[1024];
+    snprintf(full, sizeof(full), "%s/conformance/mime/%s", shared && *shared ? shared : "../shared",
+             path);
+    size_t len;
+    char *data = imaptest_slurp(full, &len);
+    if (!data)
+        return;
+    struct imap_msg *m = imap_msg_parse(data, len);
+    struct buf b;
+    buf_init(&b, 0);
+    if (strcmp(item, "ENVELOPE") == 0)
+        imap_msg_envelope_write(m, &b);
+    else
+        imap_bodystructure_write(m, strcmp(item, "BODYSTRUCTURE") == 0, &b);
+    t_checks++;
+    if (b.len != wl || memcmp(b.data, want, wl) != 0) {
+        ref_mismatches++;
+        fprintf(stderr, "%s %s:\n dovecot %.*s\n yubin   %s\n", path, item, (int)wl, want,
+                buf_cstr(&b));
+    }
+    buf_free(&b);
+    imap_msg_free(m);
+    free(data);
+}
+
+static void test_dovecot_reference(void)
+{
+    size_t len;
+    char *ref = imaptest_slurp("tests/unit/data/dovecot-bodystructure.ref", &len);
+    CHECK(ref != NULL);
+    if (!ref)
+        return;
+    int entries = 0;
+    ref_mismatches = 0;
+    for (char *p = ref; p < ref + len;) {
+        char path[512], item[32];
+        size_t vl;
+        int off = 0;
+        if (sscanf(p, "%511[^\t]\t%31[^\t]\t%zu\n%n", path, item, &vl, &off) != 3 || off == 0 ||
+            (size_t)off + vl > (size_t)(ref + len - p))
+            break;
+        ref_compare(path, item, p + off, vl);
+        entries++;
+        p += off + vl + 1;
+    }
+    printf("dovecot reference: %d values, %d differ\n", entries, ref_mismatches);
+    CHECK(entries >= 150);
+    CHECK_INT(ref_mismatches, 0);
+    free(ref);
+}
+
 int main(void)
 {
+    T_RUN(test_dovecot_reference);
     T_RUN(test_imaptest_fetch_bodystructure);
     T_RUN(test_imaptest_sections);
     T_RUN(test_simple);
     T_RUN(test_params);
     T_RUN(test_multipart);
     T_RUN(test_odd_trees);
+    T_RUN(test_dovecot_cases);
     T_RUN(test_sections);
     T_RUN(test_corpora);
     return T_DONE();

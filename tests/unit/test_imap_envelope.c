@@ -70,8 +70,16 @@ static void test_fields(void)
     /* the sender without a from: reply-to defaults to the (absent) from */
     env_check("Sender: s@t\n\n",
               "(NIL NIL NIL ((NIL NIL \"s\" \"t\")) NIL NIL NIL NIL NIL NIL)");
-    /* the last field of a name counts */
-    env_check("Subject: one\nSubject: two\n\n", "(NIL \"two\" NIL NIL NIL NIL NIL NIL NIL NIL)");
+    /* the last field of a name counts, addresses of repeated fields are joined
+     * (what Dovecot 2.3.19 answers) */
+    env_check("Subject: one\nSubject: two\nDate: d1\nDate: d2\nMessage-ID: <m1>\nMessage-ID: <m2>\n"
+              "From: a@b\nFrom: c@d\nSender: s@s\nSender: t@t\nTo: x@y\nTo: z@w\n"
+              "In-Reply-To: <i1>\nIn-Reply-To: <i2>\n\nbody\n",
+              "(\"d2\" \"two\" ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
+              "((NIL NIL \"s\" \"s\")(NIL NIL \"t\" \"t\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
+              "((NIL NIL \"x\" \"y\")(NIL NIL \"z\" \"w\")) NIL NIL \"<i2>\" \"<m2>\")");
+    /* a line that is not a field does not end the header */
+    env_check("X-A: 1\nnot a field\nSubject: after\n\n", "(NIL \"after\" NIL NIL NIL NIL NIL NIL NIL NIL)");
 }
 
 static void test_folding_and_quoting(void)
