@@ -124,6 +124,12 @@ static void render(struct imap_part *n, const struct mime_part *p, const struct 
     }
     int digest = in_multipart && parent->head && strcasecmp(parent->head, "\"digest\"") == 0;
     n->kind = dovecot_kind(&mf, is_mime, digest);
+    n->no_ctype = !mf.type;
+    n->text_plain = !mf.type || (strcasecmp(mf.type, "text") == 0 && strcasecmp(mf.subtype, "plain") == 0);
+    n->text_html = mf.type && strcasecmp(mf.type, "text") == 0 && strcasecmp(mf.subtype, "html") == 0;
+    n->alternative = mf.type && strcasecmp(mf.type, "multipart") == 0 &&
+                     strcasecmp(mf.subtype, "alternative") == 0;
+    str_copy(n->charset, is_mime ? p->charset : "", sizeof(n->charset));
     if (n->kind == IMAP_PART_MULTIPART) {
         /* Dovecot splits only at a plain boundary= (not an RFC 2231 one) */
         n->hide_children = 1;

@@ -52,6 +52,11 @@ struct imap_part {
     size_t header_offset, body_offset, end_offset;   /* raw, in the input */
     size_t body_lf, body_bare_lf;
     enum mime_cte cte;               /* as the MIME parser understood it */
+    char charset[64];                /* text parts: the charset parameter, "" if none */
+    unsigned text_plain : 1;         /* text/plain (or no Content-Type) */
+    unsigned no_ctype : 1;           /* no Content-Type (or not MIME): a default type */
+    unsigned text_html : 1;          /* text/html */
+    unsigned alternative : 1;        /* multipart/alternative */
     char *head;                      /* rendered type ... encoding, or the multipart subtype */
     char *ext;                       /* rendered extension data (BODYSTRUCTURE) */
     char *envelope;                  /* message roots: "(...)" */

@@ -16,12 +16,14 @@
  *    right and that hold no NUL;
  *  - fed whole or in pieces, the output is the same;
  *  - every part's ranges (BODY[n], n.MIME, n.HEADER, n.TEXT) lie inside
- *    the message, and BINARY of each decodes or says UNKNOWN-CTE.
+ *    the message, and BINARY of each decodes or says UNKNOWN-CTE;
+ *  - PREVIEW is one well-formed string of at most 200 characters.
  * max_len: 65536
  */
 #include "fuzz.h"
 #include "lib/buf.h"
 #include "lib-imap/imap_bodystructure.h"
+#include "lib-imap/imap_preview.h"
 #include "lib-imap/imap_section.h"
 
 #include <ctype.h>
@@ -175,6 +177,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&a, 0);
     imap_msg_envelope_write(whole, &a);
     check_list(&a);
+    buf_free(&a);
+
+    buf_init(&a, 0);
+    imap_preview_text(whole, msg, size, &a);
+    size_t chars = 0;
+    for (size_t i = 0; i < a.len; i++)
+        chars += ((unsigned char)a.data[i] & 0xc0) != 0x80;
+    FUZZ_ASSERT(chars <= IMAP_PREVIEW_CHARS + 1);
+    buf_reset(&a);
+    imap_preview_write(whole, msg, size, &a);
+    size_t at = 0;
+    FUZZ_ASSERT(value_ok(a.data, a.len, &at, 0) && at == a.len);
     buf_free(&a);
 
     struct imap_section_spec spec;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 dovecot-ref.py - record what Dovecot answers to FETCH (BODY BODYSTRUCTURE
-ENVELOPE) for every message of ../shared/conformance/mime, as the reference
+ENVELOPE PREVIEW) for every message of ../shared/conformance/mime, as the reference
 test_imap_bodystructure.c compares lib-imap's output with.
 
 Needs Debian's dovecot-imapd and root (Dovecot's imap process runs
@@ -22,7 +22,7 @@ import tempfile
 
 SHARED = os.environ.get("YUBIN_SHARED") or "../shared"
 CORPUS = os.path.join(SHARED, "conformance/mime")
-ITEMS = ("BODY", "BODYSTRUCTURE", "ENVELOPE")
+ITEMS = ("BODY", "BODYSTRUCTURE", "ENVELOPE", "PREVIEW")
 
 CONF = """protocols = imap
 mail_location = maildir:{d}/Maildir
@@ -98,7 +98,7 @@ def fetch(d, path):
         os.makedirs(os.path.join(md, sub))
     shutil.copyfile(os.path.join(CORPUS, path), os.path.join(md, "cur", "1.msg:2,"))
     subprocess.run(["chown", "-R", "65534:65534", md], check=True)
-    cmd = b"a select INBOX\r\nb fetch 1 (BODY BODYSTRUCTURE ENVELOPE)\r\nc logout\r\n"
+    cmd = b"a select INBOX\r\nb fetch 1 (BODY BODYSTRUCTURE ENVELOPE PREVIEW)\r\nc logout\r\n"
     env = dict(os.environ, USER="nobody", HOME=d)
     out = subprocess.run(["/usr/lib/dovecot/imap", "-c", os.path.join(d, "dovecot.conf")],
                          input=cmd, capture_output=True, env=env, timeout=60).stdout
