@@ -68,23 +68,24 @@ static const struct imap_part *nth_child(const struct imap_part *p, unsigned n)
     return c;
 }
 
-/* The part a path names; NULL when there is none. */
-static const struct imap_part *resolve(const struct imap_msg *m, const unsigned *path, size_t depth)
+/*
+ * The part a path names; NULL when there is none. As Dovecot walks it: a
+ * multipart's number picks a child; any other part is only "1", and then
+ * only at the end of the path unless it is a message/rfc822 (whose next
+ * number goes into the message inside).
+ */
+static const struct imap_part *resolve(const struct imap_msg *m,
+                                       const struct imap_section_spec *spec)
 {
     const struct imap_part *cur = m->root;
-    int as_part = 0;                 /* cur was named as a part (else: as a message) */
-    for (size_t i = 0; i < depth && cur; i++) {
-        if (as_part && cur->kind == IMAP_PART_MESSAGE)
-            cur = cur->children;     /* into the message inside */
-        else if (as_part && cur->kind != IMAP_PART_MULTIPART)
-            return NULL;             /* a leaf has no parts */
-        if (!cur)
-            return NULL;
+    for (size_t i = 0; i < spec->depth && cur; i++) {
+        int more = i + 1 < spec->depth;
         if (cur->kind == IMAP_PART_MULTIPART)
-            cur = nth_child(cur, path[i]);
-        else if (path[i] != 1)
+            cur = nth_child(cur, spec->path[i]);
+        else if (spec->path[i] != 1 || (more && cur->kind != IMAP_PART_MESSAGE))
             return NULL;
-        as_part = 1;
+        if (cur && cur->kind == IMAP_PART_MESSAGE && i + 1 < spec->depth)
+            cur = cur->children;     /* the next number is inside the message */
     }
     return cur;
 }
@@ -92,7 +93,7 @@ static const struct imap_part *resolve(const struct imap_msg *m, const unsigned 
 int imap_section_find(const struct imap_msg *m, const struct imap_section_spec *spec,
                       struct imap_section *out)
 {
-    const struct imap_part *p = resolve(m, spec->path, spec->depth);
+    const struct imap_part *p = resolve(m, spec);
     if (!p)
         return -1;
     out->part = p;
@@ -129,28 +130,48 @@ static void on_body(void *ctx, const struct mime_part *p, const char *data, size
     buf_append(ctx, data, len);
 }
 
+/* What FETCH sends of raw bytes: every bare LF as CRLF. */
+static void crlf(struct buf *out, const char *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '\n' && (i == 0 || d[i - 1] != '\r'))
+            buf_putc(out, '\r');
+        buf_putc(out, d[i]);
+    }
+}
+
 int imap_binary_decode(const struct imap_section *s, const char *msg, struct buf *out)
 {
     const struct imap_part *p = s->part;
     const char *body = msg + s->offset;
     int leaf = p->kind == IMAP_PART_TEXT || p->kind == IMAP_PART_BASIC;
     int whole = s->offset != p->body_offset || s->len != p->end_offset - p->body_offset;
+    struct buf t;
+    buf_init(&t, 0);
     if (!leaf || whole || (p->cte != MIME_BASE64 && p->cte != MIME_QP)) {
         if (leaf && !whole && p->cte == MIME_CTE_OTHER)
             return IMAP_BINARY_UNKNOWN_CTE;
-        return buf_append(out, body, s->len);
+        crlf(&t, body, s->len);
+    } else {
+        /* the MIME parser decodes a part with just this header; quoted-printable
+         * from the CRLF form, so that its line ends come out as CRLF */
+        static const struct mime_callbacks cb = {NULL, on_body, NULL};
+        struct mime_parser *mp = mime_parser_new(MIME_DECODE, &cb, &t);
+        const char *hdr = p->cte == MIME_BASE64 ? "Content-Transfer-Encoding: base64\r\n\r\n"
+                                                : "Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+        mime_feed(mp, hdr, strlen(hdr));
+        if (p->cte == MIME_QP) {
+            struct buf c;
+            buf_init(&c, 0);
+            crlf(&c, body, s->len);
+            mime_feed(mp, c.data ? c.data : "", c.len);
+            buf_free(&c);
+        } else {
+            mime_feed(mp, body, s->len);
+        }
+        mime_finish(mp);
+        mime_parser_free(mp);
     }
-    /* the MIME parser decodes a part with just this header */
-    static const struct mime_callbacks cb = {NULL, on_body, NULL};
-    struct buf t;
-    buf_init(&t, 0);
-    struct mime_parser *mp = mime_parser_new(MIME_DECODE, &cb, &t);
-    const char *hdr = p->cte == MIME_BASE64 ? "Content-Transfer-Encoding: base64\r\n\r\n"
-                                            : "Content-Transfer-Encoding: quoted-printable\r\n\r\n";
-    mime_feed(mp, hdr, strlen(hdr));
-    mime_feed(mp, body, s->len);
-    mime_finish(mp);
-    mime_parser_free(mp);
     int rc = buf_append(out, t.data ? t.data : "", t.len);
     buf_free(&t);
     return rc;

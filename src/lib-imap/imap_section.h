@@ -12,7 +12,9 @@
  * Part numbers follow RFC 9051: a message that is not multipart has one
  * part, 1, its body; the parts of a multipart are numbered in order; a
  * message/rfc822 part's sub-parts are those of the message inside it, and
- * its HEADER and TEXT are that message's. Ranges are raw bytes of the
+ * its HEADER and TEXT are that message's. As in Dovecot, a part that is
+ * neither is its own part 1 at the end of a path ("1.1" of a text part in
+ * a multipart is that part, "1.1.1" is nothing). Ranges are raw bytes of the
  * stored message (the FETCH code sends them with bare LFs as CRLF).
  */
 #ifndef YUBIN_IMAP_SECTION_H
@@ -62,10 +64,11 @@ int imap_section_find(const struct imap_msg *m, const struct imap_section_spec *
 #define IMAP_BINARY_UNKNOWN_CTE (-2)  /* answer NO [UNKNOWN-CTE] */
 
 /*
- * BINARY[section]: append the content of the part s names, its transfer
- * encoding (base64, quoted-printable) undone; parts that are not leaves,
- * and 7bit/8bit/binary, as they are. msg is the whole stored message.
- * 0, IMAP_BINARY_UNKNOWN_CTE, or -1 when out is full.
+ * BINARY[section]: append what to send for the part s names: its content
+ * with its transfer encoding (base64, quoted-printable) undone; parts that
+ * are not leaves, and 7bit/8bit/binary, as they are with bare LFs sent as
+ * CRLF (as BODY[] sends them). msg is the whole stored message. 0,
+ * IMAP_BINARY_UNKNOWN_CTE, or -1 when out is full.
  */
 int imap_binary_decode(const struct imap_section *s, const char *msg, struct buf *out);
 

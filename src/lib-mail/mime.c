@@ -47,6 +47,9 @@ struct level {
     size_t nbare;                    /* line feeds committed without a CR before them */
     char held[2];                    /* the last line's end, not yet committed */
     size_t nheld;
+    int held_boundary_eol;           /* it ends a boundary line of this level's own */
+    size_t hdr_eol;                  /* line end length of the last header line taken */
+    size_t blank_eol;                /* of the empty line that ended the header, or 0 */
     /* decoding (the deepest level only) */
     unsigned b64_acc;
     int b64_bits;
@@ -250,6 +253,7 @@ static void account(struct mime_parser *m, int hi, const char *data, size_t clen
         }
         memcpy(l->held, data + clen, elen);
         l->nheld = elen;
+        l->held_boundary_eol = 0;
     }
 }
 
@@ -460,6 +464,7 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
     if (clen == 0 && len > 0) {                 /* the empty line */
         if (m->top > 0)
             account(m, m->top - 1, data, clen, len - clen);
+        l->blank_eol = len;
         end_header(m, start + len);
         return 1;
     }
@@ -478,6 +483,7 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
     }
     if (m->top > 0)
         account(m, m->top - 1, data, clen, len - clen);
+    l->hdr_eol = len - clen;
     return 1;
 }
 
@@ -530,14 +536,32 @@ static int find_boundary(const struct mime_parser *m, const char *data, size_t c
 static void on_boundary(struct mime_parser *m, int L, int close, const char *data, size_t clen,
                         size_t elen, size_t start)
 {
+    /* The line end before a boundary belongs to the boundary, except (MIME_IMAP,
+     * as Dovecot counts) when it ends a boundary line of the part being closed:
+     * then it stays in that part and the parts around it that close too. */
+    int keep = 0, imap = (m->flags & MIME_IMAP) != 0;
     while (m->top > L) {
+        struct level *l = &m->lv[m->top];
         /* a part that ends before its header did: empty body */
+        size_t cut = l->in_header ? l->hdr_eol : 0;
         while (m->lv[m->top].in_header)
             end_header(m, start);
-        close_level(m, m->top, 1);
+        if (!cut && l->cend == l->part.body_offset && l->nheld == 0)
+            cut = l->blank_eol;                 /* an empty body right after the header */
+        if (imap && cut && !keep) {
+            /* Dovecot: the header's last line end is the boundary's; the part
+             * around gets it */
+            l->part.body_offset -= cut;
+            l->cend = l->part.body_offset;
+            keep = 1;
+        } else {
+            keep |= imap && l->held_boundary_eol;
+        }
+        close_level(m, m->top, !keep);
         m->top--;
     }
     account(m, L, data, clen, elen);
+    m->lv[L].held_boundary_eol = 1;
     if (close) {
         m->lv[L].closed = 1;
         return;

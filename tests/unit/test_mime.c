@@ -418,10 +418,11 @@ static void test_imap_mode(void)
     struct tree t;
     parse(msg, strlen(msg), 0, MIME_IMAP, &t);
     /* the header went on past "not a field"; the base64 message/rfc822 holds a
-     * message (all header: "aGk=" is not followed by an empty line); message/global
-     * is a leaf; "--b junk" and "--bb" are boundaries */
-    CHECK_STR(buf_cstr(&t.text), "2 text/plain 7bit 128+133=133 0\n"
-                                 "1 message/rfc822 base64 52+128=132 1\n"
+     * message (all header: "aGk=" is not followed by an empty line, and the line
+     * end before the boundary is the boundary's, given to the part around);
+     * message/global is a leaf; "--b junk" and "--bb" are boundaries */
+    CHECK_STR(buf_cstr(&t.text), "2 text/plain 7bit 128+132=132 0\n"
+                                 "1 message/rfc822 base64 52+128=133 1\n"
                                  "1 message/global 7bit 138+168=182 3\n"
                                  "0 multipart/mixed 7bit 0+43=189 13\n");
     tree_free(&t);

@@ -75,7 +75,8 @@ def value_end(data, i):
             i += 1
             if depth == 0:
                 return i
-        elif c == b"{":
+        elif c == b"{" or (c == b"~" and data[i + 1:i + 2] == b"{"):
+            i += c == b"~"
             close = data.index(b"}", i)
             n = int(data[i + 1:close])
             i = close + 3 + n
