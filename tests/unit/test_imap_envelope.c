@@ -78,6 +78,10 @@ static void test_fields(void)
               "(\"d2\" \"two\" ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
               "((NIL NIL \"s\" \"s\")(NIL NIL \"t\" \"t\")) ((NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
               "((NIL NIL \"x\" \"y\")(NIL NIL \"z\" \"w\")) NIL NIL \"<i2>\" \"<m2>\")");
+    /* a comment inside <...> or after it is not a display name (Dovecot) */
+    env_check("From: <user-from (comment)@ (comment) domain.org>\nTo: <a@b> (Name)\n\n",
+              "(NIL NIL ((NIL NIL \"user-from\" \"domain.org\")) ((NIL NIL \"user-from\" \"domain.org\")) "
+              "((NIL NIL \"user-from\" \"domain.org\")) ((NIL NIL \"a\" \"b\")) NIL NIL NIL NIL)");
     /* a line that is not a field does not end the header */
     env_check("X-A: 1\nnot a field\nSubject: after\n\n", "(NIL \"after\" NIL NIL NIL NIL NIL NIL NIL NIL)");
 }

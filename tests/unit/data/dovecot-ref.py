@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """
 dovecot-ref.py - record what Dovecot answers to FETCH (BODY BODYSTRUCTURE
-ENVELOPE PREVIEW) for every message of ../shared/conformance/mime, as the reference
-test_imap_bodystructure.c compares lib-imap's output with.
+ENVELOPE PREVIEW) for every message of ../shared/conformance/mime and of
+the imaptest .mbox files (split and made CRLF as imaptest appends them), as
+the reference test_imap_bodystructure.c compares lib-imap's output with.
 
 Needs Debian's dovecot-imapd and root (Dovecot's imap process runs
 pre-authenticated on a pipe, as uid 65534, on a scratch Maildir holding one
@@ -12,7 +13,8 @@ message at a time). Usage, from the worktree root:
 
 Output: for each message and item, a line "path<TAB>ITEM<TAB>length" and
 then exactly length bytes of the item's value (IMAP syntax, literals and
-all) and a newline. path is relative to conformance/mime.
+all) and a newline. path is relative to conformance/mime, or
+"imaptest/NAME.mbox#N" for the Nth message of an imaptest mbox.
 """
 import os
 import shutil
@@ -42,6 +44,40 @@ userdb {{
   args = uid=65534 gid=65534 home={d}
 }}
 """
+
+
+IMAPTEST = os.path.join(SHARED, "conformance/imap/imaptest-tests")
+
+
+def is_from_line(line):
+    """imaptest_mbox.h's test: "From ", a word without ':', a date ending in a year."""
+    if len(line) < 10 or not line.startswith(b"From ") or b":" in line[5:].split(b" ")[0]:
+        return False
+    t = line.rstrip(b"\r\n")
+    return len(t) >= 4 and t[-1:].isdigit() and t[-4:-3] in (b"1", b"2")
+
+
+def mbox_messages(name):
+    """The messages of an imaptest .mbox, LF made CRLF (as imaptest appends them)."""
+    msgs = []
+    with open(os.path.join(IMAPTEST, name), "rb") as f:
+        for line in f.read().splitlines(keepends=True):
+            if is_from_line(line):
+                msgs.append(bytearray())
+            elif msgs:
+                eol = line.endswith(b"\n")
+                msgs[-1] += line.rstrip(b"\r\n") + (b"\r\n" if eol else b"")
+    return [bytes(m) for m in msgs]
+
+
+def imaptest_items():
+    """(key, bytes) of every message of every imaptest .mbox: key "imaptest/NAME.mbox#N"."""
+    out = []
+    for name in sorted(os.listdir(IMAPTEST)):
+        if name.endswith(".mbox"):
+            for n, m in enumerate(mbox_messages(name), 1):
+                out.append(("imaptest/%s#%d" % (name, n), m))
+    return out
 
 
 def corpus_files():
@@ -92,12 +128,16 @@ def value_end(data, i):
     raise ValueError("unterminated value")
 
 
-def fetch(d, path):
+def fetch(d, path, data=None):
     md = os.path.join(d, "Maildir")
     shutil.rmtree(md, ignore_errors=True)
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(md, sub))
-    shutil.copyfile(os.path.join(CORPUS, path), os.path.join(md, "cur", "1.msg:2,"))
+    if data is None:
+        shutil.copyfile(os.path.join(CORPUS, path), os.path.join(md, "cur", "1.msg:2,"))
+    else:
+        with open(os.path.join(md, "cur", "1.msg:2,"), "wb") as f:
+            f.write(data)
     subprocess.run(["chown", "-R", "65534:65534", md], check=True)
     cmd = b"a select INBOX\r\nb fetch 1 (BODY BODYSTRUCTURE ENVELOPE PREVIEW)\r\nc logout\r\n"
     env = dict(os.environ, USER="nobody", HOME=d)
@@ -125,8 +165,9 @@ def main():
         with open(os.path.join(d, "dovecot.conf"), "w") as f:
             f.write(CONF.format(d=d))
         w = sys.stdout.buffer
-        for path in corpus_files():
-            vals = fetch(d, path)
+        items = [(p, None) for p in corpus_files()] + imaptest_items()
+        for path, data in items:
+            vals = fetch(d, path, data)
             for item in ITEMS:
                 v = vals[item]
                 w.write(b"%s\t%s\t%d\n" % (path.encode(), item.encode(), len(v)))
