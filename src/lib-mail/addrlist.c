@@ -34,6 +34,7 @@ struct elem {
     size_t tlen;
     char comment[COMMENT_MAX];  /* the element's last comment, outer parens removed */
     int has_comment;
+    int in_angle;               /* between '<' and '>': comments there are no name */
     int overflow;               /* lenient: tokens or text were dropped */
     int lenient;
 };
@@ -41,7 +42,7 @@ struct elem {
 static void elem_reset(struct elem *e)
 {
     e->ntok = e->tlen = 0;
-    e->has_comment = e->overflow = 0;
+    e->has_comment = e->overflow = e->in_angle = 0;
     e->comment[0] = 0;
 }
 
@@ -56,6 +57,10 @@ static const char *read_comment(const char *s, struct elem *e)
 {
     size_t clen = 0;
     int depth = 0;
+    char keep[COMMENT_MAX];
+    int angle = e->in_angle && e->lenient;     /* "<a (c) @b>": not a name (Dovecot) */
+    if (angle)
+        memcpy(keep, e->comment, sizeof(keep));
     do {
         if (*s == 0) {
             if (!e->lenient)
@@ -80,7 +85,10 @@ static const char *read_comment(const char *s, struct elem *e)
         s++;
     } while (depth > 0);
     e->comment[clen] = 0;
-    e->has_comment = 1;
+    if (angle)
+        memcpy(e->comment, keep, sizeof(keep));
+    else
+        e->has_comment = 1;
     return s;
 }
 
@@ -172,6 +180,7 @@ static const char *next_token(const char *s, struct elem *e, int *end)
     } else if (strchr(SPECIALS, c)) {
         t->type = T_SPECIAL;
         t->special = (char)c;
+        e->in_angle = c == '<' ? 1 : c == '>' ? 0 : e->in_angle;
         s++;
     } else if (c < 0x20 || c == 0x7f) {
         return NULL;
@@ -360,7 +369,9 @@ static int element(const struct elem *e, struct addr_item *it)
             return -1;
         }
     }
-    if (!it->name && e->has_comment && e->comment[0])
+    /* a comment names a bare addr-spec; lenient mode (Dovecot's reading) gives
+     * "<a@b> (c)" no name */
+    if (!it->name && e->has_comment && e->comment[0] && (!e->lenient || lt == ntok))
         it->name = xstrdup(e->comment);
     if (e->overflow)
         it->invalid = 1;

@@ -38,7 +38,9 @@ struct addr_item {
     enum addr_item_kind kind;
     char *name;      /* display name: phrase words joined by one space, quotes
                       * removed, RFC 2047 words left encoded; or the comment
-                      * after the address when there is no phrase; NULL */
+                      * after the address when there is no phrase (lenient mode,
+                      * as Dovecot: only after a bare addr-spec, "a@b (Name)");
+                      * NULL */
     char *route;     /* obsolete route "@a,@b" or NULL */
     char *mailbox;   /* local part, unquoted (group name for GROUP_START) */
     char *domain;    /* domain or [literal]; NULL for groups, and in strict

@@ -43,8 +43,13 @@ struct level {
     size_t cend;                     /* end of what is committed */
     size_t nlf;                      /* line feeds committed */
     int last_lf;                     /* the last committed byte is a line feed */
+    int last_cr;                     /* the last committed byte is a carriage return */
+    size_t nbare;                    /* line feeds committed without a CR before them */
     char held[2];                    /* the last line's end, not yet committed */
     size_t nheld;
+    int held_boundary_eol;           /* it ends a boundary line of this level's own */
+    size_t hdr_eol;                  /* line end length of the last header line taken */
+    size_t blank_eol;                /* of the empty line that ended the header, or 0 */
     /* decoding (the deepest level only) */
     unsigned b64_acc;
     int b64_bits;
@@ -225,7 +230,9 @@ static void commit_held(struct mime_parser *m, struct level *l, int deepest)
         body_out(m, l, l->held, l->nheld, 1);
     l->cend += l->nheld;
     l->nlf += l->held[l->nheld - 1] == '\n';
+    l->nbare += l->nheld == 1 && l->held[0] == '\n' && !l->last_cr;
     l->last_lf = l->held[l->nheld - 1] == '\n';
+    l->last_cr = 0;
     l->nheld = 0;
 }
 
@@ -242,9 +249,11 @@ static void account(struct mime_parser *m, int hi, const char *data, size_t clen
                 body_out(m, l, data, clen, 0);
             l->cend += clen;
             l->last_lf = 0;
+            l->last_cr = data[clen - 1] == '\r';
         }
         memcpy(l->held, data + clen, elen);
         l->nheld = elen;
+        l->held_boundary_eol = 0;
     }
 }
 
@@ -259,6 +268,8 @@ static void close_level(struct mime_parser *m, int i, int drop_held)
     conv_close(&l->conv);
     l->part.end_offset = l->cend;
     l->part.lines = l->nlf + (l->cend > l->part.body_offset && !l->last_lf);
+    l->part.body_lf = l->nlf;
+    l->part.body_bare_lf = l->nbare;
     if (m->cb.part_end)
         m->cb.part_end(m->ctx, &l->part);
     buf_free(&l->hdr);
@@ -349,7 +360,7 @@ static void content_disposition(struct mime_part *p, const struct hdr_field *f)
         str_copy(p->filename, name, sizeof(p->filename));
 }
 
-static void parse_part_header(struct level *l, const struct level *parent)
+static void parse_part_header(struct level *l, const struct level *parent, int imap)
 {
     struct mime_part *p = &l->part;
     int digest = parent && parent->part.multipart && strcmp(parent->part.subtype, "digest") == 0;
@@ -366,13 +377,21 @@ static void parse_part_header(struct level *l, const struct level *parent)
     struct hdr_reader r;
     struct hdr_field f;
     hdr_reader_init(&r, h, hl, 0, 0);
-    while (hdr_next(&r, &f)) {
-        if (hdr_name_is(&f, "Content-Type"))
-            content_type(p, &f);
-        else if (hdr_name_is(&f, "Content-Transfer-Encoding"))
-            content_cte(p, &f);
-        else if (hdr_name_is(&f, "Content-Disposition"))
-            content_disposition(p, &f);
+    for (;;) {
+        while (hdr_next(&r, &f)) {
+            if (hdr_name_is(&f, "Content-Type"))
+                content_type(p, &f);
+            else if (hdr_name_is(&f, "Content-Transfer-Encoding"))
+                content_cte(p, &f);
+            else if (hdr_name_is(&f, "Content-Disposition"))
+                content_disposition(p, &f);
+        }
+        /* MIME_IMAP: a line that is not a field is skipped, the header goes on */
+        const char *lf = r.status == HDR_END_BODY && imap ? memchr(r.p, '\n', (size_t)(r.end - r.p))
+                                                          : NULL;
+        if (!lf)
+            break;
+        hdr_reader_init(&r, lf + 1, (size_t)(r.end - lf - 1), 0, 0);
     }
     /* a filename may be an RFC 2047 word (not standard, but everywhere) */
     if (strstr(p->filename, "=?")) {
@@ -403,7 +422,7 @@ static void end_header(struct mime_parser *m, size_t body_offset)
 {
     int i = m->top;
     struct level *l = &m->lv[i];
-    parse_part_header(l, i > 0 ? &m->lv[i - 1] : NULL);
+    parse_part_header(l, i > 0 ? &m->lv[i - 1] : NULL, (m->flags & MIME_IMAP) != 0);
     l->in_header = 0;
     l->part.body_offset = l->cend = body_offset;
     struct mime_part *p = &l->part;
@@ -411,8 +430,10 @@ static void end_header(struct mime_parser *m, size_t body_offset)
     if (strcmp(p->type, "multipart") == 0 && p->boundary[0]) {
         p->multipart = room;
     } else if (strcmp(p->type, "message") == 0 &&
-               (strcmp(p->subtype, "rfc822") == 0 || strcmp(p->subtype, "global") == 0) &&
-               p->cte != MIME_BASE64 && p->cte != MIME_QP) {
+               ((m->flags & MIME_IMAP) ? strcmp(p->subtype, "rfc822") == 0
+                                       : (strcmp(p->subtype, "rfc822") == 0 ||
+                                          strcmp(p->subtype, "global") == 0) &&
+                                         p->cte != MIME_BASE64 && p->cte != MIME_QP)) {
         p->message = room && m->nparts < MIME_PARTS_MAX;
         if (room && !p->message)
             m->hit |= MIME_HIT_PARTS;
@@ -443,6 +464,7 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
     if (clen == 0 && len > 0) {                 /* the empty line */
         if (m->top > 0)
             account(m, m->top - 1, data, clen, len - clen);
+        l->blank_eol = len;
         end_header(m, start + len);
         return 1;
     }
@@ -450,7 +472,7 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
     int cont = l->hdr.len > 0 && clen > 0 && (data[0] == ' ' || data[0] == '\t');
     /* an mbox "From " line before the message's first field is part of its header */
     field |= m->top == 0 && start == 0 && clen >= 5 && memcmp(data, "From ", 5) == 0;
-    if (!field && !cont) {
+    if (!field && !cont && !(m->flags & MIME_IMAP)) {
         end_header(m, start);                   /* no empty line: the body starts here */
         return 0;
     }
@@ -461,13 +483,15 @@ static int header_line(struct mime_parser *m, const char *data, size_t len, size
     }
     if (m->top > 0)
         account(m, m->top - 1, data, clen, len - clen);
+    l->hdr_eol = len - clen;
     return 1;
 }
 
 /* ---- boundaries ---- */
 
-/* Is the line a boundary of level i? 1 delimiter, 2 close delimiter, 0 no. */
-static int boundary_of(const struct level *l, const char *data, size_t clen)
+/* Is the line a boundary of level i? 1 delimiter, 2 close delimiter, 0 no.
+ * prefix (MIME_IMAP): anything may follow the boundary. */
+static int boundary_of(const struct level *l, const char *data, size_t clen, int prefix)
 {
     size_t bl = strlen(l->part.boundary);
     if (clen < bl + 2 || data[0] != '-' || data[1] != '-' ||
@@ -479,37 +503,65 @@ static int boundary_of(const struct level *l, const char *data, size_t clen)
         p += 2;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
         p++;
-    return p == end ? 1 + close : 0;
+    return p == end || prefix ? 1 + close : 0;
 }
 
 static int find_boundary(const struct mime_parser *m, const char *data, size_t clen, int *close)
 {
     if (clen < 2 || data[0] != '-' || data[1] != '-')
         return -1;
+    int prefix = (m->flags & MIME_IMAP) != 0, found = -1;
+    size_t found_len = 0;
     for (int i = m->top; i >= 0; i--) {
         const struct level *l = &m->lv[i];
         if (l->in_header || !l->part.multipart || l->closed)
             continue;
-        int b = boundary_of(l, data, clen);
-        if (b) {
+        int b = boundary_of(l, data, clen, prefix);
+        if (!b)
+            continue;
+        if (!prefix) {
             *close = b == 2;
             return i;
         }
+        size_t bl = strlen(l->part.boundary);
+        if (found < 0 || bl > found_len) {      /* the longest match, innermost first */
+            found = i;
+            found_len = bl;
+            *close = b == 2;
+        }
     }
-    return -1;
+    return found;
 }
 
 static void on_boundary(struct mime_parser *m, int L, int close, const char *data, size_t clen,
                         size_t elen, size_t start)
 {
+    /* The line end before a boundary belongs to the boundary, except (MIME_IMAP,
+     * as Dovecot counts) when it ends a boundary line of the part being closed:
+     * then it stays in that part and the parts around it that close too. */
+    int keep = 0, imap = (m->flags & MIME_IMAP) != 0;
     while (m->top > L) {
+        struct level *l = &m->lv[m->top];
         /* a part that ends before its header did: empty body */
+        size_t cut = l->in_header ? l->hdr_eol : 0;
         while (m->lv[m->top].in_header)
             end_header(m, start);
-        close_level(m, m->top, 1);
+        if (!cut && l->cend == l->part.body_offset && l->nheld == 0)
+            cut = l->blank_eol;                 /* an empty body right after the header */
+        if (imap && cut && !keep) {
+            /* Dovecot: the header's last line end is the boundary's; the part
+             * around gets it */
+            l->part.body_offset -= cut;
+            l->cend = l->part.body_offset;
+            keep = 1;
+        } else {
+            keep |= imap && l->held_boundary_eol;
+        }
+        close_level(m, m->top, !keep);
         m->top--;
     }
     account(m, L, data, clen, elen);
+    m->lv[L].held_boundary_eol = 1;
     if (close) {
         m->lv[L].closed = 1;
         return;

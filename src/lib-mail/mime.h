@@ -40,6 +40,15 @@ struct buf;
 /* mime_parser_new() flags */
 #define MIME_DECODE  0x1               /* part_body gets decoded bytes (else raw) */
 #define MIME_UTF8    0x2               /* and text parts converted to UTF-8 */
+/*
+ * Read the tree as IMAP servers (Dovecot) do, so that BODYSTRUCTURE and
+ * part numbers agree with theirs: a header section ends only at an empty
+ * line (a line that is not a field is a broken field of the header); a
+ * line is a boundary when it starts with "--boundary" (the longest open
+ * boundary that matches wins); only message/rfc822 holds a message, and
+ * it does whatever its transfer encoding.
+ */
+#define MIME_IMAP    0x4
 
 enum mime_cte { MIME_7BIT, MIME_8BIT, MIME_BINARY, MIME_QP, MIME_BASE64, MIME_CTE_OTHER };
 
@@ -57,6 +66,9 @@ struct mime_part {
     /* raw offsets in the input, known at part_end */
     size_t header_offset, body_offset, end_offset;
     size_t lines;                      /* lines of the raw body */
+    size_t body_lf;                    /* line feeds in the raw body (IMAP's line count) */
+    size_t body_bare_lf;               /* of which not preceded by CR (IMAP's sizes count
+                                        * each as CRLF: size + body_bare_lf) */
     /* the header section, during part_start only (not NUL-terminated) */
     const char *header;
     size_t header_len;

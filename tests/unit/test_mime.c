@@ -408,6 +408,56 @@ static void corpus_dir(const char *dir)
     closedir(d);
 }
 
+/* MIME_IMAP: Dovecot's reading of the tree (lib-imap's BODYSTRUCTURE). */
+static void test_imap_mode(void)
+{
+    const char *msg = "Content-Type: multipart/mixed; boundary=b\n\n"
+                      "--b junk\nnot a field\nContent-Type: message/rfc822\n"
+                      "Content-Transfer-Encoding: base64\n\naGk=\n"
+                      "--bb\nContent-Type: message/global\n\nSubject: x\n\nhi\n--b--\n";
+    struct tree t;
+    parse(msg, strlen(msg), 0, MIME_IMAP, &t);
+    /* the header went on past "not a field"; the base64 message/rfc822 holds a
+     * message (all header: "aGk=" is not followed by an empty line, and the line
+     * end before the boundary is the boundary's, given to the part around);
+     * message/global is a leaf; "--b junk" and "--bb" are boundaries */
+    CHECK_STR(buf_cstr(&t.text), "2 text/plain 7bit 128+132=132 0\n"
+                                 "1 message/rfc822 base64 52+128=133 1\n"
+                                 "1 message/global 7bit 138+168=182 3\n"
+                                 "0 multipart/mixed 7bit 0+43=189 13\n");
+    tree_free(&t);
+    /* the same without the flag: the header ends at "not a field" */
+    parse(msg, strlen(msg), 0, 0, &t);
+    CHECK(strstr(buf_cstr(&t.text), "message/rfc822") == NULL);
+    tree_free(&t);
+}
+
+/* Line feeds, and those without a CR, of each body. */
+static size_t lf_seen[4], bare_seen[4];
+
+static void lf_end(void *ctx, const struct mime_part *p)
+{
+    (void)ctx;
+    lf_seen[p->depth] = p->body_lf;
+    bare_seen[p->depth] = p->body_bare_lf;
+}
+
+static void test_line_feeds(void)
+{
+    static const struct mime_callbacks cb = {NULL, NULL, lf_end};
+    const char *msgs[] = {"S: x\n\na\nb\n", "S: x\r\n\r\na\r\nb\r\n", "S: x\n\na\r\nb\nc", "S: x\n\n"};
+    size_t lf[] = {2, 2, 2, 0}, bare[] = {2, 0, 1, 0};
+    for (size_t i = 0; i < 4; i++) {
+        struct mime_parser *m = mime_parser_new(0, &cb, NULL);
+        for (const char *c = msgs[i]; *c; c++)
+            mime_feed(m, c, 1);                 /* a CR and its LF in different pieces */
+        mime_finish(m);
+        mime_parser_free(m);
+        CHECK_INT(lf_seen[0], lf[i]);
+        CHECK_INT(bare_seen[0], bare[i]);
+    }
+}
+
 static void test_corpora(void)
 {
     const char *shared = getenv("YUBIN_SHARED");
@@ -430,6 +480,8 @@ int main(void)
     T_RUN(test_simple_and_odd);
     T_RUN(test_params);
     T_RUN(test_limits);
+    T_RUN(test_imap_mode);
+    T_RUN(test_line_feeds);
     T_RUN(test_corpora);
     return T_DONE();
 }
