@@ -2,11 +2,12 @@
  * fuzz_imap_search.c - the lib-imap pieces that read client arguments:
  * imap_seqset_parse / _contains / _write / iteration
  * (src/lib-imap/imap_seqset.c), imap_search_parse and imap_search_match
- * (imap_search.c), imap_fetch_parse (imap_fetch_items.c) and
- * imap_date_parse.
+ * (imap_search.c), imap_fetch_parse (imap_fetch_items.c),
+ * imap_date_parse, imap_sort_parse and imap_base_subject (imap_sort.c).
  *
  * Input: byte 0 picks the mode (low 2 bits: 0 sequence set, 1 search,
- * 2 fetch, 3 date) and flags (0x04 allow `$`, 0x08 allow RETURN); bytes
+ * 2 fetch, 3 date; with 0x10 set, 1 is SORT and 3 the base subject) and
+ * flags (0x04 allow `$`, 0x08 allow RETURN); bytes
  * 1-2 are the message count and bytes 3-4 the `*` UID (little endian);
  * the rest is the text. For search and fetch the text is turned into an
  * argument tree by tests/unit/imap_testargs.h (atoms, "quoted", {N}
@@ -26,13 +27,19 @@
  *  - fetch: success gives bodies with a reply name, at most
  *    IMAP_FETCH_MAX_DEPTH parts each >= 1, a length >= 1 for partials;
  *    failure gives a reason and an empty result;
- *  - a parsed date has the date-text length and lies in years 0000-9999.
+ *  - a parsed date has the date-text length and lies in years 0000-9999;
+ *  - SORT: at most IMAP_SORT_MAX_CRITERIA criteria and a search tree on
+ *    success, no tree on failure;
+ *  - base subject: never longer than the input, no leading or trailing
+ *    space, no tab/CR/LF, and taking the base subject of it again changes
+ *    nothing.
  * max_len: 2048
  */
 #include "fuzz.h"
 #include "lib-imap/imap_fetch_items.h"
 #include "lib-imap/imap_search.h"
 #include "lib-imap/imap_seqset.h"
+#include "lib-imap/imap_sort.h"
 #include "../unit/imap_testargs.h"
 
 static void check_set(const struct imap_seqset *set)
@@ -174,6 +181,43 @@ static void fuzz_date(const char *s, size_t n)
     FUZZ_ASSERT(d > imap_days_from_civil(-1, 12, 31) && d < imap_days_from_civil(10000, 1, 1));
 }
 
+static void fuzz_base_subject(const char *s, size_t n)
+{
+    struct buf b, again;
+    int reply;
+    buf_init(&b, 0);
+    buf_init(&again, 0);
+    FUZZ_ASSERT(imap_base_subject(s, n, &b, &reply) == 0);
+    FUZZ_ASSERT(b.len <= n && (reply == 0 || reply == 1));
+    if (b.len) {
+        FUZZ_ASSERT(b.data[0] != ' ' && b.data[b.len - 1] != ' ');
+        FUZZ_ASSERT(!memchr(b.data, '\t', b.len) && !memchr(b.data, '\r', b.len) &&
+                    !memchr(b.data, '\n', b.len));
+    }
+    FUZZ_ASSERT(imap_base_subject(b.data, b.len, &again, NULL) == 0);
+    FUZZ_ASSERT(again.len == b.len && memcmp(again.data, b.data, b.len) == 0);
+    buf_free(&b);
+    buf_free(&again);
+}
+
+static void fuzz_sort(const struct imap_arg *args, uint32_t count, uint32_t star, unsigned flags)
+{
+    struct imap_sort_crit crit[IMAP_SORT_MAX_CRITERIA];
+    size_t n = 0;
+    struct imap_search s;
+    struct imap_search_params p = {.msg_count = count, .uid_star = star,
+                                   .allow_searchres = (flags & 4) != 0,
+                                   .allow_return = (flags & 8) != 0};
+    const char *err = NULL;
+    int r = imap_sort_parse(args, &p, crit, &n, &s, &err);
+    if (r < 0) {
+        FUZZ_ASSERT(s.root == NULL && (r == IMAP_SEARCH_BADCHARSET || err));
+        return;
+    }
+    FUZZ_ASSERT(s.root && n >= 1 && n <= IMAP_SORT_MAX_CRITERIA);
+    imap_search_free(&s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_in in = {data, size};
@@ -186,12 +230,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((mode & 3) == 0) {
         fuzz_seqset(s, in.n, star, (mode & 4) != 0);
     } else if ((mode & 3) == 3) {
-        fuzz_date(s, in.n);
+        if (mode & 0x10)
+            fuzz_base_subject(s, in.n);
+        else
+            fuzz_date(s, in.n);
     } else {
         struct targs ta = {0};
         struct imap_arg *args = targs_parse_n(&ta, s, in.n);
         if (args) {
-            if ((mode & 3) == 1)
+            if ((mode & 3) == 1 && (mode & 0x10))
+                fuzz_sort(args, count, star, mode);
+            else if ((mode & 3) == 1)
                 fuzz_search(args, count, star, mode);
             else
                 fuzz_fetch(args);

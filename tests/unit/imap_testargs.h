@@ -8,7 +8,9 @@
  * everything up to the matching ] (spaces and parentheses included) and
  * is marked bracketed, as the real parser does for BODY[...] (quoted
  * strings inside the brackets may hold ]). Depth and
- * size are bounded; returns NULL on a syntax error.
+ * size are bounded; returns NULL on a syntax error. Atoms never hold NUL
+ * (as from the real parser); quoted strings and literals may, with `len`
+ * counting it.
  */
 #ifndef YUBIN_IMAP_TESTARGS_H
 #define YUBIN_IMAP_TESTARGS_H
@@ -46,8 +48,8 @@ static inline int targs_atom(struct targs *t, const char **pp, const char *end, 
 {
     const char *p = *pp, *start = p;
     int depth = 0, q = 0;
-    while (p < end && (depth || (*p != ' ' && *p != ')' && *p != '('))) {
-        if (depth && *p == '\\' && q && p + 1 < end)
+    while (p < end && *p && (depth || (*p != ' ' && *p != ')' && *p != '('))) {
+        if (depth && *p == '\\' && q && p + 1 < end && p[1])
             p++;
         else if (depth && *p == '"')
             q = !q;
@@ -97,8 +99,11 @@ static inline int targs_literal(struct targs *t, const char **pp, const char *en
     if (p == end || *p != '}' || (size_t)(end - p - 1) < n)
         return -1;
     p++;
+    char *lit = targs_keep(t, xmalloc(n + 1));
+    memcpy(lit, p, n);
+    lit[n] = '\0';
     a->type = IMAP_ARG_LITERAL;
-    a->str = targs_keep(t, xstrndup(p, n));
+    a->str = lit;
     a->len = n;
     *pp = p + n;
     return 0;
