@@ -230,6 +230,119 @@ static void test_errors(void)
     t_current = "test_errors";
 }
 
+/* Every FETCH attribute list of the imaptest scripts parses. */
+static void test_imaptest_commands(void)
+{
+    static const struct {
+        const char *cmd;
+        int bad;
+    } v[] = {
+        {"(binary.peek[1] binary.peek[2] binary.peek[3] binary.peek[4] binary.peek[5])", 0},
+        {"(binary.peek[1])", 0},
+        {"(binary.peek[1]<0.10>)", 0},
+        {"(binary.peek[1]<10.10>)", 0},
+        {"(binary.peek[1]<15.10>)", 0},
+        {"(binary.peek[1]<20.10>)", 0},
+        {"(binary.peek[1]<40.100>)", 0},
+        {"(binary.peek[2.1])", 0},
+        {"(binary.peek[2.2])", 0},
+        {"(binary.peek[2])", 0},
+        {"(binary.peek[5]<0.10>)", 0},
+        {"(binary.peek[5]<0.7>)", 0},
+        {"(binary.peek[5]<0.8>)", 0},
+        {"(binary.peek[5]<10.10>)", 0},
+        {"(binary.peek[5]<15.100>)", 0},
+        {"(binary.peek[5]<5.10>)", 0},
+        {"(binary.peek[])", 0},
+        {"(binary.size[1] binary.peek[1])", 0},
+        {"(binary.size[1] binary.size[5])", 0},
+        {"(binary.size[1])", 0},
+        {"(binary.size[2.1])", 0},
+        {"(binary.size[2.2])", 0},
+        {"(binary.size[2] binary.size[3] binary.size[4])", 0},
+        {"(binary.size[2])", 0},
+        {"(binary.size[3] binary.peek[2])", 0},
+        {"(binary.size[])", 0},
+        {"(body.peek[1.1.1])", 0},
+        {"(body.peek[1.1.HEADER])", 0},
+        {"(body.peek[1.1.MIME])", 0},
+        {"(body.peek[1.1.TEXT])", 0},
+        {"(body.peek[1.1.header])", 0},
+        {"(body.peek[1.1.text])", 0},
+        {"(body.peek[1.1])", 0},
+        {"(body.peek[1.2.HEADER])", 0},
+        {"(body.peek[1.2.MIME])", 0},
+        {"(body.peek[1.2.TEXT])", 0},
+        {"(body.peek[1.2])", 0},
+        {"(body.peek[1.header.fields (from subject X-foo)])", 0},
+        {"(body.peek[1.header.fields.not (from subject X-foo)])", 0},
+        {"(body.peek[1.header])", 0},
+        {"(body.peek[1.mime])", 0},
+        {"(body.peek[1.text])", 0},
+        {"(body.peek[1])", 0},
+        {"(body.peek[2.1.mime])", 0},
+        {"(body.peek[2.1])", 0},
+        {"(body.peek[2.2.mime])", 0},
+        {"(body.peek[2.2])", 0},
+        {"(body.peek[2.header.fields (from subject X-foo)])", 0},
+        {"(body.peek[2.header.fields.not (from subject X-foo)])", 0},
+        {"(body.peek[2.header])", 0},
+        {"(body.peek[2.mime])", 0},
+        {"(body.peek[2.text])", 0},
+        {"(body.peek[2])", 0},
+        {"(body.peek[])", 0},
+        {"(body.peek[header.fields (from from)])", 0},
+        {"(body.peek[header.fields (from)])", 0},
+        {"(body.peek[text])", 0},
+        {"(body[])", 0},
+        {"(body[header])", 0},
+        {"(flags body.peek[])", 0},
+        {"(flags body.peek[text])", 0},
+        {"(flags internaldate)", 0},
+        {"(internaldate)", 0},
+        {"(uid body.peek[])", 0},
+        {"(uid body[])", 0},
+        {"(uid flags)", 0},
+        {"(uid)", 0},
+        {"UID", 0},
+        {"all", 0},
+        {"body", 0},
+        {"body.peek[]", 0},
+        {"body.peek[header.fields (from subject)]", 0},
+        {"body.peek[header.fields (from)]", 0},
+        {"body.peek[header.fields (subject)]", 0},
+        {"body.peek[header.fields (xyz)]", 0},
+        {"body.peek[header.fields.not (date date)]", 0},
+        {"body.peek[header.fields.not (date)]", 0},
+        {"body.peek[header]", 0},
+        {"body.peek[text]<0.1>", 0},
+        {"body.peek[text]<0.3>", 0},
+        {"body.peek[text]<3.3>", 0},
+        {"body.peek[text]<5.1>", 0},
+        {"body.peek[text]<5.2>", 0},
+        {"body.peek[text]<5.3>", 0},
+        {"body.peek[text]<6.1>", 0},
+        {"body.peek[text]<6.2>", 0},
+        {"body.peek[text]<7.1>", 0},
+        {"envelope", 0},
+        {"fast", 0},
+        {"flags", 0},
+        {"full", 0},
+        {"modseq", 0},
+        {"rfc822", 0},
+        {"rfc822.header", 0},
+        {"rfc822.size", 0},
+        {"rfc822.text", 0},
+        {"uid", 0},
+
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        t_current = v[i].cmd;
+        CHECK_INT(parse(v[i].cmd), v[i].bad ? -1 : 0);
+    }
+    t_current = "test_imaptest_commands";
+}
+
 static void test_limits(void)
 {
     struct buf b;
@@ -287,6 +400,7 @@ int main(void)
     T_RUN(test_binary);
     T_RUN(test_modifiers);
     T_RUN(test_errors);
+    T_RUN(test_imaptest_commands);
     T_RUN(test_limits);
     targs_free(&ta);
     imap_fetch_free(&f);
