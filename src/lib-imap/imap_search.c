@@ -3,6 +3,7 @@
  * per-message evaluation. See imap_search.h.
  */
 #include "lib-imap/imap_search.h"
+#include "lib-imap/imap_quote.h"
 #include "lib/util.h"
 
 #include <stdlib.h>
@@ -608,4 +609,57 @@ static int match_one(const struct imap_search_key *k, const struct imap_search_m
 int imap_search_match(const struct imap_search_key *k, const struct imap_search_msg *m)
 {
     return match_one(k, m) != (int)k->not;
+}
+
+/* ---- the ESEARCH reply ---- */
+
+/* PARTIAL: the results at positions lo..hi (1-based; negative from the end). */
+static int write_partial(struct buf *b, const struct imap_search *s, const uint32_t *nums, size_t n)
+{
+    int64_t lo = s->partial_lo, hi = s->partial_hi;
+    if (buf_printf(b, " PARTIAL (%lld:%lld ", (long long)lo, (long long)hi) < 0)
+        return -1;
+    /* As 0-based [first, last] positions, clamped to the results. */
+    int64_t first = lo > 0 ? lo - 1 : (int64_t)n + hi;
+    int64_t last = lo > 0 ? hi - 1 : (int64_t)n + lo;
+    if (first < 0)
+        first = 0;
+    if (last >= (int64_t)n)
+        last = (int64_t)n - 1;
+    if (first > last)
+        return buf_puts(b, "NIL)");
+    if (imap_seqset_write_nums(b, nums + first, (size_t)(last - first + 1)) < 0)
+        return -1;
+    return buf_putc(b, ')');
+}
+
+int imap_search_write_esearch(struct buf *b, const char *tag, int uid, const struct imap_search *s,
+                              const uint32_t *nums, size_t n, uint64_t modseq)
+{
+    int r = buf_puts(b, "* ESEARCH");
+    if (r == 0 && tag) {
+        r = buf_puts(b, " (TAG ");
+        if (r == 0)
+            r = imap_write_quoted(b, tag, strlen(tag));
+        if (r == 0)
+            r = buf_putc(b, ')');
+    }
+    if (r == 0 && uid)
+        r = buf_puts(b, " UID");
+    if (r == 0 && n && (s->ret & IMAP_SR_MIN))
+        r = buf_printf(b, " MIN %u", nums[0]);
+    if (r == 0 && n && (s->ret & IMAP_SR_MAX))
+        r = buf_printf(b, " MAX %u", nums[n - 1]);
+    if (r == 0 && n && (s->ret & IMAP_SR_ALL)) {
+        r = buf_puts(b, " ALL ");
+        if (r == 0)
+            r = imap_seqset_write_nums(b, nums, n);
+    }
+    if (r == 0 && (s->ret & IMAP_SR_COUNT))
+        r = buf_printf(b, " COUNT %zu", n);
+    if (r == 0 && (s->ret & IMAP_SR_PARTIAL))
+        r = write_partial(b, s, nums, n);
+    if (r == 0 && modseq)
+        r = buf_printf(b, " MODSEQ %llu", (unsigned long long)modseq);
+    return r;
 }

@@ -12,9 +12,10 @@
  * `$` (RFC 5182); the CHARSET (UTF-8 and US-ASCII); the ESEARCH RETURN
  * options (MIN MAX ALL COUNT SAVE, PARTIAL of RFC 9394); the limits
  * (nesting depth of NOT/OR/groups, number of keys); IMAP dates
- * ("1-Feb-2024"); and imap_search_match, the per-message evaluation over
+ * ("1-Feb-2024"); imap_search_match, the per-message evaluation over
  * what the caller knows of a message (cheap facts in a struct, header
- * and body matching through callbacks).
+ * and body matching through callbacks); and the ESEARCH reply line
+ * (RFC 4731, RFC 9051, PARTIAL of RFC 9394).
  *
  * Input: lib-imap/imap_arg.h trees: the arguments after SEARCH (or after
  * UID SEARCH), ended by IMAP_ARG_EOL. Sequence sets are resolved at parse
@@ -182,5 +183,18 @@ struct imap_search_msg {
 
 /* The message matches the key (and its siblings' parent semantics). */
 int imap_search_match(const struct imap_search_key *k, const struct imap_search_msg *m);
+
+/*
+ * Append the ESEARCH reply for s (without CRLF):
+ * `* ESEARCH (TAG "tag") [UID] [MIN n] [MAX n] [ALL set] [COUNT n]
+ * [PARTIAL (range set|NIL)] [MODSEQ n]`, from nums[0..n), the matching
+ * sequence numbers or UIDs in ascending order. MIN, MAX and ALL are left
+ * out when nothing matched; modseq 0 leaves MODSEQ out. When SAVE is the
+ * only RETURN option, RFC 5182 says no ESEARCH is sent: the caller checks
+ * (ret == IMAP_SR_SAVE). nums must be ascending. Returns 0, or -1 when
+ * b is full.
+ */
+int imap_search_write_esearch(struct buf *b, const char *tag, int uid, const struct imap_search *s,
+                              const uint32_t *nums, size_t n, uint64_t modseq);
 
 #endif

@@ -2,7 +2,7 @@
  * fuzz_imap_search.c - the lib-imap pieces that read client arguments:
  * imap_seqset_parse / _contains / _write / iteration
  * (src/lib-imap/imap_seqset.c), imap_search_parse and imap_search_match
- * (imap_search.c), imap_fetch_parse (imap_fetch_items.c),
+ * and imap_search_write_esearch (imap_search.c), imap_fetch_parse (imap_fetch_items.c),
  * imap_date_parse, imap_sort_parse and imap_base_subject (imap_sort.c).
  *
  * Input: byte 0 picks the mode (low 2 bits: 0 sequence set, 1 search,
@@ -23,7 +23,8 @@
  *  - search: success leaves a root AND with at most IMAP_SEARCH_MAX_KEYS
  *    keys; failure leaves no tree and gives a reason (BAD) or is
  *    BADCHARSET; evaluating against a few messages never crashes, and
- *    flipping the root's NOT flips every answer;
+ *    flipping the root's NOT flips every answer; the ESEARCH line for the
+ *    matches is written (imap_search_write_esearch) as one line;
  *  - fetch: success gives bodies with a reply name, at most
  *    IMAP_FETCH_MAX_DEPTH parts each >= 1, a length >= 1 for partials;
  *    failure gives a reason and an empty result;
@@ -128,6 +129,8 @@ static void fuzz_search(const struct imap_arg *args, uint32_t count, uint32_t st
     imap_seqset_init(&saved);
     imap_seqset_add(&saved, 2, 3);
     static const char *const kw[] = {"$Junk", "foo", NULL};
+    uint32_t hits[4];
+    size_t nhits = 0;
     for (uint32_t i = 1; i <= 4; i++) {
         struct imap_search_msg m = {
             .seq = i, .uid = i * 2, .flags = i * 7 & 0x3f, .keywords = i & 1 ? kw : NULL,
@@ -142,7 +145,14 @@ static void fuzz_search(const struct imap_arg *args, uint32_t count, uint32_t st
         int b = imap_search_match(s.root, &m);
         s.root->not = !s.root->not;
         FUZZ_ASSERT((a == 0 || a == 1) && a != b);
+        if (a)
+            hits[nhits++] = i;
     }
+    struct buf reply;
+    buf_init(&reply, 0);
+    FUZZ_ASSERT(imap_search_write_esearch(&reply, "t1", flags & 1, &s, hits, nhits, flags & 2) == 0);
+    FUZZ_ASSERT(reply.len >= 9 && memcmp(reply.data, "* ESEARCH", 9) == 0 && !memchr(reply.data, '\n', reply.len));
+    buf_free(&reply);
     imap_seqset_free(&saved);
     imap_search_free(&s);
 }

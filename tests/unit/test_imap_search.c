@@ -646,6 +646,65 @@ static void test_imaptest_commands(void)
     t_current = "test_imaptest_commands";
 }
 
+/* The ESEARCH line for RETURN options, with the imaptest esearch, esearch-condstore
+ * and search-partial expectations. */
+static const char *esearch(const char *ret, int uid, const uint32_t *nums, size_t n, uint64_t modseq)
+{
+    char cmd[128];
+    str_fmt(cmd, sizeof(cmd), "RETURN %s ALL", ret);
+    if (parse(cmd, 1) != 0)
+        return "PARSE-ERROR";
+    struct buf b;
+    buf_init(&b, sizeof(result) - 1);
+    int r = imap_search_write_esearch(&b, "A1", uid, &ps, nums, n, modseq);
+    str_copy(result, r < 0 ? "ERR" : buf_cstr(&b), sizeof(result));
+    buf_free(&b);
+    return result;
+}
+
+static void test_esearch_reply(void)
+{
+    static const uint32_t all6[] = {1, 2, 3, 4, 5, 6};
+    static const uint32_t some[] = {1, 2, 4, 5};
+    static const uint32_t uids[] = {10, 11, 12, 20, 21, 22};
+    CHECK_STR(esearch("(ALL)", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") ALL 1:6");
+    CHECK_STR(esearch("()", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") ALL 1:6");
+    CHECK_STR(esearch("(MIN)", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") MIN 1");
+    CHECK_STR(esearch("(MAX)", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") MAX 6");
+    CHECK_STR(esearch("(COUNT)", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") COUNT 6");
+    CHECK_STR(esearch("(ALL)", 1, uids, 6, 0), "* ESEARCH (TAG \"A1\") UID ALL 10:12,20:22");
+    /* Nothing matched: MIN/MAX/ALL left out, COUNT 0. */
+    CHECK_STR(esearch("()", 0, NULL, 0, 0), "* ESEARCH (TAG \"A1\")");
+    CHECK_STR(esearch("(MIN)", 0, NULL, 0, 0), "* ESEARCH (TAG \"A1\")");
+    CHECK_STR(esearch("(COUNT)", 1, NULL, 0, 0), "* ESEARCH (TAG \"A1\") UID COUNT 0");
+    /* CONDSTORE. */
+    CHECK_STR(esearch("(MIN MAX)", 0, all6 + 1, 2, 77), "* ESEARCH (TAG \"A1\") MIN 2 MAX 3 MODSEQ 77");
+    CHECK_STR(esearch("(MIN MAX COUNT ALL)", 0, some, 4, 0),
+              "* ESEARCH (TAG \"A1\") MIN 1 MAX 5 ALL 1:2,4:5 COUNT 4");
+    /* PARTIAL. */
+    CHECK_STR(esearch("(PARTIAL 1:1)", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") PARTIAL (1:1 1)");
+    CHECK_STR(esearch("(PARTIAL 4:2)", 0, all6, 6, 0), "* ESEARCH (TAG \"A1\") PARTIAL (2:4 2:4)");
+    CHECK_STR(esearch("(PARTIAL 1:6)", 0, all6 + 1, 5, 0), "* ESEARCH (TAG \"A1\") PARTIAL (1:6 2:6)");
+    CHECK_STR(esearch("(PARTIAL 6:6)", 0, all6, 5, 0), "* ESEARCH (TAG \"A1\") PARTIAL (6:6 NIL)");
+    CHECK_STR(esearch("(PARTIAL 1:3)", 0, some, 4, 0), "* ESEARCH (TAG \"A1\") PARTIAL (1:3 1:2,4)");
+    CHECK_STR(esearch("(PARTIAL 2:3)", 0, some, 4, 0), "* ESEARCH (TAG \"A1\") PARTIAL (2:3 2,4)");
+    CHECK_STR(esearch("(PARTIAL 2:10)", 0, some, 4, 0), "* ESEARCH (TAG \"A1\") PARTIAL (2:10 2,4:5)");
+    CHECK_STR(esearch("(PARTIAL -1:-2)", 1, uids, 6, 0), "* ESEARCH (TAG \"A1\") UID PARTIAL (-1:-2 21:22)");
+    CHECK_STR(esearch("(PARTIAL -5:-10)", 0, some, 4, 0), "* ESEARCH (TAG \"A1\") PARTIAL (-5:-10 NIL)");
+    CHECK_STR(esearch("(PARTIAL -4:-10)", 0, some, 4, 0), "* ESEARCH (TAG \"A1\") PARTIAL (-4:-10 1)");
+    CHECK_STR(esearch("(PARTIAL 1:2)", 0, NULL, 0, 0), "* ESEARCH (TAG \"A1\") PARTIAL (1:2 NIL)");
+    /* Without a tag (unsolicited), and a full buffer. */
+    CHECK_INT(parse("RETURN (COUNT) ALL", 1), 0);
+    struct buf b;
+    buf_init(&b, 100);
+    CHECK_INT(imap_search_write_esearch(&b, NULL, 0, &ps, all6, 6, 0), 0);
+    CHECK_STR(buf_cstr(&b), "* ESEARCH COUNT 6");
+    buf_free(&b);
+    buf_init(&b, 12);
+    CHECK_INT(imap_search_write_esearch(&b, "A1", 0, &ps, all6, 6, 0), -1);
+    buf_free(&b);
+}
+
 static void test_limits(void)
 {
     struct buf b;
@@ -706,6 +765,7 @@ int main(void)
     T_RUN(test_charset_return);
     T_RUN(test_errors);
     T_RUN(test_imaptest_commands);
+    T_RUN(test_esearch_reply);
     T_RUN(test_limits);
     imap_search_free(&ps);
     targs_free(&ta);
