@@ -113,13 +113,25 @@ void mview_close(struct mview *v);
 uint32_t mview_uidvalidity(const struct mview *v);
 uint32_t mview_uidnext(const struct mview *v);
 uint64_t mview_highest_modseq(const struct mview *v);
-/* The messages, sorted by UID (sequence number = index + 1 until the next sync). */
+/*
+ * The messages as last synced, sorted by UID. Every call that changes the
+ * folder (mview_store, _expunge, _copy into it, _move) syncs first, so this
+ * array may already lack messages whose expunge the client has not been
+ * told: the IMAP layer keeps its own UID list for sequence numbers and
+ * applies what mview_sync() returns when it may send EXPUNGE/EXISTS
+ * (a UID it does not know in "expunged" is to be ignored). Pointers into
+ * the array are valid until the next call on the view.
+ */
 const struct mmsg *mview_msgs(const struct mview *v, size_t *n);
 /* Index of uid in mview_msgs(), or -1. */
 long mview_find(const struct mview *v, uint32_t uid);
 /* Keyword name of bit i, or NULL. */
 const char *mview_keyword(const struct mview *v, unsigned i);
-/* Bit of a keyword name, added to dovecot-keywords when missing and create is set; -1 if full. */
+/*
+ * Bit of a keyword name (case-insensitive), added to dovecot-keywords when
+ * missing and create is set; -1 when unknown, or full: Maildir has 26
+ * keyword letters per folder (Dovecot keeps more only in its own index).
+ */
 int mview_keyword_bit(struct mview *v, const char *name, int create, struct storage_error *err);
 
 /* What a sync found; arrays owned by the struct, freed with mview_changes_free(). */
@@ -154,7 +166,13 @@ int mview_copy(struct mview *v, const uint32_t *uids, size_t n, struct mview *ds
 int mview_move(struct mview *v, const uint32_t *uids, size_t n, struct mview *dst,
                uint32_t *newuids, struct storage_error *err);
 
-/* APPEND: a storage_save (storage.h) into this folder; finish assigns the UID under the lock. */
+/*
+ * APPEND: a storage_save (storage.h) into this folder; o->received, when
+ * set, becomes the INTERNALDATE (the file's mtime, as Dovecot keeps it).
+ * Finish makes the message durable, adds the keywords and assigns the UID
+ * under the lock (UIDPLUS APPENDUID); the message shows in the view at the
+ * next mview_sync().
+ */
 struct storage_save *mview_append_begin(struct mview *v, const struct storage_save_opts *o,
                                         struct storage_error *err);
 int mview_append_finish(struct mview *v, struct storage_save *s, uint32_t keywords,
@@ -166,6 +184,10 @@ int mview_open_msg(struct mview *v, uint32_t uid, struct storage_error *err);
 /* The cache: opaque blobs per (uid, field), e.g. ENVELOPE, BODYSTRUCTURE. */
 const void *mview_cache_get(struct mview *v, uint32_t uid, uint32_t field, size_t *len);
 int mview_cache_put(struct mview *v, uint32_t uid, uint32_t field, const void *data, size_t len);
+
+/* The folder's directory (for inotify on "/proc/self/fd/<fd>/new", IDLE). */
+int mview_dirfd(const struct mview *v);
+const char *mview_name(const struct mview *v);
 
 /* Statistics for tests and benchmarks: directory scans done by this view. */
 unsigned mview_scans(const struct mview *v);

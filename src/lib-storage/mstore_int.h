@@ -159,6 +159,7 @@ struct mview {
     struct mview_changes pending;         /* found by syncs, not yet returned */
     size_t cap_exp, cap_add, cap_chg;
     struct mailbox *box;                  /* for appends, opened on first use */
+    time_t append_received;               /* INTERNALDATE of the append under way, or 0 */
     unsigned scans;
 };
 

@@ -433,7 +433,8 @@ static int dirs_unchanged(struct mview *v, const struct mindex *ix)
 /* The new state's MODSEQ start when yubin.index was missing, damaged or of another UIDVALIDITY. */
 static void rebuilt_modseq(struct mview *v, struct mindex *nw)
 {
-    uint64_t floor = v->ul.n || v->ix.highest_modseq ? mindex_modseq_floor() : 0;
+    /* a uidlist outlived the index: clients may hold MODSEQs of this UIDVALIDITY */
+    uint64_t floor = v->ul.uidvalidity || v->ix.highest_modseq ? mindex_modseq_floor() : 0;
     mindex_clear(nw);
     nw->highest_modseq = floor > v->ix.highest_modseq ? floor : v->ix.highest_modseq;
     nw->reserved_modseq = 0;           /* the first MODSEQ given out makes a durable reservation */
@@ -639,6 +640,16 @@ long mview_find(const struct mview *v, uint32_t uid)
 {
     const struct mmsg *m = old_rec(&v->ix, uid);
     return m ? (long)(m - v->ix.m) : -1;
+}
+
+int mview_dirfd(const struct mview *v)
+{
+    return v->dirfd;
+}
+
+const char *mview_name(const struct mview *v)
+{
+    return v->name;
 }
 
 unsigned mview_scans(const struct mview *v)

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void apply_op(enum mview_store_op op, unsigned flags, uint32_t kw, unsigned *mf,
@@ -134,24 +135,49 @@ static int unlink_msg(struct mview *v, struct mmsg *m, int need_deleted)
     return 1;
 }
 
-static int in_set(const uint32_t *uids, size_t n, uint32_t uid)
+static int cmp_u32(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (uids[i] == uid)
-            return 1;
-    return 0;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int in_sorted(const uint32_t *set, size_t n, uint32_t uid)
+{
+    return n > 0 && bsearch(&uid, set, n, sizeof(*set), cmp_u32) != NULL;
+}
+
+/* Drop the entries of these (sorted) UIDs from the uidlist read under the lock. */
+static void uidlist_drop(struct uidlist *ul, const uint32_t *gone, size_t ngone)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < ul->n; k++) {
+        if (in_sorted(gone, ngone, ul->e[k].uid)) {
+            free(ul->e[k].ext);
+            free(ul->e[k].base);
+        } else {
+            ul->e[kept++] = ul->e[k];
+        }
+    }
+    ul->n = kept;
 }
 
 /* Remove the selected messages (holding the lock); their UIDs go to out when given. */
 static int expunge_locked(struct mview *v, const uint32_t *uids, size_t n, int need_deleted,
                           struct mview_changes *out, struct storage_error *err)
 {
-    size_t kept = 0, cap = 0;
-    int rc = 0, any = 0;
+    uint32_t *want = NULL, *gone = xmalloc((v->ix.n ? v->ix.n : 1) * sizeof(uint32_t));
+    size_t ngone = 0, kept = 0, cap = 0;
+    if (uids) {
+        want = xmalloc((n ? n : 1) * sizeof(uint32_t));
+        memcpy(want, uids, n * sizeof(uint32_t));
+        if (n > 1)
+            qsort(want, n, sizeof(uint32_t), cmp_u32);
+    }
+    int rc = 0;
     for (size_t i = 0; i < v->ix.n; i++) {
         struct mmsg *m = &v->ix.m[i];
         int pick = (!need_deleted || (m->flags & STORAGE_FLAG_DELETED)) &&
-                   (!uids || in_set(uids, n, m->uid));
+                   (!uids || in_sorted(want, n, m->uid));
         int r = pick && rc == 0 ? unlink_msg(v, m, need_deleted) : 1;
         if (r < 0) {
             storage_fail(err, errno, "4.2.0", "expunge");
@@ -162,30 +188,25 @@ static int expunge_locked(struct mview *v, const uint32_t *uids, size_t n, int n
             v->ix.m[kept++] = *m;
             continue;
         }
-        any = 1;
         int reported;
         mview_pending_expunge(v, m->uid, &reported);
         if (reported && out)
             mstore_uidset_put(&out->expunged, &out->nexpunged, &cap, m->uid);
-        for (size_t k = 0; k < v->ul.n; k++)
-            if (v->ul.e[k].uid == m->uid) {
-                free(v->ul.e[k].ext);
-                free(v->ul.e[k].base);
-                memmove(&v->ul.e[k], &v->ul.e[k + 1], (v->ul.n - k - 1) * sizeof(v->ul.e[0]));
-                v->ul.n--;
-                break;
-            }
+        gone[ngone++] = m->uid;
         free(m->name);
     }
     v->ix.n = kept;
-    if (any) {
+    if (ngone) {
         mindex_next_modseq(&v->ix);
+        uidlist_drop(&v->ul, gone, ngone);
         if (v->ul.uidvalidity && uidlist_write(v->dirfd, &v->ul) < 0 && rc == 0) {
             storage_fail(err, errno, "4.2.0", "write dovecot-uidlist");
             rc = -1;
         }
         write_index(v);
     }
+    free(want);
+    free(gone);
     return rc;
 }
 
@@ -380,6 +401,7 @@ struct storage_save *mview_append_begin(struct mview *v, const struct storage_sa
         if (!v->box)
             return NULL;
     }
+    v->append_received = o->received;
     return storage_save_begin(v->box, o, err);
 }
 
@@ -410,6 +432,14 @@ int mview_append_finish(struct mview *v, struct storage_save *s, uint32_t keywor
         storage_fail(err, errno, "4.2.0", "append keywords");
         rc = -1;
     }
+    if (rc == 0 && v->append_received > 0) {
+        /* INTERNALDATE is the file's mtime: set under the lock, before a sync stats it */
+        struct timespec ts[2] = {{v->append_received, 0}, {v->append_received, 0}};
+        const char *final = keywords ? name : id;
+        int fd = strchr(final, ':') ? v->curfd : v->newfd;
+        utimensat(fd, final, ts, AT_SYMLINK_NOFOLLOW);
+    }
+    v->append_received = 0;
     size_t bl = strcspn(id, ":");
     uidlist_free(&v->ul);
     if (rc == 0 && uidlist_read(v->dirfd, &v->ul) == 0 && v->ul.uidvalidity) {

@@ -696,6 +696,59 @@ static void test_index_rebuild(void)
     mstore_close(st);
 }
 
+static ssize_t full_disk(int fd, const void *buf, size_t len)
+{
+    (void)fd;
+    (void)buf;
+    (void)len;
+    errno = ENOSPC;
+    return -1;
+}
+
+static void test_append_date_keywords(void)
+{
+    struct mstore *st = fresh_store("app");
+    struct storage_error err;
+    struct mview *v = mview_open(st, "INBOX", &err);
+    int kw = mview_keyword_bit(v, "$Forwarded", 1, &err);
+    struct storage_save_opts o = {.flags = 0, .size = -1, .received = 1000000000};
+    struct storage_save *s = mview_append_begin(v, &o, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    storage_save_write(s, "Subject: a\n\nx\n", 15, &err);
+    uint32_t uid = 0;
+    CHECK_INT(mview_append_finish(v, s, 1u << kw, &uid, &err), 0);
+    CHECK_INT(uid, 1);
+    struct mview_changes ch;
+    CHECK_INT(mview_sync(v, &ch, &err), 0);
+    CHECK(ch.nadded == 1 && ch.added[0] == 1);
+    mview_changes_free(&ch);
+    size_t n;
+    const struct mmsg *m = mview_msgs(v, &n);
+    CHECK(n == 1 && m[0].internaldate == 1000000000);
+    CHECK(n == 1 && m[0].keywords == (1u << kw) && m[0].flags == 0);
+    CHECK(n == 1 && m[0].size == 15);
+    /* a full disk (the write hook fails) leaves nothing and numbers nothing */
+    uint32_t next = mview_uidnext(v);
+    storage_set_write_hook(full_disk);
+    s = mview_append_begin(v, &o, &err);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(storage_save_write(s, "Subject: b\n\ny\n", 15, &err), -1);
+        CHECK_INT(err.err, ENOSPC);
+        CHECK(storage_error_temporary(&err));
+        storage_save_abort(s);
+    }
+    storage_set_write_hook(NULL);
+    CHECK_INT(mview_sync(v, &ch, &err), 0);
+    CHECK_INT(ch.nadded, 0);
+    mview_changes_free(&ch);
+    CHECK_INT(mview_uidnext(v), next);
+    mview_close(v);
+    mstore_close(st);
+}
+
 static void test_cache(void)
 {
     struct mstore *st = fresh_store("cache");
@@ -797,10 +850,25 @@ static void test_big_folder(void)
     uint64_t t5 = now_usec();
     CHECK_INT(mview_scans(v), 0);
     mview_changes_free(&ch);
+    /* STORE 1:* +FLAGS (\Deleted) and EXPUNGE: linear, not quadratic */
+    uint32_t *all = xmalloc(10000 * sizeof(uint32_t));
+    for (uint32_t i = 0; i < 10000; i++)
+        all[i] = i + 1;
+    uint64_t t6 = now_usec();
+    CHECK_INT(mview_store(v, all, 10000, MVIEW_FLAGS_ADD, STORAGE_FLAG_DELETED, 0, &err), 0);
+    uint64_t t7 = now_usec();
+    CHECK_INT(mview_expunge(v, NULL, 0, &ch, &err), 0);
+    uint64_t t8 = now_usec();
+    CHECK_INT(ch.nexpunged, 10000);
+    mview_changes_free(&ch);
+    free(all);
+    mview_msgs(v, &n);
+    CHECK_INT(n, 0);
     mview_close(v);
     printf("10,000 messages: first open %.1f ms (readdir, uidlist written), second open %.1f ms "
-           "(index only), idle sync %.3f ms\n",
-           (double)(t1 - t0) / 1000, (double)(t3 - t2) / 1000, (double)(t5 - t4) / 1000);
+           "(index only), idle sync %.3f ms, store \\Deleted on all %.1f ms, expunge all %.1f ms\n",
+           (double)(t1 - t0) / 1000, (double)(t3 - t2) / 1000, (double)(t5 - t4) / 1000,
+           (double)(t7 - t6) / 1000, (double)(t8 - t7) / 1000);
     mstore_close(st);
 }
 
@@ -862,6 +930,7 @@ int main(int argc, char **argv)
     T_RUN(test_concurrent);
     T_RUN(test_kill9);
     T_RUN(test_index_rebuild);
+    T_RUN(test_append_date_keywords);
     T_RUN(test_cache);
     T_RUN(test_quota);
     T_RUN(test_symlink_message);
