@@ -76,6 +76,8 @@ namespace inbox {{
                     "env", f"HOME={self.dir}/home", "USER=nobody"] + argv
         r = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, (argv, r.stdout, r.stderr)
+        # Dovecot complains on stderr about a uidlist or Maildir it finds broken
+        assert "Error" not in r.stderr and "Warning" not in r.stderr, (argv, r.stderr)
         return r.stdout
 
     def doveadm(self, *args, stdin=None):
@@ -187,3 +189,52 @@ def test_folders_and_subscriptions(pair):
     dove, dove_uv = pair.dovecot_view("Work.Sub")
     mine, my_uv = pair.yubin_view("Work.Sub")
     assert my_uv == dove_uv and mine == dove
+
+
+def test_concurrent_with_dovecot(pair):
+    """Dovecot and yubin syncing the same folder at the same time, mail arriving: one UID per message."""
+    for round_ in range(15):
+        for i in range(4):
+            pair.put("new", f"1700001{round_:02d}{i}.M{i}P4.mta", message(i))
+        argv_d = ["doveadm", "-c", pair.conf, "fetch", "uid", "mailbox", "INBOX", "ALL"]
+        argv_y = [pair.helper, "--list", pair.maildir]
+        if IS_ROOT:
+            pre = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                   "env", f"HOME={pair.dir}/home", "USER=nobody"]
+            argv_d, argv_y = pre + argv_d, pre + argv_y
+        procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for a in (argv_d, argv_y, argv_y)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            assert b"Error" not in err and b"Warning" not in err, err
+    dove, dove_uv = pair.dovecot_view()
+    mine, my_uv = pair.yubin_view()
+    assert len(dove) == 60
+    assert my_uv == dove_uv
+    assert mine == dove
+    assert sorted(u for u, _ in mine.values()) == list(range(1, 61))
+
+
+def test_expunge_and_copy_both_ways(pair):
+    """Expunges and copies by one server are seen by the other with the same UIDs."""
+    for i in range(4):
+        pair.put("new", f"17000020{i}.M{i}P5.mta", message(i))
+    pair.doveadm("mailbox", "create", "Archive")
+    mine, _ = pair.yubin_view()
+    # yubin expunges UID 2; Dovecot no longer has it
+    pair.run([pair.helper, "--store", pair.maildir, "INBOX", "2", "4"])
+    assert pair.run([pair.helper, "--expunge", pair.maildir, "INBOX"]).split() == ["2"]
+    dove, _ = pair.dovecot_view()
+    assert sorted(u for u, _ in dove.values()) == [1, 3, 4]
+    # Dovecot expunges UID 3; yubin no longer has it, and keeps the others' UIDs
+    pair.doveadm("expunge", "mailbox", "INBOX", "uid", "3")
+    mine, _ = pair.yubin_view()
+    assert sorted(u for u, _ in mine.values()) == [1, 4]
+    # yubin copies UID 4 into Archive (COPYUID's UID 1); Dovecot agrees, then copies UID 1
+    assert pair.run([pair.helper, "--copy", pair.maildir, "INBOX", "Archive", "4"]).split() == ["1"]
+    pair.doveadm("copy", "Archive", "mailbox", "INBOX", "uid", "1")
+    dove, dove_uv = pair.dovecot_view("Archive")
+    mine, my_uv = pair.yubin_view("Archive")
+    assert my_uv == dove_uv and mine == dove
+    assert sorted(u for u, _ in mine.values()) == [1, 2]

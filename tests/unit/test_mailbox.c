@@ -12,7 +12,9 @@
  * With arguments, "test_mailbox --list MAILDIR [FOLDER]" prints the folder's
  * UIDVALIDITY and "uid flags basename" lines: the Dovecot interoperability
  * test (tests/integration/test_maildir_dovecot.py) compares them with
- * doveadm's view. "--store MAILDIR FOLDER UID FLAGS" sets flags.
+ * doveadm's view. "--store MAILDIR FOLDER UID FLAGS" sets flags, "--expunge
+ * MAILDIR FOLDER" expunges \Deleted messages, "--copy MAILDIR FROM TO UID"
+ * copies one and prints its new UID.
  */
 #include "t.h"
 #include "lib-storage/mailbox.h"
@@ -912,8 +914,39 @@ static int store_mode(const char *root, const char *folder, const char *uid, con
     return rc < 0;
 }
 
+/* --expunge MAILDIR FOLDER, --copy MAILDIR FROM TO UID (prints the new UID) */
+static int change_mode(int argc, char **argv)
+{
+    struct storage_error err;
+    struct mstore *st = mstore_open(argv[2], 0, &err);
+    struct mview *v = st ? mview_open(st, argv[3], &err) : NULL;
+    int rc = 1;
+    if (v && argc == 4 && strcmp(argv[1], "--expunge") == 0) {
+        struct mview_changes ch;
+        rc = mview_expunge(v, NULL, 0, &ch, &err) < 0;
+        for (size_t i = 0; i < ch.nexpunged; i++)
+            printf("%u\n", ch.expunged[i]);
+        mview_changes_free(&ch);
+    } else if (v && argc == 6 && strcmp(argv[1], "--copy") == 0) {
+        struct mview *d = mview_open(st, argv[4], &err);
+        uint32_t uid = (uint32_t)strtoul(argv[5], NULL, 10), nu = 0;
+        if (d && mview_copy(v, &uid, 1, d, &nu, &err) == 0) {
+            printf("%u\n", nu);
+            rc = 0;
+        }
+        mview_close(d);
+    }
+    if (rc)
+        fprintf(stderr, "%s\n", err.text);
+    mview_close(v);
+    mstore_close(st);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && (strcmp(argv[1], "--expunge") == 0 || strcmp(argv[1], "--copy") == 0))
+        return change_mode(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "--list") == 0)
         return list_mode(argv[2], argc > 3 ? argv[3] : "INBOX");
     if (argc == 6 && strcmp(argv[1], "--store") == 0)
