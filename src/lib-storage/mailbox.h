@@ -185,6 +185,27 @@ int mview_open_msg(struct mview *v, uint32_t uid, struct storage_error *err);
 const void *mview_cache_get(struct mview *v, uint32_t uid, uint32_t field, size_t *len);
 int mview_cache_put(struct mview *v, uint32_t uid, uint32_t field, const void *data, size_t len);
 
+/* The mailbox GUID of dovecot-uidlist (32 hex digits; OBJECTID's MAILBOXID). */
+const char *mview_guid(const struct mview *v);
+
+/*
+ * \Recent as Dovecot counts it: the first session to claim a message gets
+ * it. Returns the first UID that is recent for the caller (every UID from
+ * it up to the current UIDNEXT - 1); later claims by anyone start above.
+ * SELECT calls it once, and again after a sync that added messages;
+ * EXAMINE does not. 0 on error.
+ */
+uint32_t mview_claim_recent(struct mview *v, struct storage_error *err);
+
+/* STATUS of a folder without selecting it (opens its view: cheap when its index is current). */
+struct mstatus {
+    uint32_t messages, recent, unseen, deleted, uidnext, uidvalidity;
+    uint64_t highest_modseq;
+    uint64_t size;                       /* STATUS=SIZE: W= sizes where known, else file sizes */
+};
+int mstore_status(struct mstore *st, const char *name, struct mstatus *s,
+                  struct storage_error *err);
+
 /* The folder's directory (for inotify on "/proc/self/fd/<fd>/new", IDLE). */
 int mview_dirfd(const struct mview *v);
 const char *mview_name(const struct mview *v);

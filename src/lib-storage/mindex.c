@@ -4,7 +4,8 @@
  *
  * Layout (host byte order; a cache, not an exchange format):
  *   header   struct disk_hdr (magic, version, UIDVALIDITY and next UID it
- *            was built for, highest and reserved MODSEQ, boot id, the
+ *            was built for, the first UID not yet \Recent, the mailbox
+ *            GUID, highest and reserved MODSEQ, boot id, the
  *            mtimes of new/ and cur/ and the identity of dovecot-uidlist
  *            when the directory was last read, counts)
  *   records  struct disk_rec per message, ascending UID
@@ -32,13 +33,15 @@
 #include <unistd.h>
 
 #define MINDEX_MAGIC 0x58494259u          /* "YBIX" */
-#define MINDEX_VERSION 1
+#define MINDEX_VERSION 2
 #define MINDEX_RESERVE 4096
 #define MINDEX_MAX (1u << 30)
 
 struct disk_hdr {
     uint32_t magic, version;
     uint32_t uidvalidity, next_uid;
+    uint32_t first_recent_uid, pad;
+    char guid[40];
     uint64_t highest_modseq, reserved_modseq;
     char boot_id[40];
     int64_t new_mtime_ns, cur_mtime_ns;
@@ -178,6 +181,9 @@ int mindex_read(int dirfd, struct mindex *ix)
     }
     ix->uidvalidity = h.uidvalidity;
     ix->next_uid = h.next_uid;
+    ix->first_recent_uid = h.first_recent_uid;
+    memcpy(ix->guid, h.guid, sizeof(ix->guid));
+    ix->guid[sizeof(ix->guid) - 1] = '\0';
     ix->highest_modseq = h.highest_modseq;
     ix->reserved_modseq = h.reserved_modseq;
     memcpy(ix->boot_id, h.boot_id, sizeof(ix->boot_id));
@@ -222,6 +228,8 @@ int mindex_write(int dirfd, struct mindex *ix)
     h.version = MINDEX_VERSION;
     h.uidvalidity = ix->uidvalidity;
     h.next_uid = ix->next_uid;
+    h.first_recent_uid = ix->first_recent_uid;
+    memcpy(h.guid, ix->guid, sizeof(ix->guid));
     h.highest_modseq = ix->highest_modseq;
     h.reserved_modseq = ix->reserved_modseq;
     str_copy(h.boot_id, mindex_boot_id(), sizeof(h.boot_id));

@@ -89,6 +89,8 @@ int mname_make(char *out, size_t outlen, const char *base, size_t baselen, unsig
 
 struct mindex {
     uint32_t uidvalidity, next_uid;
+    uint32_t first_recent_uid;            /* UIDs below were \Recent in some session already */
+    char guid[33];                        /* the uidlist's mailbox GUID (OBJECTID MAILBOXID) */
     uint64_t highest_modseq;              /* largest MODSEQ given out */
     uint64_t reserved_modseq;             /* durable ceiling: nothing above it was given out */
     char boot_id[40];                     /* the boot that wrote it */

@@ -475,6 +475,8 @@ int mview_sync_locked(struct mview *v, struct storage_error *err)
         if (rc == 0) {
             nw.uidvalidity = v->ul.uidvalidity;
             nw.next_uid = v->ul.next_uid;
+            nw.first_recent_uid = have ? old.first_recent_uid : 0;
+            memcpy(nw.guid, v->ul.guid, sizeof(nw.guid));
             nw.uidlist_st = v->ul.st;
             if (mindex_write(v->dirfd, &nw) < 0)
                 nw.file_st.st_ino = 0;  /* a cache: not fatal */
@@ -640,6 +642,52 @@ long mview_find(const struct mview *v, uint32_t uid)
 {
     const struct mmsg *m = old_rec(&v->ix, uid);
     return m ? (long)(m - v->ix.m) : -1;
+}
+
+const char *mview_guid(const struct mview *v)
+{
+    return v->ix.guid;
+}
+
+uint32_t mview_claim_recent(struct mview *v, struct storage_error *err)
+{
+    memset(err, 0, sizeof(*err));
+    if (mview_lock(v, err) < 0)
+        return 0;
+    uint32_t first = 0;
+    if (mview_sync_locked(v, err) == 0) {
+        first = v->ix.first_recent_uid ? v->ix.first_recent_uid : 1;
+        if (v->ix.next_uid > first) {
+            v->ix.first_recent_uid = v->ix.next_uid;
+            if (mindex_write(v->dirfd, &v->ix) < 0)
+                v->ix.file_st.st_ino = 0;
+        }
+    }
+    mview_unlock(v);
+    return first;
+}
+
+int mstore_status(struct mstore *st, const char *name, struct mstatus *s,
+                  struct storage_error *err)
+{
+    memset(s, 0, sizeof(*s));
+    struct mview *v = mview_open(st, name, err);
+    if (!v)
+        return -1;
+    s->uidvalidity = v->ix.uidvalidity;
+    s->uidnext = v->ix.next_uid;
+    s->highest_modseq = v->ix.highest_modseq;
+    s->messages = (uint32_t)v->ix.n;
+    for (size_t i = 0; i < v->ix.n; i++) {
+        const struct mmsg *m = &v->ix.m[i];
+        s->unseen += !(m->flags & STORAGE_FLAG_SEEN);
+        s->deleted += !!(m->flags & STORAGE_FLAG_DELETED);
+        s->size += m->vsize ? m->vsize : m->size;
+        if (m->uid >= v->ix.first_recent_uid)
+            s->recent++;
+    }
+    mview_close(v);
+    return 0;
 }
 
 int mview_dirfd(const struct mview *v)

@@ -718,7 +718,7 @@ static void test_append_date_keywords(void)
     CHECK(s != NULL);
     if (!s)
         return;
-    storage_save_write(s, "Subject: a\n\nx\n", 15, &err);
+    storage_save_write(s, "Subject: a\n\nx\n", 14, &err);
     uint32_t uid = 0;
     CHECK_INT(mview_append_finish(v, s, 1u << kw, &uid, &err), 0);
     CHECK_INT(uid, 1);
@@ -730,14 +730,14 @@ static void test_append_date_keywords(void)
     const struct mmsg *m = mview_msgs(v, &n);
     CHECK(n == 1 && m[0].internaldate == 1000000000);
     CHECK(n == 1 && m[0].keywords == (1u << kw) && m[0].flags == 0);
-    CHECK(n == 1 && m[0].size == 15);
+    CHECK(n == 1 && m[0].size == 14);
     /* a full disk (the write hook fails) leaves nothing and numbers nothing */
     uint32_t next = mview_uidnext(v);
     storage_set_write_hook(full_disk);
     s = mview_append_begin(v, &o, &err);
     CHECK(s != NULL);
     if (s) {
-        CHECK_INT(storage_save_write(s, "Subject: b\n\ny\n", 15, &err), -1);
+        CHECK_INT(storage_save_write(s, "Subject: b\n\ny\n", 14, &err), -1);
         CHECK_INT(err.err, ENOSPC);
         CHECK(storage_error_temporary(&err));
         storage_save_abort(s);
@@ -748,6 +748,94 @@ static void test_append_date_keywords(void)
     mview_changes_free(&ch);
     CHECK_INT(mview_uidnext(v), next);
     mview_close(v);
+    mstore_close(st);
+}
+
+static void test_recent_status(void)
+{
+    struct mstore *st = fresh_store("recent");
+    struct storage_error err;
+    struct mview *v = mview_open(st, "INBOX", &err);
+    save_msg(v, "Subject: 1\n\none\n", 0);
+    save_msg(v, "Subject: 2\n\ntwo\n", STORAGE_FLAG_SEEN);
+    struct mview_changes ch;
+    mview_sync(v, &ch, &err);
+    mview_changes_free(&ch);
+    CHECK_INT(strlen(mview_guid(v)), 32);
+    struct mstatus s;
+    CHECK_INT(mstore_status(st, "INBOX", &s, &err), 0);
+    CHECK_INT(s.messages, 2);
+    CHECK_INT(s.recent, 2);
+    CHECK_INT(s.unseen, 1);
+    CHECK_INT(s.uidnext, 3);
+    CHECK_INT(s.size, 32);
+    CHECK_INT(mview_claim_recent(v, &err), 1);          /* this session: UIDs 1 and 2 */
+    struct mview *v2 = mview_open(st, "INBOX", &err);
+    CHECK_INT(mview_claim_recent(v2, &err), 3);         /* the next one: none of them */
+    save_msg(v, "Subject: 3\n\nthree\n", 0);
+    mview_sync(v2, &ch, &err);
+    CHECK(ch.nadded == 1 && ch.added[0] == 3);
+    mview_changes_free(&ch);
+    CHECK_INT(mview_claim_recent(v2, &err), 3);         /* v2 saw UID 3 first */
+    CHECK_INT(mview_claim_recent(v, &err), 4);
+    CHECK_INT(mstore_status(st, "INBOX", &s, &err), 0);
+    CHECK_INT(s.recent, 0);
+    CHECK_INT(mstore_status(st, "Nope", &s, &err), -1);
+    mview_close(v2);
+    mview_close(v);
+    mstore_close(st);
+}
+
+/* A lock left by a dead process, or an old one from another host, is broken; not a live one. */
+static void test_stale_locks(void)
+{
+    struct mstore *st = fresh_store("locks");
+    struct storage_error err;
+    char *lock = path_of("locks/dovecot-uidlist.lock");
+    pid_t kid = fork();
+    if (kid == 0)
+        _exit(0);
+    waitpid(kid, NULL, 0);
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    char *text = xasprintf("%ld:%s", (long)kid, host);
+    write_text(lock, text);
+    free(text);
+    uint64_t t0 = mono_msec();
+    struct mview *v = mview_open(st, "INBOX", &err);
+    CHECK(v != NULL);
+    CHECK(mono_msec() - t0 < 1000);
+    mview_close(v);
+    write_text(lock, "1:some.other.host");
+    CHECK_INT(utimensat(AT_FDCWD, lock, (struct timespec[2]){{time(NULL) - 1000, 0},
+                                                           {time(NULL) - 1000, 0}}, 0), 0);
+    v = mview_open(st, "INBOX", &err);
+    CHECK(v != NULL);
+    mview_close(v);
+    CHECK(!exists("locks/dovecot-uidlist.lock"));
+    /* a live holder (this process, on this host) is waited for, not broken */
+    text = xasprintf("%ld:%s", (long)getpid(), host);
+    write_text(lock, text);
+    free(text);
+    kid = fork();
+    if (kid == 0) {
+        sleep(1);
+        unlink(lock);                  /* the holder lets go */
+        _exit(0);
+    }
+    t0 = mono_msec();
+    char *newfile = xasprintf("%s/new/1.M1P1.x", mstore_root(st));
+    write_text(newfile, "Subject: x\n\ny\n");
+    free(newfile);
+    v = mview_open(st, "INBOX", &err);
+    CHECK(v != NULL);
+    CHECK(mono_msec() - t0 >= 900);
+    size_t n;
+    mview_msgs(v, &n);
+    CHECK_INT(n, 1);
+    mview_close(v);
+    waitpid(kid, NULL, 0);
+    free(lock);
     mstore_close(st);
 }
 
@@ -964,6 +1052,8 @@ int main(int argc, char **argv)
     T_RUN(test_kill9);
     T_RUN(test_index_rebuild);
     T_RUN(test_append_date_keywords);
+    T_RUN(test_recent_status);
+    T_RUN(test_stale_locks);
     T_RUN(test_cache);
     T_RUN(test_quota);
     T_RUN(test_symlink_message);
