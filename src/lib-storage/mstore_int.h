@@ -165,6 +165,8 @@ struct mview {
     unsigned scans;
 };
 
+/* Same inode, size and mtime: a control file nobody rewrote or appended to. */
+int mstore_same_file(const struct stat *a, const struct stat *b);
 int mview_lock(struct mview *v, struct storage_error *err);
 void mview_unlock(struct mview *v);
 /* Bring v->ix up to date (holding the lock); differences go to v->pending. */

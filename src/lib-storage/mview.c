@@ -162,7 +162,7 @@ static int64_t trusted_mtime(const struct stat *st)
     return ns_of(&st->st_mtim);
 }
 
-static int same_file(const struct stat *a, const struct stat *b)
+int mstore_same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_ino == b->st_ino && a->st_size == b->st_size &&
            ns_of(&a->st_mtim) == ns_of(&b->st_mtim);
@@ -464,7 +464,7 @@ int mview_sync_locked(struct mview *v, struct storage_error *err)
     if (old.reserved_modseq < old.highest_modseq && have)
         old.reserved_modseq = old.highest_modseq;
     int rc = 0;
-    if (have && same_file(&old.uidlist_st, &v->ul.st) && dirs_unchanged(v, &old)) {
+    if (have && mstore_same_file(&old.uidlist_st, &v->ul.st) && dirs_unchanged(v, &old)) {
         nw = old;                      /* another process already did the work */
         memset(&old, 0, sizeof(old));
     } else {
@@ -502,10 +502,10 @@ static int quick_unchanged(struct mview *v)
 {
     struct stat si, su;
     if (!v->ix.file_st.st_ino || fstatat(v->dirfd, MINDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !same_file(&si, &v->ix.file_st))
+        !mstore_same_file(&si, &v->ix.file_st))
         return 0;
     if (fstatat(v->dirfd, UIDLIST_FILE, &su, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !same_file(&su, &v->ix.uidlist_st))
+        !mstore_same_file(&su, &v->ix.uidlist_st))
         return 0;
     return dirs_unchanged(v, &v->ix);
 }

@@ -417,6 +417,15 @@ static int add_keywords(struct mview *v, const char *id, uint32_t kw, char *out,
     return renameat(from, id, v->curfd, out);
 }
 
+/* v->ul is what the file holds (nobody appended or rewrote it since we read or wrote it). */
+static int uidlist_current(struct mview *v)
+{
+    struct stat now;
+    return v->ul.uidvalidity && v->ul.st.st_ino &&
+           fstatat(v->dirfd, UIDLIST_FILE, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+           mstore_same_file(&now, &v->ul.st);
+}
+
 int mview_append_finish(struct mview *v, struct storage_save *s, uint32_t keywords,
                         uint32_t *uid, struct storage_error *err)
 {
@@ -441,8 +450,12 @@ int mview_append_finish(struct mview *v, struct storage_save *s, uint32_t keywor
     }
     v->append_received = 0;
     size_t bl = strcspn(id, ":");
-    uidlist_free(&v->ul);
-    if (rc == 0 && uidlist_read(v->dirfd, &v->ul) == 0 && v->ul.uidvalidity) {
+    if (rc == 0 && !uidlist_current(v)) {
+        uidlist_free(&v->ul);
+        if (uidlist_read(v->dirfd, &v->ul) < 0)
+            uidlist_free(&v->ul);
+    }
+    if (rc == 0 && v->ul.uidvalidity) {
         *uid = v->ul.next_uid;
         uidlist_add(&v->ul, *uid, id, bl);
         if (uidlist_append(v->dirfd, &v->ul, v->ul.n - 1) < 0) {
