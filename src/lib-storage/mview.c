@@ -315,6 +315,11 @@ static int cmp_uid(const void *a, const void *b)
     return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static int same_base(const char *a, const char *b, size_t bl)
+{
+    return strncmp(a, b, bl) == 0 && (a[bl] == ':' || a[bl] == '\0');
+}
+
 /* Files in cur/ against the uidlist: known ones, new ones (new UIDs), gone ones. */
 static int match_files(struct build *b, struct names *cur, int stable, int *ul_changed)
 {
@@ -332,6 +337,9 @@ static int match_files(struct build *b, struct names *cur, int stable, int *ul_c
             seen[k] = 1;
             known_file(b, ul->e[k].uid, cur->v[i], bl);
         } else if (k < 0) {
+            /* names of one base sort next to each other: number the base once */
+            if (fresh.n > 0 && same_base(fresh.v[fresh.n - 1], cur->v[i], bl))
+                continue;
             if (fresh.n == fresh.cap) {
                 fresh.cap = fresh.cap ? fresh.cap * 2 : 64;
                 fresh.v = xrealloc(fresh.v, fresh.cap * sizeof(char *));
@@ -400,6 +408,16 @@ static int scan(struct build *b, struct storage_error *err)
             goto fail;
         }
         stable = ns_of(&sc.st_mtim) == ns_of(&sc2.st_mtim);
+    }
+    if (stable && trusted_mtime(&sc) == 0 && read_names(v->dirfd, "cur", &cur) < 0) {
+        /*
+         * Changed within the clock's resolution: a rename during the read
+         * may not have moved the mtime. A second read, added to the first,
+         * keeps a message renamed meanwhile from looking expunged (two
+         * names of one base are one message to match_files()).
+         */
+        names_free(&cur);
+        goto fail;
     }
     int ul_changed = v->ul.uidvalidity == 0;
     int first_new = match_files(b, &cur, stable, &ul_changed);

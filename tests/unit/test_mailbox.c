@@ -525,6 +525,8 @@ static int uidlist_map(const char *dir, char ***bases, uint32_t *maxuid)
     char *p = xasprintf("%s/dovecot-uidlist", dir);
     char *t = read_file(p, 1 << 24, NULL);
     free(p);
+    *bases = NULL;
+    *maxuid = 0;
     if (!t)
         return -1;
     size_t cap = 100000;
@@ -553,6 +555,8 @@ static int uidlist_map(const char *dir, char ***bases, uint32_t *maxuid)
 
 static void free_map(char **m)
 {
+    if (!m)
+        return;
     for (size_t i = 0; i < 100000; i++)
         free(m[i]);
     free(m);
@@ -593,9 +597,34 @@ static void test_concurrent(void)
     mstore_close(st);
 }
 
+/* uid -> base of what a view shows now must agree with everything seen before. */
+static int check_uids(struct mview *v, char **seen)
+{
+    int bad = 0;
+    size_t n;
+    const struct mmsg *m = mview_msgs(v, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *b = xstrndup(m[i].name, m[i].baselen);
+        if (m[i].uid >= 100000) {
+            bad++;
+        } else if (!seen[m[i].uid]) {
+            seen[m[i].uid] = b;
+            b = NULL;
+        } else if (strcmp(seen[m[i].uid], b) != 0) {
+            bad++;                     /* one UID, two messages */
+        }
+        free(b);
+    }
+    return bad;
+}
+
 static void test_kill9(void)
 {
     struct mstore *st = fresh_store("kill");
+    struct storage_error cerr;
+    mstore_create(st, "Arch", &cerr);
+    char **aseen = xcalloc(100000, sizeof(char *));
+    uint32_t a_next = 0;
     char **seen = xcalloc(100000, sizeof(char *));
     uint32_t last_next = 0;
     uint64_t last_modseq = 0;
@@ -608,9 +637,22 @@ static void test_kill9(void)
             for (int i = 0; i < 1000; i++) {
                 deliver_and_sync(st, 1, "k");
                 struct mview *v = mview_open(st, "INBOX", &err);
-                uint32_t u = (uint32_t)(i % 5) + 1;
-                if (v)
+                struct mview *a = mview_open(st, "Arch", &err);
+                size_t n;
+                const struct mmsg *m = v ? mview_msgs(v, &n) : NULL;
+                uint32_t u = m && n ? m[(size_t)rand() % n].uid : 1, nu;
+                if (v && a) {
                     mview_store(v, &u, 1, MVIEW_FLAGS_ADD, STORAGE_FLAG_SEEN, 0, &err);
+                    if (i % 3 == 0)
+                        mview_copy(v, &u, 1, a, &nu, &err);
+                    if (i % 4 == 0) {
+                        struct mview_changes ch;
+                        mview_store(v, &u, 1, MVIEW_FLAGS_ADD, STORAGE_FLAG_DELETED, 0, &err);
+                        mview_expunge(v, NULL, 0, &ch, &err);
+                        mview_changes_free(&ch);
+                    }
+                }
+                mview_close(a);
                 mview_close(v);
             }
             _exit(0);
@@ -626,28 +668,28 @@ static void test_kill9(void)
         CHECK(mview_highest_modseq(v) >= last_modseq);
         last_next = mview_uidnext(v);
         last_modseq = mview_highest_modseq(v);
-        size_t n;
-        const struct mmsg *m = mview_msgs(v, &n);
-        for (size_t i = 0; i < n; i++) {
-            char *b = xstrndup(m[i].name, m[i].baselen);
-            if (m[i].uid >= 100000) {
-                bad++;
-            } else if (!seen[m[i].uid]) {
-                seen[m[i].uid] = b;
-                b = NULL;
-            } else if (strcmp(seen[m[i].uid], b) != 0) {
-                bad++;                 /* one UID, two messages */
-            }
-            free(b);
-        }
+        bad += check_uids(v, seen);
         mview_close(v);
+        struct mview *a = mview_open(st, "Arch", &err);
+        CHECK(a != NULL);
+        if (!a)
+            break;
+        CHECK(mview_uidnext(a) >= a_next);
+        a_next = mview_uidnext(a);
+        bad += check_uids(a, aseen);
+        mview_close(a);
     }
     CHECK_INT(bad, 0);
     char **map;
     uint32_t maxuid;
     CHECK_INT(uidlist_map(mstore_root(st), &map, &maxuid), 0);
     free_map(map);
+    char *arch = xasprintf("%s/.Arch", mstore_root(st));
+    CHECK(uidlist_map(arch, &map, &maxuid) == 0 || maxuid == 0);   /* none if no copy got through */
+    free(arch);
+    free_map(map);
     free_map(seen);
+    free_map(aseen);
     mstore_close(st);
 }
 
