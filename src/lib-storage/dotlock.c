@@ -78,11 +78,11 @@ static void break_stale(int dirfd, const char *name, ino_t ino)
 /* A temp file holding "<pid>:<host>", to be linked to the lock name (never an empty lock). */
 static int make_candidate(int dirfd, const char *name, char *tmp, size_t tmplen)
 {
-    static unsigned long seq;
     char content[320];
     str_fmt(content, sizeof(content), "%ld:%s", (long)getpid(), host_name());
-    str_fmt(tmp, tmplen, "%s.%ld.%lu.tmp", name, (long)getpid(), ++seq);
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* one name per process: a leftover of a killed process is reused, not piled up */
+    str_fmt(tmp, tmplen, "%s.%ld.tmp", name, (long)getpid());
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     int rc = write_all(fd, content, strlen(content)) < 0 ? -1 : 0;
@@ -143,10 +143,14 @@ static int dir_sync(int dirfd)
 
 int mstore_file_replace(int dirfd, const char *name, const void *data, size_t len, int sync)
 {
-    static unsigned long seq;
+    /*
+     * Callers hold the file's lock (or write identical bytes), so one temp
+     * name per file will do, and a leftover of a killed writer is simply
+     * overwritten next time.
+     */
     char tmp[MSTORE_FILE_MAX];
-    str_fmt(tmp, sizeof(tmp), "%s.tmp.%ld.%lu", name, (long)getpid(), ++seq);
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    str_fmt(tmp, sizeof(tmp), "%s.yubin-tmp", name);
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     if (write_all(fd, data, len) < 0 || (sync && fdatasync(fd) < 0)) {
