@@ -26,7 +26,26 @@
  * MODSEQ never goes backwards (see mindex.c).
  *
  * No I/O other than the filesystem; no user switching: the caller runs as
- * the mailbox owner. Errors fill a struct storage_error (storage.h).
+ * the mailbox owner. Errors fill a struct storage_error (storage.h); err
+ * is ENOENT for a folder or message that does not exist.
+ *
+ * Typical use by an IMAP session:
+ *   st = mstore_open(home_maildir, 1, &err)            after login
+ *   LIST: mstore_list(); STATUS: mstore_status(); CREATE/DELETE/RENAME,
+ *     (UN)SUBSCRIBE, LSUB: mstore_create() ... mstore_subscriptions()
+ *   SELECT: v = mview_open(st, name); uids = mview_msgs(); first recent =
+ *     mview_claim_recent() (not for EXAMINE); UIDVALIDITY, UIDNEXT,
+ *     HIGHESTMODSEQ from the accessors
+ *   NOOP/IDLE/after each command: mview_sync() -> EXPUNGE for "expunged",
+ *     EXISTS for "added", FETCH FLAGS for "changed"; BYE when
+ *     uidvalidity_changed; IDLE may watch mview_dirfd()'s new/ and cur/
+ *   FETCH: mview_find(uid) for flags, sizes, dates; mview_open_msg() for
+ *     the text; mview_cache_get/put() for ENVELOPE, BODYSTRUCTURE ...
+ *   STORE: mview_keyword_bit() then mview_store(); EXPUNGE/UID EXPUNGE:
+ *     mview_expunge(); COPY/MOVE: mview_copy()/mview_move() (COPYUID);
+ *     APPEND: mview_append_begin(), storage_save_write(), _finish (APPENDUID)
+ * A view must be used by one session at a time; any number of views,
+ * processes, yubin's delivery agents and Dovecot may share the folder.
  */
 #ifndef YUBIN_MAILBOX_H
 #define YUBIN_MAILBOX_H
