@@ -576,7 +576,7 @@ static int open_dirs(struct mview *v, const char *name, struct storage_error *er
         v->newfd = openat(v->dirfd, "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (v->dirfd < 0 || v->curfd < 0 || v->newfd < 0) {
-        storage_fail(err, errno == ELOOP ? ENOENT : errno, "4.2.0", "open folder");
+        storage_fail(err, errno == ELOOP || errno == ENOTDIR ? ENOENT : errno, "4.2.0", "open folder");
         return -1;
     }
     return 0;
