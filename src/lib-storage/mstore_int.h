@@ -124,18 +124,23 @@ const char *mindex_boot_id(void);
 
 struct mcache_ent {
     uint32_t uid, field;
-    size_t off, len;                      /* in data */
+    uint32_t seq;                         /* later records win */
+    uint32_t priv;                        /* data is in priv (this process's puts), else the map */
+    size_t off, len;                      /* record header offset (map) or data offset (priv) */
 };
 
 struct mcache {
     int dirfd;
     uint32_t uidvalidity;
     int loaded;
-    char *data;                           /* the file's records, as read and appended */
-    size_t len, cap;
-    size_t file_len;                      /* bytes of the file read so far */
+    const char *map;                      /* the file as mapped at load (shared page cache) */
+    size_t map_len;
+    char *priv;                           /* blobs put since, in this process */
+    size_t priv_len, priv_cap;
+    int have_file;                        /* the file exists with this UIDVALIDITY */
     struct mcache_ent *e;
     size_t n, ecap;
+    uint32_t seq;
     int sorted;
 };
 

@@ -909,6 +909,31 @@ static void test_cache(void)
     CHECK(d && len == 9 && memcmp(d, "(\"newer\")", 9) == 0);
     d = mview_cache_get(v, 1, 8, &len);
     CHECK(d && len == 4);
+    /* records after the torn one are found, by this view and by others */
+    CHECK_INT(mview_cache_put(v, 1, 9, "HEADERS", 7), 0);
+    struct mview *v2 = mview_open(st, "INBOX", &err);
+    d = mview_cache_get(v2, 1, 9, &len);
+    CHECK(d && len == 7 && memcmp(d, "HEADERS", 7) == 0);
+    d = mview_cache_get(v2, 1, 7, &len);
+    CHECK(d && len == 9);
+    CHECK(mview_cache_get(v2, 2, 7, &len) == NULL);
+    mview_close(v2);
+    mview_close(v);
+    /* a damaged record is a miss, not wrong data */
+    p = path_of("cache/yubin.cache");
+    char *t = read_file(p, 1 << 20, NULL);
+    char *hit = t ? memmem(t, 200, "HEADERS", 7) : NULL;
+    if (hit) {
+        int wfd = open(p, O_WRONLY);
+        CHECK(pwrite(wfd, "X", 1, hit - t) == 1);
+        close(wfd);
+    }
+    free(t);
+    free(p);
+    v = mview_open(st, "INBOX", &err);
+    CHECK(mview_cache_get(v, 1, 9, &len) == NULL);
+    d = mview_cache_get(v, 1, 8, &len);
+    CHECK(d && len == 4);
     mview_close(v);
     mstore_close(st);
 }
