@@ -179,7 +179,12 @@ static void new_identity(struct uidlist *ul)
     for (size_t i = 0; i < sizeof(r); i++)
         str_fmt(ul->guid + 2 * i, 3, "%02x", r[i]);
     if (ul->uidvalidity == 0) {
+        /* the clock, but never twice the same from this process (a folder deleted and made anew) */
+        static uint32_t last;
         uint32_t v = (uint32_t)time(NULL);
+        if (v <= last)
+            v = last + 1;
+        last = v;
         ul->uidvalidity = v ? v : 1;
     }
     if (ul->next_uid == 0)

@@ -192,6 +192,15 @@ static void test_folders(void)
     CHECK_INT(mstore_delete(st, "Evil", &err), -1);              /* a symlink is no folder */
     CHECK(exists("fold/.Evil"));
     CHECK_INT(mstore_delete(st, "Nope", &err), -1);
+    /* deleted and made anew at once: another UIDVALIDITY */
+    struct mview *v = mview_open(st, "Sent", &err);
+    uint32_t uv = v ? mview_uidvalidity(v) : 0;
+    mview_close(v);
+    CHECK_INT(mstore_delete(st, "Sent", &err), 0);
+    CHECK_INT(mstore_create(st, "Sent", &err), 0);
+    v = mview_open(st, "Sent", &err);
+    CHECK(v && mview_uidvalidity(v) != uv);
+    mview_close(v);
     mstore_close(st);
 }
 
