@@ -3,8 +3,10 @@
  * "<base>:2,<info>", the base name stable for the life of the message
  * (it is what dovecot-uidlist records), info letters in ASCII order: the
  * system flags D F R S T, then keywords a..z (indexes into
- * dovecot-keywords). ",S=<size>" and ",W=<vsize>" in the base name give
- * the file size and the size with CRLF line ends without a stat().
+ * dovecot-keywords). Other letters (P, "passed", and any a program may
+ * use) are kept through flag changes. ",S=<size>" and ",W=<vsize>" in the
+ * base name give the file size and the size with CRLF line ends without a
+ * stat().
  */
 #include "lib-storage/mstore_int.h"
 #include "lib/util.h"
@@ -65,16 +67,39 @@ void mname_sizes(const char *name, size_t baselen, uint64_t *size, uint64_t *vsi
     *vsize = field_value(name, baselen, ",W=");
 }
 
+/* Info letters of old (a file name, or NULL) that are neither DFRST nor keywords (P, ...). */
+static size_t other_letters(const char *old, char *out, size_t cap)
+{
+    const char *info = old ? strstr(old, ":2,") : NULL;
+    size_t o = 0;
+    for (const char *p = info ? info + 3 : ""; *p && o < cap; p++)
+        if (*p > ' ' && *p < 'a' && *p != ',' && !strchr("DFRST", *p))
+            out[o++] = *p;
+    return o;
+}
+
+static int cmp_char(const void *a, const void *b)
+{
+    return *(const char *)a - *(const char *)b;
+}
+
 int mname_make(char *out, size_t outlen, const char *base, size_t baselen, unsigned flags,
                uint32_t keywords)
 {
-    char info[3 + ARRAY_LEN(flag_letters) + MSTORE_KEYWORDS + 1];
-    size_t o = 0;
+    return mname_remake(out, outlen, base, baselen, flags, keywords, NULL);
+}
+
+int mname_remake(char *out, size_t outlen, const char *base, size_t baselen, unsigned flags,
+                 uint32_t keywords, const char *old)
+{
+    char info[3 + 64 + MSTORE_KEYWORDS + 1];
+    size_t o = 3;
     memcpy(info, ":2,", 3);
-    o = 3;
     for (size_t i = 0; i < ARRAY_LEN(flag_letters); i++)
         if (flags & flag_letters[i].bit)
             info[o++] = flag_letters[i].c;
+    o += other_letters(old, info + o, 32);
+    qsort(info + 3, o - 3, 1, cmp_char);    /* ASCII order, as readers expect */
     for (int i = 0; i < MSTORE_KEYWORDS; i++)
         if (keywords & (1u << i))
             info[o++] = (char)('a' + i);

@@ -84,6 +84,9 @@ void mname_sizes(const char *name, size_t baselen, uint64_t *size, uint64_t *vsi
 /* base + ":2," + flag letters (ASCII order) + keyword letters. */
 int mname_make(char *out, size_t outlen, const char *base, size_t baselen, unsigned flags,
                uint32_t keywords);
+/* The same, keeping old's info letters that are neither flags nor keywords ("P"). */
+int mname_remake(char *out, size_t outlen, const char *base, size_t baselen, unsigned flags,
+                 uint32_t keywords, const char *old);
 
 /* ---- mindex.c: yubin.index ---- */
 

@@ -62,7 +62,7 @@ static int rename_msg(struct mview *v, struct mmsg *m, enum mview_store_op op, u
         if (nf == m->flags && nk == m->keywords)
             return 0;
         char name[MSTORE_FILE_MAX + 64];
-        if (mname_make(name, sizeof(name), m->name, m->baselen, nf, nk) < 0)
+        if (mname_remake(name, sizeof(name), m->name, m->baselen, nf, nk, m->name) < 0)
             return errno = ENAMETOOLONG, -1;
         if (renameat(v->curfd, m->name, v->curfd, name) == 0) {
             free(m->name);
@@ -412,7 +412,7 @@ static int add_keywords(struct mview *v, const char *id, uint32_t kw, char *out,
     uint32_t k;
     size_t bl;
     mname_parse(id, &fl, &k, &bl);
-    mname_make(out, outlen, id, bl, fl, k | kw);
+    mname_remake(out, outlen, id, bl, fl, k | kw, id);
     int from = strchr(id, ':') ? v->curfd : v->newfd;
     return renameat(from, id, v->curfd, out);
 }

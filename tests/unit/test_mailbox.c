@@ -427,6 +427,16 @@ static void test_flags_expunge(void)
     CHECK_INT(mview_store(v, &three, 1, MVIEW_FLAGS_REMOVE, STORAGE_FLAG_SEEN, 0, &err), 0);
     m = mview_msgs(v, &n);
     CHECK(n == 4 && m[2].flags == (STORAGE_FLAG_DRAFT | STORAGE_FLAG_DELETED));
+    /* a letter yubin does not know (P, "passed") survives a flag change */
+    a = xasprintf("%s/cur/%s", mstore_root(st), m[3].name);
+    b = xasprintf("%s/cur/%.*s:2,PS", mstore_root(st), (int)m[3].baselen, m[3].name);
+    CHECK_INT(rename(a, b), 0);
+    free(a);
+    free(b);
+    uint32_t four = 4;
+    CHECK_INT(mview_store(v, &four, 1, MVIEW_FLAGS_ADD, STORAGE_FLAG_FLAGGED, 1u << kw, &err), 0);
+    m = mview_msgs(v, &n);
+    CHECK(n == 4 && strstr(m[3].name, ":2,FPSa") != NULL);
     /* expunge \Deleted: only UID 1 of the set {1} (UID EXPUNGE), then the rest */
     uint32_t one = 1;
     CHECK_INT(mview_expunge(v, &one, 1, &ch, &err), 0);
