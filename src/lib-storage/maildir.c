@@ -51,7 +51,7 @@ static const char *unique_host(void)
 }
 
 /* "<sec>.M<usec>P<pid>Q<n>.<host>", n counting the names of this process. */
-static void maildir_unique(char *out, size_t outlen)
+void storage_maildir_unique(char *out, size_t outlen)
 {
     static unsigned long seq;
     struct timeval tv;
@@ -181,7 +181,7 @@ static int maildir_begin(struct storage_save *s, struct storage_error *err)
     struct mailbox *box = s->box;
     int made = 0;
     for (int tries = 0; tries < 5 && s->fd < 0; tries++) {
-        maildir_unique(s->unique, sizeof(s->unique));
+        storage_maildir_unique(s->unique, sizeof(s->unique));
         if (s->o.size >= 0)
             str_fmt(s->tmpname, sizeof(s->tmpname), "tmp/%s,S=%lld", s->unique, s->o.size);
         else

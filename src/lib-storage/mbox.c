@@ -69,7 +69,7 @@ static int dotlock_acquire(struct mailbox *box, struct storage_error *err)
     }
 }
 
-static void dotlock_release(struct mailbox *box)
+static void mstore_dotlock_release(struct mailbox *box)
 {
     char lock[STORAGE_PATH_MAX + 8];
     if (box->dotlocked && str_fmt(lock, sizeof(lock), "%s.lock", box->path) == 0)
@@ -174,7 +174,7 @@ static void mbox_close(struct mailbox *box)
     if (box->fd >= 0)
         close(box->fd);               /* releases fcntl/flock locks */
     box->fd = -1;
-    dotlock_release(box);
+    mstore_dotlock_release(box);
 }
 
 /* ---- saving ---- */

@@ -62,6 +62,8 @@ void storage_failf(struct storage_error *e, int err_no, const char *dsn, const c
 /* msg_warn() with the location's log ID in front. */
 void storage_warn(const struct mailbox *box, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A new Maildir unique base name "<sec>.M<usec>P<pid>Q<n>.<host>" (maildir.c). */
+void storage_maildir_unique(char *out, size_t outlen);
 /* write(2) of all of buf through the test hook. 0, or -1 with errno. */
 int storage_write_all(int fd, const void *buf, size_t len);
 
