@@ -1,0 +1,446 @@
+/*
+ * sieve-check.c - validation of a parsed Sieve script ("compile").
+ *
+ * Owns: require (known capabilities, only at the start), finding each
+ * command and test in the core table or a caller's extension, and
+ * checking it is required; argument signatures (tagged arguments and
+ * their values, positional arguments, string lists, test / test list,
+ * block); comparators, match types and address parts with the extension
+ * each needs; if/elsif/else order; decoding encoded characters
+ * (RFC 5228 2.4.2.4) when "encoded-character" is required. Errors carry
+ * line numbers and are counted as Pigeonhole counts them: one per fault.
+ */
+#include "lib-sieve/sieve-int.h"
+#include "lib/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sieve_check {
+    struct sieve_script *s;
+    struct sieve_diagctx *dc;
+    const struct sieve_limits *lim;
+};
+
+/* Capabilities the library implements. */
+static const char *const core_caps[] = {
+    "fileinto", "envelope", "encoded-character", "variables", "comparator-i;ascii-numeric",
+    "comparator-i;octet", "comparator-i;ascii-casemap", "relational", "subaddress", "copy",
+    "imap4flags", "reject", "ereject", "regex", "mailbox", "vacation", "vacation-seconds",
+    NULL,
+};
+
+const char *sieve_capabilities(void)
+{
+    return "fileinto envelope encoded-character variables comparator-i;ascii-numeric "
+           "relational subaddress copy imap4flags reject ereject regex mailbox vacation "
+           "vacation-seconds";
+}
+
+int sieve_capability_known(const char *cap, const struct sieve_ext *exts, size_t nexts)
+{
+    for (size_t i = 0; core_caps[i]; i++)
+        if (strcmp(cap, core_caps[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < nexts; i++)
+        if (strcmp(cap, exts[i].name) == 0)
+            return 1;
+    return 0;
+}
+
+int sieve_script_requires(const struct sieve_script *s, const char *cap)
+{
+    if (strncmp(cap, "comparator-", 11) == 0 && (strcmp(cap + 11, "i;octet") == 0 ||
+                                                 strcmp(cap + 11, "i;ascii-casemap") == 0))
+        return 1;
+    for (size_t i = 0; i < s->nrequired; i++)
+        if (strcmp(s->required[i], cap) == 0)
+            return 1;
+    /* ereject comes with reject in Pigeonhole's naming too */
+    return 0;
+}
+
+static const char *kind_name(const struct sieve_node *n)
+{
+    return n->is_test ? "test" : "command";
+}
+
+static const struct sieve_cmd_def *find_def(const struct sieve_script *s, const char *name,
+                                            int is_test)
+{
+    for (size_t i = 0; i < sieve_core_ndefs; i++)
+        if (sieve_core_defs[i].is_test == is_test && strcmp(sieve_core_defs[i].name, name) == 0)
+            return &sieve_core_defs[i];
+    for (size_t e = 0; e < s->nexts; e++)
+        for (size_t i = 0; i < s->exts[e].ndefs; i++) {
+            const struct sieve_cmd_def *d = &s->exts[e].defs[i];
+            if (d->is_test == is_test && strcmp(d->name, name) == 0)
+                return d;
+        }
+    return NULL;
+}
+
+/* The value after a tag; *i points at the tag and moves to the value. */
+static const struct sieve_arg *tag_value(struct sieve_check *c, struct sieve_node *n, size_t *i,
+                                         char kind)
+{
+    const struct sieve_arg *t = &n->args[*i];
+    if (*i + 1 >= n->nargs)
+        goto bad;
+    const struct sieve_arg *v = &n->args[*i + 1];
+    int ok = kind == 'N' ? v->kind == SIEVE_ARG_NUMBER
+           : kind == 'S' ? v->kind == SIEVE_ARG_STRING
+           : v->kind == SIEVE_ARG_STRING || v->kind == SIEVE_ARG_LIST;
+    if (!ok)
+        goto bad;
+    (*i)++;
+    return v;
+bad:
+    sieve_diag_add(c->dc, t->line, 0, "the :%s tag for the %s %s requires %s as argument", t->tag,
+                   n->name, kind_name(n),
+                   kind == 'N' ? "a number" : kind == 'S' ? "a string" : "a string list");
+    return NULL;
+}
+
+static int set_comparator(struct sieve_check *c, struct sieve_node *n, const char *name)
+{
+    if (strcmp(name, "i;octet") == 0)
+        n->cmp = SIEVE_CMP_OCTET;
+    else if (strcmp(name, "i;ascii-casemap") == 0)
+        n->cmp = SIEVE_CMP_CASEMAP;
+    else if (strcmp(name, "i;ascii-numeric") == 0 &&
+             sieve_script_requires(c->s, "comparator-i;ascii-numeric"))
+        n->cmp = SIEVE_CMP_NUMERIC;
+    else {
+        sieve_diag_add(c->dc, n->line, 0, "unknown comparator '%s'", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Match types, comparator, address parts: 1 taken, 0 not one of them, -1 error. */
+static int group_tag(struct sieve_check *c, struct sieve_node *n, size_t *i, unsigned *seen)
+{
+    const char *t = n->args[*i].tag;
+    unsigned flags = n->def->flags;
+    static const char *const mts[] = { "is", "contains", "matches", "regex", "count", "value" };
+    static const char *const mt_ext[] = { NULL, NULL, NULL, "regex", "relational", "relational" };
+    static const char *const aps[] = { "all", "localpart", "domain", "user", "detail" };
+    static const char *const ap_ext[] = { NULL, NULL, NULL, "subaddress", "subaddress" };
+    if ((flags & SIEVE_SIG_MATCH) && strcmp(t, "comparator") == 0) {
+        const struct sieve_arg *v = tag_value(c, n, i, 'S');
+        if ((*seen & 1) || !v) {
+            if (v)
+                sieve_diag_add(c->dc, n->line, 0, "comparator specified more than once");
+            return -1;
+        }
+        *seen |= 1;
+        return set_comparator(c, n, v->strs[0]) < 0 ? -1 : 1;
+    }
+    for (size_t k = 0; (flags & SIEVE_SIG_MATCH) && k < 6; k++) {
+        if (strcmp(t, mts[k]) != 0 || (mt_ext[k] && !sieve_script_requires(c->s, mt_ext[k])))
+            continue;
+        if (*seen & 2) {
+            sieve_diag_add(c->dc, n->line, 0, "match type specified more than once");
+            return -1;
+        }
+        *seen |= 2;
+        n->mt = (enum sieve_mt)k;
+        if (n->mt == SIEVE_MT_COUNT || n->mt == SIEVE_MT_VALUE) {
+            const struct sieve_arg *v = tag_value(c, n, i, 'S');
+            if (!v)
+                return -1;
+            if (sieve_rel_parse(v->strs[0], &n->rel) < 0) {
+                sieve_diag_add(c->dc, v->line, 0, "invalid relational match '%s'", v->strs[0]);
+                return -1;
+            }
+        }
+        return 1;
+    }
+    for (size_t k = 0; (flags & SIEVE_SIG_ADDR) && k < 5; k++) {
+        if (strcmp(t, aps[k]) != 0 || (ap_ext[k] && !sieve_script_requires(c->s, ap_ext[k])))
+            continue;
+        if (*seen & 4) {
+            sieve_diag_add(c->dc, n->line, 0, "address part specified more than once");
+            return -1;
+        }
+        *seen |= 4;
+        n->ap = (enum sieve_ap)k;
+        return 1;
+    }
+    return 0;
+}
+
+static int own_tag(struct sieve_check *c, struct sieve_node *n, size_t *i)
+{
+    const struct sieve_tag_def *td = n->def->tags;
+    for (size_t k = 0; td && td[k].name && k < SIEVE_MAX_TAGS; k++) {
+        if (strcmp(td[k].name, n->args[*i].tag) != 0)
+            continue;
+        if (td[k].ext && !sieve_script_requires(c->s, td[k].ext))
+            break;
+        if (n->tagv[k]) {
+            sieve_diag_add(c->dc, n->line, 0, "the :%s tag is specified more than once", td[k].name);
+            return -1;
+        }
+        n->tagv[k] = td[k].value ? tag_value(c, n, i, td[k].value) : &n->args[*i];
+        return n->tagv[k] ? 1 : -1;
+    }
+    return 0;
+}
+
+static int positional(struct sieve_check *c, struct sieve_node *n, const struct sieve_arg *a,
+                      size_t *npos)
+{
+    const char *sig = n->def->pos ? n->def->pos : "";
+    size_t want = strlen(sig);
+    if (*npos >= want || *npos >= SIEVE_MAX_POS) {
+        sieve_diag_add(c->dc, a->line, 0, "the %s %s accepts no more than %zu positional arguments",
+                       n->name, kind_name(n), want);
+        return -1;
+    }
+    char k = sig[*npos];
+    int ok = k == 'N' ? a->kind == SIEVE_ARG_NUMBER
+           : k == 'S' ? a->kind == SIEVE_ARG_STRING
+           : a->kind == SIEVE_ARG_STRING || a->kind == SIEVE_ARG_LIST;
+    if (!ok) {
+        sieve_diag_add(c->dc, a->line, 0, "the %s %s expects %s as positional argument %zu, "
+                       "but %s was found", n->name, kind_name(n),
+                       k == 'N' ? "a number" : k == 'S' ? "a string" : "a string list",
+                       *npos + 1, a->kind == SIEVE_ARG_NUMBER ? "a number"
+                       : a->kind == SIEVE_ARG_LIST ? "a string list" : "a string");
+        return -1;
+    }
+    n->pos[(*npos)++] = a;
+    return 0;
+}
+
+static int check_args(struct sieve_check *c, struct sieve_node *n)
+{
+    unsigned seen = 0;
+    size_t npos = 0;
+    for (size_t i = 0; i < n->nargs; i++) {
+        const struct sieve_arg *a = &n->args[i];
+        if (a->kind != SIEVE_ARG_TAG) {
+            if (positional(c, n, a, &npos) < 0)
+                return -1;
+            continue;
+        }
+        int r = group_tag(c, n, &i, &seen);
+        if (r == 0)
+            r = own_tag(c, n, &i);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            sieve_diag_add(c->dc, a->line, 0, "unknown tagged argument ':%s' for the %s %s",
+                           a->tag, n->name, kind_name(n));
+            return -1;
+        }
+    }
+    size_t want = strlen(n->def->pos ? n->def->pos : "");
+    size_t minimum = (n->def->flags & SIEVE_SIG_OPTPOS) && want ? want - 1 : want;
+    if (npos < minimum) {
+        sieve_diag_add(c->dc, n->line, 0, "the %s %s requires %zu positional argument(s), "
+                       "but %zu were found", n->name, kind_name(n), minimum, npos);
+        return -1;
+    }
+    if (n->cmp == SIEVE_CMP_NUMERIC && (n->mt == SIEVE_MT_CONTAINS || n->mt == SIEVE_MT_MATCHES ||
+                                        n->mt == SIEVE_MT_REGEX)) {
+        sieve_diag_add(c->dc, n->line, 0, "the comparator i;ascii-numeric does not support "
+                       "that match type");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_shape(struct sieve_check *c, struct sieve_node *n)
+{
+    unsigned f = n->def->flags;
+    if ((f & SIEVE_SIG_TEST1) && (n->ntests != 1 || n->test_list)) {
+        sieve_diag_add(c->dc, n->line, 0, "the %s %s requires one test", n->name, kind_name(n));
+        return -1;
+    }
+    if ((f & SIEVE_SIG_TESTS) && !n->test_list) {
+        sieve_diag_add(c->dc, n->line, 0, "the %s %s requires a test list", n->name, kind_name(n));
+        return -1;
+    }
+    if (!(f & (SIEVE_SIG_TEST1 | SIEVE_SIG_TESTS)) && n->ntests) {
+        sieve_diag_add(c->dc, n->line, 0, "the %s %s accepts no tests", n->name, kind_name(n));
+        return -1;
+    }
+    if ((f & SIEVE_SIG_BLOCK) && !n->has_block) {
+        sieve_diag_add(c->dc, n->line, 0, "the %s command requires a command block", n->name);
+        return -1;
+    }
+    if (!(f & SIEVE_SIG_BLOCK) && n->has_block) {
+        sieve_diag_add(c->dc, n->line, 0, "the %s %s does not accept a command block", n->name,
+                       kind_name(n));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_nodes(struct sieve_check *c, struct sieve_node **v, size_t nv, int top);
+
+static int check_node(struct sieve_check *c, struct sieve_node *n)
+{
+    const struct sieve_cmd_def *d = find_def(c->s, n->name, n->is_test);
+    if (d && d->ext && !sieve_script_requires(c->s, d->ext))
+        d = NULL;
+    if (!d) {
+        sieve_diag_add(c->dc, n->line, 0, "unknown %s '%s'", kind_name(n), n->name);
+        return -1;
+    }
+    n->def = d;
+    int bad = check_args(c, n) < 0 || check_shape(c, n) < 0;
+    for (size_t i = 0; i < n->ntests; i++)
+        bad |= check_node(c, n->tests[i]) < 0;
+    if (n->nblock)
+        bad |= check_nodes(c, n->block, n->nblock, 0) < 0;
+    if (!bad && d->check)
+        bad = d->check(c, n) < 0;
+    return bad ? -1 : 0;
+}
+
+static int check_nodes(struct sieve_check *c, struct sieve_node **v, size_t nv, int top)
+{
+    int bad = 0;
+    for (size_t i = 0; i < nv && c->dc->errors < c->lim->max_errors; i++) {
+        struct sieve_node *n = v[i];
+        if (strcmp(n->name, "require") == 0) {
+            if (!top || (i > 0 && strcmp(v[i - 1]->name, "require") != 0)) {
+                sieve_diag_add(c->dc, n->line, 0, "require command can only be placed at top "
+                               "level at the beginning of the file");
+                bad = 1;
+            }
+            continue;
+        }
+        if (strcmp(n->name, "elsif") == 0 || strcmp(n->name, "else") == 0) {
+            const char *prev = i ? v[i - 1]->name : "";
+            if (strcmp(prev, "if") != 0 && strcmp(prev, "elsif") != 0) {
+                sieve_diag_add(c->dc, n->line, 0, "the %s command must follow an if or elsif "
+                               "command", n->name);
+                bad = 1;
+                continue;
+            }
+        }
+        bad |= check_node(c, n) < 0;
+    }
+    return bad ? -1 : 0;
+}
+
+/* Collect and check the capabilities of the leading require commands. */
+static int check_requires(struct sieve_check *c)
+{
+    struct sieve_script *s = c->s;
+    int bad = 0;
+    for (size_t i = 0; i < s->ncmds && strcmp(s->cmds[i]->name, "require") == 0; i++) {
+        struct sieve_node *n = s->cmds[i];
+        n->def = find_def(s, "require", 0);
+        if (check_args(c, n) < 0 || check_shape(c, n) < 0) {
+            bad = 1;
+            continue;
+        }
+        for (size_t k = 0; k < n->pos[0]->nstrs; k++) {
+            const char *cap = n->pos[0]->strs[k];
+            if (!sieve_capability_known(cap, s->exts, s->nexts)) {
+                sieve_diag_add(c->dc, n->line, 0, "require command: unknown Sieve capability "
+                               "'%s'", cap);
+                bad = 1;
+                continue;
+            }
+            s->required = xrealloc(s->required, (s->nrequired + 1) * sizeof(char *));
+            s->required[s->nrequired++] = xstrdup(cap);
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* encoded-character: decode every string of the tree in place. */
+static int decode_strings(struct sieve_check *c, struct sieve_node *n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n->nargs; i++)
+        for (size_t k = 0; k < n->args[i].nstrs; k++) {
+            char *d = sieve_decode_encoded(n->args[i].strs[k]);
+            if (!d) {
+                sieve_diag_add(c->dc, n->args[i].line, 0, "invalid encoded character in string");
+                bad = 1;
+                continue;
+            }
+            free(n->args[i].strs[k]);
+            n->args[i].strs[k] = d;
+        }
+    for (size_t i = 0; i < n->ntests; i++)
+        bad |= decode_strings(c, n->tests[i]) < 0;
+    for (size_t i = 0; i < n->nblock; i++)
+        bad |= decode_strings(c, n->block[i]) < 0;
+    return bad ? -1 : 0;
+}
+
+int sieve_check_script(struct sieve_script *s, const struct sieve_limits *lim,
+                       struct sieve_diagctx *dc)
+{
+    struct sieve_check c = { s, dc, lim };
+    int bad = check_requires(&c) < 0;
+    if (sieve_script_requires(s, "encoded-character"))
+        for (size_t i = 0; i < s->ncmds; i++)
+            bad |= decode_strings(&c, s->cmds[i]) < 0;
+    bad |= check_nodes(&c, s->cmds, s->ncmds, 1) < 0;
+    return bad || dc->errors ? -1 : 0;
+}
+
+/* ---- per-command checks used by the table in sieve-run.c ---- */
+
+void sieve_check_error(struct sieve_check *c, int line, const char *msg)
+{
+    sieve_diag_add(c->dc, line, 0, "%s", msg);
+}
+
+int sieve_check_requires(struct sieve_check *c, const char *cap)
+{
+    return sieve_script_requires(c->s, cap);
+}
+
+void sieve_limits_default(struct sieve_limits *l)
+{
+    l->max_script = 1024 * 1024;
+    l->max_string = 256 * 1024;
+    l->max_depth = 32;
+    l->max_commands = 10000;
+    l->max_list = 1024;
+    l->max_actions = 64;
+    l->max_errors = 30;
+}
+
+void sieve_script_free(struct sieve_script *s)
+{
+    if (!s)
+        return;
+    sieve_nodes_free(s->cmds, s->ncmds);
+    for (size_t i = 0; i < s->nrequired; i++)
+        free(s->required[i]);
+    free(s->required);
+    free(s);
+}
+
+struct sieve_script *sieve_compile(const char *script, size_t len, const struct sieve_limits *lim,
+                                   const struct sieve_ext *exts, size_t nexts,
+                                   struct sieve_diag *diag)
+{
+    struct sieve_limits dl;
+    if (!lim) {
+        sieve_limits_default(&dl);
+        lim = &dl;
+    }
+    struct sieve_diagctx dc = { diag, 0, lim->max_errors };
+    struct sieve_script *s = xcalloc(1, sizeof(*s));
+    s->exts = exts;
+    s->nexts = nexts;
+    if (sieve_parse(script, len, lim, &dc, &s->cmds, &s->ncmds) < 0 ||
+        sieve_check_script(s, lim, &dc) < 0) {
+        sieve_script_free(s);
+        return NULL;
+    }
+    return s;
+}
