@@ -292,6 +292,8 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
         return -1;
     }
     n->def = d;
+    if (d->flags & SIEVE_SIG_OCTET)
+        n->cmp = SIEVE_CMP_OCTET;
     int bad = check_args(c, n) < 0 || check_shape(c, n) < 0;
     for (size_t i = 0; i < n->ntests; i++)
         bad |= check_node(c, n->tests[i]) < 0;

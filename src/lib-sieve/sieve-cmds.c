@@ -182,21 +182,23 @@ static int exec_fileinto(struct sieve_run *run, const struct sieve_node *n)
     return sieve_result_add(run, n, &a);
 }
 
-/* A plausible addr-spec, bare or in <>: local@domain. */
+/* One RFC 5322 mailbox with a domain ("Name <a@b>" or "a @ b"): its addr-spec, or NULL. */
+static char *redirect_address(const char *s)
+{
+    struct addr_items it;
+    char *r = NULL;
+    if (addr_items_parse(s, 2, 0, &it) == 1 && it.v[0].kind == ADDR_ITEM_MAILBOX &&
+        it.v[0].domain && it.v[0].mailbox && *it.v[0].mailbox)
+        r = xasprintf("%s@%s", it.v[0].mailbox, it.v[0].domain);
+    addr_items_free(&it);
+    return r;
+}
+
 static int address_ok(const char *s)
 {
-    const char *lt = strrchr(s, '<');
-    const char *p = lt ? lt + 1 : s;
-    const char *end = lt ? strchr(p, '>') : s + strlen(s);
-    if (!end)
-        return 0;
-    const char *at = memrchr(p, '@', (size_t)(end - p));
-    if (!at || at == p || at + 1 >= end)
-        return 0;
-    for (const char *q = p; q < end; q++)
-        if ((unsigned char)*q <= ' ' && !(q > p && q[-1] == '\\'))
-            return 0;
-    return 1;
+    char *a = redirect_address(s);
+    free(a);
+    return a != NULL;
 }
 
 static int exec_redirect(struct sieve_run *run, const struct sieve_node *n)
@@ -541,13 +543,22 @@ static int exec_address(struct sieve_run *run, const struct sieve_node *n)
         for (size_t k = 0; hv[k]; k++) {
             struct addr_items it;
             addr_items_parse(hv[k], 1024, ADDRLIST_LENIENT, &it);
+            int raw = it.n == 0;
             for (size_t j = 0; j < it.n; j++) {
                 const struct addr_item *a = &it.v[j];
                 if (a->kind != ADDR_ITEM_MAILBOX)
                     continue;
-                push(&vals, &nv, sieve_address_part(n->ap, a->mailbox ? a->mailbox : "",
-                                                    a->domain));
+                const char *mb = a->mailbox ? a->mailbox : "";
+                int bad = a->invalid || !a->domain || !*mb;
+                for (const char *q = mb; *q && !bad; q++)
+                    bad = (unsigned char)*q >= 0x80;
+                raw |= bad;
+                if (!bad)
+                    push(&vals, &nv, sieve_address_part(n->ap, mb, a->domain));
             }
+            /* what is not a valid address is matched as it is by :all only */
+            if (raw && n->ap == SIEVE_AP_ALL)
+                push(&vals, &nv, xstrdup(hv[k]));
             addr_items_free(&it);
         }
         strv_free(hv);
@@ -571,6 +582,90 @@ static int check_envelope(struct sieve_check *c, struct sieve_node *n)
     return 0;
 }
 
+static int domain_ok(const char *d, size_t n)
+{
+    if (n >= 2 && d[0] == '[' && d[n - 1] == ']')
+        return 1;
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] == '.') {
+            if (!label)
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)d[i]) || d[i] == '-' || d[i] == '_') {
+            label++;
+        } else {
+            return 0;
+        }
+    }
+    return label > 0;
+}
+
+static int local_ok(const char *l, size_t n)
+{
+    if (n >= 2 && l[0] == '"' && l[n - 1] == '"')
+        return 1;
+    if (!n)
+        return 0;
+    /* dots anywhere: real mail has "japanese..local." parts */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)l[i];
+        if (c <= ' ' || c >= 0x7f || strchr("()<>[]:;@\\,\"", c))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * An SMTP path (RFC 5321 4.1.2), with or without <>, source route
+ * ignored: 1 with *local (malloc'd) and *domain (malloc'd or NULL for a
+ * bare local part in <>), 0 for the null path, -1 when malformed.
+ */
+static int parse_path(const char *s, char **local, char **domain)
+{
+    size_t n = strlen(s);
+    int br = n && s[0] == '<';
+    if (br != (n && s[n - 1] == '>'))
+        return -1;
+    if (br) {
+        s++;
+        n -= 2;
+    }
+    if (!n)
+        return 0;
+    if (s[0] == '@') {
+        const char *colon = memchr(s, ':', n);
+        if (!colon)
+            return -1;
+        const char *p = s;
+        while (p < colon) {
+            if (*p != '@')
+                return -1;
+            const char *e = p + 1;
+            while (e < colon && *e != ',')
+                e++;
+            if (!domain_ok(p + 1, (size_t)(e - p - 1)))
+                return -1;
+            p = e < colon ? e + 1 : e;
+        }
+        n -= (size_t)(colon + 1 - s);
+        s = colon + 1;
+    }
+    const char *at = memrchr(s, '@', n);
+    if (!at) {
+        if (!br || !local_ok(s, n))
+            return -1;
+        *local = xstrndup(s, n);
+        *domain = NULL;
+        return 1;
+    }
+    if (!local_ok(s, (size_t)(at - s)) || !domain_ok(at + 1, (size_t)(s + n - at - 1)))
+        return -1;
+    *local = xstrndup(s, (size_t)(at - s));
+    *domain = xstrndup(at + 1, (size_t)(s + n - at - 1));
+    return 1;
+}
+
 static int exec_envelope(struct sieve_run *run, const struct sieve_node *n)
 {
     char **parts = sieve_run_strlist(run, n->pos[0]);
@@ -582,14 +677,14 @@ static int exec_envelope(struct sieve_run *run, const struct sieve_node *n)
                       : str_ieq(parts[i], "auth") ? run->msg.env_auth : NULL;
         if (!e)
             continue;
-        if (!*e) {       /* the null reverse-path: "" for every part (RFC 5228 5.4) */
+        char *local = NULL, *domain = NULL;
+        int r = parse_path(e, &local, &domain);
+        if (r == 0)      /* the null reverse-path: "" for every part (RFC 5228 5.4) */
             push(&vals, &nv, xstrdup(""));
-            continue;
-        }
-        const char *at = strrchr(e, '@');
-        char *local = at ? xstrndup(e, (size_t)(at - e)) : xstrdup(e);
-        push(&vals, &nv, sieve_address_part(n->ap, local, at ? at + 1 : NULL));
+        else if (r > 0)
+            push(&vals, &nv, sieve_address_part(n->ap, local, domain));
         free(local);
+        free(domain);
     }
     strv_free(parts);
     int r = sieve_run_match(run, n, vals, nv, n->pos[1]);
@@ -663,7 +758,7 @@ const struct sieve_cmd_def sieve_core_defs[] = {
     { "address", 1, NULL, "LL", M | A, NULL, check_address, exec_address },
     { "envelope", 1, "envelope", "LL", M | A, NULL, check_envelope, exec_envelope },
     { "size", 1, NULL, "", 0, size_tags, check_size, exec_size },
-    { "string", 1, "variables", "LL", M, NULL, check_regex_keys, exec_string },
+    { "string", 1, "variables", "LL", M | SIEVE_SIG_OCTET, NULL, check_regex_keys, exec_string },
     { "hasflag", 1, "imap4flags", "LL", M | SIEVE_SIG_OPTPOS, NULL, NULL, exec_hasflag },
     { "mailboxexists", 1, "mailbox", "L", 0, NULL, NULL, exec_mailboxexists },
 };

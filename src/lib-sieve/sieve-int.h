@@ -38,7 +38,7 @@ int sieve_var_name_ok(const char *s, size_t len);
 char *sieve_decode_encoded(const char *s);
 
 /* The interpreter's state (sieve-run.c); commands in sieve-cmds.c use it. */
-#define SIEVE_MATCH_VARS 10
+#define SIEVE_MATCH_VARS 32            /* ${0}..${31} */
 struct sieve_var {
     char *name;                      /* lower case */
     char *value;

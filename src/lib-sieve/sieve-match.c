@@ -68,10 +68,12 @@ static size_t utf8_len(const char *s)
     return n;
 }
 
+#define GLOB_CAPS 64
+
 struct glob {
     enum sieve_cmp cmp;
-    const char *wild[10];            /* start of what each wildcard took */
-    size_t wlen[10];
+    const char *wild[GLOB_CAPS];     /* start of what each wildcard took */
+    size_t wlen[GLOB_CAPS];
     size_t nwild;
     unsigned long steps;
 };
@@ -88,7 +90,7 @@ static int glob_at(struct glob *g, const char *p, const char *s, size_t w)
             p++;
             for (const char *t = s;; t += utf8_len(t)) {
                 if (glob_at(g, p, t, w + 1)) {
-                    if (w < 10) {
+                    if (w < GLOB_CAPS) {
                         g->wild[w] = s;
                         g->wlen[w] = (size_t)(t - s);
                     }
@@ -101,7 +103,7 @@ static int glob_at(struct glob *g, const char *p, const char *s, size_t w)
         if (*p == '?') {
             if (!*s)
                 return 0;
-            if (w < 10) {
+            if (w < GLOB_CAPS) {
                 g->wild[w] = s;
                 g->wlen[w] = utf8_len(s);
             }
@@ -150,7 +152,7 @@ int sieve_glob(enum sieve_cmp cmp, const char *pat, const char *s, char **caps, 
     }
     if (ncaps)
         caps[0] = xstrdup(s);
-    for (size_t i = 0; i < nw && i + 1 < ncaps && i < 10; i++)
+    for (size_t i = 0; i < nw && i + 1 < ncaps && i < GLOB_CAPS; i++)
         caps[i + 1] = g.wild[i] ? xstrndup(g.wild[i], g.wlen[i]) : xstrdup("");
     return 1;
 }

@@ -172,8 +172,7 @@ static int decode_one(const char *p, const char *end, struct buf *b)
         any = 1;
     }
     int r = 0;
-    if (ok == 1) {
-        (void)any;
+    if (ok == 1 && any) {
         buf_append(b, tmp.data ? tmp.data : "", tmp.len);
         r = 1;
     } else if (ok < 0) {

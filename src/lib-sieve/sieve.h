@@ -105,6 +105,7 @@ struct sieve_tag_def {
 #define SIEVE_SIG_TESTS   0x08       /* takes a test list */
 #define SIEVE_SIG_BLOCK   0x10       /* takes a block */
 #define SIEVE_SIG_OPTPOS  0x20       /* the last positional argument is optional */
+#define SIEVE_SIG_OCTET   0x40       /* the default comparator is i;octet (Pigeonhole's "string") */
 
 /*
  * A command's or test's run function: commands return 0 (go on), 1 (stop
