@@ -1,0 +1,270 @@
+/* test_sieve.c - lib-sieve: lexer, parser, validation, interpreter, result rules. */
+#include "t.h"
+#include "lib-sieve/sieve.h"
+#include "lib/util.h"
+
+#include <stdlib.h>
+
+static struct sieve_diag D;
+
+static struct sieve_script *compile(const char *src)
+{
+    sieve_diag_free(&D);
+    return sieve_compile(src, strlen(src), NULL, NULL, 0, &D);
+}
+
+/* Compile must fail; the first message must contain want. */
+static int fails_with(const char *src, const char *want)
+{
+    struct sieve_script *s = compile(src);
+    if (s) {
+        sieve_script_free(s);
+        return 0;
+    }
+    if (D.n == 0 || !strstr(D.msgs[0], want)) {
+        fprintf(stderr, "  got: %s\n", D.n ? D.msgs[0] : "(no message)");
+        return 0;
+    }
+    return 1;
+}
+
+static const char MSG[] =
+    "From: Alice Example <alice+lists@example.com>\r\n"
+    "To: bob@example.org, carol@Example.NET\r\n"
+    "Subject: =?UTF-8?Q?caf=C3=A9?= order\r\n"
+    "X-Spam: yes\r\n"
+    "X-Spam: no\r\n"
+    "\r\n"
+    "Body text.\r\n";
+
+/* Run src against MSG; the actions as "kind:target" joined by spaces, or "ERROR". */
+static char *run(const char *src)
+{
+    static char out[1024];
+    struct sieve_script *s = compile(src);
+    if (!s) {
+        str_fmt(out, sizeof(out), "COMPILE %s", D.n ? D.msgs[0] : "");
+        return out;
+    }
+    struct sieve_msg m = { MSG, sizeof(MSG) - 1, "alice@example.com", "bob@example.org", NULL,
+                           NULL, NULL };
+    struct sieve_result res;
+    char *err = NULL;
+    static const char *const kinds[] = { "keep", "fileinto", "redirect", "discard", "reject",
+                                         "ereject", "vacation" };
+    out[0] = '\0';
+    if (sieve_execute(s, &m, NULL, &res, &err) < 0) {
+        str_fmt(out, sizeof(out), "ERROR %s", err);
+        free(err);
+    } else {
+        for (size_t i = 0; i < res.n; i++) {
+            size_t len = strlen(out);
+            str_fmt(out + len, sizeof(out) - len, "%s%s:%s%s", i ? " " : "", kinds[res.v[i].kind],
+                    res.v[i].target ? res.v[i].target : "", res.v[i].implicit ? "(implicit)" : "");
+            for (size_t f = 0; res.v[i].flags && res.v[i].flags[f]; f++) {
+                len = strlen(out);
+                str_fmt(out + len, sizeof(out) - len, "%s%s", f ? "," : "[", res.v[i].flags[f]);
+                if (!res.v[i].flags[f + 1])
+                    str_fmt(out + strlen(out), sizeof(out) - strlen(out), "]");
+            }
+        }
+        sieve_result_free(&res);
+    }
+    sieve_script_free(s);
+    return out;
+}
+
+static void test_lexer(void)
+{
+    CHECK_STR(run("if size :over 1K { discard; }"), "keep:INBOX(implicit)");
+    CHECK_STR(run("if size :under 1k { discard; }"), "discard:");
+    CHECK(fails_with("if size :over 99999999999999999999G { stop; }", "number is too large"));
+    CHECK(fails_with("keep;\n\n\"unterminated", "line 3: error: end of file before end of quoted"));
+    CHECK(fails_with("keep; /* never closed", "line 1: error: end of file before end of bracket"));
+    CHECK(fails_with("keep;\nkeep @;", "line 2: error: unexpected character '@'"));
+    CHECK(fails_with("require \"fileinto\";\nfileinto text: # c\nline\n", "line 4: error: "
+                     "end of file before end of multi-line"));
+    CHECK(fails_with("require \"fileinto\";\nfileinto text: x\n.\n;", "line 2: error: invalid "
+                     "character after text:"));
+    /* escapes and dot-unstuffing */
+    CHECK_STR(run("require \"fileinto\"; fileinto \"a\\\\b\\\"c\\d\";"), "fileinto:a\\b\"cd");
+    CHECK_STR(run("require \"fileinto\";\nfileinto text:\n..x\n.y\n.\n;"), "fileinto:.x\r\n.y\r\n");
+    CHECK_STR(run("# comment\nkeep; # more\n/* block\n comment */ discard;"), "keep:INBOX discard:");
+}
+
+static void test_limits(void)
+{
+    struct sieve_limits lim;
+    sieve_limits_default(&lim);
+    lim.max_depth = 3;
+    const char *deep = "if true { if true { if true { if true { keep; } } } }";
+    CHECK(sieve_compile(deep, strlen(deep), &lim, NULL, 0, NULL) == NULL);
+    const char *nots = "if not not not not true { keep; }";
+    CHECK(sieve_compile(nots, strlen(nots), &lim, NULL, 0, NULL) == NULL);
+    sieve_limits_default(&lim);
+    lim.max_commands = 3;
+    const char *many = "keep; keep; keep; keep;";
+    CHECK(sieve_compile(many, strlen(many), &lim, NULL, 0, NULL) == NULL);
+    sieve_limits_default(&lim);
+    lim.max_string = 8;
+    const char *lng = "redirect \"someone@example.com\";";
+    CHECK(sieve_compile(lng, strlen(lng), &lim, NULL, 0, NULL) == NULL);
+    sieve_limits_default(&lim);
+    lim.max_script = 4;
+    CHECK(sieve_compile(many, strlen(many), &lim, NULL, 0, NULL) == NULL);
+    sieve_limits_default(&lim);
+    lim.max_list = 2;
+    const char *list = "if header :is [\"a\",\"b\",\"c\"] \"x\" { keep; }";
+    CHECK(sieve_compile(list, strlen(list), &lim, NULL, 0, NULL) == NULL);
+    /* NUL bytes and stray bytes are errors, not crashes */
+    CHECK(sieve_compile("keep\0;", 6, NULL, NULL, 0, NULL) == NULL);
+}
+
+static void test_parse_errors(void)
+{
+    CHECK(fails_with("keep;\nif true keep;", "line 2: error: the if command requires a command "
+                     "block"));
+    CHECK(fails_with("keep\nstop;", "line 1: error: the keep command accepts no tests"));
+    CHECK(fails_with("keep;\n\nkeep \"a\" {", "line 3: error: end of file before end of compound"));
+    CHECK(fails_with("keep;\nkeep [ 1 ];", "line 2: error: expecting string after '['"));
+    CHECK(fails_with("if true {\n keep;\n", "end of file before end of compound block"));
+    CHECK(fails_with("if anyof(true, ) { keep; }", "expecting test identifier"));
+    CHECK(fails_with("if header [\"a\" \"b\"] \"x\" { keep; }", "expecting ',' or end of string"));
+    CHECK(fails_with("}", "unexpected '}'"));
+    /* several errors are reported, each with its line */
+    CHECK(compile("keep @;\nstop %;\n") == NULL);
+    CHECK_INT(D.errors, 2);
+}
+
+static void test_validation(void)
+{
+    CHECK(fails_with("fileinto \"x\";", "unknown command 'fileinto'"));
+    CHECK(fails_with("require \"frobnicate\";", "unknown Sieve capability 'frobnicate'"));
+    CHECK(fails_with("keep;\nrequire \"fileinto\";", "line 2: error: require command can only"));
+    CHECK(fails_with("if header :frop \"a\" \"b\" { keep; }", "unknown tagged argument ':frop'"));
+    CHECK(fails_with("if header \"a\" { keep; }", "requires 2 positional"));
+    CHECK(fails_with("if header :comparator \"i;frop\" \"a\" \"b\" { keep; }", "unknown comparator"));
+    CHECK(fails_with("if header :regex \"a\" \"b\" { keep; }", "unknown tagged argument ':regex'"));
+    CHECK(fails_with("if address :count \"eq\" \"to\" \"1\" { keep; }", "unknown tagged"));
+    CHECK(fails_with("require \"relational\"; if address :value \"xx\" \"to\" \"1\" { keep; }",
+                     "invalid relational match"));
+    CHECK(fails_with("if address :user \"to\" \"x\" { keep; }", "unknown tagged argument ':user'"));
+    CHECK(fails_with("if size 10 { keep; }", "accepts no more than 0 positional"));
+    CHECK(fails_with("if size :over 1 :under 2 { keep; }", "either the :under or the :over"));
+    CHECK(fails_with("elsif true { keep; }", "must follow an if"));
+    CHECK(fails_with("if true;", "requires a command block"));
+    CHECK(fails_with("keep { stop; }", "does not accept a command block"));
+    CHECK(fails_with("if allof true { keep; }", "requires a test list"));
+    CHECK(fails_with("if address \"subject\" \"x\" { keep; }", "not known to contain addresses"));
+    CHECK(fails_with("redirect \"not an address\";", "redirect address is invalid"));
+    CHECK(fails_with("require \"comparator-i;ascii-numeric\";\n"
+                     "if header :contains :comparator \"i;ascii-numeric\" \"a\" \"1\" { keep; }",
+                     "does not support"));
+    struct sieve_script *s = compile("require [\"fileinto\", \"variables\", \"imap4flags\", "
+                                     "\"relational\", \"subaddress\", \"regex\", \"copy\"];");
+    CHECK(s != NULL);
+    sieve_script_free(s);
+}
+
+static void test_actions(void)
+{
+    CHECK_STR(run(""), "keep:INBOX(implicit)");
+    CHECK_STR(run("discard;"), "discard:");
+    CHECK_STR(run("require \"fileinto\"; fileinto \"A\"; fileinto \"A\"; keep; fileinto \"inbox\";"),
+              "fileinto:A keep:INBOX");
+    CHECK_STR(run("require [\"fileinto\", \"copy\"]; fileinto :copy \"A\";"),
+              "fileinto:A keep:INBOX(implicit)");
+    CHECK_STR(run("redirect \"x@example.net\"; redirect \"X <x@EXAMPLE.net>\";"),
+              "redirect:x@example.net");
+    CHECK_STR(run("require \"copy\"; redirect :copy \"x@example.net\";"),
+              "redirect:x@example.net keep:INBOX(implicit)");
+    CHECK_STR(run("require \"reject\"; reject \"no\";"), "reject:no");
+    CHECK(strncmp(run("require \"reject\"; keep; reject \"no\";"), "ERROR line 1", 12) == 0);
+    CHECK(strncmp(run("require \"ereject\"; ereject \"no\"; keep;"), "ERROR", 5) == 0);
+    CHECK_STR(run("keep; stop; discard;"), "keep:INBOX");
+    CHECK_STR(run("if false { discard; } elsif true { stop; } else { discard; }"),
+              "keep:INBOX(implicit)");
+    CHECK_STR(run("require [\"imap4flags\", \"fileinto\"]; setflag \"\\\\Seen\"; addflag [\"$a\", "
+                  "\"\\\\seen $b\"]; removeflag \"$a\"; fileinto \"F\"; keep :flags \"x\";"),
+              "fileinto:F[\\Seen,$b] keep:INBOX[x]");
+}
+
+static void test_tests(void)
+{
+    CHECK_STR(run("if header :contains \"subject\" \"CAFÉ\" { discard; }"), "keep:INBOX(implicit)");
+    CHECK_STR(run("if header :contains \"subject\" \"café\" { discard; }"), "discard:");
+    CHECK_STR(run("if header :is \"x-spam\" \"no\" { discard; }"), "discard:");
+    CHECK_STR(run("if exists [\"from\", \"x-none\"] { discard; }"), "keep:INBOX(implicit)");
+    CHECK_STR(run("if address :domain :is \"to\" \"example.net\" { discard; }"), "discard:");
+    CHECK_STR(run("if address :localpart :is \"from\" \"alice+lists\" { discard; }"), "discard:");
+    CHECK_STR(run("require \"subaddress\"; if address :detail \"from\" \"lists\" { discard; }"),
+              "discard:");
+    CHECK_STR(run("require \"envelope\"; if envelope :domain \"from\" \"example.com\" { discard; }"),
+              "discard:");
+    CHECK_STR(run("if anyof(false, not true) { discard; }"), "keep:INBOX(implicit)");
+    CHECK_STR(run("if allof(true, header :matches \"to\" \"*@example.org*\") { discard; }"),
+              "discard:");
+    CHECK_STR(run("require [\"relational\", \"comparator-i;ascii-numeric\"]; if header :count "
+                  "\"eq\" :comparator \"i;ascii-numeric\" \"x-spam\" \"2\" { discard; }"),
+              "discard:");
+    CHECK_STR(run("require \"regex\"; if header :regex \"subject\" \"^caf.+ord\" { discard; }"),
+              "discard:");
+}
+
+static void test_variables(void)
+{
+    CHECK_STR(run("require [\"variables\", \"fileinto\"]; set :upperfirst \"f\" \"box\"; "
+                  "fileinto \"${f}.${undefined}x\";"), "fileinto:Box.x");
+    CHECK_STR(run("require [\"variables\", \"fileinto\"]; if header :matches \"from\" \"*<*+*@*>\" "
+                  "{ fileinto \"${2}/${3}/${4}\"; }"), "fileinto:alice/lists/example.com");
+    CHECK_STR(run("require [\"variables\", \"fileinto\"]; set :length \"n\" \"héllo\"; "
+                  "fileinto \"${n}\";"), "fileinto:5");
+    CHECK_STR(run("require [\"encoded-character\", \"fileinto\"]; "
+                  "fileinto \"${hex:41 42}${unicode:e9}\";"), "fileinto:AB\xc3\xa9");
+    /* without the variables extension ${...} stays as it is */
+    CHECK_STR(run("require \"fileinto\"; fileinto \"${x}\";"), "fileinto:${x}");
+}
+
+static void test_vacation(void)
+{
+    struct sieve_action a;
+    memset(&a, 0, sizeof(a));
+    const char *why = NULL;
+    struct sieve_msg m = { MSG, sizeof(MSG) - 1, "alice@example.com", "bob@example.org", NULL,
+                           NULL, NULL };
+    CHECK_INT(sieve_vacation_allowed(&m, &a, NULL, &why), 1);
+    m.env_from = "";
+    CHECK_INT(sieve_vacation_allowed(&m, &a, NULL, &why), 0);
+    m.env_from = "MAILER-DAEMON@example.com";
+    CHECK_INT(sieve_vacation_allowed(&m, &a, NULL, &why), 0);
+    m.env_from = "alice@example.com";
+    m.env_to = "dave@example.org";
+    CHECK_INT(sieve_vacation_allowed(&m, &a, NULL, &why), 0);
+    const char *own[] = { "carol@example.net", NULL };
+    CHECK_INT(sieve_vacation_allowed(&m, &a, own, &why), 1);
+    static const char list[] = "To: bob@example.org\r\nList-Id: <x.example.org>\r\n\r\n";
+    struct sieve_msg l = { list, sizeof(list) - 1, "a@example.com", "bob@example.org", NULL,
+                           NULL, NULL };
+    CHECK_INT(sieve_vacation_allowed(&l, &a, NULL, &why), 0);
+    static const char auto_[] = "To: bob@example.org\r\nAuto-Submitted: auto-replied\r\n\r\n";
+    struct sieve_msg au = { auto_, sizeof(auto_) - 1, "a@example.com", "bob@example.org", NULL,
+                            NULL, NULL };
+    CHECK_INT(sieve_vacation_allowed(&au, &a, NULL, &why), 0);
+    CHECK_STR(run("require \"vacation\"; vacation :days 3 :subject \"Away\" \"Gone\";"),
+              "vacation: keep:INBOX(implicit)");
+    CHECK(strncmp(run("require \"vacation\"; vacation \"a\"; vacation \"b\";"), "ERROR", 5) == 0);
+}
+
+int main(void)
+{
+    T_RUN(test_lexer);
+    T_RUN(test_limits);
+    T_RUN(test_parse_errors);
+    T_RUN(test_validation);
+    T_RUN(test_actions);
+    T_RUN(test_tests);
+    T_RUN(test_variables);
+    T_RUN(test_vacation);
+    sieve_diag_free(&D);
+    return T_DONE();
+}
