@@ -411,7 +411,8 @@ void sieve_limits_default(struct sieve_limits *l)
     l->max_depth = 32;
     l->max_commands = 10000;
     l->max_list = 1024;
-    l->max_actions = 64;
+    l->max_actions = 32;     /* Pigeonhole's sieve_max_actions */
+    l->max_redirects = 4;    /* and sieve_max_redirects */
     l->max_errors = 30;
 }
 

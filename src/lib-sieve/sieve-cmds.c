@@ -10,6 +10,7 @@
  * and run function. Actions only go into the result.
  */
 #include "lib-sieve/sieve-int.h"
+#include "lib-mail/addr.h"
 #include "lib-mail/addrlist.h"
 #include "lib/util.h"
 
@@ -131,7 +132,18 @@ static int exec_hasflag(struct sieve_run *run, const struct sieve_node *n)
     }
     char **have = sieve_split_flags(all);
     free(all);
-    int r = sieve_run_match(run, n, have, strv_len(have), la);
+    /* every key is a flag string too: "b A" means the flags b and A */
+    char **keys = sieve_run_strlist(run, la);
+    char *kj = join_flags(keys);
+    strv_free(keys);
+    struct sieve_arg ka;
+    memset(&ka, 0, sizeof(ka));
+    ka.kind = SIEVE_ARG_LIST;
+    ka.strs = sieve_split_flags(kj);
+    ka.nstrs = strv_len(ka.strs);
+    free(kj);
+    int r = sieve_run_match(run, n, have, strv_len(have), &ka);
+    strv_free(ka.strs);
     strv_free(have);
     return r;
 }
@@ -176,6 +188,10 @@ static int exec_fileinto(struct sieve_run *run, const struct sieve_node *n)
     memset(&a, 0, sizeof(a));
     a.kind = SIEVE_ACT_FILEINTO;
     a.target = sieve_run_string(run, n->pos[0]);
+    if (!utf8_valid(a.target, strlen(a.target))) {
+        free(a.target);
+        return sieve_run_error(run, n, "fileinto: invalid folder name (not UTF-8)");
+    }
     a.flags = action_flags(run, T(n)[0]);
     a.copy = T(n)[1] != NULL;
     a.create = T(n)[2] != NULL;
@@ -678,7 +694,13 @@ static int exec_envelope(struct sieve_run *run, const struct sieve_node *n)
         if (!e)
             continue;
         char *local = NULL, *domain = NULL;
-        int r = parse_path(e, &local, &domain);
+        int r;
+        if (str_ieq(parts[i], "auth") && !strchr(e, '@')) {   /* an identity, not a path */
+            local = xstrdup(e);
+            r = 1;
+        } else {
+            r = parse_path(e, &local, &domain);
+        }
         if (r == 0)      /* the null reverse-path: "" for every part (RFC 5228 5.4) */
             push(&vals, &nv, xstrdup(""));
         else if (r > 0)

@@ -394,10 +394,19 @@ static const char *store_folder(const struct sieve_action *a)
     return NULL;
 }
 
-static int same_folder(const char *a, const char *b)
+/* Length of an "INBOX" first component (any case), else 0. */
+static size_t inbox_prefix(const char *s)
 {
-    if (str_ieq(a, "INBOX") && str_ieq(b, "INBOX"))
-        return 1;
+    if (!str_nieq(s, "INBOX", 5))
+        return 0;
+    return s[5] == '\0' || s[5] == '.' || s[5] == '/' ? 5 : 0;
+}
+
+int sieve_folder_eq(const char *a, const char *b)
+{
+    size_t pa = inbox_prefix(a), pb = inbox_prefix(b);
+    if (pa && pb)
+        return strcmp(a + pa, b + pb) == 0;
     return strcmp(a, b) == 0;
 }
 
@@ -414,20 +423,12 @@ static char *norm_address(const char *s)
     return a;
 }
 
-/* Union of flags into a->flags. */
-static void merge_flags(struct sieve_action *dst, char **flags)
+/* A repeated store takes the flags of the last one (RFC 5232 3.2, as Pigeonhole does). */
+static void merge_flags(struct sieve_action *dst, struct sieve_action *src)
 {
-    for (size_t i = 0; flags && flags[i]; i++) {
-        size_t n = strv_len(dst->flags);
-        int have = 0;
-        for (size_t k = 0; k < n; k++)
-            have |= str_ieq(dst->flags[k], flags[i]);
-        if (have)
-            continue;
-        dst->flags = xrealloc(dst->flags, (n + 2) * sizeof(char *));
-        dst->flags[n] = xstrdup(flags[i]);
-        dst->flags[n + 1] = NULL;
-    }
+    strv_free(dst->flags);
+    dst->flags = src->flags;
+    src->flags = NULL;
 }
 
 /* A duplicate of an earlier action? Merged into it (1), or 0. */
@@ -437,8 +438,8 @@ static int merge_duplicate(struct sieve_run *run, struct sieve_action *a)
     for (size_t i = 0; i < run->res.n; i++) {
         struct sieve_action *b = &run->res.v[i];
         const char *fb = store_folder(b);
-        if (fa && fb && same_folder(fa, fb)) {
-            merge_flags(b, a->flags);
+        if (fa && fb && sieve_folder_eq(fa, fb)) {
+            merge_flags(b, a);
             return 1;
         }
         if (a->kind == SIEVE_ACT_REDIRECT && b->kind == SIEVE_ACT_REDIRECT) {
@@ -464,7 +465,7 @@ static int conflicts(enum sieve_action_kind a, enum sieve_action_kind b)
 {
     if (is_reject(a))
         return b == SIEVE_ACT_KEEP || b == SIEVE_ACT_FILEINTO || b == SIEVE_ACT_VACATION ||
-               is_reject(b);
+               b == SIEVE_ACT_REDIRECT || is_reject(b);
     if (is_reject(b))
         return conflicts(b, a);
     return a == SIEVE_ACT_VACATION && b == SIEVE_ACT_VACATION;
@@ -487,7 +488,16 @@ int sieve_result_add(struct sieve_run *run, const struct sieve_node *n, struct s
     }
     if (run->res.n >= run->lim->max_actions) {
         action_clear(a);
-        return sieve_run_error(run, n, "too many actions");
+        return sieve_run_error(run, n, "total number of actions exceeds policy limit (%zu)",
+                               run->lim->max_actions);
+    }
+    size_t redirects = 0;
+    for (size_t i = 0; i < run->res.n; i++)
+        redirects += run->res.v[i].kind == SIEVE_ACT_REDIRECT;
+    if (a->kind == SIEVE_ACT_REDIRECT && redirects >= run->lim->max_redirects) {
+        action_clear(a);
+        return sieve_run_error(run, n, "number of redirect actions exceeds policy limit (%zu)",
+                               run->lim->max_redirects);
     }
     a->line = n->line;
     run->res.v = xrealloc(run->res.v, (run->res.n + 1) * sizeof(*run->res.v));
@@ -602,6 +612,11 @@ void sieve_run_free(struct sieve_run *run)
 void sieve_run_set_msg(struct sieve_run *run, const struct sieve_msg *msg)
 {
     run->msg = *msg;
+}
+
+void sieve_run_set_flags(struct sieve_run *run, const char *flags)
+{
+    sieve_var_set(run, SIEVE_FLAGS_VAR, flags);
 }
 
 void sieve_run_set_user(struct sieve_run *run, void *user)

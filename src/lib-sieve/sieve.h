@@ -33,6 +33,7 @@ struct sieve_limits {
     size_t max_commands;     /* commands and tests in one script */
     size_t max_list;         /* items in one string list */
     size_t max_actions;      /* actions in one result */
+    size_t max_redirects;    /* redirect actions in one result */
     size_t max_errors;       /* errors reported before giving up */
 };
 void sieve_limits_default(struct sieve_limits *l);
@@ -194,6 +195,8 @@ struct sieve_result {
     int keep_cancelled;              /* the implicit keep was cancelled */
 };
 void sieve_result_free(struct sieve_result *r);
+/* Same mailbox? Names are compared exactly, except an INBOX first component in any case. */
+int sieve_folder_eq(const char *a, const char *b);
 
 /* The message and its envelope, as the caller sees them. */
 struct sieve_msg {
@@ -245,6 +248,8 @@ void sieve_run_set_msg(struct sieve_run *run, const struct sieve_msg *msg);
 int sieve_run_error(struct sieve_run *run, const struct sieve_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *sieve_run_errmsg(const struct sieve_run *run);
+/* imap4flags' internal flags (space-separated), as a stored message's flags are seen. */
+void sieve_run_set_flags(struct sieve_run *run, const char *flags);
 /* Opaque pointer for the extension. */
 void sieve_run_set_user(struct sieve_run *run, void *user);
 void *sieve_run_user(const struct sieve_run *run);

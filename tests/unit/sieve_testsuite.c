@@ -22,6 +22,7 @@
 
 struct stored {
     char *folder;
+    char *flags;
     char *data;
     size_t len;
 };
@@ -44,6 +45,14 @@ struct suite {
 static struct suite S;
 static const struct sieve_ext *suite_ext;
 
+static int folder_exists(const char *name);
+
+static int exists_cb(void *ctx, const char *name)
+{
+    (void)ctx;
+    return folder_exists(name);
+}
+
 static void suite_msg(struct sieve_msg *m)
 {
     memset(m, 0, sizeof(*m));
@@ -52,6 +61,7 @@ static void suite_msg(struct sieve_msg *m)
     m->env_from = S.env_from;
     m->env_to = S.env_to;
     m->env_auth = S.env_auth;
+    m->mailbox_exists = exists_cb;
 }
 
 static void set_message(struct sieve_run *run, const char *data, size_t len)
@@ -141,7 +151,7 @@ static int folder_exists(const char *name)
     if (str_ieq(name, "INBOX"))
         return 1;
     for (size_t i = 0; i < S.nfolders; i++)
-        if (strcmp(S.folders[i], name) == 0)
+        if (sieve_folder_eq(S.folders[i], name))
             return 1;
     return 0;
 }
@@ -150,6 +160,7 @@ static int cmd_result_reset(struct sieve_run *run, const struct sieve_node *n)
 {
     (void)n;
     sieve_run_reset_result(run);
+    sieve_run_set_flags(run, "");
     return 0;
 }
 
@@ -162,12 +173,12 @@ static int cmd_message(struct sieve_run *run, const struct sieve_node *n)
     uint64_t want = n->pos[0]->num, seen = 0;
     int r = -1;
     for (size_t i = 0; i < S.nstore; i++) {
-        if (strcmp(S.store[i].folder, folder) != 0 && !(str_ieq(folder, "INBOX") &&
-                                                        str_ieq(S.store[i].folder, "INBOX")))
+        if (!sieve_folder_eq(S.store[i].folder, folder))
             continue;
         if (seen++ == want) {
             char *d = xstrndup(S.store[i].data, S.store[i].len);
             set_message(run, d, S.store[i].len);
+            sieve_run_set_flags(run, S.store[i].flags);
             free(d);
             r = 0;
             break;
@@ -279,6 +290,7 @@ static int t_error(struct sieve_run *run, const struct sieve_node *n)
 static int t_result_execute(struct sieve_run *run, const struct sieve_node *n)
 {
     (void)n;
+    sieve_diag_free(&S.diag);
     struct sieve_result res;
     sieve_run_take_result(run, &res);
     int ok = 1;
@@ -286,12 +298,34 @@ static int t_result_execute(struct sieve_run *run, const struct sieve_node *n)
         const struct sieve_action *a = &res.v[i];
         if (a->kind != SIEVE_ACT_KEEP && a->kind != SIEVE_ACT_FILEINTO)
             continue;
-        if (!folder_exists(a->target) && !a->create) {
+        const char *t = a->target;
+        size_t tl = strlen(t);
+        if (!tl || strstr(t, "//") || t[0] == '/' || t[tl - 1] == '/') {
+            char *e = xasprintf("failed to store into mailbox '%s': invalid mailbox name", t);
+            diag_add(e);
+            free(e);
             ok = 0;
             break;
         }
+        if (!folder_exists(t)) {
+            if (!a->create) {
+                char *e = xasprintf("failed to store into mailbox '%s': mailbox does not exist", t);
+                diag_add(e);
+                free(e);
+                ok = 0;
+                break;
+            }
+            S.folders = xrealloc(S.folders, (S.nfolders + 1) * sizeof(char *));
+            S.folders[S.nfolders++] = xstrdup(t);
+        }
         S.store = xrealloc(S.store, (S.nstore + 1) * sizeof(*S.store));
         S.store[S.nstore].folder = xstrdup(a->target);
+        S.store[S.nstore].flags = xstrdup("");
+        for (size_t f = 0; a->flags && a->flags[f]; f++) {
+            char *j = xasprintf("%s%s%s", S.store[S.nstore].flags, f ? " " : "", a->flags[f]);
+            free(S.store[S.nstore].flags);
+            S.store[S.nstore].flags = j;
+        }
         S.store[S.nstore].data = xstrndup(S.message ? S.message : "", S.message_len);
         S.store[S.nstore++].len = S.message_len;
     }

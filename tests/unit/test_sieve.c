@@ -187,6 +187,10 @@ static void test_actions(void)
     CHECK_STR(run("require [\"imap4flags\", \"fileinto\"]; setflag \"\\\\Seen\"; addflag [\"$a\", "
                   "\"\\\\seen $b\"]; removeflag \"$a\"; fileinto \"F\"; keep :flags \"x\";"),
               "fileinto:F[\\Seen,$b] keep:INBOX[x]");
+    /* a repeated store takes the last flags; INBOX in any case is one mailbox */
+    CHECK_STR(run("require [\"imap4flags\", \"fileinto\"]; fileinto :flags \"a\" \"inbox.X\"; "
+                  "fileinto :flags \"b\" \"INBOX.X\"; fileinto \"Inbox\";"),
+              "fileinto:inbox.X[b] fileinto:Inbox");
 }
 
 static void test_tests(void)
