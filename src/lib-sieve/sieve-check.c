@@ -18,6 +18,7 @@
 
 struct sieve_check {
     struct sieve_script *s;
+    const struct sieve_limits *lim0;
     struct sieve_diagctx *dc;
     const struct sieve_limits *lim;
 };
@@ -27,14 +28,14 @@ static const char *const core_caps[] = {
     "fileinto", "envelope", "encoded-character", "variables", "comparator-i;ascii-numeric",
     "comparator-i;octet", "comparator-i;ascii-casemap", "relational", "subaddress", "copy",
     "imap4flags", "reject", "ereject", "regex", "mailbox", "vacation", "vacation-seconds",
-    NULL,
+    "include", NULL,
 };
 
 const char *sieve_capabilities(void)
 {
     return "fileinto envelope encoded-character variables comparator-i;ascii-numeric "
            "relational subaddress copy imap4flags reject ereject regex mailbox vacation "
-           "vacation-seconds";
+           "vacation-seconds include";
 }
 
 int sieve_capability_known(const char *cap, const struct sieve_ext *exts, size_t nexts)
@@ -383,7 +384,7 @@ static int decode_strings(struct sieve_check *c, struct sieve_node *n)
 int sieve_check_script(struct sieve_script *s, const struct sieve_limits *lim,
                        struct sieve_diagctx *dc)
 {
-    struct sieve_check c = { s, dc, lim };
+    struct sieve_check c = { s, lim, dc, lim };
     int bad = check_requires(&c) < 0;
     if (sieve_script_requires(s, "encoded-character"))
         for (size_t i = 0; i < s->ncmds; i++)
@@ -421,15 +422,31 @@ void sieve_script_free(struct sieve_script *s)
     if (!s)
         return;
     sieve_nodes_free(s->cmds, s->ncmds);
+    free(s->name);
+    for (size_t i = 0; i < s->nglobals; i++)
+        free(s->globals[i]);
+    free(s->globals);
     for (size_t i = 0; i < s->nrequired; i++)
         free(s->required[i]);
     free(s->required);
     free(s);
 }
 
-struct sieve_script *sieve_compile(const char *script, size_t len, const struct sieve_limits *lim,
-                                   const struct sieve_ext *exts, size_t nexts,
-                                   struct sieve_diag *diag)
+/* Compile into s (fields for include already set): 0 or -1. */
+static int compile_into(struct sieve_script *s, const char *script, size_t len,
+                        const struct sieve_limits *lim, struct sieve_diagctx *dc)
+{
+    if (sieve_parse(script, len, lim, dc, &s->cmds, &s->ncmds) < 0 ||
+        sieve_check_script(s, lim, dc) < 0)
+        return -1;
+    return 0;
+}
+
+struct sieve_script *sieve_compile_with(const char *script, size_t len,
+                                        const struct sieve_limits *lim,
+                                        const struct sieve_ext *exts, size_t nexts,
+                                        const struct sieve_loader *loader,
+                                        struct sieve_diag *diag)
 {
     struct sieve_limits dl;
     if (!lim) {
@@ -440,10 +457,86 @@ struct sieve_script *sieve_compile(const char *script, size_t len, const struct 
     struct sieve_script *s = xcalloc(1, sizeof(*s));
     s->exts = exts;
     s->nexts = nexts;
-    if (sieve_parse(script, len, lim, &dc, &s->cmds, &s->ncmds) < 0 ||
-        sieve_check_script(s, lim, &dc) < 0) {
+    s->loader = loader;
+    s->nincludes = &s->own_nincludes;
+    if (compile_into(s, script, len, lim, &dc) < 0) {
         sieve_script_free(s);
         return NULL;
     }
     return s;
+}
+
+struct sieve_script *sieve_compile(const char *script, size_t len, const struct sieve_limits *lim,
+                                   const struct sieve_ext *exts, size_t nexts,
+                                   struct sieve_diag *diag)
+{
+    return sieve_compile_with(script, len, lim, exts, nexts, NULL, diag);
+}
+
+static void free_script(void *p)
+{
+    sieve_script_free(p);
+}
+
+int sieve_check_include(struct sieve_check *c, struct sieve_node *n, const char *name, int global,
+                        int optional, int once)
+{
+    size_t depth = 0;
+    for (const struct sieve_script *p = c->s; p; p = p->parent) {
+        if (p->name && p->global == global && strcmp(p->name, name) == 0) {
+            if (once) {      /* runs at most once: a reference to the script being compiled */
+                n->priv = (void *)p;
+                n->priv_free = NULL;
+                return 0;
+            }
+            sieve_diag_add(c->dc, n->line, 0, "circular include of script '%s'", name);
+            return -1;
+        }
+        depth++;
+    }
+    if (depth > SIEVE_INCLUDE_MAX_DEPTH) {
+        sieve_diag_add(c->dc, n->line, 0, "cannot nest includes deeper than %d levels",
+                       SIEVE_INCLUDE_MAX_DEPTH);
+        return -1;
+    }
+    if (++*c->s->nincludes > SIEVE_INCLUDE_MAX) {
+        sieve_diag_add(c->dc, n->line, 0, "too many includes (max %d)", SIEVE_INCLUDE_MAX);
+        return -1;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (!c->s->loader || c->s->loader->load(c->s->loader->ctx, global, name, &text, &len) < 0) {
+        if (optional)
+            return 0;
+        sieve_diag_add(c->dc, n->line, 0, "included %s script '%s' does not exist",
+                       global ? "global" : "personal", name);
+        return -1;
+    }
+    struct sieve_script *inc = xcalloc(1, sizeof(*inc));
+    inc->name = xstrdup(name);
+    inc->global = global;
+    inc->parent = c->s;
+    inc->loader = c->s->loader;
+    inc->nincludes = c->s->nincludes;
+    inc->exts = c->s->exts;
+    inc->nexts = c->s->nexts;
+    size_t before = c->dc->errors;
+    int r = compile_into(inc, text, len, c->lim0, c->dc);
+    free(text);
+    if (r < 0) {
+        if (c->dc->errors == before)
+            sieve_diag_add(c->dc, n->line, 0, "failed to compile included script '%s'", name);
+        sieve_script_free(inc);
+        return -1;
+    }
+    n->priv = inc;
+    n->priv_free = free_script;
+    return 0;
+}
+
+void sieve_check_global(struct sieve_check *c, const char *name)
+{
+    struct sieve_script *s = c->s;
+    s->globals = xrealloc(s->globals, (s->nglobals + 1) * sizeof(char *));
+    s->globals[s->nglobals++] = xstrdup(name);
 }

@@ -378,6 +378,8 @@ static const struct sieve_tag_def set_tags[] = {
 static int check_set(struct sieve_check *c, struct sieve_node *n)
 {
     const char *name = n->pos[0]->strs[0];
+    if (str_nieq(name, "global.", 7) && sieve_check_requires(c, "include"))
+        name += 7;
     if (!sieve_var_name_ok(name, strlen(name))) {
         sieve_check_error(c, n->line, "set: invalid variable name");
         return -1;
@@ -750,6 +752,80 @@ static int check_regex_keys(struct sieve_check *c, struct sieve_node *n)
     return 0;
 }
 
+/* ---- include (RFC 6609) ---- */
+
+static const struct sieve_tag_def include_tags[] = {
+    { "personal", 0, NULL }, { "global", 0, NULL }, { "once", 0, NULL }, { "optional", 0, NULL },
+    { NULL, 0, NULL } };
+
+static int check_include(struct sieve_check *c, struct sieve_node *n)
+{
+    if (T(n)[0] && T(n)[1]) {
+        sieve_check_error(c, n->line, "include: :personal and :global cannot be used together");
+        return -1;
+    }
+    const char *name = n->pos[0]->strs[0];
+    if (!*name || strchr(name, '/') || !utf8_valid(name, strlen(name))) {
+        sieve_check_error(c, n->line, "include: invalid script name");
+        return -1;
+    }
+    return sieve_check_include(c, n, name, T(n)[1] != NULL, T(n)[3] != NULL, T(n)[2] != NULL);
+}
+
+static int exec_include(struct sieve_run *run, const struct sieve_node *n)
+{
+    const struct sieve_script *inc = n->priv;
+    if (!inc)            /* :optional and missing */
+        return 0;
+    /* :once: not again if it ran before, with or without :once (RFC 6609 3.2) */
+    char *key = xasprintf("%c:%s", inc->global ? 'g' : 'p', inc->name);
+    int seen = 0;
+    for (size_t i = 0; i < run->nonce && !seen; i++)
+        seen = strcmp(run->once[i], key) == 0;
+    if (seen) {
+        free(key);
+        if (T(n)[2])
+            return 0;
+    } else {
+        run->once = xrealloc(run->once, (run->nonce + 1) * sizeof(char *));
+        run->once[run->nonce++] = key;
+    }
+    if (run->include_depth >= 2 * SIEVE_INCLUDE_MAX_DEPTH)
+        return sieve_run_error(run, n, "include: nested too deep at run time");
+    return sieve_run_included(run, inc);
+}
+
+static int check_global(struct sieve_check *c, struct sieve_node *n)
+{
+    if (!sieve_check_requires(c, "variables")) {
+        sieve_check_error(c, n->line, "the global command requires the variables extension");
+        return -1;
+    }
+    for (size_t i = 0; i < n->pos[0]->nstrs; i++) {
+        const char *v = n->pos[0]->strs[i];
+        if (!sieve_var_name_ok(v, strlen(v))) {
+            sieve_check_error(c, n->line, "global: invalid variable name");
+            return -1;
+        }
+        sieve_check_global(c, v);
+    }
+    return 0;
+}
+
+static int exec_nothing(struct sieve_run *run, const struct sieve_node *n)
+{
+    (void)run;
+    (void)n;
+    return 0;
+}
+
+static int exec_return(struct sieve_run *run, const struct sieve_node *n)
+{
+    (void)run;
+    (void)n;
+    return SIEVE_RUN_RETURN;
+}
+
 #define M SIEVE_SIG_MATCH
 #define A SIEVE_SIG_ADDR
 
@@ -770,6 +846,9 @@ const struct sieve_cmd_def sieve_core_defs[] = {
     { "setflag", 0, "imap4flags", "LL", SIEVE_SIG_OPTPOS, NULL, NULL, exec_flagcmd },
     { "addflag", 0, "imap4flags", "LL", SIEVE_SIG_OPTPOS, NULL, NULL, exec_flagcmd },
     { "removeflag", 0, "imap4flags", "LL", SIEVE_SIG_OPTPOS, NULL, NULL, exec_flagcmd },
+    { "include", 0, "include", "S", 0, include_tags, check_include, exec_include },
+    { "global", 0, "include", "L", 0, NULL, check_global, exec_nothing },
+    { "return", 0, "include", "", 0, NULL, NULL, exec_return },
     { "true", 1, NULL, "", 0, NULL, NULL, exec_true },
     { "false", 1, NULL, "", 0, NULL, NULL, exec_true },
     { "not", 1, NULL, "", SIEVE_SIG_TEST1, NULL, NULL, exec_not },

@@ -43,20 +43,36 @@ struct sieve_var {
     char *name;                      /* lower case */
     char *value;
 };
+struct sieve_vars {
+    struct sieve_var *v;
+    size_t n;
+};
 struct sieve_run {
     const struct sieve_script *s;
+    const struct sieve_script *cur;  /* the script running now (an included one) */
+    struct sieve_vars globals;       /* "global" variables and imap4flags' internal flags */
+    char **once;                     /* scripts included with :once that ran */
+    size_t nonce;
+    size_t include_depth;
     struct sieve_msg msg;
     const struct sieve_limits *lim;
     struct sieve_limits deflim;
     struct sieve_result res;
-    int vars_on;                     /* "variables" required: expand ${...} */
-    struct sieve_var *vars;
-    size_t nvars;
+    struct sieve_vars locals;        /* the current script's variables */
     char *match[SIEVE_MATCH_VARS];   /* ${0}..${9} */
     char *err;
     void *user;
 };
-/* Variables: the value (never NULL) and setting one. */
+#define SIEVE_RUN_RETURN 2           /* the include extension's "return" */
+#define SIEVE_INCLUDE_MAX_DEPTH 10     /* Pigeonhole's sieve_include_max_nesting_depth */
+#define SIEVE_INCLUDE_MAX 255          /* and sieve_include_max_includes */
+/* include: load and compile the named script into n->priv (sieve-check.c). */
+int sieve_check_include(struct sieve_check *c, struct sieve_node *n, const char *name, int global,
+                        int optional, int once);
+void sieve_check_global(struct sieve_check *c, const char *name);
+/* Run an included script in its own variable scope: 0, 1 (stop) or -1. */
+int sieve_run_included(struct sieve_run *run, const struct sieve_script *inc);
+/* Variables: the value (never NULL) and setting one ("global.x", declared globals, locals). */
 const char *sieve_var_get(struct sieve_run *run, const char *name);
 void sieve_var_set(struct sieve_run *run, const char *name, const char *value);
 /* Add an action, with the duplicate and conflict rules: 0 or -1 (runtime error). */

@@ -37,32 +37,64 @@ int sieve_var_name_ok(const char *s, size_t len)
     return 1;
 }
 
+static int declared_global(const struct sieve_script *s, const char *name)
+{
+    for (size_t i = 0; s && i < s->nglobals; i++)
+        if (str_ieq(s->globals[i], name))
+            return 1;
+    return 0;
+}
+
+/* The store a name lives in; *name advanced past "global.". */
+static struct sieve_vars *var_store(struct sieve_run *run, const char **name)
+{
+    if (str_nieq(*name, "global.", 7)) {
+        *name += 7;
+        return &run->globals;
+    }
+    if (strcmp(*name, SIEVE_FLAGS_VAR) == 0 || declared_global(run->cur, *name))
+        return &run->globals;
+    return &run->locals;
+}
+
 const char *sieve_var_get(struct sieve_run *run, const char *name)
 {
-    for (size_t i = 0; i < run->nvars; i++)
-        if (str_ieq(run->vars[i].name, name))
-            return run->vars[i].value;
+    struct sieve_vars *vs = var_store(run, &name);
+    for (size_t i = 0; i < vs->n; i++)
+        if (str_ieq(vs->v[i].name, name))
+            return vs->v[i].value;
     return "";
 }
 
 void sieve_var_set(struct sieve_run *run, const char *name, const char *value)
 {
-    for (size_t i = 0; i < run->nvars; i++)
-        if (str_ieq(run->vars[i].name, name)) {
-            free(run->vars[i].value);
-            run->vars[i].value = xstrdup(value);
+    struct sieve_vars *vs = var_store(run, &name);
+    for (size_t i = 0; i < vs->n; i++)
+        if (str_ieq(vs->v[i].name, name)) {
+            free(vs->v[i].value);
+            vs->v[i].value = xstrdup(value);
             return;
         }
-    run->vars = xrealloc(run->vars, (run->nvars + 1) * sizeof(*run->vars));
-    run->vars[run->nvars].name = xstrdup(name);
-    str_lower(run->vars[run->nvars].name);
-    run->vars[run->nvars++].value = xstrdup(value);
+    vs->v = xrealloc(vs->v, (vs->n + 1) * sizeof(*vs->v));
+    vs->v[vs->n].name = xstrdup(name);
+    str_lower(vs->v[vs->n].name);
+    vs->v[vs->n++].value = xstrdup(value);
+}
+
+static void vars_free(struct sieve_vars *vs)
+{
+    for (size_t i = 0; i < vs->n; i++) {
+        free(vs->v[i].name);
+        free(vs->v[i].value);
+    }
+    free(vs->v);
+    memset(vs, 0, sizeof(*vs));
 }
 
 /* Expand ${...} in s (variables on); malloc'd. Truncated at max_string. */
 static char *expand(struct sieve_run *run, const char *s)
 {
-    if (!run->vars_on || !strstr(s, "${"))
+    if (!sieve_script_requires(run->cur, "variables") || !strstr(s, "${"))
         return xstrdup(s);
     struct buf b;
     buf_init(&b, run->lim->max_string);
@@ -83,7 +115,8 @@ static char *expand(struct sieve_run *run, const char *s)
                 s = close + 1;
                 continue;
             }
-            if (sieve_var_name_ok(nm, len)) {
+            size_t skip = str_nieq(nm, "global.", 7) && len > 7 ? 7 : 0;
+            if (sieve_var_name_ok(nm + skip, len - skip)) {
                 char name[128];
                 if (len < sizeof(name)) {
                     memcpy(name, nm, len);
@@ -293,7 +326,8 @@ int sieve_run_match(struct sieve_run *run, const struct sieve_node *n, char *con
         for (size_t k = 0; kv[k] && r == 0; k++) {
             char *caps[SIEVE_MATCH_VARS] = { 0 };
             r = match_one(run, n, values[i], kv[k], caps);
-            if (r > 0 && (n->mt == SIEVE_MT_MATCHES || n->mt == SIEVE_MT_REGEX) && run->vars_on)
+            if (r > 0 && (n->mt == SIEVE_MT_MATCHES || n->mt == SIEVE_MT_REGEX) &&
+                sieve_script_requires(run->cur, "variables"))
                 set_match_vars(run, caps, SIEVE_MATCH_VARS);
             else
                 for (size_t c = 0; c < SIEVE_MATCH_VARS; c++)
@@ -573,8 +607,24 @@ int sieve_run_block(struct sieve_run *run, struct sieve_node *const *cmds, size_
 
 int sieve_run_script(struct sieve_run *run)
 {
+    run->cur = run->s;
     int r = sieve_run_block(run, run->s->cmds, run->s->ncmds);
-    return r < 0 ? -1 : 0;
+    return r < 0 ? -1 : 0;     /* stop, or return in the main script: the end */
+}
+
+int sieve_run_included(struct sieve_run *run, const struct sieve_script *inc)
+{
+    const struct sieve_script *saved_cur = run->cur;
+    struct sieve_vars saved = run->locals;
+    memset(&run->locals, 0, sizeof(run->locals));
+    run->cur = inc;
+    run->include_depth++;
+    int r = sieve_run_block(run, inc->cmds, inc->ncmds);
+    run->include_depth--;
+    vars_free(&run->locals);
+    run->locals = saved;
+    run->cur = saved_cur;
+    return r == SIEVE_RUN_RETURN ? 0 : r;
 }
 
 struct sieve_run *sieve_run_new(const struct sieve_script *s, const struct sieve_msg *msg,
@@ -589,7 +639,7 @@ struct sieve_run *sieve_run_new(const struct sieve_script *s, const struct sieve
         lim = &run->deflim;
     }
     run->lim = lim;
-    run->vars_on = sieve_script_requires(s, "variables");
+    run->cur = s;
     return run;
 }
 
@@ -598,11 +648,11 @@ void sieve_run_free(struct sieve_run *run)
     if (!run)
         return;
     sieve_result_free(&run->res);
-    for (size_t i = 0; i < run->nvars; i++) {
-        free(run->vars[i].name);
-        free(run->vars[i].value);
-    }
-    free(run->vars);
+    vars_free(&run->locals);
+    vars_free(&run->globals);
+    for (size_t i = 0; i < run->nonce; i++)
+        free(run->once[i]);
+    free(run->once);
     for (size_t i = 0; i < SIEVE_MATCH_VARS; i++)
         free(run->match[i]);
     free(run->err);
@@ -669,8 +719,7 @@ void sieve_run_take_result(struct sieve_run *run, struct sieve_result *out)
         a.kind = SIEVE_ACT_KEEP;
         a.target = xstrdup("INBOX");
         a.implicit = 1;
-        const char *fl = run->vars_on || sieve_script_requires(run->s, "imap4flags")
-                       ? sieve_var_get(run, SIEVE_FLAGS_VAR) : "";
+        const char *fl = sieve_var_get(run, SIEVE_FLAGS_VAR);
         if (*fl)
             a.flags = sieve_split_flags(fl);
         run->res.v = xrealloc(run->res.v, (run->res.n + 1) * sizeof(*run->res.v));

@@ -137,7 +137,21 @@ struct sieve_ext {
 
 /* ---- compiling ---- */
 
+/* How include (RFC 6609) finds scripts: 0 with a malloc'd text, -1 not found. */
+struct sieve_loader {
+    int (*load)(void *ctx, int global, const char *name, char **text, size_t *len);
+    void *ctx;
+};
+
 struct sieve_script {
+    char *name;                      /* for include: the name it was included by, or NULL */
+    int global;                      /* included with :global */
+    const struct sieve_script *parent;
+    const struct sieve_loader *loader;
+    size_t *nincludes;               /* includes compiled so far, shared with the parent */
+    size_t own_nincludes;
+    char **globals;                  /* variables declared "global" */
+    size_t nglobals;
     struct sieve_node **cmds;
     size_t ncmds;
     char **required;                 /* capabilities named by require */
@@ -161,6 +175,12 @@ void sieve_diag_free(struct sieve_diag *d);
 struct sieve_script *sieve_compile(const char *script, size_t len, const struct sieve_limits *lim,
                                    const struct sieve_ext *exts, size_t nexts,
                                    struct sieve_diag *diag);
+/* The same with a loader for include (loader may be NULL: include finds nothing). */
+struct sieve_script *sieve_compile_with(const char *script, size_t len,
+                                        const struct sieve_limits *lim,
+                                        const struct sieve_ext *exts, size_t nexts,
+                                        const struct sieve_loader *loader,
+                                        struct sieve_diag *diag);
 void sieve_script_free(struct sieve_script *s);
 /* Is capability cap known (to the core or to exts)? */
 int sieve_capability_known(const char *cap, const struct sieve_ext *exts, size_t nexts);

@@ -45,6 +45,17 @@ struct suite {
 static struct suite S;
 static const struct sieve_ext *suite_ext;
 
+/* include: personal scripts in included/, global ones in included-global/, next to the .svtest. */
+static int load_script(void *ctx, int global, const char *name, char **text, size_t *len)
+{
+    (void)ctx;
+    char *path = xasprintf("%s/%s/%s.sieve", S.dir, global ? "included-global" : "included", name);
+    *text = read_file(path, 1024 * 1024, len);
+    free(path);
+    return *text ? 0 : -1;
+}
+static const struct sieve_loader loader = { load_script, NULL };
+
 static int folder_exists(const char *name);
 
 static int exists_cb(void *ctx, const char *name)
@@ -208,7 +219,7 @@ static int t_script_compile(struct sieve_run *run, const struct sieve_node *n)
         free(path);
         return 0;
     }
-    S.script = sieve_compile(text, len, NULL, suite_ext, 1, &S.diag);
+    S.script = sieve_compile_with(text, len, NULL, suite_ext, 1, &loader, &S.diag);
     free(text);
     free(path);
     return S.script != NULL;
@@ -403,7 +414,7 @@ int main(int argc, char **argv)
     S.env_from = xstrdup("sender@example.com");
     S.env_to = xstrdup("recipient@example.org");
     struct sieve_diag d = { 0 };
-    struct sieve_script *s = sieve_compile(text, len, NULL, suite_ext, 1, &d);
+    struct sieve_script *s = sieve_compile_with(text, len, NULL, suite_ext, 1, &loader, &d);
     free(text);
     if (!s) {
         int unsup = unsupported_only(&d);

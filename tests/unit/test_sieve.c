@@ -259,6 +259,56 @@ static void test_vacation(void)
     CHECK(strncmp(run("require \"vacation\"; vacation \"a\"; vacation \"b\";"), "ERROR", 5) == 0);
 }
 
+static int load(void *ctx, int global, const char *name, char **text, size_t *len)
+{
+    (void)ctx;
+    static const char *const scripts[][2] = {
+        { "spam", "require [\"fileinto\", \"variables\", \"include\"]; global \"seen\";\n"
+                  "set \"seen\" \"${seen}s\"; if header :is \"x-spam\" \"yes\" "
+                  "{ fileinto \"Junk\"; return; } discard;" },
+        { "loop", "require \"include\"; include \"loop\";" },
+        { "broken", "keep\n" },
+    };
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+        if (!global && strcmp(name, scripts[i][0]) == 0) {
+            *text = xstrdup(scripts[i][1]);
+            *len = strlen(*text);
+            return 0;
+        }
+    return -1;
+}
+
+static void test_include(void)
+{
+    static const struct sieve_loader ld = { load, NULL };
+    const char *src = "require [\"include\", \"variables\", \"fileinto\"]; global \"seen\";\n"
+                      "include \"spam\"; include :once \"spam\"; include :optional \"none\";\n"
+                      "fileinto \"${seen}\";";
+    struct sieve_script *s = sieve_compile_with(src, strlen(src), NULL, NULL, 0, &ld, NULL);
+    CHECK(s != NULL);
+    struct sieve_msg m = { MSG, sizeof(MSG) - 1, "a@example.com", "b@example.org", NULL, NULL, NULL };
+    struct sieve_result res;
+    CHECK_INT(sieve_execute(s, &m, NULL, &res, NULL), 0);
+    CHECK_INT(res.n, 2);
+    if (res.n == 2) {
+        CHECK_STR(res.v[0].target, "Junk");
+        CHECK_STR(res.v[1].target, "s");
+    }
+    sieve_result_free(&res);
+    sieve_script_free(s);
+    sieve_diag_free(&D);
+    const char *loop = "require \"include\"; include \"loop\";";
+    CHECK(sieve_compile_with(loop, strlen(loop), NULL, NULL, 0, &ld, &D) == NULL);
+    CHECK(D.n > 0 && strstr(D.msgs[0], "circular include"));
+    sieve_diag_free(&D);
+    const char *missing = "require \"include\";\ninclude \"nothing\";";
+    CHECK(sieve_compile_with(missing, strlen(missing), NULL, NULL, 0, &ld, &D) == NULL);
+    CHECK(D.n > 0 && strstr(D.msgs[0], "line 2: error: included personal script 'nothing' does "
+                            "not exist"));
+    const char *broken = "require \"include\"; include \"broken\";";
+    CHECK(sieve_compile_with(broken, strlen(broken), NULL, NULL, 0, &ld, NULL) == NULL);
+}
+
 int main(void)
 {
     T_RUN(test_lexer);
@@ -269,6 +319,7 @@ int main(void)
     T_RUN(test_tests);
     T_RUN(test_variables);
     T_RUN(test_vacation);
+    T_RUN(test_include);
     sieve_diag_free(&D);
     return T_DONE();
 }
