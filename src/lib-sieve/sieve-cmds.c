@@ -826,6 +826,9 @@ static int exec_return(struct sieve_run *run, const struct sieve_node *n)
     return SIEVE_RUN_RETURN;
 }
 
+static const struct sieve_tag_def body_tags[] = {
+    { "raw", 0, NULL }, { "content", 'L', NULL }, { "text", 0, NULL }, { NULL, 0, NULL } };
+
 #define M SIEVE_SIG_MATCH
 #define A SIEVE_SIG_ADDR
 
@@ -861,6 +864,7 @@ const struct sieve_cmd_def sieve_core_defs[] = {
     { "size", 1, NULL, "", 0, size_tags, check_size, exec_size },
     { "string", 1, "variables", "LL", M | SIEVE_SIG_OCTET, NULL, check_regex_keys, exec_string },
     { "hasflag", 1, "imap4flags", "LL", M | SIEVE_SIG_OPTPOS, NULL, NULL, exec_hasflag },
+    { "body", 1, "body", "L", M | SIEVE_SIG_NOVARS, body_tags, sieve_check_body, sieve_exec_body },
     { "mailboxexists", 1, "mailbox", "L", 0, NULL, NULL, exec_mailboxexists },
 };
 const size_t sieve_core_ndefs = sizeof(sieve_core_defs) / sizeof(sieve_core_defs[0]);

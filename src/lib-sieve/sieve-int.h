@@ -86,6 +86,10 @@ int sieve_check_requires(struct sieve_check *c, const char *cap);
 #define SIEVE_FLAGS_VAR "#flags"
 char **sieve_split_flags(const char *s);
 
+/* The body test (sieve-body.c). */
+int sieve_exec_body(struct sieve_run *run, const struct sieve_node *n);
+int sieve_check_body(struct sieve_check *c, struct sieve_node *n);
+
 /* Address helper: the part of local@domain (subaddress separator '+'); malloc'd or NULL. */
 char *sieve_address_part(enum sieve_ap ap, const char *local, const char *domain);
 

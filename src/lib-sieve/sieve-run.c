@@ -327,7 +327,7 @@ int sieve_run_match(struct sieve_run *run, const struct sieve_node *n, char *con
             char *caps[SIEVE_MATCH_VARS] = { 0 };
             r = match_one(run, n, values[i], kv[k], caps);
             if (r > 0 && (n->mt == SIEVE_MT_MATCHES || n->mt == SIEVE_MT_REGEX) &&
-                sieve_script_requires(run->cur, "variables"))
+                !(n->def->flags & SIEVE_SIG_NOVARS) && sieve_script_requires(run->cur, "variables"))
                 set_match_vars(run, caps, SIEVE_MATCH_VARS);
             else
                 for (size_t c = 0; c < SIEVE_MATCH_VARS; c++)

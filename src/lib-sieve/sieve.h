@@ -107,6 +107,7 @@ struct sieve_tag_def {
 #define SIEVE_SIG_BLOCK   0x10       /* takes a block */
 #define SIEVE_SIG_OPTPOS  0x20       /* the last positional argument is optional */
 #define SIEVE_SIG_OCTET   0x40       /* the default comparator is i;octet (Pigeonhole's "string") */
+#define SIEVE_SIG_NOVARS  0x80       /* a match does not set ${0}..${N} (body, as Pigeonhole) */
 
 /*
  * A command's or test's run function: commands return 0 (go on), 1 (stop
