@@ -28,14 +28,14 @@ static const char *const core_caps[] = {
     "fileinto", "envelope", "encoded-character", "variables", "comparator-i;ascii-numeric",
     "comparator-i;octet", "comparator-i;ascii-casemap", "relational", "subaddress", "copy",
     "imap4flags", "reject", "ereject", "regex", "mailbox", "vacation", "vacation-seconds",
-    "include", "body", NULL,
+    "include", "body", "date", "index", NULL,
 };
 
 const char *sieve_capabilities(void)
 {
     return "fileinto envelope encoded-character variables comparator-i;ascii-numeric "
            "relational subaddress copy imap4flags reject ereject regex mailbox vacation "
-           "vacation-seconds include body";
+           "vacation-seconds include body date index";
 }
 
 int sieve_capability_known(const char *cap, const struct sieve_ext *exts, size_t nexts)

@@ -503,19 +503,9 @@ static int exec_exists(struct sieve_run *run, const struct sieve_node *n)
 static int exec_header(struct sieve_run *run, const struct sieve_node *n)
 {
     char **names = sieve_run_strlist(run, n->pos[0]);
-    char **all = xcalloc(1, sizeof(char *));
-    size_t nall = 0;
-    for (size_t i = 0; names[i]; i++) {
-        char **v = sieve_header_values(run, names[i], 1);
-        for (size_t k = 0; v[k]; k++) {
-            all = xrealloc(all, (nall + 2) * sizeof(char *));
-            all[nall++] = v[k];
-            all[nall] = NULL;
-        }
-        free(v);
-    }
+    char **all = sieve_header_fields(run, names, 1, T(n)[0], T(n)[1] != NULL);
     strv_free(names);
-    int r = sieve_run_match(run, n, all, nall, n->pos[1]);
+    int r = sieve_run_match(run, n, all, strv_len(all), n->pos[1]);
     strv_free(all);
     return r;
 }
@@ -556,8 +546,8 @@ static int exec_address(struct sieve_run *run, const struct sieve_node *n)
     char **names = sieve_run_strlist(run, n->pos[0]);
     char **vals = xcalloc(1, sizeof(char *));
     size_t nv = 0;
-    for (size_t i = 0; names[i]; i++) {
-        char **hv = sieve_header_values(run, names[i], 0);
+    {
+        char **hv = sieve_header_fields(run, names, 0, T(n)[0], T(n)[1] != NULL);
         for (size_t k = 0; hv[k]; k++) {
             struct addr_items it;
             addr_items_parse(hv[k], 1024, ADDRLIST_LENIENT, &it);
@@ -829,6 +819,14 @@ static int exec_return(struct sieve_run *run, const struct sieve_node *n)
 static const struct sieve_tag_def body_tags[] = {
     { "raw", 0, NULL }, { "content", 'L', NULL }, { "text", 0, NULL }, { NULL, 0, NULL } };
 
+static const struct sieve_tag_def index_tags[] = {
+    { "index", 'N', "index" }, { "last", 0, "index" }, { NULL, 0, NULL } };
+static const struct sieve_tag_def date_tags[] = {
+    { "zone", 'S', NULL }, { "originalzone", 0, NULL }, { "index", 'N', "index" },
+    { "last", 0, "index" }, { NULL, 0, NULL } };
+static const struct sieve_tag_def currentdate_tags[] = {
+    { "zone", 'S', NULL }, { NULL, 0, NULL } };
+
 #define M SIEVE_SIG_MATCH
 #define A SIEVE_SIG_ADDR
 
@@ -858,13 +856,16 @@ const struct sieve_cmd_def sieve_core_defs[] = {
     { "allof", 1, NULL, "", SIEVE_SIG_TESTS, NULL, NULL, exec_allany },
     { "anyof", 1, NULL, "", SIEVE_SIG_TESTS, NULL, NULL, exec_allany },
     { "exists", 1, NULL, "L", 0, NULL, NULL, exec_exists },
-    { "header", 1, NULL, "LL", M, NULL, check_regex_keys, exec_header },
-    { "address", 1, NULL, "LL", M | A, NULL, check_address, exec_address },
+    { "header", 1, NULL, "LL", M, index_tags, check_regex_keys, exec_header },
+    { "address", 1, NULL, "LL", M | A, index_tags, check_address, exec_address },
     { "envelope", 1, "envelope", "LL", M | A, NULL, check_envelope, exec_envelope },
     { "size", 1, NULL, "", 0, size_tags, check_size, exec_size },
     { "string", 1, "variables", "LL", M | SIEVE_SIG_OCTET, NULL, check_regex_keys, exec_string },
     { "hasflag", 1, "imap4flags", "LL", M | SIEVE_SIG_OPTPOS, NULL, NULL, exec_hasflag },
     { "body", 1, "body", "L", M | SIEVE_SIG_NOVARS, body_tags, sieve_check_body, sieve_exec_body },
+    { "date", 1, "date", "SSL", M, date_tags, sieve_check_date, sieve_exec_date },
+    { "currentdate", 1, "date", "SL", M, currentdate_tags, sieve_check_currentdate,
+      sieve_exec_currentdate },
     { "mailboxexists", 1, "mailbox", "L", 0, NULL, NULL, exec_mailboxexists },
 };
 const size_t sieve_core_ndefs = sizeof(sieve_core_defs) / sizeof(sieve_core_defs[0]);

@@ -86,6 +86,19 @@ int sieve_check_requires(struct sieve_check *c, const char *cap);
 #define SIEVE_FLAGS_VAR "#flags"
 char **sieve_split_flags(const char *s);
 
+/*
+ * The fields of all names, in message order per name (names first to
+ * last); with index (RFC 5260 :index N, from the end with last) only that one.
+ */
+char **sieve_header_fields(struct sieve_run *run, char *const *names, int decode,
+                           const struct sieve_arg *index, int last);
+
+/* date and currentdate (sieve-date.c). */
+int sieve_exec_date(struct sieve_run *run, const struct sieve_node *n);
+int sieve_exec_currentdate(struct sieve_run *run, const struct sieve_node *n);
+int sieve_check_date(struct sieve_check *c, struct sieve_node *n);
+int sieve_check_currentdate(struct sieve_check *c, struct sieve_node *n);
+
 /* The body test (sieve-body.c). */
 int sieve_exec_body(struct sieve_run *run, const struct sieve_node *n);
 int sieve_check_body(struct sieve_check *c, struct sieve_node *n);

@@ -368,6 +368,33 @@ char **sieve_header_values(struct sieve_run *run, const char *name, int decode)
     return v;
 }
 
+char **sieve_header_fields(struct sieve_run *run, char *const *names, int decode,
+                           const struct sieve_arg *index, int last)
+{
+    char **all = xcalloc(1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; names[i]; i++) {
+        char **v = sieve_header_values(run, names[i], decode);
+        for (size_t k = 0; v[k]; k++) {
+            all = xrealloc(all, (n + 2) * sizeof(char *));
+            all[n++] = v[k];
+            all[n] = NULL;
+        }
+        free(v);
+    }
+    if (!index)
+        return all;
+    uint64_t want = index->num;
+    char **one = xcalloc(2, sizeof(char *));
+    if (want >= 1 && want <= n) {
+        size_t pick = last ? n - (size_t)want : (size_t)want - 1;
+        one[0] = all[pick];
+        all[pick] = xstrdup("");
+    }
+    strv_free(all);
+    return one;
+}
+
 /* ---- address parts ---- */
 
 char *sieve_address_part(enum sieve_ap ap, const char *local, const char *domain)
