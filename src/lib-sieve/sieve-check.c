@@ -190,6 +190,24 @@ static int own_tag(struct sieve_check *c, struct sieve_node *n, size_t *i)
     return 0;
 }
 
+/* What Pigeonhole calls the positional arguments in its messages. */
+static const char *arg_name(const char *cmd, size_t i)
+{
+    static const char *const names[][3] = {
+        { "header", "header names", "key list" }, { "address", "header list", "key list" },
+        { "envelope", "envelope part", "key list" }, { "exists", "header names", NULL },
+        { "string", "source", "key list" }, { "fileinto", "folder", NULL },
+        { "redirect", "address", NULL }, { "require", "capabilities", NULL },
+        { "reject", "reason", NULL }, { "ereject", "reason", NULL },
+        { "set", "variable name", "value" }, { "include", "script name", NULL },
+        { "body", "key list", NULL }, { "vacation", "reason", NULL },
+    };
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+        if (strcmp(names[k][0], cmd) == 0)
+            return i < 2 ? names[k][i + 1] : NULL;
+    return NULL;
+}
+
 static int positional(struct sieve_check *c, struct sieve_node *n, const struct sieve_arg *a,
                       size_t *npos)
 {
@@ -205,14 +223,24 @@ static int positional(struct sieve_check *c, struct sieve_node *n, const struct 
            : k == 'S' ? a->kind == SIEVE_ARG_STRING
            : a->kind == SIEVE_ARG_STRING || a->kind == SIEVE_ARG_LIST;
     if (!ok) {
-        sieve_diag_add(c->dc, a->line, 0, "the %s %s expects %s as positional argument %zu, "
+        const char *an = arg_name(n->name, *npos);
+        sieve_diag_add(c->dc, a->line, 0, "the %s %s expects %s as argument %zu%s%s%s, "
                        "but %s was found", n->name, kind_name(n),
                        k == 'N' ? "a number" : k == 'S' ? "a string" : "a string list",
-                       *npos + 1, a->kind == SIEVE_ARG_NUMBER ? "a number"
+                       *npos + 1, an ? " (" : "", an ? an : "", an ? ")" : "",
+                       a->kind == SIEVE_ARG_NUMBER ? "a number"
                        : a->kind == SIEVE_ARG_LIST ? "a string list" : "a string");
         return -1;
     }
     n->pos[(*npos)++] = a;
+    return 0;
+}
+
+static int tag_set(const struct sieve_node *n, const char *name)
+{
+    for (size_t k = 0; n->def->tags && n->def->tags[k].name; k++)
+        if (strcmp(n->def->tags[k].name, name) == 0)
+            return n->tagv[k] != NULL;
     return 0;
 }
 
@@ -233,8 +261,9 @@ static int check_args(struct sieve_check *c, struct sieve_node *n)
         if (r < 0)
             return -1;
         if (r == 0) {
-            sieve_diag_add(c->dc, a->line, 0, "unknown tagged argument ':%s' for the %s %s",
-                           a->tag, n->name, kind_name(n));
+            sieve_diag_add(c->dc, a->line, 0, "unknown tagged argument ':%s' for the %s %s "
+                           "(reported only once at first occurrence)", a->tag, n->name,
+                           kind_name(n));
             return -1;
         }
     }
@@ -244,6 +273,16 @@ static int check_args(struct sieve_check *c, struct sieve_node *n)
         sieve_diag_add(c->dc, n->line, 0, "the %s %s requires %zu positional argument(s), "
                        "but %zu were found", n->name, kind_name(n), minimum, npos);
         return -1;
+    }
+    for (size_t k = 0; n->def->tags && n->def->tags[k].name; k++) {
+        if (strcmp(n->def->tags[k].name, "last") == 0 && n->tagv[k] && !tag_set(n, "index")) {
+            sieve_diag_add(c->dc, n->line, 0, "the :last tag requires the :index tag");
+            return -1;
+        }
+        if (strcmp(n->def->tags[k].name, "index") == 0 && n->tagv[k] && n->tagv[k]->num == 0) {
+            sieve_diag_add(c->dc, n->line, 0, "the :index tag requires a position of 1 or more");
+            return -1;
+        }
     }
     if (n->cmp == SIEVE_CMP_NUMERIC && (n->mt == SIEVE_MT_CONTAINS || n->mt == SIEVE_MT_MATCHES ||
                                         n->mt == SIEVE_MT_REGEX)) {
@@ -266,7 +305,8 @@ static int check_shape(struct sieve_check *c, struct sieve_node *n)
         return -1;
     }
     if (!(f & (SIEVE_SIG_TEST1 | SIEVE_SIG_TESTS)) && n->ntests) {
-        sieve_diag_add(c->dc, n->line, 0, "the %s %s accepts no tests", n->name, kind_name(n));
+        sieve_diag_add(c->dc, n->line, 0, "the %s %s accepts no sub-tests, but tests are "
+                       "specified", n->name, kind_name(n));
         return -1;
     }
     if ((f & SIEVE_SIG_BLOCK) && !n->has_block) {
@@ -289,7 +329,13 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
     if (d && d->ext && !sieve_script_requires(c->s, d->ext))
         d = NULL;
     if (!d) {
-        sieve_diag_add(c->dc, n->line, 0, "unknown %s '%s'", kind_name(n), n->name);
+        const struct sieve_cmd_def *other = find_def(c->s, n->name, !n->is_test);
+        if (other && (!other->ext || sieve_script_requires(c->s, other->ext)))
+            sieve_diag_add(c->dc, n->line, 0, "attempted to use %s '%s' in %s context",
+                           n->is_test ? "command" : "test", n->name,
+                           n->is_test ? "test" : "command");
+        else
+            sieve_diag_add(c->dc, n->line, 0, "unknown %s '%s'", kind_name(n), n->name);
         return -1;
     }
     n->def = d;
@@ -453,13 +499,15 @@ struct sieve_script *sieve_compile_with(const char *script, size_t len,
         sieve_limits_default(&dl);
         lim = &dl;
     }
-    struct sieve_diagctx dc = { diag, 0, lim->max_errors };
+    struct sieve_diagctx dc = { diag, 0, lim->max_errors, 0 };
     struct sieve_script *s = xcalloc(1, sizeof(*s));
     s->exts = exts;
     s->nexts = nexts;
     s->loader = loader;
     s->nincludes = &s->own_nincludes;
     if (compile_into(s, script, len, lim, &dc) < 0) {
+        /* and one closing error, as Pigeonhole counts them */
+        sieve_diag_add(&dc, dc.last_line, 0, "script compilation failed");
         sieve_script_free(s);
         return NULL;
     }

@@ -13,6 +13,7 @@ struct sieve_diagctx {
     struct sieve_diag *d;            /* may be NULL: only counted */
     size_t errors;
     size_t max_errors;
+    int last_line;                   /* of the last error */
 };
 void sieve_diag_add(struct sieve_diagctx *dc, int line, int warning, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -41,8 +41,10 @@ struct lexer {
 
 void sieve_diag_add(struct sieve_diagctx *dc, int line, int warning, const char *fmt, ...)
 {
-    if (!warning)
+    if (!warning) {
         dc->errors++;
+        dc->last_line = line;
+    }
     if (!dc->d)
         return;
     if (!warning && dc->d->errors >= dc->max_errors)
@@ -227,11 +229,17 @@ static int is_ident_char(char c, int first)
     return isalpha((unsigned char)c) || c == '_' || (!first && isdigit((unsigned char)c));
 }
 
+#define SIEVE_IDENT_MAX 32           /* Pigeonhole's limit on identifiers and tags */
+
 static enum tok lex_word(struct lexer *lx, enum tok kind)
 {
     while (lx->p < lx->end && is_ident_char(*lx->p, 0))
         if (str_put(lx, *lx->p++) < 0)
             return T_ERR;
+    if (lx->text.len > SIEVE_IDENT_MAX) {
+        lex_error(lx, "%s is too long", kind == T_TAG ? "tag" : "identifier");
+        return T_ERR;
+    }
     if (kind == T_IDENT && strcmp(buf_cstr(&lx->text), "text") == 0 && lx->p < lx->end && *lx->p == ':') {
         lx->p++;
         buf_reset(&lx->text);

@@ -8,6 +8,7 @@
  * test.
  *
  * Usage: sieve_testsuite FILE.svtest
+ *        sieve_testsuite -c FILE.sieve   (compile only, print the messages)
  * Prints "PASS name" / "FAIL name: why" per test and a summary line.
  * Exit: 0 every test passed, 1 a test failed or the file did not run,
  * 2 the file needs a capability or a testsuite command not implemented
@@ -384,6 +385,7 @@ static int unsupported_only(const struct sieve_diag *d)
             return 1;
     for (size_t i = 0; i < d->n; i++)
         if (!strstr(d->msgs[i], "unknown Sieve capability") &&
+            !strstr(d->msgs[i], "script compilation failed") &&
             !strstr(d->msgs[i], "unknown command 'test_") &&
             !strstr(d->msgs[i], "unknown test 'test_"))
             return 0;
@@ -392,8 +394,22 @@ static int unsupported_only(const struct sieve_diag *d)
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "-c") == 0) {
+        size_t n;
+        char *t = read_file(argv[2], 1024 * 1024, &n);
+        struct sieve_diag dd = { 0 };
+        struct sieve_script *cs = t ? sieve_compile_with(t, n, NULL, &suite_ext_def, 1, &loader,
+                                                         &dd) : NULL;
+        for (size_t i = 0; i < dd.n; i++)
+            printf("%s\n", dd.msgs[i]);
+        printf("%s, %zu errors\n", cs ? "compiled" : "failed", dd.errors);
+        sieve_script_free(cs);
+        sieve_diag_free(&dd);
+        free(t);
+        return cs ? 0 : 1;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: sieve_testsuite FILE.svtest\n");
+        fprintf(stderr, "usage: sieve_testsuite FILE.svtest | -c FILE.sieve\n");
         return 1;
     }
     suite_ext = &suite_ext_def;

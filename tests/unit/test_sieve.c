@@ -124,7 +124,7 @@ static void test_parse_errors(void)
 {
     CHECK(fails_with("keep;\nif true keep;", "line 2: error: the if command requires a command "
                      "block"));
-    CHECK(fails_with("keep\nstop;", "line 1: error: the keep command accepts no tests"));
+    CHECK(fails_with("keep\nstop;", "line 1: error: the keep command accepts no sub-tests"));
     CHECK(fails_with("keep;\n\nkeep \"a\" {", "line 3: error: end of file before end of compound"));
     CHECK(fails_with("keep;\nkeep [ 1 ];", "line 2: error: expecting string after '['"));
     CHECK(fails_with("if true {\n keep;\n", "end of file before end of compound block"));
@@ -133,7 +133,7 @@ static void test_parse_errors(void)
     CHECK(fails_with("}", "unexpected '}'"));
     /* several errors are reported, each with its line */
     CHECK(compile("keep @;\nstop %;\n") == NULL);
-    CHECK_INT(D.errors, 2);
+    CHECK_INT(D.errors, 3);         /* and the closing "compilation failed" */
 }
 
 static void test_validation(void)
