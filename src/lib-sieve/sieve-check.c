@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 struct sieve_check {
     struct sieve_script *s;
     const struct sieve_limits *lim0;
@@ -323,6 +326,31 @@ static int check_shape(struct sieve_check *c, struct sieve_node *n)
 
 static int check_nodes(struct sieve_check *c, struct sieve_node **v, size_t nv, int top);
 
+/* :regex keys that are literals must compile (those with variables are checked when run). */
+static int check_regex(struct sieve_check *c, const struct sieve_node *n)
+{
+    const struct sieve_arg *keys = NULL;
+    for (size_t i = SIEVE_MAX_POS; i-- > 0 && !keys;)
+        keys = n->pos[i];
+    for (size_t k = 0; keys && k < keys->nstrs; k++) {
+        const char *re = keys->strs[k];
+        if (strstr(re, "${") && sieve_script_requires(c->s, "variables"))
+            continue;
+        int code;
+        PCRE2_SIZE off;
+        pcre2_code *pc = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+        if (!pc) {
+            PCRE2_UCHAR why[128];
+            pcre2_get_error_message(code, why, sizeof(why));
+            sieve_diag_add(c->dc, n->line, 0, "invalid regular expression '%s' for regex match: %s",
+                           re, (const char *)why);
+            return -1;
+        }
+        pcre2_code_free(pc);
+    }
+    return 0;
+}
+
 static int check_node(struct sieve_check *c, struct sieve_node *n)
 {
     const struct sieve_cmd_def *d = find_def(c->s, n->name, n->is_test);
@@ -348,6 +376,8 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
         bad |= check_nodes(c, n->block, n->nblock, 0) < 0;
     if (!bad && d->check)
         bad = d->check(c, n) < 0;
+    if (!bad && n->mt == SIEVE_MT_REGEX)
+        bad = check_regex(c, n) < 0;
     return bad ? -1 : 0;
 }
 

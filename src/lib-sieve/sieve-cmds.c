@@ -735,13 +735,6 @@ static int exec_mailboxexists(struct sieve_run *run, const struct sieve_node *n)
     return r;
 }
 
-static int check_regex_keys(struct sieve_check *c, struct sieve_node *n)
-{
-    (void)c;
-    (void)n;
-    return 0;
-}
-
 /* ---- include (RFC 6609) ---- */
 
 static const struct sieve_tag_def include_tags[] = {
@@ -856,11 +849,11 @@ const struct sieve_cmd_def sieve_core_defs[] = {
     { "allof", 1, NULL, "", SIEVE_SIG_TESTS, NULL, NULL, exec_allany },
     { "anyof", 1, NULL, "", SIEVE_SIG_TESTS, NULL, NULL, exec_allany },
     { "exists", 1, NULL, "L", 0, NULL, NULL, exec_exists },
-    { "header", 1, NULL, "LL", M, index_tags, check_regex_keys, exec_header },
+    { "header", 1, NULL, "LL", M, index_tags, NULL, exec_header },
     { "address", 1, NULL, "LL", M | A, index_tags, check_address, exec_address },
     { "envelope", 1, "envelope", "LL", M | A, NULL, check_envelope, exec_envelope },
     { "size", 1, NULL, "", 0, size_tags, check_size, exec_size },
-    { "string", 1, "variables", "LL", M | SIEVE_SIG_OCTET, NULL, check_regex_keys, exec_string },
+    { "string", 1, "variables", "LL", M | SIEVE_SIG_OCTET, NULL, NULL, exec_string },
     { "hasflag", 1, "imap4flags", "LL", M | SIEVE_SIG_OPTPOS, NULL, NULL, exec_hasflag },
     { "body", 1, "body", "L", M | SIEVE_SIG_NOVARS, body_tags, sieve_check_body, sieve_exec_body },
     { "date", 1, "date", "SSL", M, date_tags, sieve_check_date, sieve_exec_date },

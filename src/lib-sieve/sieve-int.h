@@ -62,6 +62,8 @@ struct sieve_run {
     struct sieve_vars locals;        /* the current script's variables */
     char *match[SIEVE_MATCH_VARS];   /* ${0}..${9} */
     char *err;
+    char **warnings;                 /* runtime problems that did not stop the script */
+    size_t nwarnings;
     void *user;
 };
 #define SIEVE_RUN_RETURN 2           /* the include extension's "return" */

@@ -270,8 +270,14 @@ static int regex_match(struct sieve_run *run, const struct sieve_node *n, const 
     uint32_t opts = n->cmp == SIEVE_CMP_CASEMAP ? PCRE2_CASELESS : 0;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)key, PCRE2_ZERO_TERMINATED, opts, &errcode,
                                    &erroff, NULL);
-    if (!re)
-        return sieve_run_error(run, n, "invalid regular expression '%s'", key);
+    if (!re) {              /* as Pigeonhole: reported, and the key does not match */
+        if (run->nwarnings < 16) {
+            run->warnings = xrealloc(run->warnings, (run->nwarnings + 1) * sizeof(char *));
+            run->warnings[run->nwarnings++] = xasprintf("line %d: error: invalid regular "
+                                                        "expression '%s'", n->line, key);
+        }
+        return 0;
+    }
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     pcre2_match_context *mc = pcre2_match_context_create(NULL);
     pcre2_set_match_limit(mc, 100000);
@@ -580,6 +586,12 @@ int sieve_run_error(struct sieve_run *run, const struct sieve_node *n, const cha
     return -1;
 }
 
+char *const *sieve_run_warnings(const struct sieve_run *run, size_t *n)
+{
+    *n = run->nwarnings;
+    return run->warnings;
+}
+
 const char *sieve_run_errmsg(const struct sieve_run *run)
 {
     return run->err ? run->err : "";
@@ -683,6 +695,9 @@ void sieve_run_free(struct sieve_run *run)
     for (size_t i = 0; i < SIEVE_MATCH_VARS; i++)
         free(run->match[i]);
     free(run->err);
+    for (size_t i = 0; i < run->nwarnings; i++)
+        free(run->warnings[i]);
+    free(run->warnings);
     free(run);
 }
 

@@ -269,6 +269,8 @@ void sieve_run_set_msg(struct sieve_run *run, const struct sieve_msg *msg);
 int sieve_run_error(struct sieve_run *run, const struct sieve_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *sieve_run_errmsg(const struct sieve_run *run);
+/* Problems that did not stop the run (an invalid regex from a variable...): "line N: error: ..." */
+char *const *sieve_run_warnings(const struct sieve_run *run, size_t *n);
 /* imap4flags' internal flags (space-separated), as a stored message's flags are seen. */
 void sieve_run_set_flags(struct sieve_run *run, const char *flags);
 /* Opaque pointer for the extension. */

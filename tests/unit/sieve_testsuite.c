@@ -235,6 +235,12 @@ static int t_script_run(struct sieve_run *run, const struct sieve_node *n)
     suite_msg(&m);
     struct sieve_run *sub = sieve_run_new(S.script, &m, NULL);
     int r = sieve_run_script(sub);
+    size_t nw;
+    char *const *w = sieve_run_warnings(sub, &nw);
+    for (size_t i = 0; i < nw; i++) {
+        const char *p = strstr(w[i], "error: ");
+        diag_add(p ? p + 7 : w[i]);
+    }
     if (r < 0) {
         const char *e = sieve_run_errmsg(sub);
         const char *p = strstr(e, "error: ");

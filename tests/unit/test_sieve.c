@@ -309,6 +309,60 @@ static void test_include(void)
     CHECK(sieve_compile_with(broken, strlen(broken), NULL, NULL, 0, &ld, NULL) == NULL);
 }
 
+static const char MIME_MSG[] =
+    "From: a@example.com\r\nDate: Mon, 20 Jul 2009 21:44:43 +0300\r\n"
+    "Received: from x by y; Tue, 21 Jul 2009 02:00:00 +0000\r\n"
+    "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n"
+    "--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    "Y2Fmw6kgb3JkZXI=\r\n"
+    "--b\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>world</b></p>\r\n--b--\r\n";
+
+static int run_mime(const char *src)
+{
+    struct sieve_script *s = compile(src);
+    if (!s)
+        return -2;
+    struct sieve_msg m = { MIME_MSG, sizeof(MIME_MSG) - 1, "a@example.com", "b@example.org", NULL,
+                           NULL, NULL };
+    struct sieve_result res;
+    int r = sieve_execute(s, &m, NULL, &res, NULL);
+    int discarded = 0;
+    for (size_t i = 0; r == 0 && i < res.n; i++)
+        discarded |= res.v[i].kind == SIEVE_ACT_DISCARD;
+    if (r == 0)
+        sieve_result_free(&res);
+    sieve_script_free(s);
+    return r < 0 ? -1 : discarded;
+}
+
+static void test_body_date(void)
+{
+    CHECK_INT(run_mime("require \"body\"; if body :text :contains \"café\" { discard; }"), 1);
+    CHECK_INT(run_mime("require \"body\"; if body :text :contains \"<b>\" { discard; }"), 0);
+    CHECK_INT(run_mime("require \"body\"; if body :text :contains \"Hello world\" { discard; }"), 1);
+    CHECK_INT(run_mime("require \"body\"; if body :raw :contains \"Y2Fmw6k\" { discard; }"), 1);
+    CHECK_INT(run_mime("require \"body\"; if body :content \"text/html\" :contains \"<b>\" "
+                       "{ discard; }"), 1);
+    CHECK_INT(run_mime("require \"body\"; if body :content \"image\" :contains \"\" { discard; }"),
+              0);
+    CHECK_INT(run_mime("require \"date\"; if date :originalzone \"date\" \"iso8601\" "
+                       "\"2009-07-20T21:44:43+03:00\" { discard; }"), 1);
+    CHECK_INT(run_mime("require \"date\"; if date :zone \"+0000\" \"date\" \"time\" \"18:44:43\" "
+                       "{ discard; }"), 1);
+    CHECK_INT(run_mime("require \"date\"; if date :zone \"-0300\" \"received\" \"date\" "
+                       "\"2009-07-21\" { discard; }"), 0);
+    CHECK_INT(run_mime("require \"date\"; if date :originalzone \"date\" \"weekday\" \"1\" "
+                       "{ discard; }"), 1);
+    CHECK_INT(run_mime("require \"date\"; if currentdate :matches \"year\" \"2*\" { discard; }"), 1);
+    CHECK_INT(run_mime("require \"date\"; if date \"date\" \"fortnight\" \"1\" { discard; }"), -2);
+    CHECK_INT(run_mime("require [\"index\", \"date\"]; if header :last \"from\" \"x\" { stop; }"),
+              -2);
+    /* a bad literal regex fails the compile; one from a variable only fails to match */
+    CHECK_INT(run_mime("require \"regex\"; if header :regex \"from\" \"a(\" { stop; }"), -2);
+    CHECK_INT(run_mime("require [\"regex\", \"variables\"]; set \"r\" \"a(\"; "
+                       "if header :regex \"from\" \"${r}\" { stop; } discard;"), 1);
+}
+
 int main(void)
 {
     T_RUN(test_lexer);
@@ -320,6 +374,7 @@ int main(void)
     T_RUN(test_variables);
     T_RUN(test_vacation);
     T_RUN(test_include);
+    T_RUN(test_body_date);
     sieve_diag_free(&D);
     return T_DONE();
 }
