@@ -369,7 +369,13 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
     n->def = d;
     if (d->flags & SIEVE_SIG_OCTET)
         n->cmp = SIEVE_CMP_OCTET;
-    int bad = check_args(c, n) < 0 || check_shape(c, n) < 0;
+    int bad = check_args(c, n) < 0;
+    /* tests where none belong (a missing ';') are not looked at: one error, as Pigeonhole */
+    if (!bad && check_shape(c, n) < 0) {
+        if (n->ntests && !(d->flags & (SIEVE_SIG_TEST1 | SIEVE_SIG_TESTS)))
+            return -1;
+        bad = 1;
+    }
     for (size_t i = 0; i < n->ntests; i++)
         bad |= check_node(c, n->tests[i]) < 0;
     if (n->nblock)

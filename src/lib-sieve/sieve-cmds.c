@@ -204,8 +204,13 @@ static char *redirect_address(const char *s)
     struct addr_items it;
     char *r = NULL;
     if (addr_items_parse(s, 2, 0, &it) == 1 && it.v[0].kind == ADDR_ITEM_MAILBOX &&
-        it.v[0].domain && it.v[0].mailbox && *it.v[0].mailbox)
-        r = xasprintf("%s@%s", it.v[0].mailbox, it.v[0].domain);
+        it.v[0].domain && it.v[0].mailbox && *it.v[0].mailbox) {
+        int ascii = 1;       /* no SMTPUTF8 for redirect yet */
+        for (const char *q = it.v[0].mailbox; *q; q++)
+            ascii &= (unsigned char)*q < 0x80;
+        if (ascii)
+            r = xasprintf("%s@%s", it.v[0].mailbox, it.v[0].domain);
+    }
     addr_items_free(&it);
     return r;
 }
@@ -239,6 +244,16 @@ static int check_redirect(struct sieve_check *c, struct sieve_node *n)
         return 0;
     if (!address_ok(s)) {
         sieve_check_error(c, n->line, "specified redirect address is invalid");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_fileinto(struct sieve_check *c, struct sieve_node *n)
+{
+    const char *s = n->pos[0]->strs[0];
+    if (!utf8_valid(s, strlen(s))) {
+        sieve_check_error(c, n->line, "fileinto: invalid folder name (not UTF-8)");
         return -1;
     }
     return 0;
@@ -279,6 +294,12 @@ static int check_vacation(struct sieve_check *c, struct sieve_node *n)
 {
     if (T(n)[0] && T(n)[1]) {
         sieve_check_error(c, n->line, "vacation: :days and :seconds cannot be used together");
+        return -1;
+    }
+    const char *from = T(n)[3] ? T(n)[3]->strs[0] : NULL;
+    if (from && !(strstr(from, "${") && sieve_check_requires(c, "variables")) &&
+        !address_ok(from)) {
+        sieve_check_error(c, n->line, "vacation: the :from address is invalid");
         return -1;
     }
     return 0;
@@ -832,7 +853,7 @@ const struct sieve_cmd_def sieve_core_defs[] = {
     { "keep", 0, NULL, "", 0, keep_tags, NULL, exec_keep },
     { "discard", 0, NULL, "", 0, NULL, NULL, exec_discard },
     { "redirect", 0, NULL, "S", 0, redirect_tags, check_redirect, exec_redirect },
-    { "fileinto", 0, "fileinto", "S", 0, fileinto_tags, NULL, exec_fileinto },
+    { "fileinto", 0, "fileinto", "S", 0, fileinto_tags, check_fileinto, exec_fileinto },
     { "reject", 0, "reject", "S", 0, NULL, NULL, exec_reject },
     { "ereject", 0, "ereject", "S", 0, NULL, NULL, exec_reject },
     { "vacation", 0, "vacation", "S", 0, vacation_tags, check_vacation, exec_vacation },

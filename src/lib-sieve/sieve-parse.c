@@ -507,14 +507,13 @@ static struct sieve_node *parse_command(struct parser *ps)
     n->has_block = 1;
     ps->depth++;
     lex_next(&ps->lx);
-    int r = parse_commands(ps, &n->block, &n->nblock, 1);
+    parse_commands(ps, &n->block, &n->nblock, 1);
     ps->depth--;
-    if (r < 0 || ps->lx.t != T_RBRACE) {
-        if (r == 0)
-            parse_error(ps, "expected end of compound block '}'");
+    if (ps->lx.t != T_RBRACE) {
         sieve_node_free(n);
         return NULL;
     }
+    /* the block's own '}', also after errors inside it (they are counted already) */
     lex_next(&ps->lx);
     return n;
 fail:
