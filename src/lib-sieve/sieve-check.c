@@ -24,6 +24,7 @@ struct sieve_check {
     const struct sieve_limits *lim0;
     struct sieve_diagctx *dc;
     const struct sieve_limits *lim;
+    const struct sieve_node *parent; /* of the node being checked */
 };
 
 /* Capabilities the library implements. */
@@ -263,6 +264,11 @@ static int check_args(struct sieve_check *c, struct sieve_node *n)
             r = own_tag(c, n, &i);
         if (r < 0)
             return -1;
+        if (r > 0 && npos) {
+            sieve_diag_add(c->dc, a->line, 0, "unexpected tagged argument ':%s' after the "
+                           "positional arguments of the %s %s", a->tag, n->name, kind_name(n));
+            return -1;
+        }
         if (r == 0) {
             sieve_diag_add(c->dc, a->line, 0, "unknown tagged argument ':%s' for the %s %s "
                            "(reported only once at first occurrence)", a->tag, n->name,
@@ -274,7 +280,7 @@ static int check_args(struct sieve_check *c, struct sieve_node *n)
     size_t minimum = (n->def->flags & SIEVE_SIG_OPTPOS) && want ? want - 1 : want;
     if (npos < minimum) {
         sieve_diag_add(c->dc, n->line, 0, "the %s %s requires %zu positional argument(s), "
-                       "but %zu were found", n->name, kind_name(n), minimum, npos);
+                       "but %zu were specified", n->name, kind_name(n), minimum, npos);
         return -1;
     }
     for (size_t k = 0; n->def->tags && n->def->tags[k].name; k++) {
@@ -308,10 +314,20 @@ static int check_shape(struct sieve_check *c, struct sieve_node *n)
         return -1;
     }
     if (!(f & (SIEVE_SIG_TEST1 | SIEVE_SIG_TESTS)) && n->ntests) {
-        sieve_diag_add(c->dc, n->line, 0, "the %s %s accepts no sub-tests, but tests are "
-                       "specified", n->name, kind_name(n));
+        if (!n->test_list && !find_def(c->s, n->tests[0]->name, 1))
+            sieve_diag_add(c->dc, n->line, 0, "missing semicolon after the %s %s (found '%s')",
+                           n->name, kind_name(n), n->tests[0]->name);
+        else
+            sieve_diag_add(c->dc, n->line, 0, "the %s %s accepts no sub-tests, but tests are "
+                           "specified", n->name, kind_name(n));
         return -1;
     }
+    return 0;
+}
+
+static int check_block(struct sieve_check *c, struct sieve_node *n)
+{
+    unsigned f = n->def->flags;
     if ((f & SIEVE_SIG_BLOCK) && !n->has_block) {
         sieve_diag_add(c->dc, n->line, 0, "the %s command requires a command block", n->name);
         return -1;
@@ -325,6 +341,23 @@ static int check_shape(struct sieve_check *c, struct sieve_node *n)
 }
 
 static int check_nodes(struct sieve_check *c, struct sieve_node **v, size_t nv, int top);
+
+/* Is name a tag the node takes (a match type, address part, comparator or its own)? */
+static int is_group_tag(const struct sieve_node *n, const char *name)
+{
+    static const char *const group[] = { "is", "contains", "matches", "regex", "count", "value",
+                                         "comparator", "all", "localpart", "domain", "user",
+                                         "detail", NULL };
+    if (!n->def)
+        return 0;
+    for (size_t i = 0; (n->def->flags & (SIEVE_SIG_MATCH | SIEVE_SIG_ADDR)) && group[i]; i++)
+        if (strcmp(group[i], name) == 0)
+            return 1;
+    for (size_t i = 0; n->def->tags && n->def->tags[i].name; i++)
+        if (strcmp(n->def->tags[i].name, name) == 0)
+            return 1;
+    return 0;
+}
 
 /* :regex keys that are literals must compile (those with variables are checked when run). */
 static int check_regex(struct sieve_check *c, const struct sieve_node *n)
@@ -362,6 +395,9 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
             sieve_diag_add(c->dc, n->line, 0, "attempted to use %s '%s' in %s context",
                            n->is_test ? "command" : "test", n->name,
                            n->is_test ? "test" : "command");
+        else if (n->is_test && c->parent && is_group_tag(c->parent, n->name))
+            sieve_diag_add(c->dc, n->line, 0, "missing colon before ':%s' tag for the %s %s",
+                           n->name, c->parent->name, kind_name(c->parent));
         else
             sieve_diag_add(c->dc, n->line, 0, "unknown %s '%s'", kind_name(n), n->name);
         return -1;
@@ -372,14 +408,20 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
     int bad = check_args(c, n) < 0;
     /* tests where none belong (a missing ';') are not looked at: one error, as Pigeonhole */
     if (!bad && check_shape(c, n) < 0) {
-        if (n->ntests && !(d->flags & (SIEVE_SIG_TEST1 | SIEVE_SIG_TESTS)))
+        if (n->ntests && !(d->flags & (SIEVE_SIG_TEST1 | SIEVE_SIG_TESTS))) {
+            check_block(c, n);
             return -1;
+        }
         bad = 1;
     }
+    bad |= check_block(c, n) < 0;
+    const struct sieve_node *saved_parent = c->parent;
+    c->parent = n;
     for (size_t i = 0; i < n->ntests; i++)
         bad |= check_node(c, n->tests[i]) < 0;
     if (n->nblock)
         bad |= check_nodes(c, n->block, n->nblock, 0) < 0;
+    c->parent = saved_parent;
     if (!bad && d->check)
         bad = d->check(c, n) < 0;
     if (!bad && n->mt == SIEVE_MT_REGEX)
@@ -422,7 +464,7 @@ static int check_requires(struct sieve_check *c)
     for (size_t i = 0; i < s->ncmds && strcmp(s->cmds[i]->name, "require") == 0; i++) {
         struct sieve_node *n = s->cmds[i];
         n->def = find_def(s, "require", 0);
-        if (check_args(c, n) < 0 || check_shape(c, n) < 0) {
+        if (check_args(c, n) < 0 || check_shape(c, n) < 0 || check_block(c, n) < 0) {
             bad = 1;
             continue;
         }
@@ -466,7 +508,7 @@ static int decode_strings(struct sieve_check *c, struct sieve_node *n)
 int sieve_check_script(struct sieve_script *s, const struct sieve_limits *lim,
                        struct sieve_diagctx *dc)
 {
-    struct sieve_check c = { s, lim, dc, lim };
+    struct sieve_check c = { s, lim, dc, lim, NULL };
     int bad = check_requires(&c) < 0;
     if (sieve_script_requires(s, "encoded-character"))
         for (size_t i = 0; i < s->ncmds; i++)

@@ -555,7 +555,10 @@ static int check_address(struct sieve_check *c, struct sieve_node *n)
         for (size_t k = 0; address_headers[k] && !ok; k++)
             ok = str_ieq(h, address_headers[k]);
         if (!ok) {
-            sieve_check_error(c, n->line, "specified header is not known to contain addresses");
+            char msg[256];
+            str_fmt(msg, sizeof(msg), "specified header '%s' is not allowed for the address test "
+                    "(not known to contain addresses)", h);
+            sieve_check_error(c, n->line, msg);
             return -1;
         }
     }

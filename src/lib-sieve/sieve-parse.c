@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum tok { T_EOF, T_ERR, T_IDENT, T_TAG, T_NUM, T_STR, T_LBRACK, T_RBRACK, T_LBRACE, T_RBRACE,
+enum tok { T_EOF, T_ERR, T_GARBAGE, T_IDENT, T_TAG, T_NUM, T_STR, T_LBRACK, T_RBRACK, T_LBRACE, T_RBRACE,
            T_LPAREN, T_RPAREN, T_COMMA, T_SEMI };
 
 struct lexer {
@@ -278,21 +278,40 @@ static enum tok lex_next(struct lexer *lx)
     char shown[8];
     str_fmt(shown, sizeof(shown), isprint((unsigned char)c) ? "'%c'" : "0x%02x",
             isprint((unsigned char)c) ? c : (unsigned char)c);
-    lex_error(lx, "unexpected character %s", shown);
-    lx->p++;
-    return lx->t = T_ERR;
+    lex_error(lx, "unexpected character(s) starting with %s", shown);
+    /* the run of garbage is one token; the parser says where it was not expected */
+    while (lx->p < lx->end && !strchr(" \t\r\n[]{}(),;\"#", *lx->p) && *lx->p)
+        lx->p++;
+    if (lx->p < lx->end && *lx->p == '\0')
+        lx->p++;
+    return lx->t = T_GARBAGE;
 }
 
 /* ---- parser ---- */
 
 struct parser {
     struct lexer lx;
-    size_t depth;
+    size_t depth;                    /* blocks */
+    size_t tdepth;                   /* tests */
+    int tdepth_error;                /* reported once per test nest */
 };
+
+/* The current token opens a nest (open); skip past its matching close. */
+static void skip_balanced(struct parser *ps, enum tok open, enum tok close)
+{
+    size_t d = 0;
+    while (ps->lx.t != T_EOF) {
+        if (ps->lx.t == open)
+            d++;
+        else if (ps->lx.t == close && --d == 0)
+            break;
+        lex_next(&ps->lx);
+    }
+}
 
 static void parse_error(struct parser *ps, const char *what)
 {
-    if (ps->lx.t != T_ERR)     /* the lexer already said what was wrong */
+    if (ps->lx.t != T_ERR && !ps->tdepth_error)  /* already reported */
         sieve_diag_add(ps->lx.dc, ps->lx.tline, 0, "%s", what);
 }
 
@@ -325,6 +344,8 @@ static void push_node(struct sieve_node ***v, size_t *n, struct sieve_node *x)
     *v = xrealloc(*v, (*n + 1) * sizeof(**v));
     (*v)[(*n)++] = x;
 }
+
+#define SIEVE_ARGS_MAX 32            /* arguments of one command or test */
 
 static struct sieve_arg *new_arg(struct sieve_node *n, enum sieve_arg_kind kind, int line)
 {
@@ -389,6 +410,13 @@ static int parse_arguments(struct parser *ps, struct sieve_node *n)
     for (;;) {
         enum tok t = lex_next(&ps->lx);
         struct sieve_arg *a;
+        if (n->nargs >= SIEVE_ARGS_MAX && (t == T_NUM || t == T_TAG || t == T_STR ||
+                                           t == T_LBRACK)) {
+            sieve_diag_add(ps->lx.dc, ps->lx.tline, 0, "too many arguments for the %s %s",
+                           n->name, n->is_test ? "test" : "command");
+            ps->lx.t = T_ERR;
+            return -1;
+        }
         switch (t) {
         case T_NUM:
             new_arg(n, SIEVE_ARG_NUMBER, ps->lx.tline)->num = ps->lx.num;
@@ -443,17 +471,21 @@ tests:
 /* A test, its identifier current; on return the token after it is current. */
 static struct sieve_node *parse_test(struct parser *ps)
 {
-    if (ps->depth >= ps->lx.lim->max_depth) {
-        sieve_diag_add(ps->lx.dc, ps->lx.tline, 0, "nesting too deep");
-        ps->lx.fatal = 1;
+    if (ps->tdepth >= ps->lx.lim->max_depth) {
+        sieve_diag_add(ps->lx.dc, ps->lx.tline, 0, "tests nested too deep (max %zu levels)",
+                       ps->lx.lim->max_depth);
+        /* up to the end of the outermost test list or the start of the block */
+        while (ps->lx.t != T_EOF && ps->lx.t != T_LBRACE && ps->lx.t != T_SEMI)
+            lex_next(&ps->lx);
+        ps->tdepth_error = 1;
         return NULL;
     }
     struct sieve_node *n = new_node(ps, 1);
     if (!n)
         return NULL;
-    ps->depth++;
+    ps->tdepth++;
     int r = parse_arguments(ps, n);
-    ps->depth--;
+    ps->tdepth--;
     if (r < 0) {
         sieve_node_free(n);
         return NULL;
@@ -500,9 +532,11 @@ static struct sieve_node *parse_command(struct parser *ps)
         goto fail;
     }
     if (ps->depth >= ps->lx.lim->max_depth) {
-        sieve_diag_add(ps->lx.dc, ps->lx.tline, 0, "nesting too deep");
-        ps->lx.fatal = 1;
-        goto fail;
+        sieve_diag_add(ps->lx.dc, ps->lx.tline, 0, "blocks nested too deep (max %zu levels)",
+                       ps->lx.lim->max_depth);
+        skip_balanced(ps, T_LBRACE, T_RBRACE);
+        lex_next(&ps->lx);   /* the whole block is dropped; the error is counted */
+        return n;
     }
     n->has_block = 1;
     ps->depth++;
@@ -546,6 +580,7 @@ static int parse_commands(struct parser *ps, struct sieve_node ***v, size_t *nv,
             recover(ps);
             continue;
         }
+        ps->tdepth_error = 0;
         struct sieve_node *n = parse_command(ps);
         if (!n) {
             bad = 1;

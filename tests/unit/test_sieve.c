@@ -81,7 +81,7 @@ static void test_lexer(void)
     CHECK(fails_with("if size :over 99999999999999999999G { stop; }", "number is too large"));
     CHECK(fails_with("keep;\n\n\"unterminated", "line 3: error: end of file before end of quoted"));
     CHECK(fails_with("keep; /* never closed", "line 1: error: end of file before end of bracket"));
-    CHECK(fails_with("keep;\nkeep @;", "line 2: error: unexpected character '@'"));
+    CHECK(fails_with("keep;\nkeep @;", "line 2: error: unexpected character(s) starting with '@'"));
     CHECK(fails_with("require \"fileinto\";\nfileinto text: # c\nline\n", "line 4: error: "
                      "end of file before end of multi-line"));
     CHECK(fails_with("require \"fileinto\";\nfileinto text: x\n.\n;", "line 2: error: invalid "
@@ -124,7 +124,9 @@ static void test_parse_errors(void)
 {
     CHECK(fails_with("keep;\nif true keep;", "line 2: error: the if command requires a command "
                      "block"));
-    CHECK(fails_with("keep\nstop;", "line 1: error: the keep command accepts no sub-tests"));
+    CHECK(fails_with("keep\nstop;", "line 1: error: missing semicolon after the keep command"));
+    CHECK(fails_with("keep true;", "line 1: error: the keep command accepts no sub-tests"));
+    CHECK(fails_with("if header \"a\" :is \"b\" { }", "unexpected tagged argument ':is'"));
     CHECK(fails_with("keep;\n\nkeep \"a\" {", "line 3: error: end of file before end of compound"));
     CHECK(fails_with("keep;\nkeep [ 1 ];", "line 2: error: expecting string after '['"));
     CHECK(fails_with("if true {\n keep;\n", "end of file before end of compound block"));
@@ -133,7 +135,7 @@ static void test_parse_errors(void)
     CHECK(fails_with("}", "unexpected '}'"));
     /* several errors are reported, each with its line */
     CHECK(compile("keep @;\nstop %;\n") == NULL);
-    CHECK_INT(D.errors, 3);         /* and the closing "compilation failed" */
+    CHECK_INT(D.errors, 5);         /* garbage and where it was found, twice, and the closing one */
 }
 
 static void test_validation(void)
