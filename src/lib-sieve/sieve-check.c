@@ -25,6 +25,9 @@ struct sieve_check {
     struct sieve_diagctx *dc;
     const struct sieve_limits *lim;
     const struct sieve_node *parent; /* of the node being checked */
+    char **vars;                     /* variables set in this script */
+    size_t nvars;
+    int vars_full;                   /* the scope limit was reported */
 };
 
 /* Capabilities the library implements. */
@@ -342,6 +345,52 @@ static int check_block(struct sieve_check *c, struct sieve_node *n)
 
 static int check_nodes(struct sieve_check *c, struct sieve_node **v, size_t nv, int top);
 
+#define SIEVE_VAR_NAME_MAX 64          /* Pigeonhole's variable name limit */
+#define SIEVE_VAR_SCOPE_MAX 255        /* and variables per script */
+
+/*
+ * variables: every "${...}" in the node's strings names a variable in no
+ * namespace (or global. with include), or a match value ${0}..${32}.
+ * One error per string.
+ */
+static int check_var_refs(struct sieve_check *c, const struct sieve_node *n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n->nargs; i++)
+        for (size_t k = 0; k < n->args[i].nstrs; k++) {
+            const char *p = n->args[i].strs[k], *close;
+            while ((p = strstr(p, "${")) != NULL && (close = strchr(p + 2, '}')) != NULL) {
+                const char *nm = p + 2;
+                size_t len = (size_t)(close - nm), digits = 0;
+                while (digits < len && nm[digits] >= '0' && nm[digits] <= '9')
+                    digits++;
+                p += 2;
+                if (len && digits == len) {
+                    unsigned long v = 0;
+                    for (size_t d = 0; d < len && v <= SIEVE_MATCH_VARS; d++)
+                        v = v * 10 + (unsigned long)(nm[d] - '0');
+                    if (v >= SIEVE_MATCH_VARS) {
+                        sieve_diag_add(c->dc, n->line, 0, "match value index ${%.*s} exceeds "
+                                       "the maximum of %d", (int)len, nm, SIEVE_MATCH_VARS - 1);
+                        bad = 1;
+                        break;
+                    }
+                    continue;
+                }
+                const char *dot = memchr(nm, '.', len);
+                if (!dot || !sieve_var_name_ok(nm, (size_t)(dot - nm)))
+                    continue;        /* not a variable reference: left as it is */
+                if (!(str_nieq(nm, "global.", 7) && sieve_script_requires(c->s, "include"))) {
+                    sieve_diag_add(c->dc, n->line, 0, "unknown variables namespace '%.*s'",
+                                   (int)(dot - nm), nm);
+                    bad = 1;
+                    break;
+                }
+            }
+        }
+    return bad ? -1 : 0;
+}
+
 /* Is name a tag the node takes (a match type, address part, comparator or its own)? */
 static int is_group_tag(const struct sieve_node *n, const char *name)
 {
@@ -426,6 +475,8 @@ static int check_node(struct sieve_check *c, struct sieve_node *n)
         bad = d->check(c, n) < 0;
     if (!bad && n->mt == SIEVE_MT_REGEX)
         bad = check_regex(c, n) < 0;
+    if (!bad && sieve_script_requires(c->s, "variables"))
+        bad = check_var_refs(c, n) < 0;
     return bad ? -1 : 0;
 }
 
@@ -508,12 +559,15 @@ static int decode_strings(struct sieve_check *c, struct sieve_node *n)
 int sieve_check_script(struct sieve_script *s, const struct sieve_limits *lim,
                        struct sieve_diagctx *dc)
 {
-    struct sieve_check c = { s, lim, dc, lim, NULL };
+    struct sieve_check c = { s, lim, dc, lim, NULL, NULL, 0, 0 };
     int bad = check_requires(&c) < 0;
     if (sieve_script_requires(s, "encoded-character"))
         for (size_t i = 0; i < s->ncmds; i++)
             bad |= decode_strings(&c, s->cmds[i]) < 0;
     bad |= check_nodes(&c, s->cmds, s->ncmds, 1) < 0;
+    for (size_t i = 0; i < c.nvars; i++)
+        free(c.vars[i]);
+    free(c.vars);
     return bad || dc->errors ? -1 : 0;
 }
 
@@ -657,6 +711,41 @@ int sieve_check_include(struct sieve_check *c, struct sieve_node *n, const char 
     }
     n->priv = inc;
     n->priv_free = free_script;
+    return 0;
+}
+
+int sieve_check_variable(struct sieve_check *c, int line, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (dot && !(str_nieq(name, "global.", 7) && sieve_script_requires(c->s, "include"))) {
+        sieve_diag_add(c->dc, line, 0, "unknown variables namespace '%.*s'", (int)(dot - name),
+                       name);
+        return -1;
+    }
+    if (dot)
+        name = dot + 1;
+    if (!sieve_var_name_ok(name, strlen(name))) {
+        sieve_diag_add(c->dc, line, 0, "invalid variable name '%s'", name);
+        return -1;
+    }
+    if (strlen(name) > SIEVE_VAR_NAME_MAX) {
+        sieve_diag_add(c->dc, line, 0, "variable name is longer than %d characters",
+                       SIEVE_VAR_NAME_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < c->nvars; i++)
+        if (str_ieq(c->vars[i], name))
+            return 0;
+    if (c->nvars >= SIEVE_VAR_SCOPE_MAX) {
+        if (c->vars_full)
+            return 0;
+        c->vars_full = 1;
+        sieve_diag_add(c->dc, line, 0, "more than %d variables in one script",
+                       SIEVE_VAR_SCOPE_MAX);
+        return -1;
+    }
+    c->vars = xrealloc(c->vars, (c->nvars + 1) * sizeof(char *));
+    c->vars[c->nvars++] = xstrdup(name);
     return 0;
 }
 

@@ -398,13 +398,8 @@ static const struct sieve_tag_def set_tags[] = {
 
 static int check_set(struct sieve_check *c, struct sieve_node *n)
 {
-    const char *name = n->pos[0]->strs[0];
-    if (str_nieq(name, "global.", 7) && sieve_check_requires(c, "include"))
-        name += 7;
-    if (!sieve_var_name_ok(name, strlen(name))) {
-        sieve_check_error(c, n->line, "set: invalid variable name");
+    if (sieve_check_variable(c, n->line, n->pos[0]->strs[0]) < 0)
         return -1;
-    }
     if ((T(n)[0] && T(n)[1]) || (T(n)[2] && T(n)[3])) {
         sieve_check_error(c, n->line, "set: modifiers of the same precedence used together");
         return -1;

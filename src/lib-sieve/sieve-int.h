@@ -39,7 +39,7 @@ int sieve_var_name_ok(const char *s, size_t len);
 char *sieve_decode_encoded(const char *s);
 
 /* The interpreter's state (sieve-run.c); commands in sieve-cmds.c use it. */
-#define SIEVE_MATCH_VARS 32            /* ${0}..${31} */
+#define SIEVE_MATCH_VARS 33            /* ${0}..${32}, as Pigeonhole */
 struct sieve_var {
     char *name;                      /* lower case */
     char *value;
@@ -73,6 +73,8 @@ struct sieve_run {
 int sieve_check_include(struct sieve_check *c, struct sieve_node *n, const char *name, int global,
                         int optional, int once);
 void sieve_check_global(struct sieve_check *c, const char *name);
+/* set: a variable name (namespace, length, the per-script limit): 0 or -1 (reported). */
+int sieve_check_variable(struct sieve_check *c, int line, const char *name);
 /* Run an included script in its own variable scope: 0, 1 (stop) or -1. */
 int sieve_run_included(struct sieve_run *run, const struct sieve_script *inc);
 /* Variables: the value (never NULL) and setting one ("global.x", declared globals, locals). */
