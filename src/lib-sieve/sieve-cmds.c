@@ -370,8 +370,11 @@ int sieve_vacation_allowed(const struct sieve_msg *msg, const struct sieve_actio
         size_t n = 1 + strv_len((char *const *)own) + strv_len(a ? a->addresses : NULL);
         char **addrs = xcalloc(n + 1, sizeof(char *));
         size_t k = 0;
-        if (msg->env_to)
-            addrs[k++] = xstrdup(msg->env_to);
+        if (msg->env_to) {
+            size_t tl = strlen(msg->env_to);
+            addrs[k++] = tl >= 2 && msg->env_to[0] == '<' && msg->env_to[tl - 1] == '>'
+                       ? xstrndup(msg->env_to + 1, tl - 2) : xstrdup(msg->env_to);
+        }
         for (size_t i = 0; own && own[i]; i++)
             addrs[k++] = xstrdup(own[i]);
         for (size_t i = 0; a && a->addresses && a->addresses[i]; i++)

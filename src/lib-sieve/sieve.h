@@ -240,6 +240,15 @@ struct sieve_msg {
  */
 int sieve_vacation_allowed(const struct sieve_msg *msg, const struct sieve_action *a,
                            const char *const *own, const char **why);
+/*
+ * The reply for a vacation action (RFC 5230 5): 0 with *out (*outlen
+ * bytes, CRLF lines, malloc'd) to be sent from the null sender to *rcpt
+ * (malloc'd); -1 with *why when no reply is to be sent
+ * (sieve_vacation_allowed).
+ */
+int sieve_vacation_compose(const struct sieve_msg *msg, const struct sieve_action *a,
+                           const char *const *own, char **out, size_t *outlen, char **rcpt,
+                           const char **why);
 
 /*
  * Run script against msg: fills res (with the implicit keep added at the

@@ -28,6 +28,11 @@ struct stored {
     size_t len;
 };
 
+struct sent {                        /* what test_result_execute "sent" */
+    char *from, *to, *data;
+    size_t len;
+};
+
 struct suite {
     char dir[4096];
     char *message;                   /* current message */
@@ -39,6 +44,8 @@ struct suite {
     size_t nfolders;
     struct stored *store;            /* messages stored by test_result_execute */
     size_t nstore;
+    struct sent *sent;               /* messages sent by it (redirect, vacation) */
+    size_t nsent;
     int passed, failed;
     int in_test;
 };
@@ -179,8 +186,20 @@ static int cmd_result_reset(struct sieve_run *run, const struct sieve_node *n)
 /* test_message :folder NAME INDEX (a command, and a test that is true when it worked) */
 static int cmd_message(struct sieve_run *run, const struct sieve_node *n)
 {
-    if (!n->tagv[0])
-        return sieve_run_error(run, n, "test_message: :smtp is not implemented");
+    if (!n->tagv[0]) {       /* :smtp N */
+        uint64_t i = n->pos[0]->num;
+        if (i >= S.nsent)
+            return sieve_run_error(run, n, "test_message: no sent message %llu",
+                                   (unsigned long long)i);
+        free(S.env_from);
+        free(S.env_to);
+        S.env_from = xstrdup(S.sent[i].from);
+        S.env_to = xstrdup(S.sent[i].to);
+        char *d = xstrndup(S.sent[i].data, S.sent[i].len);
+        set_message(run, d, S.sent[i].len);
+        free(d);
+        return 0;
+    }
     char *folder = sieve_run_string(run, n->tagv[0]);
     uint64_t want = n->pos[0]->num, seen = 0;
     int r = -1;
@@ -304,16 +323,57 @@ static int t_error(struct sieve_run *run, const struct sieve_node *n)
     return r;
 }
 
+static void add_sent(const char *from, const char *to, char *data, size_t len)
+{
+    S.sent = xrealloc(S.sent, (S.nsent + 1) * sizeof(*S.sent));
+    S.sent[S.nsent].from = xstrdup(from);
+    S.sent[S.nsent].to = xstrdup(to);
+    S.sent[S.nsent].data = data;
+    S.sent[S.nsent++].len = len;
+}
+
+/* A vacation reply or a redirected copy, as the LDA would send it. */
+static void send_action(const struct sieve_action *a)
+{
+    struct sieve_msg m;
+    suite_msg(&m);
+    if (a->kind == SIEVE_ACT_VACATION) {
+        char *out, *rcpt;
+        size_t len;
+        const char *why;
+        if (sieve_vacation_compose(&m, a, NULL, &out, &len, &rcpt, &why) == 0) {
+            add_sent("", rcpt, out, len);
+            free(rcpt);
+        }
+        return;
+    }
+    const char *lt = strrchr(a->target, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    char *to = lt && gt ? xstrndup(lt + 1, (size_t)(gt - lt - 1)) : xstrdup(a->target);
+    add_sent(S.env_from ? S.env_from : "", to,
+             xstrndup(S.message ? S.message : "", S.message_len), S.message_len);
+    free(to);
+}
+
 /* Carry the result out: stores go into the suite's folders. */
 static int t_result_execute(struct sieve_run *run, const struct sieve_node *n)
 {
     (void)n;
     sieve_diag_free(&S.diag);
+    for (size_t i = 0; i < S.nsent; i++) {     /* the dummy SMTP keeps one execution's mail */
+        free(S.sent[i].from);
+        free(S.sent[i].to);
+        free(S.sent[i].data);
+    }
+    S.nsent = 0;
     struct sieve_result res;
     sieve_run_take_result(run, &res);
     int ok = 1;
     for (size_t i = 0; i < res.n && ok; i++) {
         const struct sieve_action *a = &res.v[i];
+        if (a->kind == SIEVE_ACT_VACATION || a->kind == SIEVE_ACT_REDIRECT) {
+            send_action(a);
+            continue;
+        }
         if (a->kind != SIEVE_ACT_KEEP && a->kind != SIEVE_ACT_FILEINTO)
             continue;
         const char *t = a->target;

@@ -256,6 +256,27 @@ static void test_vacation(void)
     struct sieve_msg au = { auto_, sizeof(auto_) - 1, "a@example.com", "bob@example.org", NULL,
                             NULL, NULL };
     CHECK_INT(sieve_vacation_allowed(&au, &a, NULL, &why), 0);
+    /* the reply: to the sender, from the address the message was sent to, encoded subject */
+    static const char orig[] = "From: Alice <alice@example.com>\r\nTo: bob@example.org\r\n"
+                               "Subject: caf\xc3\xa9 order\r\nMessage-ID: <1@example.com>\r\n\r\nhi\r\n";
+    struct sieve_msg om = { orig, sizeof(orig) - 1, "alice@example.com", "<bob@example.org>",
+                            NULL, NULL, NULL };
+    char *out = NULL, *rcpt = NULL;
+    size_t olen;
+    a.reason = (char *)"Away until Monday.";
+    CHECK_INT(sieve_vacation_compose(&om, &a, NULL, &out, &olen, &rcpt, &why), 0);
+    CHECK_STR(rcpt, "alice@example.com");
+    CHECK(out && strstr(out, "To: <alice@example.com>\r\n"));
+    CHECK(out && strstr(out, "From: <bob@example.org>\r\n"));
+    CHECK(out && strstr(out, "Subject: =?utf-8?B?"));
+    CHECK(out && strstr(out, "In-Reply-To: <1@example.com>\r\n"));
+    CHECK(out && strstr(out, "Auto-Submitted: auto-replied"));
+    CHECK(out && strstr(out, "\r\n\r\nAway until Monday.\r\n"));
+    free(out);
+    free(rcpt);
+    om.env_from = "";
+    CHECK_INT(sieve_vacation_compose(&om, &a, NULL, &out, &olen, &rcpt, &why), -1);
+    CHECK(out == NULL);
     CHECK_STR(run("require \"vacation\"; vacation :days 3 :subject \"Away\" \"Gone\";"),
               "vacation: keep:INBOX(implicit)");
     CHECK(strncmp(run("require \"vacation\"; vacation \"a\"; vacation \"b\";"), "ERROR", 5) == 0);
