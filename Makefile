@@ -7,6 +7,7 @@
 #   make fuzz       build tests/fuzz/ with clang + libFuzzer and run each target
 #                   FUZZ_SECONDS (60) seconds, one at a time (TARGETS="addr content" picks some)
 #   make fuzz-replay  replay every fuzz corpus with gcc + ASan/UBSan (part of check)
+#   make sieve-conformance  Pigeonhole's Sieve tests run by lib-sieve (part of check)
 
 CC      ?= cc
 PKGS    := openssl libpcre2-8 lmdb sqlite3 libcares
@@ -41,7 +42,7 @@ FOBJS        := $(CORE_SRCS:%.c=build-fuzz/%.o)
 REPLAYS      := $(FUZZ_NAMES:%=build-asan/fuzz/%)
 
 .PHONY: layers all asan deps test-deps fuzz-deps run check unit unit-asan integration clean bench \
-        instance fuzz fuzz-build fuzz-replay
+        instance fuzz fuzz-build fuzz-replay sieve-conformance
 
 all: build/yubin
 
@@ -120,6 +121,11 @@ unit: $(TESTS)
 unit-asan: $(ATESTS)
 	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/run-unit.sh $(ATESTS)
 
+# Pigeonhole's Sieve test suite run by lib-sieve (tests/unit/sieve_testsuite.c).
+sieve-conformance: build-asan/tests/sieve_testsuite
+	@ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		sh scripts/sieve-conformance.sh build-asan/tests/sieve_testsuite
+
 integration: build-asan/yubin build/yubin
 	@sh scripts/run-integration.sh
 
@@ -132,6 +138,7 @@ check: test-deps
 	$(MAKE) all asan
 	@python3 scripts/check-symbols.py . build
 	$(MAKE) unit unit-asan
+	$(MAKE) sieve-conformance
 	$(MAKE) fuzz-replay
 	$(MAKE) integration
 
