@@ -131,8 +131,9 @@ def test_uid_below_minimum_defers_then_delivers(instance):
     assert "dsn=4.3.5, status=deferred (mail system configuration error)" in log
     listing = inst.cmd("queue", "list").stdout
     assert qid in listing and "(mail system configuration error)" in listing
-    # No bounce for a deferral.
-    assert "notification" not in inst.log()
+    # No bounce for a deferral. (Only the sender notices count: under load qmgr may
+    # log "queue rescan found N message(s) without notification", which is no notice.)
+    assert "%s: sender " % qid not in inst.log()
     inst.params["virtual_minimum_uid"] = "1" if inst.vuid else "0"
     inst.write_config()
     assert inst.cmd("reload").returncode == 0
