@@ -321,11 +321,16 @@ void conncount_remove(struct conncount *c, const struct net_addr *a)
     atomic_store_explicit(&e->count, n - 1, memory_order_release);
 }
 
-unsigned conncount_total(const struct conncount *c, const struct net_addr *a)
+/*
+ * Sum over every slot of a's entries: their sessions (ev < 0), or their
+ * events of kind ev in windows still open.
+ */
+static unsigned sum_slots(const struct conncount *c, const struct net_addr *a, int ev)
 {
     uint32_t k[4];
     key_of(c, a, k);
     size_t home = home_of(c, k);
+    uint32_t now = now_s();
     /* Pairs with the same fence in the other workers: of two processes that
      * add the same client at once, at least one sees the other's count. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -334,12 +339,20 @@ unsigned conncount_total(const struct conncount *c, const struct net_addr *a)
         struct cc_entry *t = slot_table(c, s);
         for (size_t i = 0; i < CONNCOUNT_WINDOW; i++) {
             struct cc_entry *e = &t[(home + i) & CC_MASK];
-            uint32_t n = atomic_load_explicit(&e->count, memory_order_acquire);
+            uint32_t n = ev < 0 ? atomic_load_explicit(&e->count, memory_order_acquire)
+                         : atomic_load_explicit(&e->until, memory_order_acquire) > now
+                             ? atomic_load_explicit(&e->rate[ev], memory_order_relaxed)
+                             : 0;
             if (n > 0 && key_eq(e, k))
                 sum += n;
         }
     }
     return sum > UINT32_MAX ? UINT32_MAX : (unsigned)sum;
+}
+
+unsigned conncount_total(const struct conncount *c, const struct net_addr *a)
+{
+    return sum_slots(c, a, -1);
 }
 
 unsigned conncount_event(struct conncount *c, const struct net_addr *a, enum conncount_event ev,
@@ -375,19 +388,5 @@ unsigned conncount_rate(const struct conncount *c, const struct net_addr *a,
                         enum conncount_event ev)
 {
     CC_ASSERT((unsigned)ev < CONNCOUNT_EVENTS);
-    uint32_t k[4];
-    key_of(c, a, k);
-    size_t home = home_of(c, k);
-    uint32_t now = now_s();
-    atomic_thread_fence(memory_order_seq_cst);
-    unsigned long long sum = 0;
-    for (unsigned s = 0; s < c->nslots; s++) {
-        struct cc_entry *t = slot_table(c, s);
-        for (size_t i = 0; i < CONNCOUNT_WINDOW; i++) {
-            struct cc_entry *e = &t[(home + i) & CC_MASK];
-            if (atomic_load_explicit(&e->until, memory_order_acquire) > now && key_eq(e, k))
-                sum += atomic_load_explicit(&e->rate[ev], memory_order_relaxed);
-        }
-    }
-    return sum > UINT32_MAX ? UINT32_MAX : (unsigned)sum;
+    return sum_slots(c, a, (int)ev);
 }
