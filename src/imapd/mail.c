@@ -10,10 +10,11 @@
  * selected states, the autologout (imapd_timeout), telling the launcher
  * when a session ends, and "* BYE" on shutdown.
  *
- * The mailbox commands are rows of the table that answer NO [UNAVAILABLE]
- * until lib-storage serves them; a row's flags say which state it needs.
+ * The mailbox commands are rows of the table; their handlers live in the
+ * cmd_*.c files (mailsess.h says which); a row's flags say which state it
+ * needs and whether "UID <cmd>" exists.
  */
-#include "imapd/imapd.h"
+#include "imapd/mailsess.h"
 
 #include "lib/conn.h"
 #include "lib/evloop.h"
@@ -30,30 +31,6 @@
 #define MAIL_IN_MAX    (1024 * 1024)
 #define MAIL_OUT_MAX   (4 * 1024 * 1024)
 
-struct mail_server;
-
-struct msession {
-    struct mail_server *srv;
-    struct conn *c;
-    struct imap_parser *p;
-    char *user, *home, *mail;
-    char rip[64], lip[64];
-    int tls;
-    int closing;
-    int selected;                  /* a mailbox is selected (SELECT/EXAMINE) */
-    struct msession *next, *prev;
-};
-
-struct mail_server {
-    const struct imapd_settings *set;
-    struct evloop *loop;
-    int sock;                      /* to the launcher; -1 once it is gone */
-    uid_t uid;
-    struct msession *sessions;
-    size_t nsessions;
-    int stopping;
-};
-
 static void session_end(struct msession *s);
 
 /* ------------------------------------------------------------------ */
@@ -61,8 +38,9 @@ static void session_end(struct msession *s);
 
 #define MC_SELECTED 0x1            /* needs a selected mailbox */
 
-static void cmd_capability(struct msession *s, const char *tag, const struct imap_arg *a)
+static void cmd_capability(struct msession *s, const char *tag, const struct imap_arg *a, int uid)
 {
+    (void)uid;
     (void)a;
     struct buf capa;
     buf_init(&capa, 8192);
@@ -72,22 +50,27 @@ static void cmd_capability(struct msession *s, const char *tag, const struct ima
     imapd_reply(s->c, tag, "OK Capability completed.");
 }
 
-static void cmd_noop(struct msession *s, const char *tag, const struct imap_arg *a)
+static void cmd_noop(struct msession *s, const char *tag, const struct imap_arg *a, int uid)
 {
+    (void)uid;
     (void)a;
+    if (s->sel)
+        imapd_sel_sync(s, 1);
     imapd_reply(s->c, tag, "OK NOOP completed.");
 }
 
-static void cmd_logout(struct msession *s, const char *tag, const struct imap_arg *a)
+static void cmd_logout(struct msession *s, const char *tag, const struct imap_arg *a, int uid)
 {
+    (void)uid;
     (void)a;
     imapd_reply(s->c, NULL, "BYE Logging out");
     imapd_reply(s->c, tag, "OK Logout completed.");
     s->closing = 1;
 }
 
-static void cmd_id(struct msession *s, const char *tag, const struct imap_arg *a)
+static void cmd_id(struct msession *s, const char *tag, const struct imap_arg *a, int uid)
 {
+    (void)uid;
     const struct imap_arg *l;
     if (!imap_arg_is_nil(&a[0]) && !imap_arg_list(&a[0], &l)) {
         imapd_reply(s->c, tag, "BAD Invalid ID parameters.");
@@ -97,23 +80,19 @@ static void cmd_id(struct msession *s, const char *tag, const struct imap_arg *a
     imapd_reply(s->c, tag, "OK ID completed.");
 }
 
-static void cmd_logged_in(struct msession *s, const char *tag, const struct imap_arg *a)
+static void cmd_logged_in(struct msession *s, const char *tag, const struct imap_arg *a, int uid)
 {
+    (void)uid;
     (void)a;
     imapd_reply(s->c, tag, "BAD Already logged in.");
 }
 
-/* Mailbox commands wait for lib-storage. */
-static void cmd_unavailable(struct msession *s, const char *tag, const struct imap_arg *a)
-{
-    (void)a;
-    imapd_reply(s->c, tag, "NO [UNAVAILABLE] Mailbox access is not available yet.");
-}
+#define MC_UID 0x2                 /* also "UID <name>" */
 
 struct mail_cmd {
     const char *name;
     unsigned flags;
-    void (*fn)(struct msession *s, const char *tag, const struct imap_arg *args);
+    mail_cmd_fn *fn;
 };
 
 static const struct mail_cmd commands[] = {
@@ -124,46 +103,63 @@ static const struct mail_cmd commands[] = {
     {"LOGIN", 0, cmd_logged_in},
     {"AUTHENTICATE", 0, cmd_logged_in},
     {"STARTTLS", 0, cmd_logged_in},
-    {"SELECT", 0, cmd_unavailable},
-    {"EXAMINE", 0, cmd_unavailable},
-    {"CREATE", 0, cmd_unavailable},
-    {"DELETE", 0, cmd_unavailable},
-    {"RENAME", 0, cmd_unavailable},
-    {"SUBSCRIBE", 0, cmd_unavailable},
-    {"UNSUBSCRIBE", 0, cmd_unavailable},
-    {"LIST", 0, cmd_unavailable},
-    {"LSUB", 0, cmd_unavailable},
-    {"NAMESPACE", 0, cmd_unavailable},
-    {"STATUS", 0, cmd_unavailable},
-    {"APPEND", 0, cmd_unavailable},
-    {"ENABLE", 0, cmd_unavailable},
-    {"IDLE", 0, cmd_unavailable},
-    {"CHECK", MC_SELECTED, cmd_unavailable},
-    {"CLOSE", MC_SELECTED, cmd_unavailable},
-    {"UNSELECT", MC_SELECTED, cmd_unavailable},
-    {"EXPUNGE", MC_SELECTED, cmd_unavailable},
-    {"SEARCH", MC_SELECTED, cmd_unavailable},
-    {"FETCH", MC_SELECTED, cmd_unavailable},
-    {"STORE", MC_SELECTED, cmd_unavailable},
-    {"COPY", MC_SELECTED, cmd_unavailable},
-    {"MOVE", MC_SELECTED, cmd_unavailable},
-    {"UID", MC_SELECTED, cmd_unavailable},
+    {"SELECT", 0, imapd_cmd_select},
+    {"EXAMINE", 0, imapd_cmd_examine},
+    {"CREATE", 0, imapd_cmd_create},
+    {"DELETE", 0, imapd_cmd_delete},
+    {"RENAME", 0, imapd_cmd_rename},
+    {"SUBSCRIBE", 0, imapd_cmd_subscribe},
+    {"UNSUBSCRIBE", 0, imapd_cmd_unsubscribe},
+    {"LIST", 0, imapd_cmd_list},
+    {"LSUB", 0, imapd_cmd_lsub},
+    {"NAMESPACE", 0, imapd_cmd_namespace},
+    {"STATUS", 0, imapd_cmd_status},
+    {"APPEND", 0, imapd_cmd_append},
+    {"ENABLE", 0, imapd_cmd_enable},
+    {"GETQUOTA", 0, imapd_cmd_getquota},
+    {"GETQUOTAROOT", 0, imapd_cmd_getquotaroot},
+    {"IDLE", 0, imapd_cmd_idle},
+    {"CHECK", MC_SELECTED, imapd_cmd_check},
+    {"CLOSE", MC_SELECTED, imapd_cmd_close},
+    {"UNSELECT", MC_SELECTED, imapd_cmd_unselect},
+    {"EXPUNGE", MC_SELECTED | MC_UID, imapd_cmd_expunge},
+    {"SEARCH", MC_SELECTED | MC_UID, imapd_cmd_search},
+    {"SORT", MC_SELECTED | MC_UID, imapd_cmd_sort},
+    {"THREAD", MC_SELECTED | MC_UID, imapd_cmd_thread},
+    {"FETCH", MC_SELECTED | MC_UID, imapd_cmd_fetch},
+    {"STORE", MC_SELECTED | MC_UID, imapd_cmd_store},
+    {"COPY", MC_SELECTED | MC_UID, imapd_cmd_copy},
+    {"MOVE", MC_SELECTED | MC_UID, imapd_cmd_move},
 };
+
+static const struct mail_cmd *find_command(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+        if (str_ieq(name, commands[i].name))
+            return &commands[i];
+    return NULL;
+}
 
 static void run_command(struct msession *s)
 {
     const char *tag = imap_parser_tag(s->p), *name = imap_parser_command(s->p);
     const struct imap_arg *args = imap_parser_args(s->p);
-    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
-        if (!str_ieq(name, commands[i].name))
-            continue;
-        if ((commands[i].flags & MC_SELECTED) && !s->selected)
-            imapd_reply(s->c, tag, "BAD No mailbox selected.");
-        else
-            commands[i].fn(s, tag, args);
-        return;
+    int uid = 0;
+    if (str_ieq(name, "UID")) {
+        if (!imap_arg_atom(&args[0], &name)) {
+            imapd_reply(s->c, tag, "BAD UID needs a command.");
+            return;
+        }
+        args++;
+        uid = 1;
     }
-    imapd_reply(s->c, tag, "BAD Unknown command.");
+    const struct mail_cmd *cmd = find_command(name);
+    if (!cmd || (uid && !(cmd->flags & MC_UID)))
+        imapd_reply(s->c, tag, "BAD Unknown command.");
+    else if ((cmd->flags & MC_SELECTED) && !s->sel)
+        imapd_reply(s->c, tag, "BAD No mailbox selected.");
+    else
+        cmd->fn(s, tag, args, uid);
 }
 
 /* ------------------------------------------------------------------ */
@@ -176,6 +172,13 @@ static void session_process(struct msession *s)
         size_t len = conn_peek(s->c, &data), used = 0;
         if (len == 0)
             break;
+        if (s->idle) {
+            size_t n = imapd_cmd_idle_input(s, data, len);
+            conn_consume(s->c, n);
+            if (n == 0)
+                break;
+            continue;
+        }
         enum imap_parse_result r = imap_parser_feed(s->p, data, len, &used);
         conn_consume(s->c, used);
         if (r == IMAP_PARSE_CONTINUE)
@@ -239,6 +242,9 @@ static void session_end(struct msession *s)
         const char *f[] = {"END", s->user, s->rip};
         imapd_msg_send(srv->sock, f, 3, NULL, 0, -1);
     }
+    imapd_sel_close(s);
+    if (s->st)
+        mstore_close(s->st);
     conn_free(s->c);
     imap_parser_free(s->p);
     free(s->user);
@@ -290,6 +296,13 @@ static void session_start(struct mail_server *srv, struct imapd_msg *m)
     srv->sessions = s;
     srv->nsessions++;
     title(srv);
+    if (imapd_sess_open_store(s) < 0) {
+        imapd_reply(s->c, f[7], "NO [SERVERBUG] Internal error occurred. "
+                                "Refer to server log for more information.");
+        s->closing = 1;
+        session_process(s);
+        return;
+    }
     struct buf capa;
     buf_init(&capa, 8192);
     imapd_capability_post(srv->set, &capa);

@@ -1,0 +1,27 @@
+/*
+ * cmd_search.c - the mail worker's SEARCH SORT THREAD commands (see mailsess.h).
+ *
+ * Not written yet: each answers NO [UNAVAILABLE].
+ */
+#include "imapd/mailsess.h"
+
+void imapd_cmd_search(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
+{
+    (void)args;
+    (void)uid;
+    imapd_reply(s->c, tag, "NO [UNAVAILABLE] Mailbox access is not available yet.");
+}
+
+void imapd_cmd_sort(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
+{
+    (void)args;
+    (void)uid;
+    imapd_reply(s->c, tag, "NO [UNAVAILABLE] Mailbox access is not available yet.");
+}
+
+void imapd_cmd_thread(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
+{
+    (void)args;
+    (void)uid;
+    imapd_reply(s->c, tag, "NO [UNAVAILABLE] Mailbox access is not available yet.");
+}
