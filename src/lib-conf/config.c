@@ -434,6 +434,22 @@ static void loop_error(struct xctx *x, const char *name)
     xerr(x, "parameter recursion loop: %s", chain);
 }
 
+/*
+ * mydomain's default is derived from myhostname's value. Postfix reads
+ * myhostname first, when mydomain is not defined yet, so a $mydomain
+ * inside myhostname is empty unless main.cf sets mydomain. The same
+ * here, whichever of the two is expanded first.
+ */
+static int undefined_yet(const struct xctx *x, const char *name, const struct centry *e)
+{
+    if (strcmp(name, "mydomain") != 0 || (e && e->value))
+        return 0;
+    for (int i = 0; i < x->depth; i++)
+        if (strcmp(x->stack[i], "myhostname") == 0)
+            return 1;
+    return 0;
+}
+
 /* Expanded value of a parameter ("" when undefined), cached. */
 static const char *expand_name(struct xctx *x, const char *name, size_t nlen)
 {
@@ -446,6 +462,8 @@ static const char *expand_name(struct xctx *x, const char *name, size_t nlen)
     nm[nlen] = '\0';
     const struct config *cfg = x->cfg;
     struct centry *e = cmap_get(cfg->map, nm, 0);
+    if (undefined_yet(x, nm, e))
+        return "";
     if (e && e->has_exp) {
         if (e->experr && !x->err)
             x->err = xstrdup(e->experr);

@@ -77,7 +77,11 @@ static void same_values(const struct config *a, const struct config *b, char *co
         }
         if (!except) {
             const char *ea = cfg_get_by_name(a, n), *eb = cfg_get_by_name(b, n);
-            FUZZ_ASSERT((!ea && !eb) || (ea && eb && strcmp(ea, eb) == 0));
+            if (!((!ea && !eb) || (ea && eb && strcmp(ea, eb) == 0))) {
+                fprintf(stderr, "%s: expanded \"%s\" became \"%s\"\n", n, ea ? ea : "(null)",
+                        eb ? eb : "(null)");
+                FUZZ_ASSERT(!"expanded values survive");
+            }
         }
     }
 }

@@ -507,6 +507,20 @@ static void test_defaults(void)
     CHECK(c && strcmp(cfg_get(c, P_mydomain), "localdomain") == 0);
     config_free(c);
     cfg_diags_free(&d);
+    /* $mydomain inside myhostname, mydomain not set: empty there (Postfix reads
+     * myhostname first), whichever of the two is expanded first (a fuzz find). */
+    for (int order = 0; order < 2; order++) {
+        c = load("myhostname = mx.$mydomain.example.test\n", NULL, &d);
+        CHECK(c != NULL);
+        if (c) {
+            const char *first = cfg_get(c, order ? P_mydomain : P_myhostname);
+            CHECK(first != NULL);
+            CHECK_STR(cfg_get(c, P_myhostname), "mx..example.test");
+            CHECK_STR(cfg_get(c, P_mydomain), ".example.test");
+            config_free(c);
+        }
+        cfg_diags_free(&d);
+    }
     /* compatibility_level below 2: Postfix's old defaults. */
     c = load(BASE "compatibility_level = 0\n", NULL, &d);
     CHECK(c != NULL);
