@@ -666,6 +666,14 @@ size_t mime_parts(const struct mime_parser *m)
     return m->nparts;
 }
 
+int mime_next_in_header(const struct mime_parser *m, int *depth, int *nested)
+{
+    const struct level *l = &m->lv[m->top];
+    *depth = m->top;
+    *nested = m->top > 0 && m->lv[m->top - 1].part.message;
+    return l->in_header && !m->line_cont && m->line.len == 0;
+}
+
 void mime_parser_free(struct mime_parser *m)
 {
     if (!m)

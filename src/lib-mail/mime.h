@@ -92,6 +92,15 @@ void mime_feed(struct mime_parser *m, const char *data, size_t len);
 void mime_finish(struct mime_parser *m);
 int mime_limits_hit(const struct mime_parser *m);
 size_t mime_parts(const struct mime_parser *m);
+/*
+ * Where the next complete line fed goes: 1 when it is read as part of a
+ * header section (*depth: its part's level, 0 for the message's own
+ * header; *nested: the part is an attached message, the child of a
+ * message/rfc822 part), 0 when it is body, preamble, epilogue or a
+ * boundary. For callers that look at a message line by line while they
+ * feed it (header_checks).
+ */
+int mime_next_in_header(const struct mime_parser *m, int *depth, int *nested);
 void mime_parser_free(struct mime_parser *m);
 
 /*

@@ -177,7 +177,8 @@ static int service_overrides(const struct master_service *svc, const char *name)
  * network lists (which may name tables), and the restriction lists of each
  * smtpd service (their access tables and syntax), with that service's -o
  * overrides. A daemon would run with such a table as a temporary failure
- * (mail deferred); check says so before it happens.
+ * (mail deferred); check says so before it happens. The same for
+ * header_checks(5) tables (*_checks).
  */
 static void check_tables_one(const struct config *cfg, const struct master_service *svc,
                              struct cfg_diags *d, int strict)
@@ -186,7 +187,9 @@ static void check_tables_one(const struct config *cfg, const struct master_servi
     for (size_t i = 0; i < cfg_param_count(); i++) {
         const char *name = cfg_param_name(i);
         size_t n = strlen(name);
-        if (!cfg_param_implemented(name) || n < 6 || strcmp(name + n - 5, "_maps") != 0)
+        int is_table = (n >= 6 && strcmp(name + n - 5, "_maps") == 0) ||
+                       (n >= 7 && strcmp(name + n - 7, "_checks") == 0);
+        if (!cfg_param_implemented(name) || !is_table)
             continue;
         if (strcmp(name, "proxy_read_maps") == 0)
             continue; /* names parameters' tables and other words: what proxymap may open */

@@ -11,6 +11,7 @@
 #include "smtpd/smtpd.h"
 #include "lib-mail/addr.h"
 #include "lib-mail/cleanup.h"
+#include "lib-mail/hcheck.h"
 #include "lib-conf/config.h"
 #include "lib/conn.h"
 #include "lib/evloop.h"
@@ -624,6 +625,15 @@ static int msg_sink(void *arg, const char *data, size_t len)
     return 0;
 }
 
+/* What the decoders produce: through the header/body checks when there are any. */
+static int data_sink(void *arg, const char *data, size_t len)
+{
+    struct session *s = arg;
+    if (s->hc)
+        return hcheck_feed(s->hc, data, len) < 0 ? -1 : 0;
+    return msg_sink(arg, data, len);
+}
+
 /* RFC 3848 / RFC 6531 names for Received: "with ...". */
 static const char *protocol_name(struct session *s)
 {
@@ -668,6 +678,7 @@ static void content_begin(struct session *s)
     s->data_start = s->msg.len;
     s->too_big = 0;
     s->io_error = 0;
+    smtpd_hchecks_begin(s, msg_sink);
 }
 
 static int client_is_local(struct session *s)
@@ -748,8 +759,11 @@ static void message_finish(struct session *s, const struct restrict_result *res)
 static void message_end(struct session *s)
 {
     s->state = SS_COMMAND;
-    if (s->bare_lf_reject)
+    if (s->bare_lf_reject) {
+        smtpd_hchecks_abort(s);
         return;
+    }
+    smtpd_hchecks_flush(s);
     if (s->too_big) {
         msg_info("%s: reject: %s from %s: 552 5.3.4 Error: message file too big; from=<%s> proto=%s helo=<%s>",
                  s->qid, s->bdat_active ? "BDAT" : "END-OF-MESSAGE", s->namaddr, s->sender,
@@ -785,6 +799,8 @@ static void message_end(struct session *s)
         smtpd_session_reset_transaction(s);
         return;
     }
+    if (smtpd_hchecks_end(s) < 0)
+        return;
     struct header_info data_hi;
     cleanup_scan_headers(data, data_len, &data_hi);
     add_missing_headers(s, &data_hi);
@@ -807,9 +823,10 @@ static void message_finish(struct session *s, const struct restrict_result *res)
         return;
     }
     if (s->actions.discard) {
-        msg_info("%s: discard: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>", s->qid,
-                 s->namaddr, s->actions.discard_reason ? s->actions.discard_reason : "",
-                 s->sender, protocol_name(s), s->helo);
+        if (s->actions.discard == 1)
+            msg_info("%s: discard: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>",
+                     s->qid, s->namaddr, s->actions.discard_reason ? s->actions.discard_reason : "",
+                     s->sender, protocol_name(s), s->helo);
         s->counts[s->bdat_active ? CMD_BDAT : CMD_DATA][0]++;
         smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
         smtpd_session_reset_transaction(s);
@@ -842,7 +859,7 @@ static void data_done(struct session *s, const struct restrict_result *res)
         return;
     }
     content_begin(s);
-    smtpd_data_decoder_init(&s->dd, s->srv->bare_nl, msg_sink, s);
+    smtpd_data_decoder_init(&s->dd, s->srv->bare_nl, data_sink, s);
     s->bare_lf_reject = 0;
     s->state = SS_DATA;
     smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -946,7 +963,7 @@ static void bdat_first_done(struct session *s, const struct restrict_result *res
         bdat_fail(s, line);
     } else {
         content_begin(s);
-        smtpd_bdat_decoder_init(&s->bd, msg_sink, s);
+        smtpd_bdat_decoder_init(&s->bd, data_sink, s);
     }
     s->bdat_active = 1;
     s->state = SS_BDAT;

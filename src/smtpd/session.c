@@ -270,6 +270,7 @@ void smtpd_session_reset_transaction(struct session *s)
     s->bdat_fail = NULL;
     s->bdat_left = 0;
     smtpd_restrict_actions_reset(&s->actions);
+    smtpd_hchecks_abort(s);
     buf_reset(&s->msg);
     if (s->spill_fd >= 0)
         close(s->spill_fd);

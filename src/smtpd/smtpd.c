@@ -286,6 +286,7 @@ static int smtpd_run(struct worker *w, int local)
     srv.service = xstrdup(w->svc ? w->svc->name : (local ? "pickup" : "smtp"));
     srv.queue_dir = xstrdup(w->queue_dir);
     read_params(&srv, w->cfg);
+    smtpd_hchecks_open(&srv);
     signal(SIGPIPE, SIG_IGN);
     if (!local) {
         char err[512] = "";
@@ -348,6 +349,7 @@ static int smtpd_run(struct worker *w, int local)
     commit_hook(&srv);
     queue_writer_close(srv.qw);
     smtpd_restrictions_free(srv.restr);
+    smtpd_hchecks_close(&srv);
     smtpd_policy_free(srv.policy);
     smtpd_limits_free(&srv);
     if (srv.submit_users)

@@ -75,6 +75,8 @@ struct smtpd_server {
     struct dns *dns;
     struct restrictions *restr;
     struct smtpd_policy *policy;     /* check_policy_service clients (policy.h) */
+    struct maps *hc_maps[4];         /* header_checks ... body_checks (enum hc_class), or NULL */
+    size_t hc_body_limit;            /* body_checks_size_limit */
     int local;                       /* pickup: local submission over a UNIX socket */
     struct match_list *submit_users; /* pickup: authorized_submit_users (NULL: root and
                                       * mail_owner only) */
@@ -185,6 +187,7 @@ struct session {
     size_t spill_len;
     char *head;                      /* spilled: the first SMTPD_SPILL_AT bytes, for header checks */
     size_t head_len;
+    struct hcheck *hc;               /* header/body checks of this message (hchecks.c), or NULL */
     int too_big;
     int io_error;                    /* the spill file could not be written */
     int bare_lf_reject;
@@ -265,6 +268,23 @@ void smtpd_limits_session_end(struct session *s);
  * line are made; for _NEWTLS the session is closed after the reply).
  */
 int smtpd_limits_event(struct session *s, enum conncount_event ev);
+
+/* hchecks.c: header_checks, mime_header_checks, nested_header_checks, body_checks */
+void smtpd_hchecks_open(struct smtpd_server *srv);
+void smtpd_hchecks_close(struct smtpd_server *srv);
+/* A message begins: s->hc is set when any check is configured; its output goes to sink. */
+void smtpd_hchecks_begin(struct session *s, int (*sink)(void *, const char *, size_t));
+/* Free s->hc (transaction reset). */
+void smtpd_hchecks_abort(struct session *s);
+/* The content ended: what the checks still hold goes out. */
+void smtpd_hchecks_flush(struct session *s);
+/*
+ * After the flush and the size checks: the verdict is applied (HOLD,
+ * DISCARD, FILTER, REDIRECT, BCC into s->actions and the recipients).
+ * 0, or -1 when the message was refused (REJECT, a failed table: the
+ * reply is made and the transaction reset).
+ */
+int smtpd_hchecks_end(struct session *s);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);
