@@ -5,7 +5,11 @@
  * action replaces the recipients, virtual_alias_maps expand recursively
  * (resolve_virtual_alias), addresses in local domains go through
  * alias_maps (aliases(5): addresses, "|command", "/file", "\user"),
- * and each final address gets a transport (resolve_transport). Units are
+ * and each final address gets a transport (resolve_transport); a content
+ * filter (the envelope's "filter": content_filter or a FILTER action)
+ * takes every final address before alias_maps, and "no_address_mappings"
+ * (receive_override_options on the reinjection service) skips
+ * virtual_alias_maps, as Postfix's cleanup does after a filter. Units are
  * de-duplicated per message, as Postfix suppresses duplicate recipients.
  * A table that cannot be read, or a virtual alias expansion over
  * virtual_alias_expansion_limit / virtual_alias_recursion_limit, defers the
@@ -328,7 +332,17 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
     }
     char **out = NULL;
     char why[512] = "";
-    int r = resolve_virtual_alias(q->resolver, addr, &out, why, sizeof(why));
+    /* no_address_mappings (the reinjection service after a content filter):
+     * virtual_alias_maps were applied before the filter. */
+    const char *nomap = qenv_attr(&m->env, "no_address_mappings");
+    const char *filter = qenv_attr(&m->env, "filter");
+    int r = 0;
+    if (nomap && *nomap) {
+        out = xcalloc(2, sizeof(*out));
+        out[0] = xstrdup(addr);
+    } else {
+        r = resolve_virtual_alias(q->resolver, addr, &out, why, sizeof(why));
+    }
     if (r == -1) {
         defer_unexpanded(m, ridx, addr, orig, depth,
                          why[0] ? why : "virtual alias table lookup failure");
@@ -346,7 +360,9 @@ static void expand_addr(struct qmgr *q, struct qmsg *m, int ridx, const char *ad
         return;
     }
     for (char **p = out; p && *p; p++) {
-        if (resolve_addr_class(q->resolver, *p) == AC_LOCAL &&
+        /* A content filter gets the local recipients as they are: aliases(5)
+         * are local(8)'s business after the filter, as in Postfix. */
+        if (!(filter && *filter) && resolve_addr_class(q->resolver, *p) == AC_LOCAL &&
             expand_local_alias(q, m, ridx, *p, orig, depth))
             continue;
         if (unit_exists(m, *p, NULL))

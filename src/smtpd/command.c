@@ -749,8 +749,13 @@ static void build_envelope(struct session *s, struct qenvelope *env)
         qenv_set_attr(env, "hold", s->actions.hold_reason ? s->actions.hold_reason : "");
     if (s->actions.redirect)
         qenv_set_attr(env, "redirect", s->actions.redirect);
+    /* FILTER from an access table or header_checks wins over content_filter. */
     if (s->actions.filter)
         qenv_set_attr(env, "filter", s->actions.filter);
+    else if (s->srv->content_filter[0])
+        qenv_set_attr(env, "filter", s->srv->content_filter);
+    if (s->srv->overrides & SMTPD_RO_NO_ADDRESS_MAPS)
+        qenv_set_attr(env, "no_address_mappings", "1");
 }
 
 static void message_finish(struct session *s, const struct restrict_result *res);

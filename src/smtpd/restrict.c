@@ -219,6 +219,7 @@ struct restrictions {
     struct eval *evals;         /* pending asynchronous evaluations */
     /* parameters, read once */
     int delay_reject, reject_unlisted_rcpt, reject_unlisted_sender, relay_first;
+    int no_unknown_rcpt;        /* receive_override_options = no_unknown_recipient_checks */
     int soft_bounce, parent_access, percent_hack, bang_path, sasl_enable;
     int reject_code, defer_code, access_reject_code, access_defer_code, relay_code;
     int unknown_addr_code, unknown_client_code, unknown_helo_code, invalid_helo_code;
@@ -555,6 +556,7 @@ struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns
     r->delay_reject = cfg_get_bool(cfg, P_smtpd_delay_reject);
     r->reject_unlisted_rcpt = cfg_get_bool(cfg, P_smtpd_reject_unlisted_recipient);
     r->reject_unlisted_sender = cfg_get_bool(cfg, P_smtpd_reject_unlisted_sender);
+    r->no_unknown_rcpt = (smtpd_receive_overrides(cfg) & SMTPD_RO_NO_UNKNOWN_RCPT) != 0;
     r->relay_first = cfg_get_bool(cfg, P_smtpd_relay_before_recipient_restrictions);
     r->soft_bounce = cfg_get_bool(cfg, P_soft_bounce);
     r->sasl_enable = cfg_get_bool(cfg, P_smtpd_sasl_auth_enable);
@@ -1634,7 +1636,7 @@ static enum nres node_resume(struct eval *e, int status, const char *result)
 static enum nres unlisted(struct eval *e, const char *addr, int sender, const struct subject *s)
 {
     char why[256] = "";
-    if (!e->r->resolver || !addr || !*addr)
+    if (!e->r->resolver || !addr || !*addr || (!sender && e->r->no_unknown_rcpt))
         return N_DUNNO;
     int k = resolve_rcpt_known(e->r->resolver, addr, why, sizeof(why));
     if (k == 1)
@@ -2420,4 +2422,27 @@ int smtpd_check_service(const struct config *cfg, char *err, size_t errlen)
     struct restrictions *rs = smtpd_restrictions_new(cfg, NULL, NULL, err, errlen);
     smtpd_restrictions_free(rs);
     return rs ? 0 : -1;
+}
+
+unsigned smtpd_receive_overrides(const struct config *cfg)
+{
+    static const struct { const char *word; unsigned bit; } words[] = {
+        {"no_unknown_recipient_checks", SMTPD_RO_NO_UNKNOWN_RCPT},
+        {"no_address_mappings", SMTPD_RO_NO_ADDRESS_MAPS},
+        {"no_header_body_checks", SMTPD_RO_NO_HEADER_BODY},
+        {"no_milters", SMTPD_RO_NO_MILTERS},
+    };
+    unsigned bits = 0;
+    char **v = cfg_get_list(cfg, P_receive_override_options);
+    for (char **p = v; *p; p++) {
+        size_t i = 0;
+        while (i < ARRAY_LEN(words) && !str_ieq(*p, words[i].word))
+            i++;
+        if (i < ARRAY_LEN(words))
+            bits |= words[i].bit;
+        else
+            msg_warn("receive_override_options: unknown keyword \"%s\" ignored", *p);
+    }
+    strv_free(v);
+    return bits;
 }

@@ -263,6 +263,8 @@ static void read_params(struct smtpd_server *srv, struct config *cfg)
     srv->peername_lookup = cfg_get_bool(cfg, P_smtpd_peername_lookup);
     srv->bare_nl = smtpd_bare_nl_policy_parse(cfg_get(cfg, P_smtpd_forbid_bare_newline));
     srv->discard_ehlo = cfg_get_list(cfg, P_smtpd_discard_ehlo_keywords);
+    srv->content_filter = xstrdup(cfg_get(cfg, P_content_filter));
+    srv->overrides = smtpd_receive_overrides(cfg);
     if (srv->timeout_ms <= 0)
         srv->timeout_ms = 300000;
     if (srv->hard_error_limit <= 0)
@@ -286,7 +288,8 @@ static int smtpd_run(struct worker *w, int local)
     srv.service = xstrdup(w->svc ? w->svc->name : (local ? "pickup" : "smtp"));
     srv.queue_dir = xstrdup(w->queue_dir);
     read_params(&srv, w->cfg);
-    smtpd_hchecks_open(&srv);
+    if (!(srv.overrides & SMTPD_RO_NO_HEADER_BODY))
+        smtpd_hchecks_open(&srv);
     signal(SIGPIPE, SIG_IGN);
     if (!local) {
         char err[512] = "";
@@ -362,6 +365,7 @@ static int smtpd_run(struct worker *w, int local)
     ev_loop_free(srv.loop);
     free(listeners);
     strv_free(srv.discard_ehlo);
+    free(srv.content_filter);
     free(srv.myhostname);
     free(srv.mail_name);
     free(srv.banner);

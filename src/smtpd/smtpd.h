@@ -76,6 +76,8 @@ struct smtpd_server {
     struct restrictions *restr;
     struct smtpd_policy *policy;     /* check_policy_service clients (policy.h) */
     struct maps *hc_maps[4];         /* header_checks ... body_checks (enum hc_class), or NULL */
+    char *content_filter;            /* content_filter: "transport:nexthop", or "" */
+    unsigned overrides;              /* receive_override_options: SMTPD_RO_* */
     size_t hc_body_limit;            /* body_checks_size_limit */
     int local;                       /* pickup: local submission over a UNIX socket */
     struct match_list *submit_users; /* pickup: authorized_submit_users (NULL: root and
