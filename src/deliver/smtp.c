@@ -28,9 +28,11 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,39 +180,69 @@ static void bind_from_interfaces(struct smtp_settings *s, const struct config *c
     }
 }
 
+/*
+ * The parameter an smtp_* setting is read from: itself, or for lmtp(8)
+ * its lmtp_* twin (LHLO where SMTP says HELO/EHLO); one without a twin
+ * stays smtp_*.
+ */
+static enum param_id agent_param(const struct smtp_settings *s, enum param_id p)
+{
+    static const char *const renamed[][2] = {
+        {"smtp_helo_name", "lmtp_lhlo_name"},
+        {"smtp_helo_timeout", "lmtp_lhlo_timeout"},
+        {"smtp_discard_ehlo_keywords", "lmtp_discard_lhlo_keywords"},
+    };
+    const char *name = cfg_param_name(p);
+    if (!s->lmtp || strncmp(name, "smtp_", 5) != 0)
+        return p;
+    char twin[128];
+    str_fmt(twin, sizeof(twin), "lmtp_%s", name + 5);
+    for (size_t i = 0; i < ARRAY_LEN(renamed); i++)
+        if (strcmp(name, renamed[i][0]) == 0)
+            str_copy(twin, renamed[i][1], sizeof(twin));
+    for (size_t i = 0; i < cfg_param_count(); i++)
+        if (strcmp(cfg_param_name(i), twin) == 0)
+            return (enum param_id)i;
+    return p;
+}
+
+#define SP(p) agent_param(s, (p))
+
 int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir,
-                       struct tls_client *tls)
+                       struct tls_client *tls, int lmtp)
 {
     memset(s, 0, sizeof(*s));
+    s->lmtp = lmtp;
     s->queue_dir = queue_dir;
-    str_copy(s->helo_name, cfg_get(cfg, P_smtp_helo_name), sizeof(s->helo_name));
+    str_copy(s->helo_name, cfg_get(cfg, SP(P_smtp_helo_name)), sizeof(s->helo_name));
     str_copy(s->known_ports, cfg_get(cfg, P_known_tcp_ports), sizeof(s->known_ports));
-    const char *port = cfg_get(cfg, P_smtp_tcp_port);
+    const char *port = cfg_get(cfg, SP(P_smtp_tcp_port));
     if (smtp_port_parse(port, s->known_ports, &s->default_port) < 0) {
-        msg_warn("smtp_tcp_port: unknown service \"%s\": using 25", port);
-        s->default_port = 25;
+        msg_warn("%s: unknown service \"%s\": using %d", cfg_param_name(SP(P_smtp_tcp_port)), port,
+                 lmtp ? 24 : 25);
+        s->default_port = lmtp ? 24 : 25;
     }
-    s->connect_timeout = param_time(cfg, P_smtp_connect_timeout);
-    s->helo_timeout = param_time(cfg, P_smtp_helo_timeout);
-    s->mail_timeout = param_time(cfg, P_smtp_mail_timeout);
-    s->rcpt_timeout = param_time(cfg, P_smtp_rcpt_timeout);
-    s->data_init_timeout = param_time(cfg, P_smtp_data_init_timeout);
-    s->data_xfer_timeout = param_time(cfg, P_smtp_data_xfer_timeout);
-    s->data_done_timeout = param_time(cfg, P_smtp_data_done_timeout);
-    s->quit_timeout = param_time(cfg, P_smtp_quit_timeout);
-    s->starttls_timeout = param_time(cfg, P_smtp_starttls_timeout);
-    s->mx_address_limit = param_int(cfg, P_smtp_mx_address_limit);
-    s->mx_session_limit = param_int(cfg, P_smtp_mx_session_limit);
-    s->randomize = cfg_get_bool(cfg, P_smtp_randomize_addresses);
-    const char *pref = cfg_get(cfg, P_smtp_address_preference);
+    s->connect_timeout = param_time(cfg, SP(P_smtp_connect_timeout));
+    s->helo_timeout = param_time(cfg, SP(P_smtp_helo_timeout));
+    s->mail_timeout = param_time(cfg, SP(P_smtp_mail_timeout));
+    s->rcpt_timeout = param_time(cfg, SP(P_smtp_rcpt_timeout));
+    s->data_init_timeout = param_time(cfg, SP(P_smtp_data_init_timeout));
+    s->data_xfer_timeout = param_time(cfg, SP(P_smtp_data_xfer_timeout));
+    s->data_done_timeout = param_time(cfg, SP(P_smtp_data_done_timeout));
+    s->quit_timeout = param_time(cfg, SP(P_smtp_quit_timeout));
+    s->starttls_timeout = param_time(cfg, SP(P_smtp_starttls_timeout));
+    s->mx_address_limit = param_int(cfg, SP(P_smtp_mx_address_limit));
+    s->mx_session_limit = param_int(cfg, SP(P_smtp_mx_session_limit));
+    s->randomize = cfg_get_bool(cfg, SP(P_smtp_randomize_addresses));
+    const char *pref = cfg_get(cfg, SP(P_smtp_address_preference));
     s->addr_pref = str_ieq(pref, "ipv4") ? 4 : str_ieq(pref, "ipv6") ? 6 : 0;
     if (s->addr_pref == 0 && !str_ieq(pref, "any"))
         msg_warn("smtp_address_preference: unknown value \"%s\": using \"any\"", pref);
-    s->balance = cfg_get_bool(cfg, P_smtp_balance_inet_protocols);
+    s->balance = cfg_get_bool(cfg, SP(P_smtp_balance_inet_protocols));
     cfg_inet_protocols(cfg, &s->want4, &s->want6);
-    const char *level = cfg_get(cfg, P_smtp_dns_support_level);
+    const char *level = cfg_get(cfg, SP(P_smtp_dns_support_level));
     s->dns = !cfg_get_bool(cfg, P_disable_dns_lookups) && strcmp(level, "disabled") != 0;
-    char **hl = cfg_get_list(cfg, P_smtp_host_lookup);
+    char **hl = cfg_get_list(cfg, SP(P_smtp_host_lookup));
     for (char **p = hl; *p; p++) {
         if (str_ieq(*p, "dns"))
             s->host_dns = 1;
@@ -222,18 +254,18 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     strv_free(hl);
     if (!s->host_dns && !s->host_native)
         s->host_dns = 1;
-    s->skip_5xx_greeting = cfg_get_bool(cfg, P_smtp_skip_5xx_greeting);
-    s->never_ehlo = cfg_get_bool(cfg, P_smtp_never_send_ehlo);
-    s->defer_if_no_mx_address = cfg_get_bool(cfg, P_smtp_defer_if_no_mx_address_found);
+    s->skip_5xx_greeting = cfg_get_bool(cfg, SP(P_smtp_skip_5xx_greeting));
+    s->never_ehlo = !lmtp && cfg_get_bool(cfg, P_smtp_never_send_ehlo);
+    s->defer_if_no_mx_address = cfg_get_bool(cfg, SP(P_smtp_defer_if_no_mx_address_found));
     s->ignore_mx_lookup_error = cfg_get_bool(cfg, P_ignore_mx_lookup_error);
-    s->line_limit = param_int(cfg, P_smtp_line_length_limit);
+    s->line_limit = param_int(cfg, SP(P_smtp_line_length_limit));
     s->min_backoff = param_time(cfg, P_minimal_backoff_time);
     if (s->line_limit > 0 && s->line_limit < 40) {
         msg_warn("smtp_line_length_limit: %d is too small: using 40", s->line_limit);
         s->line_limit = 40;
     }
     char err[1024] = "";
-    int tls_lev = tls_client_level(cfg, "smtp", err, sizeof(err));
+    int tls_lev = tls_client_level(cfg, lmtp ? "lmtp" : "smtp", err, sizeof(err));
     if (tls_lev < 0) {
         msg_warn("%s", err);
         s->config_error = xstrdup(err);
@@ -241,18 +273,18 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
     }
     s->tls_level = (enum tls_level)tls_lev;
     if (s->tls_level != TLS_LEV_NONE) {
-        s->tls = tls ? tls : tls_client_new(cfg, "smtp", err, sizeof(err));
+        s->tls = tls ? tls : tls_client_new(cfg, lmtp ? "lmtp" : "smtp", err, sizeof(err));
         if (!s->tls)
             msg_warn("TLS client initialization failed: %s", err);
     } else {
         tls_client_free(tls);
     }
-    s->fallback_relay = smtp_dest_split(cfg_get(cfg, P_smtp_fallback_relay));
-    s->discard_ehlo = cfg_get_list(cfg, P_smtp_discard_ehlo_keywords);
+    s->fallback_relay = smtp_dest_split(cfg_get(cfg, SP(P_smtp_fallback_relay)));
+    s->discard_ehlo = cfg_get_list(cfg, SP(P_smtp_discard_ehlo_keywords));
     for (char **p = s->discard_ehlo; *p; p++)
         str_lower(*p);
-    s->have_bind4 = bind_param(cfg, P_smtp_bind_address, AF_INET, &s->bind4) == 0;
-    s->have_bind6 = bind_param(cfg, P_smtp_bind_address6, AF_INET6, &s->bind6) == 0;
+    s->have_bind4 = bind_param(cfg, SP(P_smtp_bind_address), AF_INET, &s->bind4) == 0;
+    s->have_bind6 = bind_param(cfg, SP(P_smtp_bind_address6), AF_INET6, &s->bind6) == 0;
     bind_from_interfaces(s, cfg);
     own_addresses(s, cfg);
     if (!s->want4 && !s->want6 && !s->config_error)
@@ -375,18 +407,55 @@ static void job_attrs(struct smtp_job *j)
  * Returns 1 when the fall-back relays must not be used after it (a final
  * verdict, or we are its MX host).
  */
+/* lmtp: "unix:private/dovecot-lmtp" (relative to queue_directory) or "unix:/path". */
+static void try_unix(struct smtp_job *j, const char *path)
+{
+    const struct smtp_settings *s = j->set;
+    struct smtp_addr a;
+    memset(&a, 0, sizeof(a));
+    struct sockaddr_un *un = (struct sockaddr_un *)&a.sa;
+    un->sun_family = AF_UNIX;
+    char full[sizeof(un->sun_path) + 1];
+    if (path[0] == '/')
+        str_copy(full, path, sizeof(full));
+    else
+        str_fmt(full, sizeof(full), "%s/%s", s->queue_dir ? s->queue_dir : ".", path);
+    if (!*path || strlen(full) >= sizeof(un->sun_path) ||
+        strlen(path) >= sizeof(a.text)) {
+        msg_warn("%s: bad LMTP socket path \"unix:%s\"", j->req->qid, path);
+        for (size_t i = 0; i < j->nrcpts; i++)
+            smtp_job_status(j, i, 0, "4.3.5", "none", "mail system configuration error");
+        return;
+    }
+    str_copy(un->sun_path, full, sizeof(un->sun_path));
+    a.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(full) + 1);
+    str_copy(a.host, s->helo_name, sizeof(a.host));
+    str_copy(a.text, path, sizeof(a.text));
+    j->final_server = 1;
+    int counted = 0;
+    smtp_session(j, &a, 0, path, &counted);
+}
+
 static int try_dest(struct smtp_job *j, const char *text, int last, struct dns **dns,
                     int *dns_tried)
 {
     const struct smtp_settings *s = j->set;
     struct smtp_dest d;
     char err[600];
+    if (s->lmtp && strncmp(text, "unix:", 5) == 0) {
+        try_unix(j, text + 5);
+        return 1;
+    }
+    if (s->lmtp && strncmp(text, "inet:", 5) == 0)
+        text += 5;
     if (smtp_dest_parse(text, s->default_port, s->known_ports, &d, err, sizeof(err)) < 0) {
         msg_warn("%s: %s", j->req->qid, err);
         for (size_t i = 0; i < j->nrcpts; i++)
             smtp_job_status(j, i, 0, "4.3.5", "none", "mail system configuration error");
         return 0;
     }
+    if (s->lmtp)
+        d.mx = 0;                          /* LMTP never looks up MX records */
     if (s->dns && !d.literal && !*dns && !*dns_tried) {
         *dns_tried = 1;
         *dns = smtp_dns_new();             /* fresh per request: resolv.conf may change */
@@ -475,6 +544,7 @@ static void handle(void *ctx, const struct dreq *req, struct dstatus *st)
 int smtp_main(struct worker *w)
 {
     const char *name = w->svc && w->svc->name ? w->svc->name : "smtp";
+    int lmtp = w->svc && w->svc->command && strcmp(w->svc->command, "lmtp") == 0;
     if (w->nlisten < 1)
         msg_fatal("%s: no listening socket", name);
     worker_stop_signals((const int[]){SIGTERM, 0});
@@ -482,7 +552,7 @@ int smtp_main(struct worker *w)
     struct smtp_settings s;
     struct tls_client *tls = w->tls_client;   /* made as root by the worker, or NULL */
     w->tls_client = NULL;
-    if (smtp_settings_init(&s, w->cfg, w->queue_dir, tls) < 0)
+    if (smtp_settings_init(&s, w->cfg, w->queue_dir, tls, lmtp) < 0)
         msg_warn("%s: configuration error (%s): every delivery will be deferred", name,
                  s.config_error);
     deliver_serve_loop(name, w->listen_fds[0], SMTP_REQUEST_TIMEOUT, handle, &s);

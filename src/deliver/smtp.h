@@ -11,6 +11,13 @@
  * final status or the servers are exhausted, and answers one status line
  * per recipient with Postfix's texts and relay=host[addr]:port.
  *
+ * The same agent is lmtp(8) (master.cf command "lmtp"): LHLO instead of
+ * EHLO (no HELO fall-back), one reply per accepted recipient after the
+ * data (RFC 2033), next hops "unix:/path" or "unix:private/name" (under
+ * queue_directory, relay=myhostname[private/name]), "inet:host:port",
+ * "[host]:port" or "host:port" (port lmtp_tcp_port, 24; never MX), and
+ * every setting under its lmtp_* name.
+ *
  * Files:
  *   smtp.c          process entry (smtp_main), settings from main.cf, one request
  *   smtp_dest.c     next-hop syntax, ports, our own addresses, server list order
@@ -38,6 +45,7 @@ struct config;
 #define SMTP_LINE_MAX   4096      /* longest reply line we read (longer: rest dropped) */
 #define SMTP_REPLY_LINES_MAX 1000 /* a reply with more lines is a protocol error */
 #define SMTP_DEST_MAX   32        /* destinations in one next-hop list */
+#define SMTP_ADDR_TEXT_MAX 110    /* an address as text: IPv6, or a UNIX socket path */
 
 /* ---- settings (smtp.c) ---- */
 
@@ -47,7 +55,8 @@ struct smtp_own_addr {            /* one of our own addresses (loop detection) *
 };
 
 struct smtp_settings {
-    char helo_name[SMTP_HOST_MAX];
+    int lmtp;                     /* lmtp(8): LHLO, per-recipient replies, lmtp_* names */
+    char helo_name[SMTP_HOST_MAX]; /* smtp_helo_name / lmtp_lhlo_name */
     char known_ports[512];        /* known_tcp_ports */
     unsigned default_port;        /* smtp_tcp_port */
     int connect_timeout;          /* seconds; 0: the kernel's */
@@ -80,9 +89,10 @@ struct smtp_settings {
     char *config_error;           /* set: defer everything, say why */
 };
 
-/* tls: a client context made before privileges were dropped (taken over), or NULL. */
+/* tls: a client context made before privileges were dropped (taken over), or NULL.
+ * lmtp: read the lmtp_* parameters and speak LMTP. */
 int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const char *queue_dir,
-                       struct tls_client *tls);
+                       struct tls_client *tls, int lmtp);
 void smtp_settings_free(struct smtp_settings *s);
 
 /* ---- next hops (smtp_dest.c) ---- */
@@ -112,7 +122,7 @@ struct smtp_addr {
     socklen_t salen;
     int pref;                     /* MX preference (0 for [host] and A/AAAA fallback) */
     char host[SMTP_HOST_MAX];     /* server name for texts ("mx.example.com") */
-    char text[INET6_ADDRSTRLEN];  /* "192.0.2.1" */
+    char text[SMTP_ADDR_TEXT_MAX]; /* "192.0.2.1", or a UNIX socket as named ("private/x") */
 };
 
 struct smtp_addr_list {

@@ -97,7 +97,7 @@ void smtp_text_said(char *out, size_t outlen, const char *namaddr, const struct 
 
 void smtp_namaddr(char *out, size_t outlen, const struct smtp_addr *a, unsigned port, int with_port)
 {
-    if (with_port)
+    if (with_port && a->sa.ss_family != AF_UNIX)
         str_fmt(out, outlen, "%s[%s]:%u", a->host, a->text, port);
     else
         str_fmt(out, outlen, "%s[%s]", a->host, a->text);

@@ -343,6 +343,8 @@ static int send_text(struct sess *s, const char *text, int timeout)
 static int bind_local(struct sess *s, int family)
 {
     const struct smtp_settings *set = s->set;
+    if (family != AF_INET && family != AF_INET6)
+        return 0;
     const struct sockaddr_storage *b = family == AF_INET ? &set->bind4 : &set->bind6;
     int have = family == AF_INET ? set->have_bind4 : set->have_bind6;
     if (!have)
@@ -360,7 +362,7 @@ static int sess_connect(struct sess *s, const struct smtp_addr *a, unsigned port
     struct sockaddr_storage sa = a->sa;
     if (sa.ss_family == AF_INET)
         ((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
-    else
+    else if (sa.ss_family == AF_INET6)
         ((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
     int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -403,6 +405,23 @@ static int sess_ehlo(struct sess *s)
     char cmd[SMTP_HOST_MAX + 16];
     s->features = 0;
     s->size_limit = 0;
+    if (set->lmtp) {
+        s->state = "performing the LHLO handshake";
+        str_fmt(cmd, sizeof(cmd), "LHLO %s\r\n", set->helo_name);
+        s->ehlo = 1;
+        int rc = send_text(s, cmd, set->helo_timeout) < 0 ? -1 : sess_reply(s, &r, set->helo_timeout);
+        s->ehlo = 0;
+        if (rc < 0) {
+            sess_lost(s, 0);
+            return -1;
+        }
+        if (r.code / 100 != 2) {       /* no HELO in LMTP */
+            sess_refused(s, &r, 0);
+            return -1;
+        }
+        s->features |= FEAT_ESMTP;
+        return 0;
+    }
     if (!set->never_ehlo) {
         s->state = "performing the EHLO handshake";
         str_fmt(cmd, sizeof(cmd), "EHLO %s\r\n", set->helo_name);
@@ -600,6 +619,29 @@ static int send_content(struct sess *s)
     return rc;
 }
 
+/*
+ * LMTP after the data (RFC 2033 4.2): one reply for each accepted
+ * recipient, in RCPT order. A connection lost part way leaves the rest
+ * to sess_lost (deferred: "may be sent more than once" holds for them).
+ */
+static void lmtp_replies(struct sess *s, int timeout, int sent_ok)
+{
+    struct smtp_job *j = s->j;
+    for (size_t i = 0; i < j->nrcpts; i++) {
+        if (!j->rc[i].accepted || j->rc[i].final)
+            continue;
+        struct smtp_reply r;
+        if (sent_ok < 0 || sess_reply(s, &r, timeout) < 0) {
+            sess_lost(s, 1);
+            return;
+        }
+        if (r.code / 100 == 2)
+            smtp_job_status(j, i, 1, r.dsn, s->relay, "%s", r.text);
+        else
+            reply_fail(s, &r, "end of DATA", 1, (long)i);
+    }
+}
+
 /* MAIL, RCPT, DATA and the content. */
 static void sess_transaction(struct sess *s)
 {
@@ -695,6 +737,10 @@ static void sess_transaction(struct sess *s)
         smtp_job_status_all(j, 1, 0, "4.3.0", s->relay, text);
         goto out_abort;
     }
+    if (set->lmtp) {
+        lmtp_replies(s, set->data_done_timeout, crc);
+        goto out;
+    }
     if (crc < 0 || sess_reply(s, &r, set->data_done_timeout) < 0) {
         sess_lost(s, 1);
         goto out;
@@ -734,7 +780,10 @@ static int session_once(struct smtp_job *j, const struct smtp_addr *a, unsigned 
     smtp_namaddr(s.relay, sizeof(s.relay), a, port, 1);
     if (sess_connect(&s, a, port) < 0) {
         char text[SMTP_NAMADDR_MAX + 200];
-        str_fmt(text, sizeof(text), "connect to %s:%u: %s", s.namaddr, port, strerror(errno));
+        if (a->sa.ss_family == AF_UNIX)
+            str_fmt(text, sizeof(text), "connect to %s: %s", s.namaddr, strerror(errno));
+        else
+            str_fmt(text, sizeof(text), "connect to %s:%u: %s", s.namaddr, port, strerror(errno));
         msg_info("%s", text);
         smtp_job_status_all(j, 0, 0, "4.4.1", "none", text);
     } else if (sess_hello(&s, counted) == 0) {

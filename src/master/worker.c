@@ -56,15 +56,15 @@ static struct tls_server *worker_tls_server(const struct config *cfg, char **err
     return t;
 }
 
-/* The smtp client's TLS context, when it uses TLS: smtp_tls_cert_file's key may be
- * readable by root only, as with Postfix. NULL otherwise (smtp_main tries again). */
-static struct tls_client *worker_tls_client(const struct config *cfg)
+/* The smtp (or lmtp) client's TLS context, when it uses TLS: smtp_tls_cert_file's key
+ * may be readable by root only, as with Postfix. NULL otherwise (smtp_main tries again). */
+static struct tls_client *worker_tls_client(const struct config *cfg, const char *prefix)
 {
     char err[1024] = "";
-    int lev = tls_client_level(cfg, "smtp", err, sizeof(err));
+    int lev = tls_client_level(cfg, prefix, err, sizeof(err));
     if (lev < 0 || lev == TLS_LEV_NONE)
         return NULL;
-    return tls_client_new(cfg, "smtp", err, sizeof(err));
+    return tls_client_new(cfg, prefix, err, sizeof(err));
 }
 
 static void raise_nofile(void)
@@ -178,8 +178,9 @@ int cmd_worker(const char *confdir, int argc, char **argv)
     struct tls_client *tls_client = NULL;
     if (strcmp(svc->command, "smtpd") == 0)
         tls = worker_tls_server(cfg, &tls_error);
-    else if (strcmp(svc->command, "smtp") == 0 && geteuid() == 0)
-        tls_client = worker_tls_client(cfg);
+    else if ((strcmp(svc->command, "smtp") == 0 || strcmp(svc->command, "lmtp") == 0) &&
+             geteuid() == 0)
+        tls_client = worker_tls_client(cfg, svc->command);
     int single_user = geteuid() != 0;
     struct worker w = {
         .cfg = cfg,

@@ -49,7 +49,7 @@ def _open_path(path):
 
 
 class PrivateDovecot:
-    """One Dovecot instance under `base`; users: {name: (password, maildir)}."""
+    """One Dovecot instance under `base`; users: {name: (password, maildir[, "userdb_x=y ..."])}."""
 
     def __init__(self, base, maildir=None, users=None, protocols="imap", extra_conf=""):
         self.base = os.path.abspath(str(base))
@@ -84,11 +84,14 @@ class PrivateDovecot:
     # --- configuration -------------------------------------------------
     def _write_users(self):
         lines = []
-        for name, (password, maildir) in self.users.items():
+        for name, entry in self.users.items():
+            password, maildir = entry[0], entry[1]
+            extra = (" " + entry[2]) if len(entry) > 2 else ""   # more userdb fields
             home = os.path.dirname(os.path.abspath(maildir))
             # user:password:uid:gid:gecos:home:shell:extra userdb fields
-            lines.append("%s:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:%s\n"
-                         % (name, password, self.mail_uid, self.mail_gid, home, os.path.abspath(maildir)))
+            lines.append("%s:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:%s%s\n"
+                         % (name, password, self.mail_uid, self.mail_gid, home,
+                            os.path.abspath(maildir), extra))
             self.prepare_maildir(maildir)
         with open(self.users_file, "w") as f:
             f.writelines(lines)

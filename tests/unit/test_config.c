@@ -477,10 +477,10 @@ static void test_defaults(void)
         CHECK(strcmp(cfg_param_name(i - 1), cfg_param_name(i)) < 0);
     CHECK(cfg_param_implemented("smtpd_recipient_limit"));
     CHECK(cfg_param_implemented("virtual_mailbox_maps"));
-    CHECK(!cfg_param_implemented("lmtp_tls_cert_file"));
+    CHECK(!cfg_param_implemented("lmtp_sasl_auth_enable"));
     CHECK(!cfg_param_implemented("smtpd_milters"));
     CHECK(!cfg_param_implemented("no_such_parameter"));
-    CHECK(cfg_param_known(c, "lmtp_tls_cert_file"));
+    CHECK(cfg_param_known(c, "lmtp_sasl_auth_enable"));
     CHECK(cfg_param_known(c, "relay_destination_concurrency_limit")); /* built-in master.cf */
     CHECK(!cfg_param_known(c, "nosuch_destination_concurrency_limit"));
     CHECK_STR(cfg_get_by_name(c, "relay_destination_concurrency_limit"), "20");
@@ -539,7 +539,7 @@ static void test_unknown_parameters(void)
     struct config *c = load(BASE
                             "foo = bar\n"                                   /* 2 */
                             "milter_protocol = 2\n"                         /* 3 */
-                            "lmtp_tls_cert_file = /etc/cert.pem\n"          /* 4 */
+                            "lmtp_sasl_auth_enable = yes\n"                 /* 4 */
                             "biff = yes\n"                                  /* 5: = default */
                             "my_restrictions = permit_mynetworks, reject\n" /* 6 */
                             "smtpd_recipient_restrictions = $my_restrictions\n"
@@ -554,7 +554,7 @@ static void test_unknown_parameters(void)
                    "unknown parameter \"foo\" (not a Postfix or yubin parameter; ignored)"));
     CHECK(has_diag(&d, 0, "main.cf", 3,
                    "parameter \"milter_protocol\" is not implemented by yubin and is ignored"));
-    CHECK(has_diag(&d, 0, "main.cf", 4, "\"lmtp_tls_cert_file\" is not implemented"));
+    CHECK(has_diag(&d, 0, "main.cf", 4, "\"lmtp_sasl_auth_enable\" is not implemented"));
     CHECK(!has_diag(&d, 0, "main.cf", 5, "biff"));
     CHECK(!has_diag(&d, 0, "main.cf", 6, "my_restrictions"));
     CHECK(!has_diag(&d, 0, "main.cf", 9, "strict"));
