@@ -22,6 +22,7 @@ static const struct worker_role roles[] = {
     {"pipe", deliver_main, NULL, NULL},
     {"smtp", smtp_main, NULL, NULL},
     {"lmtp", smtp_main, NULL, NULL},
+    {"spawn", deliver_spawn_main, NULL, NULL},
     {"auth", auth_main, NULL, NULL},
     {"proxymap", proxymap_main, NULL, NULL},
     {"imapd", imapd_main, imapd_check_service, imapd_prepare},

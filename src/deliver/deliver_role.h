@@ -12,5 +12,6 @@ struct worker;
 
 int deliver_main(struct worker *w);  /* master.cf "local", "virtual" (svc->command says which) */
 int smtp_main(struct worker *w);     /* master.cf "smtp": SMTP client for relayed mail */
+int deliver_spawn_main(struct worker *w); /* master.cf "spawn": a program per connection */
 
 #endif
