@@ -130,7 +130,8 @@ static void print_service(const struct master_service *s)
         str_copy(maxproc, "-", sizeof(maxproc));
     else
         snprintf(maxproc, sizeof(maxproc), "%d", s->maxproc);
-    const char *cols[] = {s->name, cfg_svc_type_name(s->type), priv, unpriv, chroot, wake, maxproc};
+    const char *type = s->written_fifo ? "fifo" : cfg_svc_type_name(s->type);
+    const char *cols[] = {s->name, type, priv, unpriv, chroot, wake, maxproc};
     int pos = 0;
     for (size_t i = 0; i < ARRAY_LEN(cols); i++) {
         printf("%s", cols[i]);

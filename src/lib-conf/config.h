@@ -67,6 +67,7 @@ struct master_service {
     char unpriv_col;
     char chroot_col;
     int wakeup_if_used;  /* wakeup column ends in '?' */
+    int written_fifo;    /* type fifo in master.cf, run as unix (pickup, qmgr) */
     int wakeup_default;  /* wakeup column was '-' */
     int maxproc_default; /* maxproc column was '-' */
 };

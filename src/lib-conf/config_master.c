@@ -451,6 +451,13 @@ static struct master_service *parse_service(struct config *cfg, struct mparse *m
     }
     parse_command(m, s, w + 7, nw - 7);
     strv_free(w);
+    /* Old master.cf files (the FreeBSD guide) run pickup and qmgr on FIFOs:
+     * the same service on yubin's UNIX socket; `conf -M` still says fifo. */
+    if (!m->failed && s->type == SVC_FIFO && s->command &&
+        (strcmp(s->command, "pickup") == 0 || strcmp(s->command, "qmgr") == 0)) {
+        s->type = SVC_UNIX;
+        s->written_fifo = 1;
+    }
     if (m->failed) {
         service_free(s);
         return NULL;

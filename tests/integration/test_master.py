@@ -77,6 +77,29 @@ def test_check_clean_config(instance):
     assert "configuration OK" in r.stdout
 
 
+def test_fifo_pickup_and_qmgr_lines(instance):
+    """Old master.cf files (the FreeBSD guide) declare pickup and qmgr as fifo
+    services: yubin runs them on its UNIX sockets, warns about nothing, and
+    local submission flows through them."""
+    inst = instance()
+    inst.master = ("127.0.0.1:%d inet n - n - - smtpd\n"
+                   "pickup    fifo  n       -       n       60      1       pickup\n"
+                   "qmgr      fifo  n       -       n       300     1       qmgr\n"
+                   "virtual   unix  -       n       n       -       -       virtual\n" % inst.port)
+    inst.write_config()
+    r = inst.cmd("check")
+    assert r.returncode == 0 and "fifo" not in r.stderr, r.stdout + r.stderr
+    r = inst.cmd("conf", "-M", "pickup")
+    assert re.match(r"pickup\s+fifo\s+n\s+-\s+n\s+60\s+1\s+pickup", r.stdout), r.stdout
+    inst.start()
+    r = subprocess.run([YUBIN, "-c", inst.dir, "sendmail", "alice@example.test"],
+                       input="Subject: via fifo lines\n\nhi\n", text=True, capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    got = inst.wait_maildir("example.test/alice", 1)
+    assert b"Subject: via fifo lines" in got[0]
+
+
 def test_status_start_stop(instance):
     inst = instance()
     inst.write_config()
