@@ -804,7 +804,7 @@ static void message_end(struct session *s)
         smtpd_session_reset_transaction(s);
         return;
     }
-    if (smtpd_hchecks_end(s) < 0)
+    if (smtpd_hchecks_end(s) < 0 || smtpd_bcc_apply(s) < 0)
         return;
     struct header_info data_hi;
     cleanup_scan_headers(data, data_len, &data_hi);

@@ -85,15 +85,6 @@ void smtpd_hchecks_abort(struct session *s)
     s->hc = NULL;
 }
 
-static void add_bcc(struct session *s, const char *addr)
-{
-    if (s->nrcpts == s->caprcpts) {
-        s->caprcpts = s->caprcpts ? s->caprcpts * 2 : 4;
-        s->rcpts = xrealloc(s->rcpts, s->caprcpts * sizeof(*s->rcpts));
-    }
-    s->rcpts[s->nrcpts++] = (struct smtp_rcpt){.addr = xstrdup(addr), .notify = DSN_NOTIFY_NEVER};
-}
-
 static void take(char **dst, char **src)
 {
     if (!*src)
@@ -138,7 +129,7 @@ int smtpd_hchecks_end(struct session *s)
     take(&a->filter, &filter);
     take(&a->redirect, &redirect);
     for (size_t i = 0; i < v->nbcc; i++)
-        add_bcc(s, v->bcc[i]);
+        smtpd_add_bcc(s, v->bcc[i]);
     smtpd_hchecks_abort(s);
     return 0;
 }

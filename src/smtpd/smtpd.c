@@ -290,6 +290,7 @@ static int smtpd_run(struct worker *w, int local)
     read_params(&srv, w->cfg);
     if (!(srv.overrides & SMTPD_RO_NO_HEADER_BODY))
         smtpd_hchecks_open(&srv);
+    smtpd_bcc_open(&srv);
     signal(SIGPIPE, SIG_IGN);
     if (!local) {
         char err[512] = "";
@@ -353,6 +354,7 @@ static int smtpd_run(struct worker *w, int local)
     queue_writer_close(srv.qw);
     smtpd_restrictions_free(srv.restr);
     smtpd_hchecks_close(&srv);
+    smtpd_bcc_close(&srv);
     smtpd_policy_free(srv.policy);
     smtpd_limits_free(&srv);
     if (srv.submit_users)

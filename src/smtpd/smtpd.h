@@ -77,6 +77,8 @@ struct smtpd_server {
     struct smtpd_policy *policy;     /* check_policy_service clients (policy.h) */
     struct maps *hc_maps[4];         /* header_checks ... body_checks (enum hc_class), or NULL */
     char *content_filter;            /* content_filter: "transport:nexthop", or "" */
+    char *always_bcc;                /* bcc.c */
+    struct maps *sender_bcc, *recipient_bcc;
     unsigned overrides;              /* receive_override_options: SMTPD_RO_* */
     size_t hc_body_limit;            /* body_checks_size_limit */
     int local;                       /* pickup: local submission over a UNIX socket */
@@ -287,6 +289,14 @@ void smtpd_hchecks_flush(struct session *s);
  * reply is made and the transaction reset).
  */
 int smtpd_hchecks_end(struct session *s);
+
+/* bcc.c: always_bcc, sender_bcc_maps, recipient_bcc_maps */
+void smtpd_bcc_open(struct smtpd_server *srv);
+void smtpd_bcc_close(struct smtpd_server *srv);
+/* Add a recipient with NOTIFY=NEVER unless it is one already. */
+void smtpd_add_bcc(struct session *s, const char *addr);
+/* At the end of the content: 0, or -1 when a table failed (451 sent, transaction reset). */
+int smtpd_bcc_apply(struct session *s);
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);
