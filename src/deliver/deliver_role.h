@@ -13,5 +13,9 @@ struct worker;
 int deliver_main(struct worker *w);  /* master.cf "local", "virtual" (svc->command says which) */
 int smtp_main(struct worker *w);     /* master.cf "smtp": SMTP client for relayed mail */
 int deliver_spawn_main(struct worker *w); /* master.cf "spawn": a program per connection */
+struct master_service;
+/* yubin check: the user= and argv= of a pipe or spawn line. */
+int deliver_check_service(const struct config *cfg, const struct master_service *svc, char *err,
+                          size_t errlen);
 
 #endif

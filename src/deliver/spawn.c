@@ -13,7 +13,8 @@
  * are read as pipe(8) reads them (pipe.c); argv= takes no $name macros.
  * One connection at a time per process; maxproc processes serve a
  * service. It lives among the delivery agents because it shares their
- * master.cf attributes and their privilege rules.
+ * master.cf attributes and their privilege rules; the role check of pipe
+ * and spawn lines for `yubin check` (deliver_check_service) is here too.
  */
 #include "deliver/deliver_role.h"
 #include "deliver/pipe.h"
@@ -128,4 +129,11 @@ int deliver_spawn_main(struct worker *w)
         wait_child(service, &p, pid);
     }
     return 0;
+}
+
+int deliver_check_service(const struct config *cfg, const struct master_service *svc, char *err,
+                          size_t errlen)
+{
+    struct pipe_spec p;
+    return deliver_pipe_parse(cfg, svc->name, svc->args, geteuid() != 0, &p, err, errlen);
 }

@@ -85,8 +85,10 @@ int imapd_main(struct worker *w)
     return rc;
 }
 
-int imapd_check_service(const struct config *cfg, char *err, size_t errlen)
+int imapd_check_service(const struct config *cfg, const struct master_service *svc, char *err,
+                        size_t errlen)
 {
+    (void)svc;
     const char *cert = cfg_get(cfg, P_imapd_tls_cert_file);
     if (cfg_get_bool(cfg, P_imapd_tls_wrappermode) && !(cert && *cert) && !tls_configured(cfg)) {
         str_fmt(err, errlen, "imapd_tls_wrappermode = yes needs a certificate: set "

@@ -17,6 +17,8 @@ int imapd_prepare(struct worker *w);
 /* The front end's event loop. */
 int imapd_main(struct worker *w);
 /* yubin check: the service's settings. */
-int imapd_check_service(const struct config *cfg, char *err, size_t errlen);
+struct master_service;
+int imapd_check_service(const struct config *cfg, const struct master_service *svc, char *err,
+                        size_t errlen);
 
 #endif

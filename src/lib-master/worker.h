@@ -56,8 +56,10 @@ struct worker_role {
     const char *command;                        /* "smtpd", "qmgr" ... */
     int (*main)(struct worker *w);              /* the process's entry point */
     /* Optional: check the settings of a service running this command (yubin
-     * check, start), cfg with the service's -o overrides. 0, or -1 with err. */
-    int (*check)(const struct config *cfg, char *err, size_t errlen);
+     * check, start): cfg with the service's -o overrides, svc its master.cf
+     * line. 0, or -1 with err. */
+    int (*check)(const struct config *cfg, const struct master_service *svc, char *err,
+                 size_t errlen);
     /* Optional: run while the process is still root, before privileges are
      * dropped (imapd: its TLS context, and the root launcher it forks).
      * -1 is fatal. */

@@ -216,9 +216,26 @@ static void check_tables_one(const struct config *cfg, const struct master_servi
             param_error(cfg, svc, d, 1, "mynetworks", err);
         match_list_free(l);
     }
-    const struct worker_role *role = svc ? worker_role_find(svc->command) : NULL;
-    if (role && role->check && role->check(cfg, err, sizeof(err)) < 0)
-        cfg_diags_add(d, strict, svc->file, svc->line, "service %s: %s", svc->name, err);
+}
+
+/* Each running service's own checks (worker_role.check), with its -o overrides. */
+static void check_roles(const struct config *cfg, struct cfg_diags *d, int strict)
+{
+    for (size_t i = 0; i < cfg_service_count(cfg); i++) {
+        const struct master_service *s = cfg_service(cfg, i);
+        const struct worker_role *role = worker_role_find(s->command);
+        if (cfg_service_role(s) != SVC_ROLE_RUN || !role || !role->check)
+            continue;
+        struct config *sc = config_load_lenient(cfg_dir(cfg));
+        const struct master_service *ss = sc ? cfg_service_find(sc, s->name, s->type) : NULL;
+        char err[1024];
+        if (ss) {
+            cfg_apply_service(sc, ss);
+            if (role->check(sc, ss, err, sizeof(err)) < 0)
+                cfg_diags_add(d, strict, s->file, s->line, "service %s: %s", s->name, err);
+        }
+        config_free(sc);
+    }
 }
 
 /*
@@ -309,6 +326,7 @@ void master_check_system(const struct config *cfg, struct cfg_diags *d, int as_r
     check_queue_dir(cfg, d);
     check_listen(cfg, d);
     check_tables(cfg, d, strict);
+    check_roles(cfg, d, strict);
     check_tls(cfg, d);
 }
 

@@ -2416,8 +2416,10 @@ void smtpd_restrict_actions_free(struct restrict_actions *a)
     memset(a, 0, sizeof(*a));
 }
 
-int smtpd_check_service(const struct config *cfg, char *err, size_t errlen)
+int smtpd_check_service(const struct config *cfg, const struct master_service *svc, char *err,
+                        size_t errlen)
 {
+    (void)svc;
     /* Syntax, and the access tables named in the lists (no resolver: tables only). */
     struct restrictions *rs = smtpd_restrictions_new(cfg, NULL, NULL, err, errlen);
     smtpd_restrictions_free(rs);

@@ -13,6 +13,8 @@ struct worker;
 int smtpd_main(struct worker *w);    /* master.cf "smtpd" */
 int pickup_main(struct worker *w);   /* master.cf "pickup": yubin sendmail over public/pickup */
 /* yubin check / start: the restriction lists and access tables of an smtpd service. */
-int smtpd_check_service(const struct config *cfg, char *err, size_t errlen);
+struct master_service;
+int smtpd_check_service(const struct config *cfg, const struct master_service *svc, char *err,
+                        size_t errlen);
 
 #endif

@@ -79,3 +79,18 @@ def test_time_limit_kills_the_program(instance):
     assert code == 451 and "policy unavailable" in text[0], (code, text)
     s.cmd("QUIT")
     inst.wait_log("policy-spf: command %s: time limit of 2 s exceeded: killed" % sys.executable)
+
+
+def test_check_reads_pipe_and_spawn_lines(instance):
+    inst = instance(master_extra=(
+        "policy-spf unix - n n - - spawn user=root argv=/bin/cat\n"
+        "dovecot unix - n n - - pipe flags=DRhu user=nobody\n"
+        "okpipe unix - n n - - pipe flags=DRhu user=nobody argv=/bin/cat ${recipient}\n"))
+    inst.write_config()
+    r = inst.cmd("check")
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "master.cf:6: error: service policy-spf: user= command-line attribute specifies " \
+           "root privileges: root" in out, out
+    assert "master.cf:7: error: service dovecot: missing argv= command-line attribute" in out, out
+    assert "okpipe" not in out, out
