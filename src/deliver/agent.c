@@ -143,6 +143,8 @@ int deliver_agent_init(struct agent *a, const struct config *cfg, enum agent_kin
         return 0;
     }
     a->mbox_cmd_maps = open_maps(a, P_mailbox_command_maps);
+    a->mbox_transport_maps = open_maps(a, P_mailbox_transport_maps);
+    a->mailbox_transport = xstrdup(cfg_get(cfg, P_mailbox_transport));
     a->alias_maps = open_maps(a, P_alias_maps);
     a->home_mailbox = xstrdup(cfg_get(cfg, P_home_mailbox));
     a->mailbox_command = xstrdup(cfg_get_raw(cfg, P_mailbox_command));
@@ -183,6 +185,8 @@ void deliver_agent_free(struct agent *a)
     maps_close(a->vuid);
     maps_close(a->vgid);
     maps_close(a->mbox_cmd_maps);
+    maps_close(a->mbox_transport_maps);
+    free(a->mailbox_transport);
     maps_close(a->alias_maps);
     free(a->vbase);
     free(a->home_mailbox);

@@ -79,6 +79,8 @@ struct agent {
 
     /* local(8) */
     struct maps *mbox_cmd_maps;
+    struct maps *mbox_transport_maps;  /* mailbox_transport_maps */
+    char *mailbox_transport;
     struct maps *alias_maps;         /* to check the alias targets qmgr sends */
     char *home_mailbox, *mailbox_command, *spool_dir, *forward_path, *exec_dir;
     char *command_shell, *cmd_filter, *fwd_filter, *dir_filter;

@@ -821,6 +821,52 @@ static int home_accessible(const struct delivery *d, const struct lrcpt *lr)
     return ok;
 }
 
+/*
+ * mailbox_transport_maps / mailbox_transport: the mailbox is another
+ * transport's business (Dovecot over LMTP, in the guides): tell qmgr to
+ * route the recipient there ("pass"). As in Postfix this comes before
+ * the passwd lookup, and after ~/.forward. 1 when st is set (passed, or a
+ * table failed), 0 when neither is set.
+ */
+static int mailbox_pass(struct delivery *d, int idx, const struct lrcpt *lr, struct dstatus *st)
+{
+    const struct agent *a = d->a;
+    char *to = NULL;
+    if (a->mbox_transport_maps) {
+        struct buf res;
+        buf_init(&res, 4096);
+        int rc = maps_lookup_addr(a->mbox_transport_maps, lr->addr, a->rcpt_delim,
+                                  MAPS_ADDR_LOCALPART, &res, NULL);
+        if (rc == TABLE_TEMPFAIL) {
+            buf_free(&res);
+            msg_warn("%s: recipient %s: mailbox_transport_maps lookup failure", d->req->qid,
+                     lr->addr);
+            dstatus_set(st, idx, "4.3.0",
+                        "mail system configuration error: mailbox_transport_maps lookup failure");
+            return 1;
+        }
+        if (rc == TABLE_FOUND && *buf_cstr(&res))
+            to = xstrdup(buf_cstr(&res));
+        buf_free(&res);
+    }
+    if (!to && a->mailbox_transport && *a->mailbox_transport)
+        to = xstrdup(a->mailbox_transport);
+    if (!to)
+        return 0;
+    if (to[0] == ':' || strchr(to, ' ') || strlen(to) >= sizeof(st->text)) {
+        msg_warn("%s: bad mailbox_transport value \"%s\"", d->req->qid, to);
+        dstatus_set(st, idx, "4.3.5", "mail system configuration error");
+    } else {
+        st->idx = idx;
+        str_copy(st->cls, "pass", sizeof(st->cls));
+        str_copy(st->dsn, "2.0.0", sizeof(st->dsn));
+        str_fmt(st->text, sizeof(st->text), "%s%s", to, strchr(to, ':') ? "" : ":");
+        st->relay[0] = '\0';
+    }
+    free(to);
+    return 1;
+}
+
 static void deliver_user(struct delivery *d, const struct dreq_rcpt *r, const struct dextra *x,
                          struct dstatus *st)
 {
@@ -838,7 +884,8 @@ static void deliver_user(struct delivery *d, const struct dreq_rcpt *r, const st
         goto out;
     }
     if (rc == 0) {
-        dstatus_set(st, idx, "5.1.1", "unknown user: \"%s\"", lr.local);
+        if (!mailbox_pass(d, idx, &lr, st))
+            dstatus_set(st, idx, "5.1.1", "unknown user: \"%s\"", lr.local);
         goto out;
     }
     if (a->single_user) {
@@ -850,6 +897,8 @@ static void deliver_user(struct delivery *d, const struct dreq_rcpt *r, const st
         goto out;
     }
     if (!x->direct && try_forward(d, idx, &lr, st))
+        goto out;
+    if (mailbox_pass(d, idx, &lr, st))
         goto out;
     deliver_mailbox(d, idx, &lr, st);
 out:

@@ -538,7 +538,8 @@ static int relay_ok(const char *s, size_t max)
 
 static int class_matches(const char *cls, const char *dsn)
 {
-    if (strcmp(cls, "sent") == 0 || strcmp(cls, "passed") == 0 || strcmp(cls, "forward") == 0)
+    if (strcmp(cls, "sent") == 0 || strcmp(cls, "passed") == 0 || strcmp(cls, "forward") == 0 ||
+        strcmp(cls, "pass") == 0)
         return dsn[0] == '2';
     if (strcmp(cls, "deferred") == 0)
         return dsn[0] == '4';
@@ -598,7 +599,11 @@ int dproto_parse_status(const char *line, struct dstatus *s)
         strlen(f[2]) >= sizeof(s->cls) || strlen(f[3]) >= sizeof(s->dsn) ||
         !dsn_ok(f[3]) || !class_matches(f[2], f[3]))
         return -1;
-    if (n == 6 && (strcmp(f[2], "forward") == 0 || !relay_ok(f[5], sizeof(s->relay))))
+    if (n == 6 && (strcmp(f[2], "forward") == 0 || strcmp(f[2], "pass") == 0 ||
+                   !relay_ok(f[5], sizeof(s->relay))))
+        return -1;
+    /* "pass": the text is "transport:nexthop", a master.cf service name first */
+    if (strcmp(f[2], "pass") == 0 && (f[4][0] == '\0' || f[4][0] == ':' || strchr(f[4], ' ')))
         return -1;
     s->idx = (int)idx;
     str_copy(s->cls, f[2], sizeof(s->cls));

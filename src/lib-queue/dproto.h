@@ -98,7 +98,10 @@
  *            address xtext-encoded as above (dproto_forward_split()).
  *            qmgr resolves and delivers to those addresses instead;
  *            "|command" and "/file" entries of the .forward file have
- *            already been delivered by the agent.
+ *            already been delivered by the agent,
+ *            "pass" (2.x.x): deliver this recipient through another
+ *            transport; <text> is "transport:nexthop" (local(8)'s
+ *            mailbox_transport: qmgr routes the address there),
  *     dsn:   enhanced status, e.g. 2.0.0, 4.2.2, 5.1.1
  *     text:  e.g. "delivered to maildir", "unknown user: \"x@y\""
  *     relay: optional, what qmgr logs as relay= (the transport name when

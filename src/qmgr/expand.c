@@ -395,6 +395,28 @@ void qmgr_expand_message(struct qmgr *q, struct qmsg *m)
     }
 }
 
+/*
+ * local(8)'s mailbox_transport: the agent answered "pass transport:nexthop".
+ * The unit is done (as a forwarded one, not logged); the same address
+ * goes to that transport as a new unit.
+ */
+void qmgr_expand_pass(struct qmgr *q, struct qmsg *m, size_t unit, const char *to)
+{
+    (void)q;
+    struct dlv *d = &m->dlvs[unit];
+    int ridx = d->ridx, depth = d->depth;
+    char *addr = xstrdup(d->addr), *orig = xstrdup(d->orig);
+    char *rcpt = d->rcpt ? xstrdup(d->rcpt) : NULL;
+    qmgr_dlv_set_final(d, DLV_FORWARDED, "2.0.0", to);
+    struct dlv *e = qmgr_dlv_new(m, ridx, addr, orig, depth);   /* may move m->dlvs */
+    const char *colon = strchr(to, ':');
+    e->transport = xstrndup(to, colon ? (size_t)(colon - to) : strlen(to));
+    e->nexthop = xstrdup(colon ? colon + 1 : "");
+    e->rcpt = rcpt;
+    free(addr);
+    free(orig);
+}
+
 /* ~/.forward of a local user: the agent answered "forward" with more addresses. */
 size_t qmgr_expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs)
 {

@@ -155,6 +155,8 @@ struct qmsg *qmgr_add(struct qmgr *q, const struct qref *ref, const char *qid, i
 /* expand.c */
 void qmgr_expand_message(struct qmgr *q, struct qmsg *m);
 size_t qmgr_expand_forward(struct qmgr *q, struct qmsg *m, size_t unit, const char *addrs);
+/* local(8) passed the unit on to "transport:nexthop" (mailbox_transport). */
+void qmgr_expand_pass(struct qmgr *q, struct qmsg *m, size_t unit, const char *to);
 struct dlv *qmgr_dlv_new(struct qmsg *m, int ridx, const char *addr, const char *orig, int depth);
 void qmgr_dlv_set_final(struct dlv *d, enum dlv_state st, const char *dsn, const char *text);
 void qmgr_dlv_free(struct dlv *d);

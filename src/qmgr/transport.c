@@ -294,6 +294,11 @@ static int job_status(struct qmgr *q, struct job *j, const char *line)
             qmgr_transport_submit(q, m);
         return 1;
     }
+    if (strcmp(st.cls, "pass") == 0) {
+        qmgr_expand_pass(q, m, u, st.text);
+        qmgr_transport_submit(q, m);
+        return 1;
+    }
     int passed = strcmp(st.cls, "passed") == 0;
     enum dlv_state s = strcmp(st.cls, "sent") == 0 || passed ? DLV_SENT
                      : strcmp(st.cls, "bounced") == 0 ? DLV_BOUNCED : DLV_DEFERRED;

@@ -107,3 +107,33 @@ def test_unix_socket_and_dovecot_down(instance, tmp_path):
         assert "to=<alice@example.test>" in line and "status=sent (250 2.0.0" in line, line
     finally:
         dc.stop()
+
+
+def test_mailbox_transport_for_local_recipients(instance, tmp_path):
+    """mailbox_transport = lmtp:...: local(8) hands the mailbox to Dovecot over
+    LMTP (after aliases), for users that need no passwd entry; the real
+    Dovecot stores it."""
+    base = tmp_path / "dc"
+    dc = dovecot.PrivateDovecot(base, users={
+        "alice@mx.example.test": ("pw", str(base / "alice" / "Maildir"))},
+        protocols="imap lmtp").start()
+    try:
+        inst = instance(main={
+            "mailbox_transport": "lmtp:inet:127.0.0.1:%d" % dc.lmtp_port,
+            "local_recipient_maps": "",
+            "alias_maps": "inline:{ {team=alice} }",
+        }, master_extra="lmtp unix - - n - - lmtp\n").start()
+        send(inst, ["alice@mx.example.test"], "direct")
+        send(inst, ["team@mx.example.test"], "via alias")
+        alice = dc.users["alice@mx.example.test"][1]
+        assert wait_for(lambda: len(maildir_messages(alice)) == 2, 20), inst.log()[-3000:]
+        subjects = sorted(m.split(b"Subject: ")[1].split(b"\n")[0].strip() for m in
+                          maildir_messages(alice))
+        assert subjects == [b"direct", b"via alias"]
+        inst.wait_log("to=<alice@mx.example.test>, relay=127.0.0.1[127.0.0.1]:%d" % dc.lmtp_port)
+        inst.wait_log("to=<alice@mx.example.test>, orig_to=<team@mx.example.test>, "
+                      "relay=127.0.0.1[127.0.0.1]:%d" % dc.lmtp_port)
+        # local(8) itself logs no delivery of its own for them
+        assert "relay=local" not in inst.log()
+    finally:
+        dc.stop()
