@@ -299,6 +299,10 @@ static void test_status(void)
     CHECK_INT(dproto_parse_status("S\t2\tpassed\t2.0.0\t250 ok\tmx[192.0.2.1]:25", &p), 1);
     CHECK_STR(p.cls, "passed");
     CHECK_INT(dproto_parse_status("S\t2\tpassed\t4.0.0\tno", &p), -1);
+    /* "pass": local(8)'s mailbox_transport, "transport:nexthop" */
+    CHECK_INT(dproto_parse_status("S\t4\tpass\t2.0.0\tlmtp:unix:private/dovecot-lmtp", &p), 1);
+    CHECK_STR(p.cls, "pass");
+    CHECK_STR(p.text, "lmtp:unix:private/dovecot-lmtp");
 
     /* control characters in text are flattened, not passed through */
     dstatus_set(&s, 1, "4.3.0", "Command output: line1\nS\t9\tsent\t2.0.0\tx\r");
@@ -324,7 +328,9 @@ static void test_status(void)
                          "S\t1\tforward\t2.0.0\ta@b\trelay",
                          "S\t1\tsent\t2.0.0\tx\r", "Z\t1\tsent\t2.0.0\tx", "", ". ",
                          "S\t1\tforward\t2.0.0\t", "S\t1\tforward\t2.0.0\ta,,b",
-                         "S\t1\tforward\t2.0.0\ta b"};
+                         "S\t1\tforward\t2.0.0\ta b", "S\t1\tpass\t2.0.0\t",
+                         "S\t1\tpass\t2.0.0\t:x", "S\t1\tpass\t4.0.0\tlmtp:x",
+                         "S\t1\tpass\t2.0.0\tlmtp:x y", "S\t1\tpass\t2.0.0\tlmtp:x\trelay"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         if (dproto_parse_status(bad[i], &p) != -1)
             fprintf(stderr, "status accepted: %s\n", bad[i]);
