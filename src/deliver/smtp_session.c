@@ -397,7 +397,8 @@ static int sess_connect(struct sess *s, const struct smtp_addr *a, unsigned port
 
 /* ---- the session ---- */
 
-/* EHLO, or HELO when EHLO is refused. 0, or -1 the session is over (statuses set). */
+/* EHLO (LHLO for LMTP), or HELO when EHLO is refused. 0, or -1 the session is over
+ * (statuses set). */
 static int sess_ehlo(struct sess *s)
 {
     const struct smtp_settings *set = s->set;
@@ -405,26 +406,10 @@ static int sess_ehlo(struct sess *s)
     char cmd[SMTP_HOST_MAX + 16];
     s->features = 0;
     s->size_limit = 0;
-    if (set->lmtp) {
-        s->state = "performing the LHLO handshake";
-        str_fmt(cmd, sizeof(cmd), "LHLO %s\r\n", set->helo_name);
-        s->ehlo = 1;
-        int rc = send_text(s, cmd, set->helo_timeout) < 0 ? -1 : sess_reply(s, &r, set->helo_timeout);
-        s->ehlo = 0;
-        if (rc < 0) {
-            sess_lost(s, 0);
-            return -1;
-        }
-        if (r.code / 100 != 2) {       /* no HELO in LMTP */
-            sess_refused(s, &r, 0);
-            return -1;
-        }
-        s->features |= FEAT_ESMTP;
-        return 0;
-    }
-    if (!set->never_ehlo) {
-        s->state = "performing the EHLO handshake";
-        str_fmt(cmd, sizeof(cmd), "EHLO %s\r\n", set->helo_name);
+    if (set->lmtp || !set->never_ehlo) {
+        const char *verb = set->lmtp ? "LHLO" : "EHLO";
+        s->state = set->lmtp ? "performing the LHLO handshake" : "performing the EHLO handshake";
+        str_fmt(cmd, sizeof(cmd), "%s %s\r\n", verb, set->helo_name);
         s->ehlo = 1;
         int rc = send_text(s, cmd, set->helo_timeout) < 0 ? -1 : sess_reply(s, &r, set->helo_timeout);
         s->ehlo = 0;
@@ -438,7 +423,7 @@ static int sess_ehlo(struct sess *s)
         }
         s->features = 0;
         s->size_limit = 0;
-        if (r.code == 421) {           /* going away: no HELO either */
+        if (set->lmtp || r.code == 421) {   /* LMTP has no HELO; 421: going away */
             sess_refused(s, &r, 0);
             return -1;
         }
