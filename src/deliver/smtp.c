@@ -256,6 +256,8 @@ int smtp_settings_init(struct smtp_settings *s, const struct config *cfg, const 
         s->host_dns = 1;
     s->skip_5xx_greeting = cfg_get_bool(cfg, SP(P_smtp_skip_5xx_greeting));
     s->never_ehlo = !lmtp && cfg_get_bool(cfg, P_smtp_never_send_ehlo);
+    s->send_xforward = cfg_get_bool(cfg, SP(P_smtp_send_xforward_command));
+    s->xforward_timeout = param_time(cfg, SP(P_smtp_xforward_timeout));
     s->defer_if_no_mx_address = cfg_get_bool(cfg, SP(P_smtp_defer_if_no_mx_address_found));
     s->ignore_mx_lookup_error = cfg_get_bool(cfg, P_ignore_mx_lookup_error);
     s->line_limit = param_int(cfg, SP(P_smtp_line_length_limit));

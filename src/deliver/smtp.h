@@ -72,6 +72,8 @@ struct smtp_settings {
     int host_dns, host_native;    /* smtp_host_lookup */
     int skip_5xx_greeting;
     int never_ehlo;
+    int send_xforward;            /* smtp_send_xforward_command */
+    int xforward_timeout;         /* smtp_xforward_timeout */
     int defer_if_no_mx_address;
     int ignore_mx_lookup_error;
     int line_limit;               /* smtp_line_length_limit, 0 = none */

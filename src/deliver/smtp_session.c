@@ -44,6 +44,7 @@
 #define FEAT_SMTPUTF8   0x10
 #define FEAT_DSN        0x20
 #define FEAT_STARTTLS   0x40
+#define FEAT_XFORWARD   0x80
 
 #define SESS_IN_MAX   (1024 * 1024)   /* unread server output we buffer */
 #define DATA_CHUNK    (32 * 1024)
@@ -163,6 +164,8 @@ static void ehlo_keyword(struct sess *s, const char *line, size_t len)
         s->features |= FEAT_DSN;
     else if (strcmp(kw, "starttls") == 0)
         s->features |= FEAT_STARTTLS;
+    else if (strcmp(kw, "xforward") == 0)
+        s->features |= FEAT_XFORWARD;
     else if (strcmp(kw, "size") == 0) {
         s->features |= FEAT_SIZE;
         unsigned long long v = 0;
@@ -627,6 +630,48 @@ static void lmtp_replies(struct sess *s, int timeout, int sent_ok)
     }
 }
 
+/*
+ * smtp_send_xforward_command: tell a content filter's reinjection port who
+ * the original client was (XFORWARD_README). 0 sent and accepted (or not
+ * to be sent), -1 the transaction is over (statuses set).
+ */
+static int sess_xforward(struct sess *s)
+{
+    const struct smtp_job *j = s->j;
+    if (!s->set->send_xforward || !(s->features & FEAT_XFORWARD))
+        return 0;
+    static const char *const attrs[][2] = {
+        {"NAME", "client_name"}, {"ADDR", "client_address"}, {"PORT", "client_port"},
+        {"PROTO", "protocol"}, {"HELO", "helo_name"},
+    };
+    struct buf cmd;
+    buf_init(&cmd, 4096);
+    buf_puts(&cmd, "XFORWARD");
+    for (size_t i = 0; i < ARRAY_LEN(attrs); i++) {
+        const char *v = dproto_attr(j->req, attrs[i][1]);
+        char enc[1024];
+        if (!v || !*v || xtext_encode(v, enc, sizeof(enc)) < 0)
+            str_copy(enc, "[UNAVAILABLE]", sizeof(enc));
+        buf_printf(&cmd, " %s=%s", attrs[i][0], enc);
+    }
+    const char *proto = dproto_attr(j->req, "protocol");
+    buf_printf(&cmd, " SOURCE=%s\r\n", proto && strcmp(proto, "LOCAL") == 0 ? "LOCAL" : "REMOTE");
+    struct smtp_reply r;
+    s->state = "sending XFORWARD";
+    int rc = sess_write(s, cmd.data, cmd.len, s->set->xforward_timeout) < 0 ||
+             sess_reply(s, &r, s->set->xforward_timeout) < 0 ? -1 : 0;
+    buf_free(&cmd);
+    if (rc < 0) {
+        sess_lost(s, 0);
+        return -1;
+    }
+    if (r.code / 100 != 2) {
+        reply_fail(s, &r, "XFORWARD", 0, -1);
+        return -1;
+    }
+    return 0;
+}
+
 /* MAIL, RCPT, DATA and the content. */
 static void sess_transaction(struct sess *s)
 {
@@ -656,7 +701,7 @@ static void sess_transaction(struct sess *s)
         }
         sent[nsent++] = i;
     }
-    if (nsent == 0)
+    if (nsent == 0 || sess_xforward(s) < 0)
         goto out;
     if (pipe)
         buf_puts(&cmd, "DATA\r\n");

@@ -220,6 +220,7 @@ static char *job_encode(struct job *j)
         dproto_add_attr(&r, "body", "8BITMIME");
     add_attr(&r, &m->env, "client_name");
     add_attr(&r, &m->env, "client_address");
+    add_attr(&r, &m->env, "client_port");
     add_attr(&r, &m->env, "helo_name");
     add_attr(&r, &m->env, "protocol");
     add_attr(&r, &m->env, "sasl_method");

@@ -273,6 +273,8 @@ static void helo_done(struct session *s, const struct restrict_result *res)
     if (!s->srv->disable_vrfy)
         ehlo_keyword(s, &kw, "VRFY", NULL);
     ehlo_keyword(s, &kw, "ETRN", NULL);
+    if (smtpd_xforward_allowed(s))
+        ehlo_keyword(s, &kw, "XFORWARD", "NAME ADDR PROTO HELO SOURCE PORT IDENT");
     if (smtpd_starttls_offered(s))
         ehlo_keyword(s, &kw, "STARTTLS", NULL);
     struct buf authkw;
@@ -419,7 +421,9 @@ static void cmd_mail(struct session *s, char *arg)
     }
     if (smtpd_limits_event(s, CONNCOUNT_MAIL) < 0)
         return;
+    struct xforward xf = s->xf;            /* given before MAIL, for this transaction */
     smtpd_session_reset_transaction(s);
+    s->xf = xf;
     char addr[ADDR_MAX];
     char *params = NULL;
     const char *why = NULL;
@@ -501,10 +505,11 @@ static void rcpt_done(struct session *s, const struct restrict_result *res)
         if (s->srv->local)
             msg_info("%s: uid=%u from=<%s>", s->qid, (unsigned)s->uid, s->sender);
         else if (s->sasl_username)
-            msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid, s->namaddr,
+            msg_info("%s: client=%s[%s], sasl_method=%s, sasl_username=%s", s->qid,
+                     smtpd_xf_name(s), smtpd_xf_addr(s),
                      s->sasl_method, s->sasl_username);
         else
-            msg_info("%s: client=%s", s->qid, s->namaddr);
+            msg_info("%s: client=%s[%s]", s->qid, smtpd_xf_name(s), smtpd_xf_addr(s));
     }
     s->nrcpts++;
     s->counts[CMD_RCPT][0]++;
@@ -668,10 +673,11 @@ static void content_begin(struct session *s)
                     n ? "\n\t" : "", s->sasl_username);
         }
         struct received_info ri = {
-            .helo = s->helo, .client_name = s->name, .client_addr = s->addr,
+            .helo = smtpd_xf_helo(s), .client_name = smtpd_xf_name(s),
+            .client_addr = smtpd_xf_addr(s),
             .tls_info = tls_info,
             .myhostname = s->srv->myhostname, .mail_name = s->srv->mail_name,
-            .protocol = protocol_name(s), .qid = s->qid,
+            .protocol = s->xf.proto[0] ? s->xf.proto : protocol_name(s), .qid = s->qid,
             .for_rcpt = s->nrcpts == 1 ? s->rcpts[0].addr : NULL, .when = now};
         cleanup_received(&s->msg, &ri);
     }
@@ -730,12 +736,12 @@ static void build_envelope(struct session *s, struct qenvelope *env)
     env->ret_full = s->ret;
     env->smtputf8 = s->smtputf8;
     env->eightbit = s->body_8bit;
-    qenv_set_attr(env, "client_name", s->name);
-    qenv_set_attr(env, "client_address", s->addr);
-    qenv_set_attr(env, "client_port", s->port);
-    if (s->helo[0])
-        qenv_set_attr(env, "helo_name", s->helo);
-    qenv_set_attr(env, "protocol", protocol_name(s));
+    qenv_set_attr(env, "client_name", smtpd_xf_name(s));
+    qenv_set_attr(env, "client_address", smtpd_xf_addr(s));
+    qenv_set_attr(env, "client_port", smtpd_xf_port(s));
+    if (*smtpd_xf_helo(s))
+        qenv_set_attr(env, "helo_name", smtpd_xf_helo(s));
+    qenv_set_attr(env, "protocol", s->xf.proto[0] ? s->xf.proto : protocol_name(s));
     if (s->sasl_username) {
         qenv_set_attr(env, "sasl_method", s->sasl_method);
         qenv_set_attr(env, "sasl_username", s->sasl_username);
@@ -752,7 +758,7 @@ static void build_envelope(struct session *s, struct qenvelope *env)
     /* FILTER from an access table or header_checks wins over content_filter. */
     if (s->actions.filter)
         qenv_set_attr(env, "filter", s->actions.filter);
-    else if (s->srv->content_filter[0])
+    else if (s->srv->content_filter && s->srv->content_filter[0])
         qenv_set_attr(env, "filter", s->srv->content_filter);
     if (s->srv->overrides & SMTPD_RO_NO_ADDRESS_MAPS)
         qenv_set_attr(env, "no_address_mappings", "1");
@@ -1084,7 +1090,7 @@ static const struct verb verbs[] = {
     {"HELO", CMD_HELO}, {"EHLO", CMD_EHLO}, {"MAIL", CMD_MAIL}, {"RCPT", CMD_RCPT},
     {"DATA", CMD_DATA}, {"BDAT", CMD_BDAT}, {"RSET", CMD_RSET}, {"NOOP", CMD_NOOP},
     {"VRFY", CMD_VRFY}, {"ETRN", CMD_ETRN}, {"HELP", CMD_HELP}, {"QUIT", CMD_QUIT},
-    {"STARTTLS", CMD_STARTTLS}, {"AUTH", CMD_AUTH},
+    {"STARTTLS", CMD_STARTTLS}, {"AUTH", CMD_AUTH}, {"XFORWARD", CMD_XFORWARD},
 };
 
 static enum smtpd_cmd lookup_verb(const char *line, char **arg)
@@ -1203,6 +1209,11 @@ void smtpd_command_dispatch(struct session *s, char *line)
         return;
     case CMD_AUTH:
         smtpd_cmd_auth(s, arg);
+        return;
+    case CMD_XFORWARD:
+        if (!smtpd_xforward_allowed(s))
+            break;                         /* "502 command not recognized", as Postfix */
+        smtpd_cmd_xforward(s, arg);
         return;
     case CMD_UNKNOWN:
     case CMD_CONNECT:

@@ -42,10 +42,11 @@
 #include <unistd.h>
 
 /* Lower case for the "disconnect" counters, upper case in "lost connection after X". */
-static const char *const cmd_upper[CMD_COUNT] = {
-    "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
+static const char *const cmd_upper[] = {
+    "HELO", "EHLO", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT",
     "RSET", "NOOP", "VRFY", "ETRN", "HELP", "QUIT", "UNKNOWN",
 };
+_Static_assert(ARRAY_LEN(cmd_upper) == CMD_COUNT, "one name per enum smtpd_cmd");
 
 static const char *after_what(const struct session *s)
 {
@@ -56,10 +57,11 @@ static const char *after_what(const struct session *s)
     return cmd_upper[s->last_cmd];
 }
 
-static const char *const cmd_names[CMD_COUNT] = {
-    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat",
+static const char *const cmd_names[] = {
+    "helo", "ehlo", "xforward", "starttls", "auth", "mail", "rcpt", "data", "bdat",
     "rset", "noop", "vrfy", "etrn", "help", "quit", "unknown",
 };
+_Static_assert(ARRAY_LEN(cmd_names) == CMD_COUNT, "one name per enum smtpd_cmd");
 
 static void session_process(struct session *s);
 
@@ -271,6 +273,7 @@ void smtpd_session_reset_transaction(struct session *s)
     s->bdat_left = 0;
     smtpd_restrict_actions_reset(&s->actions);
     smtpd_hchecks_abort(s);
+    memset(&s->xf, 0, sizeof(s->xf));   /* XFORWARD lasts one transaction */
     buf_reset(&s->msg);
     if (s->spill_fd >= 0)
         close(s->spill_fd);

@@ -291,6 +291,7 @@ static int smtpd_run(struct worker *w, int local)
     if (!(srv.overrides & SMTPD_RO_NO_HEADER_BODY))
         smtpd_hchecks_open(&srv);
     smtpd_bcc_open(&srv);
+    smtpd_xforward_open(&srv);
     signal(SIGPIPE, SIG_IGN);
     if (!local) {
         char err[512] = "";
@@ -355,6 +356,7 @@ static int smtpd_run(struct worker *w, int local)
     smtpd_restrictions_free(srv.restr);
     smtpd_hchecks_close(&srv);
     smtpd_bcc_close(&srv);
+    smtpd_xforward_close(&srv);
     smtpd_policy_free(srv.policy);
     smtpd_limits_free(&srv);
     if (srv.submit_users)

@@ -50,8 +50,8 @@ struct conn;
 /* Commands counted for the "disconnect from" log line, in Postfix's order. */
 enum smtpd_cmd {
     CMD_CONNECT = -1,  /* nothing received yet: "lost connection after CONNECT" */
-    CMD_HELO, CMD_EHLO, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_BDAT,
-    CMD_RSET, CMD_NOOP, CMD_VRFY, CMD_ETRN, CMD_HELP, CMD_QUIT, CMD_UNKNOWN, CMD_COUNT
+    CMD_HELO, CMD_EHLO, CMD_XFORWARD, CMD_STARTTLS, CMD_AUTH, CMD_MAIL, CMD_RCPT, CMD_DATA,
+    CMD_BDAT, CMD_RSET, CMD_NOOP, CMD_VRFY, CMD_ETRN, CMD_HELP, CMD_QUIT, CMD_UNKNOWN, CMD_COUNT
 };
 
 enum session_state {
@@ -79,6 +79,7 @@ struct smtpd_server {
     char *content_filter;            /* content_filter: "transport:nexthop", or "" */
     char *always_bcc;                /* bcc.c */
     struct maps *sender_bcc, *recipient_bcc;
+    struct match_list *xforward_hosts; /* smtpd_authorized_xforward_hosts, or NULL */
     unsigned overrides;              /* receive_override_options: SMTPD_RO_* */
     size_t hc_body_limit;            /* body_checks_size_limit */
     int local;                       /* pickup: local submission over a UNIX socket */
@@ -166,6 +167,10 @@ struct session {
 
     /* SMTP state. */
     char helo[256];
+    struct xforward {                /* XFORWARD: the original client, for this transaction */
+        char name[256], addr[64], port[8], helo[256], proto[32];
+        int set;
+    } xf;
     int esmtp;
     int errors, junk;
     int counts[CMD_COUNT][2];        /* [ok, total] per command */
@@ -289,6 +294,17 @@ void smtpd_hchecks_flush(struct session *s);
  * reply is made and the transaction reset).
  */
 int smtpd_hchecks_end(struct session *s);
+
+/* xforward.c: XFORWARD (smtpd_authorized_xforward_hosts) */
+void smtpd_xforward_open(struct smtpd_server *srv);
+void smtpd_xforward_close(struct smtpd_server *srv);
+int smtpd_xforward_allowed(const struct session *s);
+void smtpd_cmd_xforward(struct session *s, char *arg);
+/* The client as the queue, Received: and the log see it: forwarded, or the real one. */
+const char *smtpd_xf_name(const struct session *s);
+const char *smtpd_xf_addr(const struct session *s);
+const char *smtpd_xf_port(const struct session *s);
+const char *smtpd_xf_helo(const struct session *s);
 
 /* bcc.c: always_bcc, sender_bcc_maps, recipient_bcc_maps */
 void smtpd_bcc_open(struct smtpd_server *srv);

@@ -19,6 +19,7 @@ class FilterServer(socketserver.ThreadingTCPServer):
     def __init__(self, port, reinject_port):
         self.reinject_port = reinject_port
         self.seen = []                 # (sender, [rcpts], message bytes) as received
+        self.xforward = []             # XFORWARD lines received
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", port), FilterHandler)
 
@@ -29,7 +30,7 @@ class FilterHandler(socketserver.StreamRequestHandler):
 
     def handle(self):
         self.reply("220 filter.test ESMTP test filter")
-        sender, rcpts = None, []
+        sender, rcpts, xf = None, [], None
         while True:
             line = self.rfile.readline()
             if not line:
@@ -37,7 +38,13 @@ class FilterHandler(socketserver.StreamRequestHandler):
             cmd = line.decode("utf-8", "replace").strip()
             verb = cmd.split(" ", 1)[0].upper()
             if verb in ("EHLO", "HELO"):
-                self.reply("250-filter.test\r\n250 8BITMIME" if verb == "EHLO" else "250 filter.test")
+                self.reply("250-filter.test\r\n250-XFORWARD NAME ADDR PROTO HELO SOURCE PORT\r\n"
+                           "250 8BITMIME" if verb == "EHLO" else "250 filter.test")
+            elif verb == "XFORWARD":
+                xf = cmd[len("XFORWARD "):]
+                with self.server.lock:
+                    self.server.xforward.append(xf)
+                self.reply("250 2.0.0 Ok")
             elif verb == "MAIL":
                 sender, rcpts = cmd[cmd.index(":") + 1:].strip().split(" ")[0].strip("<>"), []
                 self.reply("250 2.1.0 Ok")
@@ -55,7 +62,8 @@ class FilterHandler(socketserver.StreamRequestHandler):
                 body = b"".join(lines)
                 with self.server.lock:
                     self.server.seen.append((sender, list(rcpts), body))
-                self.reply(self.reinject(sender, rcpts, b"X-Filtered: by test filter\r\n" + body))
+                self.reply(self.reinject(sender, rcpts, b"X-Filtered: by test filter\r\n" + body, xf))
+                xf = None
             elif verb == "RSET":
                 sender, rcpts = None, []
                 self.reply("250 2.0.0 Ok")
@@ -65,9 +73,14 @@ class FilterHandler(socketserver.StreamRequestHandler):
             else:
                 self.reply("250 2.0.0 Ok")
 
-    def reinject(self, sender, rcpts, msg):
+    def reinject(self, sender, rcpts, msg, xf):
         try:
             with smtplib.SMTP("127.0.0.1", self.server.reinject_port, timeout=20) as s:
+                s.ehlo("filter.test")
+                if xf and s.has_extn("xforward"):
+                    code, text = s.docmd("XFORWARD", xf)
+                    if code != 250:
+                        return "451 4.3.0 XFORWARD refused: %s" % text.decode()
                 s.sendmail(sender, rcpts, msg)
             return "250 2.0.0 Ok: reinjected"
         except (OSError, smtplib.SMTPException) as e:
@@ -92,8 +105,9 @@ def amavis_instance(instance, tmp_path, filter_port, reinject_port, **main):
     }
     params.update(main)
     extra = (
-        "smtp-amavis unix - - n - 2 smtp\n"
+        "smtp-amavis unix - - n - 2 smtp -o smtp_send_xforward_command=yes\n"
         "127.0.0.1:%d inet n - n - - smtpd -o content_filter= "
+        "-o smtpd_authorized_xforward_hosts=127.0.0.0/8 "
         "-o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,"
         "no_milters,no_address_mappings "
         "-o smtpd_recipient_restrictions=permit_mynetworks,reject -o mynetworks=127.0.0.0/8\n"
@@ -103,6 +117,7 @@ def amavis_instance(instance, tmp_path, filter_port, reinject_port, **main):
 
 def send(inst, rcpts, subject):
     with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
+        s.ehlo("origin.example")
         s.sendmail("carol@client.test", rcpts,
                    "From: carol@client.test\r\nSubject: %s\r\n\r\nhello\r\n" % subject)
 
@@ -116,6 +131,14 @@ def test_filtered_once_and_delivered(instance, tmp_path):
         got = inst.wait_maildir("example.test/alice", 1)
         assert got[0].count(b"X-Filtered: by test filter") == 1
         assert b"Subject: one" in got[0]
+        # XFORWARD both ways: the filter was told the original client, and the
+        # reinjection's Received: names it (HELO origin.example), not the filter
+        assert flt.xforward and "HELO=origin.example" in flt.xforward[0], flt.xforward
+        assert "ADDR=127.0.0.1" in flt.xforward[0] and "PROTO=ESMTP" in flt.xforward[0]
+        received = [l for l in got[0].split(b"\n") if l.startswith(b"Received: from")]
+        assert received[0].startswith(b"Received: from origin.example (localhost [127.0.0.1])"), \
+            received
+        assert not any(b"filter.test" in l for l in received), received
         # the filter saw it exactly once: the reinjected copy went straight to delivery
         assert wait_for(lambda: len(flt.seen) == 1, 5)
         assert flt.seen[0][:2] == ("carol@client.test", ["alice@example.test"])
@@ -161,3 +184,32 @@ def test_check_knows_the_parameters(instance, tmp_path):
     with socket.create_connection(("127.0.0.1", inst2.port), timeout=10) as c:
         c.recv(512)
     inst2.wait_log('receive_override_options: unknown keyword "no_such_thing"')
+
+
+def test_xforward_only_for_authorized_clients(instance):
+    from conftest import RawSMTP
+    inst = instance(main={"smtpd_authorized_xforward_hosts": "192.0.2.0/24"}).start()
+    r = RawSMTP(inst.port)
+    r.reply()
+    code, lines = r.cmd("EHLO client.test")
+    assert code == 250 and not any(l.startswith("XFORWARD") for l in lines), lines
+    assert r.cmd("XFORWARD ADDR=192.0.2.9")[0] == 502
+    r.cmd("QUIT")
+    inst2 = instance(main={"smtpd_authorized_xforward_hosts": "127.0.0.0/8"}).start()
+    r = RawSMTP(inst2.port)
+    r.reply()
+    code, lines = r.cmd("EHLO filter.test")
+    assert "XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT" in lines, lines
+    assert r.cmd("XFORWARD NAME=mx.origin.test ADDR=192.0.2.9 HELO=origin.test")[0] == 250
+    assert r.cmd("XFORWARD BOGUS=1")[0] == 501
+    assert r.cmd("XFORWARD ADDR=bad+ZZ")[0] == 501
+    assert r.cmd("MAIL FROM:<carol@client.test>")[0] == 250
+    assert r.cmd("XFORWARD ADDR=192.0.2.10")[0] == 503      # not inside a transaction
+    assert r.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    assert r.cmd("Subject: xf\r\n\r\nhi\r\n.")[0] == 250
+    r.cmd("QUIT")
+    got = inst2.wait_maildir("example.test/alice", 1)[0]
+    assert b"Received: from origin.test (mx.origin.test [192.0.2.9])" in got, got[:400]
+    inst2.wait_log("client=mx.origin.test[192.0.2.9]")
+    inst2.wait_log("ehlo=1 xforward=1/4 mail=1 rcpt=1 data=1 quit=1 commands=6/9")
