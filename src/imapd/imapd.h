@@ -39,6 +39,9 @@ struct imapd_settings {
     long long first_valid_uid;
     char *mail_uid, *mail_gid;      /* fallbacks when the userdb has none */
     char *mail_location;
+    /* where mail is when neither the userdb nor mail_location says (mailloc.c) */
+    const struct config *cfg;       /* for virtual_mailbox_maps, opened by the launcher */
+    char *home_mailbox, *virtual_base, *rcpt_delim;
     char *capability;               /* imap_capability: post-login override or "+extra" */
     long long client_limit;         /* sessions per mail worker */
     long long login_client_limit;   /* connections per front-end process */

@@ -53,6 +53,7 @@ struct msel {
     size_t n, cap;
     uint32_t first_recent;               /* UIDs >= this are \Recent here (0: none) */
     struct imap_seqset saved;            /* SEARCHRES "$" (UIDs) */
+    unsigned nkeywords;                  /* keywords the client was told in FLAGS */
 };
 
 struct msession {
