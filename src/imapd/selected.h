@@ -10,6 +10,13 @@
 
 struct buf;
 
+/* Fields of the view's cache (mview_cache_get/put) the mail worker keeps. */
+#define IMAPD_CACHE_BODYSTRUCTURE 1      /* FETCH BODYSTRUCTURE's text */
+#define IMAPD_CACHE_BODY          2      /* FETCH BODY's text */
+#define IMAPD_CACHE_ENVELOPE      3      /* FETCH ENVELOPE's text */
+#define IMAPD_CACHE_VSIZE         4      /* RFC822.SIZE (8 bytes, host order) */
+#define IMAPD_CACHE_PREVIEW       5      /* PREVIEW's string */
+
 /* Append a storage name as the client sees it (mUTF-7, or UTF-8 after ENABLE UTF8=ACCEPT), quoted as needed. */
 int imapd_sess_write_mailbox(const struct msession *s, struct buf *b, const char *name);
 /* Append "(\Seen kw ...)" for a message of the selected mailbox (\Recent included). */

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_port, IS_ROOT
+from conftest import free_port, wait_for, wait_port, IS_ROOT
 
 USERS = {"alice@example.test": "alicepw", "bob@example.test": "bobpw"}
 
@@ -72,11 +72,20 @@ MSG2 = (b"From: sender@example.org\r\n"
 
 
 def deliver(inst, rcpt, msg, n):
-    """Send msg through SMTP and wait until virtual put it into the Maildir."""
+    """Send msg through SMTP and wait until virtual put it into the Maildir;
+    then a look with STATUS gives it its UID, so UIDs follow delivery order
+    (two new files of one second are numbered in file-name order)."""
     with smtplib.SMTP("127.0.0.1", inst.port, timeout=10) as s:
         s.sendmail("sender@example.org", [rcpt], msg)
-    rel = "example.test/%s" % rcpt.split("@")[0]
-    inst.wait_maildir(rel, n)
+    d = os.path.join(inst.mail, "example.test", rcpt.split("@")[0])
+
+    def count():
+        return sum(len(os.listdir(os.path.join(d, sub))) for sub in ("new", "cur")
+                   if os.path.isdir(os.path.join(d, sub)))
+    assert wait_for(lambda: count() >= n, 15), inst.log()[-3000:]
+    m = login(inst, rcpt)
+    m.status("INBOX", "(UIDNEXT)")
+    m.logout()
 
 
 def test_select_examine_and_list(imap):
@@ -112,7 +121,7 @@ def test_select_examine_and_list(imap):
     assert typ == "OK" and data == [b"2"]
     assert m2.untagged_responses.get("READ-ONLY") == [b""]
     typ, data = m2.fetch("1", "(BODY[])")
-    assert typ == "OK" and data[0][1] == MSG1, data
+    assert typ == "OK" and data[0][1].endswith(b"\r\n" + MSG1), data
     typ, data = m2.fetch("1", "FLAGS")
     assert b"\\Seen" not in data[0], data
     m2.logout()
@@ -125,3 +134,187 @@ def test_select_nonexistent_and_no_store_for_other_user(imap):
     typ, data = m.select("Nope")
     assert typ == "NO" and data[0].startswith(b"[NONEXISTENT] Mailbox doesn't exist: Nope"), data
     m.logout()
+
+
+def test_fetch_items(imap):
+    inst = imap()
+    deliver(inst, "alice@example.test", MSG1, 1)
+    deliver(inst, "alice@example.test", MSG2, 2)
+    m = login(inst)
+    m.select("INBOX")
+    typ, data = m.fetch("1:2", "(UID FLAGS RFC822.SIZE INTERNALDATE)")
+    assert typ == "OK", data
+    assert re.match(rb'1 \(UID 1 FLAGS \(\\Recent\) INTERNALDATE "\d\d-\w\w\w-\d{4} '
+                    rb'\d\d:\d\d:\d\d [+-]\d{4}" RFC822.SIZE \d+\)', data[0]), data
+    typ, data = m.fetch("1", "ENVELOPE")
+    assert b'"first message"' in data[0] and b'(("Alice Sender" NIL "sender" "example.org"))' \
+        in data[0] and b'"<m1@example.org>"' in data[0], data
+    typ, data = m.fetch("2", "BODYSTRUCTURE")
+    assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 8 0 NIL NIL NIL NIL)' in data[0], data
+    assert b'"mixed" ("boundary" "b1")' in data[0], data
+    typ, data = m.fetch("2", "(BODY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[2])")
+    assert data[0][1] == b"part one" and data[1][1] == b"\x00\x01\x02\x03\x04", data
+    assert b"BINARY.SIZE[2] 5" in data[2], data
+    typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert data[0][1] == b"Subject: first message\r\n\r\n", data
+    typ, data = m.fetch("1", "(BODY.PEEK[]<0.4>)")
+    assert data[0][0].endswith(b"BODY[]<0> {4}") and data[0][1] == b"Retu", data
+    typ, data = m.fetch("1", "(RFC822.HEADER RFC822.TEXT)")
+    assert data[0][1].endswith(MSG1.split(b"\r\n\r\n")[0] + b"\r\n\r\n"), data
+    assert data[1][1] == b"Hello Alice.\r\n", data
+    # RFC822.TEXT is not PEEK: \Seen is set and FLAGS sent with it
+    typ, data = m.fetch("1", "FLAGS")
+    assert b"\\Seen" in data[0], data
+    typ, data = m.uid("FETCH", "2", "(MODSEQ)")
+    assert re.match(rb"2 \(UID 2 MODSEQ \(\d+\)\)", data[0]), data
+    with pytest.raises(imaplib.IMAP4.error, match="Invalid messageset"):
+        m.fetch("3", "FLAGS")
+    typ, data = m.uid("FETCH", "3:*", "FLAGS")   # "*" is the highest UID: 2 is in 3:*
+    assert typ == "OK" and len(data) == 1 and b"UID 2" in data[0], data
+    m.logout()
+
+
+def test_store_expunge_two_sessions(imap):
+    inst = imap()
+    for i in range(3):
+        deliver(inst, "alice@example.test", MSG1, i + 1)
+    a = login(inst)
+    b = login(inst)
+    a.select("INBOX")
+    b.select("INBOX")
+    typ, data = a.store("1", "+FLAGS", "(\\Flagged $Work)")
+    assert typ == "OK" and b"\\Flagged" in data[0] and b"$Work" in data[0], data
+    typ, data = a.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+    assert typ == "OK" and data == [None], data
+    typ, data = a.store("1", "-FLAGS", "($Work)")
+    assert b"$Work" not in data[0]
+    # b sees a's flag changes at NOOP as untagged FETCH FLAGS
+    b.noop()
+    fetches = b.untagged_responses.pop("FETCH", [])
+    assert any(b"\\Flagged" in f for f in fetches) and any(b"\\Deleted" in f for f in fetches), \
+        fetches
+    # a expunges message 2; b is told at its NOOP, not during a FETCH
+    typ, data = a.expunge()
+    assert typ == "OK" and data == [b"2"], data
+    typ, data = b.fetch("1:3", "UID")
+    assert typ in ("OK", "NO") and len([d for d in data if d and b"UID" in d]) >= 2, data
+    assert "EXPUNGE" not in b.untagged_responses
+    typ, data = b.noop()
+    assert b.untagged_responses.get("EXPUNGE") == [b"2"]
+    typ, data = b.fetch("1:*", "UID")
+    assert [re.search(rb"UID (\d+)", d).group(1) for d in data] == [b"1", b"3"], data
+    # UID EXPUNGE only expunges the named \Deleted messages
+    a.store("1:2", "+FLAGS", "\\Deleted")
+    typ, data = a._simple_command("UID", "EXPUNGE", "3")
+    typ, data = a._untagged_response(typ, data, "EXPUNGE")
+    assert typ == "OK" and data == [b"2"], data
+    typ, data = a.fetch("1:*", "UID")
+    assert len(data) == 1 and b"UID 1" in data[0]
+    # CLOSE expunges silently
+    typ, data = a.close()
+    assert typ == "OK" and "EXPUNGE" not in a.untagged_responses
+    a.select("INBOX")
+    assert a.untagged_responses.get("EXISTS") == [b"0"]
+    a.logout()
+    b.logout()
+
+
+def test_examine_is_read_only(imap):
+    inst = imap()
+    deliver(inst, "alice@example.test", MSG1, 1)
+    m = login(inst)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1", "(BODY[TEXT] FLAGS)")
+    assert typ == "OK" and b"\\Seen" not in data[-1], data
+    typ, data = m.store("1", "+FLAGS", "\\Seen")
+    assert typ == "NO"
+    typ, data = m.expunge()
+    assert typ == "NO"
+    m.logout()
+    m = login(inst)
+    typ, data = m.select("INBOX")
+    assert m.untagged_responses.get("UNSEEN") == [b"1"]
+    m.logout()
+
+
+def test_other_user_sees_only_own_mail(imap):
+    inst = imap()
+    deliver(inst, "alice@example.test", MSG1, 1)
+    deliver(inst, "bob@example.test", MSG2, 1)
+    b = login(inst, "bob@example.test")
+    typ, data = b.select("INBOX")
+    assert data == [b"1"]
+    typ, data = b.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert data[0][1] == b"Subject: second\r\n\r\n"
+    typ, data = b.status("INBOX", "(MESSAGES)")
+    assert data == [b"INBOX (MESSAGES 1)"], data
+    b.logout()
+
+
+def test_folders_status_subscribe_rename_delete(imap):
+    inst = imap()
+    deliver(inst, "alice@example.test", MSG1, 1)
+    m = login(inst)
+    assert m.create("Archive")[0] == "OK"
+    assert m.create("Projekte.Büro".encode("utf-7").decode().replace("+", "&"))[0] in ("OK", "NO")
+    typ, data = m.status("INBOX", "(MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE)")
+    assert typ == "OK" and re.match(rb"INBOX \(MESSAGES 1 RECENT 1 UIDNEXT 2 UIDVALIDITY \d+ "
+                                    rb"UNSEEN 1 HIGHESTMODSEQ \d+ SIZE \d+\)", data[0]), data
+    typ, data = m.status("Nope", "(MESSAGES)")
+    assert typ == "NO" and b"[NONEXISTENT]" in data[0]
+    assert m.subscribe("Archive")[0] == "OK"
+    typ, data = m.lsub('""', "*")
+    assert data == [b'() "." Archive'], data
+    typ, data = m._simple_command("LIST", "(SUBSCRIBED)", '""', "*")
+    typ, data = m._untagged_response(typ, data, "LIST")
+    assert data == [b'(\\Subscribed \\HasNoChildren \\Archive) "." Archive'], data
+    typ, data = m._simple_command("LIST", '""', "*", "RETURN", "(SPECIAL-USE STATUS (MESSAGES))")
+    lists = m.untagged_responses.pop("LIST", [])
+    assert b'(\\HasNoChildren \\Archive) "." Archive' in lists, lists
+    typ, data = m._untagged_response(typ, data, "STATUS")
+    assert data == [b"INBOX (MESSAGES 1)", b"Archive (MESSAGES 0)"] or \
+        b"Archive (MESSAGES 0)" in data, data
+    assert m.rename("Archive", "Old.Archive")[0] == "OK"
+    typ, data = m.list('""', "Old*")
+    assert data == [b'(\\Noselect \\HasChildren) "." Old',
+                    b'(\\HasNoChildren) "." Old.Archive'], data
+    typ, data = m.delete("INBOX")
+    assert typ == "NO"
+    assert m.delete("Old.Archive")[0] == "OK"
+    typ, data = m.delete("Old.Archive")
+    assert typ == "NO" and b"[NONEXISTENT]" in data[0]
+    typ, data = m.namespace()
+    assert data == [b'(("" ".")) NIL NIL'], data
+    typ, data = m._simple_command("ENABLE", "CONDSTORE", "UTF8=ACCEPT")
+    # CONDSTORE is on already (STATUS HIGHESTMODSEQ enables it): ENABLED names what is new
+    assert typ == "OK" and m.untagged_responses.get("ENABLED") == [b"UTF8=ACCEPT"]
+    m.logout()
+
+
+def test_mail_location_from_main_cf(imap, tmp_path):
+    home = tmp_path / "home" / "carol"
+    os.makedirs(home)
+    if IS_ROOT:
+        import pwd
+        vm = pwd.getpwnam("vmail")
+        os.chown(home, vm.pw_uid, vm.pw_gid)
+        os.chmod(tmp_path, 0o755)
+        os.chmod(tmp_path / "home", 0o755)
+    USERS["carol@other.test"] = "carolpw"
+    try:
+        inst = imap(main={"mail_location": "maildir:%h/Mail%%/%Ln"},
+                    users="carol@other.test:{PLAIN}carolpw::::%s::\n" % home)
+        m = login(inst, "carol@other.test")
+        assert m.select("INBOX")[0] == "OK"
+        assert os.path.isdir(home / "Mail%" / "carol" / "cur")
+        m.logout()
+    finally:
+        del USERS["carol@other.test"]
+
+
+def test_unsupported_mail_location_is_refused(imap):
+    inst = imap(main={"mail_location": "mbox:~/mail"})
+    m = imaplib.IMAP4("127.0.0.1", inst.imap_port)
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login("alice@example.test", USERS["alice@example.test"])
+    inst.wait_log("only maildir mail locations are supported")
