@@ -170,9 +170,9 @@ void imapd_cmd_store(struct msession *s, const char *tag, const struct imap_arg 
         imapd_sess_reply_storage(s, tag, "STORE", &e);
         return;
     }
+    imapd_sel_sync(s, uid);            /* first: "* FLAGS" when a keyword was added */
     tell(s, uids, n, uid, &r);
     free(uids);
-    imapd_sel_sync(s, uid);
     if (nmod) {
         struct buf set;
         buf_init(&set, 1024 * 1024);
