@@ -23,6 +23,7 @@
 #include "lib-imap/imap_hdrwalk.h"
 #include "lib-imap/imap_preview.h"
 #include "lib-imap/imap_quote.h"
+#include "lib-imap/imap_seqset.h"
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -389,6 +390,49 @@ static int fetch_one(struct fetch_ctx *fc, struct msession *s, uint32_t uid)
     return 0;
 }
 
+/*
+ * UID FETCH ... (CHANGEDSINCE n VANISHED): the UIDs of the set that are
+ * gone. There is no expunge history, so every missing UID below UIDNEXT is
+ * named (RFC 7162 allows naming UIDs the client may already know are gone).
+ */
+static void send_vanished(struct msession *s, const struct imap_arg *a)
+{
+    const char *text, *err;
+    uint32_t top = mview_uidnext(s->sel->v) - 1;
+    struct imap_seqset set, gone;
+    imap_seqset_init(&set);
+    imap_seqset_init(&gone);
+    if (!imap_arg_atom(a, &text) || !top ||
+        imap_seqset_parse(&set, text, strlen(text), top, 0, &err) < 0) {
+        imap_seqset_free(&set);
+        return;
+    }
+    size_t nm, j = 0;
+    const struct mmsg *m = mview_msgs(s->sel->v, &nm);
+    for (size_t r = 0; r < set.count; r++) {
+        uint64_t x = set.r[r].lo, hi = set.r[r].hi < top ? set.r[r].hi : top;
+        while (j < nm && m[j].uid < x)
+            j++;
+        for (; x <= hi; x++) {
+            while (j < nm && m[j].uid < x)
+                j++;
+            if (j < nm && m[j].uid == x)
+                continue;
+            uint64_t end = j < nm && m[j].uid <= hi ? m[j].uid - 1 : hi;
+            imap_seqset_add(&gone, (uint32_t)x, (uint32_t)end);
+            x = end;
+        }
+    }
+    imap_seqset_normalize(&gone);
+    struct buf b;
+    buf_init(&b, 1024 * 1024);
+    if (gone.count && imap_seqset_write(&b, &gone) == 0)
+        imapd_reply(s->c, NULL, "VANISHED (EARLIER) %s", buf_cstr(&b));
+    buf_free(&b);
+    imap_seqset_free(&set);
+    imap_seqset_free(&gone);
+}
+
 void imapd_cmd_fetch(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
 {
     uint32_t *uids;
@@ -417,6 +461,8 @@ void imapd_cmd_fetch(struct msession *s, const char *tag, const struct imap_arg 
     if (fc.f.attrs & IMAP_FETCH_MODSEQ)
         s->enabled |= MS_ENABLED_CONDSTORE;
     fc.set_seen = fc.f.set_seen && !s->sel->readonly;
+    if (fc.f.vanished)
+        send_vanished(s, &args[0]);
     int gone = 0;
     for (size_t i = 0; i < n && !s->closing; i++) {
         if (fetch_one(&fc, s, uids[i]) < 0)

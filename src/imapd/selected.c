@@ -28,6 +28,8 @@
 
 /* A command's queued output above this is flushed before it goes on. */
 #define SESS_OUT_BOUND (1024 * 1024)
+/* How long a client may read nothing while a long reply waits for it. */
+#define SESS_DRAIN_WAIT_MS 60000
 
 /* ------------------------------------------------------------------ */
 /* the store                                                           */
@@ -552,8 +554,14 @@ int imapd_sess_out_drain(struct msession *s)
             goto gone;
         if (conn_out_len(s->c) < SESS_OUT_BOUND / 2)
             break;
-        if (conn_wait(s->c, POLLOUT, NULL) <= 0)
+        struct pollfd p = {.fd = conn_fd(s->c), .events = POLLOUT};
+        int r = poll(&p, 1, SESS_DRAIN_WAIT_MS);   /* other sessions of this uid wait meanwhile */
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            msg_info("imap(%s): the client reads no replies: disconnecting", s->user);
             goto gone;
+        }
     }
     return 0;
 gone:

@@ -318,3 +318,33 @@ def test_unsupported_mail_location_is_refused(imap):
     with pytest.raises(imaplib.IMAP4.error):
         m.login("alice@example.test", USERS["alice@example.test"])
     inst.wait_log("only maildir mail locations are supported")
+
+
+def test_fetch_larger_than_the_output_buffer(imap):
+    """FETCH 1:* of 12 MB (the session's output queue holds 4 MB): the reply
+    is sent as the client reads it, complete and in order."""
+    inst = imap()
+    d = os.path.join(inst.mail, "example.test", "alice")
+    for sub in ("", "new", "cur", "tmp"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    body = (b"x" * 76 + b"\r\n") * (200 * 1024 // 78)
+    for i in range(60):
+        p = os.path.join(d, "new", "1700000000.M%06dP1.test" % i)
+        with open(p, "wb") as f:
+            f.write(b"Subject: m%d\r\n\r\n" % i + body)
+    if IS_ROOT:
+        for top, dirs, files in os.walk(os.path.join(inst.mail, "example.test")):
+            for n in dirs + files:
+                os.chown(os.path.join(top, n), inst.vuid, inst.vgid)
+            os.chown(top, inst.vuid, inst.vgid)
+    m = login(inst)
+    typ, data = m.select("INBOX")
+    assert data == [b"60"]
+    typ, data = m.fetch("1:*", "(BODY.PEEK[])")
+    assert typ == "OK"
+    msgs = [x for x in data if isinstance(x, tuple)]
+    assert len(msgs) == 60
+    for i, (head, text) in enumerate(msgs):
+        assert head.startswith(b"%d (BODY[] {" % (i + 1)) and text.endswith(body)
+        assert text.startswith(b"Subject: m%d\r\n" % i)
+    m.logout()
