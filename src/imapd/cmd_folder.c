@@ -425,6 +425,56 @@ static void do_list(struct msession *s, const char *tag, struct list_req *r)
     imapd_reply(s->c, tag, "OK %s completed.", r->lsub ? "Lsub" : "List");
 }
 
+/* Already sent in this LSUB (names are few: a linear look is fine). */
+static int seen_name(char **sent, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(sent[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * LSUB: the subscribed names that match, and the parents of subscribed
+ * names that match when the child does not ("%"), as \Noselect (RFC 3501).
+ */
+static void do_lsub(struct msession *s, const char *tag, struct list_req *r)
+{
+    char **subs = NULL;
+    size_t nsubs = 0, nsent = 0;
+    struct storage_error e;
+    if (mstore_subscriptions(s->st, &subs, &nsubs, &e) < 0) {
+        imapd_sess_reply_storage(s, tag, "LSUB", &e);
+        return;
+    }
+    char **sent = xcalloc(nsubs + 1, sizeof(*sent));
+    char wire[4 * MSTORE_NAME_MAX + 2];
+    for (size_t i = 0; i < nsubs; i++) {
+        wire_name(s, subs[i], wire, sizeof(wire));
+        if (any_match(r, wire)) {
+            list_line(s, r, subs[i], 0, 0, 0);
+            continue;
+        }
+        char parent[MSTORE_NAME_MAX + 1];
+        str_copy(parent, subs[i], sizeof(parent));
+        for (char *dot = strrchr(parent, SEP); dot; dot = strrchr(parent, SEP)) {
+            *dot = '\0';
+            wire_name(s, parent, wire, sizeof(wire));
+            if (is_subscribed(subs, nsubs, parent) || seen_name(sent, nsent, parent) ||
+                !any_match(r, wire))
+                continue;
+            list_line(s, r, parent, MFOLDER_NOSELECT, 0, 0);
+            sent[nsent++] = xstrdup(parent);
+            break;
+        }
+    }
+    for (size_t i = 0; i < nsent; i++)
+        free(sent[i]);
+    free(sent);
+    mstore_strv_free(subs, nsubs);
+    imapd_reply(s->c, tag, "OK Lsub completed.");
+}
+
 static void list_or_lsub(struct msession *s, const char *tag, const struct imap_arg *args,
                          int lsub)
 {
@@ -444,6 +494,8 @@ static void list_or_lsub(struct msession *s, const char *tag, const struct imap_
         /* the hierarchy separator and the root */
         imapd_reply(s->c, NULL, "LIST (\\Noselect) \"%c\" \"\"", SEP);
         imapd_reply(s->c, tag, "OK List completed.");
+    } else if (lsub) {
+        do_lsub(s, tag, r);
     } else {
         do_list(s, tag, r);
     }

@@ -180,6 +180,17 @@ static void send_qresync(struct msession *s, struct qresync *q)
     }
 }
 
+/* EXAMINE shows the messages still \Recent without claiming them: the newest STATUS RECENT. */
+static uint32_t unclaimed_recent(struct msession *s)
+{
+    struct mstatus st;
+    struct storage_error e;
+    struct msel *sel = s->sel;
+    if (mstore_status(s->st, sel->name, &st, &e) < 0 || st.recent == 0 || st.recent > sel->n)
+        return 0;
+    return sel->uids[sel->n - st.recent];
+}
+
 static void do_select(struct msession *s, const char *tag, const struct imap_arg *args,
                       int readonly)
 {
@@ -210,12 +221,9 @@ static void do_select(struct msession *s, const char *tag, const struct imap_arg
     str_copy(sel->name, name, sizeof(sel->name));
     sel->readonly = readonly;
     imap_seqset_init(&sel->saved);
+    imap_seqset_init(&sel->recent);
     s->sel = sel;
-    if (!readonly) {
-        uint32_t first = mview_claim_recent(v, &e);
-        if (first && first < mview_uidnext(v))
-            sel->first_recent = first;
-    }
+    uint32_t first = readonly ? 0 : mview_claim_recent(v, &e);
     size_t n;
     const struct mmsg *m = mview_msgs(v, &n);
     sel->cap = n ? n : 16;
@@ -223,6 +231,9 @@ static void do_select(struct msession *s, const char *tag, const struct imap_arg
     for (size_t i = 0; i < n; i++)
         sel->uids[i] = m[i].uid;
     sel->n = n;
+    if (readonly)
+        first = unclaimed_recent(s);
+    imapd_sel_add_recent(s, first, mview_uidnext(v) - 1);
     for (unsigned i = 0; i < MSTORE_KEYWORDS; i++)
         if (mview_keyword(v, i))
             sel->nkeywords = i + 1;

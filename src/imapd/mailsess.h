@@ -54,6 +54,8 @@ struct msel {
     uint32_t first_recent;               /* UIDs >= this are \Recent here (0: none) */
     struct imap_seqset saved;            /* SEARCHRES "$" (UIDs) */
     unsigned nkeywords;                  /* keywords the client was told in FLAGS */
+    struct imap_seqset recent;           /* UIDs \Recent here exactly (first_recent: its lowest;
+                                            imapd_sel_recent() asks it) */
 };
 
 struct msession {

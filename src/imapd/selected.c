@@ -75,10 +75,13 @@ void imapd_sel_close(struct msession *s)
         return;
     mview_close(s->sel->v);
     imap_seqset_free(&s->sel->saved);
+    imap_seqset_free(&s->sel->recent);
     free(s->sel->uids);
     free(s->sel);
     s->sel = NULL;
 }
+
+static size_t lower_bound(const struct msel *sel, uint32_t uid);
 
 /* ------------------------------------------------------------------ */
 /* flags                                                               */
@@ -94,23 +97,31 @@ static const struct {
 
 int imapd_sel_recent(const struct msession *s, uint32_t uid)
 {
-    return s->sel && s->sel->first_recent && uid >= s->sel->first_recent;
+    return s->sel && imap_seqset_contains(&s->sel->recent, uid);
 }
 
 uint32_t imapd_sel_nrecent(const struct msession *s)
 {
     const struct msel *sel = s->sel;
-    if (!sel || !sel->first_recent)
+    if (!sel)
         return 0;
-    size_t lo = 0, hi = sel->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sel->uids[mid] < sel->first_recent)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (uint32_t)(sel->n - lo);
+    uint32_t n = 0;
+    for (size_t r = 0; r < sel->recent.count; r++)
+        for (size_t i = lower_bound(sel, sel->recent.r[r].lo);
+             i < sel->n && sel->uids[i] <= sel->recent.r[r].hi; i++)
+            n++;
+    return n;
+}
+
+void imapd_sel_add_recent(struct msession *s, uint32_t lo, uint32_t hi)
+{
+    struct msel *sel = s->sel;
+    if (!lo || lo > hi)
+        return;
+    imap_seqset_add(&sel->recent, lo, hi);
+    imap_seqset_normalize(&sel->recent);
+    if (!sel->first_recent || lo < sel->first_recent)
+        sel->first_recent = lo;
 }
 
 int imapd_sel_write_flags(const struct msession *s, struct buf *b, const struct mmsg *m)
@@ -271,7 +282,7 @@ static void add_uid(struct msel *sel, uint32_t uid)
     sel->uids[sel->n++] = uid;
 }
 
-/* Claim \Recent for what was added (SELECT only); keeps the earliest claim. */
+/* Claim \Recent for what was added (SELECT only): what this claim got. */
 static void claim_recent(struct msession *s)
 {
     struct msel *sel = s->sel;
@@ -279,8 +290,7 @@ static void claim_recent(struct msession *s)
         return;
     struct storage_error e;
     uint32_t first = mview_claim_recent(sel->v, &e);
-    if (first && first < mview_uidnext(sel->v) && !sel->first_recent)
-        sel->first_recent = first;
+    imapd_sel_add_recent(s, first, mview_uidnext(sel->v) - 1);
 }
 
 static void tell_keywords(struct msession *s)

@@ -34,6 +34,8 @@ int imapd_sel_parse_flags(struct msession *s, const struct imap_arg *a, int crea
 int imapd_sel_recent(const struct msession *s, uint32_t uid);
 /* Count of messages \Recent here. */
 uint32_t imapd_sel_nrecent(const struct msession *s);
+/* UIDs lo..hi became \Recent here (a claim; lo 0 or lo > hi: none). */
+void imapd_sel_add_recent(struct msession *s, uint32_t lo, uint32_t hi);
 /*
  * Flush the output when it is above a bound (a FETCH of many messages):
  * waits for the client to read, up to its deadline. 0, or -1 when the
