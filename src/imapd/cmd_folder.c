@@ -322,13 +322,22 @@ static int is_subscribed(char **subs, size_t nsubs, const char *name)
     return 0;
 }
 
-/* A subscribed descendant of name (RECURSIVEMATCH's CHILDINFO). */
-static int has_subscribed_child(char **subs, size_t nsubs, const char *name)
+/*
+ * RECURSIVEMATCH's CHILDINFO (RFC 5258 3.5): a subscribed descendant of
+ * name that the patterns do not list itself.
+ */
+static int childinfo_subscribed(struct msession *s, const struct list_req *r, char **subs,
+                                size_t nsubs, const char *name)
 {
     size_t len = strlen(name);
-    for (size_t i = 0; i < nsubs; i++)
-        if (strncmp(subs[i], name, len) == 0 && subs[i][len] == SEP)
+    char wire[4 * MSTORE_NAME_MAX + 2];
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strncmp(subs[i], name, len) != 0 || subs[i][len] != SEP)
+            continue;
+        wire_name(s, subs[i], wire, sizeof(wire));
+        if (!any_match(r, wire))
             return 1;
+    }
     return 0;
 }
 
@@ -407,7 +416,7 @@ static void do_list(struct msession *s, const char *tag, struct list_req *r)
         if (((r->opts & SEL_SUBSCRIBED) || r->lsub) && !(f[i].attrs & MFOLDER_SUBSCRIBED)) {
             /* RECURSIVEMATCH: a parent of subscribed names, with CHILDINFO */
             childinfo = !r->lsub && (r->opts & SEL_RECURSIVE) &&
-                        has_subscribed_child(subs, nsubs, f[i].name);
+                        childinfo_subscribed(s, r, subs, nsubs, f[i].name);
             if (!childinfo)
                 continue;
         }
