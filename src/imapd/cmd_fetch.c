@@ -259,12 +259,18 @@ static int put_body(struct fmsg *fm, const struct imap_fetch_body *fb, struct bu
         if (r == -2)
             rc = 1;
     }
+    /* as Dovecot names it: HEADER.FIELDS names in upper case */
+    size_t at = out->len;
     buf_puts(out, fb->reply);
+    if (fb->nfields)
+        for (size_t i = at; i < out->len; i++)
+            if (out->data[i] >= 'a' && out->data[i] <= 'z')
+                out->data[i] = (char)(out->data[i] - 'a' + 'A');
     buf_putc(out, ' ');
     if (fb->kind == IMAP_FETCH_K_BINARY_SIZE) {
         buf_printf(out, "%zu", r == 0 ? b.len : (size_t)0);
     } else if (r < 0 && fb->kind == IMAP_FETCH_K_BODY) {
-        buf_puts(out, "NIL");
+        buf_puts(out, "{0}\r\n");          /* no such part: empty, as Dovecot answers */
     } else {
         const char *d;
         size_t len;
@@ -309,13 +315,13 @@ static void put_simple(struct fetch_ctx *fc, struct fmsg *fm, const struct mmsg 
         buf_puts(out, "FLAGS ");
         imapd_sel_write_flags(s, out, m);
     }
-    if (a & IMAP_FETCH_INTERNALDATE) {
-        SP();
-        put_internaldate(out, m->internaldate);
-    }
     if (a & IMAP_FETCH_RFC822_SIZE) {
         SP();
         buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)vsize(fm, m));
+    }
+    if (a & IMAP_FETCH_INTERNALDATE) {
+        SP();
+        put_internaldate(out, m->internaldate);
     }
     static const struct { unsigned bit; uint32_t field; const char *name; } st[] = {
         {IMAP_FETCH_ENVELOPE, IMAPD_CACHE_ENVELOPE, "ENVELOPE "},

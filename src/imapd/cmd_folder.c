@@ -114,7 +114,8 @@ static const struct {
 };
 
 /* The items as asked, in order (bits[] of count *n). */
-static int parse_status_items(const struct imap_arg *a, unsigned *order, size_t *n, unsigned *all)
+static int parse_status_items(const struct imap_arg *a, unsigned *order, size_t *n, unsigned *all,
+                              const char **bad)
 {
     const struct imap_arg *l;
     *n = 0;
@@ -128,8 +129,10 @@ static int parse_status_items(const struct imap_arg *a, unsigned *order, size_t 
         size_t k = 0;
         while (k < ARRAY_LEN(status_items) && strcasecmp(it, status_items[k].name) != 0)
             k++;
-        if (k == ARRAY_LEN(status_items))
+        if (k == ARRAY_LEN(status_items)) {
+            *bad = it;
             return -1;
+        }
         if (!(*all & status_items[k].bit) && *n < ARRAY_LEN(status_items))
             order[(*n)++] = (unsigned)k;
         *all |= status_items[k].bit;
@@ -179,14 +182,19 @@ void imapd_cmd_status(struct msession *s, const char *tag, const struct imap_arg
     size_t n;
     if (imapd_sess_mailbox_arg(s, tag, &args[0], name, sizeof(name)) < 0)
         return;
-    if (parse_status_items(&args[1], order, &n, &all) < 0 || !imap_arg_is_eol(&args[2])) {
-        imapd_reply(s->c, tag, "BAD Invalid status item");
+    const char *bad = NULL;
+    if (parse_status_items(&args[1], order, &n, &all, &bad) < 0 || !imap_arg_is_eol(&args[2])) {
+        imapd_reply(s->c, tag, "BAD Error in IMAP command STATUS: %s%s",
+                    bad ? "Invalid status item " : "Status items must be a list", bad ? bad : "");
         return;
     }
     struct mstatus st;
     struct storage_error e;
     if (status_get(s, name, &st, &e) < 0) {
-        imapd_sess_reply_storage(s, tag, args[0].str, &e);
+        if (e.err == ENOENT)
+            imapd_reply(s->c, tag, "NO Mailbox doesn't exist: %s", args[0].str);
+        else
+            imapd_sess_reply_storage(s, tag, args[0].str, &e);
         return;
     }
     if (all & ST_HIGHESTMODSEQ)
@@ -255,7 +263,8 @@ static int parse_return(const struct imap_arg *a, struct list_req *r)
             r->opts |= RET_SPECIAL;
         else if (strcasecmp(o, "STATUS") == 0) {
             r->opts |= RET_STATUS;
-            if (parse_status_items(++l, r->st_order, &r->st_n, &r->st_all) < 0)
+            const char *bad;
+            if (parse_status_items(++l, r->st_order, &r->st_n, &r->st_all, &bad) < 0)
                 return -1;
         } else
             return -1;
@@ -578,6 +587,21 @@ void imapd_cmd_delete(struct msession *s, const char *tag, const struct imap_arg
     imapd_reply(s->c, tag, "OK Delete completed.");
 }
 
+/* name is a folder (a \\Noselect parent counts: it has children to move). */
+static int folder_exists(struct msession *s, const char *name)
+{
+    struct mfolder *f;
+    size_t n;
+    struct storage_error e;
+    if (mstore_list(s->st, &f, &n, &e) < 0)
+        return 1;                      /* let the rename say what is wrong */
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++)
+        found = strcmp(f[i].name, name) == 0;
+    free(f);
+    return found;
+}
+
 void imapd_cmd_rename(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
 {
     (void)uid;
@@ -594,9 +618,15 @@ void imapd_cmd_rename(struct msession *s, const char *tag, const struct imap_arg
         return;
     }
     struct storage_error e;
+    if (!folder_exists(s, from)) {
+        imapd_reply(s->c, tag, "NO [NONEXISTENT] Mailbox doesn't exist: %s", args[0].str);
+        return;
+    }
     if (mstore_rename(s->st, from, to, &e) < 0) {
         if (e.err == EINVAL)
-            imapd_reply(s->c, tag, "NO [CANNOT] Can't rename mailbox under itself.");
+            imapd_reply(s->c, tag, "NO Can't rename mailbox under its own child.");
+        else if (e.err == EEXIST)
+            imapd_reply(s->c, tag, "NO [ALREADYEXISTS] Target mailbox already exists");
         else
             imapd_sess_reply_storage(s, tag, args[0].str, &e);
         return;
@@ -610,6 +640,10 @@ static void subscribe(struct msession *s, const char *tag, const struct imap_arg
     if (imapd_sess_mailbox_arg(s, tag, &args[0], name, sizeof(name)) < 0)
         return;
     struct storage_error e;
+    if (on && !folder_exists(s, name)) {
+        imapd_reply(s->c, tag, "NO Mailbox doesn't exist: %s", args[0].str);
+        return;
+    }
     if (mstore_subscribe(s->st, name, on, &e) < 0) {
         imapd_sess_reply_storage(s, tag, args[0].str, &e);
         return;

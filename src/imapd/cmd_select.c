@@ -16,6 +16,7 @@
 #include "lib/conn.h"
 #include "lib/util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -122,8 +123,9 @@ static void send_state(struct msession *s)
         }
     imapd_reply(s->c, NULL, "OK [UIDVALIDITY %u] UIDs valid", mview_uidvalidity(sel->v));
     imapd_reply(s->c, NULL, "OK [UIDNEXT %u] Predicted next UID", mview_uidnext(sel->v));
-    imapd_reply(s->c, NULL, "OK [HIGHESTMODSEQ %llu] Highest",
-                (unsigned long long)mview_highest_modseq(sel->v));
+    if (s->enabled & MS_ENABLED_CONDSTORE)      /* as Dovecot: only once CONDSTORE is on */
+        imapd_reply(s->c, NULL, "OK [HIGHESTMODSEQ %llu] Highest",
+                    (unsigned long long)mview_highest_modseq(sel->v));
 }
 
 /* QRESYNC: what the client missed since its modseq. */
@@ -211,6 +213,11 @@ static void do_select(struct msession *s, const char *tag, const struct imap_arg
     }
     struct storage_error e;
     struct mview *v = mview_open(s->st, name, &e);
+    if (!v && e.err == ENOENT) {
+        imapd_reply(s->c, tag, "NO Mailbox doesn't exist: %s", args[0].str);   /* Dovecot's words */
+        imap_seqset_free(&q.known);
+        return;
+    }
     if (!v) {
         imapd_sess_reply_storage(s, tag, args[0].str, &e);
         imap_seqset_free(&q.known);

@@ -521,7 +521,7 @@ int imapd_sess_mailbox_arg(struct msession *s, const char *tag, const struct ima
         ok = imap_utf7_valid(name, len) && buf_append(&b, name, len) == 0;
         if (!ok) {
             buf_free(&b);
-            imapd_reply(s->c, tag, "NO [CANNOT] Mailbox name is not valid mUTF-7");
+            imapd_reply(s->c, tag, "NO Mailbox name is not valid mUTF-7");
             return -1;
         }
     }
