@@ -457,3 +457,62 @@ def test_same_answers_as_dovecot(imap, tmp_path):
         assert sy == sd, "\n".join(sy + ["-- dovecot:"] + sd)
     finally:
         dc.stop()
+
+
+def raw_session(inst, user="alice@example.test"):
+    from test_imap_login import Raw
+    r = Raw(inst.imap_port)
+    r.line()
+    r.send("a LOGIN %s %s\r\n" % (user, USERS[user]))
+    r.until("a")
+    return r
+
+
+def test_condstore_qresync(imap):
+    inst = imap()
+    for i in range(3):
+        deliver(inst, "alice@example.test", MSG1, i + 1)
+    r = raw_session(inst)
+    r.send("b SELECT INBOX (CONDSTORE)\r\n")
+    lines = r.until("b")
+    hms = [l for l in lines if "HIGHESTMODSEQ" in l]
+    assert hms, lines
+    base = int(re.search(r"HIGHESTMODSEQ (\d+)", hms[0]).group(1))
+    uidvalidity = re.search(r"UIDVALIDITY (\d+)", "\n".join(lines)).group(1)
+    r.send("c STORE 2 +FLAGS.SILENT (\\Flagged)\r\n")
+    lines = r.until("c")
+    assert re.match(r"\* 2 FETCH \(MODSEQ \((\d+)\)\)", lines[0]), lines
+    newms = int(re.search(r"MODSEQ \((\d+)\)", lines[0]).group(1))
+    assert newms > base
+    # UNCHANGEDSINCE below the message's MODSEQ: not changed, named in [MODIFIED]
+    r.send("d STORE 2 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)\r\n" % base)
+    assert r.until("d")[-1] == "d OK [MODIFIED 2] Conditional STORE failed"
+    r.send("e FETCH 1:* (FLAGS) (CHANGEDSINCE %d)\r\n" % base)
+    lines = r.until("e")
+    assert len(lines) == 2 and lines[0].startswith("* 2 FETCH (FLAGS (\\Flagged") and \
+        "MODSEQ (%d)" % newms in lines[0], lines
+    r.send("f STORE 3 +FLAGS.SILENT (\\Deleted)\r\ng EXPUNGE\r\nh ENABLE QRESYNC\r\n")
+    r.until("h")
+    # QRESYNC: VANISHED (EARLIER) for the expunged UID, FETCH for what changed since
+    r.send("i SELECT INBOX (QRESYNC (%s %d 1:3))\r\n" % (uidvalidity, base))
+    lines = r.until("i")
+    assert "* VANISHED (EARLIER) 3" in lines, lines
+    assert any(l.startswith("* 2 FETCH (UID 2 FLAGS (\\Flagged") for l in lines), lines
+    r.send("j UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)\r\n" % base)
+    lines = r.until("j")
+    assert lines[0] == "* VANISHED (EARLIER) 3", lines
+    r.close()
+
+
+def test_utf8_accept_names(imap):
+    inst = imap()
+    r = raw_session(inst)
+    r.send('b CREATE "B&APw-ro"\r\nc ENABLE UTF8=ACCEPT\r\n')
+    assert r.until("b")[-1] == "b OK Create completed."
+    assert r.until("c")[0] == "* ENABLED UTF8=ACCEPT"
+    r.send('d LIST "" B*\r\n')
+    lines = r.until("d")
+    assert lines[0] == '* LIST (\\HasNoChildren) "." "Büro"', lines
+    r.send('e SELECT "Büro"\r\n')
+    assert r.until("e")[-1].startswith("e OK [READ-WRITE]")
+    r.close()
