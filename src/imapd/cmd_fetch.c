@@ -296,7 +296,28 @@ struct fetch_ctx {
     struct imap_fetch f;
     int set_seen;
     int unknown_cte;
+    const struct imap_seqset *seen_now;  /* UIDs this FETCH made \Seen (FLAGS is sent) */
 };
+
+/* A body item without .PEEK: \Seen for every message that lacks it, in one change. */
+static void set_seen(struct msession *s, const uint32_t *uids, size_t n, struct imap_seqset *now)
+{
+    uint32_t *todo = xmalloc((n ? n : 1) * sizeof(*todo));
+    size_t k = 0, nm;
+    const struct mmsg *m = mview_msgs(s->sel->v, &nm);
+    for (size_t i = 0; i < n; i++) {
+        long j = mview_find(s->sel->v, uids[i]);
+        if (j >= 0 && !(m[j].flags & STORAGE_FLAG_SEEN)) {
+            todo[k++] = uids[i];
+            imap_seqset_add(now, uids[i], uids[i]);
+        }
+    }
+    imap_seqset_normalize(now);
+    struct storage_error e;
+    if (k && mview_store(s->sel->v, todo, k, MVIEW_FLAGS_ADD, STORAGE_FLAG_SEEN, 0, &e) < 0)
+        msg_warn("imap(%s): FETCH could not set \\Seen: %s", s->user, e.text);
+    free(todo);
+}
 
 #define SP() do { if (n++) buf_putc(out, ' '); } while (0)
 
@@ -371,16 +392,7 @@ static int fetch_one(struct fetch_ctx *fc, struct msession *s, uint32_t uid)
     const struct mmsg *m = &mview_msgs(sel->v, &nm)[k];
     if (fc->f.changedsince_set && m->modseq <= fc->f.changedsince)
         return 0;
-    int show_flags = 0;
-    if (fc->set_seen && !(m->flags & STORAGE_FLAG_SEEN)) {
-        struct storage_error e;
-        if (mview_store(sel->v, &uid, 1, MVIEW_FLAGS_ADD, STORAGE_FLAG_SEEN, 0, &e) == 0)
-            show_flags = 1;
-        k = mview_find(sel->v, uid);
-        if (k < 0)
-            return -1;
-        m = &mview_msgs(sel->v, &nm)[k];
-    }
+    int show_flags = fc->seen_now && imap_seqset_contains(fc->seen_now, uid);
     struct fmsg fm = {.s = s, .uid = uid};
     struct buf *out = conn_out(s->c);
     buf_printf(out, "* %u FETCH (", imapd_sel_seq(s, uid));
@@ -469,6 +481,12 @@ void imapd_cmd_fetch(struct msession *s, const char *tag, const struct imap_arg 
     fc.set_seen = fc.f.set_seen && !s->sel->readonly;
     if (fc.f.vanished)
         send_vanished(s, &args[0]);
+    struct imap_seqset now;
+    imap_seqset_init(&now);
+    if (fc.set_seen) {
+        set_seen(s, uids, n, &now);
+        fc.seen_now = &now;
+    }
     int gone = 0;
     for (size_t i = 0; i < n && !s->closing; i++) {
         if (fetch_one(&fc, s, uids[i]) < 0)
@@ -477,6 +495,7 @@ void imapd_cmd_fetch(struct msession *s, const char *tag, const struct imap_arg 
     }
     free(uids);
     imap_fetch_free(&fc.f);
+    imap_seqset_free(&now);
     if (s->closing)
         return;
     imapd_sel_sync(s, uid);

@@ -414,7 +414,7 @@ static void do_list(struct msession *s, const char *tag, struct list_req *r)
         imapd_sess_reply_storage(s, tag, "LIST", &e);
         return;
     }
-    if ((r->opts & (RET_SUBSCRIBED | SEL_SUBSCRIBED)) || r->lsub)
+    if (r->opts & (RET_SUBSCRIBED | SEL_SUBSCRIBED))
         mstore_subscriptions(s->st, &subs, &nsubs, &e);
     for (size_t i = 0; i < nf; i++) {
         char wire[4 * MSTORE_NAME_MAX + 2];
@@ -422,9 +422,9 @@ static void do_list(struct msession *s, const char *tag, struct list_req *r)
         if (is_subscribed(subs, nsubs, f[i].name))
             f[i].attrs |= MFOLDER_SUBSCRIBED;
         int childinfo = 0;
-        if (((r->opts & SEL_SUBSCRIBED) || r->lsub) && !(f[i].attrs & MFOLDER_SUBSCRIBED)) {
+        if ((r->opts & SEL_SUBSCRIBED) && !(f[i].attrs & MFOLDER_SUBSCRIBED)) {
             /* RECURSIVEMATCH: a parent of subscribed names, with CHILDINFO */
-            childinfo = !r->lsub && (r->opts & SEL_RECURSIVE) &&
+            childinfo = (r->opts & SEL_RECURSIVE) &&
                         childinfo_subscribed(s, r, subs, nsubs, f[i].name);
             if (!childinfo)
                 continue;
@@ -436,11 +436,11 @@ static void do_list(struct msession *s, const char *tag, struct list_req *r)
         list_line(s, r, f[i].name, f[i].attrs, 0, childinfo);
         imapd_sess_out_drain(s);
     }
-    if ((r->opts & SEL_SUBSCRIBED) || r->lsub)
+    if (r->opts & SEL_SUBSCRIBED)
         list_missing_subscribed(s, r, subs, nsubs, f, nf);
     mstore_strv_free(subs, nsubs);
     free(f);
-    imapd_reply(s->c, tag, "OK %s completed.", r->lsub ? "Lsub" : "List");
+    imapd_reply(s->c, tag, "OK List completed.");
 }
 
 /* Already sent in this LSUB (names are few: a linear look is fine). */
