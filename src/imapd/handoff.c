@@ -49,6 +49,7 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     set->login_timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_login_timeout);
     set->timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_timeout);
     set->line_max = (size_t)cfg_get_int(cfg, P_imap_max_line_length);
+    set->idle_notify_ms = (uint64_t)cfg_get_time_ms(cfg, P_imap_idle_notify_interval);
 }
 
 void imapd_settings_free(struct imapd_settings *set)

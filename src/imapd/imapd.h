@@ -49,6 +49,7 @@ struct imapd_settings {
     uint64_t login_timeout_ms;      /* autologout before login */
     uint64_t timeout_ms;            /* autologout after login */
     size_t line_max;                /* imap_max_line_length */
+    uint64_t idle_notify_ms;        /* imap_idle_notify_interval: IDLE's keepalive and sync */
 };
 
 void imapd_settings_read(const struct config *cfg, const char *queue_dir,
