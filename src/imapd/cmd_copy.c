@@ -221,10 +221,24 @@ static int parse_opts(const struct imap_arg *args, size_t *i, struct append_opts
     return 0;
 }
 
+static uint32_t keyword_bits(struct mview *v, const struct append_opts *o)
+{
+    uint32_t bits = 0;
+    for (size_t i = 0; i < o->nkeywords; i++) {
+        struct storage_error e;
+        int b = mview_keyword_bit(v, o->keywords[i]->str, 1, &e);
+        if (b >= 0)
+            bits |= 1u << b;
+    }
+    return bits;
+}
+
 /* ---- APPEND: the state kept while its literals stream ---- */
 
 struct append_msg {
-    struct storage_save *save;             /* NULL when it failed */
+    struct storage_save *save;             /* while its bytes come; NULL when done or failed */
+    uint32_t keywords;
+    uint32_t uid;                          /* once saved */
     int failed;
     struct storage_error err;
 };
@@ -335,8 +349,22 @@ static void append_begin_msg(struct append_state *a, const struct imap_arg *args
     }
     struct storage_save_opts so = {.flags = o.flags, .received = (time_t)o.date,
                                    .size = (long long)size};
+    m->keywords = keyword_bits(a->v, &o);
     m->save = mview_append_begin(a->v, &so, &m->err);
     m->failed = m->save == NULL;
+}
+
+/*
+ * A message's bytes are all there: make it durable and give it its UID
+ * now (lib-storage saves one message of a folder at a time, so MULTIAPPEND
+ * is not atomic: messages before a failing one stay).
+ */
+static void append_end_msg(struct append_state *a, struct append_msg *m)
+{
+    struct storage_save *sv = m->save;
+    m->save = NULL;
+    if (sv && mview_append_finish(a->v, sv, m->keywords, &m->uid, &m->err) < 0)
+        m->failed = 1;
 }
 
 enum imap_parse_result imapd_cmd_append_literal(struct msession *s)
@@ -363,8 +391,10 @@ enum imap_parse_result imapd_cmd_append_literal(struct msession *s)
     struct append_state *a = s->append;
     append_begin_msg(a, args, nargs, size);
     a->left = size;
-    if (size == 0)
+    if (size == 0) {
+        append_end_msg(a, &a->msgs[a->n - 1]);
         imap_parser_literal_streamed(s->p);
+    }
     return sync ? IMAP_PARSE_CONTINUE : IMAP_PARSE_NEED;
 }
 
@@ -381,8 +411,10 @@ size_t imapd_cmd_append_input(struct msession *s, const char *data, size_t len)
         m->failed = 1;
     }
     a->left -= take;
-    if (a->left == 0)
+    if (a->left == 0) {
+        append_end_msg(a, m);
         imap_parser_literal_streamed(s->p);
+    }
     return take;
 }
 
@@ -400,49 +432,33 @@ static void append_held(struct append_state *a, const struct imap_arg *msg,
     memset(m, 0, sizeof(*m));
     struct storage_save_opts so = {.flags = o->flags, .received = (time_t)o->date,
                                    .size = (long long)msg->len};
+    m->keywords = keyword_bits(a->v, o);
     m->save = mview_append_begin(a->v, &so, &m->err);
     if (m->save && storage_save_write(m->save, msg->str, msg->len, &m->err) < 0) {
         storage_save_abort(m->save);
         m->save = NULL;
     }
     m->failed = m->save == NULL;
+    append_end_msg(a, m);
 }
 
-static uint32_t keyword_bits(struct mview *v, const struct append_opts *o)
+/* Every message saved: APPENDUID. Replies. */
+static void append_reply(struct msession *s, const char *tag, struct append_state *a)
 {
-    uint32_t bits = 0;
-    for (size_t i = 0; i < o->nkeywords; i++) {
-        struct storage_error e;
-        int b = mview_keyword_bit(v, o->keywords[i]->str, 1, &e);
-        if (b >= 0)
-            bits |= 1u << b;
-    }
-    return bits;
-}
-
-/* Finish the saves; replies. uids has room for a->n. */
-static void append_finish(struct msession *s, const char *tag, struct append_state *a,
-                          const uint32_t *kw, uint32_t *uids)
-{
+    uint32_t *uids = xcalloc(a->n ? a->n : 1, sizeof(uint32_t));
     for (size_t i = 0; i < a->n; i++) {
         struct append_msg *m = &a->msgs[i];
         if (m->failed && m->err.err == 0) {
             imapd_reply(s->c, tag, "NO [SERVERBUG] Append failed.");
+            free(uids);
             return;
         }
-        if (m->failed || !m->save) {
+        if (m->failed || !m->uid) {
             imapd_sess_reply_storage(s, tag, "Append", &m->err);
+            free(uids);
             return;
         }
-    }
-    for (size_t i = 0; i < a->n; i++) {
-        struct append_msg *m = &a->msgs[i];
-        struct storage_save *sv = m->save;
-        m->save = NULL;
-        if (mview_append_finish(a->v, sv, kw[i], &uids[i], &m->err) < 0) {
-            imapd_sess_reply_storage(s, tag, "Append", &m->err);
-            return;
-        }
+        uids[i] = m->uid;
     }
     if (s->sel && is_selected(s, a->name))
         imapd_sel_sync(s, 1);
@@ -452,11 +468,11 @@ static void append_finish(struct msession *s, const char *tag, struct append_sta
     imapd_reply(s->c, tag, "OK [APPENDUID %u %s] Append completed.", mview_uidvalidity(a->v),
                 buf_cstr(&set));
     buf_free(&set);
+    free(uids);
 }
 
 /* Check the arguments after the mailbox and collect the messages' keywords. */
-static int append_walk(struct append_state *a, const struct imap_arg *args, uint32_t *kw,
-                       const char **err)
+static int append_walk(struct append_state *a, const struct imap_arg *args, const char **err)
 {
     size_t i = 1, k = 0;
     do {
@@ -468,11 +484,8 @@ static int append_walk(struct append_state *a, const struct imap_arg *args, uint
             return *err = "Invalid arguments.", -1;
         if (!msg->streamed && a->v)
             append_held(a, msg, &o);
-        if (k >= a->n)
+        if (k++ >= a->n)
             return *err = "Invalid arguments.", -1;
-        if (a->v)
-            kw[k] = keyword_bits(a->v, &o);
-        k++;
         i++;
     } while (!imap_arg_is_eol(&args[i]));
     return 0;
@@ -510,16 +523,9 @@ void imapd_cmd_append(struct msession *s, const char *tag, const struct imap_arg
             return;
         }
     }
-    size_t nargs = 0;
-    while (!imap_arg_is_eol(&args[nargs]))
-        nargs++;
-    uint32_t *kw = xcalloc(nargs + 1, sizeof(uint32_t));
-    uint32_t *uids = xcalloc(nargs + 1, sizeof(uint32_t));
-    if (append_walk(a, args, kw, &err) < 0)
+    if (append_walk(a, args, &err) < 0)
         imapd_reply(s->c, tag, "BAD Error in IMAP command APPEND: %s", err);
     else
-        append_finish(s, tag, a, kw, uids);
-    free(kw);
-    free(uids);
+        append_reply(s, tag, a);
     imapd_cmd_append_stop(s);
 }
