@@ -202,7 +202,7 @@ static int eval_one(struct msession *s, const struct imap_search *q, size_t i, i
         int64_t t;
         m.have_sent_day = 1;
         if (sent_date(&c, &t, &m.sent_day) < 0)
-            m.sent_day = m.internal_day;
+            m.sent_day = 0;                /* no usable Date: is 1970-01-01, as in Dovecot */
     }
     int r = imap_search_match(q->root, &m);
     mctx_done(&c);
