@@ -6,6 +6,7 @@ user (vmail as root)."""
 import imaplib
 import os
 import pwd
+import re
 import subprocess
 
 import pytest
@@ -25,11 +26,14 @@ class MailIMAP:
         assert typ == "OK"
         return m
 
-    def worker_pids(self):
-        procs = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True,
-                               text=True).stdout
-        return [int(l.split()[0]) for l in procs.splitlines()
-                if "imapd: mail uid=%d" % self.vuid in l]
+    def worker_pid(self, sock):
+        """The mail worker serving the client socket sock (it holds the server's end)."""
+        port = sock.getsockname()[1]
+        out = subprocess.run(["ss", "-tnpH", "state", "established", "( dport = :%d )" % port],
+                             capture_output=True, text=True).stdout
+        pids = set(int(p) for p in re.findall(r"pid=(\d+)", out))
+        assert len(pids) == 1, out
+        return pids.pop()
 
 
 @pytest.fixture

@@ -154,9 +154,8 @@ def test_append_20mb_streamed(mailimap):
     mi = mailimap()
     r = Raw(mi.port)
     r.login()
-    pids = mi.worker_pids()
-    assert len(pids) == 1
-    before = rss_kb(pids[0])
+    pid = mi.worker_pid(r.s)
+    before = rss_kb(pid)
     body = (b"0123456789abcdef" * 4 + b"\r\n") * (20 * 1024 * 1024 // 66)
     data = b"Subject: big\r\n\r\n" + body + b"needle at the end\r\n"
     r.send(b"a1 APPEND INBOX {%d}\r\n" % len(data))
@@ -166,7 +165,7 @@ def test_append_20mb_streamed(mailimap):
     r.send(b"\r\n")
     last = r.until("a1")[-1]
     assert last.startswith("a1 OK [APPENDUID"), last
-    after = rss_kb(pids[0])
+    after = rss_kb(pid)
     assert after - before < 8 * 1024, (before, after)     # far below the message's 20 MB
     (f,) = files(mi.maildir)
     assert os.path.getsize(f) == len(data)
@@ -206,7 +205,7 @@ def test_copy_and_move(mailimap):
     typ, data = m.uid("MOVE", "1,5", "Archive")
     assert typ == "OK", data
     assert b"COPYUID" in m.untagged_responses.get("OK", [b""])[-1], m.untagged_responses
-    assert m.untagged_responses.get("EXPUNGE") == [b"5", b"1"], m.untagged_responses
+    assert m.untagged_responses.get("EXPUNGE") in ([b"5", b"1"], [b"1", b"4"]), m.untagged_responses
     typ, data = m.search(None, "ALL")
     assert data == [b"1 2 3"]
     assert len(files(mi.maildir)) == 3 and len(files(mi.maildir, "Archive")) == 6
