@@ -5,7 +5,8 @@
  * Owns: SEARCH / UID SEARCH (CHARSET, ESEARCH's RETURN (MIN MAX ALL COUNT
  * SAVE), SEARCHRES `$` kept in sel->saved, MODSEQ), SORT / UID SORT
  * (RFC 5256 with RFC 5957's DISPLAYFROM/DISPLAYTO; i;ascii-casemap) and
- * THREAD (ORDEREDSUBJECT; REFERENCES is refused). The program is parsed
+ * THREAD ORDEREDSUBJECT (REFERENCES answers BAD "Unknown thread
+ * algorithm", as Dovecot does for what it lacks). The program is parsed
  * by lib-imap/imap_search.h and evaluated per message of the session's
  * list (sel->uids): flags, sizes, dates and UIDs come from the view;
  * header and body keys read the message (imapd/msgtext.h) only when a key
@@ -507,9 +508,92 @@ void imapd_cmd_sort(struct msession *s, const char *tag, const struct imap_arg *
 
 /* ---- THREAD ---- */
 
+struct thread {
+    size_t first, n;                       /* recs[first .. first + n) */
+    int64_t date;
+    uint32_t seq;
+};
+
+static int thread_cmp(const void *pa, const void *pb)
+{
+    const struct thread *a = pa, *b = pb;
+    int r = cmp_i64(a->date, b->date);
+    return r ? r : (a->seq < b->seq ? -1 : a->seq > b->seq);
+}
+
+/*
+ * ORDEREDSUBJECT (RFC 5256): by base subject, then sent date; each run of
+ * one base subject is a thread whose first message is the parent of the
+ * others; threads in the order of their first messages' dates.
+ */
+static void thread_orderedsubject(struct msession *s, const struct sort_rec *recs, size_t n,
+                                  int uid)
+{
+    struct thread *t = xcalloc(n ? n : 1, sizeof(*t));
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || strcasecmp(recs[i].text[IMAP_SORT_SUBJECT],
+                                 recs[i - 1].text[IMAP_SORT_SUBJECT]) != 0)
+            t[nt++] = (struct thread){.first = i, .date = recs[i].date, .seq = recs[i].seq};
+        t[nt - 1].n++;
+    }
+    qsort(t, nt, sizeof(*t), thread_cmp);
+    struct buf *o = conn_out(s->c);
+    buf_puts(o, nt ? "* THREAD " : "* THREAD");
+    for (size_t k = 0; k < nt; k++) {
+        const struct sort_rec *r = &recs[t[k].first];
+        buf_printf(o, "(%u", uid ? r[0].uid : r[0].seq);
+        if (t[k].n == 2)
+            buf_printf(o, " %u", uid ? r[1].uid : r[1].seq);
+        else
+            for (size_t j = 1; j < t[k].n; j++)
+                buf_printf(o, "%s(%u)", j == 1 ? " " : "", uid ? r[j].uid : r[j].seq);
+        buf_putc(o, ')');
+    }
+    buf_puts(o, "\r\n");
+    free(t);
+}
+
+/* THREAD algorithm charset keys: 0, or -1 after replying. */
+static int thread_parse(struct msession *s, const char *tag, const struct imap_arg *args,
+                        struct imap_search *q)
+{
+    const char *alg, *err = NULL;
+    struct imap_search_params p;
+    search_params(s, &p);
+    p.allow_return = 0;
+    memset(q, 0, sizeof(*q));
+    if (!imap_arg_atom(&args[0], &alg) || imap_arg_is_eol(&args[1])) {
+        imapd_reply(s->c, tag, "BAD Error in IMAP command THREAD: Invalid arguments.");
+        return -1;
+    }
+    if (!str_ieq(alg, "ORDEREDSUBJECT")) {
+        imapd_reply(s->c, tag, "BAD Unknown thread algorithm.");
+        return -1;
+    }
+    int r = imap_search_parse_charset(&args[1], &err);
+    if (r == 0)
+        r = imap_search_parse_keys(q, &args[2], &p, &err);
+    if (r < 0) {
+        imap_search_free(q);
+        reply_parse_error(s, tag, "THREAD", r, err);
+    }
+    return r < 0 ? -1 : 0;
+}
+
 void imapd_cmd_thread(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
 {
-    (void)args;
-    (void)uid;
-    imapd_reply(s->c, tag, "BAD Unknown thread algorithm.");
+    uint64_t t0 = mono_msec();
+    struct imap_search q;
+    if (thread_parse(s, tag, args, &q) < 0)
+        return;
+    static const struct imap_sort_crit crit[] = {{IMAP_SORT_SUBJECT, 0}, {IMAP_SORT_DATE, 0}};
+    struct matches m;
+    search_run(s, &q, &m);
+    struct sort_rec *recs = sort_matches(s, &m, crit, ARRAY_LEN(crit));
+    thread_orderedsubject(s, recs, m.n, uid);
+    sort_free(recs, m.n);
+    matches_free(&m);
+    imap_search_free(&q);
+    reply_done(s, tag, "Thread", t0);
 }

@@ -203,7 +203,14 @@ def test_sort(corpus):
     lines = cmd(s, f, "t3", "SORT (BOGUS) UTF-8 ALL")
     assert lines[-1].startswith("t3 BAD"), lines
     lines = cmd(s, f, "t4", "THREAD REFERENCES UTF-8 ALL")
-    assert lines[-1].startswith("t4 BAD"), lines
+    assert lines[-1] == "t4 BAD Unknown thread algorithm.", lines
+    lines = cmd(s, f, "t5", "THREAD ORDEREDSUBJECT UTF-8 ALL")
+    assert lines[0] == "* THREAD (1 (3)(5))(2)(4)(6)", lines
+    assert lines[-1].startswith("t5 OK Thread completed"), lines
+    lines = cmd(s, f, "t6", "UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT lunch NOT DELETED")
+    assert lines[0] == "* THREAD (1 3)", lines
+    lines = cmd(s, f, "t7", "THREAD ORDEREDSUBJECT UTF-8 SUBJECT nothing")
+    assert lines[0] == "* THREAD", lines
     s.close()
 
 
@@ -229,6 +236,10 @@ def test_same_results_as_dovecot(corpus, tmp_path):
             b = theirs.sort("(%s)" % crit, "UTF-8", "ALL")[1]
             if a != b:
                 diffs.append((crit, a, b))
+        a = ours.thread("ORDEREDSUBJECT", "UTF-8", "ALL")[1]
+        b = theirs.thread("ORDEREDSUBJECT", "UTF-8", "ALL")[1]
+        if a != b:
+            diffs.append(("THREAD", a, b))
         assert not diffs, diffs
         theirs.logout()
     finally:
