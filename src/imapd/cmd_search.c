@@ -5,15 +5,15 @@
  * Owns: SEARCH / UID SEARCH (CHARSET, ESEARCH's RETURN (MIN MAX ALL COUNT
  * SAVE), SEARCHRES `$` kept in sel->saved, MODSEQ), SORT / UID SORT
  * (RFC 5256 with RFC 5957's DISPLAYFROM/DISPLAYTO; i;ascii-casemap) and
- * THREAD ORDEREDSUBJECT (REFERENCES answers BAD "Unknown thread
- * algorithm", as Dovecot does for what it lacks). The program is parsed
- * by lib-imap/imap_search.h and evaluated per message of the session's
- * list (sel->uids): flags, sizes, dates and UIDs come from the view;
+ * THREAD ORDEREDSUBJECT and REFERENCES (imapd/thread_refs.h). The program
+ * is parsed by lib-imap/imap_search.h and evaluated per message of the
+ * session's list (sel->uids): flags, sizes, dates and UIDs come from the view;
  * header and body keys read the message (imapd/msgtext.h) only when a key
  * needs it, the header section at most once per message.
  */
 #include "imapd/mailsess.h"
 #include "imapd/msgtext.h"
+#include "imapd/thread_refs.h"
 
 #include "lib-imap/imap_search.h"
 #include "lib-imap/imap_sort.h"
@@ -554,9 +554,90 @@ static void thread_orderedsubject(struct msession *s, const struct sort_rec *rec
     free(t);
 }
 
+#define THREAD_REFS_MAX 1000               /* msg-ids read from one References: */
+
+struct thread_src {
+    char **ids;                            /* References (or In-Reply-To) */
+    size_t nids;
+    char **mid;                            /* Message-ID (0 or 1) */
+    size_t nmid;
+    char *subject;
+};
+
+static void header_ids(const char *h, size_t len, const char *field, char ***ids, size_t *n,
+                       size_t max)
+{
+    struct buf v;
+    buf_init(&v, 1024 * 1024);
+    if (imapd_mt_header_raw(h, len, field, &v) == 1)
+        imapd_thread_msgids(buf_cstr(&v), v.len, ids, n, max);
+    buf_free(&v);
+}
+
+/* What REFERENCES needs of one message: its ids, base subject and sent date. */
+static void thread_fill(struct msession *s, uint32_t num, uint32_t seq, uint32_t uid,
+                        struct imapd_thread_msg *tm, struct thread_src *src)
+{
+    struct sort_rec rec = {.seq = seq, .uid = uid};
+    static const struct imap_sort_crit by_date = {IMAP_SORT_DATE, 0};
+    sort_fill(s, &rec, &by_date, 1);
+    struct msg_ctx c;
+    mctx_init(&c, s->sel->v, uid);
+    size_t len = 0;
+    const char *h = mctx_header(&c, &len);
+    int reply = 0;
+    struct buf subj, base;
+    buf_init(&subj, SORT_TEXT_MAX);
+    buf_init(&base, SORT_TEXT_MAX);
+    if (h) {
+        header_ids(h, len, "Message-ID", &src->mid, &src->nmid, 1);
+        header_ids(h, len, "References", &src->ids, &src->nids, THREAD_REFS_MAX);
+        if (src->nids == 0)
+            header_ids(h, len, "In-Reply-To", &src->ids, &src->nids, 1);
+        if (imapd_mt_header_value(h, len, "Subject", &subj) >= 0)
+            imap_base_subject(buf_cstr(&subj), subj.len, &base, &reply);
+    }
+    src->subject = xstrdup(buf_cstr(&base));
+    buf_free(&subj);
+    buf_free(&base);
+    mctx_done(&c);
+    *tm = (struct imapd_thread_msg){
+        .num = num, .seq = seq, .date = rec.date, .msgid = src->nmid ? src->mid[0] : NULL,
+        .refs = (const char *const *)src->ids, .nrefs = src->nids, .subject = src->subject,
+        .reply = reply,
+    };
+}
+
+static void thread_src_free(struct thread_src *src)
+{
+    for (size_t i = 0; i < src->nids; i++)
+        free(src->ids[i]);
+    for (size_t i = 0; i < src->nmid; i++)
+        free(src->mid[i]);
+    free(src->ids);
+    free(src->mid);
+    free(src->subject);
+}
+
+static void thread_references(struct msession *s, const struct matches *m, int uid)
+{
+    struct imapd_thread_msg *tm = xcalloc(m->n ? m->n : 1, sizeof(*tm));
+    struct thread_src *src = xcalloc(m->n ? m->n : 1, sizeof(*src));
+    for (size_t i = 0; i < m->n; i++)
+        thread_fill(s, uid ? m->uids[i] : m->seqs[i], m->seqs[i], m->uids[i], &tm[i], &src[i]);
+    struct buf *o = conn_out(s->c);
+    buf_puts(o, m->n ? "* THREAD " : "* THREAD");
+    imapd_thread_references(tm, m->n, o);
+    buf_puts(o, "\r\n");
+    for (size_t i = 0; i < m->n; i++)
+        thread_src_free(&src[i]);
+    free(src);
+    free(tm);
+}
+
 /* THREAD algorithm charset keys: 0, or -1 after replying. */
 static int thread_parse(struct msession *s, const char *tag, const struct imap_arg *args,
-                        struct imap_search *q)
+                        struct imap_search *q, int *refs)
 {
     const char *alg, *err = NULL;
     struct imap_search_params p;
@@ -567,7 +648,8 @@ static int thread_parse(struct msession *s, const char *tag, const struct imap_a
         imapd_reply(s->c, tag, "BAD Error in IMAP command THREAD: Invalid arguments.");
         return -1;
     }
-    if (!str_ieq(alg, "ORDEREDSUBJECT")) {
+    *refs = str_ieq(alg, "REFERENCES");
+    if (!*refs && !str_ieq(alg, "ORDEREDSUBJECT")) {
         imapd_reply(s->c, tag, "BAD Unknown thread algorithm.");
         return -1;
     }
@@ -585,14 +667,19 @@ void imapd_cmd_thread(struct msession *s, const char *tag, const struct imap_arg
 {
     uint64_t t0 = mono_msec();
     struct imap_search q;
-    if (thread_parse(s, tag, args, &q) < 0)
+    int refs;
+    if (thread_parse(s, tag, args, &q, &refs) < 0)
         return;
     static const struct imap_sort_crit crit[] = {{IMAP_SORT_SUBJECT, 0}, {IMAP_SORT_DATE, 0}};
     struct matches m;
     search_run(s, &q, &m);
-    struct sort_rec *recs = sort_matches(s, &m, crit, ARRAY_LEN(crit));
-    thread_orderedsubject(s, recs, m.n, uid);
-    sort_free(recs, m.n);
+    if (refs) {
+        thread_references(s, &m, uid);
+    } else {
+        struct sort_rec *recs = sort_matches(s, &m, crit, ARRAY_LEN(crit));
+        thread_orderedsubject(s, recs, m.n, uid);
+        sort_free(recs, m.n);
+    }
     matches_free(&m);
     imap_search_free(&q);
     reply_done(s, tag, "Thread", t0);

@@ -202,7 +202,7 @@ def test_sort(corpus):
     assert lines[0] == "* SORT 1 3 5", lines
     lines = cmd(s, f, "t3", "SORT (BOGUS) UTF-8 ALL")
     assert lines[-1].startswith("t3 BAD"), lines
-    lines = cmd(s, f, "t4", "THREAD REFERENCES UTF-8 ALL")
+    lines = cmd(s, f, "t4", "THREAD BOGUS UTF-8 ALL")
     assert lines[-1] == "t4 BAD Unknown thread algorithm.", lines
     lines = cmd(s, f, "t5", "THREAD ORDEREDSUBJECT UTF-8 ALL")
     assert lines[0] == "* THREAD (1 (3)(5))(2)(4)(6)", lines
@@ -236,11 +236,69 @@ def test_same_results_as_dovecot(corpus, tmp_path):
             b = theirs.sort("(%s)" % crit, "UTF-8", "ALL")[1]
             if a != b:
                 diffs.append((crit, a, b))
-        a = ours.thread("ORDEREDSUBJECT", "UTF-8", "ALL")[1]
-        b = theirs.thread("ORDEREDSUBJECT", "UTF-8", "ALL")[1]
-        if a != b:
-            diffs.append(("THREAD", a, b))
+        for alg in ("ORDEREDSUBJECT", "REFERENCES"):
+            a = ours.thread(alg, "UTF-8", "ALL")[1]
+            b = theirs.thread(alg, "UTF-8", "ALL")[1]
+            if a != b:
+                diffs.append((alg, a, b))
         assert not diffs, diffs
+        theirs.logout()
+    finally:
+        dc.stop()
+    ours.logout()
+
+
+THREADED = [
+    # (Message-ID, References / In-Reply-To header, Subject, Date)
+    ("<a@t>", "", "Plans", "Mon, 1 Jan 2024 10:00:00 +0000"),
+    ("<b@t>", "In-Reply-To: <a@t>\r\n", "Re: Plans", "Mon, 1 Jan 2024 11:00:00 +0000"),
+    ("<c@t>", "References: <a@t> <b@t>\r\n", "Re: Plans", "Mon, 1 Jan 2024 12:00:00 +0000"),
+    ("<d@t>", "References: <a@t>\r\n", "Re: Plans", "Mon, 1 Jan 2024 09:30:00 +0000"),
+    ("<e@t>", "References: <gone@t>\r\n", "Other", "Tue, 2 Jan 2024 10:00:00 +0000"),
+    ("<f@t>", "References: <gone@t>\r\n", "Re: Other", "Tue, 2 Jan 2024 11:00:00 +0000"),
+    ("<g@t>", "", "Plans", "Wed, 3 Jan 2024 10:00:00 +0000"),
+    ("<h@t>", "", "Fwd: Solo", "Dec, 31 Dec 2023 10:00:00 +0000"),
+    ("<a@t>", "", "Duplicate id", "Thu, 4 Jan 2024 10:00:00 +0000"),
+]
+
+
+@pytest.fixture
+def threaded(mailimap):
+    mi = mailimap()
+    m = mi.login()
+    for mid, refs, subj, date in THREADED:
+        text = ("From: x@example.test\r\nMessage-ID: %s\r\n%sSubject: %s\r\nDate: %s\r\n\r\nx\r\n"
+                % (mid, refs, subj, date))
+        assert m.append("INBOX", None, None, text.encode())[0] == "OK"
+    m.logout()
+    return mi
+
+
+def test_thread_references(threaded):
+    s, f = raw(threaded.port)
+    cmd(s, f, "l", "LOGIN alice@example.test alicepw")
+    cmd(s, f, "s", "SELECT INBOX")
+    lines = cmd(s, f, "t1", "THREAD REFERENCES UTF-8 ALL")
+    assert lines[-1].startswith("t1 OK Thread completed"), lines
+    # 7 "Plans" gathers with 1's thread under a dummy; 5 and 6 share a missing parent;
+    # 9 reuses 1's Message-ID (a thread of its own); 8 is the oldest
+    assert lines[0] == "* THREAD (8)((1 (4)(2 3))(7))((5)(6))(9)", lines
+    lines = cmd(s, f, "t2", "UID THREAD REFERENCES UTF-8 SUBJECT other")
+    assert lines[0] == "* THREAD ((5)(6))", lines
+    s.close()
+
+
+@pytest.mark.skipif(not dovecot.available(), reason="Dovecot is not installed")
+def test_thread_references_as_dovecot(threaded, tmp_path):
+    ours = threaded.login()
+    ours.select("INBOX", readonly=True)
+    dc = dovecot.PrivateDovecot(tmp_path / "dovecot", maildir=threaded.maildir).start()
+    try:
+        theirs = __import__("imaplib").IMAP4("127.0.0.1", dc.imap_port)
+        theirs.login(dc.user, dc.password)
+        theirs.select("INBOX", readonly=True)
+        for alg in ("REFERENCES", "ORDEREDSUBJECT"):
+            assert ours.thread(alg, "UTF-8", "ALL") == theirs.thread(alg, "UTF-8", "ALL"), alg
         theirs.logout()
     finally:
         dc.stop()
