@@ -43,7 +43,7 @@ static int is_selected(const struct msession *s, const char *name)
 
 /* The view of name (the selected one's when it is selected); NULL after replying. */
 static struct mview *target_view(struct msession *s, const char *tag, const char *name,
-                                 const char *what, int *own)
+                                 int *own)
 {
     *own = 0;
     if (is_selected(s, name))
@@ -53,7 +53,7 @@ static struct mview *target_view(struct msession *s, const char *tag, const char
     if (!v && e.err == ENOENT)
         imapd_reply(s->c, tag, "NO [TRYCREATE] Mailbox doesn't exist: %s", name);
     else if (!v)
-        imapd_sess_reply_storage(s, tag, what, &e);
+        imapd_sess_reply_storage(s, tag, name, &e);
     *own = v != NULL;
     return v;
 }
@@ -102,7 +102,7 @@ static void copy_done(struct msession *s, const char *tag, struct mview *dst, co
 static void copy_or_move(struct msession *s, const char *tag, const struct imap_arg *args,
                          int uid, int move)
 {
-    const char *what = move ? "Move" : "Copy", *err = NULL;
+    const char *err = NULL;
     uint32_t *uids = NULL;
     size_t n = 0;
     char name[MSTORE_NAME_MAX + 1];
@@ -129,14 +129,14 @@ static void copy_or_move(struct msession *s, const char *tag, const struct imap_
     else if (n == 0)
         imapd_reply(s->c, tag, "OK No messages found.");
     else
-        dst = target_view(s, tag, name, what, &own);
+        dst = target_view(s, tag, name, &own);
     if (dst) {
         uint32_t *newuids = xcalloc(n, sizeof(uint32_t));
         struct storage_error e;
         int rc = move ? mview_move(s->sel->v, uids, n, dst, newuids, &e)
                       : mview_copy(s->sel->v, uids, n, dst, newuids, &e);
         if (rc < 0)
-            imapd_sess_reply_storage(s, tag, what, &e);
+            imapd_sess_reply_storage(s, tag, name, &e);
         else
             copy_done(s, tag, dst, uids, newuids, n, move);
         free(newuids);
@@ -454,7 +454,7 @@ static void append_reply(struct msession *s, const char *tag, struct append_stat
             return;
         }
         if (m->failed || !m->uid) {
-            imapd_sess_reply_storage(s, tag, "Append", &m->err);
+            imapd_sess_reply_storage(s, tag, a->name, &m->err);
             free(uids);
             return;
         }
@@ -515,7 +515,7 @@ void imapd_cmd_append(struct msession *s, const char *tag, const struct imap_arg
         if (a->own_view)
             mview_close(a->v);
         a->own_view = 0;
-        a->v = target_view(s, tag, name, "Append", &own);
+        a->v = target_view(s, tag, name, &own);
         a->own_view = own;
         str_copy(a->name, name, sizeof(a->name));
         if (!a->v) {

@@ -13,6 +13,7 @@
  */
 #include "imapd/mailsess.h"
 #include "imapd/msgtext.h"
+#include "imapd/selected.h"
 #include "imapd/thread_refs.h"
 
 #include "lib-imap/imap_search.h"
@@ -273,8 +274,11 @@ static void reply_search(struct msession *s, const uint32_t *nums, size_t n, uin
 {
     struct buf *o = conn_out(s->c);
     buf_printf(o, "* %s", word);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         buf_printf(o, " %u", nums[i]);
+        if ((i & 1023) == 1023 && imapd_sess_out_drain(s) < 0)
+            return;                        /* the client is gone */
+    }
     if (modseq && n)
         buf_printf(o, " (MODSEQ %llu)", (unsigned long long)modseq);
     buf_puts(o, "\r\n");

@@ -303,3 +303,50 @@ def test_thread_references_as_dovecot(threaded, tmp_path):
     finally:
         dc.stop()
     ours.logout()
+
+
+def test_search_modseq_and_large_results(mailimap, tmp_path):
+    mi = mailimap()
+    s, f = raw(mi.port)
+    cmd(s, f, "l", "LOGIN alice@example.test alicepw")
+    cmd(s, f, "c", "ENABLE CONDSTORE")
+    s.settimeout(120)
+    n = 1200
+    msg = b"Subject: m\r\n\r\nx\r\n"
+    s.sendall(b"a APPEND INBOX" + b"".join(b" {%d+}\r\n%s" % (len(msg), msg) for _ in range(n)) + b"\r\n")
+    last = cmd(s, f, "n", "NOOP")
+    assert any(l.startswith("a OK [APPENDUID") for l in last), last[-3:]
+    cmd(s, f, "s", "SELECT INBOX")
+    lines = cmd(s, f, "a1", "SEARCH MODSEQ 1")
+    assert re.match(r"\* SEARCH 1 2 3 .* 1200 \(MODSEQ \d+\)$", lines[0]), lines[0][-80:]
+    lines = cmd(s, f, "a2", "UID SEARCH RETURN (COUNT MIN MAX) ALL")
+    assert lines[0] == '* ESEARCH (TAG "a2") UID MIN 1 MAX 1200 COUNT 1200', lines
+    lines = cmd(s, f, "a3", "UID SEARCH RETURN (ALL) 2:1199")
+    assert lines[0] == '* ESEARCH (TAG "a3") UID ALL 2:1199', lines
+    lines = cmd(s, f, "a4", "SORT (REVERSE ARRIVAL) US-ASCII ALL")
+    ours = lines[0]
+    s.close()
+    if dovecot.available():     # many equal INTERNALDATEs: the ties' order as Dovecot's
+        dc = dovecot.PrivateDovecot(tmp_path / "dovecot", maildir=mi.maildir).start()
+        try:
+            theirs = __import__("imaplib").IMAP4("127.0.0.1", dc.imap_port)
+            theirs.login(dc.user, dc.password)
+            theirs.select("INBOX", readonly=True)
+            typ, data = theirs.sort("(REVERSE ARRIVAL)", "US-ASCII", "ALL")
+            assert ours == "* SORT " + data[0].decode()
+            theirs.logout()
+        finally:
+            dc.stop()
+
+
+def test_move_read_only_and_copy_from_examine(corpus):
+    m = corpus.login()
+    m.create("Saved")
+    m.select("INBOX", readonly=True)
+    typ, data = m.uid("MOVE", "1", "Saved")
+    assert typ == "NO" and b"[READ-ONLY]" in data[0], data
+    typ, data = m.copy("1:2", "Saved")
+    assert typ == "OK" and b"[COPYUID" in data[0], data
+    typ, data = m.copy("1", "INBOX")       # into the selected mailbox: EXISTS
+    assert typ == "OK" and m.untagged_responses.get("EXISTS")[-1] == b"7", m.untagged_responses
+    m.logout()
