@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Largest APPEND message (Dovecot has no limit by default; we want one). */
 #define APPEND_SIZE_MAX (256ULL * 1024 * 1024)
@@ -270,7 +271,11 @@ void imapd_cmd_append_stop(struct msession *s)
     s->append = NULL;
 }
 
-/* The storage name of a mailbox argument without replying; -1 when the handler must judge. */
+/*
+ * The storage name of a mailbox argument without replying, by the rules of
+ * imapd_sess_mailbox_arg (selected.c), which the handler applies again and
+ * answers by; -1 when it will refuse the name.
+ */
 static int quiet_mailbox_name(const struct msession *s, const struct imap_arg *a, char *out,
                               size_t outlen)
 {
@@ -278,14 +283,17 @@ static int quiet_mailbox_name(const struct msession *s, const struct imap_arg *a
     size_t len;
     if (!imap_arg_astring(a, &str, &len) || len == 0 || memchr(str, '\0', len))
         return -1;
-    if (str_ieq(str, "INBOX")) {
-        str_copy(out, "INBOX", outlen);
-        return 0;
-    }
     struct buf b;
     buf_init(&b, outlen);
-    int ok = (s->enabled & MS_ENABLED_UTF8) ? imap_utf8_to_utf7(str, len, &b) == 0
-                                             : imap_utf7_valid(str, len) && buf_puts(&b, str) == 0;
+    int ok;
+    if (str_ieq(str, "INBOX"))
+        ok = buf_puts(&b, "INBOX") == 0;
+    else if (s->enabled & MS_ENABLED_UTF8)
+        ok = imap_mailbox_utf8_valid(str, len) && imap_utf8_to_utf7(str, len, &b) == 0;
+    else
+        ok = imap_utf7_valid(str, len) && buf_append(&b, str, len) == 0;
+    if (ok && b.len > 6 && strncasecmp(b.data, "INBOX.", 6) == 0)
+        memcpy(b.data, "INBOX", 5);
     ok = ok && b.len < outlen && mstore_name_ok(buf_cstr(&b));
     if (ok)
         str_copy(out, buf_cstr(&b), outlen);

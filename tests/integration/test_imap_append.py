@@ -215,3 +215,21 @@ def test_copy_and_move(mailimap):
     typ, data = m.search(None, "SEEN")
     assert data == [b"3 5 6"], data      # 3 was copied from INBOX 3, 1 and 5 moved with \Seen
     m.logout()
+
+
+def test_append_mailbox_names(mailimap):
+    mi = mailimap()
+    r = Raw(mi.port)
+    r.login()
+    r.send(b"c CREATE INBOX.Sub\r\n")
+    assert r.until("c")[-1].startswith("c OK")
+    # "inbox.Sub" is INBOX's child whatever the case, with a streamed literal too
+    r.send(b"a1 APPEND inbox.Sub {%d}\r\n" % len(msg(1)))
+    assert r.line().startswith("+")
+    r.send(msg(1) + b"\r\n")
+    assert r.until("a1")[-1].startswith("a1 OK [APPENDUID")
+    r.send(b"a2 APPEND inbox {%d+}\r\n%s\r\n" % (len(msg(2)), msg(2)))
+    assert r.until("a2")[-1].startswith("a2 OK [APPENDUID")
+    r.send(b"a3 APPEND \"bad&name\" {%d+}\r\n%s\r\n" % (len(msg(3)), msg(3)))
+    assert r.until("a3")[-1].startswith("a3 NO"), "not mUTF-7"
+    assert len(files(mi.maildir, "INBOX.Sub")) == 1 and len(files(mi.maildir)) == 1
