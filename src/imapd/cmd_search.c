@@ -130,7 +130,7 @@ static int sent_date(struct msg_ctx *c, int64_t *t, int32_t *day)
     return r;
 }
 
-static unsigned imap_flags(const struct msel *sel, const struct mmsg *mm)
+static unsigned imap_flags(const struct msession *s, const struct mmsg *mm)
 {
     unsigned f = 0;
     if (mm->flags & STORAGE_FLAG_ANSWERED)
@@ -143,7 +143,7 @@ static unsigned imap_flags(const struct msel *sel, const struct mmsg *mm)
         f |= IMAP_SF_SEEN;
     if (mm->flags & STORAGE_FLAG_DRAFT)
         f |= IMAP_SF_DRAFT;
-    if (sel->first_recent && mm->uid >= sel->first_recent)
+    if (imapd_sel_recent(s, mm->uid))
         f |= IMAP_SF_RECENT;
     return f;
 }
@@ -194,7 +194,7 @@ static int eval_one(struct msession *s, const struct imap_search *q, size_t i, i
     struct msg_ctx c;
     mctx_init(&c, sel->v, mm.uid);
     struct imap_search_msg m = {
-        .seq = (uint32_t)(i + 1), .uid = mm.uid, .flags = imap_flags(sel, &mm), .keywords = kw,
+        .seq = (uint32_t)(i + 1), .uid = mm.uid, .flags = imap_flags(s, &mm), .keywords = kw,
         .size = mm.vsize ? mm.vsize : mm.size, .modseq = mm.modseq,
         .internal_time = mm.internaldate, .internal_day = local_day(mm.internaldate),
         .saved = &sel->saved, .now = now, .header_match = cb_header, .body_match = cb_body,
