@@ -42,12 +42,15 @@ static int is_selected(const struct msession *s, const char *name)
     return s->sel && strcmp(s->sel->name, name) == 0;
 }
 
-/* The view of name (the selected one's when it is selected); NULL after replying. */
+/*
+ * The view of name (the selected one's when it is selected, unless a view
+ * of its own is wanted: MOVE within the selected mailbox); NULL after replying.
+ */
 static struct mview *target_view(struct msession *s, const char *tag, const char *name,
-                                 int *own)
+                                 int *own, int separate)
 {
     *own = 0;
-    if (is_selected(s, name))
+    if (is_selected(s, name) && !separate)
         return s->sel->v;
     struct storage_error e;
     struct mview *v = mview_open(s->st, name, &e);
@@ -125,12 +128,10 @@ static void copy_or_move(struct msession *s, const char *tag, const struct imap_
     struct mview *dst = NULL;
     if (move && s->sel->readonly)
         imapd_reply(s->c, tag, "NO [READ-ONLY] Mailbox is read-only.");
-    else if (move && is_selected(s, name))
-        imapd_reply(s->c, tag, "NO [CANNOT] Source and destination mailboxes are the same.");
     else if (n == 0)
         imapd_reply(s->c, tag, "OK No messages found.");
     else
-        dst = target_view(s, tag, name, &own);
+        dst = target_view(s, tag, name, &own, move);
     if (dst) {
         uint32_t *newuids = xcalloc(n, sizeof(uint32_t));
         struct storage_error e;
@@ -523,7 +524,7 @@ void imapd_cmd_append(struct msession *s, const char *tag, const struct imap_arg
         if (a->own_view)
             mview_close(a->v);
         a->own_view = 0;
-        a->v = target_view(s, tag, name, &own);
+        a->v = target_view(s, tag, name, &own, 0);
         a->own_view = own;
         str_copy(a->name, name, sizeof(a->name));
         if (!a->v) {

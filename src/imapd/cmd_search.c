@@ -84,12 +84,12 @@ static const char *mctx_header(struct msg_ctx *c, size_t *len)
 
 static int cb_header(void *ctx, const char *field, const char *substr, int addr)
 {
-    (void)addr;
     size_t len;
     const char *h = mctx_header(ctx, &len);
     if (!h)
         return -1;
-    return imapd_mt_header_match(h, len, field, substr);
+    return addr ? imapd_mt_address_match(h, len, field, substr)
+                : imapd_mt_header_match(h, len, field, substr);
 }
 
 static int cb_body(void *ctx, const char *substr, int text)
@@ -339,12 +339,15 @@ static char *first_address(const char *h, size_t len, const char *field, int dis
         addr_items_parse(buf_cstr(&raw), 16, ADDRLIST_LENIENT, &it);
         for (size_t i = 0; i < it.n; i++) {
             const struct addr_item *a = &it.v[i];
-            if (a->kind != ADDR_ITEM_MAILBOX)
+            if (a->kind == ADDR_ITEM_GROUP_END)
                 continue;
-            if (display && a->name && *a->name)
+            /* a group counts by its name, as in Dovecot */
+            int bare = a->kind == ADDR_ITEM_GROUP_START || !a->domain || !*a->domain ||
+                       strcmp(a->domain, ADDRLIST_MISSING_DOMAIN) == 0;
+            if (display && a->kind == ADDR_ITEM_MAILBOX && a->name && *a->name)
                 hdr_decode_words(a->name, strlen(a->name), &out);
-            else if (display)
-                buf_printf(&out, "%s@%s", a->mailbox ? a->mailbox : "", a->domain ? a->domain : "");
+            else if (display && !bare)
+                buf_printf(&out, "%s@%s", a->mailbox ? a->mailbox : "", a->domain);
             else
                 buf_puts(&out, a->mailbox ? a->mailbox : "");
             break;
@@ -429,6 +432,20 @@ static void sort_fill(struct msession *s, struct sort_rec *rec, const struct ima
     mctx_done(&c);
 }
 
+/* i;ascii-casemap (RFC 4790): a-z compare as A-Z, so "[" and "_" sort before letters. */
+static int casemap_cmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'a' && x <= 'z')
+            x -= 32;
+        if (y >= 'a' && y <= 'z')
+            y -= 32;
+        if (x != y || !x)
+            return x < y ? -1 : x > y;
+    }
+}
+
 static const struct imap_sort_crit *sort_crit;
 static size_t sort_ncrit;
 
@@ -450,7 +467,7 @@ static int sort_cmp(const void *pa, const void *pb)
         else if (key == IMAP_SORT_SIZE)
             r = a->size < b->size ? -1 : a->size > b->size;
         else
-            r = strcasecmp(a->text[key] ? a->text[key] : "", b->text[key] ? b->text[key] : "");
+            r = casemap_cmp(a->text[key] ? a->text[key] : "", b->text[key] ? b->text[key] : "");
         if (r)
             return sort_crit[i].reverse ? -r : r;
     }

@@ -6,6 +6,7 @@
 
 #include "lib-imap/imap_hdrwalk.h"
 #include "lib-imap/imap_search.h"
+#include "lib-mail/addrlist.h"
 #include "lib-mail/header.h"
 #include "lib-mail/mime.h"
 #include "lib/util.h"
@@ -321,6 +322,57 @@ int imapd_mt_header_match(const char *hdr, size_t len, const char *name, const c
         }
         field_value(&f, &v);
         found = ci_find_bytes(v.data ? v.data : "", v.len, substr, nlen);
+    }
+    buf_free(&v);
+    return found;
+}
+
+#define MT_ADDRESSES_MAX 1000              /* addresses of one field matched */
+
+/* The addresses of one field's value, each written out and matched. */
+static int addresses_match(const char *value, const char *substr, size_t nlen)
+{
+    struct addr_items it;
+    struct buf a;
+    buf_init(&a, MT_VALUE_MAX);
+    addr_items_parse(value, MT_ADDRESSES_MAX, ADDRLIST_LENIENT, &it);
+    int found = 0;
+    for (size_t i = 0; i < it.n && !found; i++) {
+        const struct addr_item *x = &it.v[i];
+        buf_reset(&a);
+        if (x->kind == ADDR_ITEM_GROUP_END)
+            continue;
+        if (x->kind == ADDR_ITEM_GROUP_START) {
+            buf_puts(&a, x->mailbox ? x->mailbox : "");
+        } else {
+            if (x->name && *x->name) {
+                hdr_decode_words(x->name, strlen(x->name), &a);
+                buf_puts(&a, " ");
+            }
+            buf_printf(&a, "<%s@%s>", x->mailbox ? x->mailbox : "", x->domain ? x->domain : "");
+        }
+        found = ci_find_bytes(a.data ? a.data : "", a.len, substr, nlen);
+    }
+    addr_items_free(&it);
+    buf_free(&a);
+    return found;
+}
+
+int imapd_mt_address_match(const char *hdr, size_t len, const char *name, const char *substr)
+{
+    struct imap_hdrwalk w;
+    struct hdr_field f;
+    size_t nlen = strlen(substr);
+    struct buf v;
+    buf_init(&v, MT_VALUE_MAX);
+    imap_hdrwalk_init(&w, hdr, len);
+    int found = 0;
+    while (!found && imap_hdrwalk_next(&w, &f)) {
+        if (!hdr_name_is(&f, name))
+            continue;
+        buf_reset(&v);
+        hdr_unfold(&f, &v);
+        found = nlen == 0 || addresses_match(buf_cstr(&v), substr, nlen);
     }
     buf_free(&v);
     return found;

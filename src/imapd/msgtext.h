@@ -63,6 +63,14 @@ int imapd_mt_header_raw(const char *hdr, size_t len, const char *name, struct bu
 int imapd_mt_header_match(const char *hdr, size_t len, const char *name, const char *substr);
 
 /*
+ * SEARCH FROM/TO/CC/BCC: does an address of a field called name contain
+ * substr? Each address is matched as `display-name <mailbox@domain>`
+ * (comments dropped, RFC 2047 names decoded), a group by its name, as
+ * Dovecot does. An empty substr matches any message with the field. 1 or 0.
+ */
+int imapd_mt_address_match(const char *hdr, size_t len, const char *name, const char *substr);
+
+/*
  * SEARCH BODY: does the decoded text of a text part of the message at fd
  * contain substr? Reads the whole message in chunks. 1, 0, or -1 on a
  * read error.

@@ -79,13 +79,14 @@ static void add_child(struct tctx *t, long p, long k)
     t->c[p].child = k;
 }
 
-/* Make p the parent of k unless that makes a loop or too deep a chain. */
+/*
+ * k leaves its parent; p becomes its parent unless that makes a loop or
+ * too deep a chain (then k stays without one, as in Dovecot).
+ */
 static void set_parent(struct tctx *t, long k, long p)
 {
-    if (p != NONE && depth_unless(t, p, k) >= IMAPD_THREAD_DEPTH_MAX)
-        return;
     unlink_cont(t, k);
-    if (p != NONE)
+    if (p != NONE && depth_unless(t, p, k) < IMAPD_THREAD_DEPTH_MAX)
         add_child(t, p, k);
 }
 

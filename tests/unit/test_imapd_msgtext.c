@@ -128,6 +128,23 @@ static void test_header(void)
     close(fd);
 }
 
+static void test_addresses(void)
+{
+    const char *h = "From: user-from (c) @ (c) domain.org\r\n"
+                    "To: grp: a@x.org, =?UTF-8?Q?J=C3=B6rg?= <b@y.org>;, other:;\r\n"
+                    "Cc: x@y.org (Real Name)\r\n\r\n";
+    size_t n = strlen(h);
+    CHECK_INT(imapd_mt_address_match(h, n, "From", "user-from@domain.org"), 1);
+    CHECK_INT(imapd_mt_address_match(h, n, "To", "grp"), 1);
+    CHECK_INT(imapd_mt_address_match(h, n, "To", "OTHER"), 1);
+    CHECK_INT(imapd_mt_address_match(h, n, "To", "jörg <b@"), 1);
+    CHECK_INT(imapd_mt_address_match(h, n, "To", "c@z"), 0);
+    CHECK_INT(imapd_mt_address_match(h, n, "Cc", "real name"), 1);
+    CHECK_INT(imapd_mt_address_match(h, n, "Cc", ""), 1);
+    CHECK_INT(imapd_mt_address_match(h, n, "Bcc", ""), 0);
+    CHECK_INT(imapd_mt_address_match(h, n, "From", "(c)"), 0);
+}
+
 static void test_body(void)
 {
     int fd = tmpfile_with(msg1, sizeof(msg1) - 1);
@@ -161,6 +178,7 @@ int main(void)
     T_RUN(test_imap_datetime);
     T_RUN(test_ci_find);
     T_RUN(test_header);
+    T_RUN(test_addresses);
     T_RUN(test_body);
     return T_DONE();
 }
