@@ -38,6 +38,10 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     set->mail_uid = xstrdup(cfg_get(cfg, P_mail_uid));
     set->mail_gid = xstrdup(cfg_get(cfg, P_mail_gid));
     set->mail_location = xstrdup(cfg_get(cfg, P_mail_location));
+    set->cfg = cfg;
+    set->home_mailbox = xstrdup(cfg_get(cfg, P_home_mailbox));
+    set->virtual_base = xstrdup(cfg_get(cfg, P_virtual_mailbox_base));
+    set->rcpt_delim = xstrdup(cfg_get(cfg, P_recipient_delimiter));
     set->capability = xstrdup(cfg_get(cfg, P_imap_capability));
     set->client_limit = cfg_get_int(cfg, P_imapd_client_limit);
     set->login_client_limit = cfg_get_int(cfg, P_imapd_login_client_limit);
@@ -45,6 +49,7 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     set->login_timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_login_timeout);
     set->timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_timeout);
     set->line_max = (size_t)cfg_get_int(cfg, P_imap_max_line_length);
+    set->idle_notify_ms = (uint64_t)cfg_get_time_ms(cfg, P_imap_idle_notify_interval);
 }
 
 void imapd_settings_free(struct imapd_settings *set)
@@ -55,6 +60,9 @@ void imapd_settings_free(struct imapd_settings *set)
     free(set->mail_uid);
     free(set->mail_gid);
     free(set->mail_location);
+    free(set->home_mailbox);
+    free(set->virtual_base);
+    free(set->rcpt_delim);
     free(set->capability);
     memset(set, 0, sizeof(*set));
 }

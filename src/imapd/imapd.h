@@ -39,6 +39,9 @@ struct imapd_settings {
     long long first_valid_uid;
     char *mail_uid, *mail_gid;      /* fallbacks when the userdb has none */
     char *mail_location;
+    /* where mail is when neither the userdb nor mail_location says (mailloc.c) */
+    const struct config *cfg;       /* for virtual_mailbox_maps, opened by the launcher */
+    char *home_mailbox, *virtual_base, *rcpt_delim;
     char *capability;               /* imap_capability: post-login override or "+extra" */
     long long client_limit;         /* sessions per mail worker */
     long long login_client_limit;   /* connections per front-end process */
@@ -46,6 +49,7 @@ struct imapd_settings {
     uint64_t login_timeout_ms;      /* autologout before login */
     uint64_t timeout_ms;            /* autologout after login */
     size_t line_max;                /* imap_max_line_length */
+    uint64_t idle_notify_ms;        /* imap_idle_notify_interval: IDLE's keepalive and sync */
 };
 
 void imapd_settings_read(const struct config *cfg, const char *queue_dir,

@@ -16,6 +16,7 @@
  * made again when the auth service went away.
  */
 #include "imapd/imapd.h"
+#include "imapd/mailloc.h"
 
 #include "lib-auth/authproto.h"
 #include "lib/conn.h"
@@ -372,7 +373,9 @@ static void login_finish(struct launcher *l, struct imapd_msg *m, const struct l
         answer(l, f[1], "FAIL", "Maximum number of connections from user+IP exceeded", "LIMIT");
         return;
     }
-    const char *mail = u->mail[0] ? u->mail : l->set->mail_location;
+    char loc[MAILLOC_PATH_MAX + 16];
+    const char *mail = u->mail[0] ? u->mail : imapd_mail_location(l->set, u->user, u->home, loc,
+                                                                  sizeof(loc));
     struct mail_worker *w = worker_for(l, uid, gid);
     const char *sf[] = {"SESSION", u->user, u->home, mail, f[5], f[6], f[7], f[8]};
     if (!w || imapd_msg_send(w->sock, sf, 8, m->data, m->data_len, m->fd) < 0) {

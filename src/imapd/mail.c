@@ -172,6 +172,13 @@ static void session_process(struct msession *s)
         size_t len = conn_peek(s->c, &data), used = 0;
         if (len == 0)
             break;
+        if (s->append) {
+            size_t n = imapd_cmd_append_input(s, data, len);
+            if (n > 0) {
+                conn_consume(s->c, n);
+                continue;
+            }
+        }
         if (s->idle) {
             size_t n = imapd_cmd_idle_input(s, data, len);
             conn_consume(s->c, n);
@@ -181,12 +188,18 @@ static void session_process(struct msession *s)
         }
         enum imap_parse_result r = imap_parser_feed(s->p, data, len, &used);
         conn_consume(s->c, used);
+        if (r == IMAP_PARSE_LITERAL)
+            r = imapd_cmd_append_literal(s);
+        if (r == IMAP_PARSE_ERROR)
+            imapd_cmd_append_stop(s);
         if (r == IMAP_PARSE_CONTINUE)
             imapd_reply(s->c, "+", "OK");
         else if (r == IMAP_PARSE_ERROR)
             imapd_reply_parse_error(s->c, s->p);
-        else if (r == IMAP_PARSE_DONE)
+        else if (r == IMAP_PARSE_DONE) {
             run_command(s);
+            imapd_cmd_append_stop(s);
+        }
         else if (used == 0)
             break;
     }
@@ -242,6 +255,7 @@ static void session_end(struct msession *s)
         const char *f[] = {"END", s->user, s->rip};
         imapd_msg_send(srv->sock, f, 3, NULL, 0, -1);
     }
+    imapd_cmd_append_stop(s);
     imapd_sel_close(s);
     if (s->st)
         mstore_close(s->st);
@@ -282,6 +296,7 @@ static void session_start(struct mail_server *srv, struct imapd_msg *m)
     struct imap_parser_limits lim;
     imapd_parser_limits(srv->set, 1, &lim);
     s->p = imap_parser_new(&lim);
+    imap_parser_stream_literals(s->p, 1);   /* APPEND streams its messages (cmd_copy.c) */
     fd_set_nonblock(m->fd, 1);
     s->c = conn_new(m->fd, MAIL_IN_MAX, MAIL_OUT_MAX);
     m->fd = -1;

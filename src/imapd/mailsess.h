@@ -53,6 +53,9 @@ struct msel {
     size_t n, cap;
     uint32_t first_recent;               /* UIDs >= this are \Recent here (0: none) */
     struct imap_seqset saved;            /* SEARCHRES "$" (UIDs) */
+    unsigned nkeywords;                  /* keywords the client was told in FLAGS */
+    struct imap_seqset recent;           /* UIDs \Recent here exactly (first_recent: its lowest;
+                                            imapd_sel_recent() asks it) */
 };
 
 struct msession {
@@ -67,6 +70,7 @@ struct msession {
     struct mstore *st;                   /* the user's store, opened at session start */
     struct msel *sel;                    /* NULL unless a mailbox is selected */
     void *idle;                          /* cmd_idle.c's state while IDLE runs, else NULL */
+    void *append;                        /* cmd_copy.c's state while APPEND streams, else NULL */
     struct msession *next, *prev;
 };
 
@@ -101,6 +105,18 @@ mail_cmd_fn imapd_cmd_store, imapd_cmd_expunge;
 mail_cmd_fn imapd_cmd_search, imapd_cmd_sort, imapd_cmd_thread;
 /* cmd_copy.c */
 mail_cmd_fn imapd_cmd_copy, imapd_cmd_move, imapd_cmd_append;
+/*
+ * cmd_copy.c: APPEND streams its message literals. The parser runs in
+ * stream mode; when it stops at a literal (IMAP_PARSE_LITERAL),
+ * imapd_cmd_append_literal decides (an APPEND message is streamed, any
+ * other literal held) and returns the result to act on (CONTINUE: send
+ * "+ OK"). While s->append is set, input goes to imapd_cmd_append_input
+ * first: it returns the bytes it took (0: none wanted, feed the parser).
+ * imapd_cmd_append_stop drops what is left (a parse error, the session ends).
+ */
+enum imap_parse_result imapd_cmd_append_literal(struct msession *s);
+size_t imapd_cmd_append_input(struct msession *s, const char *data, size_t len);
+void imapd_cmd_append_stop(struct msession *s);
 /* cmd_idle.c */
 mail_cmd_fn imapd_cmd_idle;
 /*
