@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 from conftest import free_port, wait_for
 
@@ -194,10 +193,3 @@ class MariaServer:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def wait_gone(pred, timeout=30):
-    return wait_for(pred, timeout, 0.2)
-
-
-__all__ = ["PgServer", "MariaServer", "time"]
