@@ -44,6 +44,47 @@ struct pgsql_priv {
 /* '...' strings are escaped; "..." are identifiers: expansions refused there. */
 static const struct sql_dialect pgsql_dialect = {"'\"", "\""};
 
+/* Part of an identifier or a keyword (a $ or E after one quotes nothing). */
+static int ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '$' || (unsigned char)c >= 0x80;
+}
+
+/*
+ * Quotes the escaping cannot cover: in E'...' a backslash escapes the
+ * quote (PQescapeStringConn leaves backslashes alone when
+ * standard_conforming_strings is on), and $tag$...$tag$ has no escapes.
+ * A query with an expansion inside an E-string, or with dollar quoting
+ * at all, is refused when the table is opened.
+ */
+static int pg_query_check(const char *q, char *err, size_t errlen)
+{
+    int in_str = 0, estr = 0;
+    for (const char *p = q; *p; p++) {
+        char prev = p > q ? p[-1] : ' ';
+        if (in_str) {
+            if (*p == '\'' )
+                in_str = 0;
+            else if (*p == '%' && p[1] && p[1] != '%' && estr)
+                return table_err(err, errlen, "query: %%%c inside an E'...' string is not "
+                                 "supported (use '...')", p[1]);
+            if (*p == '%' && p[1])
+                p++;
+            continue;
+        }
+        if (*p == '\'') {
+            in_str = 1;
+            estr = (prev == 'E' || prev == 'e') && (p - q < 2 || !ident_char(p[-2]));
+        } else if (*p == '$' && !ident_char(prev)) {
+            return table_err(err, errlen, "query: dollar quoting is not supported (use '...')");
+        } else if (*p == '%' && p[1]) {
+            p++;
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ connect */
 
 static void pg_disconnect(struct pgsql_priv *p)
@@ -328,6 +369,8 @@ int table_pgsql_open(struct table *t, const struct config *cfg, char *err, size_
         s[0].value = xasprintf("SELECT %s('%%s')", s[P_SELECT_FUNCTION].value);
     if (rc == 0)
         rc = sql_common_init(&p->c, s, &pgsql_dialect, cfg, t->name, "", err, errlen);
+    if (rc == 0)
+        rc = pg_query_check(p->c.query, err, errlen);
     if (rc == 0)
         rc = sql_server_init(&p->sv, s[P_HOSTS].value, s[P_RETRY].value, s[P_IDLE].value,
                              s[P_TIMEOUT].value, 1, t->name, err, errlen);

@@ -355,6 +355,24 @@ static void test_open_and_unreachable(void)
                       "expected yes or no");
     expect_open_error("mysql", "hosts = postgresql://h/db\nquery = SELECT 1\n", "URIs");
     expect_open_error("pgsql", "hosts = h\nquery = SELECT \"%s\"\n", "identifier");
+    expect_open_error("pgsql", "hosts = h\nquery = SELECT a FROM t WHERE b = E'%s'\n", "E'");
+    expect_open_error("pgsql", "hosts = h\nquery = SELECT a FROM t WHERE b = e'x%u'\n", "E'");
+    expect_open_error("pgsql", "hosts = h\nquery = SELECT $$%s$$\n", "dollar");
+    expect_open_error("pgsql", "hosts = h\nquery = SELECT $q$%s$q$\n", "dollar");
+    /* Not E-strings, not dollar quotes: accepted. */
+    const char *fine[] = {"SELECT a FROM t WHERE b = '%s' AND c = E'\\n'",
+                          "SELECT e FROM t WHERE type'%s' IS NOT NULL",
+                          "SELECT col$1 FROM t WHERE b = '%s' AND c ~ '^x$'"};
+    for (size_t i = 0; i < ARRAY_LEN(fine); i++) {
+        char text[300], spec[600];
+        snprintf(text, sizeof(text), "hosts = h\nquery = %s\n", fine[i]);
+        snprintf(spec, sizeof(spec), "pgsql:%s", write_cf("fine.cf", text));
+        struct table *t = table_open(spec, NULL, err, sizeof(err));
+        CHECK(t != NULL);
+        if (!t)
+            fprintf(stderr, "  %s: %s\n", fine[i], err);
+        table_close(t);
+    }
 }
 
 int main(void)
