@@ -154,12 +154,15 @@ def count_rows(kind, server, table):
 
 # ------------------------------------------------------------------ delivery
 
-@pytest.mark.parametrize("proxy", [True, False], ids=["proxy", "direct"])
-def test_virtual_delivery(instance, db, proxy):
+@pytest.mark.parametrize("proxy,proxymap", [(True, True), (False, True), (False, False)],
+                         ids=["proxy", "direct", "no-proxymap"])
+def test_virtual_delivery(instance, db, proxy, proxymap):
     """The guides' three tables: mailboxes, aliases (one to two
-    mailboxes), unknown and inactive users, unknown domains."""
+    mailboxes), unknown and inactive users. Written with proxy: or not,
+    lookups go through proxymap; without a proxymap service in master.cf,
+    smtpd and qmgr look up in place (and say so once)."""
     kind, server = db
-    inst = sql_instance(instance, kind, server, proxy=proxy)
+    inst = sql_instance(instance, kind, server, proxy=proxy, proxymap=proxymap)
     inst.start()
     send(inst, ["alice@" + DOMAIN], "direct")
     send(inst, ["team@" + DOMAIN], "alias")
@@ -170,8 +173,10 @@ def test_virtual_delivery(instance, db, proxy):
     assert code == 550 and text[0].startswith("5.1.1"), (code, text)
     code, text = rcpt(inst, "gone@" + DOMAIN)       # mailbox.active = false
     assert code == 550, (code, text)
-    if proxy:
-        assert "proxymap" in inst.log()
+    if proxymap:
+        assert re.search(r"proxymap\[\d+\]: proxymap ready", inst.log())
+    else:
+        assert "no proxymap service in master.cf" in inst.log(), inst.log()[-3000:]
 
 
 def test_unix_socket_hosts(instance, db):
@@ -331,3 +336,47 @@ def test_queue_defers_while_database_down(instance, db):
     for box in ("alice", "bob"):
         msgs = inst.wait_maildir(DOMAIN + "/" + box, 1, timeout=60)
         assert any(b"queued while down" in m for m in msgs)
+
+
+def postmap_supports(kind):
+    """Postfix's postmap with this table type (postfix-mysql, postfix-pgsql), or None."""
+    import shutil
+    import subprocess
+    import tempfile
+    if not shutil.which("postmap") or not shutil.which("postconf"):
+        return None
+    d = tempfile.mkdtemp(prefix="yubin-pfx-")
+    open(os.path.join(d, "main.cf"), "w").close()
+    r = subprocess.run(["postconf", "-c", d, "-m"], capture_output=True, text=True)
+    return d if kind in r.stdout.split() else None
+
+
+def test_map_query_matches_postmap(instance, db):
+    """yubin map -q and Postfix's postmap -q on the same .cf files and keys."""
+    import shutil
+    import subprocess
+    kind, server = db
+    pfx = postmap_supports(kind)
+    if not pfx:
+        pytest.skip("postmap without %s support (Debian package postfix-%s)" % (kind, kind))
+    inst = instance()
+    inst.write_config()
+    keys = ["alice@" + DOMAIN, "team@" + DOMAIN, "Team@" + DOMAIN.upper(), "nobody@" + DOMAIN,
+            DOMAIN, "gone@" + DOMAIN, "@" + DOMAIN, "alice"] + INJECTIONS
+    try:
+        for name in ("domains", "mailbox", "alias"):
+            spec = "%s:%s" % (kind, write_cf(inst, kind, server, name))
+            for key in keys:
+                ours = inst.cmd("map", "-q", key, spec)
+                theirs = subprocess.run(["postmap", "-c", pfx, "-q", key, spec],
+                                        capture_output=True, text=True, timeout=60)
+                assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), \
+                    (name, key, ours.stdout, ours.stderr, theirs.stdout, theirs.stderr)
+            # postmap -q - : the same lines for the same keys on stdin.
+            stdin = "\n".join(keys) + "\n"
+            ours = inst.cmd("map", "-q", "-", spec, input=stdin)
+            theirs = subprocess.run(["postmap", "-c", pfx, "-q", "-", spec], input=stdin,
+                                    capture_output=True, text=True, timeout=60)
+            assert ours.stdout == theirs.stdout, (name, ours.stdout, theirs.stdout)
+    finally:
+        shutil.rmtree(pfx, ignore_errors=True)
