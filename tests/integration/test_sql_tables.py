@@ -12,12 +12,14 @@ mail flows again when it returns, without restarting yubin; `yubin map
 -q` answers as postmap -q does; `yubin check` names a bad .cf by
 file:line."""
 import os
+import base64
 import re
 import smtplib
+import time
 
 import pytest
 
-from conftest import ROOT, RawSMTP, wait_for
+from conftest import ROOT, YUBIN, RawSMTP, wait_for
 from sqlservers import MariaServer, PgServer
 
 EXAMPLES = os.path.join(ROOT, "docs", "examples", "postfixadmin")
@@ -100,7 +102,8 @@ def connection(kind, server, via_socket=False):
 def write_cf(inst, kind, server, name, via_socket=False, extra=""):
     """The example file for name (domains, mailbox, alias) with this
     server's connection settings; returns its path."""
-    with open(os.path.join(EXAMPLES, "%s_virtual_%s_maps.cf" % (kind, name))) as f:
+    fname = "%s_passdb.cf" % kind if name == "passdb" else "%s_virtual_%s_maps.cf" % (kind, name)
+    with open(os.path.join(EXAMPLES, fname)) as f:
         text = f.read()
     conn = connection(kind, server, via_socket)
     for k, v in conn.items():
@@ -380,3 +383,94 @@ def test_map_query_matches_postmap(instance, db):
             assert ours.stdout == theirs.stdout, (name, ours.stdout, theirs.stdout)
     finally:
         shutil.rmtree(pfx, ignore_errors=True)
+
+
+# ------------------------------------------------------ waiting and auth
+
+def test_slow_database_stalls_only_its_session(instance, db):
+    """Through proxymap, a lookup the database answers slowly holds only
+    the session that waits for it: another session on the same smtpd
+    process gets its replies at once."""
+    kind, server = db
+    inst = instance()
+    # The sleep runs once per query, whether a row matches or not.
+    if kind == "pgsql":
+        slow = ("query = SELECT (SELECT maildir FROM mailbox WHERE username='%s' AND active) "
+                "FROM pg_sleep(CASE WHEN '%u' LIKE 'slow%%' THEN 3 ELSE 0 END)\n")
+    else:
+        slow = ("query = SELECT (SELECT maildir FROM mailbox WHERE username='%s' AND active = 1) "
+                "FROM (SELECT SLEEP(IF('%u' LIKE 'slow%%', 3, 0))) AS s\n")
+    for name, param in MAPS.items():
+        path = write_cf(inst, kind, server, name)
+        if name == "mailbox":
+            text = re.sub(r"(?m)^query = .*\n", slow, open(path).read())
+            path = inst.write("%s_slow_mailbox.cf" % kind, text)
+        inst.params[param] = "proxy:%s:%s" % (kind, path)
+    inst.master = master_cf(inst).replace("inet n - n - - smtpd", "inet n - n - 1 smtpd")
+    inst.start()
+    for _ in range(3):                     # warm up: connections to the database
+        assert rcpt(inst, "alice@" + DOMAIN)[0] == 250
+    a = RawSMTP(inst.port)
+    a.reply()
+    a.cmd("EHLO a.example")
+    a.cmd("MAIL FROM:<x@example.org>")
+    started = time.monotonic()
+    a.send("RCPT TO:<slowpoke@%s>\r\n" % DOMAIN)
+    time.sleep(0.3)
+    t = time.monotonic()
+    code, _ = rcpt(inst, "bob@" + DOMAIN)
+    fast = time.monotonic() - t
+    assert code == 250 and fast < 1.5, (code, fast)
+    code, text = a.reply()
+    slow = time.monotonic() - started
+    a.close()
+    assert code == 550 and slow >= 2.5, (code, text, slow)
+
+
+def set_password(kind, server, user, stored):
+    sql = "UPDATE mailbox SET password = '%s' WHERE username = '%s'" % (stored, user)
+    if kind == "pgsql":
+        server.psql(sql, user="mail")
+    else:
+        server.sql(sql)
+
+
+def auth_plain(inst, user, password):
+    c = RawSMTP(inst.port)
+    c.reply()
+    c.cmd("EHLO client.example")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    r = c.cmd("AUTH PLAIN " + token)
+    c.close()
+    return r
+
+
+def test_smtp_auth_password_from_database(instance, db):
+    """auth_passdb = proxy:TYPE:FILE.cf: SMTP AUTH with the password
+    PostfixAdmin stores ({SHA512-CRYPT}), a wrong one refused, a stopped
+    database a temporary failure, never a refusal."""
+    import subprocess
+    kind, server = db
+    stored = subprocess.run([YUBIN, "pw", "-s", "SHA512-CRYPT", "-p", "alice-pw"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert stored.startswith("{SHA512-CRYPT}$6$")
+    set_password(kind, server, "alice@" + DOMAIN, stored)
+    inst = sql_instance(instance, kind, server)
+    inst.params.update({
+        "smtpd_sasl_type": "dovecot", "smtpd_sasl_path": "private/auth",
+        "smtpd_sasl_auth_enable": "yes", "auth_failure_delay": "100ms",
+        "auth_passdb": "proxy:%s:%s" % (kind, write_cf(inst, kind, server, "passdb"))})
+    inst.master += "auth unix - - n - 1 auth\n"
+    inst.start()
+    code, text = auth_plain(inst, "alice@" + DOMAIN, "alice-pw")
+    assert code == 235, (code, text)
+    assert auth_plain(inst, "alice@" + DOMAIN, "wrong")[0] == 535
+    assert auth_plain(inst, "x' OR '1'='1", "alice-pw")[0] == 535
+    assert auth_plain(inst, "gone@" + DOMAIN, "")[0] == 535
+    server.stop()
+    try:
+        code, text = auth_plain(inst, "alice@" + DOMAIN, "alice-pw")
+        assert 400 <= code < 500, (code, text)
+    finally:
+        server.start()
+    assert wait_for(lambda: auth_plain(inst, "alice@" + DOMAIN, "alice-pw")[0] == 235, 30, 0.5)
