@@ -116,42 +116,54 @@ static void pg_unix_path(const char *path, char *dir, size_t dirlen, char *port,
     }
 }
 
-static void pg_inet(const struct sql_host *h, char *host, size_t hostlen, char *port,
-                    size_t portlen)
+/* libpq's connection keywords for one host. */
+struct pg_params {
+    const char *kw[12], *val[12];
+    size_t n;
+    char host[1024], port[16], timeout[16];
+};
+
+static void pg_param(struct pg_params *pp, const char *kw, const char *val)
 {
-    str_copy(host, h->host, hostlen);
-    str_fmt(port, portlen, "%u", h->port);
+    if (!val || pp->n + 1 >= ARRAY_LEN(pp->kw))
+        return;
+    pp->kw[pp->n] = kw;
+    pp->val[pp->n++] = val;
+    pp->kw[pp->n] = NULL;
+    pp->val[pp->n] = NULL;
+}
+
+static void pg_params(const struct pgsql_priv *p, const struct sql_host *h, struct pg_params *pp)
+{
+    memset(pp, 0, sizeof(*pp));
+    str_fmt(pp->timeout, sizeof(pp->timeout), "%u", (p->sv.timeout_ms + 999) / 1000);
+    if (h->kind == SQL_HOST_URI) {
+        pg_param(pp, "dbname", h->host);   /* expanded by libpq: the URI's own settings */
+    } else {
+        if (h->kind == SQL_HOST_UNIX) {
+            pg_unix_path(h->host, pp->host, sizeof(pp->host), pp->port, sizeof(pp->port));
+        } else {
+            str_copy(pp->host, h->host, sizeof(pp->host));
+            if (h->port)
+                str_fmt(pp->port, sizeof(pp->port), "%u", h->port);
+        }
+        pg_param(pp, "host", pp->host);
+        pg_param(pp, "port", pp->port[0] ? pp->port : NULL);
+        pg_param(pp, "dbname", p->dbname);
+        pg_param(pp, "user", p->user);
+        pg_param(pp, "password", p->password);
+    }
+    pg_param(pp, "connect_timeout", pp->timeout);
+    pg_param(pp, "client_encoding", p->encoding);
+    pg_param(pp, "fallback_application_name", "yubin");
 }
 
 static int pg_connect(void *ctx, const struct sql_host *h, char *why, size_t whylen)
 {
     struct pgsql_priv *p = ctx;
-    const char *kw[10], *val[10];
-    size_t n = 0;
-    char host[1024], port[16], tmo[16];
-    str_fmt(tmo, sizeof(tmo), "%u", (p->sv.timeout_ms + 999) / 1000);
-    if (h->kind == SQL_HOST_URI) {
-        kw[n] = "dbname", val[n++] = h->host;
-    } else {
-        if (h->kind == SQL_HOST_UNIX)
-            pg_unix_path(h->host, host, sizeof(host), port, sizeof(port));
-        else
-            pg_inet(h, host, sizeof(host), port, sizeof(port));
-        kw[n] = "host", val[n++] = host;
-        if (port[0] && strcmp(port, "0") != 0)
-            kw[n] = "port", val[n++] = port;
-        if (p->dbname)
-            kw[n] = "dbname", val[n++] = p->dbname;
-        if (p->user)
-            kw[n] = "user", val[n++] = p->user;
-        if (p->password)
-            kw[n] = "password", val[n++] = p->password;
-    }
-    kw[n] = "connect_timeout", val[n++] = tmo;
-    kw[n] = "client_encoding", val[n++] = p->encoding;
-    kw[n] = "fallback_application_name", val[n++] = "yubin";
-    kw[n] = NULL, val[n] = NULL;
-    PGconn *conn = PQconnectdbParams(kw, val, h->kind == SQL_HOST_URI);
+    struct pg_params pp;
+    pg_params(p, h, &pp);
+    PGconn *conn = PQconnectdbParams(pp.kw, pp.val, h->kind == SQL_HOST_URI);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         pg_reason(conn, why, whylen);
         PQfinish(conn);
@@ -180,14 +192,17 @@ static int pg_escape(void *ctx, const char *s, size_t len, char quote, struct bu
     return quote ? 0 : buf_putc(out, '\'');
 }
 
-/* Wait until the answer is complete or the deadline passes. 0 / -1. */
+/* Wait until the answer is complete. 0, -1 (connection failed), PG_TIMEOUT. */
+#define PG_GONE    (-1)
+#define PG_REFUSED (-2)
+#define PG_TIMEOUT (-3)
 static int pg_wait(struct pgsql_priv *p, uint64_t deadline, char *why, size_t whylen)
 {
     while (PQisBusy(p->conn)) {
         uint64_t now = mono_msec();
         if (now >= deadline) {
             str_fmt(why, whylen, "query timed out after %us", p->sv.timeout_ms / 1000);
-            return -1;
+            return PG_TIMEOUT;
         }
         struct pollfd pfd = {PQsocket(p->conn), POLLIN, 0};
         int r = poll(&pfd, 1, (int)(deadline - now));
@@ -205,8 +220,8 @@ static int pg_wait(struct pgsql_priv *p, uint64_t deadline, char *why, size_t wh
 
 /*
  * Run sql. 0: *res holds the first result (the caller clears it);
- * -1: the connection is unusable (closed here); -2: the server refused
- * the query (the connection stays).
+ * PG_GONE: the connection is unusable; PG_TIMEOUT: no answer in time;
+ * PG_REFUSED: the server refused the query (the connection stays).
  */
 static int pg_query(struct pgsql_priv *p, const char *sql, PGresult **res, char *why,
                     size_t whylen)
@@ -218,18 +233,21 @@ static int pg_query(struct pgsql_priv *p, const char *sql, PGresult **res, char 
         return -1;
     }
     PGresult *r;
-    while (pg_wait(p, deadline, why, whylen) == 0 && (r = PQgetResult(p->conn)) != NULL) {
+    int w;
+    while ((w = pg_wait(p, deadline, why, whylen)) == 0 && (r = PQgetResult(p->conn)) != NULL) {
         if (!*res)
             *res = r;
         else
             PQclear(r);
     }
-    if (PQisBusy(p->conn) || PQstatus(p->conn) != CONNECTION_OK) {
-        if (!PQisBusy(p->conn))
-            pg_reason(p->conn, why, whylen);
+    if (w == 0 && PQstatus(p->conn) != CONNECTION_OK) {
+        pg_reason(p->conn, why, whylen);
+        w = PG_GONE;
+    }
+    if (w < 0) {
         PQclear(*res);
         *res = NULL;
-        return -1;
+        return w;
     }
     ExecStatusType st = *res ? PQresultStatus(*res) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
@@ -238,7 +256,7 @@ static int pg_query(struct pgsql_priv *p, const char *sql, PGresult **res, char 
     str_fmt(why, whylen, "query failed: %.*s", (int)strcspn(m, "\n"), m);
     PQclear(*res);
     *res = NULL;
-    return -2;
+    return PG_REFUSED;
 }
 
 /* Every non-NULL column of every row. TABLE_* result. */
@@ -290,13 +308,14 @@ static int pg_try(struct pgsql_priv *p, const struct sql_key *k, const char *key
         return rc;
     }
     msg_warn("%s: lookup of \"%s\" on %s: %s%s", p->spec, key, host, why,
-             q == -1 && reused ? " (reconnecting)" : "");
-    if (q == -2)
+             q == PG_GONE && reused ? " (reconnecting)" : "");
+    if (q == PG_REFUSED)
         return TABLE_TEMPFAIL;
-    if (strstr(why, "timed out"))
+    /* A server that does not answer in time is skipped like one that refuses. */
+    if (q == PG_TIMEOUT)
         p->sv.hosts[p->sv.current].dead_until = mono_msec() + p->sv.retry_ms;
     pg_disconnect(p);
-    return reused && !strstr(why, "timed out") ? 2 : TABLE_TEMPFAIL;
+    return reused && q == PG_GONE ? 2 : TABLE_TEMPFAIL;
 }
 
 static int pgsql_lookup(struct table *t, const char *key, struct buf *result)
