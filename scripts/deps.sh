@@ -4,8 +4,8 @@
 #   deps.sh test    the above plus test clients and interop peers
 #   deps.sh fuzz    the build set plus clang and libFuzzer (make fuzz)
 set -e
-BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev openssl sqlite3"
-TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved isync fetchmail mutt tmux"
+BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev libpq-dev libmariadb-dev openssl sqlite3"
+TEST_PKGS="python3 python3-pytest python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre postfix-mysql postfix-pgsql dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved isync fetchmail mutt tmux postgresql mariadb-server"
 FUZZ_PKGS="clang-14 libclang-rt-14-dev"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"
@@ -40,4 +40,13 @@ if command -v postfix >/dev/null 2>&1; then postfix stop >/dev/null 2>&1 || true
 # Likewise Dovecot (an interop peer of the auth and IMAP tests, the IMAP benchmark baseline)
 # runs only under the tests, each from its own dovecot.conf on loopback high ports.
 if command -v dovecot >/dev/null 2>&1; then dovecot stop >/dev/null 2>&1 || true; fi
+# PostgreSQL and MariaDB are test peers of the pgsql:/mysql: tables: the tests start private
+# servers in temporary directories; a system server the packages may have started is stopped.
+stop_service() {
+    case " $missing " in *" $1 "*)
+        if command -v service >/dev/null 2>&1; then service "$2" stop >/dev/null 2>&1 || true; fi ;;
+    esac
+}
+stop_service postgresql postgresql
+stop_service mariadb-server mariadb
 ensure_users

@@ -4,8 +4,9 @@
  * address search orders (maps_lookup_addr). The table types themselves
  * live in table_file.c (static, inline, texthash, unix, fail, unionmap),
  * table_lmdb.c (hash, lmdb, and building them), table_regexp.c (regexp,
- * pcre), table_cidr.c and table_sqlite.c. Source-file reading helpers are
- * in table_src.c.
+ * pcre), table_cidr.c, table_sqlite.c, table_pgsql.c and table_mysql.c (the
+ * SQL types share table_sql.c), table_socketmap.c. Source-file reading
+ * helpers are in table_src.c.
  */
 #include "lib-table/table_impl.h"
 #include "lib-mail/addr.h"
@@ -52,14 +53,14 @@ struct type_entry {
 };
 
 enum { K_STATIC, K_INLINE, K_TEXTHASH, K_LMDB, K_REGEXP, K_PCRE, K_CIDR, K_UNION,
-       K_SQLITE, K_UNIX, K_FAIL, K_SOCKETMAP };
+       K_SQLITE, K_UNIX, K_FAIL, K_SOCKETMAP, K_PGSQL, K_MYSQL };
 
 static const struct type_entry types[] = {
     {"static", K_STATIC},     {"inline", K_INLINE}, {"texthash", K_TEXTHASH},
     {"hash", K_LMDB},         {"lmdb", K_LMDB},     {"regexp", K_REGEXP},
     {"pcre", K_PCRE},         {"cidr", K_CIDR},     {"unionmap", K_UNION},
     {"sqlite", K_SQLITE},     {"unix", K_UNIX},     {"fail", K_FAIL},
-    {"socketmap", K_SOCKETMAP},
+    {"socketmap", K_SOCKETMAP}, {"pgsql", K_PGSQL},   {"mysql", K_MYSQL},
 };
 
 struct table *table_open(const char *spec, const struct config *cfg, char *err, size_t errlen)
@@ -83,7 +84,8 @@ struct table *table_open(const char *spec, const struct config *cfg, char *err, 
     if (!te) {
         table_err(err, errlen,
                   "table \"%s\": unsupported lookup table type \"%.*s\" (supported: static inline "
-                  "texthash hash lmdb regexp pcre cidr unionmap sqlite socketmap unix fail)",
+                  "texthash hash lmdb regexp pcre cidr unionmap sqlite pgsql mysql socketmap unix "
+                  "fail)",
                   spec, (int)tlen, s);
         return NULL;
     }
@@ -121,6 +123,8 @@ struct table *table_open(const char *spec, const struct config *cfg, char *err, 
     case K_SQLITE: rc = table_sqlite_open(t, cfg, why, sizeof(why)); break;
     case K_UNIX: rc = table_unix_open(t, why, sizeof(why)); break;
     case K_SOCKETMAP: rc = table_socketmap_open(t, cfg, why, sizeof(why)); break;
+    case K_PGSQL: rc = table_pgsql_open(t, cfg, why, sizeof(why)); break;
+    case K_MYSQL: rc = table_mysql_open(t, cfg, why, sizeof(why)); break;
     default: rc = table_fail_open(t, why, sizeof(why)); break;
     }
     if (rc < 0) {

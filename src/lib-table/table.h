@@ -8,13 +8,14 @@
  *
  * Types: static:, inline:{...}, texthash:, hash: and lmdb: (LMDB files
  * built by `yubin map`, reopened when rebuilt), regexp: and pcre: (PCRE2),
- * cidr:, unionmap:{...}, sqlite: (sqlite_table(5) .cf file),
+ * cidr:, unionmap:{...}, sqlite: (sqlite_table(5) .cf file), pgsql: and
+ * mysql: (pgsql_table(5), mysql_table(5) .cf files: database servers),
  * socketmap: (socketmap_table(5): a server elsewhere, may be slow), and
  * passwd-file is NOT a table (see auth).
  *
  * Lookups that may wait: a process with an event loop calls
  * table_async_init(); from then on lookups in remote tables
- * (TABLE_F_REMOTE: socketmap:, later SQL and LDAP) made inside a "step"
+ * (TABLE_F_REMOTE: socketmap:, pgsql:, mysql:, later LDAP) made inside a "step"
  * of a struct table_wait are sent to the proxymap service and return
  * TABLE_PENDING at once. See "Restartable lookups" below.
  */
@@ -38,7 +39,7 @@ struct table;
 /* Table flags (from the type). */
 #define TABLE_F_PATTERN 0x1    /* regexp/pcre/cidr: matched with the full key only */
 #define TABLE_F_FIXED   0x2    /* static/inline etc. */
-#define TABLE_F_REMOTE  0x4    /* answers from a server (socketmap:): may be slow */
+#define TABLE_F_REMOTE  0x4    /* answers from a server (socketmap:, pgsql:, mysql:): may be slow */
 
 /*
  * Open a table. cfg may be NULL (no parameter expansion in sql .cf).

@@ -11,7 +11,7 @@
  * parameter that holds tables), so a stranger who reaches the socket
  * cannot make it open arbitrary files: as in Postfix, an element
  * "proxy:TYPE:NAME" approves TYPE:NAME; yubin also approves remote types
- * (socketmap:) written without proxy:, because event-loop processes send
+ * (socketmap:, pgsql:, mysql:) written without proxy:, because event-loop processes send
  * those here whether they carry the prefix or not. Anything else is
  * answered "denied" and logged.
  *
@@ -52,7 +52,8 @@ struct pmap_tables {
 /* Types whose lookups are always sent here from event loops (table.h TABLE_F_REMOTE). */
 static int remote_type(const char *spec)
 {
-    return strncasecmp(spec, "socketmap:", 10) == 0;
+    return strncasecmp(spec, "socketmap:", 10) == 0 || strncasecmp(spec, "pgsql:", 6) == 0 ||
+           strncasecmp(spec, "mysql:", 6) == 0;
 }
 
 struct pmap_tables *proxymap_tables_new(const struct config *cfg)

@@ -1,0 +1,23 @@
+-- The part of PostfixAdmin's schema that the lookup tables read (MySQL/MariaDB).
+CREATE TABLE domain (
+  domain varchar(255) NOT NULL PRIMARY KEY,
+  description varchar(255) NOT NULL DEFAULT '',
+  backupmx tinyint(1) NOT NULL DEFAULT 0,
+  active tinyint(1) NOT NULL DEFAULT 1
+) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE mailbox (
+  username varchar(255) NOT NULL PRIMARY KEY,
+  password varchar(255) NOT NULL DEFAULT '',
+  name varchar(255) NOT NULL DEFAULT '',
+  maildir varchar(255) NOT NULL DEFAULT '',
+  quota bigint NOT NULL DEFAULT 0,
+  local_part varchar(255) NOT NULL,
+  domain varchar(255) NOT NULL,
+  active tinyint(1) NOT NULL DEFAULT 1
+) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE alias (
+  address varchar(255) NOT NULL PRIMARY KEY,
+  goto text NOT NULL,
+  domain varchar(255) NOT NULL,
+  active tinyint(1) NOT NULL DEFAULT 1
+) DEFAULT CHARSET=utf8mb4;
