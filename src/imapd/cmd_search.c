@@ -166,6 +166,7 @@ struct matches {
     uint32_t *seqs, *uids;
     size_t n;
     uint64_t modseq;                       /* highest MODSEQ among them */
+    uint64_t first_modseq, last_modseq;    /* of the lowest and the highest match */
 };
 
 static void matches_free(struct matches *r)
@@ -228,7 +229,25 @@ static void search_run(struct msession *s, const struct imap_search *q, struct m
         r->uids[r->n++] = sel->uids[i];
         if (ms > r->modseq)
             r->modseq = ms;
+        if (r->n == 1)
+            r->first_modseq = ms;
+        r->last_modseq = ms;
     }
+}
+
+/*
+ * RFC 7162 3.1.5: the MODSEQ of an ESEARCH that returns only MIN and/or
+ * MAX is the highest of those messages'; otherwise (ALL, COUNT, plain
+ * SEARCH) the highest of every match.
+ */
+static uint64_t esearch_modseq(const struct imap_search *q, const struct matches *r)
+{
+    if (!q->esearch || (q->ret & (IMAP_SR_ALL | IMAP_SR_COUNT)) ||
+        !(q->ret & (IMAP_SR_MIN | IMAP_SR_MAX)))
+        return r->modseq;
+    uint64_t a = (q->ret & IMAP_SR_MIN) ? r->first_modseq : 0;
+    uint64_t b = (q->ret & IMAP_SR_MAX) ? r->last_modseq : 0;
+    return a > b ? a : b;
 }
 
 static void save_result(struct msel *sel, const struct matches *r)
@@ -306,7 +325,7 @@ void imapd_cmd_search(struct msession *s, const char *tag, const struct imap_arg
     if (q.esearch && (q.ret & IMAP_SR_SAVE))
         save_result(s->sel, &m);
     const uint32_t *nums = uid ? m.uids : m.seqs;
-    uint64_t modseq = q.uses_modseq ? m.modseq : 0;
+    uint64_t modseq = q.uses_modseq ? esearch_modseq(&q, &m) : 0;
     if (!q.esearch)
         reply_search(s, nums, m.n, modseq, "SEARCH");
     else if (q.ret != IMAP_SR_SAVE) {

@@ -79,7 +79,17 @@ void imapd_parser_limits(const struct imapd_settings *set, int logged_in,
 }
 
 /* IMAP4rev1 and what the mail worker implements today. */
-#define CAPA_POST "IMAP4rev1 LITERAL+ ID"
+/*
+ * What the mail worker's commands implement (Dovecot's order where it has
+ * them). CONDSTORE and QRESYNC work once enabled but are not announced yet:
+ * imaptest's esearch-condstore misses the untagged OK [HIGHESTMODSEQ] of a
+ * first CONDSTORE-enabling FETCH. BINARY APPEND is not there yet.
+ */
+#define CAPA_POST                                                                        \
+    "IMAP4rev1 LITERAL+ ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "            \
+    "THREAD=ORDEREDSUBJECT MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED " \
+    "ESEARCH SEARCHRES LIST-STATUS MOVE PREVIEW STATUS=SIZE SPECIAL-USE "           \
+    "QUOTA UTF8=ACCEPT"
 
 void imapd_capability_post(const struct imapd_settings *set, struct buf *out)
 {
