@@ -89,7 +89,8 @@ int cfg_service_procs(const struct config *cfg, const struct master_service *svc
     else if (strcmp(c, "auth") == 0)
         return 1;   /* one process owns the penalty state and the passdb caches */
     else if (strcmp(c, "virtual") == 0 || strcmp(c, "local") == 0 || strcmp(c, "smtp") == 0 ||
-             strcmp(c, "lmtp") == 0 || strcmp(c, "proxymap") == 0)
+             strcmp(c, "lmtp") == 0 || strcmp(c, "proxymap") == 0 ||
+             strcmp(c, "lmtpd") == 0)
         cap = 8;
     else if (strcmp(c, "pipe") == 0 || strcmp(c, "spawn") == 0)
         cap = 4;    /* started with the system like every agent: Postfix's stock master.cf
