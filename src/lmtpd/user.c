@@ -187,16 +187,19 @@ static void user_fields(char **f, int n, struct lmtpd_user *u, struct udb_fields
 }
 
 /*
- * Ask the userdb. 1 USER, 0 NOTFOUND, -1 FAIL or a broken conversation,
- * -2 the socket cannot be reached at all (no auth service, or not ours).
+ * Ask the userdb. 1 USER, 0 NOTFOUND, -1 FAIL, a broken conversation or
+ * a socket nobody listens on; -2 no socket, or not ours to use.
  */
 static int userdb_ask(const char *path, const char *user, struct lmtpd_user *u,
                       struct udb_fields *uf, char *why, size_t whylen)
 {
     int fd = userdb_connect(path);
     if (fd < 0) {
-        str_fmt(why, whylen, "userdb socket %s: %s", path, strerror(errno));
-        return -2;
+        /* no auth service here, or its socket is not ours (the LDA as vmail): the
+         * virtual mailbox maps decide; one that exists but does not answer is down */
+        int e = errno;
+        str_fmt(why, whylen, "userdb socket %s: %s", path, strerror(e));
+        return e == ENOENT || e == EACCES || e == EPERM ? -2 : -1;
     }
     fd_set_nonblock(fd, 1);
     struct conn *c = conn_new(fd, AUTHPROTO_LINE_MAX + 2, 0);
@@ -215,8 +218,9 @@ static int userdb_ask(const char *path, const char *user, struct lmtpd_user *u,
         while (conn_line_wait(c, &line, &len) == CONN_LINE) {
             char *f[AUTHPROTO_FIELDS_MAX];
             int n = authproto_split(line, f, AUTHPROTO_FIELDS_MAX);
-            if (n < 2 || strcmp(f[1], "1") != 0)
-                continue;               /* VERSION, SPID */
+            if (n < 2 || strcmp(f[0], "VERSION") == 0 || strcmp(f[0], "SPID") == 0 ||
+                strcmp(f[1], "1") != 0)
+                continue;               /* the greeting */
             if (strcmp(f[0], "USER") == 0 && n >= 3) {
                 user_fields(f, n, u, uf);
                 rc = 1;

@@ -1,0 +1,213 @@
+"""The LMTP server (master.cf command lmtpd, RFC 2033): Postfix's lmtp
+client delivers into yubin's mailboxes as it delivers into Dovecot's;
+one reply per recipient after the message; unknown users 550 5.1.1; an
+over-quota recipient gets its own 552 5.2.2 while the others are
+delivered; Return-Path, Delivered-To, X-Original-To added; Sieve at
+delivery (the details of Sieve: test_yubin_deliver.py, the same code)."""
+import os
+import re
+import stat
+
+from conftest import free_port, wait_for, wait_port
+from ldatest import (LMTP, folder, folder_names, lda_instance, message, set_quota, sieve_script,
+                     wait_folder, wait_ready)
+
+
+def started(instance, tmp_path, **kw):
+    inst = lda_instance(instance, tmp_path, **kw)
+    inst.start()
+    wait_ready(inst)
+    return inst
+
+
+def test_lhlo_capabilities_and_vrfy(instance, tmp_path):
+    inst = started(instance, tmp_path)
+    c = LMTP(inst.lmtp_socket)
+    code, text = c.reply()
+    assert code == 220 and "LMTP" in text[0], text
+    code, caps = c.cmd("LHLO client.test")
+    assert code == 250, caps
+    for cap in ("PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "CHUNKING", "DSN"):
+        assert cap in caps, caps
+    assert any(re.match(r"SIZE \d+", t) for t in caps), caps
+    assert c.cmd("VRFY alice@example.test")[0] == 252
+    assert c.cmd("EHLO client.test")[0] == 500          # LMTP has LHLO only
+    assert c.cmd("NOOP")[0] == 250
+    assert c.cmd("RSET")[0] == 250
+    assert c.cmd("QUIT")[0] == 221
+    c.close()
+
+
+def test_per_recipient_replies_after_data_pipelined(instance, tmp_path):
+    inst = started(instance, tmp_path)
+    set_quota(inst, "bob", 100)                   # any message is over bob's quota
+    c = LMTP(inst.lmtp_socket)
+    c.reply()
+    c.cmd("LHLO client.test")
+    # PIPELINING: everything up to DATA in one write
+    c.send("MAIL FROM:<carol@client.test>\r\n"
+           "RCPT TO:<alice@example.test> ORCPT=rfc822;Alice.Orig@example.test\r\n"
+           "RCPT TO:<nobody@example.test>\r\n"
+           "RCPT TO:<bob@example.test>\r\n"
+           "RCPT TO:<dave+tag@example.test>\r\n"
+           "DATA\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    code, text = c.reply()
+    assert (code, text[0]) == (550, "5.1.1 <nobody@example.test> User doesn't exist: "
+                                    "nobody@example.test"), (code, text)
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 354
+    body = "line one\r\n..dotted line\r\n" + "x" * 3000 + "\r\n"
+    c.send(message(subject="multi", body=body) + ".\r\n")
+    # one reply per accepted recipient, in RCPT order
+    r1, r2, r3 = c.reply(), c.reply(), c.reply()
+    assert r1[0] == 250 and r1[1][0].startswith("2.0.0 <alice@example.test> "), r1
+    assert r2 == (552, ["5.2.2 <bob@example.test> Quota exceeded (mailbox for user is full)"]), r2
+    assert r3[0] == 250 and "<dave+tag@example.test>" in r3[1][0], r3
+    assert c.cmd("QUIT")[0] == 221
+    [m] = folder(inst, "alice")
+    head = m.split(b"\n\n")[0].decode()
+    lines = head.split("\n")
+    assert lines[0] == "Return-Path: <carol@client.test>", lines[:4]
+    assert lines[1] == "Delivered-To: alice@example.test", lines[:4]
+    assert lines[2] == "X-Original-To: Alice.Orig@example.test", lines[:4]
+    assert b"\r\n" not in m                       # LF line ends in the Maildir
+    assert b"\n.dotted line\n" in m               # dot-unstuffed
+    assert folder(inst, "bob") == []
+    [d] = folder(inst, "dave")
+    assert b"Delivered-To: dave+tag@example.test\n" in d
+    # the message has its UID at once (dovecot-uidlist), as IMAP needs
+    uidlist = open(os.path.join(inst.home, "alice", "Maildir", "dovecot-uidlist")).read()
+    assert re.search(r"^1 ", uidlist, re.M), uidlist
+    # owned by the mailbox owner, never root
+    st = os.stat(os.path.join(inst.home, "alice", "Maildir", "new"))
+    assert st.st_uid == inst.vuid
+    inst.wait_log("to=<alice@example.test>, relay=lmtpd")
+
+
+def test_bdat_chunking(instance, tmp_path):
+    inst = started(instance, tmp_path)
+    c = LMTP(inst.lmtp_socket)
+    c.reply()
+    c.cmd("LHLO client.test")
+    assert c.cmd("MAIL FROM:<>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.test>")[0] == 250
+    msg = message(subject="chunks", body=".not stuffed\r\n").encode()
+    a, b = msg[:30], msg[30:]
+    c.send(b"BDAT %d\r\n" % len(a) + a)
+    assert c.reply()[0] == 250
+    c.send(b"BDAT %d LAST\r\n" % len(b) + b)
+    assert c.reply()[0] == 250 and c.reply()[0] == 250
+    [m] = folder(inst, "alice")
+    assert m.startswith(b"Return-Path: <>\n")
+    assert b"\n.not stuffed\n" in m
+
+
+def test_rcpt_quota_check_and_size_limit(instance, tmp_path):
+    inst = started(instance, tmp_path, main={"lmtp_rcpt_check_quota": "yes",
+                                             "message_size_limit": "20000"})
+    set_quota(inst, "bob", 10)
+    with open(os.path.join(inst.home, "bob", "Maildir", "maildirsize"), "a") as f:
+        f.write("20 1\n")
+    c = LMTP(inst.lmtp_socket)
+    c.reply()
+    c.cmd("LHLO client.test")
+    c.cmd("MAIL FROM:<carol@client.test>")
+    assert c.cmd("RCPT TO:<bob@example.test>") == (
+        552, ["5.2.2 <bob@example.test> Quota exceeded (mailbox for user is full)"])
+    assert c.cmd("RSET")[0] == 250
+    assert c.cmd("MAIL FROM:<carol@client.test> SIZE=999999")[0] == 552
+    c.cmd("MAIL FROM:<carol@client.test>")
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(message(body="y" * 30000 + "\r\n") + ".\r\n")
+    code, text = c.reply()
+    assert code == 552 and text[0].startswith("5.3.4"), (code, text)
+    assert folder(inst, "alice") == []
+
+
+def test_postfix_delivers_over_lmtp(instance, tmp_path, postfix_peer):
+    """A real Postfix with virtual_transport = lmtp:inet:... : the over-quota
+    recipient bounces with its own 552, the unknown one with 550 5.1.1, the
+    others are delivered."""
+    port = free_port()
+    inst = started(instance, tmp_path, lmtp_inet=port)
+    assert wait_port(port)
+    set_quota(inst, "bob", 100)
+    pf = postfix_peer(main={
+        "virtual_mailbox_domains": "example.test",
+        "virtual_mailbox_maps": "static:x",
+        "virtual_transport": "lmtp:inet:127.0.0.1:%d" % port,
+        "notify_classes": "",
+        "bounce_queue_lifetime": "0",
+    }).start()
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", pf.port, timeout=15) as s:
+        s.sendmail("sender@peer.test",
+                   ["alice@example.test", "bob@example.test", "nobody@example.test",
+                    "dave@example.test"],
+                   message(subject="via postfix"))
+    wait_folder(inst, "alice", 1)
+    wait_folder(inst, "dave", 1)
+    pf.wait_log("to=<bob@example.test>")
+    pf.wait_log("to=<nobody@example.test>")
+    log = pf.log()
+    bob = [l for l in log.splitlines() if "to=<bob@example.test>" in l][-1]
+    assert "status=bounced" in bob and "552 5.2.2" in bob and "Quota exceeded" in bob, bob
+    nob = [l for l in log.splitlines() if "to=<nobody@example.test>" in l][-1]
+    assert "status=bounced" in nob and "550 5.1.1" in nob, nob
+    ali = [l for l in log.splitlines() if "to=<alice@example.test>" in l][-1]
+    assert "status=sent" in ali and "250 2.0.0" in ali, ali
+    [m] = folder(inst, "alice")
+    assert m.startswith(b"Return-Path: <sender@peer.test>\nDelivered-To: alice@example.test\n")
+    assert folder(inst, "bob") == []
+
+
+def test_sieve_at_lmtp_delivery(instance, tmp_path):
+    inst = started(instance, tmp_path)
+    sieve_script(inst, "alice", 'require ["fileinto", "imap4flags"];\n'
+                 'if header :contains "subject" "report" {\n'
+                 '  fileinto :flags ["\\\\Seen", "$Report"] "Reports"; stop;\n}\n')
+    sieve_script(inst, "bob", 'require "reject";\nreject "I do not want it";\n')
+    sieve_script(inst, "dave", 'this is not sieve;\n')
+    c = LMTP(inst.lmtp_socket)
+    c.reply()
+    c.cmd("LHLO client.test")
+    c.cmd("MAIL FROM:<carol@client.test>")
+    for u in ("alice", "bob", "dave"):
+        assert c.cmd("RCPT TO:<%s@example.test>" % u)[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(message(subject="weekly report") + ".\r\n")
+    ra, rb, rd = c.reply(), c.reply(), c.reply()
+    assert ra[0] == 250, ra
+    assert rb == (550, ["5.7.1 <bob@example.test> I do not want it"]), rb
+    assert rd[0] == 250, rd
+    # alice: fileinto a missing folder (lda_mailbox_autocreate=no): kept in INBOX, flags kept
+    assert len(folder(inst, "alice", "INBOX", "cur")) == 1
+    assert not os.path.exists(os.path.join(inst.home, "alice", "Maildir", ".Reports"))
+    inst.wait_log("mailbox 'Reports' does not exist: keeping the message in INBOX")
+    # a broken script keeps the message in INBOX and logs why
+    assert len(folder(inst, "dave")) == 1
+    inst.wait_log("keeping the message in INBOX")
+
+
+def test_sieve_fileinto_autocreate_with_flags(instance, tmp_path):
+    inst = started(instance, tmp_path, main={"lda_mailbox_autocreate": "yes"})
+    sieve_script(inst, "alice", 'require ["fileinto", "imap4flags"];\n'
+                 'fileinto :flags ["\\\\Seen", "$Report"] "Reports";\n')
+    c = LMTP(inst.lmtp_socket)
+    c.reply()
+    c.cmd("LHLO client.test")
+    c.cmd("MAIL FROM:<carol@client.test>")
+    c.cmd("RCPT TO:<alice@example.test>")
+    c.cmd("DATA")
+    c.send(message(subject="weekly report") + ".\r\n")
+    assert c.reply()[0] == 250
+    assert folder(inst, "alice") == []
+    names = folder_names(inst, "alice", "Reports", "cur")
+    assert len(names) == 1 and names[0].endswith(":2,Sa"), names
+    kw = open(os.path.join(inst.home, "alice", "Maildir", ".Reports", "dovecot-keywords")).read()
+    assert "0 $Report" in kw, kw
