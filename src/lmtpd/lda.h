@@ -97,6 +97,9 @@ int lmtpd_user_lookup(struct lmtpd_lda *l, const char *addr, struct lmtpd_user *
  */
 int lmtpd_mail_location(const char *loc, const char *user, const char *home, char *out,
                         size_t outlen);
+/* The same expansion of tmpl[0..plen) into an absolute path, without the trailing '/'. */
+int lmtpd_expand_path(const char *tmpl, size_t plen, const char *user, const char *home,
+                      char *out, size_t outlen);
 
 /* One message as delivery sees it: LF line ends, no Return-Path yet. */
 struct lmtpd_msg {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,21 +166,17 @@ static void add_global(const char *loc, char **paths, size_t *n)
     }
 }
 
-/* The user's script path ("~/" is the home; no home: none). */
+/* The user's script path: "~/" the home, %u %n %d %h expanded (no home for "~": none). */
 static char *user_script(const struct lmtpd_lda *l, const struct lmtpd_user *u)
 {
     const char *s = l->sieve;
     if (strncmp(s, "file:", 5) == 0)
         s += 5;
     size_t plen = strcspn(s, ";");
-    if (plen == 0)
+    char path[LMTPD_PATH_MAX];
+    if (plen == 0 || lmtpd_expand_path(s, plen, u->name, u->home, path, sizeof(path)) < 0)
         return NULL;
-    if (s[0] == '~' && (plen == 1 || s[1] == '/')) {
-        if (!u->home[0])
-            return NULL;
-        return xasprintf("%s%.*s", u->home, (int)(plen - 1), s + 1);
-    }
-    return s[0] == '/' ? xstrndup(s, plen) : NULL;
+    return xstrdup(path);
 }
 
 /* ---- the sequence ---- */
@@ -248,6 +245,8 @@ static int run_sequence(char **paths, size_t n, const struct lmtpd_msg *m,
 
 /* ---- vacation: whom we answered, per user ---- */
 
+static int vacation_update(const char *path, const char *tmp, const char *key, uint64_t seconds);
+
 /* The key of (sender, handle): SHA-256 in hex. */
 static void vacation_key(const char *rcpt, const struct sieve_action *a, char *out)
 {
@@ -277,10 +276,27 @@ static void vacation_key(const char *rcpt, const struct sieve_action *a, char *o
  */
 static int vacation_seen(const struct lmtpd_user *u, const char *key, uint64_t seconds)
 {
-    char path[LMTPD_PATH_MAX + 32], tmp[LMTPD_PATH_MAX + 48];
+    char path[LMTPD_PATH_MAX + 32], tmp[LMTPD_PATH_MAX + 48], lock[LMTPD_PATH_MAX + 48];
     if (str_fmt(path, sizeof(path), "%s%s", u->maildir, VACDB_NAME) < 0 ||
-        str_fmt(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) < 0)
+        str_fmt(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) < 0 ||
+        str_fmt(lock, sizeof(lock), "%s.lock", path) < 0)
         return 0;
+    mkdir_p(u->maildir, 0700);         /* a first message may be discarded or redirected */
+    /* concurrent deliveries to the user: one at a time reads and writes it */
+    int lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (lfd >= 0 && flock(lfd, LOCK_EX) < 0) {
+        close(lfd);
+        lfd = -1;
+    }
+    int seen = vacation_update(path, tmp, key, seconds);
+    if (lfd >= 0)
+        close(lfd);
+    return seen;
+}
+
+/* vacation_seen() under the lock. */
+static int vacation_update(const char *path, const char *tmp, const char *key, uint64_t seconds)
+{
     size_t len = 0;
     char *text = read_file(path, VACDB_MAX, &len);
     time_t now = time(NULL);
@@ -442,14 +458,19 @@ static void execute(struct lmtpd_lda *l, const struct lmtpd_user *u, const struc
     }
     struct exec_state es;
     memset(&es, 0, sizeof(es));
-    for (size_t i = 0; i < rs->nres; i++)
-        for (size_t k = 0; k < rs->res[i].n; k++) {
-            const struct sieve_action *a = &rs->res[i].v[k];
-            if (a->kind == SIEVE_ACT_KEEP && a->implicit && i + 1 != rs->nres)
-                continue;              /* the next script decided */
-            if (exec_action(l, u, m, deffolder, a, &es, r) < 0)
-                return;
-        }
+    /* the message is saved first; what leaves (redirect, vacation) comes after */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < rs->nres; i++)
+            for (size_t k = 0; k < rs->res[i].n; k++) {
+                const struct sieve_action *a = &rs->res[i].v[k];
+                int outgoing = a->kind == SIEVE_ACT_REDIRECT || a->kind == SIEVE_ACT_VACATION;
+                if (outgoing != pass)
+                    continue;
+                if (a->kind == SIEVE_ACT_KEEP && a->implicit && i + 1 != rs->nres)
+                    continue;          /* the next script decided */
+                if (exec_action(l, u, m, deffolder, a, &es, r) < 0)
+                    return;
+            }
     /* a redirect that failed must not lose the message */
     if (es.failed && es.nstored == 0 && !es.redirected &&
         do_store(l, u, m, "INBOX", NULL, 0, &es, r) < 0)

@@ -11,6 +11,7 @@
 #include "lib/util.h"
 #include "lib-queue/submit.h"
 #include "lib-storage/mailbox.h"
+#include "lib-storage/mdeliver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,11 +151,11 @@ int lmtpd_store(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lm
         lmtpd_result_set(r, LMTPD_FAILED, "5.2.0", "invalid mailbox name %s", name);
         return -1;
     }
-    struct mview *v = mview_open(st, inbox ? "INBOX" : name, &err);
+    struct mview *v = mview_open_deliver(st, inbox ? "INBOX" : name, &err);
     if (!v && err.err == ENOENT && (create || l->autocreate)) {
         if (mstore_create(st, name, &err) == 0 || err.err == EEXIST) {
             mstore_subscribe(st, name, 1, &err);
-            v = mview_open(st, name, &err);
+            v = mview_open_deliver(st, name, &err);
         }
     }
     if (!v) {

@@ -90,33 +90,27 @@ static int put(char *out, size_t outlen, size_t *k, const char *s, size_t n)
     return 0;
 }
 
-int lmtpd_mail_location(const char *loc, const char *user, const char *home, char *out,
-                        size_t outlen)
+int lmtpd_expand_path(const char *tmpl, size_t plen, const char *user, const char *home,
+                      char *out, size_t outlen)
 {
-    if (strncmp(loc, "maildir:", 8) == 0)
-        loc += 8;
-    else if (strchr(loc, ':') && strncmp(loc, "maildir", 7) != 0 && loc[0] != '/' && loc[0] != '~')
-        return -1;                     /* mbox:, sdbox: ... */
-    size_t plen = strcspn(loc, ":");   /* options such as :LAYOUT=fs are ignored */
     const char *at = strrchr(user, '@');
     size_t nlen = at ? (size_t)(at - user) : strlen(user);
     const char *dom = at ? at + 1 : "";
-    size_t k = 0;
-    out[0] = '\0';
-    if (plen == 0 || outlen < 2)
+    size_t k = 0, i = 0;
+    if (outlen < 2 || plen == 0)
         return -1;
-    size_t i = 0;
-    if (loc[0] == '~' && (plen == 1 || loc[1] == '/')) {
+    out[0] = '\0';
+    if (tmpl[0] == '~' && (plen == 1 || tmpl[1] == '/')) {
         if (!home || !*home || put(out, outlen, &k, home, strlen(home)) < 0)
             return -1;
         i = 1;
     }
     for (; i < plen; i++) {
         int rc = 0;
-        if (loc[i] != '%' || i + 1 >= plen) {
-            rc = put(out, outlen, &k, loc + i, 1);
+        if (tmpl[i] != '%' || i + 1 >= plen) {
+            rc = put(out, outlen, &k, tmpl + i, 1);
         } else {
-            char c = loc[++i];
+            char c = tmpl[++i];
             if (c == 'u')
                 rc = put(out, outlen, &k, user, strlen(user));
             else if (c == 'n')
@@ -135,11 +129,25 @@ int lmtpd_mail_location(const char *loc, const char *user, const char *home, cha
     }
     if (out[0] != '/')
         return -1;
-    if (out[k - 1] != '/' && put(out, outlen, &k, "/", 1) < 0)
-        return -1;
     for (const char *p = out; (p = strstr(p, "/..")); p += 3)
         if (p[3] == '/' || p[3] == '\0')
             return -1;
+    return 0;
+}
+
+int lmtpd_mail_location(const char *loc, const char *user, const char *home, char *out,
+                        size_t outlen)
+{
+    if (strncmp(loc, "maildir:", 8) == 0)
+        loc += 8;
+    else if (strchr(loc, ':') && loc[0] != '/' && loc[0] != '~')
+        return -1;                     /* mbox:, sdbox: ... */
+    size_t plen = strcspn(loc, ":");   /* options such as :LAYOUT=fs are ignored */
+    if (lmtpd_expand_path(loc, plen, user, home, out, outlen) < 0)
+        return -1;
+    size_t k = strlen(out);
+    if (out[k - 1] != '/' && put(out, outlen, &k, "/", 1) < 0)
+        return -1;
     return 0;
 }
 
