@@ -211,3 +211,50 @@ def test_sieve_fileinto_autocreate_with_flags(instance, tmp_path):
     assert len(names) == 1 and names[0].endswith(":2,Sa"), names
     kw = open(os.path.join(inst.home, "alice", "Maildir", ".Reports", "dovecot-keywords")).read()
     assert "0 $Report" in kw, kw
+
+
+def test_quickstart_lmtp_with_sieve(tmp_path):
+    """`make run`'s instance: an LMTP server on queue/private/dovecot-lmtp with
+    Sieve for test@example.test (scripts/mkinstance.sh)."""
+    import subprocess
+    from conftest import IS_ROOT, ROOT, YUBIN
+    d = tmp_path / "instance"
+    up = str(tmp_path)
+    while IS_ROOT and up not in ("/", "/tmp"):
+        os.chmod(up, os.stat(up).st_mode | 0o011)
+        up = os.path.dirname(up)
+    r = subprocess.run(["sh", os.path.join(ROOT, "scripts", "mkinstance.sh"), str(d)],
+                       capture_output=True, text=True, env=dict(os.environ, YUBIN=YUBIN))
+    assert r.returncode == 0, r.stdout + r.stderr
+    master = (d / "master.cf").read_text()
+    for old in (2525, 2587, 2465, 2143, 2993):
+        master = master.replace("127.0.0.1:%d " % old, "127.0.0.1:%d " % free_port())
+    (d / "master.cf").write_text(master)
+    with open(d / "main.cf", "a") as f:
+        f.write("maillog_file = %s\n" % (d / "maillog"))
+    chk = subprocess.run([YUBIN, "-c", str(d), "check"], capture_output=True, text=True)
+    assert chk.returncode == 0 and "warning" not in chk.stderr, chk.stdout + chk.stderr
+    proc = subprocess.Popen([YUBIN, "-c", str(d), "start-fg"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    try:
+        sock = str(d / "queue" / "private" / "dovecot-lmtp")
+        assert wait_for(lambda: os.path.exists(sock) and "auth service ready" in
+                        open(d / "maillog").read()), open(d / "maillog").read()
+        c = LMTP(sock)
+        c.reply()
+        c.cmd("LHLO client.test")
+        for subject in ("[list] weekly news", "urgent: call me"):
+            assert c.cmd("MAIL FROM:<me@client.test>")[0] == 250
+            assert c.cmd("RCPT TO:<test@example.test>")[0] == 250
+            assert c.cmd("DATA")[0] == 354
+            c.send("Subject: %s\r\n\r\nhello\r\n.\r\n" % subject)
+            code, text = c.reply()
+            assert code == 250, (code, text, open(d / "maillog").read()[-3000:])
+        c.cmd("QUIT")
+        box = d / "mail" / "example.test" / "test"
+        assert len(os.listdir(box / ".Lists" / "new")) == 1
+        flagged = [n for sub in ("new", "cur") for n in os.listdir(box / sub)]
+        assert len(flagged) == 1 and flagged[0].endswith(":2,F"), flagged
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
