@@ -202,6 +202,20 @@ static void cmd_mail(struct session *s, char *arg)
     reply(s, "250 2.1.0 OK");
 }
 
+/* lmtp_rcpt_check_quota: the quota read as the mailbox owner. 1 answered (over quota). */
+static int rcpt_over_quota(struct session *s, const struct rcpt *r)
+{
+    struct lmtpd_result q;
+    const char *why = NULL;
+    if (lmtpd_become(s->srv, &r->user, &why) < 0)
+        return 0;                      /* said again, and answered, after DATA */
+    int over = lmtpd_quota_exceeded(&r->user, 0, &q);
+    lmtpd_unbecome(s->srv);
+    if (over)
+        reply(s, "552 %s <%s> %s", q.dsn, r->addr, q.text);
+    return over;
+}
+
 static void cmd_rcpt(struct session *s, char *arg)
 {
     if (!s->have_mail) {
@@ -250,11 +264,8 @@ static void cmd_rcpt(struct session *s, char *arg)
         reply(s, "550 5.1.1 <%s> User doesn't exist: %s", r.addr, r.addr);
         return;
     }
-    struct lmtpd_result q;
-    if (s->srv->lda.rcpt_check_quota && lmtpd_quota_exceeded(&r.user, 0, &q)) {
-        reply(s, "552 %s <%s> %s", q.dsn, r.addr, q.text);
+    if (s->srv->lda.rcpt_check_quota && rcpt_over_quota(s, &r))
         return;
-    }
     s->rcpts = xrealloc(s->rcpts, (s->nrcpts + 1) * sizeof(*s->rcpts));
     s->rcpts[s->nrcpts++] = r;
     reply(s, "250 2.1.5 OK");

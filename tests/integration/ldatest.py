@@ -86,6 +86,7 @@ def set_quota(inst, user, limit_bytes):
     for sub in ("", "new", "cur", "tmp"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         os.chown(os.path.join(root, sub), inst.vuid, inst.vgid)
+    os.chmod(root, 0o700)                         # only the owner reads it (lmtpd switches)
     path = os.path.join(root, "maildirsize")
     with open(path, "w") as f:
         f.write("%dS\n0 0\n" % limit_bytes)
