@@ -141,11 +141,11 @@ static int drop_root(const struct lmtpd_user *u)
     return 0;
 }
 
-/* A rejection notice to the sender (dovecot-lda without -e). */
-static void send_rejection(struct lmtpd_lda *l, const struct lmtpd_msg *m, const char *reason)
+/* A rejection notice to the sender: 0 sent (or not due: the null sender), -1 failed. */
+static int send_rejection(struct lmtpd_lda *l, const struct lmtpd_msg *m, const char *reason)
 {
     if (!m->sender[0])
-        return;                        /* never to the null sender */
+        return 0;                      /* never to the null sender: the message is dropped */
     char date[64];
     dsn_format_date(time(NULL), date, sizeof(date));
     size_t hlen = m->len;
@@ -164,12 +164,20 @@ static void send_rejection(struct lmtpd_lda *l, const struct lmtpd_msg *m, const
                            "--- the headers of your message ---\n%.*s",
                            l->postmaster, m->sender, m->rcpt, date, m->rcpt, reason,
                            (int)(hlen > 65536 ? 65536 : hlen), m->data);
-    lmtpd_submit(l, "", m->sender, text, strlen(text), m->log_id);
+    int rc = lmtpd_submit(l, "", m->sender, text, strlen(text), m->log_id);
     free(text);
+    return rc;
 }
 
-static int outcome_status(struct lmtpd_lda *l, const struct lmtpd_msg *m,
-                          const struct lda_opts *o, const struct lmtpd_result *r)
+/*
+ * The exit status. A refusal (ereject, a full mailbox) with -e is status 77
+ * with the reason on stderr; otherwise, and for reject always, a notice goes
+ * to the sender, and when it cannot be sent the message is kept in INBOX
+ * (dovecot-lda and Pigeonhole do the same).
+ */
+static int outcome_status(struct lmtpd_lda *l, const struct lmtpd_user *u,
+                          const struct lmtpd_msg *m, const struct lda_opts *o,
+                          struct lmtpd_result *r)
 {
     switch (r->outcome) {
     case LMTPD_DELIVERED:
@@ -190,12 +198,15 @@ static int outcome_status(struct lmtpd_lda *l, const struct lmtpd_msg *m,
     default:
         msg_info("%s: to=<%s>, relay=deliver, status=rejected (%s)", m->log_id, m->rcpt,
                  r->text);
-        if (o->stderr_reject) {
+        if (o->stderr_reject && (r->outcome != LMTPD_REJECTED || r->ereject)) {
             fprintf(stderr, "%s\n", r->text);
             return EX_NOPERM;
         }
-        send_rejection(l, m, r->text);
-        return 0;
+        if (send_rejection(l, m, r->text) == 0)
+            return 0;
+        msg_warn("%s: rejection notice not sent: keeping the message in INBOX", m->log_id);
+        lmtpd_keep(l, u, m, r);
+        return r->outcome == LMTPD_DELIVERED ? 0 : EX_TEMPFAIL;
     }
 }
 
@@ -238,7 +249,7 @@ static int run(struct config *cfg, const struct lda_opts *o)
     struct lmtpd_result r;
     if (!lmtpd_quota_exceeded(&u, (long long)len, &r))
         lmtpd_deliver(&l, &u, &m, o->folder, &r);
-    rc = outcome_status(&l, &m, o, &r);
+    rc = outcome_status(&l, &u, &m, o, &r);
 out:
     free(data);
     free(sender);

@@ -124,6 +124,7 @@ enum lmtpd_outcome {
 
 struct lmtpd_result {
     enum lmtpd_outcome outcome;
+    int ereject;                      /* REJECTED by ereject (a protocol-level refusal) */
     char dsn[8];
     char text[LMTPD_TEXT_MAX];
 };
@@ -137,6 +138,11 @@ int lmtpd_quota_exceeded(const struct lmtpd_user *u, long long size, struct lmtp
  */
 void lmtpd_deliver(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lmtpd_msg *m,
                    const char *folder, struct lmtpd_result *r);
+
+/* Keep m in INBOX with the headers lmtpd_deliver() adds, no Sieve (the LDA, when a
+ * rejection notice cannot be sent). */
+void lmtpd_keep(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lmtpd_msg *m,
+                struct lmtpd_result *r);
 
 /* ---- store.c (for sieve.c) ---- */
 /* Save into folder with flags (imap4flags names, may be NULL). 0, or -1 with r; ENOENT-missing: *missing. */

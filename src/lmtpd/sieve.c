@@ -392,13 +392,15 @@ static int do_store(struct lmtpd_lda *l, const struct lmtpd_user *u, const struc
     return -1;
 }
 
-static const char *reject_reason(struct run_state *rs)
+static const char *reject_reason(struct run_state *rs, int *ereject)
 {
     for (size_t i = 0; i < rs->nres; i++)
         for (size_t k = 0; k < rs->res[i].n; k++) {
             const struct sieve_action *a = &rs->res[i].v[k];
-            if (a->kind == SIEVE_ACT_REJECT || a->kind == SIEVE_ACT_EREJECT)
+            if (a->kind == SIEVE_ACT_REJECT || a->kind == SIEVE_ACT_EREJECT) {
+                *ereject = a->kind == SIEVE_ACT_EREJECT;
                 return a->target ? a->target : "";
+            }
         }
     return NULL;
 }
@@ -450,10 +452,12 @@ static int exec_action(struct lmtpd_lda *l, const struct lmtpd_user *u,
 static void execute(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lmtpd_msg *m,
                     const char *deffolder, struct run_state *rs, struct lmtpd_result *r)
 {
-    const char *why = reject_reason(rs);
+    int ereject = 0;
+    const char *why = reject_reason(rs, &ereject);
     if (why && !has_store(rs)) {
         msg_info("%s: sieve: rejected: %s", m->log_id, why);
         lmtpd_result_set(r, LMTPD_REJECTED, "5.7.1", "%s", why);
+        r->ereject = ereject;
         return;
     }
     struct exec_state es;

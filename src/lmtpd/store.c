@@ -25,6 +25,7 @@ void lmtpd_result_set(struct lmtpd_result *r, enum lmtpd_outcome o, const char *
                       const char *fmt, ...)
 {
     r->outcome = o;
+    r->ereject = 0;
     str_copy(r->dsn, dsn, sizeof(r->dsn));
     va_list ap;
     va_start(ap, fmt);
@@ -210,23 +211,42 @@ int lmtpd_submit(struct lmtpd_lda *l, const char *sender, const char *rcpt, cons
 
 /* ---- one delivery ---- */
 
+/* The message with the headers delivery adds. */
+static void with_headers(const struct lmtpd_msg *m, struct buf *full, struct lmtpd_msg *fm)
+{
+    buf_init(full, 0);
+    if (!m->lda || !str_iprefix(m->data, "Return-Path:"))
+        buf_printf(full, "Return-Path: <%s>\n", m->sender);
+    if (!m->lda)
+        buf_printf(full, "Delivered-To: %s\n", m->rcpt);
+    if (!m->lda && m->orig_rcpt && *m->orig_rcpt)
+        buf_printf(full, "X-Original-To: %s\n", m->orig_rcpt);
+    if (m->received)
+        buf_puts(full, m->received);
+    buf_append(full, m->data, m->len);
+    *fm = *m;
+    fm->data = full->data;
+    fm->len = full->len;
+}
+
 void lmtpd_deliver(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lmtpd_msg *m,
                    const char *folder, struct lmtpd_result *r)
 {
     struct buf full;
-    buf_init(&full, 0);
-    if (!m->lda || !str_iprefix(m->data, "Return-Path:"))
-        buf_printf(&full, "Return-Path: <%s>\n", m->sender);
-    if (!m->lda)
-        buf_printf(&full, "Delivered-To: %s\n", m->rcpt);
-    if (!m->lda && m->orig_rcpt && *m->orig_rcpt)
-        buf_printf(&full, "X-Original-To: %s\n", m->orig_rcpt);
-    if (m->received)
-        buf_puts(&full, m->received);
-    buf_append(&full, m->data, m->len);
-    struct lmtpd_msg fm = *m;
-    fm.data = full.data;
-    fm.len = full.len;
+    struct lmtpd_msg fm;
+    with_headers(m, &full, &fm);
     lmtpd_sieve_deliver(l, u, &fm, folder, r);
+    buf_free(&full);
+}
+
+void lmtpd_keep(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lmtpd_msg *m,
+                struct lmtpd_result *r)
+{
+    struct buf full;
+    struct lmtpd_msg fm;
+    with_headers(m, &full, &fm);
+    int missing;
+    if (lmtpd_store(l, u, &fm, "INBOX", NULL, 0, &missing, r) == 0)
+        lmtpd_result_set(r, LMTPD_DELIVERED, "2.0.0", "Saved");
     buf_free(&full);
 }
