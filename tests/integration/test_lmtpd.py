@@ -258,3 +258,28 @@ def test_quickstart_lmtp_with_sieve(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_sieve_redirect_and_vacation_from_lmtpd(instance, tmp_path):
+    """lmtpd submits Sieve's messages to the queue as the mailbox owner: a
+    redirect keeps the envelope sender, a vacation reply comes from <>."""
+    inst = started(instance, tmp_path)
+    sieve_script(inst, "alice", 'redirect "bob@example.test";\n')
+    sieve_script(inst, "dave", 'require "vacation";\nvacation :subject "Out" "Back soon.";\n')
+    c = LMTP(inst.lmtp_socket)
+    c.reply()
+    c.cmd("LHLO client.test")
+    c.cmd("MAIL FROM:<carol@example.test>")
+    c.cmd("RCPT TO:<alice@example.test>")
+    c.cmd("RCPT TO:<dave@example.test>")
+    c.cmd("DATA")
+    c.send(message(subject="hello both", sender="carol@example.test",
+                   extra="Cc: dave@example.test\r\n") + ".\r\n")
+    assert c.reply()[0] == 250 and c.reply()[0] == 250
+    # the redirect goes through the queue to bob's virtual mailbox (the conftest's);
+    # the vacation reply to carol, who has no mailbox, leaves too (and bounces to <>)
+    [fwd] = inst.wait_maildir("example.test/bob", 1)
+    assert b"Subject: hello both" in fwd and b"Return-Path: <carol@example.test>" in fwd
+    assert folder(inst, "alice") == []
+    assert len(folder(inst, "dave")) == 1
+    inst.wait_log("sent vacation response to <carol@example.test>")
