@@ -96,6 +96,8 @@ static void server_init(struct lmtpd_server *srv, struct worker *w)
     memset(srv, 0, sizeof(*srv));
     lmtpd_lda_init(&srv->lda, w->cfg, NULL);
     srv->size_limit = cfg_get_size(w->cfg, P_message_size_limit);
+    if (srv->size_limit <= 0 || srv->size_limit > LMTPD_MSG_MAX)
+        srv->size_limit = LMTPD_MSG_MAX;   /* "no limit" still has one: memory */
     srv->timeout_ms = cfg_get_time(w->cfg, P_lmtpd_timeout) * 1000;
     srv->root = !w->single_user && getuid() == 0;
     if (!srv->root)

@@ -30,6 +30,9 @@ size_t lmtpd_data_feed(struct lmtpd_data *d, const char *p, size_t n, int *done)
 /* CR LF -> LF in place (BDAT content); returns the new length. */
 size_t lmtpd_crlf_to_lf(char *p, size_t n);
 
+/* The largest message a session holds (message_size_limit = 0 means this). */
+#define LMTPD_MSG_MAX (1LL << 30)
+
 /* The server: settings and the privileges of delivery. */
 struct lmtpd_server {
     struct lmtpd_lda lda;
