@@ -126,7 +126,8 @@ static void deliver_all(struct session *s, struct buf *msg, int too_big)
             reply(s, "552 5.3.4 <%s> Message size exceeds fixed limit", s->rcpts[i].addr);
         else
             deliver_one(s, &s->rcpts[i], msg, now);
-        conn_flush_wait(s->c);
+        conn_deadline_in(s->c, (uint64_t)s->srv->timeout_ms);
+        conn_flush_wait(s->c);             /* each reply as soon as its copy is safe */
     }
     reset(s);
 }
@@ -292,7 +293,7 @@ static int read_data(struct session *s, struct buf *msg, int *too_big)
     return 0;
 }
 
-static int ready_for_data(struct session *s, const char *what)
+static int ready_for_data(struct session *s)
 {
     if (!s->have_mail) {
         reply(s, "503 5.5.1 Error: need MAIL command");
@@ -302,7 +303,6 @@ static int ready_for_data(struct session *s, const char *what)
         reply(s, "503 5.5.1 Error: need RCPT command");
         return 0;
     }
-    (void)what;
     return 1;
 }
 
@@ -313,7 +313,7 @@ static void cmd_data(struct session *s, char *arg)
         reply(s, "503 5.5.1 Error: DATA after BDAT");
         return;
     }
-    if (!ready_for_data(s, "DATA"))
+    if (!ready_for_data(s))
         return;
     reply(s, "354 OK");
     conn_flush_wait(s->c);
@@ -378,7 +378,7 @@ static void cmd_bdat(struct session *s, char *arg)
         return;
     }
     if (!ok) {
-        ready_for_data(s, "BDAT");
+        ready_for_data(s);
         return;
     }
     s->bdat = 1;
