@@ -283,3 +283,30 @@ def test_sieve_redirect_and_vacation_from_lmtpd(instance, tmp_path):
     assert folder(inst, "alice") == []
     assert len(folder(inst, "dave")) == 1
     inst.wait_log("sent vacation response to <carol@example.test>")
+
+
+def test_yubin_lmtp_client_over_the_unix_socket(instance, tmp_path):
+    """yubin's own lmtp(8) client with the guides' next hop
+    lmtp:unix:private/dovecot-lmtp, to yubin's LMTP server."""
+    inst = lda_instance(instance, tmp_path, master_extra="lmtp unix - - n - - lmtp\n", main={
+        "virtual_transport": "lmtp:unix:private/dovecot-lmtp",
+        "virtual_mailbox_maps": "inline:{ {alice@example.test=x}, {bob@example.test=x}, "
+                                "{nobody@example.test=x} }",
+    })
+    inst.start()
+    wait_ready(inst)
+    set_quota(inst, "bob", 100)
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=15) as s:
+        s.sendmail("sender@client.test", ["alice@example.test", "bob@example.test",
+                                          "nobody@example.test"], message(subject="client"))
+    wait_folder(inst, "alice", 1)
+    inst.wait_log("to=<bob@example.test>, relay=")
+    inst.wait_log("to=<nobody@example.test>, relay=")
+    lines = inst.log().splitlines()
+    bob = [l for l in lines if "to=<bob@example.test>, relay=" in l][-1]
+    assert "status=bounced" in bob and "5.2.2" in bob, bob
+    nob = [l for l in lines if "to=<nobody@example.test>, relay=" in l][-1]
+    assert "status=bounced" in nob and "5.1.1" in nob, nob
+    ali = [l for l in lines if "to=<alice@example.test>, relay=" in l and "qmgr" in l][-1]
+    assert "status=sent" in ali, ali
