@@ -29,6 +29,7 @@ ROLE_PREFIXES = {
     "auth": ["auth_"],
     "proxymap": ["proxymap_"],
     "imapd": ["imapd_"],
+    "lmtpd": ["lmtpd_"],
     "cmd": ["cmd_", "yubin_"],
 }
 ALWAYS = {"main"}

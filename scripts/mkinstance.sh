@@ -23,6 +23,10 @@ yubin instance in $DIR
   imap            127.0.0.1:2143   STARTTLS (plaintext LOGIN only after it, or from 127.0.0.1 to itself)
   imaps           127.0.0.1:2993   implicit TLS
                   (try: curl -k imaps://127.0.0.1:2993/ -u "test@example.test:\$(cat $DIR/test-password)")
+  lmtp            $DIR/queue/private/dovecot-lmtp   LMTP (Postfix: lmtp:unix:...), with Sieve
+                  (test@example.test's script: $DIR/sieve/example.test/test.sieve;
+                   try: printf 'Subject: [list] hi\n\nhello\n' |
+                        ./build/yubin deliver -c $DIR -d test@example.test)
   mail for test@example.test lands in $DIR/mail/example.test/test/new/
   log             the terminal (set maillog_file in $DIR/main.cf for a file)
   run             ./build/yubin -c $DIR start-fg
@@ -95,6 +99,12 @@ auth_passdb = sqlite:$DIR/passdb.cf
 mail_uid = $VUID
 mail_gid = $VGID
 first_valid_uid = $MINUID
+
+# Final delivery with Sieve (Dovecot's settings): the LMTP server on
+# queue/private/dovecot-lmtp (master.cf) and yubin deliver use them.
+sieve = $DIR/sieve/%d/%n.sieve
+lda_mailbox_autocreate = yes
+recipient_delimiter = +
 EOF
 
 cat > "$DIR/master.cf" <<EOF
@@ -118,6 +128,7 @@ cat > "$DIR/master.cf" <<EOF
   -o syslog_name=yubin/imaps
   -o imapd_tls_wrappermode=yes
 auth             unix  -       -       n       -       1       auth
+dovecot-lmtp     unix  -       n       n       -       -       lmtpd
 pickup           unix  n       -       n       60      1       pickup
 qmgr             unix  n       -       n       300     1       qmgr
 virtual          unix  -       n       n       -       -       virtual
@@ -140,6 +151,23 @@ dbpath = $DIR/mail.sqlite
 query = SELECT password FROM mailbox WHERE email = '%s'
 EOF
 printf 'postmaster: test@example.test\nabuse: postmaster\n' > "$DIR/aliases"
+
+mkdir -p "$DIR/sieve/example.test"
+cat > "$DIR/sieve/example.test/test.sieve" <<'EOF'
+# Sieve for test@example.test (RFC 5228), run by the LMTP server and `yubin deliver`.
+require ["fileinto", "imap4flags"];
+# mailing-list mail goes to the folder Lists (created on first use)
+if header :contains "subject" "[list]" {
+    fileinto "Lists";
+    stop;
+}
+# anything marked urgent is flagged
+if header :contains "subject" "urgent" {
+    addflag "\\Flagged";
+}
+EOF
+chmod 755 "$DIR/sieve" "$DIR/sieve/example.test"
+chmod 644 "$DIR/sieve/example.test/test.sieve"
 
 PASSWORD=$(openssl rand -base64 12 | tr -d '/+=' | cut -c1-12)
 HASH=$("$YUBIN" pw -s SHA512-CRYPT -p "$PASSWORD")

@@ -14,6 +14,7 @@ int cmd_newaliases(const char *confdir, int argc, char **argv); /* src/cmd/map.c
 int cmd_queue(const char *confdir, int argc, char **argv);      /* src/cmd/queue.c */
 int cmd_sendmail(const char *confdir, int argc, char **argv);   /* src/cmd/sendmail.c */
 int cmd_pw(const char *confdir, int argc, char **argv);         /* src/cmd/pw.c */
+int cmd_deliver(const char *confdir, int argc, char **argv);    /* src/cmd/deliver.c */
 /* Hidden: `yubin auth-test [-m MECH] SOCKET USER PASSWORD`, a Dovecot-protocol client (src/cmd/pw.c). */
 int cmd_auth_test(const char *confdir, int argc, char **argv);
 

@@ -32,6 +32,7 @@ static const struct command commands[] = {
     {"queue", cmd_queue, "list, show, delete, hold, release, requeue, flush"},
     {"sendmail", cmd_sendmail, "submit a message (Sendmail compatible)"},
     {"pw", cmd_pw, "make a stored password for a passdb (like doveadm pw)"},
+    {"deliver", cmd_deliver, "deliver a message to a mailbox, with Sieve (like dovecot-lda)"},
 };
 
 static void usage(FILE *f)

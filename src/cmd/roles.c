@@ -7,6 +7,7 @@
 #include "deliver/deliver_role.h"
 #include "imapd/imapd_role.h"
 #include "lib-master/worker.h"
+#include "lmtpd/lmtpd_role.h"
 #include "proxymap/proxymap_role.h"
 #include "qmgr/qmgr_role.h"
 #include "smtpd/smtpd_role.h"
@@ -26,6 +27,7 @@ static const struct worker_role roles[] = {
     {"auth", auth_main, NULL, NULL},
     {"proxymap", proxymap_main, NULL, NULL},
     {"imapd", imapd_main, imapd_check_service, imapd_prepare},
+    {"lmtpd", lmtpd_main, NULL, NULL},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -31,7 +31,8 @@ static const char builtin_master_cf[] =
 
 /* Commands yubin runs, and Postfix services whose work yubin does internally. */
 static const char *const run_commands[] = {"smtpd", "pickup", "qmgr", "virtual", "local", "smtp",
-                                           "lmtp", "auth", "proxymap", "pipe", "spawn", "imapd"};
+                                           "lmtp", "auth", "proxymap", "pipe", "spawn", "imapd",
+                                           "lmtpd"};
 static const char *const builtin_commands[] = {
     "cleanup", "trivial-rewrite", "bounce", "defer", "trace", "verify", "flush", "proxywrite",
     "showq", "anvil", "scache", "tlsmgr", "postlog", "postlogd", "error", "retry", "discard",
@@ -89,7 +90,8 @@ int cfg_service_procs(const struct config *cfg, const struct master_service *svc
     else if (strcmp(c, "auth") == 0)
         return 1;   /* one process owns the penalty state and the passdb caches */
     else if (strcmp(c, "virtual") == 0 || strcmp(c, "local") == 0 || strcmp(c, "smtp") == 0 ||
-             strcmp(c, "lmtp") == 0 || strcmp(c, "proxymap") == 0)
+             strcmp(c, "lmtp") == 0 || strcmp(c, "proxymap") == 0 ||
+             strcmp(c, "lmtpd") == 0)
         cap = 8;
     else if (strcmp(c, "pipe") == 0 || strcmp(c, "spawn") == 0)
         cap = 4;    /* started with the system like every agent: Postfix's stock master.cf
