@@ -275,7 +275,7 @@ int mstore_delete(struct mstore *st, const char *name, struct storage_error *err
     /* out of sight first (as Dovecot's "DOVECOT-TRASHED"): ".." names are never listed */
     static unsigned long seq;
     str_fmt(trash, sizeof(trash), "..yubin-deleted.%ld.%lu", (long)getpid(), ++seq);
-    struct stat sb;
+    struct stat sb = {0};                  /* read below even when fstatat failed */
     if (fstatat(st->fd, dir, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode) ||
         renameat(st->fd, dir, st->fd, trash) < 0) {
         storage_fail(err, S_ISDIR(sb.st_mode) ? errno : ENOENT, "4.2.0", "delete folder");
