@@ -404,13 +404,20 @@ void qmgr_expand_pass(struct qmgr *q, struct qmsg *m, size_t unit, const char *t
 {
     (void)q;
     struct dlv *d = &m->dlvs[unit];
+    const char *colon = strchr(to, ':');
+    size_t tl = colon ? (size_t)(colon - to) : strlen(to);
+    if (d->transport && strlen(d->transport) == tl && strncmp(d->transport, to, tl) == 0) {
+        /* mailbox_transport naming the local transport itself would go round forever */
+        qmgr_dlv_set_final(d, DLV_DEFERRED, "4.3.5",
+                           "mail system configuration error: mailbox_transport loops back");
+        return;
+    }
     int ridx = d->ridx, depth = d->depth;
     char *addr = xstrdup(d->addr), *orig = xstrdup(d->orig);
     char *rcpt = d->rcpt ? xstrdup(d->rcpt) : NULL;
     qmgr_dlv_set_final(d, DLV_FORWARDED, "2.0.0", to);
     struct dlv *e = qmgr_dlv_new(m, ridx, addr, orig, depth);   /* may move m->dlvs */
-    const char *colon = strchr(to, ':');
-    e->transport = xstrndup(to, colon ? (size_t)(colon - to) : strlen(to));
+    e->transport = xstrndup(to, tl);
     e->nexthop = xstrdup(colon ? colon + 1 : "");
     e->rcpt = rcpt;
     free(addr);

@@ -297,7 +297,10 @@ static int job_status(struct qmgr *q, struct job *j, const char *line)
     }
     if (strcmp(st.cls, "pass") == 0) {
         qmgr_expand_pass(q, m, u, st.text);
-        qmgr_transport_submit(q, m);
+        if (m->dlvs[u].state == DLV_DEFERRED)
+            qmgr_finish_log_unit(q, m, &m->dlvs[u], j);   /* refused: it loops */
+        else
+            qmgr_transport_submit(q, m);
         return 1;
     }
     int passed = strcmp(st.cls, "passed") == 0;

@@ -137,3 +137,12 @@ def test_mailbox_transport_for_local_recipients(instance, tmp_path):
         assert "relay=local" not in inst.log()
     finally:
         dc.stop()
+
+
+def test_mailbox_transport_naming_local_is_refused(instance):
+    """mailbox_transport = local would hand the mailbox round in a circle:
+    deferred with a configuration error, and the message stays queued."""
+    inst = instance(main={"mailbox_transport": "local", "local_recipient_maps": ""}).start()
+    send(inst, ["someone@mx.example.test"], "loop")
+    inst.wait_log("to=<someone@mx.example.test>, relay=local")
+    inst.wait_log("status=deferred (mail system configuration error: mailbox_transport loops back)")
