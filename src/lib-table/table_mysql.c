@@ -178,9 +178,10 @@ static int my_results(struct mysql_priv *p, const struct sql_key *k, const char 
 }
 
 /* One attempt on a connection. TABLE_* result, or 2: retry on a new connection. */
-static int my_try(struct mysql_priv *p, const struct sql_key *k, const char *key, int reused,
-                  struct buf *result)
+static int my_attempt(void *ctx, const struct sql_key *k, const char *key, int reused,
+                      struct buf *result)
 {
+    struct mysql_priv *p = ctx;
     struct buf sql;
     buf_init(&sql, SQL_QUERY_MAX);
     int b = sql_expand(p->c.query, &mysql_dialect, k, my_escape, p, &sql);
@@ -216,29 +217,23 @@ static int my_try(struct mysql_priv *p, const struct sql_key *k, const char *key
     return reused && !timed_out ? 2 : TABLE_TEMPFAIL;
 }
 
+static int my_connected(void *ctx)
+{
+    return ((struct mysql_priv *)ctx)->db != NULL;
+}
+
+static void my_disconnect_cb(void *ctx)
+{
+    my_disconnect(ctx);
+}
+
+static const struct sql_driver mysql_driver = {my_connected, my_disconnect_cb, my_connect,
+                                               my_attempt};
+
 static int mysql_lookup(struct table *t, const char *key, struct buf *result)
 {
     struct mysql_priv *p = t->priv;
-    struct sql_key k;
-    sql_key_split(key, &k);
-    int ok = sql_domain_ok(&p->c, &k);
-    if (ok <= 0)
-        return ok < 0 ? TABLE_TEMPFAIL : TABLE_NOTFOUND;
-    if (sql_server_idle(&p->sv))
-        my_disconnect(p);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int reused = p->db != NULL;
-        char why[600];
-        if (!p->db && sql_server_connect(&p->sv, p->spec, my_connect, p, why, sizeof(why)) < 0) {
-            msg_warn("%s: lookup of \"%s\": no database server available (%s)", p->spec, key,
-                     why);
-            return TABLE_TEMPFAIL;
-        }
-        int rc = my_try(p, &k, key, reused, result);
-        if (rc != 2)
-            return rc;
-    }
-    return TABLE_TEMPFAIL;
+    return sql_lookup_run(&p->c, &p->sv, p->spec, &mysql_driver, p, key, result);
 }
 
 /* --------------------------------------------------------------- open */

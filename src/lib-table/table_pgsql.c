@@ -283,9 +283,10 @@ static int pg_collect(struct pgsql_priv *p, PGresult *res, const struct sql_key 
 }
 
 /* One attempt on a connection. TABLE_* result, or 2: retry on a new connection. */
-static int pg_try(struct pgsql_priv *p, const struct sql_key *k, const char *key, int reused,
-                  struct buf *result)
+static int pg_attempt(void *ctx, const struct sql_key *k, const char *key, int reused,
+                      struct buf *result)
 {
+    struct pgsql_priv *p = ctx;
     struct buf sql;
     buf_init(&sql, SQL_QUERY_MAX);
     int b = sql_expand(p->c.query, &pgsql_dialect, k, pg_escape, p, &sql);
@@ -318,29 +319,23 @@ static int pg_try(struct pgsql_priv *p, const struct sql_key *k, const char *key
     return reused && q == PG_GONE ? 2 : TABLE_TEMPFAIL;
 }
 
+static int pg_connected(void *ctx)
+{
+    return ((struct pgsql_priv *)ctx)->conn != NULL;
+}
+
+static void pg_disconnect_cb(void *ctx)
+{
+    pg_disconnect(ctx);
+}
+
+static const struct sql_driver pgsql_driver = {pg_connected, pg_disconnect_cb, pg_connect,
+                                               pg_attempt};
+
 static int pgsql_lookup(struct table *t, const char *key, struct buf *result)
 {
     struct pgsql_priv *p = t->priv;
-    struct sql_key k;
-    sql_key_split(key, &k);
-    int ok = sql_domain_ok(&p->c, &k);
-    if (ok <= 0)
-        return ok < 0 ? TABLE_TEMPFAIL : TABLE_NOTFOUND;
-    if (sql_server_idle(&p->sv))
-        pg_disconnect(p);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int reused = p->conn != NULL;
-        char why[600];
-        if (!p->conn && sql_server_connect(&p->sv, p->spec, pg_connect, p, why, sizeof(why)) < 0) {
-            msg_warn("%s: lookup of \"%s\": no database server available (%s)", p->spec, key,
-                     why);
-            return TABLE_TEMPFAIL;
-        }
-        int rc = pg_try(p, &k, key, reused, result);
-        if (rc != 2)
-            return rc;
-    }
-    return TABLE_TEMPFAIL;
+    return sql_lookup_run(&p->c, &p->sv, p->spec, &pgsql_driver, p, key, result);
 }
 
 /* --------------------------------------------------------------- open */

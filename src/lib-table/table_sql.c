@@ -509,3 +509,28 @@ int sql_server_idle(const struct sql_server *sv)
 {
     return sv->current >= 0 && sv->idle_ms && mono_msec() - sv->last_used > sv->idle_ms;
 }
+
+int sql_lookup_run(const struct sql_common *c, struct sql_server *sv, const char *table,
+                   const struct sql_driver *d, void *ctx, const char *key, struct buf *result)
+{
+    struct sql_key k;
+    sql_key_split(key, &k);
+    int ok = sql_domain_ok(c, &k);
+    if (ok <= 0)
+        return ok < 0 ? TABLE_TEMPFAIL : TABLE_NOTFOUND;
+    if (sql_server_idle(sv))
+        d->disconnect(ctx);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int reused = d->connected(ctx);
+        char why[600];
+        if (!reused && sql_server_connect(sv, table, d->connect, ctx, why, sizeof(why)) < 0) {
+            msg_warn("%s: lookup of \"%s\": no database server available (%s)", table, key,
+                     why);
+            return TABLE_TEMPFAIL;
+        }
+        int rc = d->attempt(ctx, &k, key, reused, result);
+        if (rc != 2)
+            return rc;
+    }
+    return TABLE_TEMPFAIL;
+}

@@ -169,4 +169,26 @@ int sql_server_connect(struct sql_server *sv, const char *table, sql_connect_fn 
 /* Has the connection been idle past idle_interval (it should be closed)? */
 int sql_server_idle(const struct sql_server *sv);
 
+/*
+ * A driver's side of one lookup (pgsql, mysql): whether it holds a
+ * connection, closing it, connecting (sql_server_connect's callback), and
+ * one query attempt on the connection, which returns a TABLE_* result or 2:
+ * the reused connection was gone, try once more on a new one.
+ */
+struct sql_driver {
+    int (*connected)(void *ctx);
+    void (*disconnect)(void *ctx);
+    sql_connect_fn connect;
+    int (*attempt)(void *ctx, const struct sql_key *k, const char *key, int reused,
+                   struct buf *result);
+};
+/*
+ * One lookup as every SQL table does it: the key's parts, the domain
+ * filter, an idle connection closed, connect, and at most two attempts
+ * (a reused connection found dead is replaced once). table: the spec for
+ * log lines.
+ */
+int sql_lookup_run(const struct sql_common *c, struct sql_server *sv, const char *table,
+                   const struct sql_driver *d, void *ctx, const char *key, struct buf *result);
+
 #endif
