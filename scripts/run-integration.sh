@@ -14,6 +14,15 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 base=$(mktemp -d /tmp/yubin-it.XXXXXX)
 chmod 755 "$base"
 status=0
-/usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$base/t" tests/integration $PYTEST_ARGS || status=$?
+# Test files run in parallel (pytest-xdist, one file per worker at a time so
+# module fixtures such as the private database servers start once): most of
+# a test's time is spent waiting on sockets and timers, not on the CPU.
+#   YUBIN_TEST_JOBS=N  number of workers (default 2; 1 runs serially)
+jobs="${YUBIN_TEST_JOBS:-2}"
+par=""
+if [ "$jobs" -gt 1 ] && /usr/bin/python3 -c "import xdist" 2>/dev/null; then
+    par="-n $jobs --dist loadfile"
+fi
+/usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$base/t" $par tests/integration $PYTEST_ARGS || status=$?
 [ "$status" -eq 0 ] && rm -rf "$base"
 exit $status

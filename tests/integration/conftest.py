@@ -25,14 +25,40 @@ YUBIN = os.environ.get("YUBIN", os.path.join(ROOT, "build-asan", "yubin"))
 IS_ROOT = os.geteuid() == 0
 
 
+# Ports for test servers come from 20000-31999, below the kernel's ephemeral
+# range (32768-60999), so a client connection made meanwhile can never take a
+# port between the moment it is chosen here and the moment the server binds
+# it. Each pytest-xdist worker (gw0, gw1, ...) has its own slice; within it,
+# ports are handed out in turn from an offset that differs from run to run.
+_PORT_LO, _PORT_SLICE = 20000, 1500
+_port_next = None
+
+
+def _port_slice():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    n = int(worker[2:]) if worker[2:].isdigit() else 0
+    return _PORT_LO + (n % 8) * _PORT_SLICE
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    global _port_next
+    lo = _port_slice()
+    if _port_next is None:
+        _port_next = (os.getpid() * 7919 + int(time.time())) % _PORT_SLICE
+    for _ in range(_PORT_SLICE):
+        port = lo + _port_next
+        _port_next = (_port_next + 1) % _PORT_SLICE
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free test port in %d-%d" % (lo, lo + _PORT_SLICE - 1))
 
 
-def wait_port(port, timeout=15.0, host="127.0.0.1"):
+def wait_port(port, timeout=30.0, host="127.0.0.1"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -43,7 +69,7 @@ def wait_port(port, timeout=15.0, host="127.0.0.1"):
     return False
 
 
-def wait_for(pred, timeout=15.0, step=0.05):
+def wait_for(pred, timeout=30.0, step=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = pred()
@@ -257,14 +283,14 @@ class Instance:
                 out.append(f.read())
         return out
 
-    def wait_maildir(self, rel, n, timeout=15.0):
+    def wait_maildir(self, rel, n, timeout=30.0):
         got = wait_for(lambda: len(self.maildir(rel)) >= n, timeout)
         msgs = self.maildir(rel)
         assert len(msgs) >= n, "expected %d messages in %s, found %d\n%s" % (
             n, rel, len(msgs), self.log()[-4000:])
         return msgs
 
-    def wait_log(self, text, timeout=15.0):
+    def wait_log(self, text, timeout=30.0):
         ok = wait_for(lambda: text in self.log(), timeout)
         assert ok, "log never showed %r:\n%s" % (text, self.log()[-4000:])
 

@@ -33,9 +33,8 @@ def available():
 
 
 def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from conftest import free_port
+    return free_port()
 
 
 def _open_path(path):
