@@ -33,7 +33,7 @@ def available():
 
 
 def _free_port():
-    from conftest import free_port
+    from ports import free_port
     return free_port()
 
 
