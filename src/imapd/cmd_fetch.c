@@ -77,6 +77,8 @@ static int load(struct fmsg *fm)
         if (r <= 0)
             break;
         len += (size_t)r;
+        if (len == (size_t)st.st_size)
+            break;                     /* Maildir files do not grow: no read for the EOF */
     }
     close(fd);
     d[len] = '\0';
@@ -136,11 +138,37 @@ static int cached(struct fmsg *fm, uint32_t field, struct buf *out,
     return rc;
 }
 
+#define HEADER_CACHE_MAX (64u * 1024)   /* longer header blocks are read from the file */
+
+/* The top-level header block as stored, from the cache or the file (and then cached). */
+static int header_block(struct fmsg *fm, const char **h, size_t *hlen)
+{
+    const void *c = mview_cache_get(fm->s->sel->v, fm->uid, IMAPD_CACHE_HEADER, hlen);
+    if (c) {
+        *h = c;
+        return 0;
+    }
+    struct imap_msg *m = tree(fm);
+    size_t off, len;
+    if (!m || imapd_fetch_range(m, NULL, 0, FETCH_PART_HEADER, &off, &len) < 0 ||
+        off > fm->len || len > fm->len - off)
+        return -1;
+    *h = fm->data + off;
+    *hlen = len;
+    if (len <= HEADER_CACHE_MAX)
+        mview_cache_put(fm->s->sel->v, fm->uid, IMAPD_CACHE_HEADER, *h, len);
+    return 0;
+}
+
 static int make_struct(struct fmsg *fm, uint32_t field, struct buf *b)
 {
     struct imap_msg *m = tree(fm);
     if (!m)
         return -1;
+    const char *h;
+    size_t hlen;
+    if (field == IMAPD_CACHE_ENVELOPE)  /* clients that ask for ENVELOPE ask for headers next */
+        (void)header_block(fm, &h, &hlen);
     if (field == IMAPD_CACHE_ENVELOPE)
         return imap_msg_envelope_write(m, b);
     if (field == IMAPD_CACHE_PREVIEW)
@@ -206,6 +234,19 @@ static void pick_fields(struct buf *out, const char *h, size_t len,
 /* The section's text (CRLF line ends) into out; -1 when the part does not exist. */
 static int section_text(struct fmsg *fm, const struct imap_fetch_body *fb, struct buf *out)
 {
+    int fields = fb->section == IMAP_SECTION_HEADER_FIELDS ||
+                 fb->section == IMAP_SECTION_HEADER_FIELDS_NOT;
+    const char *h;
+    size_t hlen;
+    if (fb->nparts == 0 && (fb->section == IMAP_SECTION_HEADER || fields)) {
+        if (header_block(fm, &h, &hlen) < 0)
+            return -1;
+        if (fields)
+            pick_fields(out, h, hlen, fb, fb->section == IMAP_SECTION_HEADER_FIELDS_NOT);
+        else
+            put_crlf(out, h, hlen);
+        return 0;
+    }
     struct imap_msg *m = tree(fm);
     if (!m)
         return -1;
@@ -252,7 +293,7 @@ static int put_body(struct fmsg *fm, const struct imap_fetch_body *fb, struct bu
     buf_init(&b, 0);
     int rc = 0, r;
     if (fb->kind == IMAP_FETCH_K_BODY) {
-        r = load(fm) == 0 ? section_text(fm, fb, &b) : -1;
+        r = section_text(fm, fb, &b);
     } else {
         struct imap_msg *m = tree(fm);
         r = m ? imapd_fetch_binary(m, fb->parts, fb->nparts, fm->data, &b) : -1;
@@ -496,6 +537,7 @@ void imapd_cmd_fetch(struct msession *s, const char *tag, const struct imap_arg 
     free(uids);
     imap_fetch_free(&fc.f);
     imap_seqset_free(&now);
+    (void)mview_cache_flush(s->sel->v);  /* what this FETCH computed, for other sessions */
     if (s->closing)
         return;
     imapd_sel_sync(s, uid);

@@ -16,6 +16,7 @@ struct buf;
 #define IMAPD_CACHE_ENVELOPE      3      /* FETCH ENVELOPE's text */
 #define IMAPD_CACHE_VSIZE         4      /* RFC822.SIZE (8 bytes, host order) */
 #define IMAPD_CACHE_PREVIEW       5      /* PREVIEW's string */
+#define IMAPD_CACHE_HEADER        6      /* the message's header block as stored (BODY[HEADER]) */
 
 /* Append a storage name as the client sees it (mUTF-7, or UTF-8 after ENABLE UTF8=ACCEPT), quoted as needed. */
 int imapd_sess_write_mailbox(const struct msession *s, struct buf *b, const char *name);

@@ -203,6 +203,8 @@ int mview_open_msg(struct mview *v, uint32_t uid, struct storage_error *err);
 /* The cache: opaque blobs per (uid, field), e.g. ENVELOPE, BODYSTRUCTURE. */
 const void *mview_cache_get(struct mview *v, uint32_t uid, uint32_t field, size_t *len);
 int mview_cache_put(struct mview *v, uint32_t uid, uint32_t field, const void *data, size_t len);
+/* Write what mview_cache_put() gathered (it writes in batches; closing the view writes the rest). */
+int mview_cache_flush(struct mview *v);
 
 /* The mailbox GUID of dovecot-uidlist (32 hex digits; OBJECTID's MAILBOXID). */
 const char *mview_guid(const struct mview *v);

@@ -18,6 +18,7 @@
  * the file loses nothing but time.
  */
 #include "lib-storage/mstore_int.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -44,21 +45,58 @@ void mcache_free(struct mcache *c)
 {
     if (c->map)
         munmap((void *)c->map, c->map_len);
+    if (c->wopen)                      /* records not flushed are dropped: see mview_close */
+        close(c->wfd);
+    free(c->wbuf);
     free(c->priv);
     free(c->e);
+    free(c->slot);
     memset(c, 0, sizeof(*c));
+}
+
+static size_t slot_of(const struct mcache *c, uint32_t uid, uint32_t field)
+{
+    uint64_t h = ((uint64_t)uid * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)field * 0xc2b2ae3d27d4eb4fULL);
+    return (size_t)(h ^ (h >> 29)) & (c->nslot - 1);
+}
+
+/* Point the key's slot at entry i (a later entry for a key replaces the earlier one). */
+static void index_ent(struct mcache *c, size_t i)
+{
+    const struct mcache_ent *e = &c->e[i];
+    size_t s = slot_of(c, e->uid, e->field);
+    while (c->slot[s]) {
+        const struct mcache_ent *o = &c->e[c->slot[s] - 1];
+        if (o->uid == e->uid && o->field == e->field)
+            break;
+        s = (s + 1) & (c->nslot - 1);
+    }
+    c->slot[s] = (uint32_t)(i + 1);
+}
+
+static void grow_index(struct mcache *c)
+{
+    free(c->slot);
+    c->nslot = c->nslot ? c->nslot * 2 : 1024;
+    c->slot = xcalloc(c->nslot, sizeof(*c->slot));
+    for (size_t i = 0; i < c->n; i++)
+        index_ent(c, i);
 }
 
 static void add_ent(struct mcache *c, uint32_t uid, uint32_t field, int priv, size_t off,
                     size_t len)
 {
+    INVARIANT(c->n < UINT32_MAX - 1);
     if (c->n == c->ecap) {
         c->ecap = c->ecap ? c->ecap * 2 : 256;
         c->e = xrealloc(c->e, c->ecap * sizeof(*c->e));
     }
     c->e[c->n++] = (struct mcache_ent){.uid = uid, .field = field, .seq = c->seq++,
                                        .priv = (uint32_t)priv, .off = off, .len = len};
-    c->sorted = 0;
+    if (2 * c->n > c->nslot)
+        grow_index(c);                 /* indexes every entry, this one included */
+    else
+        index_ent(c, c->n - 1);
 }
 
 /* Index the records of the mapped file; stretches that are no record are skipped. */
@@ -108,16 +146,6 @@ static void load(struct mcache *c)
     close(fd);
 }
 
-static int cmp_ent(const void *a, const void *b)
-{
-    const struct mcache_ent *x = a, *y = b;
-    if (x->uid != y->uid)
-        return x->uid < y->uid ? -1 : 1;
-    if (x->field != y->field)
-        return x->field < y->field ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 static uint64_t rec_hash(uint32_t uid, uint32_t field, const void *data, size_t len)
 {
     return mstore_hash(data, len, MSTORE_HASH_INIT ^ uid ^ ((uint64_t)field << 32));
@@ -127,23 +155,18 @@ const void *mcache_get(struct mcache *c, uint32_t uid, uint32_t field, size_t *l
 {
     if (!c->loaded)
         load(c);
-    if (!c->sorted) {
-        if (c->n > 1)
-            qsort(c->e, c->n, sizeof(*c->e), cmp_ent);
-        c->sorted = 1;
-    }
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {                  /* past the last record with this key */
-        size_t mid = (lo + hi) / 2;
-        const struct mcache_ent *e = &c->e[mid];
-        if (e->uid < uid || (e->uid == uid && e->field <= field))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0 || c->e[lo - 1].uid != uid || c->e[lo - 1].field != field)
+    if (c->n == 0)
         return NULL;
-    const struct mcache_ent *e = &c->e[lo - 1];
+    const struct mcache_ent *e = NULL;
+    for (size_t s = slot_of(c, uid, field); c->slot[s]; s = (s + 1) & (c->nslot - 1)) {
+        const struct mcache_ent *o = &c->e[c->slot[s] - 1];
+        if (o->uid == uid && o->field == field) {
+            e = o;                     /* the last record with this key */
+            break;
+        }
+    }
+    if (!e)
+        return NULL;
     *len = e->len;
     if (e->priv)
         return c->priv + e->off;
@@ -182,13 +205,34 @@ static void keep(struct mcache *c, uint32_t uid, uint32_t field, const void *dat
     c->priv_len += len;
 }
 
+#define MCACHE_BATCH (256u * 1024)   /* records gathered before one write(2) */
+
+/* Write the records gathered so far with one O_APPEND write; a failure only loses cache. */
+int mcache_flush(struct mcache *c)
+{
+    if (c->wlen == 0)
+        return 0;
+    if (!c->wopen) {                   /* kept open: a session adds many records */
+        c->wfd = open_append(c);
+        c->wopen = c->wfd >= 0;
+    }
+    int rc = c->wopen && write(c->wfd, c->wbuf, c->wlen) == (ssize_t)c->wlen ? 0 : -1;
+    c->wlen = 0;
+    return rc;
+}
+
 int mcache_put(struct mcache *c, uint32_t uid, uint32_t field, const void *data, size_t len)
 {
     if (len > MCACHE_MAX_BLOB)
         return errno = EFBIG, -1;
     if (!c->loaded)
         load(c);
-    char *rec = xmalloc(MCACHE_REC_HDR + len);
+    size_t need = MCACHE_REC_HDR + len;
+    if (c->wlen + need > c->wcap) {
+        c->wcap = c->wlen + need > MCACHE_BATCH ? c->wlen + need : MCACHE_BATCH;
+        c->wbuf = xrealloc(c->wbuf, c->wcap);
+    }
+    char *rec = c->wbuf + c->wlen;
     uint32_t blen = (uint32_t)len;
     uint64_t hash = rec_hash(uid, field, data, len);
     memcpy(rec, MCACHE_MAGIC, 4);
@@ -198,14 +242,8 @@ int mcache_put(struct mcache *c, uint32_t uid, uint32_t field, const void *data,
     memcpy(rec + 16, &hash, 8);
     if (len)
         memcpy(rec + MCACHE_REC_HDR, data, len);
-    int fd = open_append(c);
-    int rc = fd < 0 ? -1 : 0;
-    if (rc == 0 && write(fd, rec, MCACHE_REC_HDR + len) != (ssize_t)(MCACHE_REC_HDR + len))
-        rc = -1;
-    if (fd >= 0)
-        close(fd);
-    free(rec);
-    /* kept in this process even when the file could not take it */
+    c->wlen += need;
+    /* kept in this process whether or not the file takes it */
     keep(c, uid, field, data, len);
-    return rc;
+    return c->wlen >= MCACHE_BATCH ? mcache_flush(c) : 0;
 }

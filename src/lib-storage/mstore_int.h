@@ -144,12 +144,17 @@ struct mcache {
     struct mcache_ent *e;
     size_t n, ecap;
     uint32_t seq;
-    int sorted;
+    uint32_t *slot;                       /* open-addressing index: 1 + entry, 0 empty */
+    size_t nslot;                         /* a power of two, at least twice n */
+    int wfd, wopen;                       /* the file opened for appending, when wopen */
+    char *wbuf;                           /* records not yet written (one write per batch) */
+    size_t wlen, wcap;
 };
 
 void mcache_init(struct mcache *c, int dirfd, uint32_t uidvalidity);
 const void *mcache_get(struct mcache *c, uint32_t uid, uint32_t field, size_t *len);
 int mcache_put(struct mcache *c, uint32_t uid, uint32_t field, const void *data, size_t len);
+int mcache_flush(struct mcache *c);
 void mcache_free(struct mcache *c);
 
 /* FNV-1a, 64 bits: the checksum of index and cache records. */

@@ -624,6 +624,7 @@ void mview_close(struct mview *v)
     mindex_free(&v->ix);
     uidlist_free(&v->ul);
     mkeywords_free(&v->kw);
+    (void)mcache_flush(&v->cache);   /* not on a UIDVALIDITY change: those records are stale */
     mcache_free(&v->cache);
     mview_changes_free(&v->pending);
     if (v->curfd >= 0)

@@ -507,3 +507,8 @@ int mview_cache_put(struct mview *v, uint32_t uid, uint32_t field, const void *d
 {
     return mcache_put(&v->cache, uid, field, data, len);
 }
+
+int mview_cache_flush(struct mview *v)
+{
+    return mcache_flush(&v->cache);
+}
