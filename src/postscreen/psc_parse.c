@@ -245,12 +245,20 @@ int psc_proxy_parse(const unsigned char *data, size_t len, struct psc_proxy *out
 
 void psc_format_delay(unsigned long long ms, char *out, size_t outlen)
 {
-    if (ms >= 10000)
+    if (ms >= 10000) {
         str_fmt(out, outlen, "%llu", ms / 1000);
-    else if (ms < 10)
-        str_copy(out, "0", outlen);
+        return;
+    }
+    if (ms >= 1000)
+        str_fmt(out, outlen, "%llu.%llu", ms / 1000, ms % 1000 / 100);
     else
-        str_fmt(out, outlen, "%.2g", (double)ms / 1000.0);
+        str_fmt(out, outlen, "0.%02llu", ms / 10);
+    /* No trailing zeros: "0.10" -> "0.1", "6.0" -> "6", "0.00" -> "0". */
+    size_t l = strlen(out);
+    while (out[l - 1] == '0')
+        out[--l] = '\0';
+    if (out[l - 1] == '.')
+        out[--l] = '\0';
 }
 
 void psc_escape(const char *in, size_t len, size_t max, char *out, size_t outlen)

@@ -363,8 +363,10 @@ static void on_ready(struct conn *c, void *arg)
         char *line;
         size_t len;
         enum conn_line_result r = conn_line(c, &line, &len);
-        if (r == CONN_NEED)
+        if (r == CONN_NEED) {
+            conn_update(c);
             return;
+        }
         if (r == CONN_LONG) {
             msg_info("COMMAND LENGTH LIMIT from [%s]:%s after %s", s->addr, s->port, s->where);
             str_fmt(s->reply_buf, sizeof(s->reply_buf),
@@ -424,6 +426,7 @@ void psc_smtpd_start(struct psc_session *s)
         conn_printf(s->conn, "220 %s\r\n", srv->banner);
         conn_flush(s->conn);
     }
+    conn_update(s->conn);
 }
 
 void psc_smtpd_stop(struct psc_session *s)
