@@ -92,7 +92,8 @@ struct psc_session {
     int dnsbl_done;
     int dnsbl_score;
     unsigned dnsbl_ttl;             /* smallest TTL of the listing answers; 0 none */
-    const char *dnsbl_name;         /* the site named in the reply */
+    const char *dnsbl_name;         /* the site named in the reply: the highest weight */
+    int dnsbl_best;                 /* its weight */
     const char *rcpt_reply;         /* what RCPT gets in the dummy engine */
     char reply_buf[512];
     const char *final_reply;        /* drop: sent before closing */

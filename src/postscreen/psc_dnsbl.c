@@ -57,7 +57,6 @@ static int reversed(const char *addr, char *out, size_t outlen)
 static void score_answer(struct psc_session *s, size_t first, const struct dns_answer *a)
 {
     struct psc_server *srv = s->srv;
-    int best = 0;
     for (size_t i = first; i < srv->nsites; i++) {
         const struct psc_dnsbl_site *site = &srv->sites[i];
         if (strcmp(site->domain, srv->sites[first].domain) != 0)
@@ -69,10 +68,9 @@ static void score_answer(struct psc_session *s, size_t first, const struct dns_a
         if (!hit)
             continue;
         s->dnsbl_score += site->weight;
-        if (site->weight > best) {
-            best = site->weight;
-            if (!s->dnsbl_name || site->weight > 0)
-                s->dnsbl_name = site->domain;
+        if (site->weight > s->dnsbl_best) {
+            s->dnsbl_best = site->weight;
+            s->dnsbl_name = site->domain;
         }
         for (size_t r = 0; r < a->n; r++)
             if (a->rr[r].ttl && (!s->dnsbl_ttl || a->rr[r].ttl < s->dnsbl_ttl))
@@ -112,6 +110,7 @@ void psc_dnsbl_start(struct psc_session *s, void (*done)(struct psc_session *s))
     s->dnsbl_score = 0;
     s->dnsbl_ttl = 0;
     s->dnsbl_name = NULL;
+    s->dnsbl_best = 0;
     if (reversed(s->addr, rev, sizeof(rev)) < 0 || !srv->dns) {
         s->dnsbl_done = 1;
         return;

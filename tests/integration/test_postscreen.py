@@ -141,3 +141,156 @@ def test_blacklist_action_old_name_and_permit_mynetworks(instance):
     assert code == 220 and len(lines) == 1
     c.cmd("QUIT")
     inst.wait_log("WHITELISTED [127.0.0.12]:")
+
+
+@pytest.fixture
+def dnsbl_zone():
+    dns = FakeDNS({("13.0.0.127.zen.test", "A"): ["127.0.0.2"],
+                   ("14.0.0.127.zen.test", "A"): ["127.0.0.1"],     # outside the filter
+                   ("14.0.0.127.bl.test", "A"): ["127.0.0.2"],
+                   ("13.0.0.127.bl.test", "A"): ["127.0.0.2"],
+                   ("15.0.0.127.zen.test", "A"): ["127.0.0.4"],
+                   ("15.0.0.127.dnswl.test", "A"): ["127.0.10.2"]})
+    os.environ["YUBIN_DNS_SERVERS"] = "127.0.0.1:%d" % dns.port
+    yield dns
+    del os.environ["YUBIN_DNS_SERVERS"]
+    dns.close()
+
+
+SITES = "zen.test=127.0.0.[2..11]*3, bl.test*2 dnswl.test=127.0.[0..255].[1..3]*-5"
+
+
+def test_dnsbl_weights_threshold_reply_filter(instance, dnsbl_zone):
+    inst = psc_instance(instance, {"postscreen_dnsbl_sites": SITES,
+                                   "postscreen_dnsbl_threshold": "3",
+                                   "postscreen_dnsbl_action": "enforce",
+                                   "postscreen_dnsbl_reply_map": "inline:{ {zen.test=zen.example} }"})
+    inst.start()
+    # 127.0.0.13: zen (3) + bl (2) = 5 >= 3: enforced, the reply names the list
+    c, code, lines = greet(inst.port, "127.0.0.13")
+    assert code == 220
+    assert c.cmd("EHLO bot.test")[0] == 250
+    assert c.cmd("MAIL FROM:<x@other.test>")[0] == 250
+    code, lines = c.cmd("RCPT TO:<alice@example.test>")
+    assert code == 550
+    assert lines == ["5.7.1 Service unavailable; client [127.0.0.13] blocked using zen.example"]
+    c.cmd("QUIT")
+    inst.wait_log("DISCONNECT [127.0.0.13]:")
+    log = inst.log()
+    assert re.search(r"DNSBL rank 5 for \[127\.0\.0\.13\]:\d+", log)
+    assert re.search(r"NOQUEUE: reject: RCPT from \[127\.0\.0\.13\]:\d+: 550 5\.7\.1 Service "
+                     r"unavailable; client \[127\.0\.0\.13\] blocked using zen\.example; "
+                     r"from=<x@other\.test>, to=<alice@example\.test>, proto=ESMTP, "
+                     r"helo=<bot\.test>", log)
+    # 127.0.0.14: zen's answer is outside its filter, bl.test gives 2 < 3: passes
+    c, code, lines = greet(inst.port, "127.0.0.14")
+    assert code == 220 and len(lines) == 2
+    deliver_one(c)
+    inst.wait_log("PASS NEW [127.0.0.14]:")
+    assert "DNSBL rank" not in inst.log().split("CONNECT from [127.0.0.14]")[1]
+
+
+def test_dnsbl_allowlist_by_negative_weight(instance, dnsbl_zone):
+    inst = psc_instance(instance, {"postscreen_dnsbl_sites": SITES,
+                                   "postscreen_dnsbl_threshold": "3",
+                                   "postscreen_dnsbl_action": "drop",
+                                   "postscreen_greet_wait": "10s",
+                                   "postscreen_dnsbl_whitelist_threshold": "-1"})
+    inst.start()
+    # 127.0.0.15: zen (3) and dnswl (-5) = -2 <= -1: allowlisted, no greet wait
+    t0 = time.time()
+    c, code, lines = greet(inst.port, "127.0.0.15")
+    assert code == 220
+    assert time.time() - t0 < 8
+    deliver_one(c)
+    inst.wait_log("PASS NEW [127.0.0.15]:")
+    assert "DNSBL rank" not in inst.log()
+
+
+DEEP = {"postscreen_pipelining_enable": "yes", "postscreen_bare_newline_enable": "yes",
+        "postscreen_bare_newline_action": "enforce", "postscreen_non_smtp_command_enable": "yes"}
+
+
+def test_deep_tests_450_then_pass(instance):
+    inst = psc_instance(instance, DEEP).start()
+    c, code, lines = greet(inst.port, "127.0.0.16")
+    assert code == 220 and len(lines) == 2         # teaser, then postscreen's own 220
+    code, lines = c.cmd("EHLO good.test")
+    assert code == 250 and "PIPELINING" not in lines
+    assert c.cmd("MAIL FROM:<g@other.test>")[0] == 250
+    code, lines = c.cmd("RCPT TO:<alice@example.test>")
+    assert code == 450 and lines == ["4.3.2 Service currently unavailable"]
+    assert c.cmd("QUIT")[0] == 221
+    inst.wait_log("DISCONNECT [127.0.0.16]:")
+    log = inst.log()
+    assert re.search(r"PASS NEW \[127\.0\.0\.16\]:\d+", log)
+    assert re.search(r"NOQUEUE: reject: RCPT from \[127\.0\.0\.16\]:\d+: 450 4\.3\.2 Service "
+                     r"currently unavailable; from=<g@other\.test>, to=<alice@example\.test>, "
+                     r"proto=ESMTP, helo=<good\.test>", log)
+    # next time: straight to smtpd
+    c, code, lines = greet(inst.port, "127.0.0.16")
+    assert code == 220 and len(lines) == 1
+    deliver_one(c)
+    inst.wait_log("PASS OLD [127.0.0.16]:")
+    inst.wait_maildir("example.test/alice", 1)
+
+
+def test_deep_tests_pipelining_bare_newline_non_smtp(instance):
+    inst = psc_instance(instance, DEEP).start()
+    c, code, lines = greet(inst.port, "127.0.0.17")
+    c.send("EHLO bot.test\r\nMAIL FROM:<b@other.test>\r\n")
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 250
+    code, lines = c.cmd("RCPT TO:<alice@example.test>")
+    assert code == 550 and lines == ["5.5.1 Protocol error"]
+    c.cmd("QUIT")
+    inst.wait_log("DISCONNECT [127.0.0.17]:")
+    assert re.search(r"COMMAND PIPELINING from \[127\.0\.0\.17\]:\d+ after EHLO: "
+                     r"MAIL FROM:<b@other\.test>\\r\\n", inst.log())
+    assert "PASS NEW [127.0.0.17]" not in inst.log()
+
+    c, code, lines = greet(inst.port, "127.0.0.18")
+    c.send("EHLO bare.test\n")
+    assert c.reply()[0] == 250
+    assert c.cmd("MAIL FROM:<b@other.test>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 550
+    c.cmd("QUIT")
+    inst.wait_log("DISCONNECT [127.0.0.18]:")
+    assert re.search(r"BARE NEWLINE from \[127\.0\.0\.18\]:\d+ after EHLO bare\.test", inst.log())
+
+    c, code, lines = greet(inst.port, "127.0.0.19")
+    code, lines = c.cmd("GET / HTTP/1.0")
+    assert code == 521 and lines == ["5.7.0 Error: I can break rules, too. Goodbye."]
+    assert c.closed()
+    inst.wait_log("DISCONNECT [127.0.0.19]:")
+    assert re.search(r"NON-SMTP COMMAND from \[127\.0\.0\.19\]:\d+ after CONNECT: GET "
+                     r"GET / HTTP/1\.0", inst.log())
+
+
+def proxy_v2(src, sport, dst, dport):
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
+    return sig + bytes([0x21, 0x11]) + struct.pack(">H", len(addrs)) + addrs
+
+
+def test_proxy_protocol_v1_and_v2(instance):
+    inst = psc_instance(instance, {"postscreen_upstream_proxy_protocol": "haproxy"}).start()
+    c = RawSMTP(inst.port, source="127.0.0.20", timeout=15)
+    c.send("PROXY TCP4 192.0.2.7 198.51.100.1 40001 25\r\n")
+    code, lines = c.reply()
+    assert code == 220 and len(lines) == 2
+    deliver_one(c)
+    inst.wait_log("PASS NEW [192.0.2.7]:40001")
+    assert "CONNECT from [192.0.2.7]:40001 to [198.51.100.1]:25" in inst.log()
+    inst.wait_log("connect from unknown[192.0.2.7]")
+    c = RawSMTP(inst.port, source="127.0.0.20", timeout=15)
+    c.send(proxy_v2("192.0.2.7", 40002, "198.51.100.1", 25))
+    code, lines = c.reply()
+    assert code == 220 and len(lines) == 1
+    c.cmd("QUIT")
+    inst.wait_log("PASS OLD [192.0.2.7]:40002")
+    # not a PROXY header: dropped
+    c = RawSMTP(inst.port, source="127.0.0.20", timeout=15)
+    c.send("EHLO x\r\n")
+    assert c.closed()
+    inst.wait_log("haproxy read: no PROXY protocol header")
