@@ -1369,6 +1369,19 @@ static void check_undef(const char *name, size_t len, int cond, void *arg)
                   "%s: reference to undefined parameter $%s (it expands to nothing)", u->param, nm);
 }
 
+/* An older name that a default still reads, as "${postscreen_blacklist_action?...}"
+ * in postscreen_denylist_action's: setting it is meaningful, not a typo. */
+static int old_name_in_defaults(const char *name)
+{
+    char pat[CFG_NAME_MAX + 4];
+    if (str_fmt(pat, sizeof(pat), "${%s?", name) < 0)
+        return 0;
+    for (size_t i = 0; i < cfg_param_table_len; i++)
+        if (cfg_param_table[i].def && strstr(cfg_param_table[i].def, pat))
+            return 1;
+    return 0;
+}
+
 /* Report a name that is unknown or not implemented; file:line where it is set. */
 static void check_name(const struct config *cfg, const char *name, const char *value,
                        const char *file, int line, int referenced, struct cfg_diags *d)
@@ -1383,7 +1396,7 @@ static void check_name(const struct config *cfg, const char *name, const char *v
                           "parameter \"%s\" is not implemented by yubin and is ignored", name);
         return;
     }
-    if (referenced || restriction_class(cfg, name))
+    if (referenced || restriction_class(cfg, name) || old_name_in_defaults(name))
         return;
     cfg_diags_add(d, 0, file, line,
                   "unknown parameter \"%s\" (not a Postfix or yubin parameter; ignored)", name);

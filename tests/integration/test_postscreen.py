@@ -294,3 +294,65 @@ def test_proxy_protocol_v1_and_v2(instance):
     c.send("EHLO x\r\n")
     assert c.closed()
     inst.wait_log("haproxy read: no PROXY protocol header")
+
+
+GUIDE_MASTER = (
+    "127.0.0.1:%d inet n - y - 1 postscreen\n"
+    "smtpd     pass  -       -       y       -       -       smtpd\n"
+    "dnsblog   unix  -       -       y       -       0       dnsblog\n"
+    "tlsproxy  unix  -       -       y       -       0       tlsproxy\n"
+    "qmgr      unix  n       -       n       300     1       qmgr\n"
+    "virtual   unix  -       n       n       -       -       virtual\n"
+    "pickup    unix  n       -       n       60      1       pickup\n")
+
+
+def test_guide_fragment(instance):
+    """The 000 guide's postscreen fragment as written (DNS names answered
+    by the fake server only)."""
+    dns = FakeDNS({("21.0.0.127.zen.spamhaus.org", "A"): ["127.0.0.4"],
+                   ("21.0.0.127.b.barracudacentral.org", "A"): ["127.0.0.2"]})
+    os.environ["YUBIN_DNS_SERVERS"] = "127.0.0.1:%d" % dns.port
+    try:
+        inst = instance(main={
+            "postscreen_greet_banner": "$smtpd_banner",
+            "postscreen_greet_action": "enforce",
+            "postscreen_greet_wait": "1s",
+            "postscreen_blacklist_action": "drop",
+            "postscreen_dnsbl_action": "enforce",
+            "postscreen_dnsbl_threshold": "3",
+            "postscreen_dnsbl_sites": "zen.spamhaus.org=127.0.0.[2..11]*3 "
+                                      "b.barracudacentral.org=127.0.0.2*2 "
+                                      "bl.spameatingmonkey.net=127.0.0.2*1 "
+                                      "list.dnswl.org=127.0.[0..255].[1..3]*-2",
+            "postscreen_dnsbl_whitelist_threshold": "-2",
+            "mynetworks": "127.0.0.1/32",
+            "postscreen_cache_map": "btree:$data_directory/postscreen_cache",
+        }, master="")
+        cidr = inst.write("postscreen_access.cidr", "# local exceptions\n127.0.0.22 REJECT\n")
+        inst.params["postscreen_access_list"] = "permit_mynetworks, cidr:" + cidr
+        inst.master = GUIDE_MASTER % inst.port
+        inst.write_config()
+        r = inst.cmd("check")
+        assert "not implemented by yubin" not in r.stdout + r.stderr, r.stdout + r.stderr
+        assert "unknown parameter" not in r.stdout + r.stderr, r.stdout + r.stderr
+        inst.start()
+        c, code, lines = greet(inst.port, "127.0.0.20")          # a clean client
+        deliver_one(c)
+        inst.wait_log("PASS NEW [127.0.0.20]:")
+        c, code, lines = greet(inst.port, "127.0.0.21")          # listed: 3 + 2
+        c.cmd("EHLO bot.test")
+        c.cmd("MAIL FROM:<x@other.test>")
+        code, lines = c.cmd("RCPT TO:<alice@example.test>")
+        assert code == 550 and "blocked using zen.spamhaus.org" in lines[0]
+        inst.wait_log("DNSBL rank 5 for [127.0.0.21]:")
+        c, code, lines = greet(inst.port, "127.0.0.22")          # access list REJECT
+        assert code == 521
+        inst.wait_log("DENYLISTED [127.0.0.22]:")
+        c, code, lines = greet(inst.port, "127.0.0.1")           # mynetworks
+        assert code == 220 and len(lines) == 1
+        c.cmd("QUIT")
+        inst.wait_log("ALLOWLISTED [127.0.0.1]:")
+        inst.wait_maildir("example.test/alice", 1)
+    finally:
+        del os.environ["YUBIN_DNS_SERVERS"]
+        dns.close()
