@@ -28,6 +28,8 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -68,6 +70,18 @@ static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t 
     }
 }
 
+const char *psc_reply_set(struct psc_session *s, const char *fmt, ...)
+{
+    char text[PSC_REPLY_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    free(s->reply_buf);
+    s->reply_buf = xstrdup(text);
+    return s->reply_buf;
+}
+
 /* One reply, written at once and never waited for (a client that does not
  * read loses it, as with Postfix's non-blocking psc_send_reply). */
 static void send_now(int fd, const char *text)
@@ -94,6 +108,9 @@ void psc_session_free(struct psc_session *s)
     psc_smtpd_stop(s);
     if (s->fd >= 0)
         close(s->fd);
+    free(s->reply_buf);
+    free(s->helo);
+    free(s->sender);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -292,14 +309,14 @@ static void dnsbl_verdict(struct psc_session *s)
     buf_init(&b, 512);
     if (srv->reply_map && maps_lookup(srv->reply_map, name, &b) == TABLE_FOUND)
         name = buf_cstr(&b);
-    str_fmt(s->reply_buf, sizeof(s->reply_buf),
-            "%s 5.7.1 Service unavailable; client [%s] blocked using %s\r\n",
-            srv->dnsbl_action == PSC_ACT_DROP ? "521" : "550", s->addr, name);
+    const char *r = psc_reply_set(s, "%s 5.7.1 Service unavailable; client [%s] blocked using %s\r\n",
+                                  srv->dnsbl_action == PSC_ACT_DROP ? "521" : "550", s->addr,
+                                  name);
     buf_free(&b);
     if (srv->dnsbl_action == PSC_ACT_DROP)
-        drop(s, s->reply_buf);
+        drop(s, r);
     else if (srv->dnsbl_action == PSC_ACT_ENFORCE)
-        enforce(s, s->reply_buf);
+        enforce(s, r);
     else
         s->fail &= ~PSC_T_BIT(PSC_T_DNSBL);
 }
@@ -396,9 +413,8 @@ static void session_begin(struct psc_session *s)
     if (srv->client_count_limit > 0 &&
         sessions_from(srv, s->addr) > (size_t)srv->client_count_limit) {
         msg_info("NOQUEUE: reject: CONNECT from [%s]:%s: too many connections", s->addr, s->port);
-        str_fmt(s->reply_buf, sizeof(s->reply_buf),
-                "421 4.7.0 %s Error: too many connections from %s\r\n", srv->myhostname, s->addr);
-        drop(s, s->reply_buf);
+        drop(s, psc_reply_set(s, "421 4.7.0 %s Error: too many connections from %s\r\n",
+                              srv->myhostname, s->addr));
         return;
     }
     s->rcpt_reply = "450 4.3.2 Service currently unavailable\r\n";
@@ -446,15 +462,16 @@ static void proxy_read(int fd, int events, void *arg)
 {
     (void)events;
     struct psc_session *s = arg;
-    ssize_t n = recv(fd, s->proxy_buf, sizeof(s->proxy_buf), MSG_PEEK);
+    unsigned char head[PSC_PROXY_V2_MAX];
+    ssize_t n = recv(fd, head, sizeof(head), MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     struct psc_proxy px;
     char err[160] = "unexpected end of input";
-    int r = n > 0 ? psc_proxy_parse(s->proxy_buf, (size_t)n, &px, err, sizeof(err)) : -1;
+    int r = n > 0 ? psc_proxy_parse(head, (size_t)n, &px, err, sizeof(err)) : -1;
     if (r == 0)
         return;
-    if (r < 0 || recv(fd, s->proxy_buf, (size_t)r, 0) != r) {
+    if (r < 0 || recv(fd, head, (size_t)r, 0) != r) {
         msg_warn("haproxy read: %s from [%s]:%s", err, s->addr, s->port);
         psc_session_free(s);
         return;

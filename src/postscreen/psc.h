@@ -31,6 +31,8 @@ enum psc_test { PSC_T_PREGR, PSC_T_DNSBL, PSC_T_PIPEL, PSC_T_NSMTP, PSC_T_BARLF,
 
 #define PSC_LINE_MAX 2048          /* a command line in the dummy engine (line_length_limit) */
 #define PSC_PEEK_MAX 1024          /* bytes looked at for PREGREET */
+#define PSC_REPLY_MAX 512          /* a reply made for one client */
+#define PSC_NAME_MAX 255           /* HELO name, envelope address kept for the log */
 
 struct psc_server {
     struct config *cfg;
@@ -78,8 +80,6 @@ struct psc_session {
     const char *test_name;          /* for HANGUP: "tests before SMTP handshake" ... */
     struct ev_timer *timer;
     int watching;                   /* fd registered with the loop (early phases) */
-    unsigned char proxy_buf[PSC_PROXY_V2_MAX];
-    size_t proxy_len;
 
     /* tests */
     time_t expire[PSC_T_COUNT];     /* from the cache: passed until then */
@@ -95,14 +95,14 @@ struct psc_session {
     const char *dnsbl_name;         /* the site named in the reply: the highest weight */
     int dnsbl_best;                 /* its weight */
     const char *rcpt_reply;         /* what RCPT gets in the dummy engine */
-    char reply_buf[512];
+    char *reply_buf;                /* a reply made for this client (psc_reply_set) */
     const char *final_reply;        /* drop: sent before closing */
     int x21;                        /* the next command gets final_reply */
 
     /* dummy SMTP engine */
     struct conn *conn;
     int helo_seen, mail_seen, esmtp;
-    char helo[256], sender[256];
+    char *helo, *sender;            /* NULL until given */
     long long ncmds;
     const char *where;              /* the last command, for the log */
 };
@@ -112,6 +112,9 @@ void psc_conclude(struct psc_session *s);
 void psc_hangup(struct psc_session *s);
 void psc_session_free(struct psc_session *s);
 void psc_log_delay(const struct psc_session *s, char *out, size_t outlen);
+/* Make s->reply_buf (replacing the last one) and return it. */
+const char *psc_reply_set(struct psc_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* psc_dnsbl.c */
 void psc_dnsbl_start(struct psc_session *s, void (*done)(struct psc_session *s));

@@ -210,15 +210,16 @@ static void log_rcpt_reject(struct psc_session *s, const char *rcpt)
 {
     size_t n = strlen(s->rcpt_reply);
     msg_info("NOQUEUE: reject: RCPT from [%s]:%s: %.*s; from=<%s>, to=<%s>, proto=%s, helo=<%s>",
-             s->addr, s->port, (int)(n >= 2 ? n - 2 : n), s->rcpt_reply, s->sender, rcpt,
-             s->esmtp ? "ESMTP" : "SMTP", s->helo);
+             s->addr, s->port, (int)(n >= 2 ? n - 2 : n), s->rcpt_reply,
+             s->sender ? s->sender : "", rcpt, s->esmtp ? "ESMTP" : "SMTP",
+             s->helo ? s->helo : "");
 }
 
 /* Run one command; 1 when the session ended. */
 static int run_command(struct psc_session *s, const struct psc_cmd *cmd, char *args)
 {
     struct psc_server *srv = s->srv;
-    char addr[256];
+    char addr[PSC_NAME_MAX + 1];
     char *word = args ? strtok(args, " ") : NULL;
     switch (cmd->id) {
     case C_HELO:
@@ -228,7 +229,8 @@ static int run_command(struct psc_session *s, const struct psc_cmd *cmd, char *a
                                        : "501 Syntax: EHLO hostname\r\n");
             return 0;
         }
-        str_copy(s->helo, word, sizeof(s->helo));
+        free(s->helo);
+        s->helo = xstrndup(word, PSC_NAME_MAX);
         s->mail_seen = 0;
         s->helo_seen = 1;
         if (cmd->id == C_EHLO) {
@@ -249,9 +251,11 @@ static int run_command(struct psc_session *s, const struct psc_cmd *cmd, char *a
             reply(s, "503 5.5.1 Error: nested MAIL command\r\n");
         else if (!args || !strchr(args, ':'))
             reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
-        else if (!envelope_addr(args, s->sender, sizeof(s->sender)))
+        else if (!envelope_addr(args, addr, sizeof(addr)))
             reply(s, "501 5.1.7 Bad sender address syntax\r\n");
         else {
+            free(s->sender);
+            s->sender = xstrdup(addr);
             s->mail_seen = 1;
             reply(s, "250 2.1.0 Ok\r\n");
         }
@@ -340,9 +344,8 @@ static int command(struct psc_session *s, char *line)
         pass_at_rcpt(s);
     if (++s->ncmds > srv->cmd_count_limit && !(cmd && cmd->id == C_QUIT)) {
         msg_info("COMMAND COUNT LIMIT from [%s]:%s after %s", s->addr, s->port, saved_where);
-        str_fmt(s->reply_buf, sizeof(s->reply_buf),
-                "421 %s Service unavailable - try again later\r\n", srv->myhostname);
-        drop_with(s, s->reply_buf);
+        drop_with(s, psc_reply_set(s, "421 %s Service unavailable - try again later\r\n",
+                                   srv->myhostname));
         return 1;
     }
     if (!cmd || !cmd->enabled) {
@@ -369,9 +372,8 @@ static void on_ready(struct conn *c, void *arg)
         }
         if (r == CONN_LONG) {
             msg_info("COMMAND LENGTH LIMIT from [%s]:%s after %s", s->addr, s->port, s->where);
-            str_fmt(s->reply_buf, sizeof(s->reply_buf),
-                    "421 %s Service unavailable - try again later\r\n", s->srv->myhostname);
-            drop_with(s, s->reply_buf);
+            drop_with(s, psc_reply_set(s, "421 %s Service unavailable - try again later\r\n",
+                                       s->srv->myhostname));
             return;
         }
         if (r != CONN_LINE)
@@ -395,9 +397,7 @@ static void on_deadline(struct conn *c, void *arg)
     (void)c;
     struct psc_session *s = arg;
     msg_info("COMMAND TIME LIMIT from [%s]:%s after %s", s->addr, s->port, s->where);
-    str_fmt(s->reply_buf, sizeof(s->reply_buf), "421 4.4.2 %s Error: timeout exceeded\r\n",
-            s->srv->myhostname);
-    drop_with(s, s->reply_buf);
+    drop_with(s, psc_reply_set(s, "421 4.4.2 %s Error: timeout exceeded\r\n", s->srv->myhostname));
 }
 
 static const struct conn_cb engine_cb = {
