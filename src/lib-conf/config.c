@@ -1523,6 +1523,21 @@ static void check_services(struct config *cfg, struct cfg_diags *d)
     }
 }
 
+/* A default that is only "$other" (postscreen_helo_required = $smtpd_helo_required)
+ * of the same type, with other set in main.cf: other's value was checked there,
+ * so a bad one is reported once, where it is written. */
+static int default_repeats_checked(const struct config *cfg, const struct param_def *def)
+{
+    const char *v = def->def;
+    if (!v || v[0] != '$' || !v[1])
+        return 0;
+    for (const char *p = v + 1; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    const struct param_def *other = cfg_param_def(v + 1);
+    return other && other->type == def->type && cfg_is_set_by_name(cfg, v + 1);
+}
+
 static void check_config(struct config *cfg, struct cfg_diags *d)
 {
     size_t n;
@@ -1546,7 +1561,8 @@ static void check_config(struct config *cfg, struct cfg_diags *d)
     /* Implemented parameters left at their defaults may still refer to bad values. */
     for (size_t i = 0; i < cfg_param_table_len; i++) {
         const struct param_def *def = &cfg_param_table[i];
-        if ((def->flags & IMPL) && !cfg_is_set_by_name(cfg, def->name))
+        if ((def->flags & IMPL) && !cfg_is_set_by_name(cfg, def->name) &&
+            !default_repeats_checked(cfg, def))
             check_value(cfg, def->name, cfg->main_path, 0, d);
     }
     check_services(cfg, d);
