@@ -356,3 +356,24 @@ def test_guide_fragment(instance):
     finally:
         del os.environ["YUBIN_DNS_SERVERS"]
         dns.close()
+
+
+def test_screening_limits(instance):
+    inst = psc_instance(instance, {"postscreen_greet_wait": "5s",
+                                   "postscreen_client_connection_count_limit": "1",
+                                   "postscreen_pre_queue_limit": "2"}).start()
+    inst.wait_log("DISCONNECT [127.0.0.1]:")                  # the harness's start-up probe
+    first = RawSMTP(inst.port, source="127.0.0.23", timeout=15)
+    assert first.sock.recv(1024).startswith(b"220-")           # in the greet wait
+    c, code, lines = greet(inst.port, "127.0.0.23")            # same client again
+    assert code == 421 and lines == ["4.7.0 mx.example.test Error: too many connections "
+                                     "from 127.0.0.23"]
+    inst.wait_log("NOQUEUE: reject: CONNECT from [127.0.0.23]:")
+    other = RawSMTP(inst.port, source="127.0.0.24", timeout=15)
+    assert other.sock.recv(1024).startswith(b"220-")
+    c, code, lines = greet(inst.port, "127.0.0.25")            # a third screened session
+    assert code == 421 and lines == ["4.3.2 All screening ports are busy"]
+    assert re.search(r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.25\]:\d+: all screening "
+                     r"ports busy", inst.log())
+    first.close()
+    other.close()
