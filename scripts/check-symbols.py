@@ -28,6 +28,7 @@ ROLE_PREFIXES = {
     "deliver": ["deliver_", "smtp_"],
     "auth": ["auth_"],
     "proxymap": ["proxymap_"],
+    "postscreen": ["postscreen_", "psc_"],
     "imapd": ["imapd_"],
     "lmtpd": ["lmtpd_"],
     "cmd": ["cmd_", "yubin_"],

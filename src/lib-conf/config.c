@@ -1369,6 +1369,19 @@ static void check_undef(const char *name, size_t len, int cond, void *arg)
                   "%s: reference to undefined parameter $%s (it expands to nothing)", u->param, nm);
 }
 
+/* An older name that a default still reads, as "${postscreen_blacklist_action?...}"
+ * in postscreen_denylist_action's: setting it is meaningful, not a typo. */
+static int old_name_in_defaults(const char *name)
+{
+    char pat[CFG_NAME_MAX + 4];
+    if (str_fmt(pat, sizeof(pat), "${%s?", name) < 0)
+        return 0;
+    for (size_t i = 0; i < cfg_param_table_len; i++)
+        if (cfg_param_table[i].def && strstr(cfg_param_table[i].def, pat))
+            return 1;
+    return 0;
+}
+
 /* Report a name that is unknown or not implemented; file:line where it is set. */
 static void check_name(const struct config *cfg, const char *name, const char *value,
                        const char *file, int line, int referenced, struct cfg_diags *d)
@@ -1383,7 +1396,7 @@ static void check_name(const struct config *cfg, const char *name, const char *v
                           "parameter \"%s\" is not implemented by yubin and is ignored", name);
         return;
     }
-    if (referenced || restriction_class(cfg, name))
+    if (referenced || restriction_class(cfg, name) || old_name_in_defaults(name))
         return;
     cfg_diags_add(d, 0, file, line,
                   "unknown parameter \"%s\" (not a Postfix or yubin parameter; ignored)", name);
@@ -1510,6 +1523,21 @@ static void check_services(struct config *cfg, struct cfg_diags *d)
     }
 }
 
+/* A default that is only "$other" (postscreen_helo_required = $smtpd_helo_required)
+ * of the same type, with other set in main.cf: other's value was checked there,
+ * so a bad one is reported once, where it is written. */
+static int default_repeats_checked(const struct config *cfg, const struct param_def *def)
+{
+    const char *v = def->def;
+    if (!v || v[0] != '$' || !v[1])
+        return 0;
+    for (const char *p = v + 1; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    const struct param_def *other = cfg_param_def(v + 1);
+    return other && other->type == def->type && cfg_is_set_by_name(cfg, v + 1);
+}
+
 static void check_config(struct config *cfg, struct cfg_diags *d)
 {
     size_t n;
@@ -1533,7 +1561,8 @@ static void check_config(struct config *cfg, struct cfg_diags *d)
     /* Implemented parameters left at their defaults may still refer to bad values. */
     for (size_t i = 0; i < cfg_param_table_len; i++) {
         const struct param_def *def = &cfg_param_table[i];
-        if ((def->flags & IMPL) && !cfg_is_set_by_name(cfg, def->name))
+        if ((def->flags & IMPL) && !cfg_is_set_by_name(cfg, def->name) &&
+            !default_repeats_checked(cfg, def))
             check_value(cfg, def->name, cfg->main_path, 0, d);
     }
     check_services(cfg, d);

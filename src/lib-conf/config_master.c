@@ -32,10 +32,11 @@ static const char builtin_master_cf[] =
 /* Commands yubin runs, and Postfix services whose work yubin does internally. */
 static const char *const run_commands[] = {"smtpd", "pickup", "qmgr", "virtual", "local", "smtp",
                                            "lmtp", "auth", "proxymap", "pipe", "spawn", "imapd",
-                                           "lmtpd"};
+                                           "lmtpd", "postscreen"};
 static const char *const builtin_commands[] = {
     "cleanup", "trivial-rewrite", "bounce", "defer", "trace", "verify", "flush", "proxywrite",
     "showq", "anvil", "scache", "tlsmgr", "postlog", "postlogd", "error", "retry", "discard",
+    "dnsblog", "tlsproxy",   /* postscreen does its DNS itself (lib-dns) and no TLS proxying */
 };
 
 static int in_list(const char *s, const char *const *list, size_t n)
@@ -62,6 +63,9 @@ enum svc_role cfg_service_role(const struct master_service *svc)
 {
     if (in_list(svc->command, builtin_commands, ARRAY_LEN(builtin_commands)))
         return SVC_ROLE_BUILTIN;
+    /* pass: the smtpd that postscreen hands accepted connections to (passfd.h). */
+    if (svc->type == SVC_PASS && strcmp(svc->command, "smtpd") == 0)
+        return SVC_ROLE_RUN;
     if (svc->type == SVC_PASS || svc->type == SVC_FIFO || svc->type == SVC_UNIX_DGRAM)
         return SVC_ROLE_UNSUPPORTED;
     if (in_list(svc->command, run_commands, ARRAY_LEN(run_commands)))
@@ -87,6 +91,8 @@ int cfg_service_procs(const struct config *cfg, const struct master_service *svc
         cap = online_cpus();
     else if (strcmp(c, "pickup") == 0 || strcmp(c, "qmgr") == 0)
         return 1;
+    else if (strcmp(c, "postscreen") == 0)
+        return 1;   /* one process owns every client's screening state, as Postfix's */
     else if (strcmp(c, "auth") == 0)
         return 1;   /* one process owns the penalty state and the passdb caches */
     else if (strcmp(c, "virtual") == 0 || strcmp(c, "local") == 0 || strcmp(c, "smtp") == 0 ||
@@ -471,10 +477,10 @@ static struct master_service *parse_service(struct config *cfg, struct mparse *m
 static void service_warnings(struct mparse *m, const struct master_service *s, int real_file)
 {
     enum svc_role role = cfg_service_role(s);
-    if (s->type == SVC_PASS)
+    if (s->type == SVC_PASS && role != SVC_ROLE_RUN && role != SVC_ROLE_BUILTIN)
         cfg_diags_add(m->d, 0, m->file, m->line,
-                      "service %s: type pass is not implemented by yubin; the service is not started",
-                      s->name);
+                      "service %s: type pass is implemented for smtpd only; the service is not "
+                      "started", s->name);
     else if (s->type == SVC_FIFO && role != SVC_ROLE_BUILTIN)
         cfg_diags_add(m->d, 0, m->file, m->line,
                       "service %s: type fifo is not implemented by yubin (use unix); the service "

@@ -106,7 +106,8 @@ static struct count_region *region_new(struct count_regions *rs, const char *key
 struct count_region *count_region_get(struct count_regions *rs, const struct master_service *svc,
                                       int nprocs)
 {
-    if (svc->type != SVC_INET || strcmp(svc->command, "smtpd") != 0 || nprocs <= 0)
+    if ((svc->type != SVC_INET && svc->type != SVC_PASS) || strcmp(svc->command, "smtpd") != 0 ||
+        nprocs <= 0)
         return NULL;
     char key[160];
     str_fmt(key, sizeof(key), "%s/%s", svc->name, cfg_svc_type_name(svc->type));

@@ -329,7 +329,8 @@ int *listeners_for_service(struct listeners *ls, const struct config *cfg,
         free(a);
         return fds;
     }
-    if (svc->type != SVC_UNIX) {
+    /* pass services listen on a UNIX socket too (private/NAME), as in Postfix. */
+    if (svc->type != SVC_UNIX && svc->type != SVC_PASS) {
         snprintf(err, errlen, "service %s: type %s is not supported", svc->name,
                  cfg_svc_type_name(svc->type));
         return NULL;

@@ -432,7 +432,9 @@ void smtpd_session_start(struct smtpd_server *srv, int fd, const char *addr, con
     if (srv->peername_lookup && srv->dns) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        /* pass: the client is the one postscreen names (it may be behind a proxy). */
+        if (srv->pass ? smtpd_pass_sockaddr(s->addr, &ss, &sl) == 0
+                      : getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
             dns_reverse(srv->dns, (struct sockaddr *)&ss, sl, reverse_done, s);
             return;
         }

@@ -134,6 +134,10 @@ static void on_accept(int fd, int events, void *arg)
             }
             return;
         }
+        if (srv->pass) {
+            smtpd_pass_accept(srv, c);
+            continue;
+        }
         if (!smtpd_limits_accept_ok(srv, c))
             continue;
         char addr[64], port[8];
@@ -284,6 +288,7 @@ static int smtpd_run(struct worker *w, int local)
     srv.w = w;
     srv.cfg = w->cfg;
     srv.local = local;
+    srv.pass = w->svc && w->svc->type == SVC_PASS;
     srv.commit_tail = &srv.commit_head;
     srv.service = xstrdup(w->svc ? w->svc->name : (local ? "pickup" : "smtp"));
     srv.queue_dir = xstrdup(w->queue_dir);

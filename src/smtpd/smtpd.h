@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "lib/buf.h"
@@ -83,6 +84,8 @@ struct smtpd_server {
     unsigned overrides;              /* receive_override_options: SMTPD_RO_* */
     size_t hc_body_limit;            /* body_checks_size_limit */
     int local;                       /* pickup: local submission over a UNIX socket */
+    int pass;                        /* master.cf type pass: clients arrive from
+                                      * postscreen over a UNIX socket (pass.c) */
     struct match_list *submit_users; /* pickup: authorized_submit_users (NULL: root and
                                       * mail_owner only) */
     struct tls_server *tls;          /* NULL: no TLS for this service */
@@ -261,6 +264,12 @@ void smtpd_session_greet(struct session *s);
 
 /* etrn.c: after smtpd_etrn_restrictions; replies 250, 458 or 459 */
 void smtpd_etrn_request(struct session *s, const char *domain);
+
+/* pass.c: a connection on a pass service's UNIX socket; the client's
+ * descriptor and addresses arrive on it (lib-master/passfd.h). */
+void smtpd_pass_accept(struct smtpd_server *srv, int fd);
+/* A numeric address as a socket address (port 0), for the reverse lookup: 0 or -1. */
+int smtpd_pass_sockaddr(const char *addr, struct sockaddr_storage *ss, socklen_t *sl);
 
 /* limits.c */
 void smtpd_limits_setup(struct smtpd_server *srv);
