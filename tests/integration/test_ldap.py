@@ -10,6 +10,7 @@ that try filter (or SQL) injection are only ever "not found"; a server
 that stops gives 451 4.3.0 at RCPT and a deferral in the queue, and mail
 flows again when it returns; a server that hangs is a timeout; `yubin
 map -q` answers as postmap -q does; `yubin check` names a bad .cf."""
+import base64
 import os
 import re
 import smtplib
@@ -217,8 +218,8 @@ def test_settings(instance, ldap):
     assert (r.returncode, r.stdout) == (0, "%s/alice/\n" % DOMAIN), r.stderr
     r = q("base", "scope = base\nsearch_base = uid=%u,ou=people,dc=example,dc=org\n")
     assert (r.returncode, r.stdout) == (0, "%s/alice/\n" % DOMAIN), r.stderr
-    r = q("terminal", "terminal_result_attribute = uid\n")
-    assert (r.returncode, r.stdout) == (0, "alice/alice/\n"), r.stderr
+    r = q("terminal", "result_format = %s\nterminal_result_attribute = uid\n")
+    assert (r.returncode, r.stdout) == (0, "alice\n"), r.stderr    # mail is not returned
     # Two entries for one filter: both values, or over the limits.
     aliases = inst.write("everyone.cf", "server_host = %s\nsearch_base = dc=example,dc=org\n"
                          "query_filter = (&(objectClass=inetOrgPerson)(mail=*@%%d))\n"
@@ -252,3 +253,49 @@ def test_check_reports_bad_cf(instance, ldap):
     inst.write_config()
     r = inst.cmd("check")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------ auth_bind passdb
+
+def test_smtp_auth_bind(instance, ldap):
+    """auth_passdb = ldap:dovecot-ldap.conf.ext with auth_bind = yes: the
+    password is checked by binding as the user's entry; the userdb answer
+    comes from user_attrs templates; filter injection is an unknown user;
+    a directory that is down is a temporary failure."""
+    inst = instance()
+    with open(os.path.join(EXAMPLES, "dovecot-ldap.conf.ext")) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^uris = .*$", "uris = " + ldap.uri, text)
+    conf = inst.write("dovecot-ldap.conf.ext", text)
+    inst.params.update({
+        "smtpd_sasl_type": "dovecot", "smtpd_sasl_path": "private/auth",
+        "smtpd_sasl_auth_enable": "yes", "auth_failure_delay": "100ms",
+        "auth_passdb": "ldap:" + conf, "auth_userdb": "ldap:" + conf,
+    })
+    inst.master = master_cf(inst) + "auth      unix - - n - 1 auth\n"
+    inst.start()
+
+    def login(user, pw):
+        with smtplib.SMTP("127.0.0.1", inst.port, timeout=30) as s:
+            s.ehlo("client.test")
+            token = base64.b64encode(b"\0" + user.encode() + b"\0" + pw.encode()).decode()
+            return s.docmd("AUTH PLAIN " + token)[0]
+    assert login("alice@" + DOMAIN, "alicepw") == 235, inst.log()[-3000:]
+    assert login("bob@" + DOMAIN, "bobpw") == 235, inst.log()[-3000:]
+    assert login("alice@" + DOMAIN, "wrong") == 535
+    assert login("nobody@" + DOMAIN, "x") == 535
+    assert login("*@" + DOMAIN, "alicepw") == 535
+    assert login("*)(mail=*@" + DOMAIN, "alicepw") == 535
+    r = inst.cmd("map", "-q", "user:alice@" + DOMAIN, "dovecot-ldap:" + conf, check=True)
+    assert r.stdout == "home=/var/vmail/%s/alice\tmail=maildir:/var/vmail/%s/alice\n" % (
+        DOMAIN, DOMAIN), r.stdout
+    r = inst.cmd("map", "-q", "pass:alice@" + DOMAIN, "dovecot-ldap:" + conf, check=True)
+    assert r.stdout.startswith("password={LDAP-BIND}") and \
+        "dn=uid=alice,ou=people,dc=example,dc=org\tuser=alice@ldap.test" in r.stdout, r.stdout
+    ldap.stop()
+    try:
+        assert login("alice@" + DOMAIN, "alicepw") == 454
+    finally:
+        ldap.start()
+    assert wait_for(lambda: login("alice@" + DOMAIN, "alicepw") == 235, 30, 1.0), \
+        inst.log()[-3000:]
