@@ -96,10 +96,14 @@ int dconf_parse(const char *text, size_t len, const char *path, struct dconf_ite
         if (!blank) {
             if (!line.len)
                 start = lineno;
+            while (line.len && p < e && (*p == ' ' || *p == '\t'))
+                p++;   /* a continued line joins with one blank */
             while (e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
                 e--;
             cont = e > p && e[-1] == '\\';
             if (cont)
+                e--;
+            while (cont && e > p && (e[-1] == ' ' || e[-1] == '\t'))
                 e--;
             if (rc == 0 && ((line.len && buf_putc(&line, ' ') < 0) ||
                             buf_append(&line, p, (size_t)(e - p)) < 0))
