@@ -163,3 +163,52 @@ def test_database_down_is_temporary(instance, db):
         server.start()
     assert wait_for(lambda: login(inst, "sha@" + DOMAIN, "shapw") == 235, 30, 1.0), \
         inst.log()[-3000:]
+
+
+def test_imap_login_uses_userdb(instance, db, tmp_path):
+    """IMAP LOGIN with a password from the database; the mail worker opens
+    the Maildir the user_query names (home and mail, with /var/vmail/
+    replaced by a directory of the test); uid/gid are mail_uid/mail_gid as
+    PostfixAdmin's schema has none."""
+    import imaplib
+    import pwd
+    from conftest import IS_ROOT, free_port, wait_port
+    kind, server = db
+    if IS_ROOT:
+        vuid, vgid = pwd.getpwnam("vmail").pw_uid, pwd.getpwnam("vmail").pw_gid
+    else:
+        vuid, vgid = os.getuid(), os.getgid()
+    vmail = tmp_path / "vmail"
+    (vmail / DOMAIN).mkdir(parents=True)
+    for d in (tmp_path, vmail, vmail / DOMAIN):
+        os.chmod(d, 0o755)
+        os.chown(d, vuid, vgid)
+    inst = instance()
+    conf = write_conf(inst, kind, server)
+    text = open(conf).read().replace("/var/vmail/", str(vmail) + "/")
+    conf = inst.write("dovecot-sql.conf.ext", text)
+    port = free_port()
+    inst.params.update({
+        "auth_passdb": "sql:" + conf, "auth_userdb": "sql:" + conf,
+        "auth_failure_delay": "100ms", "first_valid_uid": "1" if vuid else "0",
+        "mail_uid": str(vuid), "mail_gid": str(vgid),
+    })
+    inst.master = ("127.0.0.1:%d inet n - n - - smtpd\n"
+                   "127.0.0.1:%d inet n - n - - imapd\n"
+                   "auth      unix - - n - 1 auth\n"
+                   "proxymap  unix - - n - 4 proxymap\n" % (inst.port, port))
+    inst.start()
+    assert wait_port(port)
+    c = imaplib.IMAP4("127.0.0.1", port)
+    with pytest.raises(imaplib.IMAP4.error):
+        c.login("blf@" + DOMAIN, "wrong")
+    c = imaplib.IMAP4("127.0.0.1", port)
+    typ, _ = c.login("blf@" + DOMAIN, "blfpw")
+    assert typ == "OK", inst.log()[-3000:]
+    assert c.select("INBOX")[0] == "OK", inst.log()[-3000:]
+    assert c.append("INBOX", None, None, b"Subject: hi\r\n\r\nbody\r\n")[0] == "OK"
+    c.logout()
+    maildir = vmail / DOMAIN / "blf"
+    files = [f for sub in ("new", "cur") for f in os.listdir(maildir / sub)] \
+        if (maildir / "cur").is_dir() else []
+    assert len(files) == 1, (os.listdir(vmail / DOMAIN), inst.log()[-3000:])
