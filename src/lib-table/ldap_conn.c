@@ -38,6 +38,8 @@ void ldapc_free(struct ldapc *c)
         free(c->bind_pw);
     }
     free(c->sasl_mechs);
+    free(c->sasl_realm);
+    free(c->sasl_authz_id);
     memset(c, 0, sizeof(*c));
 }
 
@@ -148,10 +150,46 @@ static LDAP *open_handle(const struct ldapc *c, char *why, size_t whylen)
     return ld;
 }
 
-/* A simple bind (SASL binds: see LDAPC_SASL_CLASH). */
+/*
+ * Cyrus SASL's prompt record (sasl/sasl.h, whose header is not installed
+ * with libldap-dev; the layout has been stable since Cyrus SASL 2.0) and
+ * the prompt ids the interaction answers from the table's settings.
+ */
+struct sasl_prompt {
+    unsigned long id;
+    const char *challenge, *prompt, *defresult;
+    const void *result;
+    unsigned len;
+};
+#define SASL_PROMPT_END      0UL
+#define SASL_PROMPT_USER     0x4001UL   /* authorization id: sasl_authz_id */
+#define SASL_PROMPT_AUTHNAME 0x4002UL   /* authentication id: bind_dn */
+#define SASL_PROMPT_PASS     0x4004UL   /* bind_pw */
+#define SASL_PROMPT_REALM    0x4008UL   /* sasl_realm */
+
+static int sasl_answer(LDAP *ld, unsigned flags, void *defaults, void *interact)
+{
+    (void)ld, (void)flags;
+    const struct ldapc *c = defaults;
+    for (struct sasl_prompt *p = interact; p && p->id != SASL_PROMPT_END; p++) {
+        const char *v = p->id == SASL_PROMPT_USER       ? c->sasl_authz_id
+                        : p->id == SASL_PROMPT_AUTHNAME ? c->bind_dn
+                        : p->id == SASL_PROMPT_PASS     ? c->bind_pw
+                        : p->id == SASL_PROMPT_REALM    ? c->sasl_realm
+                                                        : NULL;
+        v = v ? v : p->defresult ? p->defresult : "";
+        p->result = v;
+        p->len = (unsigned)strlen(v);
+    }
+    return LDAP_SUCCESS;
+}
+
+/* A bind as dn (simple), or with the table's own credentials (simple or SASL). */
 static int do_bind(const struct ldapc *c, LDAP *ld, const char *dn, const char *pw, size_t pwlen)
 {
-    (void)c;
+    if (c->bind == LDAPC_BIND_SASL && !dn)
+        return ldap_sasl_interactive_bind_s(ld, NULL, c->sasl_mechs ? c->sasl_mechs : "EXTERNAL",
+                                            NULL, NULL, LDAP_SASL_QUIET, sasl_answer, (void *)c);
     struct berval cred = {(ber_len_t)pwlen, (char *)pw};
     return ldap_sasl_bind_s(ld, dn ? dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 }
@@ -163,7 +201,7 @@ static int ldapc_connect(struct ldapc *c, char *why, size_t whylen)
         return -1;
     if (c->bind != LDAPC_BIND_NONE) {
         const char *pw = c->bind_pw ? c->bind_pw : "";
-        int rc = do_bind(c, ld, c->bind_dn, pw, strlen(pw));
+        int rc = do_bind(c, ld, c->bind == LDAPC_BIND_SASL ? NULL : c->bind_dn, pw, strlen(pw));
         if (rc != LDAP_SUCCESS) {
             set_why(why, whylen, "bind", rc);
             ldap_unbind_ext_s(ld, NULL, NULL);

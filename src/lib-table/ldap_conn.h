@@ -6,7 +6,8 @@
  * Owns: the server list (one libldap URI list: ldap://, ldaps://,
  * ldapi://; libldap tries them in order), protocol version, alias
  * dereferencing, StartTLS and the TLS CA/certificate options, the bind
- * (none, or simple with bind_dn/bind_pw), the timeout of the
+ * (none; simple with bind_dn/bind_pw; SASL with sasl_mechs, bind_dn as
+ * the authentication id, bind_pw, sasl_realm, sasl_authz_id), the timeout of the
  * connect and of every operation, the connection kept between lookups
  * and reopened once at once when a reused one turns out broken (the
  * server restarted), and the one-shot "does this DN bind with this
@@ -19,13 +20,6 @@
 #define YUBIN_LDAP_CONN_H
 
 #include <stddef.h>
-
-/*
- * SASL binds are refused when a table is opened: libldap's SASL code calls
- * Cyrus SASL's sasl_client_new(), and yubin's own lib-auth/sasl_client.c
- * defines a function of that name, which the dynamic linker would give it.
- */
-#define LDAPC_SASL_CLASH "libsasl2's sasl_client_new collides with yubin's lib-auth"
 
 #define LDAPC_BIND_NONE   0
 #define LDAPC_BIND_SIMPLE 1
@@ -41,7 +35,8 @@ struct ldapc {
     char *ca_file, *ca_dir, *cert, *key;
     int bind;               /* LDAPC_BIND_* */
     char *bind_dn, *bind_pw;
-    char *sasl_mechs;       /* bind = sasl: the mechanism (EXTERNAL) */
+    char *sasl_mechs;       /* bind = sasl: the mechanisms (EXTERNAL, PLAIN ...) */
+    char *sasl_realm, *sasl_authz_id;
     unsigned timeout_ms;
     void *ld;               /* LDAP *, NULL when not connected */
 };

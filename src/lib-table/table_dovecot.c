@@ -18,7 +18,8 @@
  * user_query, iterate_query (accepted, unused), default_pass_scheme.
  * dovecot-ldap.conf.ext: uris, hosts, dn, dnpass, sasl_bind, sasl_mech,
  * tls, tls_ca_cert_file, tls_ca_cert_dir, tls_cert_file, tls_key_file,
- * tls_require_cert, ldap_version, base, deref, scope, pass_attrs,
+ * tls_require_cert, ldap_version, base, deref, scope, pass_attrs, sasl_realm,
+ * sasl_authz_id,
  * pass_filter, user_attrs, user_filter, auth_bind, auth_bind_userdn,
  * default_pass_scheme (iterate_*, blocking, debug_level, ldaprc_path
  * accepted, unused). Variables: %u %n %d (dovecot_conf.h), escaped for
@@ -477,7 +478,7 @@ enum { DL_URIS, DL_HOSTS, DL_DN, DL_DNPASS, DL_SASL_BIND, DL_SASL_MECH, DL_TLS, 
        DL_CA_DIR, DL_CERT, DL_KEY, DL_REQUIRE, DL_VERSION, DL_BASE, DL_DEREF, DL_SCOPE,
        DL_PASS_ATTRS, DL_PASS_FILTER, DL_USER_ATTRS, DL_USER_FILTER, DL_AUTH_BIND,
        DL_BIND_USERDN, DL_SCHEME, DL_ITER_ATTRS, DL_ITER_FILTER, DL_BLOCKING, DL_DEBUG,
-       DL_LDAPRC, DL_TIMEOUT, DL_COUNT };
+       DL_LDAPRC, DL_TIMEOUT, DL_SASL_REALM, DL_SASL_AUTHZ, DL_COUNT };
 
 static int yes(const char *v)
 {
@@ -513,13 +514,11 @@ static int dldap_conn(struct dldap *d, struct dconf_item *it, char *err, size_t 
     static const char *const req[] = {"never", "allow", "try", "demand", "hard", NULL};
     int r = pick(it[DL_REQUIRE].value, req, -1);
     c->require_cert = r < 0 ? -1 : r >= 3;
-    if (yes(it[DL_SASL_BIND].value))
-        return table_err(err, errlen, "sasl_bind = yes is not supported by this build (%s)",
-                         LDAPC_SASL_CLASH);
-    c->bind = LDAPC_BIND_SIMPLE;
+    c->bind = yes(it[DL_SASL_BIND].value) ? LDAPC_BIND_SASL : LDAPC_BIND_SIMPLE;
     char **dst[] = {&c->bind_dn, &c->bind_pw, &c->ca_file, &c->ca_dir, &c->cert, &c->key,
-                    &c->sasl_mechs};
-    int idx[] = {DL_DN, DL_DNPASS, DL_CA_FILE, DL_CA_DIR, DL_CERT, DL_KEY, DL_SASL_MECH};
+                    &c->sasl_mechs, &c->sasl_realm, &c->sasl_authz_id};
+    int idx[] = {DL_DN, DL_DNPASS, DL_CA_FILE, DL_CA_DIR, DL_CERT, DL_KEY, DL_SASL_MECH,
+                 DL_SASL_REALM, DL_SASL_AUTHZ};
     for (size_t i = 0; i < ARRAY_LEN(idx); i++)
         if (it[idx[i]].value && *it[idx[i]].value)
             *dst[i] = xstrdup(it[idx[i]].value);
@@ -581,7 +580,8 @@ int table_dovecot_ldap_open(struct table *t, char *err, size_t errlen)
         "tls_ca_cert_dir", "tls_cert_file", "tls_key_file", "tls_require_cert", "ldap_version",
         "base", "deref", "scope", "pass_attrs", "pass_filter", "user_attrs", "user_filter",
         "auth_bind", "auth_bind_userdn", "default_pass_scheme", "iterate_attrs",
-        "iterate_filter", "blocking", "debug_level", "ldaprc_path", "timeout",
+        "iterate_filter", "blocking", "debug_level", "ldaprc_path", "timeout", "sasl_realm",
+        "sasl_authz_id",
     };
     struct dconf_item it[DL_COUNT];
     for (size_t i = 0; i < DL_COUNT; i++)

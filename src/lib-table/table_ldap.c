@@ -18,7 +18,9 @@
  *   size_limit        entries a search may return (0: no limit)
  *   timeout           connect and each operation (10s)
  *   bind              yes (simple bind as bind_dn/bind_pw; anonymous when
- *                     bind_dn is empty), no; sasl is refused (LDAPC_SASL_CLASH)
+ *                     bind_dn is empty), no, sasl (sasl_mechs, e.g. EXTERNAL
+ *                     over ldapi://; bind_dn is the authentication id,
+ *                     bind_pw, sasl_realm, sasl_authz_id)
  *   version           2 or 3 (yubin's default is 3: Postfix's 2 is refused
  *                     by today's slapd)
  *   dereference       0 never, 1 searching, 2 finding, 3 always
@@ -251,11 +253,12 @@ static const struct table_ops ldap_ops = {ldap_lookup, ldap_close, NULL};
 enum { L_SERVER_HOST = SQL_COMMON_COUNT, L_SERVER_PORT, L_SEARCH_BASE, L_SCOPE, L_QUERY_FILTER,
        L_RESULT_ATTRIBUTE, L_SPECIAL, L_LEAF, L_TERMINAL, L_SIZE_LIMIT, L_TIMEOUT, L_BIND,
        L_BIND_DN, L_BIND_PW, L_VERSION, L_DEREF, L_START_TLS, L_TLS_CA_FILE, L_TLS_CA_DIR,
-       L_TLS_CERT, L_TLS_KEY, L_TLS_REQUIRE, L_SASL_MECHS, L_RECURSION, L_IGNORED };
+       L_TLS_CERT, L_TLS_KEY, L_TLS_REQUIRE, L_SASL_MECHS, L_SASL_REALM, L_SASL_AUTHZ,
+       L_RECURSION, L_IGNORED };
 
 static const char *const ignored_settings[] = {
     "cache", "cache_expiry", "cache_size", "chase_referrals", "debuglevel", "tls_random_file",
-    "tls_cipher_suite", "sasl_realm", "sasl_authz_id", "sasl_minssf", "ldapsource",
+    "tls_cipher_suite", "sasl_minssf", "ldapsource",
 };
 #define L_COUNT (L_IGNORED + ARRAY_LEN(ignored_settings))
 
@@ -328,14 +331,13 @@ static int conn_settings(struct ldap_priv *p, struct sql_setting *s, const char 
     else if (!strcasecmp(bind, "no"))
         c->bind = LDAPC_BIND_NONE;
     else if (!strcasecmp(bind, "sasl"))
-        return table_err(err, errlen, "%s: bind = sasl is not supported by this build (%s)",
-                         where, LDAPC_SASL_CLASH);
+        c->bind = LDAPC_BIND_SASL;
     else
         return table_err(err, errlen, "%s: bad bind \"%s\" (yes, no, sasl)", where, bind);
     char **dst[] = {&c->bind_dn, &c->bind_pw, &c->ca_file, &c->ca_dir, &c->cert, &c->key,
-                    &c->sasl_mechs};
+                    &c->sasl_mechs, &c->sasl_realm, &c->sasl_authz_id};
     int idx[] = {L_BIND_DN, L_BIND_PW, L_TLS_CA_FILE, L_TLS_CA_DIR, L_TLS_CERT, L_TLS_KEY,
-                 L_SASL_MECHS};
+                 L_SASL_MECHS, L_SASL_REALM, L_SASL_AUTHZ};
     for (size_t i = 0; i < ARRAY_LEN(idx); i++)
         if (s[idx[i]].value && *s[idx[i]].value)
             *dst[i] = xstrdup(s[idx[i]].value);
@@ -382,7 +384,8 @@ int table_ldap_open(struct table *t, const struct config *cfg, char *err, size_t
         {"bind_pw", NULL, 0}, {"version", NULL, 0}, {"dereference", NULL, 0},
         {"start_tls", NULL, 0}, {"tls_ca_cert_file", NULL, 0}, {"tls_ca_cert_dir", NULL, 0},
         {"tls_cert", NULL, 0}, {"tls_key", NULL, 0}, {"tls_require_cert", NULL, 0},
-        {"sasl_mechs", NULL, 0}, {"recursion_limit", NULL, 0},
+        {"sasl_mechs", NULL, 0}, {"sasl_realm", NULL, 0}, {"sasl_authz_id", NULL, 0},
+        {"recursion_limit", NULL, 0},
     };
     for (size_t i = 0; i < ARRAY_LEN(ignored_settings); i++)
         s[L_IGNORED + i].name = ignored_settings[i];

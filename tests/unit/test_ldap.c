@@ -141,9 +141,9 @@ static void test_open_errors(void)
     p = write_file("bad.cf", "server_host = http://x\n");
     CHECK(table_open(spec, NULL, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "unsupported server") != NULL);
-    p = write_file("bad.cf", "bind = sasl\n");
+    p = write_file("bad.cf", "bind = maybe\n");
     CHECK(table_open(spec, NULL, err, sizeof(err)) == NULL);
-    CHECK(strstr(err, "not supported") != NULL);
+    CHECK(strstr(err, "bad bind \"maybe\"") != NULL);
     p = write_file("bad.cf", "query = (uid=%s)\n");
     CHECK(table_open(spec, NULL, err, sizeof(err)) == NULL);
     p = write_file("d.conf", "driver = sqlite\nconnect = /x.db\npassword_query = SELECT 1\n");
