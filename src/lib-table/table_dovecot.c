@@ -13,8 +13,9 @@
  * "{LDAP-BIND}" + ldapc_bind_spec(): the auth service checks it by
  * binding as the entry's DN (or auth_bind_userdn) with the password.
  *
- * dovecot-sql.conf.ext: driver (pgsql, mysql), connect (host= (several),
- * port=, dbname=, user=, password=, connect_timeout=), password_query,
+ * dovecot-sql.conf.ext: driver (pgsql, mysql: connect has host= (several),
+ * port=, dbname=, user=, password=, connect_timeout=; sqlite: connect is
+ * the database file, opened read-only), password_query,
  * user_query, iterate_query (accepted, unused), default_pass_scheme.
  * dovecot-ldap.conf.ext: uris, hosts, dn, dnpass, sasl_bind, sasl_mech,
  * tls, tls_ca_cert_file, tls_ca_cert_dir, tls_cert_file, tls_key_file,
@@ -171,14 +172,18 @@ static int dsql_sub(struct table *sub, const struct table *t, const char *driver
     v[n++] = "hosts";
     v[n++] = hosts;
     v[n] = NULL;
+    if (!strcmp(driver, "sqlite"))
+        v[n - 2] = "dbpath";   /* connect = /path/to/db */
     sub->spec = xasprintf("%s(%s)", t->spec, what);
     sub->name = t->name;
     sub->type = t->type;
     struct sql_preset ps = {v, 1};
     char why[512];
     if (rc == 0) {
-        rc = !strcmp(driver, "pgsql") ? table_pgsql_open_preset(sub, t->cfg, &ps, why, sizeof(why))
-                                      : table_mysql_open_preset(sub, t->cfg, &ps, why, sizeof(why));
+        rc = !strcmp(driver, "pgsql")   ? table_pgsql_open_preset(sub, t->cfg, &ps, why, sizeof(why))
+             : !strcmp(driver, "mysql") ? table_mysql_open_preset(sub, t->cfg, &ps, why, sizeof(why))
+                                        : table_sqlite_open_preset(sub, t->cfg, &ps, why,
+                                                                   sizeof(why));
         if (rc < 0)
             table_err(err, errlen, "%s: %s", what, why);
     }
@@ -190,8 +195,8 @@ static int dsql_build(struct table *t, struct dsql *d, struct dconf_item *it, ch
                       size_t errlen)
 {
     const char *driver = it[DS_DRIVER].value;
-    if (!driver || (strcmp(driver, "pgsql") && strcmp(driver, "mysql")))
-        return table_err(err, errlen, "driver: \"%s\" is not supported (pgsql, mysql)",
+    if (!driver || (strcmp(driver, "pgsql") && strcmp(driver, "mysql") && strcmp(driver, "sqlite")))
+        return table_err(err, errlen, "driver: \"%s\" is not supported (pgsql, mysql, sqlite)",
                          driver ? driver : "");
     if (!it[DS_PASSQ].value && !it[DS_USERQ].value)
         return table_err(err, errlen, "neither password_query nor user_query is set");
@@ -199,7 +204,13 @@ static int dsql_build(struct table *t, struct dsql *d, struct dconf_item *it, ch
     buf_init(&hosts, 4096);
     char *kv[12] = {0};
     size_t nkv = 0;
-    int rc = connect_kv(it[DS_CONNECT].value, &hosts, kv, &nkv, err, errlen);
+    int rc = 0;
+    if (!strcmp(driver, "sqlite"))   /* connect is the database file; "hosts" becomes dbpath */
+        rc = buf_printf(&hosts, "%s", it[DS_CONNECT].value ? it[DS_CONNECT].value : "") < 0
+                 ? table_err(err, errlen, "connect too long")
+                 : 0;
+    else
+        rc = connect_kv(it[DS_CONNECT].value, &hosts, kv, &nkv, err, errlen);
     if (rc == 0 && it[DS_PASSQ].value) {
         rc = dsql_sub(&d->pass, t, driver, it[DS_PASSQ].value, "password_query", kv, nkv,
                       buf_cstr(&hosts), err, errlen);

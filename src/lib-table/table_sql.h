@@ -43,7 +43,7 @@ struct sql_setting {
 
 /*
  * Settings given in memory instead of a .cf file: the auth service's
- * dovecot-sql: builds a pgsql:/mysql: table from dovecot-sql.conf.ext.
+ * dovecot-sql: builds a pgsql:/mysql:/sqlite: table from dovecot-sql.conf.ext.
  * kv: name, value, name, value, ..., NULL. named: the result is the first
  * row as "column=value" items separated by TABs (sql_results_add_named).
  */
@@ -55,6 +55,8 @@ int table_pgsql_open_preset(struct table *t, const struct config *cfg,
                             const struct sql_preset *ps, char *err, size_t errlen);
 int table_mysql_open_preset(struct table *t, const struct config *cfg,
                             const struct sql_preset *ps, char *err, size_t errlen);
+int table_sqlite_open_preset(struct table *t, const struct config *cfg,
+                             const struct sql_preset *ps, char *err, size_t errlen);
 /* Fill s[0..n) from ps->kv; unknown names are errors naming `where`. */
 int sql_cf_fill(const struct sql_preset *ps, const char *where, struct sql_setting *s, size_t n,
                 char *err, size_t errlen);

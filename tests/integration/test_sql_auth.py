@@ -212,3 +212,38 @@ def test_imap_login_uses_userdb(instance, db, tmp_path):
     files = [f for sub in ("new", "cur") for f in os.listdir(maildir / sub)] \
         if (maildir / "cur").is_dir() else []
     assert len(files) == 1, (os.listdir(vmail / DOMAIN), inst.log()[-3000:])
+
+
+def test_sqlite_driver(instance, tmp_path):
+    """driver = sqlite: connect is the database file (no server)."""
+    import sqlite3
+    db = str(tmp_path / "users.db")
+    c = sqlite3.connect(db)
+    c.execute("CREATE TABLE users (userid TEXT, domain TEXT, password TEXT, home TEXT)")
+    c.execute("INSERT INTO users VALUES ('carol', 'lite.test', ?, '/var/vmail/lite.test/carol')",
+              (stored("BLF-CRYPT", "carolpw"),))
+    c.commit()
+    c.close()
+    os.chmod(db, 0o644)
+    inst = instance()
+    conf = inst.write("dovecot-sqlite.conf.ext",
+                      "driver = sqlite\nconnect = %s\n"
+                      "password_query = SELECT userid || '@' || domain AS user, password \\\n"
+                      "  FROM users WHERE userid = '%%n' AND domain = '%%d'\n"
+                      "user_query = SELECT home FROM users WHERE userid = '%%n' AND domain = '%%d'\n"
+                      % db)
+    r = inst.cmd("map", "-q", "user:carol@lite.test", "dovecot-sql:" + conf, check=True)
+    assert r.stdout == "home=/var/vmail/lite.test/carol\n"
+    r = inst.cmd("map", "-q", "pass:x' OR '1'='1@lite.test", "dovecot-sql:" + conf)
+    assert (r.returncode, r.stdout) == (1, "")
+    inst.params.update({
+        "smtpd_sasl_type": "dovecot", "smtpd_sasl_path": "private/auth",
+        "smtpd_sasl_auth_enable": "yes", "auth_passdb": "sql:" + conf,
+        "auth_failure_delay": "100ms",
+    })
+    inst.master = ("127.0.0.1:%d inet n - n - - smtpd\n"
+                   "auth      unix - - n - 1 auth\n"
+                   "proxymap  unix - - n - 4 proxymap\n" % inst.port)
+    inst.start()
+    assert login(inst, "carol@lite.test", "carolpw") == 235, inst.log()[-3000:]
+    assert login(inst, "carol@lite.test", "wrong") == 535

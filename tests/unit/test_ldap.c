@@ -146,10 +146,10 @@ static void test_open_errors(void)
     CHECK(strstr(err, "bad bind \"maybe\"") != NULL);
     p = write_file("bad.cf", "query = (uid=%s)\n");
     CHECK(table_open(spec, NULL, err, sizeof(err)) == NULL);
-    p = write_file("d.conf", "driver = sqlite\nconnect = /x.db\npassword_query = SELECT 1\n");
+    p = write_file("d.conf", "driver = oracle\nconnect = /x.db\npassword_query = SELECT 1\n");
     snprintf(spec, sizeof(spec), "dovecot-sql:%s", p);
     CHECK(table_open(spec, NULL, err, sizeof(err)) == NULL);
-    CHECK(strstr(err, "driver: \"sqlite\" is not supported") != NULL);
+    CHECK(strstr(err, "driver: \"oracle\" is not supported") != NULL);
     p = write_file("d.conf", "driver = pgsql\nconnect = host=db\npassword_query = '%w'\n");
     CHECK(table_open(spec, NULL, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "unsupported variable") != NULL);
