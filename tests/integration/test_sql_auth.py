@@ -214,21 +214,33 @@ def test_imap_login_uses_userdb(instance, db, tmp_path):
     assert len(files) == 1, (os.listdir(vmail / DOMAIN), inst.log()[-3000:])
 
 
-def test_sqlite_driver(instance, tmp_path):
-    """driver = sqlite: connect is the database file (no server)."""
+def test_sqlite_driver_and_fields(instance, tmp_path):
+    """driver = sqlite (connect is the database file, no server), and the
+    passdb fields Dovecot knows: nologin with reason (refused after the
+    right password), allow_nets (a client outside them never gets in),
+    nopassword (any password)."""
     import sqlite3
     db = str(tmp_path / "users.db")
     c = sqlite3.connect(db)
-    c.execute("CREATE TABLE users (userid TEXT, domain TEXT, password TEXT, home TEXT)")
-    c.execute("INSERT INTO users VALUES ('carol', 'lite.test', ?, '/var/vmail/lite.test/carol')",
-              (stored("BLF-CRYPT", "carolpw"),))
+    c.execute("CREATE TABLE users (userid TEXT, domain TEXT, password TEXT, home TEXT, "
+              "nologin TEXT, reason TEXT, allow_nets TEXT, nopassword TEXT)")
+    rows = [("carol", stored("BLF-CRYPT", "carolpw"), None, None, None, None),
+            ("dave", stored("SHA512-CRYPT", "davepw"), "Y", "Moved to imap.example", None, None),
+            ("erin", stored("SHA512-CRYPT", "erinpw"), None, None, "192.0.2.0/24", None),
+            ("frank", stored("SHA512-CRYPT", "frankpw"), None, None, "192.0.2.0/24,127.0.0.0/8",
+             None),
+            ("gina", None, None, None, None, "Y")]
+    for user, pw, nologin, reason, nets, nopw in rows:
+        c.execute("INSERT INTO users VALUES (?, 'lite.test', ?, ?, ?, ?, ?, ?)",
+                  (user, pw, "/var/vmail/lite.test/" + user, nologin, reason, nets, nopw))
     c.commit()
     c.close()
     os.chmod(db, 0o644)
     inst = instance()
     conf = inst.write("dovecot-sqlite.conf.ext",
                       "driver = sqlite\nconnect = %s\n"
-                      "password_query = SELECT userid || '@' || domain AS user, password \\\n"
+                      "password_query = SELECT userid || '@' || domain AS user, password, \\\n"
+                      "  nologin, reason, allow_nets, nopassword \\\n"
                       "  FROM users WHERE userid = '%%n' AND domain = '%%d'\n"
                       "user_query = SELECT home FROM users WHERE userid = '%%n' AND domain = '%%d'\n"
                       % db)
@@ -247,3 +259,9 @@ def test_sqlite_driver(instance, tmp_path):
     inst.start()
     assert login(inst, "carol@lite.test", "carolpw") == 235, inst.log()[-3000:]
     assert login(inst, "carol@lite.test", "wrong") == 535
+    assert login(inst, "dave@lite.test", "davepw") == 535
+    assert "reason=passdb: nologin" in inst.log() or "passdb: nologin" in inst.log(), \
+        inst.log()[-2000:]
+    assert login(inst, "erin@lite.test", "erinpw") == 535
+    assert login(inst, "frank@lite.test", "frankpw") == 235
+    assert login(inst, "gina@lite.test", "anything") == 235
