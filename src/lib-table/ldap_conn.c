@@ -16,6 +16,12 @@
 
 void ldapc_init(struct ldapc *c, const char *spec)
 {
+    /* libldap's one-time global set-up, done here on the opening thread:
+     * auth_bind checks later run on the hash pool's threads. */
+    static int ready;
+    int version;
+    if (!ready && ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version) == LDAP_OPT_SUCCESS)
+        ready = 1;
     memset(c, 0, sizeof(*c));
     c->spec = spec;
     c->version = 3;
