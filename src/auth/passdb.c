@@ -566,9 +566,9 @@ struct authdb *auth_db_open(const char *value, const struct config *cfg,
             db->n++;
             pwfile_refresh(&s->pf, db->default_scheme, 1);
         } else {
-            s->type = strncasecmp(items[i], "sql:", 4) == 0 || strncasecmp(items[i], "ldap:", 5) == 0
-                          ? SRC_DOVECOT
-                          : SRC_TABLE;
+            int dovecot = strncasecmp(items[i], "sql:", 4) == 0 ||
+                          strncasecmp(items[i], "ldap:", 5) == 0;
+            s->type = dovecot ? SRC_DOVECOT : SRC_TABLE;
             s->table = auth_db_table_open(items[i], cfg, err, errlen);
             if (!s->table) {
                 free(s->spec);

@@ -127,6 +127,12 @@ static int tls_options(const struct ldapc *c, LDAP *ld, char *why, size_t whylen
     return rc == LDAP_SUCCESS ? 0 : -1;
 }
 
+static struct timeval timeout_tv(const struct ldapc *c)
+{
+    return (struct timeval){(time_t)(c->timeout_ms / 1000),
+                            (suseconds_t)(c->timeout_ms % 1000) * 1000};
+}
+
 /* A handle with the options of c, not yet bound. NULL with why. */
 static LDAP *open_handle(const struct ldapc *c, char *why, size_t whylen)
 {
@@ -136,7 +142,7 @@ static LDAP *open_handle(const struct ldapc *c, char *why, size_t whylen)
         set_why(why, whylen, "ldap_initialize", rc);
         return NULL;
     }
-    struct timeval tv = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000) * 1000};
+    struct timeval tv = timeout_tv(c);
     int off = 0;
     ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &c->version);
     ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
@@ -232,7 +238,7 @@ static int search_once(struct ldapc *c, const char *base, int scope, const char 
                        char **attrs, int sizelimit, LDAPMessage **res, char *why, size_t whylen)
 {
     static const int scopes[] = {LDAP_SCOPE_BASE, LDAP_SCOPE_ONELEVEL, LDAP_SCOPE_SUBTREE};
-    struct timeval tv = {(time_t)(c->timeout_ms / 1000), (suseconds_t)(c->timeout_ms % 1000) * 1000};
+    struct timeval tv = timeout_tv(c);
     *res = NULL;
     int rc = ldap_search_ext_s(c->ld, base, scopes[scope], filter, attrs, 0, NULL, NULL, &tv,
                                sizelimit, res);
