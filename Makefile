@@ -10,12 +10,17 @@
 #   make sieve-conformance  Pigeonhole's Sieve tests run by lib-sieve (part of check)
 
 CC      ?= cc
-PKGS    := openssl libpcre2-8 lmdb sqlite3 libcares libpq libmariadb
+PKGS    := openssl libpcre2-8 lmdb sqlite3 libcares libpq libmariadb ldap
 CFLAGS_BASE := -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc \
                -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes -Wno-format-nonliteral \
                -I/usr/include/postgresql -I/usr/include/mariadb
 CFLAGS  ?= -O2 -g
-LIBS    := -lssl -lcrypto -lpcre2-8 -llmdb -lsqlite3 -lcares -lcrypt -largon2 -lpq -lmariadb
+# --exclude-libs: nothing of libyubin.a is exported from the binaries, so a
+# shared library never gets one of yubin's functions for one of its own
+# names (libldap's SASL code calls Cyrus SASL's sasl_client_new(), a name
+# lib-auth/sasl_client.c also has).
+LIBS    := -lssl -lcrypto -lpcre2-8 -llmdb -lsqlite3 -lcares -lcrypt -largon2 -lpq -lmariadb \
+           -lldap -llber -Wl,--exclude-libs,ALL
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Layered libraries (src/lib, src/lib-*: see docs/ARCHITECTURE.md and

@@ -21,6 +21,7 @@
 #include "lib/util.h"
 #include "lib-master/worker.h"
 #include "lib-table/table.h"
+#include "lib-table/matchlist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -308,6 +309,8 @@ struct auth_req {
     struct scram_secret secret;  /* stored SCRAM credentials while the PBKDF2 ballast runs */
     int have_secret;             /* SCRAM: 0 none (fake), 1 stored (secret), 2 from plaintext (job) */
     int no_password;             /* unknown user or no stored password: never succeeds */
+    int passdb_nologin;          /* the passdb said "nologin": refused after the password */
+    char passdb_reason[160];     /* its "reason" */
     struct table_wait tw;        /* REQ_TABLE: the passdb lookup runs again when woken */
     void (*resume)(struct auth_req *r);
     enum req_state state_before; /* REQ_TABLE: the state to go back to */
@@ -700,6 +703,65 @@ static void req_table_woken(void *arg)
     r->resume(r);
 }
 
+/* A passdb extra field: its value ("" for a bare name), or NULL. */
+static const char *user_field(const struct auth_user *u, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; u->fields && u->fields[i]; i++)
+        if (!strncmp(u->fields[i], name, nl) && (!u->fields[i][nl] || u->fields[i][nl] == '='))
+            return u->fields[i][nl] ? u->fields[i] + nl + 1 : "";
+    return NULL;
+}
+
+/* A field that is set: present, and not "n", "no", "0" or empty-after-'='. */
+static int field_set(const char *v)
+{
+    return v && strcasecmp(v, "n") && strcasecmp(v, "no") && strcmp(v, "0") &&
+           strcasecmp(v, "false");
+}
+
+/* allow_nets=a/n,b/m: is the client's address in one of them? */
+static int allowed_net(const struct auth_req *r, const char *nets)
+{
+    struct net_addr a;
+    if (!r->rip || net_addr_parse(r->rip, &a, 1) < 0)
+        return 0;
+    size_t n;
+    char **v = str_split_list(nets, &n);
+    int ok = 0;
+    for (size_t i = 0; i < n && !ok; i++) {
+        struct net_pattern np;
+        char why[128];
+        ok = net_pattern_parse(v[i], &np, why, sizeof(why)) == 0 && net_pattern_match(&np, &a);
+    }
+    strv_free(v);
+    return ok;
+}
+
+/* Dovecot's passdb extra fields: nologin/reason, allow_nets, nopassword. */
+static void passdb_fields(struct auth_req *r, struct auth_user *u, const char *pw, size_t pwlen)
+{
+    const char *reason = user_field(u, "reason");
+    const char *nets = user_field(u, "allow_nets");
+    r->passdb_nologin = field_set(user_field(u, "nologin"));
+    str_copy(r->passdb_reason, reason ? reason : "", sizeof(r->passdb_reason));
+    if (nets && !allowed_net(r, nets)) {
+        free(u->password);   /* never succeeds: costs what a mismatch costs */
+        u->password = NULL;
+        str_copy(r->fail_reason, "client address not in allow_nets", sizeof(r->fail_reason));
+        return;
+    }
+    if (field_set(user_field(u, "nopassword")) && !u->password) {
+        struct buf b;
+        buf_init(&b, 16384);
+        buf_printf(&b, "{PLAIN.B64}");
+        base64_encode(&b, pw, pwlen);
+        u->password = xstrdup(buf_cstr(&b));
+        OPENSSL_cleanse(b.data, b.cap);
+        buf_free(&b);
+    }
+}
+
 static void verify_password(struct auth_req *r)
 {
     struct auth_server *s = r->conn->srv;
@@ -712,6 +774,8 @@ static void verify_password(struct auth_req *r)
     const char *pw = auth_mech_password(r->mech, &pwlen);
     auth_hash_job_set_password(j, pw, pwlen);
     j->default_scheme = xstrdup(s->set.default_scheme);
+    if (rc == AUTHDB_FOUND)
+        passdb_fields(r, &u, pw, pwlen);
     if (rc == AUTHDB_FOUND && u.password) {
         j->stored = xstrdup(u.password);
         str_copy(r->fail_reason, "password mismatch", sizeof(r->fail_reason));
@@ -810,7 +874,10 @@ static void hash_done(struct hash_job *j)
             str_copy(r->fail_reason, "stored password is unusable", sizeof(r->fail_reason));
         }
         auth_hash_job_free(j);
-        if (!unknown && result == SCHEME_MATCH)
+        if (!unknown && result == SCHEME_MATCH && r->passdb_nologin)
+            req_fail_now(r, "passdb: nologin",
+                         r->passdb_reason[0] ? r->passdb_reason : "Login disabled", 0);
+        else if (!unknown && result == SCHEME_MATCH)
             req_success(r);
         else
             req_fail_auth(r, r->fail_reason);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define PWFILE_MAX_SIZE   (64u << 20)  /* 64 MiB: millions of users */
@@ -245,6 +246,70 @@ int auth_db_parse_table_value(const char *user, const char *value, int want_pass
     return 0;
 }
 
+/* Split s at TABs (empty items dropped). */
+static char **split_tabs(const char *s)
+{
+    size_t n = 0;
+    char **v = xcalloc(1, sizeof(char *));
+    while (*s) {
+        const char *e = strchr(s, '\t');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len && n < FIELDS_MAX + 8) {
+            v = xrealloc(v, (n + 2) * sizeof(char *));
+            v[n++] = xstrndup(s, len);
+            v[n] = NULL;
+        }
+        s += len + (e ? 1 : 0);
+    }
+    return v;
+}
+
+/* "name=value<TAB>name=value" from an sql:/ldap: source (table_dovecot.c). */
+int auth_db_parse_fields(const char *user, const char *value, int want_password,
+                         struct auth_user *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->user = xstrdup(user);
+    out->fields = xcalloc(1, sizeof(char *));
+    size_t nf = 0;
+    char **items = split_tabs(value);
+    for (size_t i = 0; items[i]; i++) {
+        char *it = items[i], *eq = strchr(it, '=');
+        const char *name = it, *v = eq ? eq + 1 : "";
+        size_t nl = eq ? (size_t)(eq - it) : strlen(it);
+        if (!want_password && nl > 7 && strncmp(name, "userdb_", 7) == 0) {
+            name += 7;
+            nl -= 7;
+        }
+        char **slot = NULL;
+        if (want_password && nl == 8 && !strncmp(name, "password", 8))
+            slot = &out->password;
+        else if (nl == 4 && !strncmp(name, "user", 4))
+            continue;   /* Dovecot may rename the user; yubin keeps the login name */
+        else if (!want_password && nl == 3 && !strncmp(name, "uid", 3))
+            slot = &out->uid;
+        else if (!want_password && nl == 3 && !strncmp(name, "gid", 3))
+            slot = &out->gid;
+        else if (!want_password && nl == 4 && !strncmp(name, "home", 4))
+            slot = &out->home;
+        if (slot) {
+            free(*slot);
+            *slot = *v ? xstrdup(v) : NULL;
+        } else if (nf < FIELDS_MAX && nl) {
+            out->fields = xrealloc(out->fields, (nf + 2) * sizeof(char *));
+            out->fields[nf++] = xstrdup(name);
+            out->fields[nf] = NULL;
+        }
+    }
+    strv_free(items);
+    if (!valid_id(out->uid) || !valid_id(out->gid) || (out->home && out->home[0] != '/')) {
+        set_err(err, errlen, "bad uid, gid or home field");
+        auth_user_free(out);
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* passwd-file                                                         */
 
@@ -451,7 +516,7 @@ static void copy_user(const struct auth_user *src, struct auth_user *dst, int us
 /* ------------------------------------------------------------------ */
 /* the list                                                            */
 
-enum src_type { SRC_PWFILE, SRC_TABLE };
+enum src_type { SRC_PWFILE, SRC_TABLE, SRC_DOVECOT };
 
 struct source {
     enum src_type type;
@@ -501,7 +566,9 @@ struct authdb *auth_db_open(const char *value, const struct config *cfg,
             db->n++;
             pwfile_refresh(&s->pf, db->default_scheme, 1);
         } else {
-            s->type = SRC_TABLE;
+            int dovecot = strncasecmp(items[i], "sql:", 4) == 0 ||
+                          strncasecmp(items[i], "ldap:", 5) == 0;
+            s->type = dovecot ? SRC_DOVECOT : SRC_TABLE;
             s->table = auth_db_table_open(items[i], cfg, err, errlen);
             if (!s->table) {
                 free(s->spec);
@@ -562,10 +629,16 @@ static int lookup(struct authdb *db, const char *user, struct auth_user *out, in
             if (!u)
                 continue;
             copy_user(u, out, userdb);
+            if (out->password && strncmp(out->password, "{LDAP-BIND}", 11) == 0) {
+                free(out->password);   /* only an ldap: source may ask for a bind */
+                out->password = NULL;
+            }
             return AUTHDB_FOUND;
         }
-        char *value = NULL;
-        int rc = auth_db_table_lookup(s->table, user, &value);
+        char *value = NULL, key[USER_NAME_MAX + 8];
+        if (s->type == SRC_DOVECOT)
+            str_fmt(key, sizeof(key), "%s:%s", userdb ? "user" : "pass", user);
+        int rc = auth_db_table_lookup(s->table, s->type == SRC_DOVECOT ? key : user, &value);
         if (rc < 0) {
             tempfail = 1;
             continue;
@@ -573,7 +646,16 @@ static int lookup(struct authdb *db, const char *user, struct auth_user *out, in
         if (rc == 0)
             continue;
         char err[128];
-        rc = auth_db_parse_table_value(user, value, !userdb, out, err, sizeof(err));
+        rc = s->type == SRC_DOVECOT
+                 ? auth_db_parse_fields(user, value, !userdb, out, err, sizeof(err))
+                 : auth_db_parse_table_value(user, value, !userdb, out, err, sizeof(err));
+        /* Only an ldap: source with auth_bind says "bind to check the password". */
+        if (rc == 0 && out->password && strncmp(out->password, "{LDAP-BIND}", 11) == 0 &&
+            strncasecmp(s->spec, "ldap:", 5) != 0) {
+            auth_user_free(out);
+            str_copy(err, "unusable stored password", sizeof(err));
+            rc = -1;
+        }
         memset(value, 0, strlen(value));
         free(value);
         if (rc < 0) {

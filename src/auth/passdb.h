@@ -18,6 +18,15 @@
  *   a line that does not parse is logged as "FILE:LINE: ..." and skipped;
  *   a file that cannot be read makes lookups fail temporarily.
  *
+ * sql:/path and ldap:/path  Dovecot's dovecot-sql.conf.ext and
+ *   dovecot-ldap.conf.ext (password_query/user_query; pass_filter/
+ *   pass_attrs, user_filter/user_attrs, auth_bind): looked up as the
+ *   tables dovecot-sql:/dovecot-ldap: (lib-table/table_dovecot.c), so
+ *   through proxymap from the event loop. Columns or mapped attributes
+ *   are the fields: password, and userdb_home/uid/gid/mail/quota_rule ...
+ *   (passdb), home/uid/gid/mail/quota_rule ... (userdb), and nologin,
+ *   nopassword, reason, allow_nets (auth.c acts on those).
+ *
  * any other type (sqlite:, texthash:, hash:, lmdb:, inline:, ...):
  *   a yubin lookup table (table.h) queried with the user name as the key.
  *   As a passdb its value is
@@ -93,5 +102,8 @@ int auth_passwd_file_parse_line(const char *line, struct auth_user *out, char *e
 /* Parse a table value: as a passdb (want_password) or as a userdb. 0, or -1 (err set). */
 int auth_db_parse_table_value(const char *user, const char *value, int want_password,
                              struct auth_user *out, char *err, size_t errlen);
+/* Parse an sql:/ldap: answer: TAB-separated name=value items. 0, or -1 (err set). */
+int auth_db_parse_fields(const char *user, const char *value, int want_password,
+                         struct auth_user *out, char *err, size_t errlen);
 
 #endif

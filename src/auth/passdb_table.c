@@ -7,7 +7,9 @@
 #include "lib/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct config;
 
@@ -23,6 +25,13 @@ void *auth_db_table_open(const char *spec, const struct config *cfg, char *err, 
         snprintf(err, errlen, "%s: expected type:name (passwd-file:/path, sqlite:/path.cf, ...)",
                  spec);
         return NULL;
+    }
+    /* sql:FILE and ldap:FILE are Dovecot's .conf.ext files (table_dovecot.c). */
+    if (strncasecmp(spec, "sql:", 4) == 0 || strncasecmp(spec, "ldap:", 5) == 0) {
+        char *dspec = xasprintf("dovecot-%s", spec);
+        void *t = table_open(dspec, cfg, err, errlen);
+        free(dspec);
+        return t;
     }
     return table_open(spec, cfg, err, errlen);
 }

@@ -13,6 +13,7 @@
 #include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib-table/ldap_conn.h"
 
 #include <argon2.h>
 #include <crypt.h>
@@ -685,6 +686,17 @@ int auth_scheme_verify(const char *stored, const char *default_scheme, const cha
 {
     enum enc enc;
     const char *data;
+    if (strncmp(stored, LDAPC_BIND_SCHEME, strlen(LDAPC_BIND_SCHEME)) == 0) {
+        /* ldap: passdb with auth_bind: the directory checks the password (passdb.c
+         * accepts this value only from such a source). */
+        if (pwlen > PASSWORD_MAX || memchr(password, '\0', pwlen))
+            return SCHEME_MISMATCH;
+        char why[256] = "";
+        int b = ldapc_bind_check_spec(stored, password, pwlen, why, sizeof(why));
+        if (b < 0)
+            set_err(err, errlen, why);
+        return b > 0 ? SCHEME_MATCH : b == 0 ? SCHEME_MISMATCH : SCHEME_ERROR;
+    }
     const struct scheme_def *d = resolve(stored, default_scheme, &enc, &data, err, errlen);
     if (!d)
         return SCHEME_ERROR;

@@ -53,7 +53,7 @@ struct type_entry {
 };
 
 enum { K_STATIC, K_INLINE, K_TEXTHASH, K_LMDB, K_REGEXP, K_PCRE, K_CIDR, K_UNION,
-       K_SQLITE, K_UNIX, K_FAIL, K_SOCKETMAP, K_PGSQL, K_MYSQL };
+       K_SQLITE, K_UNIX, K_FAIL, K_SOCKETMAP, K_PGSQL, K_MYSQL, K_LDAP, K_DOVECOT_SQL, K_DOVECOT_LDAP };
 
 static const struct type_entry types[] = {
     {"static", K_STATIC},     {"inline", K_INLINE}, {"texthash", K_TEXTHASH},
@@ -61,6 +61,7 @@ static const struct type_entry types[] = {
     {"pcre", K_PCRE},         {"cidr", K_CIDR},     {"unionmap", K_UNION},
     {"sqlite", K_SQLITE},     {"unix", K_UNIX},     {"fail", K_FAIL},
     {"socketmap", K_SOCKETMAP}, {"pgsql", K_PGSQL},   {"mysql", K_MYSQL},
+    {"ldap", K_LDAP}, {"dovecot-sql", K_DOVECOT_SQL}, {"dovecot-ldap", K_DOVECOT_LDAP},
 };
 
 struct table *table_open(const char *spec, const struct config *cfg, char *err, size_t errlen)
@@ -84,8 +85,8 @@ struct table *table_open(const char *spec, const struct config *cfg, char *err, 
     if (!te) {
         table_err(err, errlen,
                   "table \"%s\": unsupported lookup table type \"%.*s\" (supported: static inline "
-                  "texthash hash lmdb regexp pcre cidr unionmap sqlite pgsql mysql socketmap unix "
-                  "fail)",
+                  "texthash hash lmdb regexp pcre cidr unionmap sqlite pgsql mysql ldap socketmap "
+                  "unix fail)",
                   spec, (int)tlen, s);
         return NULL;
     }
@@ -125,6 +126,9 @@ struct table *table_open(const char *spec, const struct config *cfg, char *err, 
     case K_SOCKETMAP: rc = table_socketmap_open(t, cfg, why, sizeof(why)); break;
     case K_PGSQL: rc = table_pgsql_open(t, cfg, why, sizeof(why)); break;
     case K_MYSQL: rc = table_mysql_open(t, cfg, why, sizeof(why)); break;
+    case K_LDAP: rc = table_ldap_open(t, cfg, why, sizeof(why)); break;
+    case K_DOVECOT_SQL: rc = table_dovecot_sql_open(t, why, sizeof(why)); break;
+    case K_DOVECOT_LDAP: rc = table_dovecot_ldap_open(t, why, sizeof(why)); break;
     default: rc = table_fail_open(t, why, sizeof(why)); break;
     }
     if (rc < 0) {

@@ -15,7 +15,7 @@
  *
  * Lookups that may wait: a process with an event loop calls
  * table_async_init(); from then on lookups in remote tables
- * (TABLE_F_REMOTE: socketmap:, pgsql:, mysql:, later LDAP) made inside a "step"
+ * (TABLE_F_REMOTE: socketmap:, pgsql:, mysql:, ldap:) made inside a "step"
  * of a struct table_wait are sent to the proxymap service and return
  * TABLE_PENDING at once. See "Restartable lookups" below.
  */
@@ -39,7 +39,7 @@ struct table;
 /* Table flags (from the type). */
 #define TABLE_F_PATTERN 0x1    /* regexp/pcre/cidr: matched with the full key only */
 #define TABLE_F_FIXED   0x2    /* static/inline etc. */
-#define TABLE_F_REMOTE  0x4    /* answers from a server (socketmap:, pgsql:, mysql:): may be slow */
+#define TABLE_F_REMOTE  0x4    /* answers from a server (socketmap:, pgsql:, mysql:, ldap:): may be slow */
 
 /*
  * Open a table. cfg may be NULL (no parameter expansion in sql .cf).

@@ -57,6 +57,10 @@ int table_sqlite_open(struct table *t, const struct config *cfg, char *err, size
 int table_socketmap_open(struct table *t, const struct config *cfg, char *err, size_t errlen);
 int table_pgsql_open(struct table *t, const struct config *cfg, char *err, size_t errlen);
 int table_mysql_open(struct table *t, const struct config *cfg, char *err, size_t errlen);
+int table_ldap_open(struct table *t, const struct config *cfg, char *err, size_t errlen);
+/* The auth service's sql:/ldap: sources (table_dovecot.c). */
+int table_dovecot_sql_open(struct table *t, char *err, size_t errlen);
+int table_dovecot_ldap_open(struct table *t, char *err, size_t errlen);
 
 /* table_async.c: is this remote lookup to be sent to proxymap (1), or made
  * in place (0)? When 1, *rc is the result (TABLE_PENDING or an answer). */

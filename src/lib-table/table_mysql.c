@@ -131,11 +131,15 @@ static int my_collect(struct mysql_priv *p, MYSQL_RES *res, const struct sql_key
     struct sql_results r;
     sql_results_init(&r, &p->c, k, result);
     unsigned nf = mysql_num_fields(res);
+    MYSQL_FIELD *fields = mysql_fetch_fields(res);
     MYSQL_ROW row;
     const char *why;
-    while ((row = mysql_fetch_row(res)) != NULL) {
+    for (int i = 0; (row = mysql_fetch_row(res)) != NULL; i++) {
+        if (p->c.named && i > 0)
+            continue;   /* the rest is drained: the first row counts */
         for (unsigned j = 0; j < nf; j++) {
-            if (row[j] && sql_results_add(&r, row[j], &why) < 0) {
+            if (row[j] && (p->c.named ? sql_results_add_named(&r, fields[j].name, row[j], &why)
+                                      : sql_results_add(&r, row[j], &why)) < 0) {
                 msg_warn("%s: lookup of \"%s\": %s", p->spec, key, why);
                 buf_reset(result);
                 return TABLE_TEMPFAIL;
@@ -295,7 +299,8 @@ static void mysql_strings(struct mysql_priv *p, struct sql_setting *s)
     p->tls_ciphers = opt_dup(&s[M_TLS_CIPHERS]);
 }
 
-int table_mysql_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
+static int mysql_open(struct table *t, const struct config *cfg, const struct sql_preset *ps,
+                      char *err, size_t errlen)
 {
     struct sql_setting s[M_COUNT] = {
         SQL_COMMON_SETTINGS,          {"hosts", NULL, 0},          {"user", NULL, 0},
@@ -308,9 +313,11 @@ int table_mysql_open(struct table *t, const struct config *cfg, char *err, size_
     struct mysql_priv *p = xcalloc(1, sizeof(*p));
     p->spec = t->spec;
     p->sv.current = -1;
-    int rc = sql_cf_read(t->name, "mysql", s, M_COUNT, SQL_CF_ERR_UNKNOWN, err, errlen);
+    int rc = ps ? sql_cf_fill(ps, t->spec, s, M_COUNT, err, errlen)
+                : sql_cf_read(t->name, "mysql", s, M_COUNT, SQL_CF_ERR_UNKNOWN, err, errlen);
     if (rc == 0)
         rc = sql_common_init(&p->c, s, &mysql_dialect, cfg, t->name, "", err, errlen);
+    p->c.named = ps && ps->named;
     if (rc == 0)
         rc = sql_server_init(&p->sv, s[M_HOSTS].value, s[M_RETRY].value, s[M_IDLE].value,
                              s[M_TIMEOUT].value, 0, t->name, err, errlen);
@@ -329,4 +336,15 @@ int table_mysql_open(struct table *t, const struct config *cfg, char *err, size_
     t->ops = &mysql_ops;
     t->flags = TABLE_F_REMOTE;
     return 0;
+}
+
+int table_mysql_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
+{
+    return mysql_open(t, cfg, NULL, err, errlen);
+}
+
+int table_mysql_open_preset(struct table *t, const struct config *cfg,
+                            const struct sql_preset *ps, char *err, size_t errlen)
+{
+    return mysql_open(t, cfg, ps, err, errlen);
 }

@@ -266,11 +266,12 @@ static int pg_collect(struct pgsql_priv *p, PGresult *res, const struct sql_key 
     struct sql_results r;
     sql_results_init(&r, &p->c, k, result);
     const char *why;
-    for (int i = 0; i < PQntuples(res); i++) {
+    for (int i = 0; i < PQntuples(res) && !(p->c.named && i > 0); i++) {
         for (int j = 0; j < PQnfields(res); j++) {
             if (PQgetisnull(res, i, j))
                 continue;
-            if (sql_results_add(&r, PQgetvalue(res, i, j), &why) < 0) {
+            if ((p->c.named ? sql_results_add_named(&r, PQfname(res, j), PQgetvalue(res, i, j), &why)
+                            : sql_results_add(&r, PQgetvalue(res, i, j), &why)) < 0) {
                 msg_warn("%s: lookup of \"%s\": %s", p->spec, key, why);
                 buf_reset(result);
                 return TABLE_TEMPFAIL;
@@ -367,7 +368,8 @@ static char *opt_dup(const struct sql_setting *s)
     return s->value && *s->value ? xstrdup(s->value) : NULL;
 }
 
-int table_pgsql_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
+static int pgsql_open(struct table *t, const struct config *cfg, const struct sql_preset *ps,
+                      char *err, size_t errlen)
 {
     struct sql_setting s[P_COUNT] = {
         SQL_COMMON_SETTINGS,   {"hosts", NULL, 0},          {"user", NULL, 0},
@@ -378,11 +380,13 @@ int table_pgsql_open(struct table *t, const struct config *cfg, char *err, size_
     struct pgsql_priv *p = xcalloc(1, sizeof(*p));
     p->spec = t->spec;
     p->sv.current = -1;
-    int rc = sql_cf_read(t->name, "pgsql", s, P_COUNT, SQL_CF_ERR_UNKNOWN, err, errlen);
+    int rc = ps ? sql_cf_fill(ps, t->spec, s, P_COUNT, err, errlen)
+                : sql_cf_read(t->name, "pgsql", s, P_COUNT, SQL_CF_ERR_UNKNOWN, err, errlen);
     if (rc == 0 && s[P_SELECT_FUNCTION].value && !s[0].value)
         s[0].value = xasprintf("SELECT %s('%%s')", s[P_SELECT_FUNCTION].value);
     if (rc == 0)
         rc = sql_common_init(&p->c, s, &pgsql_dialect, cfg, t->name, "", err, errlen);
+    p->c.named = ps && ps->named;
     if (rc == 0)
         rc = pg_query_check(p->c.query, err, errlen);
     if (rc == 0)
@@ -402,4 +406,15 @@ int table_pgsql_open(struct table *t, const struct config *cfg, char *err, size_
     t->ops = &pgsql_ops;
     t->flags = TABLE_F_REMOTE;
     return 0;
+}
+
+int table_pgsql_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
+{
+    return pgsql_open(t, cfg, NULL, err, errlen);
+}
+
+int table_pgsql_open_preset(struct table *t, const struct config *cfg,
+                            const struct sql_preset *ps, char *err, size_t errlen)
+{
+    return pgsql_open(t, cfg, ps, err, errlen);
 }

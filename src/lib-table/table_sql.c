@@ -69,6 +69,20 @@ int sql_cf_read(const char *path, const char *type, struct sql_setting *s, size_
     return rc;
 }
 
+int sql_cf_fill(const struct sql_preset *ps, const char *where, struct sql_setting *s, size_t n,
+                char *err, size_t errlen)
+{
+    for (size_t i = 0; ps->kv[i] && ps->kv[i + 1]; i += 2) {
+        struct sql_setting *st = sql_setting(s, n, ps->kv[i]);
+        if (!st)
+            return table_err(err, errlen, "%s: unknown setting \"%s\"", where, ps->kv[i]);
+        free(st->value);
+        st->value = xstrdup(ps->kv[i + 1]);
+        st->line = 0;
+    }
+    return 0;
+}
+
 void sql_settings_free(struct sql_setting *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -276,6 +290,26 @@ int sql_results_add(struct sql_results *r, const char *value, const char **why)
         *why = "result exceeds expansion_limit";
         return -1;
     }
+    return 0;
+}
+
+int sql_results_add_named(struct sql_results *r, const char *column, const char *value,
+                          const char **why)
+{
+    if (!value)
+        return 0;
+    for (const char *p = value; *p; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            *why = "control character in a result column";
+            return -1;
+        }
+    }
+    if ((r->out->len && buf_putc(r->out, '\t') < 0) ||
+        buf_printf(r->out, "%s=%s", column, value) < 0) {
+        *why = "result too long";
+        return -1;
+    }
+    r->count++;
     return 0;
 }
 

@@ -41,6 +41,26 @@ struct sql_setting {
 #define SQL_CF_WARN_UNKNOWN 0   /* log and go on (sqlite:, as before) */
 #define SQL_CF_ERR_UNKNOWN  1   /* an error "file:line: unknown ..." */
 
+/*
+ * Settings given in memory instead of a .cf file: the auth service's
+ * dovecot-sql: builds a pgsql:/mysql:/sqlite: table from dovecot-sql.conf.ext.
+ * kv: name, value, name, value, ..., NULL. named: the result is the first
+ * row as "column=value" items separated by TABs (sql_results_add_named).
+ */
+struct sql_preset {
+    const char *const *kv;
+    int named;
+};
+int table_pgsql_open_preset(struct table *t, const struct config *cfg,
+                            const struct sql_preset *ps, char *err, size_t errlen);
+int table_mysql_open_preset(struct table *t, const struct config *cfg,
+                            const struct sql_preset *ps, char *err, size_t errlen);
+int table_sqlite_open_preset(struct table *t, const struct config *cfg,
+                             const struct sql_preset *ps, char *err, size_t errlen);
+/* Fill s[0..n) from ps->kv; unknown names are errors naming `where`. */
+int sql_cf_fill(const struct sql_preset *ps, const char *where, struct sql_setting *s, size_t n,
+                char *err, size_t errlen);
+
 /* Read path into s[0..n). 0, or -1 with "path:line: ..." in err. */
 int sql_cf_read(const char *path, const char *type, struct sql_setting *s, size_t n, int strict,
                 char *err, size_t errlen);
@@ -88,6 +108,7 @@ struct sql_common {
     long expansion_limit;
     struct match_list *domains;
     const struct sql_dialect *dialect;
+    int named;              /* sql_preset.named: column=value items of the first row */
 };
 
 /* The common settings, in this order, at the start of each type's list. */
@@ -116,6 +137,10 @@ void sql_results_init(struct sql_results *r, const struct sql_common *c, const s
                       struct buf *out);
 /* 0 ok, -1 too long or over expansion_limit (why set). */
 int sql_results_add(struct sql_results *r, const char *value, const char **why);
+/* named mode: "column=value", TAB-separated. 0 ok, -1 (why set): a
+ * control character in the value, or too long. */
+int sql_results_add_named(struct sql_results *r, const char *column, const char *value,
+                          const char **why);
 /* result_format for one value: 1 appended, 0 skipped, -1 too long. */
 int sql_format_result(const char *fmt, const char *value, const struct sql_key *k,
                       struct buf *out);

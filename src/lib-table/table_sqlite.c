@@ -119,8 +119,16 @@ static int sqlite_lookup(struct table *t, const char *key, struct buf *result)
     sql_results_init(&res, &p->c, &k, result);
     int r = TABLE_NOTFOUND;
     const char *why = NULL;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sql_results_add(&res, (const char *)sqlite3_column_text(st, 0), &why) < 0) {
+    for (int row = 0; (rc = sqlite3_step(st)) == SQLITE_ROW; row++) {
+        if (p->c.named && row > 0)
+            continue;   /* named (dovecot-sql:): the first row counts */
+        int ncol = p->c.named ? sqlite3_column_count(st) : 1, bad = 0;
+        for (int j = 0; j < ncol && !bad; j++) {
+            const char *v = (const char *)sqlite3_column_text(st, j);
+            bad = (p->c.named ? sql_results_add_named(&res, sqlite3_column_name(st, j), v, &why)
+                              : sql_results_add(&res, v, &why)) < 0;
+        }
+        if (bad) {
             msg_warn("%s: lookup of \"%s\": %s", t->spec, key, why);
             r = TABLE_TEMPFAIL;
             break;
@@ -174,19 +182,22 @@ static int sqlite_settings(struct table *t, const struct config *cfg, struct sql
     return 0;
 }
 
-int table_sqlite_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
+static int sqlite_open(struct table *t, const struct config *cfg, const struct sql_preset *ps,
+                       char *err, size_t errlen)
 {
     struct sql_setting s[P_COUNT] = {SQL_COMMON_SETTINGS, {"dbpath", NULL, 0}};
-    int in_main_cf = t->name[0] != '/' && t->name[0] != '.';
+    int in_main_cf = !ps && t->name[0] != '/' && t->name[0] != '.';
     char prefix[300];
     str_fmt(prefix, sizeof(prefix), "%s%s", in_main_cf ? t->name : "", in_main_cf ? "_" : "");
     struct sqlite_priv *p = xcalloc(1, sizeof(*p));
-    int rc = sqlite_settings(t, cfg, s, in_main_cf, err, errlen);
+    int rc = ps ? sql_cf_fill(ps, t->spec, s, P_COUNT, err, errlen)
+                : sqlite_settings(t, cfg, s, in_main_cf, err, errlen);
     if (rc == 0 && (!s[P_DBPATH].value || !*s[P_DBPATH].value))
         rc = table_err(err, errlen, "%s: missing \"%sdbpath\" parameter", t->name, prefix);
     if (rc == 0) {
         p->dbpath = xstrdup(s[P_DBPATH].value);
         rc = sql_common_init(&p->c, s, &sqlite_dialect, cfg, t->name, prefix, err, errlen);
+        p->c.named = ps && ps->named;
     }
     if (rc == 0 && stat(p->dbpath, &p->st) < 0)
         rc = table_err(err, errlen, "open database %s: %s", p->dbpath, strerror(errno));
@@ -201,4 +212,15 @@ int table_sqlite_open(struct table *t, const struct config *cfg, char *err, size
     t->priv = p;
     t->ops = &sqlite_ops;
     return 0;
+}
+
+int table_sqlite_open(struct table *t, const struct config *cfg, char *err, size_t errlen)
+{
+    return sqlite_open(t, cfg, NULL, err, errlen);
+}
+
+int table_sqlite_open_preset(struct table *t, const struct config *cfg,
+                             const struct sql_preset *ps, char *err, size_t errlen)
+{
+    return sqlite_open(t, cfg, ps, err, errlen);
 }

@@ -11,7 +11,7 @@
  * parameter that holds tables), so a stranger who reaches the socket
  * cannot make it open arbitrary files: as in Postfix, an element
  * "proxy:TYPE:NAME" approves TYPE:NAME; yubin also approves remote types
- * (socketmap:, pgsql:, mysql:) written without proxy:, because event-loop processes send
+ * (socketmap:, pgsql:, mysql:, ldap:) written without proxy:, because event-loop processes send
  * those here whether they carry the prefix or not. Anything else is
  * answered "denied" and logged.
  *
@@ -53,7 +53,8 @@ struct pmap_tables {
 static int remote_type(const char *spec)
 {
     return strncasecmp(spec, "socketmap:", 10) == 0 || strncasecmp(spec, "pgsql:", 6) == 0 ||
-           strncasecmp(spec, "mysql:", 6) == 0;
+           strncasecmp(spec, "mysql:", 6) == 0 || strncasecmp(spec, "ldap:", 5) == 0 ||
+           strncasecmp(spec, "dovecot-", 8) == 0;
 }
 
 struct pmap_tables *proxymap_tables_new(const struct config *cfg)
@@ -71,7 +72,8 @@ struct pmap_tables *proxymap_tables_new(const struct config *cfg)
             s += 6;
             proxied = 1;
         }
-        if (strchr(s, ':') && (proxied || remote_type(s)))
+        /* sql:FILE is only ever an auth source (dovecot-sql.conf.ext). */
+        if (strchr(s, ':') && (proxied || remote_type(s) || strncasecmp(s, "sql:", 4) == 0))
             pt->approved[pt->napproved++] = xstrdup(s);
     }
     strv_free(list);
@@ -97,6 +99,10 @@ void proxymap_tables_free(struct pmap_tables *pt)
 
 int proxymap_approved(const struct pmap_tables *pt, const char *spec)
 {
+    /* The auth service asks for its sql:FILE / ldap:FILE sources as
+     * dovecot-sql:FILE / dovecot-ldap:FILE (table_dovecot.c). */
+    if (strncasecmp(spec, "dovecot-sql:", 12) == 0 || strncasecmp(spec, "dovecot-ldap:", 13) == 0)
+        spec += 8;
     for (size_t i = 0; i < pt->napproved; i++)
         if (strcmp(pt->approved[i], spec) == 0)
             return 1;

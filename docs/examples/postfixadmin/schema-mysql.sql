@@ -21,3 +21,8 @@ CREATE TABLE alias (
   domain varchar(255) NOT NULL,
   active tinyint(1) NOT NULL DEFAULT 1
 ) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE alias_domain (
+  alias_domain varchar(255) NOT NULL PRIMARY KEY,
+  target_domain varchar(255) NOT NULL,
+  active tinyint(1) NOT NULL DEFAULT 1
+) DEFAULT CHARSET=utf8mb4;

@@ -21,3 +21,8 @@ CREATE TABLE alias (
   domain varchar(255) NOT NULL,
   active boolean NOT NULL DEFAULT true
 );
+CREATE TABLE alias_domain (
+  alias_domain varchar(255) NOT NULL PRIMARY KEY,
+  target_domain varchar(255) NOT NULL,
+  active boolean NOT NULL DEFAULT true
+);
