@@ -18,7 +18,7 @@ CFLAGS  ?= -O2 -g
 # --exclude-libs: nothing of libyubin.a is exported from the binaries, so a
 # shared library never gets one of yubin's functions for one of its own
 # names (libldap's SASL code calls Cyrus SASL's sasl_client_new(), a name
-# lib-auth/sasl_client.c also has).
+# lib-auth/sasl_client.c had before its functions became saslc_*).
 LIBS    := -lssl -lcrypto -lpcre2-8 -llmdb -lsqlite3 -lcares -lcrypt -largon2 -lpq -lmariadb \
            -lldap -llber -Wl,--exclude-libs,ALL
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

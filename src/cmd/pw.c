@@ -263,7 +263,7 @@ static void test_cb(void *arg, enum sasl_status st, const char *text)
 static void test_start(void *arg)
 {
     struct auth_test *t = arg;
-    if (!sasl_client_ready(t->client)) {
+    if (!saslc_ready(t->client)) {
         if (++t->waited > 500) {
             printf("TEMPFAIL no handshake from the authentication server\n");
             t->status = 2;
@@ -276,7 +276,7 @@ static void test_start(void *arg)
     if (t->list_mechs) {
         struct buf m;
         buf_init(&m, 4096);
-        sasl_client_mechs(t->client, 0, "", NULL, &m);
+        saslc_mechs(t->client, 0, "", NULL, &m);
         printf("MECHS %s\n", buf_cstr(&m));
         buf_free(&m);
     }
@@ -328,13 +328,13 @@ int cmd_auth_test(const char *confdir, int argc, char **argv)
     }
     buf_free(&ir);
     t.loop = ev_loop_new();
-    t.client = sasl_client_new(t.loop, argv[optind]);
-    sasl_client_set_service(t.client, service);
-    sasl_client_set_timeout(t.client, 30);
+    t.client = saslc_new(t.loop, argv[optind]);
+    saslc_set_service(t.client, service);
+    saslc_set_timeout(t.client, 30);
     ev_timer_add(t.loop, 0, test_start, &t);
     ev_loop_run(t.loop);
     fflush(stdout);
-    sasl_client_free(t.client);
+    saslc_free(t.client);
     auth_climech_free(t.cm);
     free(t.initial_b64);
     ev_loop_free(t.loop);

@@ -103,7 +103,7 @@ static int plaintext_ok(const struct fe_session *s)
 static void mechs(struct fe_session *s, struct buf *out)
 {
     const char *opts = plaintext_ok(s) ? "noanonymous" : "noplaintext, noanonymous";
-    sasl_client_mechs(s->srv->sasl, 0, opts, NULL, out);
+    saslc_mechs(s->srv->sasl, 0, opts, NULL, out);
 }
 
 static void capability_pre(struct fe_session *s, struct buf *out)
@@ -158,8 +158,8 @@ static void greet_retry(void *arg)
 /* The greeting lists the mechanisms: wait (a little) for the auth service. */
 static void greet(struct fe_session *s)
 {
-    if (!sasl_client_ready(s->srv->sasl) && s->greet_waits++ < GREET_WAITS_MAX) {
-        sasl_client_mechs(s->srv->sasl, 0, "", NULL, &(struct buf){0});  /* connects */
+    if (!saslc_ready(s->srv->sasl) && s->greet_waits++ < GREET_WAITS_MAX) {
+        saslc_mechs(s->srv->sasl, 0, "", NULL, &(struct buf){0});  /* connects */
         s->greet_timer = ev_timer_add(s->srv->loop, GREET_WAIT_MS, greet_retry, s);
         return;
     }
@@ -301,7 +301,7 @@ static void handoff(struct fe_session *s)
     unsigned id;
     unsigned long cpid;
     const char *cookie;
-    if (sasl_client_login_ref(s->srv->sasl, &id, &cpid, &cookie) < 0) {
+    if (saslc_login_ref(s->srv->sasl, &id, &cpid, &cookie) < 0) {
         handoff_failed(s, "the auth service sent no cookie");
         return;
     }
@@ -862,11 +862,11 @@ int imapd_login_run(const struct imapd_settings *set, int *listen_fds, size_t nl
     srv.launcher = launcher;
     srv.loop = ev_loop_new();
     signal(SIGPIPE, SIG_IGN);
-    char *path = sasl_client_socket_path(set->queue_dir, set->sasl_path);
-    srv.sasl = sasl_client_new(srv.loop, path);
+    char *path = saslc_socket_path(set->queue_dir, set->sasl_path);
+    srv.sasl = saslc_new(srv.loop, path);
     free(path);
-    sasl_client_set_service(srv.sasl, "imap");
-    sasl_client_set_client_wait(srv.sasl, (unsigned)set->login_timeout_ms);
+    saslc_set_service(srv.sasl, "imap");
+    saslc_set_client_wait(srv.sasl, (unsigned)set->login_timeout_ms);
     fd_set_nonblock(launcher, 1);
     ev_fd_add(srv.loop, launcher, EV_READ, on_launcher, &srv);
     ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
@@ -882,7 +882,7 @@ int imapd_login_run(const struct imapd_settings *set, int *listen_fds, size_t nl
     while (srv.sessions)
         session_destroy(srv.sessions);
     ev_fd_del(srv.loop, launcher);
-    sasl_client_free(srv.sasl);
+    saslc_free(srv.sasl);
     ev_loop_free(srv.loop);
     free(srv.listeners);
     return rc == 0 ? 0 : 1;

@@ -93,7 +93,7 @@ static void auth_report(struct sasl_auth *a, enum sasl_status st, const char *te
 static void connect_server(struct sasl_client *c);
 static void retry_timer(void *arg);
 
-int sasl_client_login_ref(const struct sasl_client *c, unsigned *id, unsigned long *cpid,
+int saslc_login_ref(const struct sasl_client *c, unsigned *id, unsigned long *cpid,
                           const char **cookie)
 {
     if (!c->ok_id || !c->cookie[0])
@@ -104,7 +104,7 @@ int sasl_client_login_ref(const struct sasl_client *c, unsigned *id, unsigned lo
     return 0;
 }
 
-char *sasl_client_socket_path(const char *queue_dir, const char *sasl_path)
+char *saslc_socket_path(const char *queue_dir, const char *sasl_path)
 {
     const char *p = sasl_path ? sasl_path : "";
     if (strncmp(p, "unix:", 5) == 0)
@@ -514,7 +514,7 @@ static const struct conn_cb client_cb = {.ready = client_ready, .lost = client_l
 /* ------------------------------------------------------------------ */
 /* public                                                              */
 
-struct sasl_client *sasl_client_new(struct evloop *loop, const char *socket_path)
+struct sasl_client *saslc_new(struct evloop *loop, const char *socket_path)
 {
     struct sasl_client *c = xcalloc(1, sizeof(*c));
     c->loop = loop;
@@ -527,7 +527,7 @@ struct sasl_client *sasl_client_new(struct evloop *loop, const char *socket_path
     return c;
 }
 
-void sasl_client_free(struct sasl_client *c)
+void saslc_free(struct sasl_client *c)
 {
     if (!c)
         return;
@@ -541,28 +541,28 @@ void sasl_client_free(struct sasl_client *c)
     free(c);
 }
 
-void sasl_client_set_service(struct sasl_client *c, const char *service)
+void saslc_set_service(struct sasl_client *c, const char *service)
 {
     free(c->service);
     c->service = xstrdup(service && *service ? service : "smtp");
 }
 
-void sasl_client_set_timeout(struct sasl_client *c, unsigned seconds)
+void saslc_set_timeout(struct sasl_client *c, unsigned seconds)
 {
     c->timeout_ms = seconds ? seconds * 1000u : 60000u;
 }
 
-void sasl_client_set_client_wait(struct sasl_client *c, unsigned ms)
+void saslc_set_client_wait(struct sasl_client *c, unsigned ms)
 {
     c->client_wait_ms = ms ? ms : CLIENT_WAIT_MS;
 }
 
-int sasl_client_ready(const struct sasl_client *c)
+int saslc_ready(const struct sasl_client *c)
 {
     return c->state == C_READY;
 }
 
-int sasl_client_mechs(struct sasl_client *c, int tls_active, const char *security_options,
+int saslc_mechs(struct sasl_client *c, int tls_active, const char *security_options,
                       const char *tls_security_options, struct buf *out)
 {
     if (c->state != C_READY) {

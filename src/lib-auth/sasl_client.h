@@ -15,11 +15,11 @@
  *
  * Typical use in smtpd:
  *
- *   char *path = sasl_client_socket_path(queue_dir, cfg_get(cfg, P_smtpd_sasl_path));
- *   struct sasl_client *sc = sasl_client_new(loop, path);      at worker start
+ *   char *path = saslc_socket_path(queue_dir, cfg_get(cfg, P_smtpd_sasl_path));
+ *   struct sasl_client *sc = saslc_new(loop, path);      at worker start
  *
  *   EHLO:  struct buf m; buf_init(&m, 512);
- *          if (sasl_client_mechs(sc, tls_active, cfg_get(cfg, P_smtpd_sasl_security_options),
+ *          if (saslc_mechs(sc, tls_active, cfg_get(cfg, P_smtpd_sasl_security_options),
  *                                cfg_get(cfg, P_smtpd_sasl_tls_security_options), &m) > 0)
  *              reply "250-AUTH <m>"
  *   AUTH PLAIN [ir]:
@@ -35,7 +35,7 @@
  *   on_sasl(s, SASL_TEMPFAIL, r):  "454 4.7.0 Temporary authentication failure: <r>"
  *   session ends mid-exchange:     sasl_auth_cancel(s->sasl)
  *   no answer to a 334 in time:    on_sasl(s, SASL_TEMPFAIL, "authentication exchange timed out")
- *                                  (see sasl_client_set_client_wait)
+ *                                  (see saslc_set_client_wait)
  *
  * Giving up (sasl_auth_cancel, a timeout, bad data from either side) sends
  * "CANCEL\t<id>" when the server holds the request, so abandoned exchanges
@@ -47,7 +47,7 @@
  * After SASL_OK, SASL_FAIL or SASL_TEMPFAIL the handle is freed by the
  * library: do not touch it again (no cancel). Callbacks never run inside
  * sasl_auth_start/continue/cancel; they run from the event loop. Do not
- * call sasl_client_free from a callback.
+ * call saslc_free from a callback.
  */
 #ifndef YUBIN_SASL_CLIENT_H
 #define YUBIN_SASL_CLIENT_H
@@ -74,25 +74,25 @@ typedef void (*sasl_cb)(void *arg, enum sasl_status status, const char *text);
                                      * the master's REQUEST (no "nologin") */
 
 /*
- * socket_path: the server's UNIX socket (see sasl_client_socket_path).
+ * socket_path: the server's UNIX socket (see saslc_socket_path).
  * Connects right away, in the background; reconnects when needed.
  */
-struct sasl_client *sasl_client_new(struct evloop *loop, const char *socket_path);
+struct sasl_client *saslc_new(struct evloop *loop, const char *socket_path);
 /* Pending requests are dropped without callbacks. */
-void sasl_client_free(struct sasl_client *c);
+void saslc_free(struct sasl_client *c);
 /* The "service=" value; default "smtp" (smtpd_sasl_service). */
-void sasl_client_set_service(struct sasl_client *c, const char *service);
+void saslc_set_service(struct sasl_client *c, const char *service);
 /* Seconds to wait for a server reply before SASL_TEMPFAIL; default 60. */
-void sasl_client_set_timeout(struct sasl_client *c, unsigned seconds);
+void saslc_set_timeout(struct sasl_client *c, unsigned seconds);
 /*
  * Milliseconds the caller's client may take to answer a SASL_CONT
  * challenge (sasl_auth_continue); then the request is cancelled and
  * reported as SASL_TEMPFAIL "authentication exchange timed out". smtpd
  * passes smtpd_timeout; default (and 0) 300 s.
  */
-void sasl_client_set_client_wait(struct sasl_client *c, unsigned ms);
+void saslc_set_client_wait(struct sasl_client *c, unsigned ms);
 /* Has the handshake completed (mechanisms known)? */
-int sasl_client_ready(const struct sasl_client *c);
+int saslc_ready(const struct sasl_client *c);
 
 /*
  * Append the mechanisms to announce ("PLAIN LOGIN") to out, filtered by
@@ -102,7 +102,7 @@ int sasl_client_ready(const struct sasl_client *c);
  * while not connected (smtpd then offers no AUTH), which also triggers a
  * reconnect attempt.
  */
-int sasl_client_mechs(struct sasl_client *c, int tls_active, const char *security_options,
+int saslc_mechs(struct sasl_client *c, int tls_active, const char *security_options,
                       const char *tls_security_options, struct buf *out);
 /* Validate a security options value: 0, or -1 with err naming the bad word. */
 int sasl_security_options_check(const char *options, char *err, size_t errlen);
@@ -129,7 +129,7 @@ void sasl_auth_cancel(struct sasl_auth *a);
  * pid (sent as CPID) and the connection's COOKIE (hex). 0, or -1 outside
  * such a callback or when the server sent no COOKIE.
  */
-int sasl_client_login_ref(const struct sasl_client *c, unsigned *id, unsigned long *cpid,
+int saslc_login_ref(const struct sasl_client *c, unsigned *id, unsigned long *cpid,
                           const char **cookie);
 
 /*
@@ -137,6 +137,6 @@ int sasl_client_login_ref(const struct sasl_client *c, unsigned *id, unsigned lo
  * kept; relative ones ("private/auth") are taken relative to queue_dir,
  * as Postfix does. Caller frees.
  */
-char *sasl_client_socket_path(const char *queue_dir, const char *sasl_path);
+char *saslc_socket_path(const char *queue_dir, const char *sasl_path);
 
 #endif

@@ -51,14 +51,14 @@ void smtpd_auth_setup(struct smtpd_server *srv)
     if (sasl_security_options_check(srv->sasl_opts, err, sizeof(err)) < 0 ||
         sasl_security_options_check(srv->sasl_tls_opts, err, sizeof(err)) < 0)
         msg_fatal("smtpd_sasl_security_options: %s", err);
-    char *path = sasl_client_socket_path(srv->queue_dir, cfg_get(cfg, P_smtpd_sasl_path));
-    srv->sasl = sasl_client_new(srv->loop, path);
+    char *path = saslc_socket_path(srv->queue_dir, cfg_get(cfg, P_smtpd_sasl_path));
+    srv->sasl = saslc_new(srv->loop, path);
     free(path);
     const char *service = cfg_get(cfg, P_smtpd_sasl_service);
     if (service && *service)
-        sasl_client_set_service(srv->sasl, service);
+        saslc_set_service(srv->sasl, service);
     /* A 334 unanswered for smtpd_timeout is cancelled on the auth server too. */
-    sasl_client_set_client_wait(srv->sasl, (unsigned)(srv->timeout_ms < CLIENT_WAIT_MAX_MS
+    saslc_set_client_wait(srv->sasl, (unsigned)(srv->timeout_ms < CLIENT_WAIT_MAX_MS
                                                           ? srv->timeout_ms
                                                           : CLIENT_WAIT_MAX_MS));
     srv->tls_auth_only = cfg_get_bool(cfg, P_smtpd_tls_auth_only);
@@ -77,14 +77,14 @@ static int auth_mechs(struct session *s, struct buf *out)
 {
     if (!auth_available(s))
         return 0;
-    return sasl_client_mechs(s->srv->sasl, s->tls != NULL, s->srv->sasl_opts,
+    return saslc_mechs(s->srv->sasl, s->tls != NULL, s->srv->sasl_opts,
                              s->srv->sasl_tls_opts, out);
 }
 
 /* AUTH would be offered but the auth server's mechanisms are not known yet. */
 int smtpd_auth_server_pending(const struct session *s)
 {
-    return auth_available(s) && !sasl_client_ready(s->srv->sasl);
+    return auth_available(s) && !saslc_ready(s->srv->sasl);
 }
 
 void smtpd_auth_ehlo_keywords(struct session *s, struct buf *kw)

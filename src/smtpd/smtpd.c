@@ -366,7 +366,7 @@ static int smtpd_run(struct worker *w, int local)
     smtpd_limits_free(&srv);
     if (srv.submit_users)
         match_list_free(srv.submit_users);
-    sasl_client_free(srv.sasl);
+    saslc_free(srv.sasl);
     free(srv.sasl_opts);
     free(srv.sasl_tls_opts);
     resolver_free(srv.resolver);

@@ -126,10 +126,10 @@ static void auth_start(const char *dir)
         abort();
     }
     auth_server_listen(auth, lfd, 0);
-    sasl = sasl_client_new(loop, sock);
-    for (int i = 0; i < 1000 && !sasl_client_ready(sasl); i++)
+    sasl = saslc_new(loop, sock);
+    for (int i = 0; i < 1000 && !saslc_ready(sasl); i++)
         run_once(1);
-    FUZZ_ASSERT(sasl_client_ready(sasl));
+    FUZZ_ASSERT(saslc_ready(sasl));
 }
 
 static void setup(void)

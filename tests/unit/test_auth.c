@@ -172,8 +172,8 @@ static enum sasl_status auth1(struct sasl_client *c, const char *mech, const cha
 
 static struct sasl_client *client_ready(void)
 {
-    struct sasl_client *c = sasl_client_new(loop, sock_path);
-    for (int i = 0; i < 200 && !sasl_client_ready(c); i++)
+    struct sasl_client *c = saslc_new(loop, sock_path);
+    for (int i = 0; i < 200 && !saslc_ready(c); i++)
         run_for(5);
     return c;
 }
@@ -184,22 +184,22 @@ static struct sasl_client *client_ready(void)
 static void test_mechanisms(void)
 {
     struct sasl_client *c = client_ready();
-    CHECK(sasl_client_ready(c));
+    CHECK(saslc_ready(c));
     struct buf m;
     buf_init(&m, 1024);
-    CHECK_INT(sasl_client_mechs(c, 0, "noanonymous", NULL, &m), 4);
+    CHECK_INT(saslc_mechs(c, 0, "noanonymous", NULL, &m), 4);
     CHECK_STR(buf_cstr(&m), "PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256");
     buf_reset(&m);
-    CHECK_INT(sasl_client_mechs(c, 0, "noplaintext, noanonymous", NULL, &m), 2);
+    CHECK_INT(saslc_mechs(c, 0, "noplaintext, noanonymous", NULL, &m), 2);
     CHECK_STR(buf_cstr(&m), "CRAM-MD5 SCRAM-SHA-256");
     buf_reset(&m);
-    CHECK_INT(sasl_client_mechs(c, 0, "noplaintext nodictionary", NULL, &m), 1);
+    CHECK_INT(saslc_mechs(c, 0, "noplaintext nodictionary", NULL, &m), 1);
     CHECK_STR(buf_cstr(&m), "SCRAM-SHA-256");
     buf_reset(&m);
-    CHECK_INT(sasl_client_mechs(c, 0, "mutual_auth", NULL, &m), 1);
+    CHECK_INT(saslc_mechs(c, 0, "mutual_auth", NULL, &m), 1);
     buf_reset(&m);
     /* With TLS the TLS options apply. */
-    CHECK_INT(sasl_client_mechs(c, 1, "noplaintext", "noanonymous", &m), 4);
+    CHECK_INT(saslc_mechs(c, 1, "noplaintext", "noanonymous", &m), 4);
     buf_free(&m);
     char err[128];
     CHECK_INT(sasl_security_options_check("noplaintext, noanonymous", err, sizeof(err)), 0);
@@ -225,7 +225,7 @@ static void test_mechanisms(void)
     CHECK_INT(auth1(c, "SCRAM-SHA-256", "dave", "davepw", "10.0.0.3", 0, &t), SASL_FAIL);
     /* Unsupported mechanism: a failure, not a temporary one. */
     CHECK_INT(auth1(c, "DIGEST-MD5", "bob", "bobpw", "10.0.0.1", 0, &t), SASL_FAIL);
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 static void test_failures(void)
@@ -273,7 +273,7 @@ static void test_failures(void)
     t.a = sasl_auth_start(c, "PL\tAIN", NULL, "1.2.3.4", NULL, 0, attempt_cb, &t);
     run_for(2000);
     CHECK(t.done && t.status == SASL_FAIL);
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 /*
@@ -358,7 +358,7 @@ static void test_timing(void)
     auth1(c, "PLAIN", "bob", "bobpw", "2001:db8:1:2::5", 0, &t);
     auth1(c, "PLAIN", "bob", "wrong", "2001:db8:1:2::1", 0, &t);
     CHECK(t.elapsed < DELAY_MS + slack_ms);
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 /* Without a failure delay the hash itself must cost an unknown user what it costs a real one. */
@@ -391,7 +391,7 @@ static void test_dummy_cost(void)
     /* bcrypt cost 9 takes tens of milliseconds; a skipped hash would take none. */
     CHECK(wrong / 4 >= 10);
     CHECK(unknown * 2 >= wrong);
-    sasl_client_free(c);
+    saslc_free(c);
     server_stop();
     set = keep;
     server_start();
@@ -438,7 +438,7 @@ static void test_concurrency(void)
     CHECK_INT(fail, 20);
     /* The failures waited concurrently, not one after another. */
     CHECK(total < 20 * DELAY_MS + slack_ms);
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 static void test_server_restart(void)
@@ -456,17 +456,17 @@ static void test_server_restart(void)
         run_for(10);
     auth_climech_free(t.cm);
     CHECK(t.done && t.status == SASL_TEMPFAIL);
-    CHECK(!sasl_client_ready(c));
+    CHECK(!saslc_ready(c));
     struct buf m;
     buf_init(&m, 256);
-    CHECK_INT(sasl_client_mechs(c, 0, "", NULL, &m), 0);   /* no AUTH while down */
+    CHECK_INT(saslc_mechs(c, 0, "", NULL, &m), 0);   /* no AUTH while down */
     /* While down: a temporary failure, reported from the loop. */
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.4.0.3", 0, &t), SASL_TEMPFAIL);
     server_start();
-    for (int i = 0; i < 400 && !sasl_client_ready(c); i++)
+    for (int i = 0; i < 400 && !saslc_ready(c); i++)
         run_for(10);
-    CHECK(sasl_client_ready(c));
-    CHECK(sasl_client_mechs(c, 0, "", NULL, &m) > 0);
+    CHECK(saslc_ready(c));
+    CHECK(saslc_mechs(c, 0, "", NULL, &m) > 0);
     buf_free(&m);
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.4.0.4", 0, &t), SASL_OK);
     /* Cancel in the middle of an exchange: no callback afterwards. */
@@ -477,7 +477,7 @@ static void test_server_restart(void)
     CHECK(!t.done);
     auth_climech_free(t.cm);
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.4.0.6", 0, &t), SASL_OK);
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 static void test_shutdown(void)
@@ -499,7 +499,7 @@ static void test_shutdown(void)
     CHECK(p.done && p.status == SASL_TEMPFAIL);
     auth_climech_free(t.cm);
     auth_climech_free(p.cm);
-    sasl_client_free(c);
+    saslc_free(c);
     server_stop();
     server_start();
 }
@@ -574,11 +574,11 @@ static void held_continue(struct held *h, const char *plain)
  */
 static void test_queued_request_timer(void)
 {
-    struct sasl_client *c = sasl_client_new(loop, sock_path);
-    sasl_client_set_timeout(c, 1);
+    struct sasl_client *c = saslc_new(loop, sock_path);
+    saslc_set_timeout(c, 1);
     struct held h = {0};
     h.a = sasl_auth_start(c, "LOGIN", NULL, "192.0.2.77", "127.0.0.1", 0, held_cb, &h);
-    CHECK(!sasl_client_ready(c));          /* queued: the handshake is still to come */
+    CHECK(!saslc_ready(c));          /* queued: the handshake is still to come */
     run_for(2000);
     CHECK_INT(h.conts, 1);                 /* "Username:" */
     CHECK(!h.done);
@@ -592,7 +592,7 @@ static void test_queued_request_timer(void)
     CHECK(h.done);
     CHECK_INT(h.last, SASL_OK);
     run_for(1200);                         /* past every timeout of that request */
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 static void test_raw_protocol(void)
@@ -690,7 +690,7 @@ static void test_raw_protocol(void)
     struct sasl_client *c = client_ready();
     struct attempt t;
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.5.0.1", 0, &t), SASL_OK);
-    sasl_client_free(c);
+    saslc_free(c);
     buf_free(&got);
 }
 
@@ -820,7 +820,7 @@ static void test_client_cancel(void)
     char path[300];
     snprintf(path, sizeof(path), "%s/scripted", dir);
     int lfd = listen_unix(path);
-    struct sasl_client *c = sasl_client_new(loop, path);
+    struct sasl_client *c = saslc_new(loop, path);
     int fd = accept(lfd, NULL, NULL);   /* the client connected at once */
     fd_set_nonblock(fd, 1);
     struct buf got;
@@ -828,7 +828,7 @@ static void test_client_cancel(void)
     int closed = 0;
     const char *hello = "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nMECH\tLOGIN\tplaintext\nDONE\n";
     raw_talk(fd, hello, strlen(hello), 30, &got, &closed);
-    CHECK(sasl_client_ready(c));
+    CHECK(saslc_ready(c));
     buf_reset(&got);
 
     /* "*" after a challenge: CANCEL for that id; the server's late answers go nowhere. */
@@ -850,7 +850,7 @@ static void test_client_cancel(void)
     snprintf(line, sizeof(line), "CONT\t%u\tUGFzc3dvcmQ6\nFAIL\t%u\n", id, id);
     raw_talk(fd, line, strlen(line), 50, &got, &closed);
     CHECK_INT(r.n, 1);
-    CHECK(sasl_client_ready(c));
+    CHECK(saslc_ready(c));
 
     /* The next request has another id and works. */
     buf_reset(&got);
@@ -887,8 +887,8 @@ static void test_client_cancel(void)
         {"PLAIN", NULL, NULL, 0, 1, SASL_TEMPFAIL, "authentication server timeout"},
     };
     for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
-        sasl_client_set_client_wait(c, ends[i].wait_ms);
-        sasl_client_set_timeout(c, ends[i].server_s);
+        saslc_set_client_wait(c, ends[i].wait_ms);
+        saslc_set_timeout(c, ends[i].server_s);
         memset(&r, 0, sizeof(r));
         buf_reset(&got);
         a = sasl_auth_start(c, ends[i].mech, NULL, "10.9.0.1", NULL, 0, rec_cb, &r);
@@ -907,7 +907,7 @@ static void test_client_cancel(void)
         snprintf(line, sizeof(line), "CANCEL\t%u\n", id);
         CHECK_STR(buf_cstr(&got), line);
     }
-    sasl_client_free(c);
+    saslc_free(c);
     close(fd);
     close(lfd);
     unlink(path);
@@ -949,7 +949,7 @@ static void test_abandoned_exchanges(void)
     }
     struct attempt t;
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.10.0.2", 0, &t), SASL_OK);
-    sasl_client_free(c);
+    saslc_free(c);
 }
 
 static void test_userdb(void)
@@ -1073,7 +1073,7 @@ static void test_plaintext_policy(void)
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "10.6.0.1", SASL_SECURED, &t), SASL_OK);
     CHECK_INT(auth1(c, "PLAIN", "bob", "bobpw", "127.0.0.1", 0, &t), SASL_OK);  /* rip == lip */
     CHECK_INT(auth1(c, "CRAM-MD5", "bob", "bobpw", "10.6.0.1", 0, &t), SASL_OK);
-    sasl_client_free(c);
+    saslc_free(c);
     server_stop();
     set.disable_plaintext = 0;
     server_start();
@@ -1122,13 +1122,13 @@ static void test_username_format(void)
     longname[399] = '\0';
     CHECK_INT(auth_username_normalize(&s, longname, out, sizeof(out)), -1);
 
-    char *p = sasl_client_socket_path("/var/spool/yubin", "private/auth");
+    char *p = saslc_socket_path("/var/spool/yubin", "private/auth");
     CHECK_STR(p, "/var/spool/yubin/private/auth");
     free(p);
-    p = sasl_client_socket_path("/var/spool/yubin", "unix:/run/dovecot/auth-client");
+    p = saslc_socket_path("/var/spool/yubin", "unix:/run/dovecot/auth-client");
     CHECK_STR(p, "/run/dovecot/auth-client");
     free(p);
-    p = sasl_client_socket_path("/q", "unix:private/auth");
+    p = saslc_socket_path("/q", "unix:private/auth");
     CHECK_STR(p, "/q/private/auth");
     free(p);
 
