@@ -131,7 +131,14 @@ class MariaServer:
         self.port = free_port()
         self.password = "my-secret-1"
         self.proc = None
+        # a private tmpdir: two servers set up at once (parallel test files)
+        # must not share /tmp's "#sql-temptable-..." files
+        self.tmp = os.path.join(self.dir, "tmp")
+        os.makedirs(self.tmp)
+        if IS_ROOT:
+            shutil.chown(self.tmp, DB_USER)
         cmd = ["mariadb-install-db", "--no-defaults", "--datadir=" + self.data,
+               "--tmpdir=" + self.tmp,
                "--auth-root-authentication-method=normal", "--skip-test-db"]
         if IS_ROOT:
             cmd.append("--user=" + DB_USER)
@@ -149,7 +156,7 @@ class MariaServer:
     def start(self):
         mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
         cmd = [mariadbd, "--no-defaults", "--datadir=" + self.data, "--socket=" + self.socket,
-               "--port=%d" % self.port, "--bind-address=127.0.0.1",
+               "--port=%d" % self.port, "--bind-address=127.0.0.1", "--tmpdir=" + self.tmp,
                "--pid-file=" + os.path.join(self.dir, "pid"),
                "--log-error=" + os.path.join(self.dir, "log"), "--skip-name-resolve",
                "--innodb-buffer-pool-size=16M", "--skip-log-bin"]
