@@ -259,6 +259,8 @@ static void helo_done(struct session *s, const struct restrict_result *res)
         s->helo[0] = '\0';
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_HELO, helo_done))
+        return;
     s->counts[s->last_cmd][0]++;
     if (!s->esmtp) {
         smtpd_session_reply(s, "250 %s", s->srv->myhostname);
@@ -386,6 +388,8 @@ static void mail_done(struct session *s, const struct restrict_result *res)
         smtpd_session_reset_transaction(s);
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_MAIL, mail_done))
+        return;
     s->counts[CMD_MAIL][0]++;
     s->in_mail = 1;
     smtpd_session_reply(s, "250 2.1.0 Ok");
@@ -500,6 +504,8 @@ static void rcpt_done(struct session *s, const struct restrict_result *res)
         r->addr = r->orcpt = NULL;
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_RCPT, rcpt_done))
+        return;
     if (!s->qid[0]) {
         queue_new_id(s->qid, sizeof(s->qid));
         if (s->srv->local)
@@ -833,6 +839,8 @@ static void message_finish(struct session *s, const struct restrict_result *res)
         smtpd_session_reset_transaction(s);
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_EOM, message_finish))
+        return;
     if (s->actions.discard) {
         if (s->actions.discard == 1)
             msg_info("%s: discard: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>",
@@ -869,6 +877,8 @@ static void data_done(struct session *s, const struct restrict_result *res)
         reply_restriction(s, res);
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_DATA, data_done))
+        return;
     content_begin(s);
     smtpd_data_decoder_init(&s->dd, s->srv->bare_nl, data_sink, s);
     s->bare_lf_reject = 0;

@@ -228,6 +228,7 @@ void smtpd_session_destroy(struct session *s, const char *why)
     conn_free(s->conn);
     s->tls = NULL;
     smtpd_session_reset_transaction(s);
+    smtpd_milter_session_end(s);
     smtpd_restrict_actions_free(&s->actions);
     smtpd_auth_session_end(s);
     buf_free(&s->msg);
@@ -245,6 +246,7 @@ void smtpd_session_destroy(struct session *s, const char *why)
 
 void smtpd_session_reset_transaction(struct session *s)
 {
+    smtpd_milter_abort(s);
     free(s->sender);
     s->sender = NULL;
     for (size_t i = 0; i < s->nrcpts; i++) {
