@@ -421,6 +421,10 @@ static const char *macro_value(struct msess *ms, const char *name, char *tmp, si
         str_fmt(tmp, tl, "%d", tls_conn_bits(s->tls, &alg));
         return tmp;
     }
+    if (strcmp(n, "cert_subject") == 0)
+        return s->tls && tls_conn_peer_present(s->tls) ? tls_conn_peer_cn(s->tls) : "";
+    if (strcmp(n, "cert_issuer") == 0)
+        return s->tls && tls_conn_peer_present(s->tls) ? tls_conn_issuer_cn(s->tls) : "";
     if (strcmp(n, "auth_type") == 0)
         return s->sasl_username ? s->sasl_method : "";
     if (strcmp(n, "auth_authen") == 0)
@@ -597,10 +601,12 @@ static int eom_pump(struct mlt *m)
 {
     for (;;) {
         if (conn_out_len(m->io) > MILTER_OUT_HIGH) {
-            m->pumping = 1;
-            conn_deadline_in(m->io, (uint64_t)m->content_ms);
             mflush(m);
-            return R_WAIT;
+            if (conn_out_len(m->io) > MILTER_OUT_HIGH / 4) {
+                m->pumping = 1;     /* go on when it has drained (mlt_ready) */
+                conn_deadline_in(m->io, (uint64_t)m->content_ms);
+                return R_WAIT;
+            }
         }
         const char *n, *v;
         size_t nl, vl;
@@ -791,8 +797,8 @@ static int final_reply(struct mlt *m, const struct milter_reply *r)
     case SMFIR_CONTINUE:
         return R_NEXT;
     case SMFIR_ACCEPT:
-        if (at_conn && m->phase == PH_CONNECT)
-            m->state = MT_ACCEPTED;
+        if (at_conn)
+            m->state = MT_ACCEPTED;     /* the whole session */
         else
             m->msg_accept = 1;
         if (ms->ev == SMTPD_MILTER_EOM && m->phase != PH_EOM)
@@ -959,11 +965,15 @@ static void mlt_ready(struct conn *io, void *arg)
     struct mlt *m = arg;
     (void)io;
     if (m->pumping) {
-        if (conn_out_len(m->io) > MILTER_OUT_HIGH / 4) {
-            mflush(m);
+        if (mflush(m) < 0) {
+            send_failed(m);
+            mlt_event_step_done(m, mlt_step(m));
             return;
         }
+        if (conn_out_len(m->io) > MILTER_OUT_HIGH / 4)
+            return;
         m->pumping = 0;
+        conn_deadline_clear(m->io);
         mlt_event_step_done(m, eom_pump(m));
         return;
     }
@@ -1005,6 +1015,10 @@ static void mlt_lost(struct conn *io, void *arg)
 {
     struct mlt *m = arg;
     int err = conn_eof(io) ? 0 : errno;
+    if (m->state == MT_ACCEPTED) {
+        mlt_close(m);       /* it accepted the session: nothing more to ask it */
+        return;
+    }
     if (!m->waiting && !m->pumping) {
         mlt_fail(m, "connection closed by the milter");
         return;     /* between events: the default action comes at the next one */
@@ -1269,7 +1283,8 @@ void smtpd_milter_session_end(struct session *s)
         return;
     for (size_t i = 0; i < ms->n; i++) {
         struct mlt *m = &ms->m[i];
-        if (m->io && m->state == MT_OPEN && !m->waiting) {
+        if (m->io && (m->state == MT_OPEN || m->state == MT_ACCEPTED) && !m->waiting &&
+            !m->pumping) {
             milter_put_pkt(conn_out(m->io), SMFIC_QUIT, NULL, 0);
             mflush(m);
         }

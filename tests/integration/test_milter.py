@@ -323,3 +323,23 @@ def test_check_reports_bad_milter_settings(instance):
     out = r.stdout + r.stderr
     assert "bogus" in out and "milter_default_action" in out
     assert "is not implemented" not in out
+
+
+def test_large_message_pipelined_to_a_no_reply_milter(instance, milter):
+    """A message above the spill size, sent in chunks with no replies awaited
+    (SMFIP_NR_BODY, NR_HDR): the output is paced, nothing is lost."""
+    def handler(cmd, f, conn):
+        if cmd == b"E":
+            return [pm.addheader("X-Big", "seen"), pm.CONTINUE]
+        return [pm.CONTINUE]
+    m = milter(handler, proto=pm.NR_BODY | pm.NR_HDR)
+    inst = start(instance, m.name)
+    lines = "".join("%07d the quick brown fox jumps over the lazy dog\n" % i for i in range(40000))
+    code, text = smtp_data(inst, MSG + lines)
+    assert code == 250, text
+    got = inst.wait_maildir("example.test/alice", 1)[0]
+    assert b"X-Big: seen\n" in got
+    assert got.endswith(lines.encode() + b"\n")
+    body = b"".join(f for c, f in m.cmds(1) if c == b"B")
+    assert body.endswith(lines.replace("\n", "\r\n").encode() + b"\r\n")
+    assert max(len(f) for c, f in m.cmds(1) if c == b"B") <= 65535
