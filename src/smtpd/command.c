@@ -978,6 +978,9 @@ int smtpd_data_feed(struct session *s)
 
 static void bdat_first_done(struct session *s, const struct restrict_result *res)
 {
+    /* The milters' DATA event; the chunk waits in the input buffer meanwhile. */
+    if (!res && smtpd_milter_check(s, SMTPD_MILTER_DATA, bdat_first_done))
+        return;
     if (res) {
         char line[700];
         str_fmt(line, sizeof(line), "%d %s %s", res->code, res->dsn, res->text);

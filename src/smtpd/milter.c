@@ -1273,6 +1273,8 @@ void smtpd_milter_message_done(struct session *s)
     for (size_t i = 0; i < ms->n; i++) {
         ms->m[i].in_msg = 0;
         ms->m[i].msg_accept = 0;
+        free(ms->m[i].quarantine);      /* it was for this message */
+        ms->m[i].quarantine = NULL;
     }
 }
 

@@ -81,6 +81,7 @@ void smtpd_session_expire(struct session *s)
     }
     /* An AUTH exchange too: its answer must not revive a closing session. */
     smtpd_auth_abort(s);
+    smtpd_milter_session_end(s);    /* and a milter's answer must not queue anything */
     smtpd_commit_forget(s);
     if (s->sleep_timer)
         ev_timer_cancel(s->srv->loop, s->sleep_timer);
