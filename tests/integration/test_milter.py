@@ -15,7 +15,7 @@ import time
 import pytest
 
 import pymilter as pm
-from conftest import wait_for
+from conftest import RawSMTP, free_port, wait_for
 
 
 def smtp_data(inst, msg, rcpts=("alice@example.test",), sender="carol@client.test"):
@@ -229,47 +229,65 @@ def test_no_reply_flags_and_skip(instance, milter):
     assert ["Subject", " hello"] in headers       # the leading space is sent
 
 
+def with_services(instance, main, *overrides):
+    """One instance; besides .port, one smtpd service per overrides string
+    ("-o name=value ..."), their ports in .ports."""
+    inst = instance(main=main)
+    inst.ports = [free_port() for _ in overrides]
+    inst.master_extra = "".join("127.0.0.1:%d inet n - n - - smtpd %s\n" % (p, o)
+                                for p, o in zip(inst.ports, overrides))
+    return inst.start()
+
+
+class Port:
+    def __init__(self, port):
+        self.port = port
+
+
 def test_milter_hangs_gets_default_action(instance, milter):
     def handler(cmd, f, conn):
         if cmd == b"E":
             return pm.HANG
         return [pm.CONTINUE]
     m = milter(handler)
-    inst = start(instance, "{ %s, content_timeout=2s }" % m.name)
+    inst = with_services(instance, {"smtpd_milters": "{ %s, content_timeout=2s }" % m.name},
+                         "-o { smtpd_milters = { %s, content_timeout=1s, default_action=accept } }"
+                         % m.name)
     t0 = time.time()
     code, text = smtp_data(inst, MSG)
     assert (code, text) == (451, b"4.7.1 Service unavailable - try again later")
     assert time.time() - t0 < 20
     inst.wait_log("warning: milter %s: can't read SMFIC_BODYEOB reply packet header: "
                   "Connection timed out" % m.name)
-    inst.stop()
-    inst2 = start(instance, "{ %s, content_timeout=1s, default_action=accept }" % m.name)
-    assert smtp_data(inst2, MSG)[0] == 250
-    inst2.wait_maildir("example.test/alice", 1)
+    time.sleep(0.5)
+    assert inst.maildir("example.test/alice") == []
+    # default_action=accept: the message goes on without that milter
+    assert smtp_data(Port(inst.ports[0]), MSG)[0] == 250
+    inst.wait_maildir("example.test/alice", 1)
 
 
 def test_milter_closes_or_is_absent(instance, milter):
     def handler(cmd, f, conn):
         return pm.CLOSE if cmd == b"M" else [pm.CONTINUE]
     m = milter(handler)
-    inst = start(instance, m.name)
+    gone = "inet:127.0.0.1:1"
+    inst = with_services(instance, {"smtpd_milters": m.name},
+                         "-o smtpd_milters=%s -o milter_default_action=reject" % gone,
+                         "-o smtpd_milters=%s -o milter_default_action=accept" % gone,
+                         "-o smtpd_milters=%s -o milter_default_action=quarantine" % gone)
     assert smtp_data(inst, MSG)[0] == 451
     inst.wait_log("warning: milter %s: can't read SMFIC_MAIL reply packet header" % m.name)
-    inst.stop()
-    gone = "inet:127.0.0.1:1"
-    inst2 = start(instance, gone, milter_default_action="reject")
-    assert smtp_data(inst2, MSG) == (550, b"5.7.1 Command rejected")
-    inst2.wait_log("warning: connect to Milter service inet:127.0.0.1:1: Connection refused")
-    inst2.stop()
-    inst3 = start(instance, gone, milter_default_action="accept")
-    assert smtp_data(inst3, MSG)[0] == 250
-    inst3.wait_maildir("example.test/alice", 1)
-    inst3.stop()
-    inst4 = start(instance, gone, milter_default_action="quarantine")
-    code, text = smtp_data(inst4, MSG)
+    reject, accept, quarantine = (Port(p) for p in inst.ports)
+    assert smtp_data(reject, MSG) == (550, b"5.7.1 Command rejected")
+    inst.wait_log("warning: connect to Milter service inet:127.0.0.1:1: Connection refused")
+    assert smtp_data(accept, MSG)[0] == 250
+    inst.wait_maildir("example.test/alice", 1)
+    code, text = smtp_data(quarantine, MSG)
     assert code == 250
     qid = text.decode().split()[-1]
-    assert wait_for(lambda: os.path.exists(os.path.join(inst4.queue, "hold", qid)), 15)
+    assert wait_for(lambda: os.path.exists(os.path.join(inst.queue, "hold", qid)), 15)
+    time.sleep(0.5)
+    assert len(inst.maildir("example.test/alice")) == 1
 
 
 def test_slow_milter_does_not_block_other_sessions(instance, milter):
@@ -343,3 +361,31 @@ def test_large_message_pipelined_to_a_no_reply_milter(instance, milter):
     body = b"".join(f for c, f in m.cmds(1) if c == b"B")
     assert body.endswith(lines.replace("\n", "\r\n").encode() + b"\r\n")
     assert max(len(f) for c, f in m.cmds(1) if c == b"B") <= 65535
+
+
+def test_bdat_goes_through_the_milters(instance, milter):
+    """BDAT (CHUNKING): DATA event at the first chunk, the message at LAST."""
+    def handler(cmd, f, conn):
+        if cmd == b"E":
+            return [pm.addheader("X-Chunked", "yes"), pm.CONTINUE]
+        if cmd == b"R" and f[0] == "<bob@example.test>":
+            return [pm.TEMPFAIL]
+        return [pm.CONTINUE]
+    m = milter(handler)
+    inst = start(instance, m.name)
+    c = RawSMTP(inst.port, timeout=30)
+    assert c.reply()[0] == 220
+    assert c.cmd("EHLO client.test")[0] == 250
+    assert c.cmd("MAIL FROM:<carol@client.test>")[0] == 250
+    assert c.cmd("RCPT TO:<bob@example.test>") == (451, ["4.7.1 Service unavailable - try again later"])
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    part1 = MSG.replace("\n", "\r\n")[:40]
+    part2 = MSG.replace("\n", "\r\n")[40:]
+    c.send("BDAT %d\r\n%s" % (len(part1), part1))
+    assert c.reply()[0] == 250
+    c.send("BDAT %d LAST\r\n%s" % (len(part2), part2))
+    assert c.reply()[0] == 250
+    c.cmd("QUIT")
+    got = inst.wait_maildir("example.test/alice", 1)[0]
+    assert b"X-Chunked: yes\n" in got and got.endswith(b"line one\nline two\n")
+    assert re.match(rb"OCHMRRTL{5,}NBE", m.letters(1)), m.letters(1)
