@@ -1178,6 +1178,19 @@ static int local_xuid(struct session *s, const char *line)
     return 1;
 }
 
+/* A command yubin does not know: the milters may answer it (SMFIC_UNKNOWN). */
+static void unknown_done(struct session *s, const struct restrict_result *res)
+{
+    s->state = SS_COMMAND;
+    if (res) {
+        reply_restriction(s, res);
+        return;
+    }
+    if (smtpd_milter_check(s, SMTPD_MILTER_UNKNOWN, unknown_done))
+        return;
+    smtpd_session_error(s, "502 5.5.2 Error: command not recognized");
+}
+
 void smtpd_command_dispatch(struct session *s, char *line)
 {
     if (log_verbose())
@@ -1233,10 +1246,13 @@ void smtpd_command_dispatch(struct session *s, char *line)
     case CMD_COUNT:
         break;
     }
-    if (!*line)
+    if (!*line) {
         smtpd_session_error(s, "500 5.5.2 Error: bad syntax");
-    else
-        smtpd_session_error(s, "502 5.5.2 Error: command not recognized");
+        return;
+    }
+    free(s->pending_arg);
+    s->pending_arg = xstrdup(line);
+    unknown_done(s, NULL);
 }
 
 /* Called by smtpd.c after the group commit with its result. */

@@ -129,6 +129,7 @@ struct msess {
 static const char *const ev_names[] = {
     [SMTPD_MILTER_HELO] = "HELO", [SMTPD_MILTER_MAIL] = "MAIL", [SMTPD_MILTER_RCPT] = "RCPT",
     [SMTPD_MILTER_DATA] = "DATA", [SMTPD_MILTER_EOM] = "END-OF-MESSAGE",
+    [SMTPD_MILTER_UNKNOWN] = "UNKNOWN",
 };
 
 /* ---- configuration ---- */
@@ -536,6 +537,12 @@ static int send_event(struct mlt *m)
         send_macros(m, MS_DATA, SMFIC_DATA);
         milter_put_pkt(out, SMFIC_DATA, NULL, 0);
         return !(m->proto & SMFIP_NR_DATA);
+    case SMTPD_MILTER_UNKNOWN:
+        if ((m->proto & SMFIP_NOUNKNOWN) || m->version < 3 || !s->pending_arg)
+            return 0;
+        send_macros(m, -1, SMFIC_UNKNOWN);
+        milter_put_pkt(out, SMFIC_UNKNOWN, s->pending_arg, strlen(s->pending_arg) + 1);
+        return !(m->proto & SMFIP_NR_UNKN);
     default:
         return 0;
     }
@@ -548,6 +555,7 @@ static const char *event_cmd_name(enum smtpd_milter_ev ev)
     case SMTPD_MILTER_MAIL: return "SMFIC_MAIL";
     case SMTPD_MILTER_RCPT: return "SMFIC_RCPT";
     case SMTPD_MILTER_DATA: return "SMFIC_DATA";
+    case SMTPD_MILTER_UNKNOWN: return "SMFIC_UNKNOWN";
     default: return "SMFIC_BODYEOB";
     }
 }
@@ -674,7 +682,8 @@ static int mlt_step(struct mlt *m)
         set_default(ms, m);
         return ms->verdict ? R_STOP : R_NEXT;
     }
-    if (m->state == MT_ACCEPTED || (m->msg_accept && ms->ev != SMTPD_MILTER_HELO))
+    if (m->state == MT_ACCEPTED || (m->msg_accept && ms->ev != SMTPD_MILTER_HELO &&
+                                    ms->ev != SMTPD_MILTER_UNKNOWN))
         return R_NEXT;
     if (m->state == MT_NEW) {
         if (mlt_open(m) < 0) {
@@ -797,6 +806,8 @@ static int final_reply(struct mlt *m, const struct milter_reply *r)
     case SMFIR_CONTINUE:
         return R_NEXT;
     case SMFIR_ACCEPT:
+        if (ms->ev == SMTPD_MILTER_UNKNOWN && m->phase != PH_CONNECT)
+            return R_NEXT;
         if (at_conn)
             m->state = MT_ACCEPTED;     /* the whole session */
         else
@@ -805,7 +816,8 @@ static int final_reply(struct mlt *m, const struct milter_reply *r)
             mods_clear(m);
         return R_NEXT;
     case SMFIR_DISCARD:
-        if (ms->ev == SMTPD_MILTER_HELO || m->phase == PH_CONNECT)
+        if (ms->ev == SMTPD_MILTER_HELO || ms->ev == SMTPD_MILTER_UNKNOWN ||
+            m->phase == PH_CONNECT)
             return R_NEXT;
         log_verdict(ms, "milter-discard", "milter triggers DISCARD action");
         ms->s->actions.discard = 2;
@@ -1213,7 +1225,7 @@ int smtpd_milter_check(struct session *s, enum smtpd_milter_ev ev,
         s->milter_passed = SMTPD_MILTER_NONE;
         return 0;
     }
-    if (s->actions.discard == 2 && ev != SMTPD_MILTER_HELO)
+    if (s->actions.discard == 2 && ev != SMTPD_MILTER_HELO && ev != SMTPD_MILTER_UNKNOWN)
         return 0;       /* a milter discarded the transaction: the rest is not asked */
     struct msess *ms = msess_get(s);
     ms->ev = ev;

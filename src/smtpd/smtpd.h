@@ -324,7 +324,7 @@ int smtpd_bcc_apply(struct session *s);
 /* milter.c: smtpd_milters (non_smtpd_milters in pickup) */
 enum smtpd_milter_ev {
     SMTPD_MILTER_NONE, SMTPD_MILTER_HELO, SMTPD_MILTER_MAIL, SMTPD_MILTER_RCPT,
-    SMTPD_MILTER_DATA, SMTPD_MILTER_EOM
+    SMTPD_MILTER_DATA, SMTPD_MILTER_EOM, SMTPD_MILTER_UNKNOWN  /* the line in pending_arg */
 };
 void smtpd_milter_setup(struct smtpd_server *srv);
 void smtpd_milter_free(struct smtpd_server *srv);

@@ -162,9 +162,17 @@ def test_replies_at_each_stage(instance, milter):
                 return [pm.TEMPFAIL]
         if cmd == b"L" and f[0] == "Subject":
             conn["subject"] = f[1]
+        if cmd == b"U" and f[0].startswith("XYZZY"):
+            return [pm.replycode("555 5.5.2 no " + f[0])]
         return [pm.CONTINUE]
     m = milter(handler)
     inst = start(instance, m.name)
+    # unknown commands are shown to the milter (SMFIC_UNKNOWN): its reply, or 502
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=30) as s:
+        s.ehlo("client.test")
+        assert s.docmd("XYZZY magic") == (555, b"5.5.2 no XYZZY magic")
+        assert s.docmd("PLUGH")[0] == 502
+    assert [f for c, f in m.cmds() if c == b"U"] == [["XYZZY magic"], ["PLUGH"]]
     assert smtp_data(inst, MSG, sender="rejectme@client.test") == (550, b"5.7.1 Command rejected")
     inst.wait_log("milter-reject: MAIL from localhost[127.0.0.1]: 550 5.7.1 Command rejected; "
                   "from=<rejectme@client.test>")
