@@ -18,7 +18,18 @@ import socket
 import subprocess
 import time
 
-from conftest import free_port, wait_for
+from ports import free_port
+
+
+def wait_for(pred, timeout=30.0, step=0.05):
+    """(conftest's, without importing pytest: bench/milter-throughput uses this module)"""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
 
 VIRUS_TEXT = "YUBIN-MILTER-TEST-VIRUS-0123456789"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
