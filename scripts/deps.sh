@@ -5,7 +5,7 @@
 #   deps.sh fuzz    the build set plus clang and libFuzzer (make fuzz)
 set -e
 BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev libpq-dev libmariadb-dev libldap-dev openssl sqlite3"
-TEST_PKGS="python3 python3-pytest python3-pytest-xdist python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre postfix-mysql postfix-pgsql dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved isync fetchmail mutt tmux postgresql mariadb-server slapd ldap-utils"
+TEST_PKGS="python3 python3-pytest python3-pytest-xdist python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre postfix-mysql postfix-pgsql dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved isync fetchmail mutt tmux postgresql mariadb-server slapd ldap-utils opendkim opendkim-tools clamav-daemon clamav-milter spamd spamass-milter"
 FUZZ_PKGS="clang-14 libclang-rt-14-dev"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"
@@ -49,4 +49,12 @@ stop_service() {
 }
 stop_service postgresql postgresql
 stop_service mariadb-server mariadb
+# slapd and the milters (with clamd, freshclam and spamd) likewise: the tests start their own.
+stop_service slapd slapd
+stop_service opendkim opendkim
+stop_service clamav-milter clamav-milter
+stop_service clamav-daemon clamav-daemon
+stop_service clamav-daemon clamav-freshclam
+stop_service spamass-milter spamass-milter
+stop_service spamd spamd
 ensure_users

@@ -11,6 +11,7 @@
 #include "lib-master/worker.h"
 #include "lib-table/table.h"
 #include "lib-tls/tls.h"
+#include "lib-milter/milter.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -218,6 +219,31 @@ static void check_tables_one(const struct config *cfg, const struct master_servi
     }
 }
 
+/* smtpd_milters, non_smtpd_milters and milter_default_action (main.cf or a service's -o). */
+static void check_milters(const struct config *cfg, const struct master_service *svc,
+                          struct cfg_diags *d, int strict)
+{
+    static const enum param_id lists[] = {P_smtpd_milters, P_non_smtpd_milters};
+    char err[1024];
+    for (size_t i = 0; i < ARRAY_LEN(lists); i++) {
+        const char *name = cfg_param_name(lists[i]);
+        if (svc && !service_overrides(svc, name))
+            continue;
+        struct milter_spec *v = NULL;
+        int n = milter_specs_parse(cfg_get(cfg, lists[i]), &v, err, sizeof(err));
+        if (n < 0)
+            param_error(cfg, svc, d, strict, name, err);
+        else
+            milter_specs_free(v, (size_t)n);
+    }
+    const char *da = cfg_get(cfg, P_milter_default_action);
+    if ((!svc || service_overrides(svc, "milter_default_action")) && !milter_action_valid(da)) {
+        str_fmt(err, sizeof(err), "milter_default_action: bad value \"%s\" (accept, reject, "
+                "tempfail or quarantine)", da);
+        param_error(cfg, svc, d, strict, "milter_default_action", err);
+    }
+}
+
 /* Each running service's own checks (worker_role.check), with its -o overrides. */
 static void check_roles(const struct config *cfg, struct cfg_diags *d, int strict)
 {
@@ -246,6 +272,7 @@ static void check_roles(const struct config *cfg, struct cfg_diags *d, int stric
 static void check_tables(const struct config *cfg, struct cfg_diags *d, int strict)
 {
     check_tables_one(cfg, NULL, d, strict);
+    check_milters(cfg, NULL, d, strict);
     for (size_t i = 0; i < cfg_service_count(cfg); i++) {
         const struct master_service *s = cfg_service(cfg, i);
         if (cfg_service_role(s) != SVC_ROLE_RUN || strcmp(s->command, "smtpd") != 0)
@@ -255,6 +282,7 @@ static void check_tables(const struct config *cfg, struct cfg_diags *d, int stri
         if (ss) {
             cfg_apply_service(sc, ss);
             check_tables_one(sc, ss, d, strict);
+            check_milters(sc, ss, d, strict);
         }
         config_free(sc);
     }

@@ -259,6 +259,8 @@ static void helo_done(struct session *s, const struct restrict_result *res)
         s->helo[0] = '\0';
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_HELO, helo_done))
+        return;
     s->counts[s->last_cmd][0]++;
     if (!s->esmtp) {
         smtpd_session_reply(s, "250 %s", s->srv->myhostname);
@@ -386,6 +388,8 @@ static void mail_done(struct session *s, const struct restrict_result *res)
         smtpd_session_reset_transaction(s);
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_MAIL, mail_done))
+        return;
     s->counts[CMD_MAIL][0]++;
     s->in_mail = 1;
     smtpd_session_reply(s, "250 2.1.0 Ok");
@@ -500,6 +504,8 @@ static void rcpt_done(struct session *s, const struct restrict_result *res)
         r->addr = r->orcpt = NULL;
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_RCPT, rcpt_done))
+        return;
     if (!s->qid[0]) {
         queue_new_id(s->qid, sizeof(s->qid));
         if (s->srv->local)
@@ -833,6 +839,8 @@ static void message_finish(struct session *s, const struct restrict_result *res)
         smtpd_session_reset_transaction(s);
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_EOM, message_finish))
+        return;
     if (s->actions.discard) {
         if (s->actions.discard == 1)
             msg_info("%s: discard: END-OF-MESSAGE from %s: %s; from=<%s> proto=%s helo=<%s>",
@@ -869,6 +877,8 @@ static void data_done(struct session *s, const struct restrict_result *res)
         reply_restriction(s, res);
         return;
     }
+    if (smtpd_milter_check(s, SMTPD_MILTER_DATA, data_done))
+        return;
     content_begin(s);
     smtpd_data_decoder_init(&s->dd, s->srv->bare_nl, data_sink, s);
     s->bare_lf_reject = 0;
@@ -968,6 +978,9 @@ int smtpd_data_feed(struct session *s)
 
 static void bdat_first_done(struct session *s, const struct restrict_result *res)
 {
+    /* The milters' DATA event; the chunk waits in the input buffer meanwhile. */
+    if (!res && smtpd_milter_check(s, SMTPD_MILTER_DATA, bdat_first_done))
+        return;
     if (res) {
         char line[700];
         str_fmt(line, sizeof(line), "%d %s %s", res->code, res->dsn, res->text);
@@ -1165,6 +1178,19 @@ static int local_xuid(struct session *s, const char *line)
     return 1;
 }
 
+/* A command yubin does not know: the milters may answer it (SMFIC_UNKNOWN). */
+static void unknown_done(struct session *s, const struct restrict_result *res)
+{
+    s->state = SS_COMMAND;
+    if (res) {
+        reply_restriction(s, res);
+        return;
+    }
+    if (smtpd_milter_check(s, SMTPD_MILTER_UNKNOWN, unknown_done))
+        return;
+    smtpd_session_error(s, "502 5.5.2 Error: command not recognized");
+}
+
 void smtpd_command_dispatch(struct session *s, char *line)
 {
     if (log_verbose())
@@ -1220,10 +1246,13 @@ void smtpd_command_dispatch(struct session *s, char *line)
     case CMD_COUNT:
         break;
     }
-    if (!*line)
+    if (!*line) {
         smtpd_session_error(s, "500 5.5.2 Error: bad syntax");
-    else
-        smtpd_session_error(s, "502 5.5.2 Error: command not recognized");
+        return;
+    }
+    free(s->pending_arg);
+    s->pending_arg = xstrdup(line);
+    unknown_done(s, NULL);
 }
 
 /* Called by smtpd.c after the group commit with its result. */

@@ -165,7 +165,7 @@ void smtpd_restrict_actions_free(struct restrict_actions *a);
 /* Is the client in mynetworks? (also used for XCLIENT-free relay decisions) */
 int smtpd_restrict_client_in_mynetworks(struct restrictions *r, const char *client_addr);
 
-/* receive_override_options keywords (Postfix's; no_milters has nothing to turn off yet). */
+/* receive_override_options keywords (Postfix's; no_milters turns off smtpd_milters). */
 #define SMTPD_RO_NO_UNKNOWN_RCPT    0x1   /* no_unknown_recipient_checks */
 #define SMTPD_RO_NO_ADDRESS_MAPS    0x2   /* no_address_mappings: qmgr skips virtual_alias_maps */
 #define SMTPD_RO_NO_HEADER_BODY     0x4   /* no_header_body_checks */

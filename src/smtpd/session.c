@@ -81,6 +81,7 @@ void smtpd_session_expire(struct session *s)
     }
     /* An AUTH exchange too: its answer must not revive a closing session. */
     smtpd_auth_abort(s);
+    smtpd_milter_session_end(s);    /* and a milter's answer must not queue anything */
     smtpd_commit_forget(s);
     if (s->sleep_timer)
         ev_timer_cancel(s->srv->loop, s->sleep_timer);
@@ -228,6 +229,7 @@ void smtpd_session_destroy(struct session *s, const char *why)
     conn_free(s->conn);
     s->tls = NULL;
     smtpd_session_reset_transaction(s);
+    smtpd_milter_session_end(s);
     smtpd_restrict_actions_free(&s->actions);
     smtpd_auth_session_end(s);
     buf_free(&s->msg);
@@ -245,6 +247,7 @@ void smtpd_session_destroy(struct session *s, const char *why)
 
 void smtpd_session_reset_transaction(struct session *s)
 {
+    smtpd_milter_abort(s);
     free(s->sender);
     s->sender = NULL;
     for (size_t i = 0; i < s->nrcpts; i++) {

@@ -297,6 +297,7 @@ static int smtpd_run(struct worker *w, int local)
         smtpd_hchecks_open(&srv);
     smtpd_bcc_open(&srv);
     smtpd_xforward_open(&srv);
+    smtpd_milter_setup(&srv);
     signal(SIGPIPE, SIG_IGN);
     if (!local) {
         char err[512] = "";
@@ -362,6 +363,7 @@ static int smtpd_run(struct worker *w, int local)
     smtpd_hchecks_close(&srv);
     smtpd_bcc_close(&srv);
     smtpd_xforward_close(&srv);
+    smtpd_milter_free(&srv);
     smtpd_policy_free(srv.policy);
     smtpd_limits_free(&srv);
     if (srv.submit_users)

@@ -40,6 +40,8 @@ struct dns;
 struct worker;
 struct conncount;
 struct conn;
+struct msess;
+struct smtpd_milters;
 
 #define SMTPD_LINE_MAX      12288   /* command line; RFC 4954 wants 12288 for AUTH lines */
 #define SMTPD_IN_MAX        (64 * 1024)
@@ -76,6 +78,7 @@ struct smtpd_server {
     struct dns *dns;
     struct restrictions *restr;
     struct smtpd_policy *policy;     /* check_policy_service clients (policy.h) */
+    struct smtpd_milters *milters;   /* smtpd_milters / non_smtpd_milters (milter.c), or NULL */
     struct maps *hc_maps[4];         /* header_checks ... body_checks (enum hc_class), or NULL */
     char *content_filter;            /* content_filter: "transport:nexthop", or "" */
     char *always_bcc;                /* bcc.c */
@@ -216,6 +219,10 @@ struct session {
     void (*chain_done)(struct session *s, const struct restrict_result *res);
     char *pending_arg;               /* the address/name being checked */
     enum smtpd_cmd pending_cmd;
+
+    /* Milters (milter.c). */
+    struct msess *milter;            /* this session's milter connections, or NULL */
+    int milter_passed;               /* the event the milters just passed (enum smtpd_milter_ev) */
 };
 
 /* session.c */
@@ -322,6 +329,27 @@ void smtpd_bcc_close(struct smtpd_server *srv);
 void smtpd_add_bcc(struct session *s, const char *addr);
 /* At the end of the content: 0, or -1 when a table failed (451 sent, transaction reset). */
 int smtpd_bcc_apply(struct session *s);
+
+/* milter.c: smtpd_milters (non_smtpd_milters in pickup) */
+enum smtpd_milter_ev {
+    SMTPD_MILTER_NONE, SMTPD_MILTER_HELO, SMTPD_MILTER_MAIL, SMTPD_MILTER_RCPT,
+    SMTPD_MILTER_DATA, SMTPD_MILTER_EOM, SMTPD_MILTER_UNKNOWN  /* the line in pending_arg */
+};
+void smtpd_milter_setup(struct smtpd_server *srv);
+void smtpd_milter_free(struct smtpd_server *srv);
+/*
+ * Ask the milters about the event, in a command's done function once the
+ * restrictions passed: 0 means go on now (no milters, or they all said
+ * continue at once); 1 means done(s, res) has been or will be called: with
+ * a reply to send (reject, tempfail), or with NULL when the milters passed,
+ * in which case this call returns 0 for the same event. Modifications at
+ * SMTPD_MILTER_EOM are applied to s->msg and the envelope before done.
+ */
+int smtpd_milter_check(struct session *s, enum smtpd_milter_ev ev,
+                       void (*done)(struct session *, const struct restrict_result *));
+void smtpd_milter_abort(struct session *s);         /* transaction reset: SMFIC_ABORT */
+void smtpd_milter_message_done(struct session *s);  /* end of message reached the milters */
+void smtpd_milter_session_end(struct session *s);   /* SMFIC_QUIT, close */
 
 /* smtpd.c */
 void smtpd_commit_enqueue(struct session *s);

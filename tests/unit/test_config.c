@@ -405,7 +405,7 @@ static void test_bad_values(void)
                             "message_size_limit = 10M\n"        /* 6 */
                             "hopcount_limit = 99999999999999999999999\n" /* 7 */
                             "queue_run_delay = -5\n"            /* 8 */
-                            "milter_connect_timeout = junk\n",  /* 9: not implemented: ignored */
+                            "address_verify_poll_delay = junk\n",  /* 9: not implemented: ignored */
                             NULL, &d);
     CHECK(c == NULL);
     CHECK(has_diag(&d, 1, "main.cf", 2, "smtpd_timeout: bad time value \"3x\""));
@@ -478,7 +478,8 @@ static void test_defaults(void)
     CHECK(cfg_param_implemented("smtpd_recipient_limit"));
     CHECK(cfg_param_implemented("virtual_mailbox_maps"));
     CHECK(!cfg_param_implemented("lmtp_sasl_auth_enable"));
-    CHECK(!cfg_param_implemented("smtpd_milters"));
+    CHECK(!cfg_param_implemented("address_verify_map"));
+    CHECK(cfg_param_implemented("smtpd_milters"));
     CHECK(!cfg_param_implemented("no_such_parameter"));
     CHECK(cfg_param_known(c, "lmtp_sasl_auth_enable"));
     CHECK(cfg_param_known(c, "relay_destination_concurrency_limit")); /* built-in master.cf */
@@ -538,7 +539,7 @@ static void test_unknown_parameters(void)
     struct cfg_diags d = {0};
     struct config *c = load(BASE
                             "foo = bar\n"                                   /* 2 */
-                            "milter_protocol = 2\n"                         /* 3 */
+                            "address_verify_map = x\n"                      /* 3 */
                             "lmtp_sasl_auth_enable = yes\n"                 /* 4 */
                             "biff = yes\n"                                  /* 5: = default */
                             "my_restrictions = permit_mynetworks, reject\n" /* 6 */
@@ -553,7 +554,7 @@ static void test_unknown_parameters(void)
     CHECK(has_diag(&d, 0, "main.cf", 2,
                    "unknown parameter \"foo\" (not a Postfix or yubin parameter; ignored)"));
     CHECK(has_diag(&d, 0, "main.cf", 3,
-                   "parameter \"milter_protocol\" is not implemented by yubin and is ignored"));
+                   "parameter \"address_verify_map\" is not implemented by yubin and is ignored"));
     CHECK(has_diag(&d, 0, "main.cf", 4, "\"lmtp_sasl_auth_enable\" is not implemented"));
     CHECK(!has_diag(&d, 0, "main.cf", 5, "biff"));
     CHECK(!has_diag(&d, 0, "main.cf", 6, "my_restrictions"));
@@ -592,7 +593,7 @@ static void test_master_columns(void)
                             "  -o { smtpd_client_restrictions = permit_mynetworks, reject }\n"
                             "  -osyslog_name=yubin/submission\n"
                             "  -o smtpd_helo_restrictions=\n"
-                            "[::1]:2526 inet n - n - - smtpd -o smtpd_milters=inet:127.0.0.1:9\n"  /* 8 */
+                            "[::1]:2526 inet n - n - - smtpd -o address_verify_map=x\n"  /* 8 */
                             "submission inet n - n - - smtpd\n"                                /* 9 */
                             "pickup    unix  n       -       n       60      1       pickup\n" /* 10 */
                             "qmgr      unix  n       -       n       300?    1       qmgr\n"   /* 11 */
@@ -678,7 +679,7 @@ static void test_master_columns(void)
     CHECK(!has_diag(&d, 0, "master.cf", 16, "cleanup"));
     /* -o names are checked like main.cf names, at master.cf:LINE. */
     CHECK(!has_diag(&d, 0, "master.cf", 3, "smtpd_tls_security_level"));   /* implemented */
-    CHECK(has_diag(&d, 0, "master.cf", 8, "\"smtpd_milters\" is not implemented"));
+    CHECK(has_diag(&d, 0, "master.cf", 8, "\"address_verify_map\" is not implemented"));
     CHECK_INT(cfg_diags_errors(&d), 0);
     /* Per-service parameter names exist for every service. */
     CHECK(cfg_param_known(c, "maildrop_destination_recipient_limit"));
