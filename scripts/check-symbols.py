@@ -29,6 +29,8 @@ ROLE_PREFIXES = {
     "auth": ["auth_"],
     "proxymap": ["proxymap_"],
     "imapd": ["imapd_"],
+    "pop3d": ["pop3d_"],
+    "managesieved": ["managesieved_"],
     "lmtpd": ["lmtpd_"],
     "cmd": ["cmd_", "yubin_"],
 }

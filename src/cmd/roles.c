@@ -8,6 +8,7 @@
 #include "imapd/imapd_role.h"
 #include "lib-master/worker.h"
 #include "lmtpd/lmtpd_role.h"
+#include "pop3d/pop3d_role.h"
 #include "proxymap/proxymap_role.h"
 #include "qmgr/qmgr_role.h"
 #include "smtpd/smtpd_role.h"
@@ -28,6 +29,7 @@ static const struct worker_role roles[] = {
     {"proxymap", proxymap_main, NULL, NULL},
     {"imapd", imapd_main, imapd_check_service, imapd_prepare},
     {"lmtpd", lmtpd_main, NULL, NULL},
+    {"pop3d", pop3d_main, pop3d_check_service, pop3d_prepare},
     {NULL, NULL, NULL, NULL},
 };
 
