@@ -232,6 +232,8 @@ static void on_handshake(struct conn *c, void *arg, int result)
     s->state = FS_CMD;
     if (!s->greeted)
         greet(s);
+    else if (s->srv->proto->tls_ready)
+        s->srv->proto->tls_ready(s, s->ps);
     session_process(s);
 }
 

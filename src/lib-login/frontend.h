@@ -52,6 +52,9 @@ struct login_proto {
     int (*command)(struct login_fe *fe, void *ps);
     /* TLS was started after STARTTLS: forget buffered state (may be NULL) */
     void (*tls_started)(struct login_fe *fe, void *ps);
+    /* the TLS handshake after STARTTLS completed (may be NULL: ManageSieve
+     * sends its capabilities again here) */
+    void (*tls_ready)(struct login_fe *fe, void *ps);
     /* send a SASL challenge (base64) */
     void (*challenge)(struct login_fe *fe, void *ps, const char *b64);
     /*
