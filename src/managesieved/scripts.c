@@ -10,7 +10,8 @@
  * "/", no leading "."), writing a script through a temporary file and
  * rename() after fsync, and replacing the active link atomically (a new
  * symlink renamed over the old one). A regular file at the link's place
- * (a script written by hand) is left alone: activation then fails.
+ * (a script written by hand, as the quick start's) becomes the script
+ * "dovecot.orig" at the first activation, as Pigeonhole imports it.
  */
 #include "managesieved/managesieved.h"
 
@@ -30,6 +31,7 @@
 
 #define SUFFIX ".sieve"
 #define SUFFIX_LEN 6
+#define ORIG_NAME "dovecot.orig"     /* where a hand-written active script is kept */
 
 struct msieve_store {
     char dir[MAILLOC_PATH_MAX];      /* sieve_dir */
@@ -265,8 +267,12 @@ static int link_to(struct msieve_store *st, const char *name)
 {
     struct stat sb;
     if (lstat(st->link, &sb) == 0 && !S_ISLNK(sb.st_mode)) {
-        errno = EEXIST;              /* a script written by hand: not ours to replace */
-        return -1;
+        /* a script written by hand: kept as the script "dovecot.orig", as Pigeonhole does */
+        if (!S_ISREG(sb.st_mode) ||
+            renameat2(AT_FDCWD, st->link, st->dfd, ORIG_NAME SUFFIX, RENAME_NOREPLACE) < 0) {
+            errno = EEXIST;
+            return -1;
+        }
     }
     if (!*name)
         return unlink(st->link) < 0 && errno != ENOENT ? -1 : 0;

@@ -7,10 +7,13 @@ layout (~/sieve/NAME.sieve, ~/.dovecot.sieve -> sieve/NAME.sieve) run by
 the LMTP server at delivery, quota refusals, and names that try to leave
 the script directory."""
 import base64
+import shutil
 import os
 import socket
 import ssl
 import subprocess
+
+import pytest
 
 from conftest import free_port, wait_port
 from ldatest import LMTP, lda_instance, message, wait_folder, wait_ready
@@ -182,6 +185,21 @@ def test_scripts_activation_and_delivery(instance, tmp_path):
     c.cmd("LOGOUT")
 
 
+def test_hand_written_script_kept_as_dovecot_orig(instance, tmp_path):
+    inst = started(instance, tmp_path)
+    home = os.path.join(inst.home, "alice")
+    with open(os.path.join(home, ".dovecot.sieve"), "w") as f:
+        f.write("keep;\n")
+    c = Sieve(inst.sieve_local)
+    c.response()
+    assert c.login()[0] == "OK"
+    assert c.put("new", "discard;\n")[0] == "OK"
+    assert c.cmd('SETACTIVE "new"')[0] == "OK"
+    assert sorted(c.cmd("LISTSCRIPTS")[2]) == ['"dovecot.orig"', '"new" ACTIVE']
+    assert c.cmd('GETSCRIPT "dovecot.orig"')[2] == ["keep;\n"]
+    c.cmd("LOGOUT")
+
+
 def test_quota_and_names(instance, tmp_path):
     inst = started(instance, tmp_path, main={"sieve_quota_max_scripts": "2",
                                              "sieve_max_script_size": "2048",
@@ -212,3 +230,36 @@ def test_quota_and_names(instance, tmp_path):
     assert sorted(os.listdir(os.path.join(inst.home, "alice", "sieve"))) == ["a.sieve",
                                                                               "b.sieve"]
     c.cmd("LOGOUT")
+
+
+def sieve_connect(inst, *args):
+    """Debian's sieve-connect (STARTTLS, then PLAIN) with alice's password on a pipe."""
+    r, w = os.pipe()
+    os.write(w, b"pw-alice\n")
+    os.close(w)
+    try:
+        return subprocess.run(["sieve-connect", "-s", "127.0.0.1", "-p", str(inst.sieve_local),
+                               "-u", "alice@example.test", "--passwordfd", str(r),
+                               "--notlsverify", "--authmech", "PLAIN"] + list(args),
+                              pass_fds=(r,), capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(r)
+
+
+@pytest.mark.skipif(not shutil.which("sieve-connect"), reason="Debian's sieve-connect is not "
+                    "installed (scripts/deps.sh lists it)")
+def test_sieve_connect(instance, tmp_path):
+    inst = started(instance, tmp_path)
+    local = tmp_path / "rules.sieve"
+    local.write_text('require "fileinto";\nfileinto "Archive";\n')
+    r = sieve_connect(inst, "--upload", "--localsieve", str(local), "--remotesieve", "rules")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = sieve_connect(inst, "--activate", "--remotesieve", "rules")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = sieve_connect(inst, "--list")
+    assert r.returncode == 0 and "rules" in r.stdout and "ACTIVE" in r.stdout.upper(), \
+        r.stdout + r.stderr
+    out = tmp_path / "back.sieve"
+    r = sieve_connect(inst, "--download", "--remotesieve", "rules", "--localsieve", str(out))
+    assert r.returncode == 0 and out.read_text() == local.read_text(), r.stdout + r.stderr
+    assert os.readlink(os.path.join(inst.home, "alice", ".dovecot.sieve")) == "sieve/rules.sieve"
