@@ -22,6 +22,7 @@ struct imapd_settings {
     struct login_settings l;        /* the login path's: limits, timeouts, mail location */
     char *capability;               /* imap_capability: post-login override or "+extra" */
     uint64_t idle_notify_ms;        /* imap_idle_notify_interval: IDLE's keepalive and sync */
+    size_t line_max;                /* imap_max_line_length (also l.line_max) */
 };
 
 void imapd_settings_read(const struct config *cfg, const char *queue_dir,

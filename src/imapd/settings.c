@@ -27,7 +27,8 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     set->l.login_client_limit = cfg_get_int(cfg, P_imapd_login_client_limit);
     set->l.login_timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_login_timeout);
     set->l.timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_timeout);
-    set->l.line_max = (size_t)cfg_get_int(cfg, P_imap_max_line_length);
+    set->line_max = (size_t)cfg_get_int(cfg, P_imap_max_line_length);
+    set->l.line_max = set->line_max;
     set->capability = xstrdup(cfg_get(cfg, P_imap_capability));
     set->idle_notify_ms = (uint64_t)cfg_get_time_ms(cfg, P_imap_idle_notify_interval);
 }
@@ -43,9 +44,9 @@ void imapd_parser_limits(const struct imapd_settings *set, int logged_in,
                          struct imap_parser_limits *lim)
 {
     imap_parser_default_limits(lim);
-    lim->line_max = set->l.line_max;
-    lim->command_max = logged_in ? 4 * set->l.line_max : set->l.line_max + 16384;
-    lim->literal_max = logged_in ? set->l.line_max : 8192;
+    lim->line_max = set->line_max;
+    lim->command_max = logged_in ? 4 * set->line_max : set->line_max + 16384;
+    lim->literal_max = logged_in ? set->line_max : 8192;
     lim->args_max = logged_in ? 10000 : 32;
     lim->depth_max = logged_in ? 32 : 4;
 }

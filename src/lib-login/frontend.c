@@ -414,16 +414,18 @@ void login_fe_auth(struct login_fe *s, const char *tag, const char *mech, const 
 {
     free(s->tag);
     s->tag = xstrdup(tag);
-    str_copy(s->mech, mech, sizeof(s->mech));
-    for (char *m = s->mech; *m; m++)
-        if (*m >= 'a' && *m <= 'z')
-            *m = (char)(*m - 'a' + 'A');
+    char m[sizeof(s->mech)];
+    str_copy(m, mech, sizeof(m));
+    for (char *p = m; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    /* the log names logname (IMAP's LOGIN sent as PLAIN); set before the start, whose
+     * callback may come at once */
+    str_copy(s->mech, logname ? logname : m, sizeof(s->mech));
     s->state = FS_AUTH_WAIT;
     conn_want_input(s->c, 0);
     int flags = SASL_LOGIN | (s->secured ? SASL_SECURED : 0);
-    s->sasl = sasl_auth_start(s->srv->sasl, s->mech, ir, s->rip, s->lip, flags, on_sasl, s);
-    if (logname)
-        str_copy(s->mech, logname, sizeof(s->mech));
+    s->sasl = sasl_auth_start(s->srv->sasl, m, ir, s->rip, s->lip, flags, on_sasl, s);
 }
 
 /* The answer to "+ challenge": one line, "*" cancels. */

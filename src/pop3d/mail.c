@@ -360,8 +360,20 @@ static void cmd_stat(struct psession *s, const struct pop3_cmd *c)
     conn_printf(s->c, "+OK %zu %llu\r\n", n, (unsigned long long)t);
 }
 
+/* LIST and UIDL take at most one argument. */
+static int one_arg_at_most(struct psession *s, const struct pop3_cmd *c)
+{
+    if (c->nargs <= 1)
+        return 1;
+    reply(s, "-ERR Too many arguments.");
+    s->bad++;
+    return 0;
+}
+
 static void cmd_list(struct psession *s, const struct pop3_cmd *c)
 {
+    if (!one_arg_at_most(s, c))
+        return;
     if (c->nargs == 1) {
         struct pmsg *m = msg_arg(s, c->args[0]);
         if (m)
@@ -392,6 +404,8 @@ static void put_uidl(struct psession *s, struct buf *o, size_t i, const char *pr
 static void cmd_uidl(struct psession *s, const struct pop3_cmd *c)
 {
     struct buf *o = conn_out(s->c);
+    if (!one_arg_at_most(s, c))
+        return;
     if (c->nargs == 1) {
         struct pmsg *m = msg_arg(s, c->args[0]);
         if (m)

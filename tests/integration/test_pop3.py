@@ -177,6 +177,23 @@ def test_retr_is_byte_exact_and_dot_stuffed(pop):
     s.close()
 
 
+def test_large_message_streamed(pop):
+    p = pop()
+    p.put(0)
+    body = "".join("line %07d of a large message\n" % i for i in range(120000))   # ~3.6 MB
+    path = os.path.join(p.maildir, "new", "1700000100.M1P1.host")
+    with open(path, "w") as f:
+        f.write("Subject: large\n\n" + body)
+    os.chown(path, p.vuid, p.vgid)
+    c = p.login()
+    count, size = c.stat()
+    assert count == 1 and size == os.path.getsize(path) + body.count("\n") + 2
+    resp, lines, octets = c.retr(1)
+    assert len(lines) == 120002 and lines[-1] == b"line 0119999 of a large message"
+    assert c.top(1, 3)[1][-1] == b"line 0000002 of a large message"
+    c.quit()
+
+
 def test_auth_plain_initial_response_and_failures(pop):
     p = pop()
     p.put(1)
