@@ -588,14 +588,19 @@ static int next_command(struct psession *s)
 
 static void session_process(struct psession *s)
 {
-    if (s->send)
-        send_pump(s);
-    /* pipelined commands wait while a message is being sent (PIPELINING keeps order) */
-    while (!s->closing && !s->send && next_command(s))
-        ;
-    if (conn_flush(s->c) < 0 || (s->closing && conn_out_len(s->c) == 0)) {
-        session_end(s);
-        return;
+    for (;;) {
+        if (s->send)
+            send_pump(s);
+        /* pipelined commands wait while a message is being sent (PIPELINING keeps order) */
+        while (!s->closing && !s->send && next_command(s))
+            ;
+        if (conn_flush(s->c) < 0 || (s->closing && conn_out_len(s->c) == 0)) {
+            session_end(s);
+            return;
+        }
+        /* all of it went out at once: no writable event will come, so refill now */
+        if (!s->send || conn_out_len(s->c) > 0)
+            break;
     }
     conn_want_input(s->c, !s->closing && !s->send);
     conn_update(s->c);
