@@ -203,6 +203,7 @@ static int inbox_open(struct psession *s)
         long k = mview_find(s->v, s->msgs[i].uid);
         s->msgs[i].size = k >= 0 ? msg_vsize(s, &m[k]) : 0;
     }
+    mview_cache_flush(s->v);              /* the sizes are there for IMAP sessions at once */
     return 0;
 }
 
