@@ -27,7 +27,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 # scripts/check-layers.py), then one folder per role, then the command line.
 LIB_SRCS  := $(wildcard src/lib/*.c src/lib-*/*.c)
 ROLE_SRCS := $(wildcard src/master/*.c src/smtpd/*.c src/qmgr/*.c src/deliver/*.c src/auth/*.c src/proxymap/*.c \
-             src/imapd/*.c src/lmtpd/*.c src/postscreen/*.c src/cmd/*.c)
+             src/imapd/*.c src/lmtpd/*.c src/postscreen/*.c src/pop3d/*.c \
+             src/managesieved/*.c src/cmd/*.c)
 CORE_SRCS := $(filter-out src/cmd/main.c,$(LIB_SRCS) $(ROLE_SRCS))
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -30,6 +30,7 @@ LAYERS = [
     "lib-master",   # the contract between master and workers, shared session counts
     "lib-imap",     # IMAP protocol pieces: arguments, sequence sets, mUTF-7, ENVELOPE, BODYSTRUCTURE
     "lib-storage",  # mailboxes: Maildir and mbox, folders, UIDs, index
+    "lib-login",    # the login path of IMAP, POP3, ManageSieve: front end, launcher, hand-off
     "lib-milter",
     "lib-sieve",
     "lib-mailauth",

@@ -30,6 +30,8 @@ ROLE_PREFIXES = {
     "proxymap": ["proxymap_"],
     "postscreen": ["postscreen_", "psc_"],
     "imapd": ["imapd_"],
+    "pop3d": ["pop3d_"],
+    "managesieved": ["managesieved_"],
     "lmtpd": ["lmtpd_"],
     "cmd": ["cmd_", "yubin_"],
 }

@@ -5,7 +5,7 @@
 #   deps.sh fuzz    the build set plus clang and libFuzzer (make fuzz)
 set -e
 BUILD_PKGS="gcc make pkg-config libssl-dev libpcre2-dev liblmdb-dev libsqlite3-dev libc-ares-dev libcrypt-dev libargon2-dev libpq-dev libmariadb-dev libldap-dev openssl sqlite3"
-TEST_PKGS="python3 python3-pytest python3-pytest-xdist python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre postfix-mysql postfix-pgsql dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved isync fetchmail mutt tmux postgresql mariadb-server slapd ldap-utils opendkim opendkim-tools clamav-daemon clamav-milter spamd spamass-milter"
+TEST_PKGS="python3 python3-pytest python3-pytest-xdist python3-aiosmtpd swaks libnet-ssleay-perl postfix postfix-lmdb postfix-pcre postfix-mysql postfix-pgsql dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve dovecot-managesieved sieve-connect isync fetchmail mutt tmux postgresql mariadb-server slapd ldap-utils opendkim opendkim-tools clamav-daemon clamav-milter spamd spamass-milter"
 FUZZ_PKGS="clang-14 libclang-rt-14-dev"
 want="$BUILD_PKGS"
 [ "$1" = test ] && want="$BUILD_PKGS $TEST_PKGS"

@@ -23,6 +23,12 @@ yubin instance in $DIR
   imap            127.0.0.1:2143   STARTTLS (plaintext LOGIN only after it, or from 127.0.0.1 to itself)
   imaps           127.0.0.1:2993   implicit TLS
                   (try: curl -k imaps://127.0.0.1:2993/ -u "test@example.test:\$(cat $DIR/test-password)")
+  pop3            127.0.0.1:2110   STLS (USER/PASS only after it, or from 127.0.0.1 to itself)
+  pop3s           127.0.0.1:2995   implicit TLS
+                  (try: curl -k pop3s://127.0.0.1:2995/ -u "test@example.test:\$(cat $DIR/test-password)")
+  managesieve     127.0.0.1:24190  ManageSieve (RFC 5804): STARTTLS, AUTHENTICATE; SETACTIVE makes
+                  test.sieve a link to $DIR/sieve/example.test/test/NAME.sieve
+                  (try: sieve-connect -s 127.0.0.1 -p 24190 -u test@example.test --list)
   lmtp            $DIR/queue/private/dovecot-lmtp   LMTP (Postfix: lmtp:unix:...), with Sieve
                   (test@example.test's script: $DIR/sieve/example.test/test.sieve;
                    try: printf 'Subject: [list] hi\n\nhello\n' |
@@ -103,6 +109,8 @@ first_valid_uid = $MINUID
 # Final delivery with Sieve (Dovecot's settings): the LMTP server on
 # queue/private/dovecot-lmtp (master.cf) and yubin deliver use them.
 sieve = $DIR/sieve/%d/%n.sieve
+# ManageSieve keeps the scripts here; SETACTIVE points the file above at one
+sieve_dir = $DIR/sieve/%d/%n
 lda_mailbox_autocreate = yes
 recipient_delimiter = +
 EOF
@@ -127,6 +135,11 @@ cat > "$DIR/master.cf" <<EOF
 127.0.0.1:2993   inet  n       -       n       -       1       imapd
   -o syslog_name=yubin/imaps
   -o imapd_tls_wrappermode=yes
+127.0.0.1:2110   inet  n       -       n       -       1       pop3d
+127.0.0.1:2995   inet  n       -       n       -       1       pop3d
+  -o syslog_name=yubin/pop3s
+  -o pop3d_tls_wrappermode=yes
+127.0.0.1:24190  inet  n       -       n       -       1       managesieved
 auth             unix  -       -       n       -       1       auth
 dovecot-lmtp     unix  -       n       n       -       -       lmtpd
 pickup           unix  n       -       n       60      1       pickup
@@ -167,6 +180,8 @@ if header :contains "subject" "urgent" {
 }
 EOF
 chmod 755 "$DIR/sieve" "$DIR/sieve/example.test"
+# ManageSieve runs as the mail user: it writes the scripts and the link here
+chown "$VUID:$VGID" "$DIR/sieve/example.test" 2>/dev/null || true
 chmod 644 "$DIR/sieve/example.test/test.sieve"
 
 PASSWORD=$(openssl rand -base64 12 | tr -d '/+=' | cut -c1-12)

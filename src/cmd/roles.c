@@ -9,6 +9,8 @@
 #include "lib-master/worker.h"
 #include "lmtpd/lmtpd_role.h"
 #include "postscreen/postscreen_role.h"
+#include "pop3d/pop3d_role.h"
+#include "managesieved/managesieved_role.h"
 #include "proxymap/proxymap_role.h"
 #include "qmgr/qmgr_role.h"
 #include "smtpd/smtpd_role.h"
@@ -30,6 +32,8 @@ static const struct worker_role roles[] = {
     {"imapd", imapd_main, imapd_check_service, imapd_prepare},
     {"lmtpd", lmtpd_main, NULL, NULL},
     {"postscreen", postscreen_main, postscreen_check_service, postscreen_prepare},
+    {"pop3d", pop3d_main, pop3d_check_service, pop3d_prepare},
+    {"managesieved", managesieved_main, NULL, managesieved_prepare},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -53,19 +53,19 @@ int imapd_prepare(struct worker *w)
     for (size_t i = 0; i < w->nlisten && n < 64; i++)
         closing[n++] = w->listen_fds[i];
     closing[n++] = w->count_fd;
-    launcher_fd = imapd_launcher_start(&settings, closing, n);
+    launcher_fd = login_launcher_start(&settings.l, imapd_mail_run, &settings, closing, n);
     if (launcher_fd < 0) {
         msg_error("cannot start the imapd launcher");
         return -1;
     }
     tls_params(w->cfg);
-    if (tls_configured(w->cfg) || settings.wrappermode) {
+    if (tls_configured(w->cfg) || settings.l.wrappermode) {
         char err[1024] = "";
         w->tls = tls_server_new(w->cfg, err, sizeof(err));
         if (!w->tls)
             tls_error = xstrdup(err);
     }
-    if (!w->tls && settings.wrappermode)
+    if (!w->tls && settings.l.wrappermode)
         msg_warn("imapd_tls_wrappermode = yes but TLS is unavailable: %s",
                  tls_error ? tls_error : "no certificate configured");
     else if (tls_error)

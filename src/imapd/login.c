@@ -1,515 +1,115 @@
 /*
- * login.c - the imapd front end ("imap-login"): unprivileged, one event
- * loop, every client until it has logged in.
+ * login.c - the imapd front end ("imap-login"): IMAP's words for
+ * lib-login's front end (lib-login/frontend.h), which owns the
+ * connections, TLS, the auth service and the hand-off.
  *
- * Owns: accepting connections, the greeting, TLS (STARTTLS, or wrapper
- * mode), the commands allowed before login (CAPABILITY NOOP LOGOUT ID
- * STARTTLS LOGIN AUTHENTICATE) and their replies, the plaintext policy
- * (disable_plaintext_auth: LOGINDISABLED and no plaintext mechanisms on a
- * connection that is neither TLS nor from the server's own address, as
- * Dovecot), logins through the auth service (lib-auth/sasl_client.h;
- * LOGIN is sent as PLAIN), the autologout before login (imapd_login_timeout
- * from the connection's start, as Dovecot's built-in one), and handing a
- * logged-in session to the launcher: the client's socket itself when it
- * is plaintext, or one end of a socket pair when it is TLS, after which
- * this process relays between the TLS connection and that pair.
+ * Owns: the greeting and the pre-login CAPABILITY (LOGINDISABLED and no
+ * plaintext mechanisms on a connection that is neither TLS nor from the
+ * server's own address, as Dovecot), the commands allowed before login
+ * (CAPABILITY NOOP LOGOUT ID STARTTLS LOGIN AUTHENTICATE; LOGIN is sent to
+ * the auth service as PLAIN), SASL's "+ " continuations, and the replies
+ * to a failed login or a forced end.
  */
 #include "imapd/login.h"
 
-#include "lib-auth/sasl_client.h"
-#include "lib-conf/config.h"
-#include "lib-tls/tls.h"
+#include "lib-login/frontend.h"
 #include "lib/base64.h"
 #include "lib/conn.h"
-#include "lib/evloop.h"
-#include "lib/log.h"
 #include "lib/util.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#define FE_IN_MAX        (256 * 1024)
-#define FE_OUT_MAX       (256 * 1024)
-#define AUTH_LINE_MAX    16384          /* an AUTHENTICATE response line */
-#define RELAY_CHUNK      16384
+static const struct imapd_settings *imap_set;
 
-enum fe_state {
-    FS_HANDSHAKE,     /* TLS handshake (wrapper mode or after STARTTLS) */
-    FS_CMD,           /* reading commands */
-    FS_STARTTLS,      /* "OK Begin TLS" queued: TLS starts when it is sent */
-    FS_AUTH_WAIT,     /* the auth service has the request */
-    FS_AUTH_CONT,     /* "+ challenge" sent: the next line is the answer */
-    FS_HANDOFF,       /* the launcher has the session */
-    FS_RELAY,         /* logged in over TLS: relaying to the mail worker */
-    FS_CLOSING,       /* flushing the last replies */
-};
-
-struct fe_session {
-    struct imapd_login *srv;
-    struct conn *c;
-    struct imap_parser *p;
-    enum fe_state state;
-    unsigned sid;
-    char rip[64], lip[64], namaddr[96];
-    int tls, secured, greeted;
-    struct sasl_auth *sasl;
-    char *tag;                  /* of the LOGIN/AUTHENTICATE command */
-    char mech[32];
-    int relay_fd;               /* TLS: the worker's end, until the launcher said OK */
-    struct conn *inner;         /* TLS relay: our end of the pair */
-    struct ev_timer *greet_timer;  /* waiting for the auth service before the greeting */
-    unsigned greet_waits;
-    struct fe_session *next, *prev;
-};
-
-struct fe_listener {
-    struct imapd_login *srv;
-    int fd;
-};
-
-struct imapd_login {
-    const struct imapd_settings *set;
-    struct evloop *loop;
-    struct tls_server *tls;
-    const char *tls_error;
-    struct sasl_client *sasl;
-    int launcher;
-    struct fe_session *sessions;
-    size_t nsessions;
-    unsigned next_sid;
-    struct fe_listener *listeners;
-    size_t nlisteners;
-    int stopping;
-};
-
-static void session_process(struct fe_session *s);
-static void session_destroy(struct fe_session *s);
-static void relay_pump(struct fe_session *s);
-
-/* ------------------------------------------------------------------ */
-/* replies and capabilities                                            */
-
-static int plaintext_ok(const struct fe_session *s)
-{
-    return s->secured || !s->srv->set->disable_plaintext;
-}
-
-/* The mechanisms offered on this connection now. */
-static void mechs(struct fe_session *s, struct buf *out)
-{
-    const char *opts = plaintext_ok(s) ? "noanonymous" : "noplaintext, noanonymous";
-    saslc_mechs(s->srv->sasl, 0, opts, NULL, out);
-}
-
-static void capability_pre(struct fe_session *s, struct buf *out)
+static void capability_pre(struct login_fe *s, struct buf *out)
 {
     buf_puts(out, "IMAP4rev1 SASL-IR LITERAL+ ID");
-    if (!s->tls && s->srv->tls && !s->srv->set->wrappermode)
+    if (login_fe_starttls_offered(s))
         buf_puts(out, " STARTTLS");
     struct buf m;
     buf_init(&m, 4096);
-    mechs(s, &m);
+    login_fe_mechs(s, &m);
     size_t n;
     char **v = str_split_list(buf_cstr(&m), &n);
     for (size_t i = 0; i < n; i++)
         buf_printf(out, " AUTH=%s", v[i]);
     strv_free(v);
     buf_free(&m);
-    if (!plaintext_ok(s))
+    if (!login_fe_plaintext_ok(s))
         buf_puts(out, " LOGINDISABLED");
-}
-
-/* End the session once its output is sent (session_process does it). */
-static void greet(struct fe_session *s);
-
-static void close_after_flush(struct fe_session *s)
-{
-    s->state = FS_CLOSING;
-    conn_want_input(s->c, 0);
-    conn_deadline_in(s->c, 10000);
-}
-
-static void greet_now(struct fe_session *s)
-{
-    struct buf capa;
-    buf_init(&capa, 8192);
-    capability_pre(s, &capa);
-    imapd_reply(s->c, NULL, "OK [CAPABILITY %s] yubin ready.", buf_cstr(&capa));
-    buf_free(&capa);
-    s->greeted = 1;
-}
-
-#define GREET_WAIT_MS   50
-#define GREET_WAITS_MAX 100      /* 5 s: then greet without AUTH= */
-
-static void greet_retry(void *arg)
-{
-    struct fe_session *s = arg;
-    s->greet_timer = NULL;
-    greet(s);
-    session_process(s);
-}
-
-/* The greeting lists the mechanisms: wait (a little) for the auth service. */
-static void greet(struct fe_session *s)
-{
-    if (!saslc_ready(s->srv->sasl) && s->greet_waits++ < GREET_WAITS_MAX) {
-        saslc_mechs(s->srv->sasl, 0, "", NULL, &(struct buf){0});  /* connects */
-        s->greet_timer = ev_timer_add(s->srv->loop, GREET_WAIT_MS, greet_retry, s);
-        return;
-    }
-    greet_now(s);
-}
-
-/* ------------------------------------------------------------------ */
-/* TLS                                                                 */
-
-static void tls_begin(struct fe_session *s)
-{
-    struct tls_conn *t = tls_accept(s->srv->tls, conn_fd(s->c), s->namaddr);
-    if (!t) {
-        session_destroy(s);
-        return;
-    }
-    size_t dropped = tls_conn_attach(s->c, t);
-    if (dropped > 0)
-        msg_info("%s: discarding %zu bytes of plaintext sent after STARTTLS", s->namaddr,
-                 dropped);
-    imap_parser_reset(s->p);
-    s->state = FS_HANDSHAKE;
-    conn_block_input(s->c, 0);
-    conn_want_input(s->c, 1);
-    conn_handshake(s->c, s->srv->set->login_timeout_ms);
-}
-
-static void on_handshake(struct conn *c, void *arg, int result)
-{
-    (void)c;
-    struct fe_session *s = arg;
-    if (result == -2)
-        msg_info("SSL_accept error from %s: timed out", s->namaddr);
-    if (result != 0) {
-        session_destroy(s);
-        return;
-    }
-    s->tls = s->secured = 1;
-    s->state = FS_CMD;
-    if (!s->greeted)
-        greet(s);
-    session_process(s);
-}
-
-/* ------------------------------------------------------------------ */
-/* the hand-off                                                        */
-
-static struct fe_session *session_by_sid(struct imapd_login *srv, unsigned sid)
-{
-    for (struct fe_session *s = srv->sessions; s; s = s->next)
-        if (s->sid == sid && s->state == FS_HANDOFF)
-            return s;
-    return NULL;
-}
-
-/* Back to reading commands, as before the login. */
-static void handoff_undo(struct fe_session *s)
-{
-    if (s->relay_fd >= 0)
-        close(s->relay_fd);
-    s->relay_fd = -1;
-    if (s->inner) {
-        conn_free(s->inner);
-        s->inner = NULL;
-    }
-    s->state = FS_CMD;
-    conn_want_input(s->c, 1);
-}
-
-static void handoff_failed(struct fe_session *s, const char *why)
-{
-    handoff_undo(s);
-    msg_warn("%s: login of %s not completed: %s", s->namaddr, s->mech, why);
-    imapd_reply(s->c, s->tag, "NO [UNAVAILABLE] Internal error occurred. "
-                "Refer to server log for more information.");
-}
-
-static const struct conn_cb inner_cb;
-
-/* mail_max_userip_connections: Dovecot's answer, then the connection ends. */
-static void handoff_limit(struct fe_session *s)
-{
-    handoff_undo(s);
-    imapd_reply(s->c, NULL, "BYE Maximum number of connections from user+IP exceeded "
-                "(mail_max_userip_connections=%lld)", s->srv->set->max_userip);
-    close_after_flush(s);
-    session_process(s);
-}
-
-static void handoff_done(struct fe_session *s, const char *user, const char *mpid)
-{
-    msg_info("Login: user=<%s>, method=%s, rip=%s, lip=%s, mpid=%s%s", user, s->mech, s->rip,
-             s->lip, mpid, s->tls ? ", TLS" : "");
-    if (!s->tls) {
-        session_destroy(s);        /* the mail worker has the socket now */
-        return;
-    }
-    close(s->relay_fd);            /* the worker holds its end */
-    s->relay_fd = -1;
-    s->state = FS_RELAY;
-    conn_set_total(s->c, 0);       /* the mail worker's autologout applies now */
-    conn_deadline_clear(s->c);
-    conn_want_input(s->c, 1);
-    conn_attach(s->inner, s->srv->loop, &inner_cb, s);
-    relay_pump(s);
-}
-
-static void on_launcher(int fd, int events, void *arg)
-{
-    (void)events;
-    struct imapd_login *srv = arg;
-    for (;;) {
-        struct imapd_msg m;
-        int r = imapd_msg_recv(fd, &m);
-        if (r == 0)
-            msg_fatal("the imapd launcher is gone");
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            msg_fatal("reading from the imapd launcher: %s", strerror(errno));
-        }
-        unsigned sid = m.nfields >= 2 ? (unsigned)strtoul(m.fields[1], NULL, 10) : 0;
-        struct fe_session *s = session_by_sid(srv, sid);
-        if (s && strcmp(m.fields[0], "OK") == 0 && m.nfields >= 4)
-            handoff_done(s, m.fields[2], m.fields[3]);
-        else if (s && m.nfields >= 4 && strcmp(m.fields[3], "LIMIT") == 0)
-            handoff_limit(s);
-        else if (s) {
-            handoff_failed(s, m.nfields >= 3 ? m.fields[2] : "refused by the launcher");
-            session_process(s);
-        }
-        imapd_msg_free(&m);
-    }
-}
-
-/* The auth service said OK: give the session to the launcher. */
-static void handoff(struct fe_session *s)
-{
-    unsigned id;
-    unsigned long cpid;
-    const char *cookie;
-    if (saslc_login_ref(s->srv->sasl, &id, &cpid, &cookie) < 0) {
-        handoff_failed(s, "the auth service sent no cookie");
-        return;
-    }
-    if (!s->tls && (conn_flush(s->c) < 0 || conn_out_len(s->c) > 0)) {
-        /* the worker's replies must not overtake ours on the socket it takes */
-        handoff_failed(s, "the client does not read its replies");
-        return;
-    }
-    char *data;
-    size_t len = conn_peek(s->c, &data);
-    if (len > IMAPD_PIPELINED_MAX) {
-        imapd_reply(s->c, NULL, "BYE Too much input pipelined after login.");
-        close_after_flush(s);
-        return;
-    }
-    int fd = conn_fd(s->c);
-    if (s->tls) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-            handoff_failed(s, strerror(errno));
-            return;
-        }
-        s->inner = conn_new(sv[0], FE_IN_MAX, FE_OUT_MAX);
-        fd_set_nonblock(sv[0], 1);
-        s->relay_fd = fd = sv[1];
-    }
-    char sid[16], ids[16], cpids[24];
-    snprintf(sid, sizeof(sid), "%u", s->sid);
-    snprintf(ids, sizeof(ids), "%u", id);
-    snprintf(cpids, sizeof(cpids), "%lu", cpid);
-    const char *f[] = {"LOGIN", sid, ids, cpids, cookie, s->rip, s->lip, s->tls ? "1" : "0",
-                       s->tag, s->mech};
-    if (imapd_msg_send(s->srv->launcher, f, 10, data, len, fd) < 0) {
-        handoff_failed(s, strerror(errno));
-        return;
-    }
-    conn_consume(s->c, len);
-    s->state = FS_HANDOFF;
-    conn_update(s->c);
-}
-
-/* ------------------------------------------------------------------ */
-/* authentication                                                      */
-
-static void on_sasl(void *arg, enum sasl_status st, const char *text)
-{
-    struct fe_session *s = arg;
-    if (st != SASL_CONT)
-        s->sasl = NULL;
-    switch (st) {
-    case SASL_CONT:
-        imapd_reply(s->c, "+", "%s", text ? text : "");
-        s->state = FS_AUTH_CONT;
-        conn_want_input(s->c, 1);
-        break;
-    case SASL_OK:
-        handoff(s);
-        break;
-    case SASL_FAIL:
-        msg_warn("%s: SASL %s authentication failed: %s", s->namaddr, s->mech,
-                 text && *text ? text : "authentication failure");
-        imapd_reply(s->c, s->tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
-        s->state = FS_CMD;
-        conn_want_input(s->c, 1);
-        break;
-    case SASL_TEMPFAIL:
-        msg_warn("%s: SASL %s authentication aborted: %s", s->namaddr, s->mech,
-                 text && *text ? text : "temporary failure");
-        imapd_reply(s->c, s->tag, "NO [UNAVAILABLE] Temporary authentication failure.");
-        s->state = FS_CMD;
-        conn_want_input(s->c, 1);
-        break;
-    }
-    session_process(s);
-}
-
-static void auth_start(struct fe_session *s, const char *tag, const char *mech, const char *ir)
-{
-    free(s->tag);
-    s->tag = xstrdup(tag);
-    str_copy(s->mech, mech, sizeof(s->mech));
-    for (char *m = s->mech; *m; m++)
-        if (*m >= 'a' && *m <= 'z')
-            *m = (char)(*m - 'a' + 'A');
-    s->state = FS_AUTH_WAIT;
-    conn_want_input(s->c, 0);
-    int flags = SASL_LOGIN | (s->secured ? SASL_SECURED : 0);
-    s->sasl = sasl_auth_start(s->srv->sasl, s->mech, ir, s->rip, s->lip, flags, on_sasl, s);
-}
-
-/* The answer to "+ challenge": one line, "*" cancels. */
-static void auth_continue(struct fe_session *s)
-{
-    char *data;
-    size_t len = conn_peek(s->c, &data);
-    char *nl = memchr(data, '\n', len);
-    if (!nl) {
-        if (len > AUTH_LINE_MAX) {
-            imapd_reply(s->c, NULL, "BYE Authentication response too long.");
-            close_after_flush(s);
-        }
-        return;
-    }
-    size_t n = (size_t)(nl - data);
-    size_t take = n + 1;
-    if (n > 0 && data[n - 1] == '\r')
-        n--;
-    char *line = xstrndup(data, n);
-    conn_consume(s->c, take);
-    if (strcmp(line, "*") == 0) {
-        sasl_auth_cancel(s->sasl);
-        s->sasl = NULL;
-        imapd_reply(s->c, s->tag, "BAD Authentication aborted by client.");
-        s->state = FS_CMD;
-    } else {
-        s->state = FS_AUTH_WAIT;
-        conn_want_input(s->c, 0);
-        sasl_auth_continue(s->sasl, line);
-    }
-    free(line);
-}
-
-static int mech_offered(struct fe_session *s, const char *mech)
-{
-    struct buf m;
-    buf_init(&m, 4096);
-    mechs(s, &m);
-    size_t n;
-    char **v = str_split_list(buf_cstr(&m), &n);
-    int found = 0;
-    for (size_t i = 0; i < n && !found; i++)
-        found = str_ieq(v[i], mech);
-    strv_free(v);
-    buf_free(&m);
-    return found;
 }
 
 /* ------------------------------------------------------------------ */
 /* commands                                                            */
 
-static void cmd_capability(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_capability(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     (void)a;
     struct buf capa;
     buf_init(&capa, 8192);
     capability_pre(s, &capa);
-    imapd_reply(s->c, NULL, "CAPABILITY %s", buf_cstr(&capa));
+    imapd_reply(login_fe_conn(s), NULL, "CAPABILITY %s", buf_cstr(&capa));
     buf_free(&capa);
-    imapd_reply(s->c, tag, "OK Pre-login capabilities listed, post-login capabilities have more.");
+    imapd_reply(login_fe_conn(s), tag, "OK Pre-login capabilities listed, post-login capabilities have more.");
 }
 
-static void cmd_noop(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_noop(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     (void)a;
-    imapd_reply(s->c, tag, "OK NOOP completed.");
+    imapd_reply(login_fe_conn(s), tag, "OK NOOP completed.");
 }
 
-static void cmd_logout(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_logout(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     (void)a;
-    imapd_reply(s->c, NULL, "BYE Logging out");
-    imapd_reply(s->c, tag, "OK Logout completed.");
-    close_after_flush(s);
+    imapd_reply(login_fe_conn(s), NULL, "BYE Logging out");
+    imapd_reply(login_fe_conn(s), tag, "OK Logout completed.");
+    login_fe_close(s);
 }
 
-static void cmd_id(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_id(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     const struct imap_arg *l;
     if (!imap_arg_is_nil(&a[0]) && !imap_arg_list(&a[0], &l)) {
-        imapd_reply(s->c, tag, "BAD Invalid ID parameters.");
+        imapd_reply(login_fe_conn(s), tag, "BAD Invalid ID parameters.");
         return;
     }
-    imapd_reply_id(s->c);
-    imapd_reply(s->c, tag, "OK ID completed.");
+    imapd_reply_id(login_fe_conn(s));
+    imapd_reply(login_fe_conn(s), tag, "OK ID completed.");
 }
 
-static void cmd_starttls(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_starttls(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     (void)a;
-    if (s->tls) {
-        imapd_reply(s->c, tag, "BAD TLS is already active.");
+    if (login_fe_tls(s)) {
+        imapd_reply(login_fe_conn(s), tag, "BAD TLS is already active.");
         return;
     }
-    if (!s->srv->tls) {
-        imapd_reply(s->c, tag, "BAD TLS support isn't enabled.");
+    if (!login_fe_starttls_offered(s)) {
+        imapd_reply(login_fe_conn(s), tag, "BAD TLS support isn't enabled.");
         return;
     }
-    imapd_reply(s->c, tag, "OK Begin TLS negotiation now.");
-    s->state = FS_STARTTLS;
-    conn_block_input(s->c, 1);
+    imapd_reply(login_fe_conn(s), tag, "OK Begin TLS negotiation now.");
+    login_fe_starttls(s);
 }
 
-static void cmd_login(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_login(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     const char *user, *pass;
     size_t ulen, plen;
     if (!imap_arg_astring(&a[0], &user, &ulen) || !imap_arg_astring(&a[1], &pass, &plen) ||
         !imap_arg_is_eol(&a[2])) {
-        imapd_reply(s->c, tag, "BAD Invalid arguments.");
+        imapd_reply(login_fe_conn(s), tag, "BAD Invalid arguments.");
         return;
     }
-    if (!plaintext_ok(s)) {
-        imapd_reply(s->c, tag, "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+    if (!login_fe_plaintext_ok(s)) {
+        imapd_reply(login_fe_conn(s), tag, "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
                     "non-secure (SSL/TLS) connections.");
         return;
     }
     if (memchr(user, '\0', ulen) || memchr(pass, '\0', plen)) {
-        imapd_reply(s->c, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
+        imapd_reply(login_fe_conn(s), tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
         return;
     }
     struct buf raw, b64;
@@ -520,38 +120,37 @@ static void cmd_login(struct fe_session *s, const char *tag, const struct imap_a
     buf_putc(&raw, '\0');
     buf_append(&raw, pass, plen);
     base64_encode(&b64, raw.data, raw.len);
-    auth_start(s, tag, "PLAIN", buf_cstr(&b64));
-    str_copy(s->mech, "LOGIN", sizeof(s->mech));   /* for the log: the IMAP command */
+    login_fe_auth(s, tag, "PLAIN", buf_cstr(&b64), "LOGIN");  /* the log names the command */
     explicit_bzero(raw.data, raw.len);
     explicit_bzero(b64.data, b64.len);
     buf_free(&raw);
     buf_free(&b64);
 }
 
-static void cmd_authenticate(struct fe_session *s, const char *tag, const struct imap_arg *a)
+static void cmd_authenticate(struct login_fe *s, const char *tag, const struct imap_arg *a)
 {
     const char *mech, *ir = NULL;
     if (!imap_arg_atom(&a[0], &mech) ||
         (!imap_arg_is_eol(&a[1]) && (!imap_arg_atom(&a[1], &ir) || !imap_arg_is_eol(&a[2])))) {
-        imapd_reply(s->c, tag, "BAD Invalid arguments.");
+        imapd_reply(login_fe_conn(s), tag, "BAD Invalid arguments.");
         return;
     }
-    if (!mech_offered(s, mech)) {
-        if (!plaintext_ok(s) && (str_ieq(mech, "PLAIN") || str_ieq(mech, "LOGIN")))
-            imapd_reply(s->c, tag, "NO [PRIVACYREQUIRED] Plaintext authentication disallowed "
+    if (!login_fe_mech_offered(s, mech)) {
+        if (!login_fe_plaintext_ok(s) && (str_ieq(mech, "PLAIN") || str_ieq(mech, "LOGIN")))
+            imapd_reply(login_fe_conn(s), tag, "NO [PRIVACYREQUIRED] Plaintext authentication disallowed "
                         "on non-secure (SSL/TLS) connections.");
         else
-            imapd_reply(s->c, tag, "NO Unsupported authentication mechanism.");
+            imapd_reply(login_fe_conn(s), tag, "NO Unsupported authentication mechanism.");
         return;
     }
     if (ir && strcmp(ir, "=") == 0)
         ir = "";                      /* SASL-IR: an empty initial response */
-    auth_start(s, tag, mech, ir);
+    login_fe_auth(s, tag, mech, ir, NULL);
 }
 
 struct fe_cmd {
     const char *name;
-    void (*fn)(struct fe_session *s, const char *tag, const struct imap_arg *args);
+    void (*fn)(struct login_fe *s, const char *tag, const struct imap_arg *args);
 };
 
 static const struct fe_cmd commands[] = {
@@ -564,326 +163,138 @@ static const struct fe_cmd commands[] = {
     {"AUTHENTICATE", cmd_authenticate},
 };
 
-static void run_command(struct fe_session *s)
+static void run_command(struct login_fe *s, struct imap_parser *p)
 {
-    const char *tag = imap_parser_tag(s->p), *name = imap_parser_command(s->p);
-    const struct imap_arg *args = imap_parser_args(s->p);
+    const char *tag = imap_parser_tag(p), *name = imap_parser_command(p);
+    const struct imap_arg *args = imap_parser_args(p);
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         if (str_ieq(name, commands[i].name)) {
             commands[i].fn(s, tag, args);
             return;
         }
-    imapd_reply(s->c, tag, "BAD Unknown command.");
+    imapd_reply(login_fe_conn(s), tag, "BAD Unknown command.");
 }
+
 
 /* ------------------------------------------------------------------ */
-/* the session                                                         */
+/* the callbacks                                                       */
 
-/* Parse and run what is buffered, while the session reads commands. */
-static void session_process(struct fe_session *s)
+static void *sess_new(struct login_fe *s)
 {
-    while ((s->state == FS_CMD && s->greeted) || s->state == FS_AUTH_CONT) {
-        if (s->state == FS_AUTH_CONT) {
-            enum fe_state before = s->state;
-            auth_continue(s);
-            if (s->state == before)
-                break;
-            continue;
-        }
-        char *data;
-        size_t len = conn_peek(s->c, &data), used = 0;
-        if (len == 0)
-            break;
-        enum imap_parse_result r = imap_parser_feed(s->p, data, len, &used);
-        conn_consume(s->c, used);
-        if (r == IMAP_PARSE_CONTINUE)
-            imapd_reply(s->c, "+", "OK");
-        else if (r == IMAP_PARSE_ERROR)
-            imapd_reply_parse_error(s->c, s->p);
-        else if (r == IMAP_PARSE_DONE)
-            run_command(s);
-        else if (used == 0)
-            break;
-    }
-    if (conn_flush(s->c) < 0 || (s->state == FS_CLOSING && conn_out_len(s->c) == 0)) {
-        session_destroy(s);
-        return;
-    }
-    if (s->state == FS_STARTTLS && conn_out_len(s->c) == 0)
-        tls_begin(s);
-    else
-        conn_update(s->c);
+    (void)s;
+    struct imap_parser_limits lim;
+    imapd_parser_limits(imap_set, 0, &lim);
+    return imap_parser_new(&lim);
 }
 
-static void on_ready(struct conn *c, void *arg)
+static void sess_free(void *ps)
 {
-    (void)c;
-    struct fe_session *s = arg;
-    switch (s->state) {
-    case FS_CLOSING:
-        session_process(s);
-        return;
-    case FS_RELAY:
-        relay_pump(s);
-        return;
-    case FS_STARTTLS:
-        if (conn_flush(s->c) < 0)
-            session_destroy(s);
-        else if (conn_out_len(s->c) == 0)
-            tls_begin(s);
-        else
-            conn_update(s->c);
-        return;
-    default:
-        session_process(s);
-    }
+    imap_parser_free(ps);
 }
 
-static void on_lost(struct conn *c, void *arg)
+static void greet(struct login_fe *s, void *ps)
 {
-    (void)c;
-    struct fe_session *s = arg;
-    if (s->state == FS_HANDOFF) {
-        conn_want_input(s->c, 0);     /* the launcher's answer decides */
-        conn_update(s->c);
-        return;
-    }
-    session_destroy(s);
+    (void)ps;
+    struct buf capa;
+    buf_init(&capa, 8192);
+    capability_pre(s, &capa);
+    imapd_reply(login_fe_conn(s), NULL, "OK [CAPABILITY %s] yubin ready.", buf_cstr(&capa));
+    buf_free(&capa);
 }
 
-static void on_deadline(struct conn *c, void *arg)
+static int command(struct login_fe *s, void *ps)
 {
-    (void)c;
-    struct fe_session *s = arg;
-    if (s->state == FS_CLOSING || s->state == FS_HANDSHAKE) {
-        session_destroy(s);
-        return;
-    }
-    if (s->state == FS_HANDOFF || s->state == FS_RELAY)
-        return;
-    msg_info("%s: disconnected before login: inactivity", s->namaddr);
-    imapd_reply(s->c, NULL, "BYE Disconnected for inactivity.");
-    close_after_flush(s);
-    session_process(s);
-}
-
-static const struct conn_cb session_cb = {
-    .ready = on_ready, .lost = on_lost, .deadline = on_deadline, .handshake = on_handshake,
-};
-
-static void session_destroy(struct fe_session *s)
-{
-    struct imapd_login *srv = s->srv;
-    if (s->greet_timer)
-        ev_timer_cancel(srv->loop, s->greet_timer);
-    if (s->sasl)
-        sasl_auth_cancel(s->sasl);
-    if (s->relay_fd >= 0)
-        close(s->relay_fd);
-    if (s->inner)
-        conn_free(s->inner);
-    conn_free(s->c);
-    imap_parser_free(s->p);
-    free(s->tag);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        srv->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    srv->nsessions--;
-    free(s);
-    if (srv->stopping && srv->nsessions == 0)
-        ev_loop_stop(srv->loop);
-}
-
-static int same_ip(const char *a, const char *b)
-{
-    return *a && strcmp(a, b) == 0;
-}
-
-/* Full: the oldest connection that has not logged in makes room (as Dovecot). */
-static int make_room(struct imapd_login *srv)
-{
-    if (srv->set->login_client_limit <= 0 ||
-        (long long)srv->nsessions < srv->set->login_client_limit)
-        return 1;
-    struct fe_session *oldest = NULL;
-    for (struct fe_session *s = srv->sessions; s; s = s->next)
-        if (s->state != FS_RELAY && s->state != FS_HANDOFF)
-            oldest = s;            /* the list is newest first */
-    if (!oldest)
+    struct imap_parser *p = ps;
+    struct conn *c = login_fe_conn(s);
+    char *data;
+    size_t len = conn_peek(c, &data), used = 0;
+    if (len == 0)
         return 0;
-    msg_warn("%s: disconnected: imapd_login_client_limit (%lld) reached", oldest->namaddr,
-             srv->set->login_client_limit);
-    session_destroy(oldest);
+    enum imap_parse_result r = imap_parser_feed(p, data, len, &used);
+    conn_consume(c, used);
+    if (r == IMAP_PARSE_CONTINUE)
+        imapd_reply(c, "+", "OK");
+    else if (r == IMAP_PARSE_ERROR)
+        imapd_reply_parse_error(c, p);
+    else if (r == IMAP_PARSE_DONE)
+        run_command(s, p);
+    else if (used == 0)
+        return 0;
     return 1;
 }
 
-static void session_start(struct imapd_login *srv, int fd)
+static void tls_started(struct login_fe *s, void *ps)
 {
-    if (!make_room(srv)) {
-        msg_warn("connection refused: imapd_login_client_limit (%lld) reached",
-                 srv->set->login_client_limit);
-        close(fd);
-        return;
-    }
-    struct fe_session *s = xcalloc(1, sizeof(*s));
-    s->srv = srv;
-    s->sid = ++srv->next_sid;
-    s->relay_fd = -1;
-    imapd_sock_addrs(fd, s->rip, sizeof(s->rip), s->lip, sizeof(s->lip));
-    snprintf(s->namaddr, sizeof(s->namaddr), "unknown[%s]", s->rip);
-    /* Dovecot: a client on the server's own address is as good as TLS */
-    s->secured = same_ip(s->rip, s->lip);
-    struct imap_parser_limits lim;
-    imapd_parser_limits(srv->set, 0, &lim);
-    s->p = imap_parser_new(&lim);
-    s->c = conn_new(fd, FE_IN_MAX, FE_OUT_MAX);
-    conn_attach(s->c, srv->loop, &session_cb, s);
-    /* as Dovecot's login processes: the whole time before login is bounded */
-    conn_set_total(s->c, ev_now(srv->loop) + srv->set->login_timeout_ms);
-    s->next = srv->sessions;
-    if (s->next)
-        s->next->prev = s;
-    srv->sessions = s;
-    srv->nsessions++;
-    if (srv->set->wrappermode) {
-        if (!srv->tls) {
-            msg_warn("%s: TLS wrapper mode but TLS is unavailable: %s", s->namaddr,
-                     srv->tls_error ? srv->tls_error : "no certificate");
-            session_destroy(s);
-            return;
-        }
-        tls_begin(s);
-        return;
-    }
-    s->state = FS_CMD;
-    greet(s);
-    session_process(s);
+    (void)s;
+    imap_parser_reset(ps);
 }
 
-/* ------------------------------------------------------------------ */
-/* the TLS relay to the mail worker                                    */
-
-/* Move what one side has read to the other side's output. */
-static void relay_move(struct conn *from, struct conn *to)
+static void challenge(struct login_fe *s, void *ps, const char *b64)
 {
-    char *data;
-    size_t len;
-    while ((len = conn_peek(from, &data)) > 0 && !conn_output_blocked(to)) {
-        size_t n = len < RELAY_CHUNK ? len : RELAY_CHUNK;
-        if (conn_write(to, data, n) < 0)
-            break;
-        conn_consume(from, n);
-    }
-    conn_want_input(from, !conn_output_blocked(to));
+    (void)ps;
+    imapd_reply(login_fe_conn(s), "+", "%s", b64);
 }
 
-static void relay_pump(struct fe_session *s)
+static int response(void *ps, char *line, const char **b64)
 {
-    relay_move(s->c, s->inner);
-    relay_move(s->inner, s->c);
-    if (conn_flush(s->c) < 0 || conn_flush(s->inner) < 0) {
-        session_destroy(s);
-        return;
-    }
-    conn_update(s->c);
-    conn_update(s->inner);
+    (void)ps;
+    *b64 = line;
+    return strcmp(line, "*") == 0;
 }
 
-static void inner_ready(struct conn *c, void *arg)
+static void auth_result(struct login_fe *s, void *ps, enum login_auth_result r)
 {
-    (void)c;
-    relay_pump(arg);
-}
-
-static void inner_lost(struct conn *c, void *arg)
-{
-    (void)c;
-    struct fe_session *s = arg;
-    relay_move(s->inner, s->c);
-    /* the worker closed the session: what it wrote last goes out, then TLS ends */
-    conn_free(s->inner);
-    s->inner = NULL;
-    conn_shutdown(s->c);
-    close_after_flush(s);
-    session_process(s);
-}
-
-static const struct conn_cb inner_cb = {.ready = inner_ready, .lost = inner_lost};
-
-/* ------------------------------------------------------------------ */
-/* the process                                                         */
-
-static void on_accept(int fd, int events, void *arg)
-{
-    (void)fd;
-    (void)events;
-    struct fe_listener *l = arg;
-    for (int i = 0; i < 64; i++) {
-        int c = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                msg_warn("accept: %s", strerror(errno));
-            return;
-        }
-        session_start(l->srv, c);
+    struct conn *c = login_fe_conn(s);
+    (void)ps;
+    const char *tag = login_fe_tag(s);
+    switch (r) {
+    case LOGIN_AUTH_FAILED:
+        imapd_reply(c, tag, "NO [AUTHENTICATIONFAILED] Authentication failed.");
+        break;
+    case LOGIN_AUTH_TEMPFAIL:
+        imapd_reply(c, tag, "NO [UNAVAILABLE] Temporary authentication failure.");
+        break;
+    case LOGIN_AUTH_ABORTED:
+    case LOGIN_AUTH_MALFORMED:
+        imapd_reply(c, tag, "BAD Authentication aborted by client.");
+        break;
+    case LOGIN_AUTH_INTERNAL:
+        imapd_reply(c, tag, "NO [UNAVAILABLE] Internal error occurred. "
+                    "Refer to server log for more information.");
+        break;
     }
 }
 
-static void on_sigterm(int signo, void *arg)
+static void bye(struct login_fe *s, void *ps, enum login_bye why)
 {
-    (void)signo;
-    struct imapd_login *srv = arg;
-    if (srv->stopping)
-        return;
-    srv->stopping = 1;
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        ev_fd_del(srv->loop, srv->listeners[i].fd);
-        close(srv->listeners[i].fd);
+    (void)ps;
+    struct conn *c = login_fe_conn(s);
+    switch (why) {
+    case LOGIN_BYE_TIMEOUT:
+        imapd_reply(c, NULL, "BYE Disconnected for inactivity.");
+        break;
+    case LOGIN_BYE_PIPELINED:
+        imapd_reply(c, NULL, "BYE Too much input pipelined after login.");
+        break;
+    case LOGIN_BYE_AUTH_LONG:
+        imapd_reply(c, NULL, "BYE Authentication response too long.");
+        break;
+    case LOGIN_BYE_USERIP:
+        imapd_reply(c, NULL, "BYE Maximum number of connections from user+IP exceeded "
+                    "(mail_max_userip_connections=%lld)", login_fe_settings(s)->max_userip);
+        break;
     }
-    /* every session ends: the launcher then stops the mail workers (as Dovecot's
-     * shutdown_clients), which say BYE to the logged-in clients */
-    while (srv->sessions)
-        session_destroy(srv->sessions);
-    ev_loop_stop(srv->loop);
 }
+
+static const struct login_proto imap_proto = {
+    .sess_new = sess_new, .sess_free = sess_free, .greet = greet, .command = command,
+    .tls_started = tls_started, .challenge = challenge, .response = response,
+    .auth_result = auth_result, .bye = bye,
+};
 
 int imapd_login_run(const struct imapd_settings *set, int *listen_fds, size_t nlisten,
                     struct tls_server *tls, const char *tls_error, int launcher)
 {
-    struct imapd_login srv;
-    memset(&srv, 0, sizeof(srv));
-    srv.set = set;
-    srv.tls = tls;
-    srv.tls_error = tls_error;
-    srv.launcher = launcher;
-    srv.loop = ev_loop_new();
-    signal(SIGPIPE, SIG_IGN);
-    char *path = saslc_socket_path(set->queue_dir, set->sasl_path);
-    srv.sasl = saslc_new(srv.loop, path);
-    free(path);
-    saslc_set_service(srv.sasl, "imap");
-    saslc_set_client_wait(srv.sasl, (unsigned)set->login_timeout_ms);
-    fd_set_nonblock(launcher, 1);
-    ev_fd_add(srv.loop, launcher, EV_READ, on_launcher, &srv);
-    ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
-    srv.listeners = xcalloc(nlisten ? nlisten : 1, sizeof(*srv.listeners));
-    srv.nlisteners = nlisten;
-    for (size_t i = 0; i < nlisten; i++) {
-        srv.listeners[i] = (struct fe_listener){.srv = &srv, .fd = listen_fds[i]};
-        fd_set_nonblock(listen_fds[i], 1);
-        if (ev_fd_add(srv.loop, listen_fds[i], EV_READ, on_accept, &srv.listeners[i]) < 0)
-            msg_fatal("cannot watch listening socket: %s", strerror(errno));
-    }
-    int rc = ev_loop_run(srv.loop);
-    while (srv.sessions)
-        session_destroy(srv.sessions);
-    ev_fd_del(srv.loop, launcher);
-    saslc_free(srv.sasl);
-    ev_loop_free(srv.loop);
-    free(srv.listeners);
-    return rc == 0 ? 0 : 1;
+    imap_set = set;
+    return login_fe_run(&set->l, &imap_proto, listen_fds, nlisten, tls, tls_error, launcher);
 }

@@ -253,7 +253,7 @@ static void session_end(struct msession *s)
     struct mail_server *srv = s->srv;
     if (srv->sock >= 0) {
         const char *f[] = {"END", s->user, s->rip};
-        imapd_msg_send(srv->sock, f, 3, NULL, 0, -1);
+        login_msg_send(srv->sock, f, 3, NULL, 0, -1);
     }
     imapd_cmd_append_stop(s);
     imapd_sel_close(s);
@@ -278,7 +278,7 @@ static void session_end(struct msession *s)
 }
 
 /* SESSION user home mail rip lip tls tag, with the client's fd and what it pipelined */
-static void session_start(struct mail_server *srv, struct imapd_msg *m)
+static void session_start(struct mail_server *srv, struct login_msg *m)
 {
     char **f = m->fields;
     if (m->nfields < 8 || m->fd < 0) {
@@ -301,8 +301,8 @@ static void session_start(struct mail_server *srv, struct imapd_msg *m)
     s->c = conn_new(m->fd, MAIL_IN_MAX, MAIL_OUT_MAX);
     m->fd = -1;
     conn_attach(s->c, srv->loop, &session_cb, s);
-    conn_set_idle(s->c, srv->set->timeout_ms);
-    conn_deadline_in(s->c, srv->set->timeout_ms);
+    conn_set_idle(s->c, srv->set->l.timeout_ms);
+    conn_deadline_in(s->c, srv->set->l.timeout_ms);
     if (m->data_len)
         conn_feed(s->c, m->data, m->data_len);
     s->next = srv->sessions;
@@ -331,8 +331,8 @@ static void on_launcher(int fd, int events, void *arg)
     (void)events;
     struct mail_server *srv = arg;
     for (;;) {
-        struct imapd_msg m;
-        int r = imapd_msg_recv(fd, &m);
+        struct login_msg m;
+        int r = login_msg_recv(fd, &m);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (r <= 0) {
@@ -346,7 +346,7 @@ static void on_launcher(int fd, int events, void *arg)
         }
         if (strcmp(m.fields[0], "SESSION") == 0)
             session_start(srv, &m);
-        imapd_msg_free(&m);
+        login_msg_free(&m);
     }
 }
 
@@ -364,8 +364,10 @@ static void on_sigterm(int signo, void *arg)
     ev_loop_stop(srv->loop);
 }
 
-_Noreturn void imapd_mail_run(int sock, const struct imapd_settings *set, uid_t uid)
+void imapd_mail_run(int sock, const struct login_settings *lset, uid_t uid, void *ctx)
 {
+    (void)lset;
+    const struct imapd_settings *set = ctx;
     struct mail_server srv = {.set = set, .sock = sock, .uid = uid};
     signal(SIGPIPE, SIG_IGN);
     srv.loop = ev_loop_new();

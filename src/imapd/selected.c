@@ -13,7 +13,7 @@
  */
 #include "imapd/selected.h"
 
-#include "imapd/mailloc.h"
+#include "lib-login/mailloc.h"
 #include "lib-imap/imap_quote.h"
 #include "lib-imap/imap_utf7.h"
 #include "lib/conn.h"
@@ -45,7 +45,7 @@ int imapd_sess_open_store(struct msession *s)
     }
     char path[MAILLOC_PATH_MAX];
     const char *why;
-    if (imapd_mailloc_expand(s->mail, s->user, s->home ? s->home : "", path, sizeof(path),
+    if (login_mailloc_expand(s->mail, s->user, s->home ? s->home : "", path, sizeof(path),
                              &why) < 0) {
         msg_warn("imap(%s): mail location \"%s\": %s", s->user, s->mail, why);
         return -1;

@@ -32,6 +32,7 @@ static const char builtin_master_cf[] =
 /* Commands yubin runs, and Postfix services whose work yubin does internally. */
 static const char *const run_commands[] = {"smtpd", "pickup", "qmgr", "virtual", "local", "smtp",
                                            "lmtp", "auth", "proxymap", "pipe", "spawn", "imapd",
+                                           "pop3d", "managesieved",
                                            "lmtpd", "postscreen"};
 static const char *const builtin_commands[] = {
     "cleanup", "trivial-rewrite", "bounce", "defer", "trace", "verify", "flush", "proxywrite",

@@ -227,7 +227,7 @@ def test_quickstart_lmtp_with_sieve(tmp_path):
                        capture_output=True, text=True, env=dict(os.environ, YUBIN=YUBIN))
     assert r.returncode == 0, r.stdout + r.stderr
     master = (d / "master.cf").read_text()
-    for old in (2525, 2587, 2465, 2143, 2993):
+    for old in (2525, 2587, 2465, 2143, 2993, 2110, 2995, 24190):
         master = master.replace("127.0.0.1:%d " % old, "127.0.0.1:%d " % free_port())
     (d / "master.cf").write_text(master)
     with open(d / "main.cf", "a") as f:

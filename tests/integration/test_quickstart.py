@@ -2,8 +2,10 @@
 it passes `yubin check`, and the three services do what the README says."""
 import imaplib
 import os
+import poplib
 import re
 import smtplib
+import socket
 import ssl
 import subprocess
 import time
@@ -23,7 +25,7 @@ def test_quickstart_instance(tmp_path):
     assert "127.0.0.1:2587" in r.stdout
     # Move the fixed ports out of the way of other tests and of a running `make run`.
     ports = {2525: free_port(), 2587: free_port(), 2465: free_port(), 2143: free_port(),
-             2993: free_port()}
+             2993: free_port(), 2110: free_port(), 2995: free_port(), 24190: free_port()}
     master = (d / "master.cf").read_text()
     for old, new in ports.items():
         master = master.replace("127.0.0.1:%d " % old, "127.0.0.1:%d " % new)
@@ -71,6 +73,25 @@ def test_quickstart_instance(tmp_path):
         m = imaplib.IMAP4_SSL("127.0.0.1", ports[2993], ssl_context=ctx)
         assert m.login("test@example.test", password)[0] == "OK"
         m.logout()
+        # pop3 (STLS) and pop3s see the three messages; ManageSieve greets
+        p = poplib.POP3("127.0.0.1", ports[2110], timeout=10)
+        p.stls(context=ctx)
+        p.user("test@example.test")
+        p.pass_(password)
+        assert p.stat()[0] == 3
+        p.quit()
+        p = poplib.POP3_SSL("127.0.0.1", ports[2995], timeout=10, context=ctx)
+        p.user("test@example.test")
+        p.pass_(password)
+        assert len(p.uidl()[1]) == 3
+        p.quit()
+        with socket.create_connection(("127.0.0.1", ports[24190]), timeout=10) as s:
+            greeting = b""
+            while b"\r\nOK " not in greeting:
+                chunk = s.recv(4096)
+                assert chunk, greeting
+                greeting += chunk
+            assert b'"VERSION" "1.0"' in greeting and b'"STARTTLS"' in greeting
     finally:
         subprocess.run([YUBIN, "-c", str(d), "stop"], capture_output=True)
         proc.wait(timeout=30)

@@ -1,13 +1,13 @@
 /*
- * launcher.c - the imapd launcher: a root child of the front end that
- * turns a login into a session in a mail worker running as the mailbox
- * owner.
+ * launcher.c - the launcher of a login path (login.h): a root child of
+ * the front end that turns a login into a session in a mail worker
+ * running as the mailbox owner.
  *
  * Owns: asking the auth service who logged in (Dovecot's master
  * "REQUEST id cpid auth-id cookie" on the auth-userdb socket: the uid,
  * gid, home and mail location come from its answer, never from the front
  * end), refusing uid 0 and uids below first_valid_uid, the mail workers
- * (one or more per uid/gid pair, each holding up to imapd_client_limit
+ * (one or more per uid/gid pair, each holding up to <role>_client_limit
  * sessions; forked here, then setgroups/setgid/setuid), passing each
  * session to one, and ending the workers when the front end goes away.
  *
@@ -15,8 +15,8 @@
  * answered in any order (by id), each within 10 seconds; the connection is
  * made again when the auth service went away.
  */
-#include "imapd/imapd.h"
-#include "imapd/mailloc.h"
+#include "lib-login/login.h"
+#include "lib-login/mailloc.h"
 
 #include "lib-auth/authproto.h"
 #include "lib/conn.h"
@@ -60,13 +60,15 @@ struct userip {
 struct pending {
     struct launcher *l;
     unsigned id;                    /* of the REQUEST */
-    struct imapd_msg m;             /* the front end's LOGIN, with the client's fd */
+    struct login_msg m;             /* the front end's LOGIN, with the client's fd */
     struct ev_timer *timer;
     struct pending *next;
 };
 
 struct launcher {
-    const struct imapd_settings *set;
+    const struct login_settings *set;
+    login_worker_fn *run;           /* the protocol's mail worker loop */
+    void *ctx;
     struct conn *udb;               /* to the auth service's userdb socket; NULL: down */
     struct pending *pending;
     struct userip *userips;
@@ -85,7 +87,7 @@ struct login_user {
 /* ------------------------------------------------------------------ */
 /* the auth service                                                    */
 
-static int userdb_connect(const struct imapd_settings *set)
+static int userdb_connect(const struct login_settings *set)
 {
     char path[512];
     if (set->userdb_path[0] == '/')
@@ -154,7 +156,7 @@ static int parse_uid(const char *s, int group, long long *out)
 }
 
 /* The uid and gid a session runs as: 0, or -1 with why. */
-static int session_ids(const struct imapd_settings *set, const struct login_user *u, uid_t *uid,
+static int session_ids(const struct login_settings *set, const struct login_user *u, uid_t *uid,
                        gid_t *gid, const char **why)
 {
     long long v, g;
@@ -216,8 +218,9 @@ static _Noreturn void worker_child(struct launcher *l, int sock, uid_t uid, gid_
         if (setuid(0) == 0)
             msg_fatal("mail worker: privileges were not dropped");
     }
-    proctitle_set("imapd", "imapd: mail uid=%lu", (unsigned long)uid);
-    imapd_mail_run(sock, l->set, uid);
+    proctitle_set(l->set->role, "%s: mail uid=%lu", l->set->role, (unsigned long)uid);
+    l->run(sock, l->set, uid, l->ctx);
+    _exit(0);
 }
 
 static struct mail_worker *worker_fork(struct launcher *l, uid_t uid, gid_t gid)
@@ -327,8 +330,8 @@ static void on_worker(int fd, int events, void *arg)
     if (!w)
         return;
     for (;;) {
-        struct imapd_msg m;
-        int r = imapd_msg_recv(fd, &m);
+        struct login_msg m;
+        int r = login_msg_recv(fd, &m);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (r <= 0) {
@@ -340,7 +343,7 @@ static void on_worker(int fd, int events, void *arg)
             if (m.nfields >= 3)
                 userip_end(l, w->pid, m.fields[1], m.fields[2]);
         }
-        imapd_msg_free(&m);
+        login_msg_free(&m);
     }
 }
 
@@ -351,12 +354,12 @@ static void answer(struct launcher *l, const char *sid, const char *result, cons
                    const char *b)
 {
     const char *f[] = {result, sid, a, b};
-    if (imapd_msg_send(l->fe, f, b ? 4 : 3, NULL, 0, -1) < 0)
+    if (login_msg_send(l->fe, f, b ? 4 : 3, NULL, 0, -1) < 0)
         msg_warn("launcher: cannot answer the front end: %s", strerror(errno));
 }
 
 /* The auth service answered: give the session to a mail worker. */
-static void login_finish(struct launcher *l, struct imapd_msg *m, const struct login_user *u)
+static void login_finish(struct launcher *l, struct login_msg *m, const struct login_user *u)
 {
     char **f = m->fields;
     const char *why;
@@ -374,11 +377,11 @@ static void login_finish(struct launcher *l, struct imapd_msg *m, const struct l
         return;
     }
     char loc[MAILLOC_PATH_MAX + 16];
-    const char *mail = u->mail[0] ? u->mail : imapd_mail_location(l->set, u->user, u->home, loc,
+    const char *mail = u->mail[0] ? u->mail : login_mail_location(l->set, u->user, u->home, loc,
                                                                   sizeof(loc));
     struct mail_worker *w = worker_for(l, uid, gid);
     const char *sf[] = {"SESSION", u->user, u->home, mail, f[5], f[6], f[7], f[8]};
-    if (!w || imapd_msg_send(w->sock, sf, 8, m->data, m->data_len, m->fd) < 0) {
+    if (!w || login_msg_send(w->sock, sf, 8, m->data, m->data_len, m->fd) < 0) {
         msg_warn("launcher: cannot pass the session of %s to a mail worker: %s", u->user,
                  strerror(errno));
         answer(l, f[1], "FAIL", "no mail worker", NULL);
@@ -401,7 +404,7 @@ static void pending_free(struct pending *p)
         }
     if (p->timer)
         ev_timer_cancel(l->loop, p->timer);
-    imapd_msg_free(&p->m);
+    login_msg_free(&p->m);
     free(p);
 }
 
@@ -515,7 +518,7 @@ static int all_chars(const char *s, const char *set)
 
 /* LOGIN sid auth-id cpid cookie rip lip tls tag method, with the client's fd:
  * ask the auth service who it is (the message is kept until it answers). */
-static void handle_login(struct launcher *l, struct imapd_msg *m)
+static void handle_login(struct launcher *l, struct login_msg *m)
 {
     char **f = m->fields;
     /* the front end is not trusted: what goes into the REQUEST line is checked */
@@ -555,8 +558,8 @@ static void on_front_end(int fd, int events, void *arg)
     (void)events;
     struct launcher *l = arg;
     for (;;) {
-        struct imapd_msg m;
-        int r = imapd_msg_recv(fd, &m);
+        struct login_msg m;
+        int r = login_msg_recv(fd, &m);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (r <= 0) {
@@ -565,7 +568,7 @@ static void on_front_end(int fd, int events, void *arg)
         }
         if (strcmp(m.fields[0], "LOGIN") == 0)
             handle_login(l, &m);
-        imapd_msg_free(&m);
+        login_msg_free(&m);
     }
 }
 
@@ -593,10 +596,11 @@ static void on_sigterm(int signo, void *arg)
     /* the front end decides: the launcher stops when it goes away */
 }
 
-static _Noreturn void launcher_run(int fe, const struct imapd_settings *set)
+static _Noreturn void launcher_run(int fe, const struct login_settings *set,
+                                   login_worker_fn *run, void *ctx)
 {
-    struct launcher l = {.set = set, .fe = fe};
-    proctitle_set("imapd", "imapd: launcher");
+    struct launcher l = {.set = set, .fe = fe, .run = run, .ctx = ctx};
+    proctitle_set(set->role, "%s: launcher", set->role);
     l.loop = ev_loop_new();
     fd_set_nonblock(fe, 1);
     ev_fd_add(l.loop, fe, EV_READ, on_front_end, &l);
@@ -610,7 +614,8 @@ static _Noreturn void launcher_run(int fe, const struct imapd_settings *set)
     _exit(0);
 }
 
-int imapd_launcher_start(const struct imapd_settings *set, int *close_in_child, size_t nclose)
+int login_launcher_start(const struct login_settings *set, login_worker_fn *run, void *ctx,
+                         int *close_in_child, size_t nclose)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -626,7 +631,7 @@ int imapd_launcher_start(const struct imapd_settings *set, int *close_in_child, 
         for (size_t i = 0; i < nclose; i++)
             if (close_in_child[i] >= 0)
                 close(close_in_child[i]);
-        launcher_run(sv[1], set);
+        launcher_run(sv[1], set, run, ctx);
     }
     close(sv[1]);
     return sv[0];

@@ -1,10 +1,10 @@
 /*
- * handoff.c - the messages the parts of imapd pass each other (see
- * imapd.h): a text head of escaped fields, opaque bytes, and at most one
- * descriptor, as one SOCK_SEQPACKET datagram. Also the small helpers the
- * parts share: settings, replies, capability lists, addresses.
+ * handoff.c - the messages the parts of a login path pass each other (see
+ * login.h): a text head of escaped fields, opaque bytes, and at most one
+ * descriptor, as one SOCK_SEQPACKET datagram. Also the common settings
+ * and the socket address helper.
  */
-#include "imapd/imapd.h"
+#include "lib-login/login.h"
 
 #include "lib-auth/authproto.h"
 #include "lib-conf/config.h"
@@ -23,8 +23,8 @@
 
 /* ---- settings ---- */
 
-void imapd_settings_read(const struct config *cfg, const char *queue_dir,
-                         struct imapd_settings *set)
+void login_settings_read(const struct config *cfg, const char *queue_dir,
+                         struct login_settings *set)
 {
     memset(set, 0, sizeof(*set));
     set->queue_dir = xstrdup(queue_dir ? queue_dir : "");
@@ -33,7 +33,6 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     const char *u = cfg_get(cfg, P_auth_userdb_socket);
     set->userdb_path = xstrdup(u ? u : "");
     set->disable_plaintext = cfg_get_bool(cfg, P_disable_plaintext_auth);
-    set->wrappermode = cfg_get_bool(cfg, P_imapd_tls_wrappermode);
     set->first_valid_uid = cfg_get_int(cfg, P_first_valid_uid);
     set->mail_uid = xstrdup(cfg_get(cfg, P_mail_uid));
     set->mail_gid = xstrdup(cfg_get(cfg, P_mail_gid));
@@ -42,17 +41,10 @@ void imapd_settings_read(const struct config *cfg, const char *queue_dir,
     set->home_mailbox = xstrdup(cfg_get(cfg, P_home_mailbox));
     set->virtual_base = xstrdup(cfg_get(cfg, P_virtual_mailbox_base));
     set->rcpt_delim = xstrdup(cfg_get(cfg, P_recipient_delimiter));
-    set->capability = xstrdup(cfg_get(cfg, P_imap_capability));
-    set->client_limit = cfg_get_int(cfg, P_imapd_client_limit);
-    set->login_client_limit = cfg_get_int(cfg, P_imapd_login_client_limit);
     set->max_userip = cfg_get_int(cfg, P_mail_max_userip_connections);
-    set->login_timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_login_timeout);
-    set->timeout_ms = (uint64_t)cfg_get_time_ms(cfg, P_imapd_timeout);
-    set->line_max = (size_t)cfg_get_int(cfg, P_imap_max_line_length);
-    set->idle_notify_ms = (uint64_t)cfg_get_time_ms(cfg, P_imap_idle_notify_interval);
 }
 
-void imapd_settings_free(struct imapd_settings *set)
+void login_settings_free(struct login_settings *set)
 {
     free(set->queue_dir);
     free(set->sasl_path);
@@ -63,72 +55,7 @@ void imapd_settings_free(struct imapd_settings *set)
     free(set->home_mailbox);
     free(set->virtual_base);
     free(set->rcpt_delim);
-    free(set->capability);
     memset(set, 0, sizeof(*set));
-}
-
-void imapd_parser_limits(const struct imapd_settings *set, int logged_in,
-                         struct imap_parser_limits *lim)
-{
-    imap_parser_default_limits(lim);
-    lim->line_max = set->line_max;
-    lim->command_max = logged_in ? 4 * set->line_max : set->line_max + 16384;
-    lim->literal_max = logged_in ? set->line_max : 8192;
-    lim->args_max = logged_in ? 10000 : 32;
-    lim->depth_max = logged_in ? 32 : 4;
-}
-
-/* IMAP4rev1 and what the mail worker implements today. */
-/*
- * What the mail worker's commands implement (Dovecot's order where it has
- * them). CONDSTORE and QRESYNC work once enabled but are not announced yet:
- * imaptest's esearch-condstore misses the untagged OK [HIGHESTMODSEQ] of a
- * first CONDSTORE-enabling FETCH. BINARY APPEND is not there yet.
- */
-#define CAPA_POST                                                                        \
-    "IMAP4rev1 LITERAL+ ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES "            \
-    "THREAD=ORDEREDSUBJECT MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED " \
-    "ESEARCH SEARCHRES LIST-STATUS MOVE PREVIEW STATUS=SIZE SPECIAL-USE "           \
-    "QUOTA UTF8=ACCEPT"
-
-void imapd_capability_post(const struct imapd_settings *set, struct buf *out)
-{
-    const char *c = set->capability ? set->capability : "";
-    if (*c && *c != '+') {
-        buf_puts(out, c);
-        return;
-    }
-    buf_puts(out, CAPA_POST);
-    if (*c == '+' && c[1]) {
-        buf_putc(out, ' ');
-        buf_puts(out, c + 1);
-    }
-}
-
-/* ---- replies ---- */
-
-void imapd_reply(struct conn *c, const char *tag, const char *fmt, ...)
-{
-    struct buf *o = conn_out(c);
-    buf_puts(o, tag && *tag ? tag : "*");
-    buf_putc(o, ' ');
-    va_list ap;
-    va_start(ap, fmt);
-    buf_vprintf(o, fmt, ap);
-    va_end(ap);
-    buf_puts(o, "\r\n");
-}
-
-void imapd_reply_parse_error(struct conn *c, struct imap_parser *p)
-{
-    const char *code = imap_parser_error_code(p);
-    imapd_reply(c, imap_parser_tag(p), "%s %s%s%s%s", imap_parser_error_no(p) ? "NO" : "BAD",
-                code ? "[" : "", code ? code : "", code ? "] " : "", imap_parser_error(p));
-}
-
-void imapd_reply_id(struct conn *c)
-{
-    imapd_reply(c, NULL, "ID (\"name\" \"yubin\")");
 }
 
 /* ---- addresses ---- */
@@ -146,7 +73,7 @@ static void addr_text(const struct sockaddr_storage *ss, char *out, size_t outle
         memmove(out, out + 7, strlen(out + 7) + 1);
 }
 
-void imapd_sock_addrs(int fd, char *rip, size_t riplen, char *lip, size_t liplen)
+void login_sock_addrs(int fd, char *rip, size_t riplen, char *lip, size_t liplen)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -165,11 +92,11 @@ void imapd_sock_addrs(int fd, char *rip, size_t riplen, char *lip, size_t liplen
 
 /* ---- messages ---- */
 
-int imapd_msg_send(int sock, const char *const *fields, int nfields, const void *data,
+int login_msg_send(int sock, const char *const *fields, int nfields, const void *data,
                    size_t len, int fd)
 {
     struct buf b;
-    buf_init(&b, IMAPD_MSG_MAX);
+    buf_init(&b, LOGIN_MSG_MAX);
     for (int i = 0; i < nfields; i++) {
         if (i)
             buf_putc(&b, '\t');
@@ -224,12 +151,12 @@ static int received_fd(struct msghdr *mh)
     return fd;
 }
 
-int imapd_msg_recv(int sock, struct imapd_msg *m)
+int login_msg_recv(int sock, struct login_msg *m)
 {
     memset(m, 0, sizeof(*m));
     m->fd = -1;
-    char *buf = xmalloc(IMAPD_MSG_MAX + 1);
-    struct iovec iov = {.iov_base = buf, .iov_len = IMAPD_MSG_MAX};
+    char *buf = xmalloc(LOGIN_MSG_MAX + 1);
+    struct iovec iov = {.iov_base = buf, .iov_len = LOGIN_MSG_MAX};
     union {
         struct cmsghdr h;
         char space[CMSG_SPACE(4 * sizeof(int))];
@@ -258,16 +185,16 @@ int imapd_msg_recv(int sock, struct imapd_msg *m)
     m->head = buf;
     m->data = nl + 1;
     m->data_len = (size_t)(buf + n - (nl + 1));
-    m->nfields = authproto_split(buf, m->fields, IMAPD_FIELDS_MAX);
+    m->nfields = authproto_split(buf, m->fields, LOGIN_FIELDS_MAX);
     if (m->nfields < 1) {
-        imapd_msg_free(m);
+        login_msg_free(m);
         errno = EPROTO;
         return -1;
     }
     return 1;
 }
 
-void imapd_msg_free(struct imapd_msg *m)
+void login_msg_free(struct login_msg *m)
 {
     if (m->fd >= 0)
         close(m->fd);

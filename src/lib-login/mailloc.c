@@ -1,9 +1,9 @@
 /*
  * mailloc.c - mail_location expansion (see mailloc.h).
  */
-#include "imapd/mailloc.h"
+#include "lib-login/mailloc.h"
 
-#include "imapd/imapd.h"
+#include "lib-login/login.h"
 #include "lib-conf/params.h"
 #include "lib-conf/config.h"
 #include "lib-table/table.h"
@@ -137,7 +137,7 @@ static int check_option(const char *o, size_t len, const char **why)
     return -1;
 }
 
-int imapd_mailloc_expand(const char *loc, const char *user, const char *home, char *out,
+int login_mailloc_expand(const char *loc, const char *user, const char *home, char *out,
                          size_t outlen, const char **why)
 {
     const char *p = loc;
@@ -178,7 +178,7 @@ int imapd_mailloc_expand(const char *loc, const char *user, const char *home, ch
     return rc;
 }
 
-int imapd_mailloc_home(const char *home_mailbox, const char *home, char *out, size_t outlen)
+int login_mailloc_home(const char *home_mailbox, const char *home, char *out, size_t outlen)
 {
     size_t n = strlen(home_mailbox);
     if (n == 0 || home_mailbox[n - 1] != '/')
@@ -190,7 +190,7 @@ int imapd_mailloc_home(const char *home_mailbox, const char *home, char *out, si
 }
 
 /* The virtual_mailbox_maps result for user as a Maildir location, or 1 when none. */
-static int virtual_location(const struct imapd_settings *set, const char *user, char *out,
+static int virtual_location(const struct login_settings *set, const char *user, char *out,
                             size_t outlen)
 {
     static struct maps *vmaps;
@@ -216,15 +216,16 @@ static int virtual_location(const struct imapd_settings *set, const char *user, 
             int w = snprintf(out, outlen, "maildir:%s/%s", set->virtual_base, r);
             rc = w < 0 || (size_t)w >= outlen ? 1 : 0;
         } else if (n) {
-            msg_info("imap(%s): virtual_mailbox_maps gives \"%s\": not a Maildir (no trailing "
-                     "\"/\", or \"..\"): IMAP serves Maildirs only", user, r);
+            msg_info("%s(%s): virtual_mailbox_maps gives \"%s\": not a Maildir (no trailing "
+                     "\"/\", or \"..\"): only Maildirs are served", set->service ? set->service : "mail",
+                     user, r);
         }
     }
     buf_free(&res);
     return rc;
 }
 
-const char *imapd_mail_location(const struct imapd_settings *set, const char *user,
+const char *login_mail_location(const struct login_settings *set, const char *user,
                                 const char *home, char *out, size_t outlen)
 {
     if (set->mail_location && *set->mail_location)
@@ -234,7 +235,7 @@ const char *imapd_mail_location(const struct imapd_settings *set, const char *us
         return out;
     char path[MAILLOC_PATH_MAX];
     if (home && *home && set->home_mailbox &&
-        imapd_mailloc_home(set->home_mailbox, home, path, sizeof(path)) == 0) {
+        login_mailloc_home(set->home_mailbox, home, path, sizeof(path)) == 0) {
         int w = snprintf(out, outlen, "maildir:%s", path);
         if (w < 0 || (size_t)w >= outlen)
             out[0] = '\0';

@@ -1,5 +1,5 @@
 /*
- * mailloc.h - the mail location of an IMAP session: Dovecot's
+ * mailloc.h - the mail location of a session (IMAP, POP3, ManageSieve): Dovecot's
  * mail_location syntax ("maildir:~/Maildir", "maildir:/var/vmail/%d/%n")
  * turned into the path of the user's Maildir.
  *
@@ -13,8 +13,8 @@
  * with a reason, since honouring it halfway would show the user other
  * folders or other UIDs than Dovecot does.
  */
-#ifndef YUBIN_IMAPD_MAILLOC_H
-#define YUBIN_IMAPD_MAILLOC_H
+#ifndef YUBIN_LIB_LOGIN_MAILLOC_H
+#define YUBIN_LIB_LOGIN_MAILLOC_H
 
 #include <stddef.h>
 
@@ -25,7 +25,7 @@
  * a short reason (unsupported format or option, a variable that expands to
  * nothing or to something with "/" or "..", a relative result, too long).
  */
-int imapd_mailloc_expand(const char *loc, const char *user, const char *home, char *out,
+int login_mailloc_expand(const char *loc, const char *user, const char *home, char *out,
                          size_t outlen, const char **why);
 
 /*
@@ -33,9 +33,9 @@ int imapd_mailloc_expand(const char *loc, const char *user, const char *home, ch
  * out set when home_mailbox names a Maildir (ends in "/"), 1 when it does
  * not (an mbox, or empty), -1 when home is not usable.
  */
-int imapd_mailloc_home(const char *home_mailbox, const char *home, char *out, size_t outlen);
+int login_mailloc_home(const char *home_mailbox, const char *home, char *out, size_t outlen);
 
-struct imapd_settings;
+struct login_settings;
 /*
  * The mail location of a user the userdb gave none (launcher): main.cf's
  * mail_location when set; else where virtual(8) delivers the user's mail
@@ -44,7 +44,7 @@ struct imapd_settings;
  * ("maildir:~/Maildir/"); else "" (none: the session has no mailboxes).
  * Returns set->mail_location or out.
  */
-const char *imapd_mail_location(const struct imapd_settings *set, const char *user,
+const char *login_mail_location(const struct login_settings *set, const char *user,
                                 const char *home, char *out, size_t outlen);
 
 #endif

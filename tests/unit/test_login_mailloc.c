@@ -1,11 +1,11 @@
 /*
- * test_imapd_mailloc.c - the mail location of an IMAP session
- * (src/imapd/mailloc.c): Dovecot's mail_location syntax expanded for a
+ * test_login_mailloc.c - the mail location of a session
+ * (src/lib-login/mailloc.c): Dovecot's mail_location syntax expanded for a
  * user and home, the options refused, and home_mailbox Maildirs.
  */
 #include "t.h"
-#include "imapd/imapd.h"
-#include "imapd/mailloc.h"
+#include "lib-login/login.h"
+#include "lib-login/mailloc.h"
 
 #include <string.h>
 
@@ -13,7 +13,7 @@ static const char *ex(const char *loc, const char *user, const char *home)
 {
     static char out[MAILLOC_PATH_MAX];
     const char *why = NULL;
-    if (imapd_mailloc_expand(loc, user, home, out, sizeof(out), &why) < 0) {
+    if (login_mailloc_expand(loc, user, home, out, sizeof(out), &why) < 0) {
         CHECK(why != NULL);
         return NULL;
     }
@@ -24,7 +24,7 @@ static const char *why_of(const char *loc, const char *user, const char *home)
 {
     char out[MAILLOC_PATH_MAX];
     const char *why = "";
-    CHECK_INT(imapd_mailloc_expand(loc, user, home, out, sizeof(out), &why), -1);
+    CHECK_INT(login_mailloc_expand(loc, user, home, out, sizeof(out), &why), -1);
     return why;
 }
 
@@ -71,26 +71,26 @@ static void test_refused(void)
 static void test_home_mailbox(void)
 {
     char out[MAILLOC_PATH_MAX];
-    CHECK_INT(imapd_mailloc_home("Maildir/", "/home/u", out, sizeof(out)), 0);
+    CHECK_INT(login_mailloc_home("Maildir/", "/home/u", out, sizeof(out)), 0);
     CHECK_STR(out, "/home/u/Maildir/");
-    CHECK_INT(imapd_mailloc_home("Mailbox", "/home/u", out, sizeof(out)), 1);   /* an mbox */
-    CHECK_INT(imapd_mailloc_home("", "/home/u", out, sizeof(out)), 1);
-    CHECK_INT(imapd_mailloc_home("../x/", "/home/u", out, sizeof(out)), -1);
-    CHECK_INT(imapd_mailloc_home("Maildir/", "relative", out, sizeof(out)), -1);
+    CHECK_INT(login_mailloc_home("Mailbox", "/home/u", out, sizeof(out)), 1);   /* an mbox */
+    CHECK_INT(login_mailloc_home("", "/home/u", out, sizeof(out)), 1);
+    CHECK_INT(login_mailloc_home("../x/", "/home/u", out, sizeof(out)), -1);
+    CHECK_INT(login_mailloc_home("Maildir/", "relative", out, sizeof(out)), -1);
 }
 
 static void test_location_choice(void)
 {
-    struct imapd_settings set = {0};
+    struct login_settings set = {0};
     char out[MAILLOC_PATH_MAX + 16];
     set.mail_location = "maildir:~/M";
-    CHECK_STR(imapd_mail_location(&set, "u", "/h", out, sizeof(out)), "maildir:~/M");
+    CHECK_STR(login_mail_location(&set, "u", "/h", out, sizeof(out)), "maildir:~/M");
     set.mail_location = "";
     set.home_mailbox = "Maildir/";
-    CHECK_STR(imapd_mail_location(&set, "u", "/h", out, sizeof(out)), "maildir:/h/Maildir/");
-    CHECK_STR(imapd_mail_location(&set, "u", "", out, sizeof(out)), "");
+    CHECK_STR(login_mail_location(&set, "u", "/h", out, sizeof(out)), "maildir:/h/Maildir/");
+    CHECK_STR(login_mail_location(&set, "u", "", out, sizeof(out)), "");
     set.home_mailbox = "Mailbox";
-    CHECK_STR(imapd_mail_location(&set, "u", "/h", out, sizeof(out)), "");
+    CHECK_STR(login_mail_location(&set, "u", "/h", out, sizeof(out)), "");
 }
 
 int main(void)
