@@ -88,14 +88,14 @@ static void maildir_store(struct delivery *d, int idx, const struct store_target
     struct storage_location loc;
     struct storage_error err;
     location_init(&loc, d, t, STORAGE_MAILDIR);
+    if (t->quota && over_quota(t, (long long)deliver_msgstream_size(ms))) {
+        dstatus_set(st, idx, t->quota_bounce ? "5.2.2" : "4.2.2", "%s", t->quota_text);
+        return;
+    }
     if (t->limit > 0 && (long long)deliver_msgstream_size(ms) > t->limit) {
         /* too big for the mailbox: said before anything is created */
         dstatus_set(st, idx, storage_errno_dsn(EFBIG, "5.2.2"),
                     "maildir delivery failed: error writing message: %s", strerror(EFBIG));
-        return;
-    }
-    if (t->quota && over_quota(t, (long long)deliver_msgstream_size(ms))) {
-        dstatus_set(st, idx, t->quota_bounce ? "5.2.2" : "4.2.2", "%s", t->quota_text);
         return;
     }
     loc.quota = t->quota;

@@ -22,6 +22,23 @@
 #define MQUOTA_LOCK_TIMEOUT_MS 10000
 #define MQUOTA_NUM_MAX 19                /* digits of one number */
 
+/* Saturating arithmetic: limits from rules may be anything up to LLONG_MAX. */
+static long long sat_add(long long a, long long b)
+{
+    long long r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? LLONG_MAX : LLONG_MIN;
+    return r;
+}
+
+static long long sat_mul(long long a, long long b)
+{
+    long long r;
+    if (__builtin_mul_overflow(a, b, &r))
+        return (a < 0) != (b < 0) ? LLONG_MIN : LLONG_MAX;
+    return r;
+}
+
 /* ---- the file format ---- */
 
 /* A decimal number (optionally negative) at *p; advances *p. 0, or -1. */
@@ -190,16 +207,17 @@ static int rule_limit(const char *kv, long long base_b, long long base_c, long l
         memcpy(num, v, vl - 1);
         num[vl - 1] = '\0';
         long long pct;
-        if (mquota_size_parse(num, 1, &pct) < 0 || pct > 100000)
+        if (mquota_size_parse(num, 1, &pct) < 0 || pct > 1000)
             return -1;
-        n = (is_msgs ? base_c : base_b) / 100 * pct + (is_msgs ? base_c : base_b) % 100 * pct / 100;
+        long long b = is_msgs ? base_c : base_b;
+        n = sat_add(sat_mul(b / 100, pct), b % 100 * pct / 100);
         if (!sign && rel)
             sign = 1;                  /* a folder's "N%" adds to the default */
     } else if (mquota_size_parse(v, is_msgs || is_bytes ? 1 : 1024, &n) < 0) {
         return -1;
     }
     long long *dst = is_msgs ? count : bytes;
-    *dst = sign ? *dst + sign * n : n;
+    *dst = sign ? sat_add(*dst, sign * n) : n;
     return 0;
 }
 
@@ -456,8 +474,13 @@ int mquota_get(const char *root, const struct mquota_rules *r, struct mquota *q)
     memset(q, 0, sizeof(*q));
     r = rules_or_default(r);
     int rootfd = open_root(root);
+    if (rootfd < 0 && errno == ENOENT && r && r->set) {
+        q->limit_bytes = r->bytes;     /* no Maildir yet: nothing used */
+        q->limit_count = r->count;
+        return 0;
+    }
     if (rootfd < 0)
-        return errno == ENOENT && !(r && r->set) ? 1 : -1;
+        return errno == ENOENT ? 1 : -1;
     struct mquota_file f;
     off_t size;
     int rc = quota_file_read(rootfd, &f, &size);
@@ -474,6 +497,25 @@ int mquota_get(const char *root, const struct mquota_rules *r, struct mquota *q)
     }
     close(rootfd);
     return out;
+}
+
+int mquota_read(const char *root, struct mquota *q)
+{
+    memset(q, 0, sizeof(*q));
+    int rootfd = open_root(root);
+    if (rootfd < 0)
+        return -1;
+    struct mquota_file f;
+    off_t size;
+    int rc = quota_file_read(rootfd, &f, &size);
+    close(rootfd);
+    if (rc < 0)
+        return -1;
+    q->limit_bytes = f.limit_bytes;
+    q->limit_count = f.limit_count;
+    q->bytes = f.bytes;
+    q->count = f.count;
+    return 0;
 }
 
 static const struct mquota_folder_rule *find_rule(const struct mquota_rules *r, const char *f)
@@ -493,18 +535,19 @@ int mquota_over(const struct mquota *q, const struct mquota_rules *r, const char
     const struct mquota_folder_rule *fr = find_rule(r, folder);
     long long lb = q->limit_bytes, lc = q->limit_count;
     if (fr && lb > 0)
-        lb += fr->add_bytes;
+        lb = sat_add(lb, fr->add_bytes);
     if (fr && lc > 0)
-        lc += fr->add_count;
-    if (lc > 0 && q->count + 1 > lc)
+        lc = sat_add(lc, fr->add_count);
+    if (lc > 0 && sat_add(q->count, 1) > lc)
         return 1;
-    if (lb <= 0 || q->bytes + size <= lb)
+    long long after = sat_add(q->bytes, size);
+    if (lb <= 0 || after <= lb)
         return 0;
     long long grace = 0;
     if (r)
-        grace = r->grace_percent ? lb / 100 * r->grace_percent : r->grace_bytes;
+        grace = r->grace_percent ? sat_mul(lb / 100, r->grace_percent) : r->grace_bytes;
     /* Dovecot's grace: the last message may bring a user under the limit over it */
-    return !(grace > 0 && q->bytes < lb && q->bytes + size <= lb + grace);
+    return !(grace > 0 && q->bytes < lb && after <= sat_add(lb, grace));
 }
 
 /* ---- changes ---- */
@@ -520,7 +563,8 @@ void mquota_set_warn_hook(mquota_warn_fn *fn, void *ctx)
 
 static int crossed(long long before, long long after, long long limit, int pct)
 {
-    return limit > 0 && before * 100 < limit * pct && after * 100 >= limit * pct;
+    long long mark = sat_mul(limit, pct);
+    return limit > 0 && sat_mul(before, 100) < mark && sat_mul(after, 100) >= mark;
 }
 
 /* After a change: recalculate an oversized file, tell of a crossed threshold. */
@@ -563,6 +607,12 @@ int mquota_note(const char *root, const char *folder, const struct mquota_rules 
             msg_warn("%s%s: cannot update: %s", root, MQUOTA_FILE, strerror(errno));
         close(fd);
         out = after_change(rootfd, root, r, bytes, count);
+    } else if (errno == ENOENT && r && r->set) {
+        /* a quota is known and the Maildir is new: the file starts with this change counted */
+        struct mquota_file none;
+        struct mquota q;
+        memset(&none, 0, sizeof(none));
+        recalc_at(rootfd, r, &none, &q);
     }
     close(rootfd);
     return out;

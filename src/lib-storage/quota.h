@@ -104,6 +104,8 @@ struct mquota {
  * an error reading it.
  */
 int mquota_get(const char *root, const struct mquota_rules *r, struct mquota *q);
+/* The file only, as it is (no recalculation, nothing written). 0, or -1 (missing, malformed). */
+int mquota_read(const char *root, struct mquota *q);
 /* Recalculate now (under the dotlock) and return the new use. */
 int mquota_recalc(const char *root, const struct mquota_rules *r, struct mquota *q);
 
@@ -118,7 +120,8 @@ int mquota_over(const struct mquota *q, const struct mquota_rules *r, const char
 /*
  * A change in folder of the Maildir root: one line appended when
  * maildirsize exists (a recalculation follows when the file grew over
- * 5120 bytes). Returns 1 when the change made the use cross the rules'
+ * 5120 bytes); when it does not and r sets limits, the file is made by
+ * counting the Maildir. Returns 1 when the change made the use cross the rules'
  * warning threshold upwards (the warn hook was called), else 0.
  */
 int mquota_note(const char *root, const char *folder, const struct mquota_rules *r,
