@@ -298,6 +298,7 @@ int mquota_ignored(const struct mquota_rules *r, const char *folder)
 {
     if (!r || !folder)
         return 0;
+    INVARIANT(r->nfolders <= MQUOTA_FOLDERS);
     if (r->inbox_only && !str_ieq(folder, "INBOX"))
         return 1;
     for (size_t i = 0; i < r->nfolders; i++)
@@ -604,7 +605,7 @@ int mquota_note(const char *root, const char *folder, const struct mquota_rules 
         int n = mquota_format_change(line, sizeof(line), bytes, count);
         /* one write of one short line: O_APPEND keeps concurrent writers whole */
         if (n < 0 || write(fd, line, (size_t)n) != n)
-            msg_warn("%s%s: cannot update: %s", root, MQUOTA_FILE, strerror(errno));
+            msg_warn("%s: cannot update %s: %s", root, MQUOTA_FILE, strerror(errno));
         close(fd);
         out = after_change(rootfd, root, r, bytes, count);
     } else if (errno == ENOENT && r && r->set) {
