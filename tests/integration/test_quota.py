@@ -150,7 +150,7 @@ def test_virtual_overquota_defers_by_default(instance):
     assert code == 452 and text.decode().startswith("4.2.2 <alice@example.test>: "), text
 
 
-def test_trash_not_counted_and_yubin_check(instance):
+def test_trash_not_counted_warning_and_yubin_check(instance):
     inst = vda_instance(instance, virtual_trash_count="no", virtual_trash_name=".Trash",
                         virtual_mailbox_limit_inbox="no", virtual_mailbox_limit_override="no",
                         virtual_maildir_filter="no", virtual_maildir_limit_message_maps="",
@@ -170,6 +170,12 @@ def test_trash_not_counted_and_yubin_check(instance):
     wait_for(lambda: maildirsize(alice)[2] == 1)
     limits, used, n = maildirsize(alice)
     assert (used, n) == on_disk(alice, skip=("Trash",)) and n == 1
+    assert "quota warning" not in inst.log()
+    # the next one crosses 90% of 4000 bytes: the virtual agent queues one warning
+    with smtplib.SMTP("127.0.0.1", inst.port, timeout=30) as s:
+        s.sendmail("bob@example.test", ["alice@example.test"], "Subject: u\r\n\r\n" + "u" * 2000)
+    inst.wait_log("quota warning: 90% of the quota of")
+    inst.wait_log("from=<>")                      # the warning, submitted through pickup
 
 
 def subprocess_chown(inst, top):
