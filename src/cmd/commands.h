@@ -15,6 +15,7 @@ int cmd_queue(const char *confdir, int argc, char **argv);      /* src/cmd/queue
 int cmd_sendmail(const char *confdir, int argc, char **argv);   /* src/cmd/sendmail.c */
 int cmd_pw(const char *confdir, int argc, char **argv);         /* src/cmd/pw.c */
 int cmd_deliver(const char *confdir, int argc, char **argv);    /* src/cmd/deliver.c */
+int cmd_quota_status(const char *confdir, int argc, char **argv); /* src/cmd/quota_status.c */
 /* Hidden: `yubin auth-test [-m MECH] SOCKET USER PASSWORD`, a Dovecot-protocol client (src/cmd/pw.c). */
 int cmd_auth_test(const char *confdir, int argc, char **argv);
 

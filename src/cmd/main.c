@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"sendmail", cmd_sendmail, "submit a message (Sendmail compatible)"},
     {"pw", cmd_pw, "make a stored password for a passdb (like doveadm pw)"},
     {"deliver", cmd_deliver, "deliver a message to a mailbox, with Sieve (like dovecot-lda)"},
+    {"quota-status", cmd_quota_status, "answer smtpd's policy requests about quotas (spawn)"},
 };
 
 static void usage(FILE *f)

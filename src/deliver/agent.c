@@ -6,6 +6,7 @@
  * connection with dproto under timeouts. It never names an agent.
  */
 #include "deliver/agent.h"
+#include "lib-storage/quota.h"
 #include "lib/buf.h"
 #include "lib-conf/config.h"
 #include "lib/log.h"
@@ -140,6 +141,11 @@ int deliver_agent_init(struct agent *a, const struct config *cfg, enum agent_kin
         a->vmin_uid = (long)cfg_get_int(cfg, P_virtual_minimum_uid);
         a->vlimit = cfg_get_size(cfg, P_virtual_mailbox_limit);
         a->vlocks = lock_mask(cfg, P_virtual_mailbox_lock);
+        a->vda = xcalloc(1, sizeof(*a->vda));
+        char err[512];
+        if (mquota_vda_init(a->vda, cfg, err, sizeof(err)) < 0)
+            msg_warn("%s: quota limits not enforced", err);
+        mquota_default_from_config(cfg);
         return 0;
     }
     a->mbox_cmd_maps = open_maps(a, P_mailbox_command_maps);
@@ -184,6 +190,9 @@ void deliver_agent_free(struct agent *a)
     maps_close(a->vmbox);
     maps_close(a->vuid);
     maps_close(a->vgid);
+    if (a->vda)
+        mquota_vda_free(a->vda);
+    free(a->vda);
     maps_close(a->mbox_cmd_maps);
     maps_close(a->mbox_transport_maps);
     free(a->mailbox_transport);

@@ -19,6 +19,9 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct mquota_vda;
+struct mquota_rules;
+
 #include "lib-queue/dproto.h"
 #include "lib-storage/storage.h"         /* MBOX_LOCK_* */
 
@@ -76,6 +79,7 @@ struct agent {
     long vmin_uid;
     long long vlimit;
     int vlocks;
+    struct mquota_vda *vda;          /* the VDA patch's quota settings (quota.h) */
 
     /* local(8) */
     struct maps *mbox_cmd_maps;
@@ -178,6 +182,10 @@ struct store_target {
     int is_file;                     /* alias /file target: "cannot append message to file" */
     int spool;                       /* in mail_spool_directory: create/lock with the dir's rights */
     int strict_owner;
+    /* Maildir++ quota (virtual with virtual_maildir_extended): NULL none */
+    const struct mquota_rules *quota;
+    const char *quota_text;          /* the over-quota status text */
+    int quota_bounce;                /* 5.2.2 (virtual_overquota_bounce), else 4.2.2 */
 };
 /* Deliver the message as t's owner (caller holds root; switches itself); st gets the outcome. */
 void deliver_agent_store(struct delivery *d, int idx, const struct store_target *t,

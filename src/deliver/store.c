@@ -13,6 +13,7 @@
 #include "deliver/agent.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib-storage/quota.h"
 #include "lib-storage/storage.h"
 
 #include <errno.h>
@@ -72,18 +73,32 @@ static void location_init(struct storage_location *loc, const struct delivery *d
 
 /* ---- Maildir ---- */
 
+/* The Maildir++ quota (read as the owner): would this message go over? */
+static int over_quota(const struct store_target *t, long long size)
+{
+    struct mquota q;
+    if (mquota_get(t->path, t->quota, &q) != 0)
+        return 0;                      /* no quota, or no Maildir yet */
+    return mquota_over(&q, t->quota, "INBOX", size);
+}
+
 static void maildir_store(struct delivery *d, int idx, const struct store_target *t,
                           struct msgstream *ms, struct dstatus *st)
 {
     struct storage_location loc;
     struct storage_error err;
     location_init(&loc, d, t, STORAGE_MAILDIR);
+    if (t->quota && over_quota(t, (long long)deliver_msgstream_size(ms))) {
+        dstatus_set(st, idx, t->quota_bounce ? "5.2.2" : "4.2.2", "%s", t->quota_text);
+        return;
+    }
     if (t->limit > 0 && (long long)deliver_msgstream_size(ms) > t->limit) {
         /* too big for the mailbox: said before anything is created */
         dstatus_set(st, idx, storage_errno_dsn(EFBIG, "5.2.2"),
                     "maildir delivery failed: error writing message: %s", strerror(EFBIG));
         return;
     }
+    loc.quota = t->quota;
     struct mailbox *box = mailbox_open(&loc, NULL, STORAGE_OPEN_CREATE, &err);
     int rc = box ? save_stream(d, box, ms, &err) : -1;
     mailbox_close(box);

@@ -10,6 +10,10 @@
 #include "deliver/virtual.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib-conf/config.h"
+#include "lib-queue/submit.h"
+#include "lib-storage/quota.h"
+#include "lib-storage/storage.h"
 #include "lib-table/table.h"
 #include "lib/util.h"
 
@@ -84,6 +88,77 @@ static int lookup_id(struct delivery *d, struct maps *m, const char *param, cons
     return rc == TABLE_FOUND ? 0 : -1;
 }
 
+/*
+ * The VDA patch's quota for a Maildir (virtual_maildir_extended): the
+ * rules, the text and whether to bounce into t. 0, or -1 when a table failed.
+ */
+static int quota_target(struct delivery *d, const char *rcpt, struct store_target *t,
+                        struct mquota_rules *rules, char *text, size_t textlen)
+{
+    const struct agent *a = d->a;
+    if (!a->vda || !a->vda->extended || storage_format_of(t->path) != STORAGE_MAILDIR)
+        return 0;
+    long long file_limit;
+    int rc = mquota_vda_rules(a->vda, rcpt, a->rcpt_delim, rules, &file_limit, text, textlen);
+    if (rc != TABLE_FOUND) {
+        msg_warn("%s: recipient %s: virtual_mailbox_limit_maps lookup failure", d->req->qid,
+                 rcpt);
+        return -1;
+    }
+    t->limit = file_limit;
+    t->quota = rules;
+    t->quota_text = text;
+    t->quota_bounce = a->vda->bounce;
+    return 0;
+}
+
+/* A new message from sender to rcpt through pickup (LF line ends in b). */
+static void submit_warning(struct delivery *d, const char *sender, const char *rcpt,
+                           struct buf *b)
+{
+    const char *qdir = d->a->queue_dir ? d->a->queue_dir : cfg_get(d->a->cfg, P_queue_directory);
+    char *sock = xasprintf("%s/public/pickup", qdir);
+    struct submit_conn c;
+    if (submit_open(&c, sock) < 0) {
+        msg_warn("%s: cannot submit the quota warning to <%s>: %s: %s", d->req->qid, rcpt, sock,
+                 strerror(errno));
+        free(sock);
+        return;
+    }
+    submit_set_timeout(&c, 60);
+    struct submission o;
+    memset(&o, 0, sizeof(o));
+    submission_add_rcpt(&o, rcpt);
+    int ex = submit_message(&c, sender, &o, b, -1);
+    if (ex != 0)
+        msg_warn("%s: quota warning to <%s> not submitted (status %d)", d->req->qid, rcpt, ex);
+    for (size_t i = 0; i < o.nrcpts; i++)
+        free(o.rcpts[i]);
+    free(o.rcpts);
+    submit_close(&c);
+    free(sock);
+}
+
+struct quota_warn_ctx {
+    struct delivery *d;
+    const char *rcpt;
+};
+
+/* quota_warning: a message to the recipient, once, through pickup. */
+static void quota_warn(void *ctx, const char *root, const struct mquota *q, int percent)
+{
+    const struct quota_warn_ctx *w = ctx;
+    msg_info("%s: %s: quota warning: %d%% of the quota of %s used", w->d->req->qid, w->rcpt,
+             percent, root);
+    struct buf b;
+    buf_init(&b, 0);
+    char from[300];
+    str_fmt(from, sizeof(from), "MAILER-DAEMON@%s", w->d->a->myorigin);
+    mquota_warning_message(&b, from, w->rcpt, q, percent);
+    submit_warning(w->d, "", w->rcpt, &b);
+    buf_free(&b);
+}
+
 void deliver_virtual(struct delivery *d, const struct dreq_rcpt *r, struct dstatus *st)
 {
     struct agent *a = d->a;
@@ -140,7 +215,18 @@ void deliver_virtual(struct delivery *d, const struct dreq_rcpt *r, struct dstat
     struct store_target t = {.path = path, .user = rcpt, .uid = (uid_t)uid, .gid = (gid_t)gid,
                              .locks = a->vlocks, .limit = a->vlimit,
                              .strict_owner = a->strict_owner};
+    struct mquota_rules rules;
+    char qtext[512];
+    if (quota_target(d, rcpt, &t, &rules, qtext, sizeof(qtext)) < 0) {
+        dstatus_set(st, idx, "4.3.0", "mail system configuration error: "
+                    "virtual_mailbox_limit_maps lookup failure");
+        free(path);
+        goto out;
+    }
+    struct quota_warn_ctx w = {d, rcpt};
+    mquota_set_warn_hook(quota_warn, &w);
     deliver_agent_store(d, idx, &t, &o, st);
+    mquota_set_warn_hook(NULL, NULL);
     free(path);
 out:
     buf_free(&res);

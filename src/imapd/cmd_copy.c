@@ -31,6 +31,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* Dovecot's quota_exceeded_message */
+#define QUOTA_TEXT "Quota exceeded (mailbox for user is full)"
+
 /* Largest APPEND message (Dovecot has no limit by default; we want one). */
 #define APPEND_SIZE_MAX (256ULL * 1024 * 1024)
 #define UIDSET_TEXT_MAX (8u * 1024 * 1024)
@@ -103,6 +106,52 @@ static void copy_done(struct msession *s, const char *tag, struct mview *dst, co
     buf_free(&set);
 }
 
+/* Would n more messages of size bytes in folder go over the user's quota? */
+static int imapd_over_quota(struct msession *s, const char *folder, long long size, long long n)
+{
+    struct mquota q;
+    if (n <= 0 || mstore_quota(s->st, &q) < 0)
+        return 0;
+    const struct mquota_rules *r = mstore_quota_rules(s->st);
+    /* the last message is checked the way one delivery is: all but it first */
+    q.count += n - 1;
+    return mquota_over(&q, r ? r : mquota_default(), folder, size);
+}
+
+/* The bytes of the UIDs in the selected folder's view. */
+static long long uids_size(struct msession *s, const uint32_t *uids, size_t n, long long *count)
+{
+    long long sum = 0;
+    *count = 0;
+    size_t nm;
+    const struct mmsg *m = mview_msgs(s->sel->v, &nm);
+    for (size_t i = 0; i < n; i++) {
+        long k = mview_find(s->sel->v, uids[i]);
+        if (k >= 0 && (size_t)k < nm) {
+            sum += (long long)m[k].size;
+            (*count)++;
+        }
+    }
+    return sum;
+}
+
+/* COPY (and MOVE out of a folder the quota does not count) over the quota: answered NO. */
+static int copy_over_quota(struct msession *s, const char *tag, const char *name,
+                           const uint32_t *uids, size_t n, int move)
+{
+    const struct mquota_rules *r = mstore_quota_rules(s->st);
+    if (!r)
+        r = mquota_default();
+    if (move && !mquota_ignored(r, s->sel->name))
+        return 0;                      /* moved within the quota: no change */
+    long long count;
+    long long size = uids_size(s, uids, n, &count);
+    if (!imapd_over_quota(s, name, size, count))
+        return 0;
+    imapd_reply(s->c, tag, "NO [OVERQUOTA] %s", QUOTA_TEXT);
+    return 1;
+}
+
 static void copy_or_move(struct msession *s, const char *tag, const struct imap_arg *args,
                          int uid, int move)
 {
@@ -130,7 +179,7 @@ static void copy_or_move(struct msession *s, const char *tag, const struct imap_
         imapd_reply(s->c, tag, "NO [READ-ONLY] Mailbox is read-only.");
     else if (n == 0)
         imapd_reply(s->c, tag, "OK No messages found.");
-    else
+    else if (!copy_over_quota(s, tag, name, uids, n, move))
         dst = target_view(s, tag, name, &own, move);
     if (dst) {
         uint32_t *newuids = xcalloc(n, sizeof(uint32_t));
@@ -398,6 +447,10 @@ enum imap_parse_result imapd_cmd_append_literal(struct msession *s)
             return r;
     }
     struct append_state *a = s->append;
+    if (a->v && imapd_over_quota(s, a->name, (long long)size, 1)) {
+        imapd_cmd_append_stop(s);
+        return imap_parser_literal_refuse(s->p, "OVERQUOTA", QUOTA_TEXT);
+    }
     append_begin_msg(a, args, nargs, size);
     a->left = size;
     if (size == 0) {

@@ -722,8 +722,8 @@ static void send_quota(struct msession *s)
     char items[128] = "";
     size_t len = 0;
     if (q.limit_bytes > 0)
-        len += (size_t)snprintf(items, sizeof(items), "STORAGE %lld %lld", q.bytes / 1024,
-                                q.limit_bytes / 1024);
+        len += (size_t)snprintf(items, sizeof(items), "STORAGE %lld %lld",
+                                (q.bytes + 1023) / 1024, q.limit_bytes / 1024);   /* as Dovecot */
     if (q.limit_count > 0)
         snprintf(items + len, sizeof(items) - len, "%sMESSAGE %lld %lld", len ? " " : "",
                  q.count, q.limit_count);

@@ -10,6 +10,7 @@
 #include "imapd/imapd.h"
 #include "imapd/login.h"
 #include "lib-conf/config.h"
+#include "lib-storage/quota.h"
 #include "lib-master/worker.h"
 #include "lib-tls/tls.h"
 #include "lib/log.h"
@@ -48,6 +49,7 @@ static int tls_configured(const struct config *cfg)
 int imapd_prepare(struct worker *w)
 {
     imapd_settings_read(w->cfg, w->queue_dir, &settings);
+    mquota_default_from_config(w->cfg);   /* inherited by the launcher's mail workers */
     int closing[66];
     size_t n = 0;
     for (size_t i = 0; i < w->nlisten && n < 64; i++)

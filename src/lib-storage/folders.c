@@ -12,7 +12,7 @@
  * Also here: the "subscriptions" file (Dovecot 2.x writes "V\t2", an empty
  * line, then one name a line with TAB as the separator; older files are
  * one name a line), special-use attributes from well-known names, and the
- * read-only Maildir++ quota of "maildirsize".
+ * Maildir++ quota of "maildirsize" (quota.h) with the store's rules.
  */
 #include "lib-storage/mstore_int.h"
 #include "lib/buf.h"
@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static void quota_refresh(struct mstore *st);
 
 struct mstore *mstore_open(const char *root, int create, struct storage_error *err)
 {
@@ -56,6 +58,7 @@ void mstore_close(struct mstore *st)
     if (!st)
         return;
     close(st->fd);
+    free(st->quota);
     free(st);
 }
 
@@ -286,6 +289,7 @@ int mstore_delete(struct mstore *st, const char *name, struct storage_error *err
         return -1;
     }
     fsync(st->fd);
+    quota_refresh(st);
     return 0;
 }
 
@@ -329,6 +333,8 @@ int mstore_rename(struct mstore *st, const char *from, const char *to, struct st
         return -1;
     }
     fsync(st->fd);
+    if (st->quota && st->quota->nfolders)
+        quota_refresh(st);             /* a folder rule may name the old or the new name */
     return 0;
 }
 
@@ -424,38 +430,34 @@ int mstore_subscribe(struct mstore *st, const char *name, int on, struct storage
 
 int mstore_quota(struct mstore *st, struct mquota *q)
 {
-    memset(q, 0, sizeof(*q));
-    int fd = openat(st->fd, "maildirsize", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    char *text = read_fd(fd, 1 << 20, &len);
-    close(fd);
-    if (!text)
-        return -1;
-    char *save = NULL;
-    char *line = strtok_r(text, "\n", &save);
-    /* first line: limits such as "1000000S,1000C" */
-    for (char *p = line; p && *p;) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p)
-            break;
-        if (*end == 'S')
-            q->limit_bytes = v;
-        else if (*end == 'C')
-            q->limit_count = v;
-        p = *end ? end + 1 : end;
-        while (*p == ',')
-            p++;
+    return mquota_get(st->root, st->quota, q) == 0 ? 0 : -1;
+}
+
+void mstore_set_quota_rules(struct mstore *st, const struct mquota_rules *r)
+{
+    free(st->quota);
+    st->quota = NULL;
+    if (r) {
+        st->quota = xmalloc(sizeof(*st->quota));
+        *st->quota = *r;
     }
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        char *end;
-        long long bytes = strtoll(line, &end, 10);
-        long long count = strtoll(end, NULL, 10);
-        q->bytes += bytes;
-        q->count += count;
-    }
-    free(text);
-    return 0;
+}
+
+const struct mquota_rules *mstore_quota_rules(const struct mstore *st)
+{
+    return st->quota;
+}
+
+void mstore_quota_note(struct mstore *st, const char *folder, long long bytes, long long count)
+{
+    mquota_note(st->root, folder, st->quota, bytes, count);
+}
+
+/* After a folder went away or changed its name: count again (when there is a file). */
+static void quota_refresh(struct mstore *st)
+{
+    struct stat sb;
+    struct mquota q;
+    if (fstatat(st->fd, MQUOTA_FILE, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        mquota_recalc(st->root, st->quota, &q);
 }

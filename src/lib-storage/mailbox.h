@@ -50,6 +50,7 @@
 #ifndef YUBIN_MAILBOX_H
 #define YUBIN_MAILBOX_H
 
+#include "lib-storage/quota.h"
 #include "lib-storage/storage.h"
 
 #include <stdint.h>
@@ -102,12 +103,15 @@ int mstore_subscriptions(struct mstore *st, char ***names, size_t *n, struct sto
 int mstore_subscribe(struct mstore *st, const char *name, int on, struct storage_error *err);
 void mstore_strv_free(char **v, size_t n);
 
-/* Maildir++ quota ("maildirsize"): limits (0 none) and use; -1 when there is no such file. */
-struct mquota {
-    long long limit_bytes, limit_count;
-    long long bytes, count;
-};
+/*
+ * Maildir++ quota ("maildirsize", quota.h): limits (0 none) and use, with
+ * the store's rules (recalculated when missing or stale). 0; -1 when
+ * there is no quota (no file and no rules) or it cannot be read.
+ */
 int mstore_quota(struct mstore *st, struct mquota *q);
+/* The rules for this store's quota (copied; NULL: the process default). */
+void mstore_set_quota_rules(struct mstore *st, const struct mquota_rules *r);
+const struct mquota_rules *mstore_quota_rules(const struct mstore *st);
 
 /* ---- one folder's messages ---- */
 

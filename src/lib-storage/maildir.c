@@ -10,12 +10,15 @@
  * host name has '/' and ':' escaped as "\057" and "\072" (Dovecot's rule),
  * since ':' starts the info part of names in cur/.
  *
+ * Each saved message is counted in the Maildir++ quota (quota.h).
+ *
  * Directories are created (mode 0700) only when missing: an existing
  * Maildir costs one open() of its directory per mailbox_open(), and
  * tmp/, new/ and cur/ are made when creating the tmp/ file or the link
  * into new/ finds them missing (as Postfix's virtual(8) does).
  */
 #include "lib-storage/storage_int.h"
+#include "lib-storage/quota.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -151,6 +154,7 @@ static int maildir_open(struct mailbox *box, const char *folder, int flags,
         storage_failf(err, EINVAL, "5.2.0", "invalid folder name");
         return -1;
     }
+    str_copy(box->folder, folder ? folder : "", sizeof(box->folder));
     if (str_fmt(box->path, sizeof(box->path), "%s%s%s%s%s", base, slash, folder ? "." : "",
                 folder ? folder : "", folder ? "/" : "") < 0) {
         storage_fail(err, ENAMETOOLONG, "4.2.0", "open maildir");
@@ -312,6 +316,9 @@ static int maildir_finish(struct storage_save *s, char *id, size_t idlen,
     }
     close(nfd);
     str_copy(id, name, idlen);
+    /* Maildir++ quota: the file's size, as S= says and a recalculation counts */
+    mquota_note(box->loc.path, box->folder[0] ? box->folder : "INBOX", box->loc.quota,
+                s->out_bytes, 1);
     return 0;
 }
 

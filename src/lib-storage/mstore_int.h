@@ -17,7 +17,11 @@
 struct mstore {
     char root[STORAGE_PATH_MAX];
     int fd;                               /* the root directory */
+    struct mquota_rules *quota;           /* mstore_set_quota_rules(), or NULL: the default */
 };
+
+/* Note a change of the Maildir++ quota in folder (quota.h, with the store's rules). */
+void mstore_quota_note(struct mstore *st, const char *folder, long long bytes, long long count);
 
 /* ---- dotlock.c ---- */
 

@@ -167,6 +167,7 @@ static int expunge_locked(struct mview *v, const uint32_t *uids, size_t n, int n
 {
     uint32_t *want = NULL, *gone = xmalloc((v->ix.n ? v->ix.n : 1) * sizeof(uint32_t));
     size_t ngone = 0, kept = 0, cap = 0;
+    long long gone_bytes = 0;
     if (uids) {
         want = xmalloc((n ? n : 1) * sizeof(uint32_t));
         memcpy(want, uids, n * sizeof(uint32_t));
@@ -193,6 +194,7 @@ static int expunge_locked(struct mview *v, const uint32_t *uids, size_t n, int n
         if (reported && out)
             mstore_uidset_put(&out->expunged, &out->nexpunged, &cap, m->uid);
         gone[ngone++] = m->uid;
+        gone_bytes += (long long)m->size;
         free(m->name);
     }
     v->ix.n = kept;
@@ -204,6 +206,7 @@ static int expunge_locked(struct mview *v, const uint32_t *uids, size_t n, int n
             rc = -1;
         }
         write_index(v);
+        mstore_quota_note(v->st, v->name, -gone_bytes, -(long long)ngone);
     }
     free(want);
     free(gone);
@@ -339,11 +342,14 @@ int mview_copy(struct mview *v, const uint32_t *uids, size_t n, struct mview *ds
         rc = -1, storage_fail(err, EIO, "4.2.0", "copy: target has no dovecot-uidlist");
     size_t first = dst->ul.n;
     uint64_t ms = 0;
+    long long added = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         newuids[i] = 0;
         long k = mview_find(v, uids[i]);
         if (k >= 0)
             newuids[i] = link_one(v, &v->ix.m[k], dst, &ms);
+        if (newuids[i])
+            added += (long long)v->ix.m[k].size;
     }
     if (rc == 0 && dst->ul.n > first) {
         if (fsync(dst->curfd) < 0 || uidlist_append(dst->dirfd, &dst->ul, first) < 0) {
@@ -351,6 +357,7 @@ int mview_copy(struct mview *v, const uint32_t *uids, size_t n, struct mview *ds
             rc = -1;
         }
         write_index(dst);
+        mstore_quota_note(dst->st, dst->name, added, (long long)(dst->ul.n - first));
     }
     mview_unlock(dst);
     return rc;
@@ -396,7 +403,8 @@ struct storage_save *mview_append_begin(struct mview *v, const struct storage_sa
         const char *r = mstore_root(v->st);
         size_t len = strlen(r);
         str_fmt(root, sizeof(root), "%s%s", r, len && r[len - 1] == '/' ? "" : "/");
-        struct storage_location loc = {.format = STORAGE_MAILDIR, .path = root};
+        struct storage_location loc = {.format = STORAGE_MAILDIR, .path = root,
+                                       .quota = mstore_quota_rules(v->st)};
         v->box = mailbox_open(&loc, str_ieq(v->name, "INBOX") ? NULL : v->name, 0, err);
         if (!v->box)
             return NULL;

@@ -98,6 +98,13 @@ struct mailbox *mailbox_open(const struct storage_location *loc, const char *fol
     memset(box, 0, sizeof(*box));
     box->loc = *loc;
     box->fd = -1;
+    /* a copy: IMAP's append box outlives the caller's buffer (mview_append_begin) */
+    if (str_copy(box->root, loc->path, sizeof(box->root)) >= sizeof(box->root)) {
+        storage_fail(err, ENAMETOOLONG, "4.2.0", "open mailbox");
+        free(box);
+        return NULL;
+    }
+    box->loc.path = box->root;
     box->ops = loc->format == STORAGE_MAILDIR ? &storage_maildir_ops : &storage_mbox_ops;
     if (box->loc.lock_attempts < 1)
         box->loc.lock_attempts = 1;

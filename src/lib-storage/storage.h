@@ -37,6 +37,8 @@
 
 enum storage_format { STORAGE_MAILDIR, STORAGE_MBOX };
 
+struct mquota_rules;
+
 /* mbox locking methods (virtual_mailbox_lock, mailbox_delivery_lock). */
 #define MBOX_LOCK_FCNTL   0x1
 #define MBOX_LOCK_FLOCK   0x2
@@ -64,6 +66,8 @@ struct storage_location {
     int lock_attempts;               /* deliver_lock_attempts (at least 1) */
     unsigned lock_delay_ms;          /* deliver_lock_delay */
     long stale_lock_time;            /* seconds after which a dotlock is removed */
+    /* Maildir++ quota rules (quota.h) for the changes a save notes; NULL: the default */
+    const struct mquota_rules *quota;
 };
 
 struct storage_error {

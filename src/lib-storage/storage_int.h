@@ -24,12 +24,14 @@ struct storage_ops {
 
 struct mailbox {
     const struct storage_ops *ops;
-    struct storage_location loc;     /* the caller's; loc.path and loc.log_id outlive the box */
+    struct storage_location loc;     /* the caller's; loc.log_id and loc.quota outlive the box */
+    char root[STORAGE_PATH_MAX];     /* loc.path points here */
     char path[STORAGE_PATH_MAX];     /* Maildir: the (folder) directory with a final '/'; mbox: the file */
     int fd;                          /* Maildir: that directory; mbox: the file (locked) */
     int dotlocked;                   /* mbox: path.lock is ours */
     off_t end;                       /* mbox: the file's length before the current save */
     int saving;                      /* a storage_save is open */
+    char folder[STORAGE_FOLDER_MAX + 1]; /* Maildir: the folder ("" the INBOX), for the quota */
 };
 
 struct storage_save {

@@ -38,6 +38,8 @@
 #ifndef YUBIN_LMTPD_LDA_H
 #define YUBIN_LMTPD_LDA_H
 
+#include "lib-storage/quota.h"
+
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
@@ -79,7 +81,14 @@ struct lmtpd_user {
     int have_ids;                     /* uid/gid known (userdb, mail_uid, or virtual maps) */
     char home[LMTPD_PATH_MAX];        /* "" when none */
     char maildir[LMTPD_PATH_MAX];     /* the Maildir root, ending in '/' */
+    struct mquota_rules quota;        /* the userdb's quota_rule*, quota_grace, quota_warning */
+    int have_quota;                   /* a quota_rule came (else main.cf's VDA default) */
 };
+
+/* One userdb field of the quota (quota_rule, quota_rule2 ..., quota_grace, quota_warning). */
+void lmtpd_quota_field(struct lmtpd_user *u, const char *field);
+/* The rules of u: its own, else the process default (NULL). */
+const struct mquota_rules *lmtpd_quota_rules(const struct lmtpd_user *u);
 
 /*
  * Who is addr? 1 found (u filled), 0 no such user, -1 temporary failure

@@ -35,37 +35,39 @@ void lmtpd_result_set(struct lmtpd_result *r, enum lmtpd_outcome o, const char *
 
 /* ---- quota ---- */
 
+const struct mquota_rules *lmtpd_quota_rules(const struct lmtpd_user *u)
+{
+    return u->have_quota || u->quota.warn_percent ? &u->quota : NULL;
+}
+
 int lmtpd_quota_exceeded(const struct lmtpd_user *u, long long size, struct lmtpd_result *r)
 {
-    struct storage_error err;
-    struct mstore *st = mstore_open(u->maildir, 0, &err);
-    if (!st)
-        return 0;                      /* no Maildir yet: nothing used */
+    const struct mquota_rules *rules = lmtpd_quota_rules(u);
     struct mquota q;
-    int over = 0;
-    if (mstore_quota(st, &q) == 0)
-        over = (q.limit_bytes > 0 && q.bytes + size > q.limit_bytes) ||
-               (q.limit_count > 0 && q.count + 1 > q.limit_count);
-    mstore_close(st);
+    if (mquota_get(u->maildir, rules, &q) != 0)
+        return 0;                      /* no quota, or no Maildir yet: nothing used */
+    int over = mquota_over(&q, rules, "INBOX", size);
     if (over)
         lmtpd_result_set(r, LMTPD_FAILED, "5.2.2", "Quota exceeded (mailbox for user is full)");
     return over;
 }
 
-/* Maildir++: the writer appends its change to maildirsize (when there is one). */
-static void quota_add(const struct lmtpd_user *u, long long size)
+struct qwarn {
+    struct lmtpd_lda *l;
+    const struct lmtpd_user *u;
+};
+
+/* The quota warning (quota_warning): one message to the user when the use crosses it. */
+static void quota_warn(void *ctx, const char *root, const struct mquota *q, int percent)
 {
-    char path[LMTPD_PATH_MAX + 16];
-    if (str_fmt(path, sizeof(path), "%smaildirsize", u->maildir) < 0)
-        return;
-    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char line[64];
-    int n = snprintf(line, sizeof(line), "%lld 1\n", size);
-    if (n > 0 && write_all(fd, line, (size_t)n) < 0)
-        msg_warn("%s: cannot update: %s", path, strerror(errno));
-    close(fd);
+    const struct qwarn *w = ctx;
+    struct buf b;
+    buf_init(&b, 0);
+    mquota_warning_message(&b, w->l->postmaster, w->u->name, q, percent);
+    msg_info("%s: quota warning: %d%% of the quota used, notifying <%s>", root, percent,
+             w->u->name);
+    lmtpd_submit(w->l, "", w->u->name, b.data, b.len, "quota");
+    buf_free(&b);
 }
 
 /* ---- saving ---- */
@@ -144,6 +146,8 @@ int lmtpd_store(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lm
         storage_result(r, &err);
         return -1;
     }
+    if (lmtpd_quota_rules(u))
+        mstore_set_quota_rules(st, lmtpd_quota_rules(u));
     const char *name = folder && *folder ? folder : "INBOX";
     int inbox = str_ieq(name, "INBOX");
     if (!inbox && !mstore_name_ok(name)) {
@@ -165,11 +169,12 @@ int lmtpd_store(struct lmtpd_lda *l, const struct lmtpd_user *u, const struct lm
         mstore_close(st);
         return -1;
     }
+    struct qwarn w = {l, u};
+    mquota_set_warn_hook(quota_warn, &w);
     int rc = save_into(v, m, flags, r);
+    mquota_set_warn_hook(NULL, NULL);
     mview_close(v);
     mstore_close(st);
-    if (rc == 0)
-        quota_add(u, (long long)m->len);
     return rc;
 }
 

@@ -43,6 +43,7 @@ void lmtpd_lda_init(struct lmtpd_lda *l, const struct config *cfg, const char *p
         l->userdb_socket = us[0] == '/' ? xstrdup(us) : xasprintf("%s/%s", l->queue_dir, us);
     l->myhostname = dup_param(cfg, P_myhostname);
     l->postmaster = dup_param(cfg, P_postmaster_address);
+    mquota_default_from_config(cfg);   /* main.cf's quota_warning, VDA folders */
     l->rcpt_delim = dup_param(cfg, P_recipient_delimiter);
     l->mail_location = dup_param(cfg, P_mail_location);
     l->mail_uid = dup_param(cfg, P_mail_uid);
@@ -191,7 +192,33 @@ static void user_fields(char **f, int n, struct lmtpd_user *u, struct udb_fields
             str_copy(uf->home, f[i] + 5, sizeof(uf->home));
         else if (strncmp(f[i], "mail=", 5) == 0)
             str_copy(uf->mail, f[i] + 5, sizeof(uf->mail));
+        else
+            lmtpd_quota_field(u, f[i]);
     }
+}
+
+void lmtpd_quota_field(struct lmtpd_user *u, const char *field)
+{
+    char why[256];
+    const char *v = strchr(field, '=');
+    if (!v)
+        return;
+    size_t klen = (size_t)(v - field);
+    v++;
+    int rc = 0;
+    if (klen >= 10 && strncmp(field, "quota_rule", 10) == 0 &&
+        strspn(field + 10, "0123456789") == klen - 10) {
+        rc = mquota_rule_parse(&u->quota, v, why, sizeof(why));
+        u->have_quota = 1;
+    } else if (klen == 11 && strncmp(field, "quota_grace", 11) == 0) {
+        rc = mquota_grace_parse(&u->quota, v);
+        str_copy(why, "bad quota_grace", sizeof(why));
+    } else if (klen >= 13 && strncmp(field, "quota_warning", 13) == 0 && !u->quota.warn_percent) {
+        rc = mquota_warning_parse(&u->quota, v);
+        str_copy(why, "bad quota_warning", sizeof(why));
+    }
+    if (rc < 0)
+        msg_warn("user %s: userdb field ignored: %s", u->name, why);
 }
 
 /*

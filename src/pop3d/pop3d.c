@@ -8,6 +8,7 @@
 
 #include "lib-conf/config.h"
 #include "lib-master/worker.h"
+#include "lib-storage/quota.h"
 #include "lib-tls/tls.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -55,6 +56,7 @@ static int tls_configured(const struct config *cfg)
 int pop3d_prepare(struct worker *w)
 {
     settings_read(w->cfg, w->queue_dir);
+    mquota_default_from_config(w->cfg);   /* Trash rules for DELE's accounting, in the mail workers */
     int closing[66];
     size_t n = 0;
     for (size_t i = 0; i < w->nlisten && n < 64; i++)

@@ -24,6 +24,7 @@
 #include "smtpd/smtpd_role.h"
 #include "smtpd/restrict.h"
 #include "smtpd/policy.h"
+#include "smtpd/quota_rcpt.h"
 #include "lib-mail/addr.h"
 #include "lib/buf.h"
 #include "lib-conf/config.h"
@@ -229,6 +230,7 @@ struct restrictions {
     char *null_key, *delim, *myorigin, *default_rbl_reply, *expansion_filter;
     char *policy_default, *sasl_local_domain, *policy_context;
     struct smtpd_policy *policy;    /* check_policy_service; NULL: the default action */
+    struct smtpd_quota *quota;      /* the VDA quota at RCPT (quota_rcpt.h); NULL: none */
 };
 
 /* ------------------------------------------------------------------ */
@@ -593,6 +595,10 @@ struct restrictions *smtpd_restrictions_new(const struct config *cfg, struct dns
     r->policy_default = param_str(cfg, P_smtpd_policy_service_default_action);
     r->policy_context = param_str(cfg, P_smtpd_policy_service_policy_context);
     r->sasl_local_domain = param_str(cfg, P_smtpd_sasl_local_domain);
+    err[0] = '\0';
+    r->quota = smtpd_quota_new(cfg, err, errlen);
+    if (!r->quota && err[0])
+        goto bad;
     return r;
 bad:
     smtpd_restrictions_free(r);
@@ -634,6 +640,7 @@ void smtpd_restrictions_free(struct restrictions *r)
     free(r->policy_default);
     free(r->policy_context);
     free(r->sasl_local_domain);
+    smtpd_quota_free(r->quota);
     free(r);
 }
 
@@ -1653,6 +1660,19 @@ static enum nres unlisted(struct eval *e, const char *addr, int sender, const st
     return reject_subj(e, s, code, dsn, why[0] ? why : "User unknown");
 }
 
+/* The recipient's Maildir over its VDA quota (quota_rcpt.h): refused now, not bounced later. */
+static enum nres over_quota(struct eval *e)
+{
+    struct smtpd_quota_reply q;
+    int rc = smtpd_quota_check(e->r->quota, e->in.recipient, e->in.size, &q);
+    if (rc == -1)
+        return lookup_failure(e, e->in.recipient);
+    if (rc != 1)
+        return N_DUNNO;                       /* fine, or pending: the step runs again */
+    return reply(e, q.code, q.dsn, "<%s>: Recipient address rejected: %s", e->in.recipient,
+                 q.text);
+}
+
 /* smtpd_sender_login_maps owners of the sender, as a list; NULL when none. */
 static char **sender_owners(struct eval *e, int *tempfail)
 {
@@ -2146,6 +2166,8 @@ static enum restrict_verdict finish(struct eval *e)
         }
         if (e->stage == RS_RECIPIENT && r->reject_unlisted_rcpt && !e->rcpt_checked &&
             !a->discard && unlisted(e, e->in.recipient, 0, &s) == N_REJECT)
+            return e->res.verdict;
+        if (e->stage == RS_RECIPIENT && !a->discard && over_quota(e) == N_REJECT)
             return e->res.verdict;
         break;
     }
