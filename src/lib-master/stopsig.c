@@ -5,6 +5,7 @@
 #include "lib/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,6 +53,12 @@ const sigset_t *worker_wait_mask(void)
 
 int worker_accept(int lfd, int flags)
 {
+    /* Non-blocking, so a connection another process took (or a client gone
+     * before the accept) sends us back to the wait, where a stop signal is
+     * seen, instead of into an accept that blocks with the signals blocked. */
+    int fl = fcntl(lfd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        (void)fcntl(lfd, F_SETFL, fl | O_NONBLOCK);
     for (;;) {
         if (stop_requested) {
             errno = 0;
