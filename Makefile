@@ -140,9 +140,12 @@ layers: all
 	@python3 scripts/check-layers.py .
 	@python3 scripts/check-symbols.py . build
 
+# make check compiles with one job per CPU (the tests themselves run as before).
+CHECK_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 check: test-deps
 	@python3 scripts/check-layers.py .
-	$(MAKE) all asan
+	$(MAKE) -j$(CHECK_JOBS) all asan
 	@python3 scripts/check-symbols.py . build
 	$(MAKE) unit unit-asan
 	$(MAKE) sieve-conformance
