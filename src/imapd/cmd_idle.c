@@ -64,7 +64,7 @@ static void on_tick(void *arg)
 {
     struct idle_state *st = arg;
     struct msession *s = st->s;
-    st->tick = ev_timer_add(s->srv->loop, notify_ms(s), on_tick, st);
+    st->tick = ev_timer_add(s->srv->w.loop, notify_ms(s), on_tick, st);
     imapd_reply(s->c, NULL, "OK Still here");
     idle_sync(st);
 }
@@ -79,7 +79,7 @@ static void on_inotify(int fd, int events, void *arg)
         n = read(fd, ev, sizeof(ev));
     while (n > 0 || (n < 0 && errno == EINTR));
     if (!st->soon)
-        st->soon = ev_timer_add(st->s->srv->loop, IDLE_DEBOUNCE_MS, on_soon, st);
+        st->soon = ev_timer_add(st->s->srv->w.loop, IDLE_DEBOUNCE_MS, on_soon, st);
 }
 
 static void watch_folder(struct idle_state *st)
@@ -100,7 +100,7 @@ static void watch_folder(struct idle_state *st)
                                                  IN_MOVED_TO | IN_ONLYDIR) < 0)
             msg_warn("IDLE: inotify_add_watch %s: %s", sub[i], strerror(errno));
     }
-    ev_fd_add(s->srv->loop, st->ifd, EV_READ, on_inotify, st);
+    ev_fd_add(s->srv->w.loop, st->ifd, EV_READ, on_inotify, st);
 }
 
 void imapd_cmd_idle(struct msession *s, const char *tag, const struct imap_arg *args, int uid)
@@ -123,7 +123,7 @@ void imapd_cmd_idle(struct msession *s, const char *tag, const struct imap_arg *
         return;                            /* the sync closed the mailbox (BYE) */
     imapd_reply(s->c, "+", "idling");
     watch_folder(st);
-    st->tick = ev_timer_add(s->srv->loop, notify_ms(s), on_tick, st);
+    st->tick = ev_timer_add(s->srv->w.loop, notify_ms(s), on_tick, st);
 }
 
 /* "DONE" ends IDLE with OK; anything else with BAD. */
@@ -159,11 +159,11 @@ void imapd_cmd_idle_stop(struct msession *s)
         return;
     s->idle = NULL;
     if (st->tick)
-        ev_timer_cancel(s->srv->loop, st->tick);
+        ev_timer_cancel(s->srv->w.loop, st->tick);
     if (st->soon)
-        ev_timer_cancel(s->srv->loop, st->soon);
+        ev_timer_cancel(s->srv->w.loop, st->soon);
     if (st->ifd >= 0) {
-        ev_fd_del(s->srv->loop, st->ifd);
+        ev_fd_del(s->srv->w.loop, st->ifd);
         close(st->ifd);
     }
     free(st);

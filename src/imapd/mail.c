@@ -17,16 +17,11 @@
 #include "imapd/mailsess.h"
 
 #include "lib/conn.h"
-#include "lib/evloop.h"
 #include "lib/log.h"
-#include "lib/proctitle.h"
 #include "lib/util.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MAIL_IN_MAX    (1024 * 1024)
 #define MAIL_OUT_MAX   (4 * 1024 * 1024)
@@ -242,49 +237,33 @@ static const struct conn_cb session_cb = {
     .ready = on_ready, .lost = on_lost, .deadline = on_deadline,
 };
 
-static void title(struct mail_server *srv)
-{
-    proctitle_set("imapd", "imapd: mail uid=%lu sessions=%zu", (unsigned long)srv->uid,
-                  srv->nsessions);
-}
-
 static void session_end(struct msession *s)
 {
     struct mail_server *srv = s->srv;
-    if (srv->sock >= 0) {
-        const char *f[] = {"END", s->user, s->rip};
-        login_msg_send(srv->sock, f, 3, NULL, 0, -1);
-    }
     imapd_cmd_append_stop(s);
     imapd_sel_close(s);
     if (s->st)
         mstore_close(s->st);
     conn_free(s->c);
     imap_parser_free(s->p);
-    free(s->user);
-    free(s->home);
-    free(s->mail);
     if (s->prev)
         s->prev->next = s->next;
     else
         srv->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    srv->nsessions--;
+    login_worker_session_end(&srv->w, s->user, s->rip);
+    free(s->user);
+    free(s->home);
+    free(s->mail);
     free(s);
-    title(srv);
-    if (srv->nsessions == 0 && (srv->stopping || srv->sock < 0))
-        ev_loop_stop(srv->loop);
 }
 
 /* SESSION user home mail rip lip tls tag, with the client's fd and what it pipelined */
-static void session_start(struct mail_server *srv, struct login_msg *m)
+static void session_start(struct login_worker *w, struct login_msg *m)
 {
+    struct mail_server *srv = (struct mail_server *)w;
     char **f = m->fields;
-    if (m->nfields < 8 || m->fd < 0) {
-        msg_warn("mail worker: malformed session from the launcher");
-        return;
-    }
     struct msession *s = xcalloc(1, sizeof(*s));
     s->srv = srv;
     s->user = xstrdup(f[1]);
@@ -297,20 +276,12 @@ static void session_start(struct mail_server *srv, struct login_msg *m)
     imapd_parser_limits(srv->set, 1, &lim);
     s->p = imap_parser_new(&lim);
     imap_parser_stream_literals(s->p, 1);   /* APPEND streams its messages (cmd_copy.c) */
-    fd_set_nonblock(m->fd, 1);
-    s->c = conn_new(m->fd, MAIL_IN_MAX, MAIL_OUT_MAX);
-    m->fd = -1;
-    conn_attach(s->c, srv->loop, &session_cb, s);
-    conn_set_idle(s->c, srv->set->l.timeout_ms);
-    conn_deadline_in(s->c, srv->set->l.timeout_ms);
-    if (m->data_len)
-        conn_feed(s->c, m->data, m->data_len);
+    s->c = login_worker_session(w, m, MAIL_IN_MAX, MAIL_OUT_MAX, &session_cb, s,
+                                srv->set->l.timeout_ms);
     s->next = srv->sessions;
     if (s->next)
         s->next->prev = s;
     srv->sessions = s;
-    srv->nsessions++;
-    title(srv);
     if (imapd_sess_open_store(s) < 0) {
         imapd_reply(s->c, f[7], "NO [SERVERBUG] Internal error occurred. "
                                 "Refer to server log for more information.");
@@ -326,55 +297,23 @@ static void session_start(struct mail_server *srv, struct login_msg *m)
     session_process(s);
 }
 
-static void on_launcher(int fd, int events, void *arg)
+static void stop_sessions(struct login_worker *w)
 {
-    (void)events;
-    struct mail_server *srv = arg;
-    for (;;) {
-        struct login_msg m;
-        int r = login_msg_recv(fd, &m);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            /* the launcher is gone: serve the sessions we have, then exit */
-            ev_fd_del(srv->loop, fd);
-            close(fd);
-            srv->sock = -1;
-            if (srv->nsessions == 0)
-                ev_loop_stop(srv->loop);
-            return;
-        }
-        if (strcmp(m.fields[0], "SESSION") == 0)
-            session_start(srv, &m);
-        login_msg_free(&m);
-    }
-}
-
-static void on_sigterm(int signo, void *arg)
-{
-    (void)signo;
-    struct mail_server *srv = arg;
-    srv->stopping = 1;
+    struct mail_server *srv = (struct mail_server *)w;
     for (struct msession *s = srv->sessions; s; s = s->next) {
         imapd_reply(s->c, NULL, "BYE Server shutting down.");
         conn_flush(s->c);
     }
     while (srv->sessions)
         session_end(srv->sessions);
-    ev_loop_stop(srv->loop);
 }
 
 void imapd_mail_run(int sock, const struct login_settings *lset, uid_t uid, void *ctx)
 {
     (void)lset;
-    const struct imapd_settings *set = ctx;
-    struct mail_server srv = {.set = set, .sock = sock, .uid = uid};
-    signal(SIGPIPE, SIG_IGN);
-    srv.loop = ev_loop_new();
-    title(&srv);
-    fd_set_nonblock(sock, 1);
-    ev_fd_add(srv.loop, sock, EV_READ, on_launcher, &srv);
-    ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
-    ev_loop_run(srv.loop);
-    _exit(0);
+    struct mail_server srv = {
+        .w = {.role = "imapd", .start = session_start, .stop = stop_sessions},
+        .set = ctx,
+    };
+    login_worker_run(&srv.w, sock, uid);
 }

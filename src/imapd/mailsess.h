@@ -30,6 +30,7 @@
 #include "imapd/imapd.h"
 #include "lib-imap/imap_arg.h"
 #include "lib-imap/imap_seqset.h"
+#include "lib-login/mailworker.h"
 #include "lib-storage/mailbox.h"
 
 #include <stddef.h>
@@ -75,13 +76,9 @@ struct msession {
 };
 
 struct mail_server {
+    struct login_worker w;               /* first: the loop, the launcher, the count */
     const struct imapd_settings *set;
-    struct evloop *loop;
-    int sock;                            /* to the launcher; -1 once it is gone */
-    uid_t uid;
     struct msession *sessions;
-    size_t nsessions;
-    int stopping;
 };
 
 /*

@@ -15,17 +15,15 @@
  */
 #include "managesieved/managesieved.h"
 
+#include "lib-login/mailworker.h"
 #include "lib-sieve/sieve.h"
 #include "lib/buf.h"
 #include "lib/conn.h"
-#include "lib/evloop.h"
 #include "lib/log.h"
-#include "lib/proctitle.h"
 #include "lib/util.h"
 #include "managesieved/msieve_parse.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,13 +46,9 @@ struct ssession {
 };
 
 struct sieve_server {
+    struct login_worker w;               /* first: the loop, the launcher, the count */
     const struct managesieved_settings *set;
-    struct evloop *loop;
-    int sock;
-    uid_t uid;
     struct ssession *sessions;
-    size_t nsessions;
-    int stopping;
 };
 
 static void session_end(struct ssession *s);
@@ -460,63 +454,39 @@ static const struct conn_cb session_cb = {
     .ready = on_ready, .lost = on_lost, .deadline = on_deadline,
 };
 
-static void title(struct sieve_server *srv)
-{
-    proctitle_set("managesieved", "managesieved: mail uid=%lu sessions=%zu",
-                  (unsigned long)srv->uid, srv->nsessions);
-}
-
 static void session_end(struct ssession *s)
 {
     struct sieve_server *srv = s->srv;
-    if (srv->sock >= 0) {
-        const char *f[] = {"END", s->user, s->rip};
-        login_msg_send(srv->sock, f, 3, NULL, 0, -1);
-    }
     managesieved_store_close(s->st);
     conn_free(s->c);
-    free(s->user);
-    free(s->home);
     if (s->prev)
         s->prev->next = s->next;
     else
         srv->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    srv->nsessions--;
+    login_worker_session_end(&srv->w, s->user, s->rip);
+    free(s->user);
+    free(s->home);
     free(s);
-    title(srv);
-    if (srv->nsessions == 0 && (srv->stopping || srv->sock < 0))
-        ev_loop_stop(srv->loop);
 }
 
 /* SESSION user home mail rip lip tls tag, with the client's fd and what it pipelined */
-static void session_start(struct sieve_server *srv, struct login_msg *m)
+static void session_start(struct login_worker *w, struct login_msg *m)
 {
+    struct sieve_server *srv = (struct sieve_server *)w;
     char **f = m->fields;
-    if (m->nfields < 8 || m->fd < 0) {
-        msg_warn("managesieved mail worker: malformed session from the launcher");
-        return;
-    }
     struct ssession *s = xcalloc(1, sizeof(*s));
     s->srv = srv;
     s->user = xstrdup(f[1]);
     s->home = xstrdup(f[2]);
     str_copy(s->rip, f[4], sizeof(s->rip));
-    fd_set_nonblock(m->fd, 1);
-    s->c = conn_new(m->fd, literal_max(srv) + MSIEVE_LINE_MAX + 1024, MAIL_OUT_MAX);
-    m->fd = -1;
-    conn_attach(s->c, srv->loop, &session_cb, s);
-    conn_set_idle(s->c, srv->set->l.timeout_ms);
-    conn_deadline_in(s->c, srv->set->l.timeout_ms);
-    if (m->data_len)
-        conn_feed(s->c, m->data, m->data_len);
+    s->c = login_worker_session(w, m, literal_max(srv) + MSIEVE_LINE_MAX + 1024, MAIL_OUT_MAX,
+                                &session_cb, s, srv->set->l.timeout_ms);
     s->next = srv->sessions;
     if (s->next)
         s->next->prev = s;
     srv->sessions = s;
-    srv->nsessions++;
-    title(srv);
     const char *why = "";
     s->st = managesieved_store_open(srv->set, s->user, s->home, &why);
     if (!s->st) {
@@ -530,53 +500,23 @@ static void session_start(struct sieve_server *srv, struct login_msg *m)
     session_process(s);
 }
 
-static void on_launcher(int fd, int events, void *arg)
+static void stop_sessions(struct login_worker *w)
 {
-    (void)events;
-    struct sieve_server *srv = arg;
-    for (;;) {
-        struct login_msg m;
-        int r = login_msg_recv(fd, &m);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            ev_fd_del(srv->loop, fd);
-            close(fd);
-            srv->sock = -1;
-            if (srv->nsessions == 0)
-                ev_loop_stop(srv->loop);
-            return;
-        }
-        if (strcmp(m.fields[0], "SESSION") == 0)
-            session_start(srv, &m);
-        login_msg_free(&m);
-    }
-}
-
-static void on_sigterm(int signo, void *arg)
-{
-    (void)signo;
-    struct sieve_server *srv = arg;
-    srv->stopping = 1;
+    struct sieve_server *srv = (struct sieve_server *)w;
     for (struct ssession *s = srv->sessions; s; s = s->next) {
         reply(s, "BYE", NULL, "Server shutting down.");
         conn_flush(s->c);
     }
     while (srv->sessions)
         session_end(srv->sessions);
-    ev_loop_stop(srv->loop);
 }
 
 void managesieved_mail_run(int sock, const struct login_settings *lset, uid_t uid, void *ctx)
 {
     (void)lset;
-    struct sieve_server srv = {.set = ctx, .sock = sock, .uid = uid};
-    signal(SIGPIPE, SIG_IGN);
-    srv.loop = ev_loop_new();
-    title(&srv);
-    fd_set_nonblock(sock, 1);
-    ev_fd_add(srv.loop, sock, EV_READ, on_launcher, &srv);
-    ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
-    ev_loop_run(srv.loop);
-    _exit(0);
+    struct sieve_server srv = {
+        .w = {.role = "managesieved", .start = session_start, .stop = stop_sessions},
+        .set = ctx,
+    };
+    login_worker_run(&srv.w, sock, uid);
 }

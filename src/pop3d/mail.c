@@ -18,19 +18,17 @@
 #include "pop3d/pop3d.h"
 
 #include "lib-login/mailloc.h"
+#include "lib-login/mailworker.h"
 #include "lib-storage/mailbox.h"
 #include "lib-storage/storage.h"
 #include "lib/buf.h"
 #include "lib/conn.h"
-#include "lib/evloop.h"
 #include "lib/log.h"
-#include "lib/proctitle.h"
 #include "lib/util.h"
 #include "pop3d/pop3_parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -79,13 +77,9 @@ struct psession {
 };
 
 struct pop3_server {
+    struct login_worker w;               /* first: the loop, the launcher, the count */
     const struct pop3d_settings *set;
-    struct evloop *loop;
-    int sock;
-    uid_t uid;
     struct psession *sessions;
-    size_t nsessions;
-    int stopping;
 };
 
 static void session_end(struct psession *s);
@@ -638,19 +632,9 @@ static const struct conn_cb session_cb = {
     .ready = on_ready, .lost = on_lost, .deadline = on_deadline,
 };
 
-static void title(struct pop3_server *srv)
-{
-    proctitle_set("pop3d", "pop3d: mail uid=%lu sessions=%zu", (unsigned long)srv->uid,
-                  srv->nsessions);
-}
-
 static void session_end(struct psession *s)
 {
     struct pop3_server *srv = s->srv;
-    if (srv->sock >= 0) {
-        const char *f[] = {"END", s->user, s->rip};
-        login_msg_send(srv->sock, f, 3, NULL, 0, -1);
-    }
     send_stop(s);
     if (s->v) {
         inbox_update(s, 0);              /* \Seen of what was retrieved; no deletions */
@@ -664,30 +648,24 @@ static void session_end(struct psession *s)
         free(s->msgs[i].base);
     free(s->msgs);
     conn_free(s->c);
-    free(s->user);
-    free(s->home);
-    free(s->mail);
     if (s->prev)
         s->prev->next = s->next;
     else
         srv->sessions = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    srv->nsessions--;
+    login_worker_session_end(&srv->w, s->user, s->rip);
+    free(s->user);
+    free(s->home);
+    free(s->mail);
     free(s);
-    title(srv);
-    if (srv->nsessions == 0 && (srv->stopping || srv->sock < 0))
-        ev_loop_stop(srv->loop);
 }
 
 /* SESSION user home mail rip lip tls tag, with the client's fd and what it pipelined */
-static void session_start(struct pop3_server *srv, struct login_msg *m)
+static void session_start(struct login_worker *w, struct login_msg *m)
 {
+    struct pop3_server *srv = (struct pop3_server *)w;
     char **f = m->fields;
-    if (m->nfields < 8 || m->fd < 0) {
-        msg_warn("pop3d mail worker: malformed session from the launcher");
-        return;
-    }
     struct psession *s = xcalloc(1, sizeof(*s));
     s->srv = srv;
     s->lockfd = -1;
@@ -695,20 +673,12 @@ static void session_start(struct pop3_server *srv, struct login_msg *m)
     s->home = xstrdup(f[2]);
     s->mail = xstrdup(f[3]);
     str_copy(s->rip, f[4], sizeof(s->rip));
-    fd_set_nonblock(m->fd, 1);
-    s->c = conn_new(m->fd, MAIL_IN_MAX, MAIL_OUT_MAX);
-    m->fd = -1;
-    conn_attach(s->c, srv->loop, &session_cb, s);
-    conn_set_idle(s->c, srv->set->l.timeout_ms);
-    conn_deadline_in(s->c, srv->set->l.timeout_ms);
-    if (m->data_len)
-        conn_feed(s->c, m->data, m->data_len);
+    s->c = login_worker_session(w, m, MAIL_IN_MAX, MAIL_OUT_MAX, &session_cb, s,
+                                srv->set->l.timeout_ms);
     s->next = srv->sessions;
     if (s->next)
         s->next->prev = s;
     srv->sessions = s;
-    srv->nsessions++;
-    title(srv);
     if (inbox_open(s) < 0) {
         if (s->v) {
             mview_close(s->v);
@@ -721,35 +691,9 @@ static void session_start(struct pop3_server *srv, struct login_msg *m)
     session_process(s);
 }
 
-static void on_launcher(int fd, int events, void *arg)
+static void stop_sessions(struct login_worker *w)
 {
-    (void)events;
-    struct pop3_server *srv = arg;
-    for (;;) {
-        struct login_msg m;
-        int r = login_msg_recv(fd, &m);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r <= 0) {
-            /* the launcher is gone: serve the sessions we have, then exit */
-            ev_fd_del(srv->loop, fd);
-            close(fd);
-            srv->sock = -1;
-            if (srv->nsessions == 0)
-                ev_loop_stop(srv->loop);
-            return;
-        }
-        if (strcmp(m.fields[0], "SESSION") == 0)
-            session_start(srv, &m);
-        login_msg_free(&m);
-    }
-}
-
-static void on_sigterm(int signo, void *arg)
-{
-    (void)signo;
-    struct pop3_server *srv = arg;
-    srv->stopping = 1;
+    struct pop3_server *srv = (struct pop3_server *)w;
     for (struct psession *s = srv->sessions; s; s = s->next) {
         send_stop(s);
         reply(s, "-ERR Server shutting down.");
@@ -757,19 +701,14 @@ static void on_sigterm(int signo, void *arg)
     }
     while (srv->sessions)
         session_end(srv->sessions);
-    ev_loop_stop(srv->loop);
 }
 
 void pop3d_mail_run(int sock, const struct login_settings *lset, uid_t uid, void *ctx)
 {
     (void)lset;
-    struct pop3_server srv = {.set = ctx, .sock = sock, .uid = uid};
-    signal(SIGPIPE, SIG_IGN);
-    srv.loop = ev_loop_new();
-    title(&srv);
-    fd_set_nonblock(sock, 1);
-    ev_fd_add(srv.loop, sock, EV_READ, on_launcher, &srv);
-    ev_signal_add(srv.loop, SIGTERM, on_sigterm, &srv);
-    ev_loop_run(srv.loop);
-    _exit(0);
+    struct pop3_server srv = {
+        .w = {.role = "pop3d", .start = session_start, .stop = stop_sessions},
+        .set = ctx,
+    };
+    login_worker_run(&srv.w, sock, uid);
 }
