@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,41 +129,16 @@ static void user_fields(char **f, int n, struct login_user *u)
 /* ------------------------------------------------------------------ */
 /* uids                                                                */
 
-static int parse_uid(const char *s, int group, long long *out)
-{
-    if (!s || !*s)
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!errno && !*end && v >= 0) {
-        *out = v;
-        return 0;
-    }
-    if (group) {
-        struct group *g = getgrnam(s);
-        if (!g)
-            return -1;
-        *out = (long long)g->gr_gid;
-    } else {
-        struct passwd *p = getpwnam(s);
-        if (!p)
-            return -1;
-        *out = (long long)p->pw_uid;
-    }
-    return 0;
-}
-
 /* The uid and gid a session runs as: 0, or -1 with why. */
 static int session_ids(const struct login_settings *set, const struct login_user *u, uid_t *uid,
                        gid_t *gid, const char **why)
 {
     long long v, g;
-    if (parse_uid(u->uid[0] ? u->uid : set->mail_uid, 0, &v) < 0) {
+    if (id_parse(u->uid[0] ? u->uid : set->mail_uid, 0, &v) < 0) {
         *why = "no uid for the user (userdb uid= or mail_uid)";
         return -1;
     }
-    if (parse_uid(u->gid[0] ? u->gid : set->mail_gid, 1, &g) < 0) {
+    if (id_parse(u->gid[0] ? u->gid : set->mail_gid, 1, &g) < 0) {
         *why = "no gid for the user (userdb gid= or mail_gid)";
         return -1;
     }

@@ -8,6 +8,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,4 +324,29 @@ int hex_value(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+int id_parse(const char *s, int group, long long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!errno && !*end && v >= 0) {
+        *out = v;
+        return 0;
+    }
+    if (group) {
+        struct group *g = getgrnam(s);
+        if (!g)
+            return -1;
+        *out = (long long)g->gr_gid;
+    } else {
+        struct passwd *p = getpwnam(s);
+        if (!p)
+            return -1;
+        *out = (long long)p->pw_uid;
+    }
+    return 0;
 }

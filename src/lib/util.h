@@ -62,6 +62,9 @@ char *read_file(const char *path, size_t max, size_t *len_out);
 char *read_fd(int fd, size_t max, size_t *len_out);
 /* mkdir -p with mode; 0 on success. */
 int mkdir_p(const char *path, mode_t mode);
+/* A uid (group 0) or gid (group 1) written as a number or a user/group
+ * name (mail_uid = vmail, userdb uid=5000): 0 with *out, -1 when neither. */
+int id_parse(const char *s, int group, long long *out);
 
 /*
  * The key per-client limits count an address under: IPv4 as is, IPv6 by

@@ -16,8 +16,6 @@
 #include "lib-table/table.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -273,37 +271,12 @@ static int userdb_ask(const char *path, const char *user, struct lmtpd_user *u,
     return rc;
 }
 
-static int parse_id(const char *s, int group, long long *out)
-{
-    if (!s || !*s)
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!errno && !*end && v >= 0) {
-        *out = v;
-        return 0;
-    }
-    if (group) {
-        struct group *g = getgrnam(s);
-        if (!g)
-            return -1;
-        *out = (long long)g->gr_gid;
-    } else {
-        struct passwd *p = getpwnam(s);
-        if (!p)
-            return -1;
-        *out = (long long)p->pw_uid;
-    }
-    return 0;
-}
-
 /* The uid/gid: the userdb's, else mail_uid/mail_gid. */
 static void user_ids(struct lmtpd_lda *l, const struct udb_fields *uf, struct lmtpd_user *u)
 {
     long long uid, gid;
-    if (parse_id(uf->uid[0] ? uf->uid : l->mail_uid, 0, &uid) == 0 &&
-        parse_id(uf->gid[0] ? uf->gid : l->mail_gid, 1, &gid) == 0) {
+    if (id_parse(uf->uid[0] ? uf->uid : l->mail_uid, 0, &uid) == 0 &&
+        id_parse(uf->gid[0] ? uf->gid : l->mail_gid, 1, &gid) == 0) {
         u->uid = (uid_t)uid;
         u->gid = (gid_t)gid;
         u->have_ids = 1;

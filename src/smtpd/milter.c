@@ -24,6 +24,7 @@
  * (accepted and held).
  */
 #include "smtpd/smtpd.h"
+#include "smtpd/endpoint.h"
 #include "lib-milter/milter.h"
 #include "lib-conf/config.h"
 #include "lib/conn.h"
@@ -32,7 +33,6 @@
 #include "lib/util.h"
 #include "lib-tls/tls.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -42,7 +42,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define MILTER_OUT_HIGH  (256 * 1024)   /* stop pipelining above this much output */
@@ -222,63 +221,6 @@ static const struct conn_cb mlt_cb = {
 };
 
 /* A non-blocking socket connecting to the milter, or -1 with errno. */
-static int milter_connect(const char *name, const char *queue_dir)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    if (strncmp(name, "inet:", 5) == 0) {
-        const char *hp = name + 5, *colon = strrchr(hp, ':');
-        char host[256];
-        size_t hl = (size_t)(colon - hp);
-        if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') {
-            hp++;
-            hl -= 2;
-        }
-        if (hl >= sizeof(host)) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        memcpy(host, hp, hl);
-        host[hl] = 0;
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV}, *res = NULL;
-        if (getaddrinfo(hl ? host : "127.0.0.1", colon + 1, &hints, &res) != 0 || !res) {
-            hints.ai_flags = 0;
-            if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
-                errno = EHOSTUNREACH;
-                return -1;
-            }
-        }
-        memcpy(&ss, res->ai_addr, res->ai_addrlen);
-        sl = res->ai_addrlen;
-        freeaddrinfo(res);
-    } else {
-        const char *path = strchr(name, ':') + 1;
-        struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-        sun->sun_family = AF_UNIX;
-        /* Relative paths are under queue_directory, as Postfix has them. */
-        int n = path[0] == '/' ? str_fmt(sun->sun_path, sizeof(sun->sun_path), "%s", path)
-                               : str_fmt(sun->sun_path, sizeof(sun->sun_path), "%s/%s",
-                                         queue_dir, path);
-        if (n < 0) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        sl = sizeof(*sun);
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
 /* Write what can be written now and watch for the rest (and for replies). */
 static int mflush(struct mlt *m)
 {
@@ -473,7 +415,7 @@ static void expect(struct mlt *m, const char *what, long long ms)
 /* Begin: open the connection and send the negotiation. -1 when it cannot be opened. */
 static int mlt_open(struct mlt *m)
 {
-    int fd = milter_connect(m->sp->name, m->ms->cfg->queue_dir);
+    int fd = smtpd_endpoint_connect(m->sp->name, m->ms->cfg->queue_dir);
     if (fd < 0) {
         msg_warn("connect to Milter service %s: %s", m->sp->name, strerror(errno));
         return -1;

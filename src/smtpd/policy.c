@@ -9,6 +9,7 @@
  * new one after retry_delay, up to try_limit attempts in all.
  */
 #include "smtpd/policy.h"
+#include "smtpd/endpoint.h"
 #include "lib-conf/config.h"
 #include "lib/buf.h"
 #include "lib/conn.h"
@@ -16,14 +17,10 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 struct pserver;
@@ -92,58 +89,12 @@ static void pconn_free(struct pconn *c)
 /* A socket connecting to server name (non-blocking), or -1 with errno. */
 static int server_connect(const struct smtpd_policy *p, const char *name)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = 0;
-    memset(&ss, 0, sizeof(ss));
-    if (strncmp(name, "inet:", 5) == 0) {
-        const char *hp = name + 5, *colon = strrchr(hp, ':');
-        if (!colon || colon == hp) {
-            errno = EINVAL;
-            return -1;
-        }
-        char host[256];
-        size_t hl = (size_t)(colon - hp);
-        if (hp[0] == '[' && hl >= 2 && hp[hl - 1] == ']') {
-            hp++;
-            hl -= 2;
-        }
-        if (hl >= sizeof(host)) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        memcpy(host, hp, hl);
-        host[hl] = 0;
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-        if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
-            errno = EHOSTUNREACH;
-            return -1;
-        }
-        memcpy(&ss, res->ai_addr, res->ai_addrlen);
-        sl = res->ai_addrlen;
-        freeaddrinfo(res);
-    } else {
-        const char *path = strncmp(name, "unix:", 5) == 0 ? name + 5 : name;
-        struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-        sun->sun_family = AF_UNIX;
-        int n = path[0] == '/' ? str_fmt(sun->sun_path, sizeof(sun->sun_path), "%s", path)
-                               : str_fmt(sun->sun_path, sizeof(sun->sun_path), "%s/%s",
-                                         p->queue_dir, path);
-        if (n < 0) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        sl = sizeof(*sun);
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
+    const char *colon = strncmp(name, "inet:", 5) == 0 ? strrchr(name + 5, ':') : NULL;
+    if (strncmp(name, "inet:", 5) == 0 && (!colon || colon == name + 5)) {
+        errno = EINVAL;                /* a policy service names its host */
         return -1;
     }
-    return fd;
+    return smtpd_endpoint_connect(name, p->queue_dir);
 }
 
 /* An idle connection that may serve another question, or NULL. */
