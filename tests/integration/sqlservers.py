@@ -5,7 +5,12 @@ there, run as an unprivileged user when the tests run as root. Never a
 system service; stopped when the test ends.
 
 PgServer.available() / MariaServer.available() say why a server cannot
-run here (None when it can); tests skip with that reason."""
+run here (None when it can); tests skip with that reason.
+
+db_fixtures(load) makes a test module's fixtures: pg and maria (one
+server each per module, loaded by load(server, kind)) and db, the
+(kind, server) pair parametrised over both; load_schema() loads a schema
+and rows as the modules' load functions do."""
 import glob
 import os
 import pwd
@@ -13,6 +18,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+
+import pytest
 
 from conftest import free_port, wait_for
 
@@ -200,3 +207,46 @@ class MariaServer:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def load_schema(server, kind, schema_file, statements):
+    """The schema in schema_file, then each SQL statement, into the "mail"
+    database as its owner (the schema file ends with ";")."""
+    with open(schema_file) as f:
+        schema = f.read()
+    if kind == "pgsql":
+        server.psql(schema, user="mail")
+        for sql in statements:
+            server.psql(sql, user="mail")
+    else:
+        server.sql(schema + ";".join(statements))
+
+
+def db_fixtures(load):
+    """The pg, maria and db fixtures of a test module whose servers load(server, kind) fills."""
+    def make(cls, kind):
+        why = cls.available()
+        if why:
+            pytest.skip(why)
+        s = cls()
+        load(s, kind)
+        return s
+
+    @pytest.fixture(scope="module")
+    def pg():
+        s = make(PgServer, "pgsql")
+        yield s
+        s.close()
+
+    @pytest.fixture(scope="module")
+    def maria():
+        s = make(MariaServer, "mysql")
+        yield s
+        s.close()
+
+    @pytest.fixture(params=["pgsql", "mysql"])
+    def db(request):
+        """(kind, server) for each database."""
+        return request.param, request.getfixturevalue("pg" if request.param == "pgsql" else "maria")
+
+    return pg, maria, db

@@ -8,10 +8,9 @@ import os
 import re
 import smtplib
 
-import pytest
 
 from conftest import ROOT, RawSMTP
-from sqlservers import MariaServer, PgServer
+from sqlservers import db_fixtures, load_schema
 
 EXAMPLES = os.path.join(ROOT, "docs", "examples", "postfixadmin")
 TARGET, ALIAS, OFF = "pa.test", "alias.test", "off.test"
@@ -36,41 +35,10 @@ def rows(kind):
 
 
 def load(server, kind):
-    with open(os.path.join(EXAMPLES, "schema-%s.sql" % kind)) as f:
-        schema = f.read()
-    if kind == "pgsql":
-        server.psql(schema, user="mail")
-        for sql in rows(kind):
-            server.psql(sql, user="mail")
-    else:
-        server.sql(schema + ";".join(rows(kind)))
+    load_schema(server, kind, os.path.join(EXAMPLES, "schema-%s.sql" % kind), rows(kind))
 
 
-@pytest.fixture(scope="module")
-def pg():
-    why = PgServer.available()
-    if why:
-        pytest.skip(why)
-    s = PgServer()
-    load(s, "pgsql")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def maria():
-    why = MariaServer.available()
-    if why:
-        pytest.skip(why)
-    s = MariaServer()
-    load(s, "mysql")
-    yield s
-    s.close()
-
-
-@pytest.fixture(params=["pgsql", "mysql"])
-def db(request):
-    return request.param, request.getfixturevalue("pg" if request.param == "pgsql" else "maria")
+pg, maria, db = db_fixtures(load)
 
 
 def write_cf(inst, kind, server, name):

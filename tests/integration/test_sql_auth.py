@@ -20,7 +20,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, YUBIN, wait_for
-from sqlservers import MariaServer, PgServer
+from sqlservers import db_fixtures, load_schema
 
 EXAMPLES = os.path.join(ROOT, "docs", "examples", "postfixadmin")
 DOMAIN = "sql.test"
@@ -35,8 +35,6 @@ def stored(scheme, pw, bare=False):
 
 
 def load(server, kind):
-    with open(os.path.join(EXAMPLES, "schema-%s.sql" % kind)) as f:
-        schema = f.read()
     t, f_ = ("true", "false") if kind == "pgsql" else ("1", "0")
     rows = []
     for name, (scheme, pw) in USERS.items():
@@ -46,38 +44,10 @@ def load(server, kind):
         DOMAIN, stored("SHA512-CRYPT", "offpw"), DOMAIN, DOMAIN, f_))
     insert = ("INSERT INTO mailbox (username, password, maildir, quota, local_part, domain, "
               "active) VALUES " + ", ".join(rows))
-    if kind == "pgsql":
-        server.psql(schema, user="mail")
-        server.psql(insert, user="mail")
-    else:
-        server.sql(schema + ";" + insert)
+    load_schema(server, kind, os.path.join(EXAMPLES, "schema-%s.sql" % kind), [insert])
 
 
-@pytest.fixture(scope="module")
-def pg():
-    why = PgServer.available()
-    if why:
-        pytest.skip(why)
-    s = PgServer()
-    load(s, "pgsql")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def maria():
-    why = MariaServer.available()
-    if why:
-        pytest.skip(why)
-    s = MariaServer()
-    load(s, "mysql")
-    yield s
-    s.close()
-
-
-@pytest.fixture(params=["pgsql", "mysql"])
-def db(request):
-    return request.param, request.getfixturevalue("pg" if request.param == "pgsql" else "maria")
+pg, maria, db = db_fixtures(load)
 
 
 def write_conf(inst, kind, server):

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import ROOT, YUBIN, RawSMTP, wait_for
-from sqlservers import MariaServer, PgServer
+from sqlservers import db_fixtures, load_schema
 
 EXAMPLES = os.path.join(ROOT, "docs", "examples", "postfixadmin")
 DOMAIN = "sql.test"
@@ -49,44 +49,11 @@ def rows(kind):
     ]
 
 
-def load_schema(server, kind):
-    with open(os.path.join(EXAMPLES, "schema-%s.sql" % kind)) as f:
-        schema = f.read()
-    if kind == "pgsql":
-        server.psql(schema, user="mail")
-        for sql in rows(kind):
-            server.psql(sql, user="mail")
-    else:
-        server.sql(schema + ";".join(rows(kind)))
+def load_rows(server, kind):
+    load_schema(server, kind, os.path.join(EXAMPLES, "schema-%s.sql" % kind), rows(kind))
 
 
-@pytest.fixture(scope="module")
-def pg():
-    why = PgServer.available()
-    if why:
-        pytest.skip(why)
-    s = PgServer()
-    load_schema(s, "pgsql")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def maria():
-    why = MariaServer.available()
-    if why:
-        pytest.skip(why)
-    s = MariaServer()
-    load_schema(s, "mysql")
-    yield s
-    s.close()
-
-
-@pytest.fixture(params=["pgsql", "mysql"])
-def db(request):
-    """(kind, server) for each database."""
-    name = "pg" if request.param == "pgsql" else "maria"
-    return request.param, request.getfixturevalue(name)
+pg, maria, db = db_fixtures(load_rows)
 
 
 def connection(kind, server, via_socket=False):
