@@ -8,7 +8,6 @@ import os
 import re
 import smtplib
 
-
 from conftest import ROOT, RawSMTP
 from sqlservers import db_fixtures, load_schema
 
