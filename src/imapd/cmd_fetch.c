@@ -165,12 +165,12 @@ static int make_struct(struct fmsg *fm, uint32_t field, struct buf *b)
     struct imap_msg *m = tree(fm);
     if (!m)
         return -1;
-    const char *h;
-    size_t hlen;
-    if (field == IMAPD_CACHE_ENVELOPE)  /* clients that ask for ENVELOPE ask for headers next */
-        (void)header_block(fm, &h, &hlen);
-    if (field == IMAPD_CACHE_ENVELOPE)
+    if (field == IMAPD_CACHE_ENVELOPE) {
+        const char *h;
+        size_t hlen;
+        (void)header_block(fm, &h, &hlen);  /* clients that ask for ENVELOPE ask for headers next */
         return imap_msg_envelope_write(m, b);
+    }
     if (field == IMAPD_CACHE_PREVIEW)
         return imap_preview_write(m, fm->data, fm->len, b);
     return imap_bodystructure_write(m, field == IMAPD_CACHE_BODYSTRUCTURE, b);

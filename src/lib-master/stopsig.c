@@ -3,9 +3,9 @@
  */
 #include "lib-master/stopsig.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -56,9 +56,7 @@ int worker_accept(int lfd, int flags)
     /* Non-blocking, so a connection another process took (or a client gone
      * before the accept) sends us back to the wait, where a stop signal is
      * seen, instead of into an accept that blocks with the signals blocked. */
-    int fl = fcntl(lfd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        (void)fcntl(lfd, F_SETFL, fl | O_NONBLOCK);
+    (void)fd_set_nonblock(lfd, 1);
     for (;;) {
         if (stop_requested) {
             errno = 0;
